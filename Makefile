@@ -1,0 +1,46 @@
+# Two entry points for people: `make run` (the app) and `make test` (the whole suite).
+# Both create the virtual environment on first use from the pinned constraints.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Libraries Qt's xcb platform needs for a real window on a bare Debian/Ubuntu.
+QT_SYSTEM_LIBS := libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 \
+	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 \
+	libxcb-xkb1 libegl1 libgl1 libfontconfig1 libdbus-1-3
+
+.PHONY: run test env system-libs lint bench clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+# Installs the system libraries for a real window when they are missing (needs root or sudo).
+system-libs:
+	@missing=""; for p in $(QT_SYSTEM_LIBS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
+		echo "Installing Qt system libraries:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
+
+run: $(STAMP) system-libs
+	$(BIN)/kbuilder gui
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check kbuilder tests bench
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/shape_update.py
+
+clean:
+	rm -rf $(VENV)
