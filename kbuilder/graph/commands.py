@@ -445,6 +445,11 @@ class SetParamCommand(Command):
             message = _validate(graph, target, name, value)
             if message:
                 raise ParamError(f"'{node.name}': {message}", node_id, name)
+        elif target.kind == "layer" and _is_required(target, name):
+            raise ParamError(
+                f"'{node.name}': `{name}` is required and has no default to go back to.",
+                node_id, name,
+            )
         self.graph, self.node_id, self.name = graph, target.id, name
         self.value = copy.deepcopy(value)
         self.text = f"set {name} of {node.name}"
@@ -456,6 +461,13 @@ class SetParamCommand(Command):
 
     def undo(self) -> None:
         self.graph._set_param(self.node_id, self.name, self.old)
+
+
+def _is_required(node: Node, name: str) -> bool:
+    from kbuilder.graph import catalog
+
+    spec = catalog.get(node.class_name or "")
+    return any(p.name == name and p.required for p in spec.params)
 
 
 def _validate(graph: Graph, node: Node, name: str, value: Any) -> str | None:

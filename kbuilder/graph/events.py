@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
+
+log = logging.getLogger("kbuilder.events")
 
 
 class Signal:
@@ -23,9 +26,13 @@ class Signal:
             self._callbacks.remove(callback)
 
     def emit(self, *args: Any) -> None:
-        # Iterate over a copy: a callback may disconnect itself.
+        # Iterate over a copy: a callback may disconnect itself. An observer that fails
+        # is logged, not propagated: a broken view must not leave the model half-edited.
         for callback in list(self._callbacks):
-            callback(*args)
+            try:
+                callback(*args)
+            except Exception:
+                log.exception("Observer %r of %s failed", callback, self.name)
 
     def __repr__(self) -> str:
         return f"<Signal {self.name} ({len(self._callbacks)} connected)>"

@@ -582,6 +582,12 @@ class _Unset:
     def __repr__(self) -> str:
         return "UNSET"
 
+    def __copy__(self) -> _Unset:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Unset:
+        return self  # a marker: copies must stay identical to it
+
 
 # Marks "parameter not set" (use the layer's default) in commands.
 UNSET: Any = _Unset()

@@ -396,7 +396,22 @@ def make_layer(class_name: str, params: dict[str, Any], name: str) -> Any:
     import keras
 
     cls = getattr(keras.layers, class_name)
-    return cls.from_config({**params, "name": name})
+    config = {key: _with_layer_module(value) for key, value in params.items()}
+    return cls.from_config({**config, "name": name})
+
+
+def _with_layer_module(value: Any) -> Any:
+    """Nested layers (Bidirectional's ``layer``...) need Keras's ``module`` to deserialize."""
+    import keras
+
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("class_name"), str)
+        and "module" not in value
+        and isinstance(getattr(keras.layers, value["class_name"], None), type)
+    ):
+        return {"module": "keras.layers", "registered_name": None, **value}
+    return value
 
 
 def _symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:

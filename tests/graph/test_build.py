@@ -1,0 +1,82 @@
+"""Graph -> keras.Model: names, shared weights, nested blocks, saved weights, errors."""
+
+import numpy as np
+import pytest
+
+from kbuilder.graph.build import BuildError, build_model
+from kbuilder.graph.commands import (
+    AddNodeCommand,
+    ConnectCommand,
+    GroupCommand,
+    History,
+    new_shared_node,
+)
+from kbuilder.graph.model import Graph
+from tests.graph.helpers import add_input, add_layer, add_output, mlp
+
+
+def test_names_inputs_and_outputs_are_preserved():
+    g, h, ids = mlp()
+    model = build_model(g)
+    assert model.name == "mlp"
+    assert [layer.name for layer in model.layers] == ["input", "dense", "dense_1"]
+    assert model.layers[1].get_config()["activation"] == "relu"
+    assert tuple(model.output.shape) == (None, 4)
+
+
+def test_shared_node_shares_weights():
+    h, g = History(), Graph()
+    a = add_input(h, g, [6], name="a")
+    b = add_input(h, g, [6], name="b")
+    d = add_layer(h, g, "Dense", a, units=3, name="twin")
+    shared = new_shared_node(g, d)
+    h.push(AddNodeCommand(g, shared))
+    h.push(ConnectCommand(g, b, 0, shared.id, "inputs"))
+    add_output(h, g, d, name="o1")
+    add_output(h, g, shared.id, name="o2")
+    model = build_model(g)
+    assert [layer.name for layer in model.layers].count("twin") == 1
+    x = np.random.default_rng(0).normal(size=(2, 6)).astype("float32")
+    y1, y2 = model.predict([x, x], verbose=0)
+    np.testing.assert_allclose(y1, y2)
+
+
+def test_block_becomes_a_nested_model():
+    g, h, ids = mlp()
+    cmd = h.push(GroupCommand(g, [ids["dense"], ids["dense_1"]], name="head"))
+    model = build_model(g)
+    nested = model.get_layer("head")
+    assert nested.__class__.__name__ in ("Functional", "Model")
+    assert [layer.name for layer in nested.layers][1:] == ["dense", "dense_1"]
+    assert model.count_params() == 16 * 8 + 8 + 8 * 4 + 4
+    assert cmd.block_id in g
+
+
+def test_saved_weights_are_set_and_checked():
+    g, h, ids = mlp()
+    model = build_model(g)
+    weights = {ids["dense"]: [np.ones((16, 8), "float32"), np.zeros(8, "float32")]}
+    rebuilt = build_model(g, weights)
+    np.testing.assert_array_equal(rebuilt.get_layer("dense").get_weights()[0], 1.0)
+    assert model.get_layer("dense").get_weights()[0].shape == (16, 8)
+    with pytest.raises(BuildError) as err:
+        build_model(g, {ids["dense"]: [np.ones((3, 3), "float32")]})
+    assert err.value.node_id == ids["dense"] and "no longer fit" in str(err.value)
+
+
+def test_build_error_names_the_node():
+    g, h, ids = mlp()
+    conv = add_layer(h, g, "Conv2D", ids["dense_1"], filters=2, kernel_size=[3, 3])
+    add_output(h, g, conv, name="o2")
+    with pytest.raises(BuildError) as err:
+        build_model(g)
+    assert err.value.node_id == conv and "conv2d" in str(err.value)
+
+
+def test_graph_without_input_or_output_is_explained():
+    with pytest.raises(BuildError, match="no Input"):
+        build_model(Graph())
+    h, g = History(), Graph()
+    add_input(h, g, [3])
+    with pytest.raises(BuildError, match="no output"):
+        build_model(g)
