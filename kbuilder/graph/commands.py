@@ -265,7 +265,7 @@ class RemoveNodesCommand(MacroCommand):
     def __init__(self, graph: Graph, node_ids: Iterable[str]):
         ids = list(dict.fromkeys(node_ids))
         for nid in ids:
-            graph.node(nid)
+            _check_not_a_connected_block_port(graph, graph.node(nid))
         super().__init__(
             f"delete {graph.node(ids[0]).name}" if len(ids) == 1 else f"delete {len(ids)} nodes"
         )
@@ -291,6 +291,25 @@ class RemoveNodesCommand(MacroCommand):
         steps.extend(_RemoveEdgeCommand(graph, eid) for eid in graph_edge_order(graph, edges))
         steps.extend(_RemoveNodeCommand(graph, nid) for nid in self.ids)
         return steps
+
+
+def _check_not_a_connected_block_port(graph: Graph, node: Node) -> None:
+    """Inside a block, inputs and outputs are the block's ports; keep the outside valid."""
+    if graph.parent is None or node.kind not in ("input", "output"):
+        return
+    parent, block_id = graph.parent
+    block = parent.node(block_id)
+    if node.kind == "input":
+        used = bool(parent.edges_into(block_id, node.id))
+    else:
+        index = [n.id for n in graph.output_nodes()].index(node.id)
+        used = any(e.src_port >= index for e in parent.edges_from(block_id))
+    if used:
+        raise GraphError(
+            f"'{node.name}' is a port of block '{block.name}' that is connected outside the "
+            "block; disconnect it there first.",
+            node.id,
+        )
 
 
 def graph_edge_order(graph: Graph, edge_ids: set[str]) -> list[str]:

@@ -20,6 +20,7 @@ from kbuilder.graph.commands import (
 )
 from kbuilder.graph.errors import (
     CycleError,
+    GraphError,
     HistoryError,
     NameConflictError,
     ParamError,
@@ -235,3 +236,16 @@ def test_failed_command_records_nothing():
     with pytest.raises(NameConflictError):
         h.push(AddNodeCommand(g, bad))
     assert len(g) == n and len(h._done) == depth
+
+
+def test_block_ports_connected_outside_cannot_be_removed_inside():
+    g, h, ids = mlp()
+    cmd = h.push(GroupCommand(g, [ids["dense"], ids["dense_1"]], name="head"))
+    sub = g.node(cmd.block_id).subgraph
+    inner_in = sub.input_nodes()[0]
+    with pytest.raises(GraphError, match="port of block 'head'"):
+        RemoveNodesCommand(sub, [inner_in.id])
+    with pytest.raises(GraphError, match="port of block 'head'"):
+        RemoveNodesCommand(sub, [sub.output_nodes()[0].id])
+    h.push(RemoveNodesCommand(g, [ids["output"]]))
+    h.push(RemoveNodesCommand(sub, [sub.output_nodes()[0].id]))  # nothing uses it now

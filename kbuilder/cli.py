@@ -1,0 +1,502 @@
+"""The ``kbuilder`` command: the same engine as the desktop app, without a window.
+
+Each subcommand is a pair of small functions, ``_add_<name>(subparsers)`` declaring its
+arguments and ``_cmd_<name>(args) -> int`` doing the work; ``COMMANDS`` lists them in the
+order ``kbuilder --help`` shows them. Modules are imported inside the ``_cmd_`` functions so
+that ``kbuilder --help`` and the GUI's start stay fast and keras is imported only by the
+commands that need it.
+
+Exit codes: 0 success; 1 the project or model has problems (``check``, ``build``) or an
+unexpected error; 2 bad arguments or a file that cannot be read or written; 130 interrupted.
+Errors are one sentence on stderr. Set ``KBUILDER_DEBUG=1`` to get the traceback of an
+unexpected error instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# How many node errors `build` lists before pointing at `kbuilder check`.
+MAX_LISTED_ERRORS = 5
+
+
+class CliError(Exception):
+    """An error the user can fix; ``main`` prints the message and returns ``exit_code``."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE, prog: str = "kbuilder"):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports argument errors as one line and an exception instead of usage + exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message}. Run '{self.prog} --help' for usage.", prog=self.prog)
+
+
+# ------------------------------------------------------------------------------ gui
+def _add_gui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="start the desktop app (the default)")
+    p.add_argument("project", nargs="?", type=Path, help="a .kbproj project to open")
+    p.set_defaults(run=_cmd_gui)
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    project = getattr(args, "project", None)
+    if project is not None:
+        _readable_file(project)
+    from kbuilder.ui import app
+
+    try:
+        return app.run(project)
+    except app.AppStartError as exc:
+        raise CliError(str(exc), EXIT_PROBLEMS) from exc
+
+
+# --------------------------------------------------------------------------- doctor
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="versions, installed backends and their devices")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS",
+        help="how long each backend may take to import (default: 60)",
+    )
+    p.set_defaults(run=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from kbuilder.runtime import doctor
+
+    if args.timeout <= 0:
+        raise CliError(f"--timeout must be a positive number of seconds; got {args.timeout:g}.")
+    report = doctor.collect_report(timeout=args.timeout)
+    print(json.dumps(report, indent=2) if args.json else doctor.format_report(report))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- layers
+def _add_layers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("layers", help="the layer catalog (what the palette offers)")
+    p.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    p.add_argument("--category", metavar="C", help="only layers of this category")
+    p.add_argument("--search", metavar="TEXT", help="only layers matching TEXT")
+    p.set_defaults(run=_cmd_layers)
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    from kbuilder.graph import catalog
+
+    specs = list(catalog.search(args.search) if args.search else catalog.all_layers())
+    if args.category is not None:
+        category = _match_category(args.category, list(catalog.categories()))
+        specs = [s for s in specs if s.category == category]
+    excluded = _matching_excluded(catalog.EXCLUDED, args.search)
+    if args.json:
+        data = {"layers": [_layer_to_dict(s) for s in specs], "excluded": excluded}
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    print(_format_layers(specs, list(catalog.categories())))
+    if args.search:
+        # Someone searching for e.g. "Lambda" should learn why it is missing, not just that.
+        for name, reason in excluded.items():
+            print(f"Not available: {name}: {reason}")
+    return EXIT_OK
+
+
+def _match_category(requested: str, categories: list[str]) -> str:
+    for category in categories:
+        if category.lower() == requested.lower():
+            return category
+    raise CliError(
+        f"Unknown category '{requested}'. The categories are: {', '.join(categories)}."
+    )
+
+
+def _matching_excluded(excluded: dict[str, str], text: str | None) -> dict[str, str]:
+    if not text:
+        return dict(excluded)
+    return {name: why for name, why in excluded.items() if text.lower() in name.lower()}
+
+
+def _layer_to_dict(spec: Any) -> dict[str, Any]:
+    return {
+        "class_name": spec.class_name,
+        "aliases": list(spec.aliases),
+        "category": spec.category,
+        "summary": spec.summary,
+        "inputs": [
+            {"name": p.name, "variadic": p.variadic, "required": p.required}
+            for p in spec.inputs
+        ],
+        "params": [
+            {
+                "name": p.name,
+                "kind": _json_safe(p.kind),
+                "default": _json_safe(p.default),
+                "required": p.required,
+                "nullable": p.nullable,
+                "choices": _json_safe(p.choices),
+                "doc": p.doc,
+            }
+            for p in spec.params
+        ],
+    }
+
+
+def _format_layers(specs: Sequence[Any], categories: list[str]) -> str:
+    if not specs:
+        return "No layers match."
+    order = {c: i for i, c in enumerate(categories)}
+    groups: dict[str, list[Any]] = {}
+    for spec in sorted(specs, key=lambda s: order.get(s.category, len(order))):
+        groups.setdefault(spec.category, []).append(spec)
+    # A few class names are very long; let those overflow rather than indent every summary.
+    width = min(max(len(s.class_name) for s in specs), 24)
+    lines: list[str] = []
+    for category, members in groups.items():
+        lines.append(f"{category} ({len(members)})")
+        lines += [f"  {s.class_name:<{width}}  {s.summary}".rstrip() for s in members]
+        lines.append("")
+    lines.append(f"{len(specs)} layers.")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ templates
+def _add_templates(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("templates", help="list the templates `kbuilder new` starts from")
+    p.set_defaults(run=_cmd_templates)
+
+
+def _cmd_templates(args: argparse.Namespace) -> int:
+    from kbuilder.graph.templates import TEMPLATES
+
+    width = max((len(name) for name in TEMPLATES), default=0)
+    for name, template in TEMPLATES.items():
+        print(f"{name:<{width}}  {template.title}: {template.description}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------ new
+def _add_new(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("new", help="create a project from a template")
+    p.add_argument("--template", required=True, metavar="NAME", help="see `kbuilder templates`")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(run=_cmd_new)
+
+
+def _cmd_new(args: argparse.Namespace) -> int:
+    from kbuilder.graph.templates import TEMPLATES
+
+    template = TEMPLATES.get(args.template)
+    if template is None:
+        raise CliError(
+            f"Unknown template '{args.template}'. The templates are: {', '.join(TEMPLATES)}."
+        )
+    path = _writable_file(args.output, ".kbproj", force=args.force)
+    from kbuilder.graph.project import Project, save_project
+
+    graph = template.build()
+    save_project(Project.new(graph), path)
+    print(f"Created {path} from template '{template.name}' ({len(graph)} nodes).")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- check
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("check", help="shapes, parameters and errors of every node")
+    p.add_argument("project", type=Path, metavar="P.kbproj")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    project = _load_project(args.project)
+    report = check_graph(project.graph)
+    print(json.dumps(report, indent=2) if args.json else _format_check(report))
+    return EXIT_OK if report["ok"] else EXIT_PROBLEMS
+
+
+def check_graph(graph: Any) -> dict[str, Any]:
+    """Run shape inference on ``graph`` and report every node, in topological order.
+
+    Args:
+        graph: a ``kbuilder.graph.model.Graph``.
+
+    Returns:
+        A JSON-safe dict ``{"ok", "nodes", "total_params", "total_trainable_params",
+        "total_flops", "errors"}``; ``errors`` lists ``{"node_id", "node", "message"}``.
+    """
+    from kbuilder.graph.errors import GraphError
+    from kbuilder.graph.shapes import ShapeInference
+
+    inference = ShapeInference(graph)
+    try:
+        inference.update()
+        order = graph.topological_order()
+    except GraphError as exc:  # e.g. a cycle: no per-node results to show
+        node = graph.node(exc.node_id).name if exc.node_id in graph else None
+        return {
+            "ok": False, "nodes": [], "total_params": 0, "total_trainable_params": 0,
+            "total_flops": 0,
+            "errors": [{"node_id": exc.node_id, "node": node, "message": str(exc)}],
+        }
+    finally:
+        inference.close()
+    nodes, errors = [], []
+    for node_id in order:
+        node, result = graph.node(node_id), inference.result(node_id)
+        nodes.append({
+            "id": node_id,
+            "name": node.name,
+            "type": node.label,
+            "outputs": [{"shape": list(t.shape), "dtype": str(t.dtype)} for t in result.outputs],
+            "params": int(result.params),
+            "trainable_params": int(result.trainable_params),
+            "flops": None if result.flops is None else int(result.flops),
+            "error": result.error,
+            "blocked": getattr(result, "blocked", None),
+        })
+        if result.error:
+            errors.append({"node_id": node_id, "node": node.name, "message": result.error})
+    flops = [n["flops"] for n in nodes if n["flops"] is not None]
+    return {
+        "ok": not errors,
+        "nodes": nodes,
+        "total_params": int(inference.total_params()),
+        "total_trainable_params": sum(n["trainable_params"] for n in nodes),
+        "total_flops": sum(flops),
+        "errors": errors,
+    }
+
+
+def _format_check(report: dict[str, Any]) -> str:
+    header = ("Node", "Type", "Output shape", "Params", "FLOPs", "Problem")
+    rows = [
+        (
+            n["name"],
+            n["type"],
+            ", ".join(_format_spec(o) for o in n["outputs"]) or "-",
+            f"{n['params']:,}",
+            "-" if n["flops"] is None else f"{n['flops']:,}",
+            n["error"] or n["blocked"] or "",
+        )
+        for n in report["nodes"]
+    ]
+    lines = _table(header, rows) if rows else []
+    lines += [
+        "",
+        f"Total params: {report['total_params']:,} "
+        f"(trainable: {report['total_trainable_params']:,})",
+        f"Total FLOPs per sample: {report['total_flops']:,}",
+    ]
+    if report["ok"]:
+        lines.append("No problems found.")
+    else:
+        count = len(report["errors"])
+        lines.append(f"{count} node{'s' if count != 1 else ''} with problems:")
+        lines += [f"  {e['node'] or '(graph)'}: {e['message']}" for e in report["errors"]]
+    return "\n".join(lines)
+
+
+def _format_spec(spec: dict[str, Any]) -> str:
+    dims = ", ".join("None" if d is None else str(d) for d in spec["shape"])
+    text = f"({dims}{',' if len(spec['shape']) == 1 else ''})"
+    return text if spec["dtype"] == "float32" else f"{text} {spec['dtype']}"
+
+
+# ---------------------------------------------------------------------------- build
+def _add_build(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="build the Keras model of a project and save it")
+    p.add_argument("project", type=Path, metavar="P.kbproj")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="M.keras")
+    p.set_defaults(run=_cmd_build)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    output = _writable_file(args.output, ".keras", force=True)
+    project = _load_project(args.project)
+    report = check_graph(project.graph)
+    if not report["ok"]:
+        _print_errors("The model cannot be built", report["errors"], args.project)
+        return EXIT_PROBLEMS
+    from kbuilder.graph.build import build_model
+    from kbuilder.graph.errors import GraphError
+
+    try:
+        model = build_model(project.graph, weights=project.weights)
+    except GraphError as exc:
+        node = project.graph.node(exc.node_id).name if exc.node_id in project.graph else None
+        errors = [{"node_id": exc.node_id, "node": node, "message": str(exc)}]
+        _print_errors("The model cannot be built", errors, args.project)
+        return EXIT_PROBLEMS
+    _save_model_atomically(model, output)
+    print(f"Saved model '{model.name}' ({model.count_params():,} params) to {output}.")
+    return EXIT_OK
+
+
+def _print_errors(what: str, errors: list[dict[str, Any]], project: Path) -> None:
+    shown = errors[:MAX_LISTED_ERRORS]
+    lines = [f"{what}: {len(errors)} node{'s' if len(errors) != 1 else ''} with problems."]
+    lines += [f"  {e['node'] or '(graph)'}: {e['message']}" for e in shown]
+    if len(errors) > len(shown):
+        lines.append(f"  ... and {len(errors) - len(shown)} more: run 'kbuilder check {project}'.")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _save_model_atomically(model: Any, path: Path) -> None:
+    # Keras writes the zip in place; a crash half-way would leave a corrupt file where the
+    # previous model was. Write next to it and swap.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# Later subcommands (import, codegen, train, evaluate, predict, export, selftest) each add an
+# `_add_<name>` / `_cmd_<name>` pair above and an entry here.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_gui,
+    _add_doctor,
+    _add_layers,
+    _add_templates,
+    _add_new,
+    _add_check,
+    _add_build,
+)
+
+
+# ---------------------------------------------------------------------------- shared
+def _readable_file(path: Path) -> Path:
+    if not path.exists():
+        raise CliError(f"The file '{path}' does not exist.")
+    if path.is_dir():
+        raise CliError(f"'{path}' is a folder; expected a file.")
+    if not os.access(path, os.R_OK):
+        raise CliError(f"The file '{path}' cannot be read (permission denied).")
+    return path
+
+
+def _writable_file(path: Path, suffix: str, force: bool) -> Path:
+    if path.suffix.lower() != suffix:
+        raise CliError(f"The output file must end in '{suffix}'; received '{path}'.")
+    if path.is_dir():
+        raise CliError(f"'{path}' is a folder; expected a file name ending in '{suffix}'.")
+    if path.exists() and not force:
+        raise CliError(f"'{path}' already exists; use --force to overwrite it.")
+    folder = path.parent
+    if not folder.is_dir():
+        raise CliError(f"The folder '{folder}' does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"The folder '{folder}' is not writable.")
+    return path
+
+
+def _load_project(path: Path) -> Any:
+    _readable_file(path)
+    from kbuilder.graph.errors import ProjectFileError
+    from kbuilder.graph.project import load_project
+
+    try:
+        return load_project(path)
+    except ProjectFileError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    # The last column (free text) is not padded, so long messages do not widen the table.
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header) - 1)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [f"{c:<{w}}" for c, w in zip(cells, widths, strict=False)]
+        return "  ".join([*padded, str(cells[-1])]).rstrip()
+
+    rule = "  ".join("-" * w for w in widths) + "  " + "-" * len(header[-1])
+    return [line(header), rule, *(line(r) for r in rows)]
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(v) for v in value]
+    return repr(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``kbuilder`` with every subcommand registered."""
+    from kbuilder import __version__
+
+    parser = _Parser(
+        prog="kbuilder",
+        description="Build, train and export Keras 3 models visually. "
+        "Without a command, starts the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"kbuilder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``kbuilder`` command line.
+
+    Args:
+        argv: the arguments after the program name; ``None`` means ``sys.argv[1:]``.
+
+    Returns:
+        The process exit code (see the module docstring).
+    """
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help and --version
+            return int(exc.code or 0)
+        if args.command != "doctor":
+            # Before anything imports keras. JAX imports fastest; `doctor` reports the
+            # user's own setting instead.
+            os.environ.setdefault("KERAS_BACKEND", "jax")
+        run: Callable[[argparse.Namespace], int] = getattr(args, "run", _cmd_gui)
+        return run(args)
+    except CliError as exc:
+        print(f"{exc.prog}: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("kbuilder: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `kbuilder layers | head`: the reader left; not an error. Keep Python from
+        # complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:
+        if os.environ.get("KBUILDER_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(
+            f"kbuilder: unexpected error ({type(exc).__name__}: {first}). "
+            "Set KBUILDER_DEBUG=1 to see the traceback.",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
