@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("KERAS_BACKEND", "numpy")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kbuilder.graph.commands import (  # noqa: E402

@@ -393,25 +393,11 @@ def order_with_sharing(graph: Graph) -> list[str]:
 
 def make_layer(class_name: str, params: dict[str, Any], name: str) -> Any:
     """A Keras layer of ``class_name`` from kbuilder parameters (a ``get_config()`` subset)."""
-    import keras
+    from kbuilder.graph import catalog
 
-    cls = getattr(keras.layers, class_name)
-    config = {key: _with_layer_module(value) for key, value in params.items()}
-    return cls.from_config({**config, "name": name})
-
-
-def _with_layer_module(value: Any) -> Any:
-    """Nested layers (Bidirectional's ``layer``...) need Keras's ``module`` to deserialize."""
-    import keras
-
-    if (
-        isinstance(value, dict)
-        and isinstance(value.get("class_name"), str)
-        and "module" not in value
-        and isinstance(getattr(keras.layers, value["class_name"], None), type)
-    ):
-        return {"module": "keras.layers", "registered_name": None, **value}
-    return value
+    spec = catalog.get(class_name)
+    config = catalog.keras_config(spec, params)
+    return catalog.keras_class(spec).from_config({**config, "name": name})
 
 
 def _symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:

@@ -99,12 +99,12 @@ def test_unexpected_error_is_one_line_without_traceback(monkeypatch, capsys):
     assert "something deep went wrong" in err and "KBUILDER_DEBUG" in err
 
 
-def test_keras_backend_defaults_to_jax_except_for_doctor(monkeypatch, tmp_path, capsys):
+def test_keras_backend_defaults_to_numpy_except_for_doctor(monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     assert cli.main(["doctor", "--timeout", "0"]) == 2  # rejected before any probe
     assert "KERAS_BACKEND" not in os.environ
     assert cli.main(["check", str(tmp_path / "missing.kbproj")]) == 2
-    assert os.environ["KERAS_BACKEND"] == "jax"
+    assert os.environ["KERAS_BACKEND"] == "numpy"
     monkeypatch.setenv("KERAS_BACKEND", "torch")
     cli.main(["check", str(tmp_path / "missing.kbproj")])
     assert os.environ["KERAS_BACKEND"] == "torch"  # the user's choice wins
