@@ -104,7 +104,7 @@ def _build(
                     layer = make_layer(spec.class_name, owner.params, owner.name)
                     layers[owner.id] = layer
                 args, kwargs = catalog.call_arguments(spec, by_port)
-                out = layer(*args, **kwargs)
+                out = layer(*args, **kwargs, **node.call_options)
             for i, t in enumerate(keras.tree.flatten(out)):
                 tensors[(nid, i)] = t
         except BuildError:

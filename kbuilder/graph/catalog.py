@@ -444,6 +444,39 @@ def keras_class(spec: LayerSpec) -> type:
     return getattr(keras.layers, spec.api_name or spec.class_name)
 
 
+def call_option_names(spec: LayerSpec) -> tuple[str, ...]:
+    """Non-tensor arguments of the layer's ``call`` a node may fix (``training``,
+    ``use_causal_mask``, ``return_attention_scores``...), in signature order."""
+    return _call_option_names(spec.class_name)
+
+
+@functools.cache
+def _call_option_names(class_name: str) -> tuple[str, ...]:
+    spec = get(class_name)
+    ports = {p.name for p in spec.inputs}
+    skip = ports | {"self", "inputs", "mask", "kwargs", "args"}
+    signature = inspect.signature(keras_class(spec).call)
+    return tuple(
+        name for name, p in signature.parameters.items()
+        if name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        and (name.startswith("use_") or not name.endswith("_mask"))  # tensor masks
+        and name not in ("initial_state", "constants")
+    )
+
+
+def validate_call_option(spec: LayerSpec, name: str, value: Any) -> str | None:
+    """Check one call option; ``None`` when valid."""
+    allowed = call_option_names(spec)
+    if name not in allowed:
+        return (
+            f"`{name}` is not an option of calling {spec.class_name}; "
+            f"its options are {', '.join(allowed) or 'none'}."
+        )
+    if value is not None and not isinstance(value, bool | int | float | str):
+        return f"Call option `{name}` must be true/false, a number or text. Received: {value!r}"
+    return None
+
+
 def keras_config(spec: LayerSpec, params: dict[str, Any]) -> dict[str, Any]:
     """Parameters as `from_config()` takes them: nested layers get Keras's envelope.
 

@@ -497,6 +497,31 @@ def _validate(graph: Graph, node: Node, name: str, value: Any) -> str | None:
     return catalog.validate_param(catalog.get(node.class_name or ""), name, value)
 
 
+class SetCallOptionCommand(Command):
+    """Fix (or with ``UNSET`` drop) a non-tensor argument of one layer call."""
+
+    def __init__(self, graph: Graph, node_id: str, name: str, value: Any):
+        from kbuilder.graph import catalog
+
+        node = graph.node(node_id)
+        if node.kind != "layer":
+            raise ParamError(f"'{node.name}' is not a layer call.", node_id, name)
+        if value is not UNSET:
+            spec = catalog.get(graph.layer_owner(node_id).class_name or "")
+            message = catalog.validate_call_option(spec, name, value)
+            if message:
+                raise ParamError(f"'{node.name}': {message}", node_id, name)
+        self.graph, self.node_id, self.name, self.value = graph, node_id, name, value
+        self.text = f"set {name} of {node.name}"
+
+    def do(self) -> None:
+        self.old = self.graph.node(self.node_id).call_options.get(self.name, UNSET)
+        self.graph._set_call_option(self.node_id, self.name, self.value)
+
+    def undo(self) -> None:
+        self.graph._set_call_option(self.node_id, self.name, self.old)
+
+
 class RenameNodeCommand(Command):
     """Rename a node; the name becomes the Keras layer name, so it must be unique."""
 

@@ -98,6 +98,7 @@ class Node:
         shared_with: str | None = None,
         subgraph: Graph | None = None,
         position: tuple[float, float] = (0.0, 0.0),
+        call_options: dict[str, Any] | None = None,
     ):
         if kind not in NODE_KINDS:
             raise GraphError(f"Unknown node kind '{kind}'; expected one of {NODE_KINDS}.")
@@ -112,6 +113,9 @@ class Node:
         self._params: dict[str, Any] = copy.deepcopy(params or {})
         self.shared_with = shared_with if kind == "layer" else None
         self.subgraph = subgraph if kind == "block" else None
+        # Non-tensor arguments of this one call (e.g. use_causal_mask=True); unlike params
+        # they belong to the call, so two uses of a shared layer may differ.
+        self._call_options: dict[str, Any] = dict(call_options or {}) if kind == "layer" else {}
         self._position = (float(position[0]), float(position[1]))
 
     @property
@@ -121,6 +125,10 @@ class Node:
     @property
     def params(self) -> dict[str, Any]:
         return copy.deepcopy(self._params)
+
+    @property
+    def call_options(self) -> dict[str, Any]:
+        return dict(self._call_options)
 
     def param(self, name: str, default: Any = None) -> Any:
         return copy.deepcopy(self._params.get(name, default))
@@ -142,6 +150,8 @@ class Node:
             data["class_name"] = self.class_name
             if self.shared_with:
                 data["shared_with"] = self.shared_with
+            if self._call_options:
+                data["call_options"] = dict(self._call_options)
         if self._params:
             data["params"] = copy.deepcopy(self._params)
         if self.subgraph is not None:
@@ -158,7 +168,7 @@ class Graph:
     Events (``graph.events``), all emitted after the change:
         node_added(node_id), node_removed(node_id), edge_added(edge_id),
         edge_removed(edge_id), node_changed(node_id, what) with ``what`` one of
-        ``"params"``, ``"name"``, ``"shared_with"``, ``"subgraph"``;
+        ``"params"``, ``"call_options"``, ``"name"``, ``"shared_with"``, ``"subgraph"``;
         node_moved(node_id); renamed(new_name).
     A change inside a block's subgraph is reported by the parent graph as
     ``node_changed(block_id, "subgraph")``.
@@ -492,6 +502,15 @@ class Graph:
         self.events.node_changed.emit(node_id, "params")
         self._notify_parent()
 
+    def _set_call_option(self, node_id: str, name: str, value: Any) -> None:
+        node = self.node(node_id)
+        if value is UNSET:
+            node._call_options.pop(name, None)
+        else:
+            node._call_options[name] = value
+        self.events.node_changed.emit(node_id, "call_options")
+        self._notify_parent()
+
     def _set_name(self, node_id: str, name: str) -> None:
         node = self.node(node_id)
         if any(n.name == name for n in self._nodes.values() if n.id != node_id):
@@ -552,7 +571,7 @@ class Graph:
             node = Node(
                 nd["kind"], nd["name"], nd.get("class_name"), nd.get("params"),
                 id=nd["id"], shared_with=nd.get("shared_with"), subgraph=sub,
-                position=(pos[0], pos[1]),
+                position=(pos[0], pos[1]), call_options=nd.get("call_options"),
             )
             graph._nodes[node.id] = node
             if sub is not None:

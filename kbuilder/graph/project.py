@@ -567,6 +567,7 @@ class _NodeRecord:
     params: dict[str, Any]
     shared_with: str | None
     graph: _GraphRecord | None
+    call_options: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``Node.to_dict()`` form ``Graph.from_dict`` reads."""
@@ -575,6 +576,8 @@ class _NodeRecord:
             data["class_name"] = self.class_name
             if self.shared_with:
                 data["shared_with"] = self.shared_with
+            if self.call_options:
+                data["call_options"] = self.call_options
         if self.params:
             data["params"] = self.params
         if self.graph is not None:
@@ -893,13 +896,18 @@ def _parse_node(r: _Reader, value: Any, where: str, depth: int) -> _NodeRecord:
         r.fail(f"{where}.name", f"is not a valid name: {message}", node_id)
     params = r.object(data.get("params", {}), f"{where}.params")
     class_name = shared_with = graph = None
+    call_options = r.object(data.get("call_options", {}), f"{where}.call_options")
+    if call_options and kind != "layer":
+        r.fail(f"{where}.call_options", "is only allowed on layer nodes.", node_id)
     if kind == "layer":
         class_name = r.identifier(data.get("class_name", _MISSING), f"{where}.class_name")
         if data.get("shared_with") is not None:
             shared_with = r.identifier(data["shared_with"], f"{where}.shared_with")
     elif kind == "block":
         graph = _parse_graph(r, data.get("graph", {}), f"{where}.graph", depth + 1, name)
-    return _NodeRecord(where, node_id, kind, name, class_name, params, shared_with, graph)
+    return _NodeRecord(
+        where, node_id, kind, name, class_name, params, shared_with, graph, call_options
+    )
 
 
 def _parse_edge(r: _Reader, value: Any, where: str) -> _EdgeRecord:
@@ -987,6 +995,11 @@ def _check_layer(r: _Reader, node: _NodeRecord, by_id: dict[str, _NodeRecord]) -
             f"{_quote(node.class_name)} of {_quote(node.name)} is not a layer type kbuilder knows.",
             node.id,
         )
+    for option, value in node.call_options.items():
+        message = catalog.validate_call_option(spec, option, value)
+        if message:
+            r.fail(f"{node.where}.call_options.{option}",
+                   f"of layer {_quote(node.name)} is not valid: {_sentence(message)}", node.id)
     if node.shared_with is not None:
         owner = by_id.get(node.shared_with)
         if owner is None or owner.kind != "layer" or owner.shared_with or owner is node:

@@ -297,6 +297,7 @@ class ShapeInference:
             for port, specs in by_port.items()
         }
         args, kwargs = catalog.call_arguments(spec, tensors)
+        kwargs.update(node.call_options)
         try:
             outputs = _symbolic_call(layer, args, kwargs)
         except Exception as exc:

@@ -80,3 +80,32 @@ def test_graph_without_input_or_output_is_explained():
     add_input(h, g, [3])
     with pytest.raises(BuildError, match="no output"):
         build_model(g)
+
+
+def test_call_options_reach_the_layer_call_and_survive_a_project_round_trip(tmp_path):
+    from kbuilder.graph.commands import SetCallOptionCommand
+    from kbuilder.graph.errors import ParamError
+    from kbuilder.graph.project import Project, load_project, save_project
+    from kbuilder.graph.shapes import ShapeInference
+
+    h, g = History(), Graph("attn")
+    x = add_input(h, g, [5, 8])
+    mha = add_layer(h, g, "MultiHeadAttention", x, x, ports=["query", "value"],
+                    num_heads=2, key_dim=4)
+    add_output(h, g, mha)
+    h.push(SetCallOptionCommand(g, mha, "use_causal_mask", True))
+    h.push(SetCallOptionCommand(g, mha, "return_attention_scores", True))
+    with pytest.raises(ParamError, match="not an option"):
+        SetCallOptionCommand(g, mha, "colour", "red")
+    inf = ShapeInference(g)
+    inf.update()
+    assert [s.shape for s in inf.result(mha).outputs] == [(None, 5, 8), (None, 2, 5, 5)]
+    model = build_model(g)
+    scores = model.get_layer("multi_head_attention")._inbound_nodes[0].arguments.kwargs
+    assert scores["use_causal_mask"] is True
+    save_project(Project.new(g), tmp_path / "p.kbproj")
+    again = load_project(tmp_path / "p.kbproj").graph
+    assert again.node(mha).call_options == {"use_causal_mask": True,
+                                             "return_attention_scores": True}
+    h.undo()
+    assert g.node(mha).call_options == {"use_causal_mask": True}
