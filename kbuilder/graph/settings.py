@@ -1,0 +1,234 @@
+"""Data and training settings of a project: plain, validated, JSON-safe records.
+
+They live in the project file (``project.data`` / ``project.training``), drive the
+training worker, and are what generated training scripts reproduce. Pure Python: the
+runtime interprets them (loads data, builds optimizers); this module only says what a valid
+setting is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from kbuilder.graph.errors import GraphError
+
+SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+KERAS_DATASETS = (
+    "mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing",
+)
+DATA_KINDS = ("builtin", "csv", "npz", "images")
+BACKENDS = ("jax", "tensorflow", "torch")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
+              "ftrl", "lion", "lamb")
+LOSSES = (
+    "sparse_categorical_crossentropy", "categorical_crossentropy", "binary_crossentropy",
+    "mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "kl_divergence",
+    "categorical_hinge", "hinge", "squared_hinge", "poisson", "cosine_similarity",
+)
+METRICS = (
+    "accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision",
+    "recall", "mean_squared_error", "mean_absolute_error", "root_mean_squared_error",
+    "mean_absolute_percentage_error", "r2_score",
+)
+
+
+class SettingsError(GraphError):
+    """A data or training setting that is not allowed; ``param`` names the field."""
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Where the data comes from and how it is split.
+
+    ``source`` uses the command-line spec: ``digits`` (any built-in name), ``csv:PATH``,
+    ``npz:PATH``, ``images:DIR``.
+    """
+
+    source: str = "digits"
+    target: str | None = None  # CSV: the column to predict
+    features: tuple[str, ...] | None = None  # CSV: feature columns (None: all others)
+    categorical: tuple[str, ...] = ()  # CSV: columns to one-hot encode
+    image_size: tuple[int, int] = (64, 64)  # image folders: resize to this
+    color_mode: str = "rgb"  # image folders: rgb | grayscale
+    validation_split: float = 0.2
+    test_split: float = 0.2
+    seed: int = 0
+
+    @property
+    def kind(self) -> str:
+        return parse_source(self.source)[0]
+
+    @property
+    def location(self) -> str:
+        return parse_source(self.source)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSettings:
+        values = _from_dict(cls, data, "data")
+        for name in ("features", "categorical", "image_size"):
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        parse_source(self.source)
+        _fraction(self.validation_split, "validation_split", "data")
+        _fraction(self.test_split, "test_split", "data")
+        if self.validation_split + self.test_split >= 1:
+            raise SettingsError(
+                "data: validation_split + test_split must leave some data for training; "
+                f"they add up to {self.validation_split + self.test_split:g}.",
+                param="validation_split",
+            )
+        if self.color_mode not in ("rgb", "grayscale"):
+            raise SettingsError(
+                f"data: color_mode must be 'rgb' or 'grayscale'; found {self.color_mode!r}.",
+                param="color_mode",
+            )
+        if len(self.image_size) != 2 or not all(
+            isinstance(v, int) and v > 0 for v in self.image_size
+        ):
+            raise SettingsError(
+                "data: image_size must be two positive integers (height, width); "
+                f"found {list(self.image_size)!r}.",
+                param="image_size",
+            )
+        _int(self.seed, "seed", "data", minimum=0)
+
+
+def parse_source(source: str) -> tuple[str, str]:
+    """``"csv:/x.csv"`` -> ``("csv", "/x.csv")``; ``"digits"`` -> ``("builtin", "digits")``.
+
+    Raises:
+        SettingsError: the spec names nothing kbuilder can read.
+    """
+    if not isinstance(source, str) or not source:
+        raise SettingsError("data: source must be a dataset name or KIND:PATH.", param="source")
+    if source in SKLEARN_DATASETS or source in KERAS_DATASETS:
+        return "builtin", source
+    kind, sep, location = source.partition(":")
+    if sep and kind in ("csv", "npz", "images") and location:
+        return kind, location
+    raise SettingsError(
+        f"data: unknown data source {source!r}. Use a built-in dataset "
+        f"({', '.join(SKLEARN_DATASETS + KERAS_DATASETS)}), csv:PATH, npz:PATH or images:DIR.",
+        param="source",
+    )
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How to compile and fit the model."""
+
+    backend: str = "jax"
+    device: str = "cpu"
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    loss: str = "sparse_categorical_crossentropy"
+    metrics: tuple[str, ...] = ("accuracy",)
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 0
+    mixed_precision: bool = False
+    early_stopping: dict[str, Any] | None = None  # {"monitor", "patience", "restore_best_weights"}
+    reduce_lr_on_plateau: dict[str, Any] | None = None  # {"monitor", "factor", "patience"}
+    checkpoint: dict[str, Any] | None = None  # {"monitor", "save_best_only"}
+    tensorboard: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # room for settings added later
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingSettings:
+        values = _from_dict(cls, data, "training")
+        if isinstance(values.get("metrics"), list):
+            values["metrics"] = tuple(values["metrics"])
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        _choice(self.backend, BACKENDS, "backend")
+        if not isinstance(self.device, str) or not (
+            self.device == "cpu"
+            or (self.device.startswith("gpu:") and self.device[4:].isdigit())
+        ):
+            raise SettingsError(
+                f"training: device must be 'cpu' or 'gpu:N'; found {self.device!r}.",
+                param="device",
+            )
+        _choice(self.optimizer, OPTIMIZERS, "optimizer")
+        _choice(self.loss, LOSSES, "loss")
+        for metric in self.metrics:
+            _choice(metric, METRICS, "metrics")
+        if not isinstance(self.learning_rate, int | float) or not 0 < self.learning_rate < 10:
+            raise SettingsError(
+                "training: learning_rate must be a number between 0 and 10 (typically 1e-4 "
+                f"to 1e-2); found {self.learning_rate!r}.",
+                param="learning_rate",
+            )
+        _int(self.epochs, "epochs", "training", minimum=1)
+        _int(self.batch_size, "batch_size", "training", minimum=1)
+        _int(self.seed, "seed", "training", minimum=0)
+        if not isinstance(self.mixed_precision, bool):
+            raise SettingsError("training: mixed_precision must be true or false.",
+                                param="mixed_precision")
+        for name in ("early_stopping", "reduce_lr_on_plateau", "checkpoint"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise SettingsError(
+                    f"training: {name} must be off (null) or a set of options.", param=name
+                )
+
+
+def _choice(value: Any, allowed: tuple[str, ...], name: str) -> None:
+    if value not in allowed:
+        raise SettingsError(
+            f"training: {name} must be one of {', '.join(allowed)}; found {value!r}.",
+            param=name,
+        )
+
+
+def _fraction(value: Any, name: str, section: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise SettingsError(
+            f"{section}: {name} must be a fraction from 0 up to (not including) 1; "
+            f"found {value!r}.",
+            param=name,
+        )
+
+
+def _int(value: Any, name: str, section: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SettingsError(
+            f"{section}: {name} must be a whole number >= {minimum}; found {value!r}.",
+            param=name,
+        )
+
+
+def _to_dict(settings: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(settings)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def _from_dict(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise SettingsError(f"{section}: settings must be a set of named values.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SettingsError(
+            f"{section}: unknown setting {unknown[0]!r}; known settings are "
+            f"{', '.join(sorted(known))}.",
+            param=unknown[0],
+        )
+    return dict(data)
