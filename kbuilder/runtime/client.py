@@ -1,0 +1,286 @@
+"""The app's side of the workers: start, talk to, watch and kill worker processes.
+
+A worker is a separate Python process (``python -m kbuilder.runtime.worker``) with its
+backend and device fixed in its environment. It connects back over a local socket
+protected by a random key. The app never shares memory or objects with it, so a worker
+that crashes, is killed or runs out of memory cannot take the app down: the connection
+closes, and ``TrainingRun`` turns that into a ``Failed`` message with the reason and the
+history received so far.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection, Listener
+from pathlib import Path
+from typing import Any
+
+from kbuilder.runtime import protocol as p
+from kbuilder.runtime.devices import worker_environment
+
+CONNECT_TIMEOUT = 120.0  # a cold backend import can take a while on a busy machine
+
+
+class WorkerError(RuntimeError):
+    """A worker could not be started or reached."""
+
+
+class Worker:
+    """One worker process and its connection.
+
+    Args:
+        backend: ``jax``, ``tensorflow`` or ``torch``.
+        device: ``cpu`` or ``gpu:N``.
+    """
+
+    def __init__(self, backend: str, device: str = "cpu"):
+        self.backend, self.device = backend, device
+        self.ready: p.WorkerReady | None = None
+        self.log_path = Path(tempfile.mkstemp(prefix=f"kbuilder-{backend}-", suffix=".log")[1])
+        key = secrets.token_bytes(32)
+        family = "AF_PIPE" if sys.platform == "win32" else "AF_UNIX"
+        self._listener = Listener(family=family, authkey=key)
+        env = {**os.environ, **worker_environment(backend, device),
+               "KBUILDER_WORKER_KEY": key.hex(), "PYTHONUNBUFFERED": "1"}
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-X", "faulthandler", "-m", "kbuilder.runtime.worker",
+                 "--backend", backend, "--device", device,
+                 "--address", str(self._listener.address)],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            )
+        self._connection: Connection | None = None
+
+    @property
+    def connection(self) -> Connection:
+        """The connection, accepted on first use (the worker dials in once it starts)."""
+        if self._connection is None:
+            self._connection = self._accept()
+        return self._connection
+
+    def _accept(self) -> Connection:
+        # Listener.accept() blocks with no timeout; poll the socket so a worker that dies
+        # while importing its backend is noticed instead of hanging the app.
+        import select
+        import socket
+
+        sock: socket.socket | None = getattr(
+            getattr(self._listener, "_listener", None), "_socket", None
+        )
+        if sock is None:  # Windows named pipes: no socket to poll
+            return self._listener.accept()
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise WorkerError(self.death_reason())
+            readable, _, _ = select.select([sock], [], [], 0.2)
+            if readable:
+                return self._listener.accept()
+        self.kill()
+        raise WorkerError(f"The {self.backend} worker did not start within "
+                          f"{CONNECT_TIMEOUT:.0f} s.")
+
+    def send(self, message: p.Message) -> None:
+        try:
+            self.connection.send_bytes(p.encode(message))
+        except OSError as exc:
+            raise WorkerError(f"The worker is gone ({exc}).") from exc
+
+    def receive(self, timeout: float | None = None) -> p.Message | None:
+        """The next message, or ``None`` after ``timeout`` seconds.
+
+        Raises:
+            EOFError: the worker closed the connection (it exited or died).
+        """
+        conn = self.connection
+        if timeout is not None and not conn.poll(timeout):
+            return None
+        try:
+            return p.decode(conn.recv_bytes())
+        except OSError as exc:
+            raise EOFError(str(exc)) from exc
+
+    def wait_ready(self, timeout: float = CONNECT_TIMEOUT) -> p.WorkerReady:
+        """Block until the worker has imported its backend."""
+        if self.ready is not None:
+            return self.ready
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                message = self.receive(timeout=0.2)
+            except EOFError:
+                raise WorkerError(self.death_reason()) from None
+            if isinstance(message, p.WorkerReady):
+                self.ready = message
+                return message
+            if isinstance(message, p.Failed):
+                raise WorkerError(message.reason)
+        raise WorkerError(f"The {self.backend} worker was not ready within {timeout:.0f} s.")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """The last resort: end the process now."""
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+        self.close()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Ask the worker to exit; kill it if it does not."""
+        if self.alive and self._connection is not None:
+            try:
+                self.send(p.Shutdown())
+                self.process.wait(timeout)
+            except (WorkerError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._listener.close()
+
+    def death_reason(self) -> str:
+        """A sentence about how the process ended, with the end of its log."""
+        code = self.process.wait()
+        if code < 0:
+            name = signal.Signals(-code).name
+            if -code == signal.SIGKILL:
+                what = ("was killed (SIGKILL) — by the Kill button, or by the system because "
+                        "it ran out of memory")
+            elif -code == signal.SIGSEGV:
+                what = "crashed (segmentation fault, SIGSEGV)"
+            else:
+                what = f"ended on signal {name}"
+        else:
+            what = f"exited unexpectedly with code {code}"
+        tail = self.log_tail()
+        return f"The {self.backend} worker process {what}." + (f"\n{tail}" if tail else "")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+
+class WorkerPool:
+    """Keeps one warm worker per (backend, device), so Train starts without an import."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str], Worker] = {}
+
+    def warm(self, backend: str, device: str = "cpu") -> Worker:
+        """Start a worker in the background if none is waiting."""
+        key = (backend, device)
+        worker = self._idle.get(key)
+        if worker is None or not worker.alive:
+            worker = self._idle[key] = Worker(backend, device)
+        return worker
+
+    def take(self, backend: str, device: str = "cpu", rewarm: bool = True) -> Worker:
+        """A worker for a run (warm if one waits) and, optionally, a new warm one behind it."""
+        worker = self.warm(backend, device)
+        del self._idle[(backend, device)]
+        if rewarm:
+            self.warm(backend, device)
+        return worker
+
+    def shutdown(self) -> None:
+        for worker in self._idle.values():
+            worker.shutdown()
+        self._idle.clear()
+
+
+class TrainingRun:
+    """One run on one worker, seen from the app: send controls, iterate over events.
+
+    ``events()`` yields every message until (and including) ``Finished`` or ``Failed``; a
+    worker that dies yields a synthesized ``Failed`` with the history received so far.
+    """
+
+    def __init__(self, worker: Worker, request: p.StartTraining):
+        self.worker, self.request = worker, request
+        self.history: dict[str, list[float | None]] = {}
+        self.result: p.Finished | p.Failed | None = None
+        self.ready_seconds: float | None = None
+        self.sent_at = time.perf_counter()
+        worker.send(request)
+
+    @classmethod
+    def start(cls, worker: Worker, graph: dict, data: dict, training: dict, run_dir: str,
+              weights_path: str | None = None, run_id: str | None = None) -> TrainingRun:
+        request = p.StartTraining(run_id or uuid.uuid4().hex[:12], graph, data, training,
+                                  run_dir, weights_path)
+        return cls(worker, request)
+
+    def stop(self) -> None:
+        self._control(p.StopRequested())
+
+    def pause(self) -> None:
+        self._control(p.PauseRequested())
+
+    def resume(self) -> None:
+        self._control(p.ResumeRequested())
+
+    def kill(self) -> None:
+        self.worker.kill()
+
+    def _control(self, message: p.Message) -> None:
+        try:
+            self.worker.send(message)
+        except WorkerError:
+            pass  # already gone; events() reports how
+
+    def events(self, poll: float = 0.1) -> Iterator[p.Message]:
+        while self.result is None:
+            message = self.next_event(poll)
+            if message is not None:
+                yield message
+
+    def next_event(self, timeout: float = 0.0) -> p.Message | None:
+        """One event if one arrives within ``timeout`` (for a GUI timer), else ``None``."""
+        if self.result is not None:
+            return None
+        try:
+            message = self.worker.receive(timeout=timeout)
+        except EOFError:
+            message = p.Failed(self.request.run_id, self.worker.death_reason(),
+                               history=self.history)
+        except p.ProtocolError as exc:
+            message = p.Failed(self.request.run_id, str(exc), history=self.history)
+        if message is None:
+            if not self.worker.alive and not self.worker.connection.poll():
+                message = p.Failed(self.request.run_id, self.worker.death_reason(),
+                                   history=self.history)
+            else:
+                return None
+        if isinstance(message, p.WorkerReady):
+            self.worker.ready = message
+        elif isinstance(message, p.EpochEnd):
+            for key, value in message.logs.items():
+                self.history.setdefault(key, []).append(value)
+        elif isinstance(message, p.Failed) and not message.history:
+            message = p.Failed(message.run_id, message.reason, message.traceback, self.history)
+        if isinstance(message, p.Finished | p.Failed):
+            self.result = message
+        return message
+
+    def wait(self, on_event: Callable[[p.Message], Any] | None = None) -> p.Finished | p.Failed:
+        for message in self.events():
+            if on_event is not None:
+                on_event(message)
+        assert self.result is not None
+        return self.result

@@ -1,0 +1,225 @@
+"""The worker protocol: every message between the app and a worker process.
+
+Messages are frozen dataclasses with a ``type`` tag, carried as JSON (``encode`` /
+``decode``) so the protocol is visible, versioned and language-neutral — no pickles and
+no proxy objects. Values must be JSON-safe: ``jsonable`` turns numpy scalars and arrays
+into Python numbers and lists, and NaN/inf into ``None`` (JSON has neither).
+
+Requests go to the worker; events come back. A run's events arrive in this order::
+
+    WorkerReady  (once per worker, when the backend is imported)
+    RunStarted
+    (BatchEnd* EpochEnd)*   BatchEnd at most ~20 per second; LogLine/Warning anywhere
+    Finished | Failed       exactly one
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+PROTOCOL_VERSION = 1
+
+
+class ProtocolError(ValueError):
+    """A message that is not valid under this protocol version."""
+
+
+@dataclass(frozen=True)
+class Message:
+    type: ClassVar[str] = "message"
+
+
+# ------------------------------------------------------------------ requests (to worker)
+@dataclass(frozen=True)
+class StartTraining(Message):
+    """Train ``graph`` (``Graph.to_dict()``) on ``data`` with ``training`` settings.
+
+    ``weights_path`` is an ``.npz`` of initial weights (``node_id/index`` keys) or None.
+    Everything the run writes (model, checkpoints, TensorBoard logs) goes to ``run_dir``.
+    """
+
+    type: ClassVar[str] = "start_training"
+    run_id: str
+    graph: dict[str, Any]
+    data: dict[str, Any]
+    training: dict[str, Any]
+    run_dir: str
+    weights_path: str | None = None
+    evaluate: bool = True
+
+
+@dataclass(frozen=True)
+class StopRequested(Message):
+    """End after the current batch, keeping the model and history so far."""
+
+    type: ClassVar[str] = "stop_requested"
+
+
+@dataclass(frozen=True)
+class PauseRequested(Message):
+    type: ClassVar[str] = "pause_requested"
+
+
+@dataclass(frozen=True)
+class ResumeRequested(Message):
+    type: ClassVar[str] = "resume_requested"
+
+
+@dataclass(frozen=True)
+class Shutdown(Message):
+    """Leave the worker's loop and exit."""
+
+    type: ClassVar[str] = "shutdown"
+
+
+# ---------------------------------------------------------------- events (from worker)
+@dataclass(frozen=True)
+class WorkerReady(Message):
+    """The worker imported its backend and waits for work."""
+
+    type: ClassVar[str] = "worker_ready"
+    backend: str
+    device: str
+    pid: int
+    versions: dict[str, str]
+    devices: list[str]
+    import_seconds: float
+
+
+@dataclass(frozen=True)
+class RunStarted(Message):
+    type: ClassVar[str] = "run_started"
+    run_id: str
+    backend: str
+    device: str
+    epochs: int
+    steps_per_epoch: int
+    train_samples: int
+    val_samples: int
+    test_samples: int
+    data_fingerprint: str
+    data_summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchEnd(Message):
+    """Progress within an epoch; coalesced to about 20 per second at most."""
+
+    type: ClassVar[str] = "batch_end"
+    run_id: str
+    epoch: int  # 0-based
+    batch: int  # 0-based, within the epoch
+    step: int  # 0-based, across epochs
+    logs: dict[str, float | None]
+    samples_per_second: float
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class EpochEnd(Message):
+    type: ClassVar[str] = "epoch_end"
+    run_id: str
+    epoch: int
+    logs: dict[str, float | None]  # train and val_ metrics
+    learning_rate: float | None
+    seconds: float
+    samples_per_second: float
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class LogLine(Message):
+    type: ClassVar[str] = "log_line"
+    run_id: str | None
+    level: str  # "info" | "warning" | "error"
+    text: str
+
+
+@dataclass(frozen=True)
+class Finished(Message):
+    """The run ended with a model: ``status`` is completed, stopped or nan."""
+
+    type: ClassVar[str] = "finished"
+    run_id: str
+    status: str
+    message: str
+    history: dict[str, list[float | None]]
+    test_metrics: dict[str, float | None]
+    results: dict[str, Any]  # confusion matrix, per-class scores, sample predictions
+    artifacts: dict[str, str]  # "model" -> path of the trained .keras, ...
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Failed(Message):
+    """The run could not finish; ``history`` holds what was learned before."""
+
+    type: ClassVar[str] = "failed"
+    run_id: str | None
+    reason: str
+    traceback: str = ""
+    history: dict[str, list[float | None]] = field(default_factory=dict)
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.type: cls
+    for cls in (
+        StartTraining, StopRequested, PauseRequested, ResumeRequested, Shutdown,
+        WorkerReady, RunStarted, BatchEnd, EpochEnd, LogLine, Finished, Failed,
+    )
+}
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays as Python values and NaN/inf as ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars (Keras callback remote_monitor)
+        return jsonable(value.tolist())
+    if hasattr(value, "item"):
+        return jsonable(value.item())
+    raise ProtocolError(f"{type(value).__name__} cannot be sent to or from a worker.")
+
+
+def encode(message: Message) -> bytes:
+    """One message as UTF-8 JSON with its type tag and the protocol version."""
+    body = {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
+    payload = {"v": PROTOCOL_VERSION, "type": message.type, **jsonable(body)}
+    return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode(data: bytes | str) -> Message:
+    """Parse and check one message.
+
+    Raises:
+        ProtocolError: not JSON, another protocol version, an unknown type or fields.
+    """
+    try:
+        payload = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"A worker message is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError("A worker message must be a JSON object.")
+    version = payload.pop("v", None)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"The worker speaks protocol version {version!r}, this app {PROTOCOL_VERSION}; "
+            "were they started from different kbuilder installations?"
+        )
+    cls = MESSAGE_TYPES.get(payload.pop("type", None))
+    if cls is None:
+        raise ProtocolError("A worker message has an unknown type.")
+    try:
+        return cls(**payload)
+    except TypeError as exc:
+        raise ProtocolError(f"A '{cls.type}' message has wrong fields: {exc}") from None

@@ -1,0 +1,162 @@
+"""One training run inside a worker: data, model, compile, fit, evaluate, save.
+
+Runs in the worker process only (it imports keras). ``prepare_run`` does everything up to
+``fit`` so a failure there is reported before any progress; ``Run.finish`` evaluates on the
+test split and writes the artifacts.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbuilder.runtime import protocol as p
+
+
+def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
+    import keras
+
+    from kbuilder.graph.build import build_model
+    from kbuilder.graph.model import Graph
+    from kbuilder.graph.settings import DataSettings, TrainingSettings
+    from kbuilder.runtime.data import adapt_layers, fit_to_input, load_data
+
+    data_settings = DataSettings.from_dict(request.data)
+    settings = TrainingSettings.from_dict(request.training)
+    keras.utils.set_random_seed(settings.seed)
+    if settings.mixed_precision:
+        # float16 needs a GPU to pay off; bfloat16 is the CPU's reduced precision.
+        policy = "mixed_float16" if device.startswith("gpu") else "mixed_bfloat16"
+        keras.config.set_dtype_policy(policy)
+    else:
+        keras.config.set_dtype_policy("float32")
+    dataset = load_data(data_settings)
+    graph = Graph.from_dict(request.graph)
+    weights = _load_weights(request.weights_path)
+    model = build_model(graph, weights)
+    shape = tuple(model.inputs[0].shape[1:])
+    x_train = fit_to_input(dataset.x_train, shape)
+    x_val = fit_to_input(dataset.x_val, shape) if len(dataset.x_val) else None
+    x_test = fit_to_input(dataset.x_test, shape) if len(dataset.x_test) else None
+    adapt_layers(model, x_train)
+    model.compile(
+        optimizer=keras.optimizers.get(
+            {"class_name": settings.optimizer, "config": {"learning_rate": settings.learning_rate}}
+        ),
+        loss=settings.loss,
+        metrics=list(settings.metrics),
+    )
+    return Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test)
+
+
+def _load_weights(path: str | None) -> dict[str, list[np.ndarray]] | None:
+    if not path:
+        return None
+    weights: dict[str, list[np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as archive:
+        for key in sorted(archive.files, key=lambda k: (k.rsplit("/", 1)[0], int(k.rsplit("/", 1)[1]))):
+            node_id, _ = key.rsplit("/", 1)
+            weights.setdefault(node_id, []).append(archive[key])
+    return weights
+
+
+class Run:
+    """The prepared pieces of one run."""
+
+    def __init__(self, request, backend, device, settings, dataset, model, x_train, x_val,
+                 x_test):
+        self.request, self.backend, self.device = request, backend, device
+        self.settings, self.dataset, self.model = settings, dataset, model
+        self.x_train, self.x_val, self.x_test = x_train, x_val, x_test
+        self.run_dir = Path(request.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.batch_size = settings.batch_size
+        self.steps_per_epoch = max(1, -(-len(x_train) // settings.batch_size))
+        self.total_steps = self.steps_per_epoch * settings.epochs
+        self.started = time.perf_counter()
+
+    def started_message(self) -> p.RunStarted:
+        d = self.dataset
+        return p.RunStarted(
+            run_id=self.request.run_id, backend=self.backend, device=self.device,
+            epochs=self.settings.epochs, steps_per_epoch=self.steps_per_epoch,
+            train_samples=len(self.x_train), val_samples=len(d.x_val),
+            test_samples=len(d.x_test), data_fingerprint=d.fingerprint,
+            data_summary=p.jsonable(d.summary()),
+        )
+
+    def callbacks(self) -> list[Any]:
+        import keras
+
+        s = self.settings
+        callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
+        has_val = self.x_val is not None
+        default_monitor = "val_loss" if has_val else "loss"
+        if s.early_stopping is not None:
+            options = {"monitor": default_monitor, "patience": 3,
+                       "restore_best_weights": True, **s.early_stopping}
+            callbacks.append(keras.callbacks.EarlyStopping(**options))
+        if s.reduce_lr_on_plateau is not None:
+            options = {"monitor": default_monitor, "factor": 0.5, "patience": 2,
+                       **s.reduce_lr_on_plateau}
+            callbacks.append(keras.callbacks.ReduceLROnPlateau(**options))
+        if s.checkpoint is not None:
+            options = {"monitor": default_monitor, "save_best_only": True, **s.checkpoint}
+            callbacks.append(keras.callbacks.ModelCheckpoint(
+                str(self.run_dir / "checkpoint.keras"), **options))
+        if s.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.run_dir / "logs")))
+        return callbacks
+
+    def fit(self, progress_callback: Any) -> None:
+        d = self.dataset
+        self.model.fit(
+            self.x_train, d.y_train,
+            validation_data=(self.x_val, d.y_val) if self.x_val is not None else None,
+            epochs=self.settings.epochs,
+            batch_size=self.settings.batch_size,
+            verbose=0,
+            callbacks=[progress_callback, *self.callbacks()],
+        )
+
+    def finish(self, status: str, message: str, history: dict) -> p.Finished:
+        """Save the model, evaluate on the test split and describe the results."""
+        artifacts = {"model": str(self.run_dir / "model.keras")}
+        self.model.save(artifacts["model"])
+        if (self.run_dir / "checkpoint.keras").exists():
+            artifacts["checkpoint"] = str(self.run_dir / "checkpoint.keras")
+        if (self.run_dir / "logs").exists():
+            artifacts["tensorboard"] = str(self.run_dir / "logs")
+        test_metrics: dict[str, Any] = {}
+        results: dict[str, Any] = {}
+        if self.request.evaluate and self.x_test is not None and status != "nan":
+            test_metrics = p.jsonable(self.model.evaluate(
+                self.x_test, self.dataset.y_test, batch_size=self.batch_size, verbose=0,
+                return_dict=True,
+            ))
+            results = self.results()
+        elapsed = round(time.perf_counter() - self.started, 3)
+        finished = p.Finished(
+            run_id=self.request.run_id, status=status, message=message, history=history,
+            test_metrics=test_metrics, results=p.jsonable(results), artifacts=artifacts,
+            seconds=elapsed,
+        )
+        (self.run_dir / "result.json").write_text(json.dumps(
+            {"status": status, "history": history, "test_metrics": test_metrics}, indent=1))
+        return finished
+
+    def results(self) -> dict[str, Any]:
+        from kbuilder.runtime.evaluation import classification_results, regression_results
+
+        d = self.dataset
+        outputs = self.model.predict(self.x_test, batch_size=self.batch_size, verbose=0)
+        if isinstance(outputs, list | tuple):
+            outputs = outputs[0]
+        if d.task == "classification":
+            names = list(d.class_names or [str(i) for i in range(d.num_classes or 0)])
+            return classification_results(d.y_test, outputs, names)
+        return regression_results(d.y_test, outputs)

@@ -1,0 +1,272 @@
+"""The worker process: imports one backend, then trains on request and reports events.
+
+Started by ``kbuilder.runtime.client`` as ``python -m kbuilder.runtime.worker`` with the
+backend and device fixed in its environment before anything imports keras. It connects
+back to the app over a local socket (``multiprocessing.connection``) and speaks only the
+messages of ``kbuilder.runtime.protocol``. A reader thread receives requests, so Stop and
+Pause are seen while ``fit`` runs on the main thread (cooperative cancellation: the
+progress callback checks the flags after every batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from kbuilder.runtime import protocol as p
+
+# Batch messages are coalesced so that sending never slows training down.
+BATCH_MESSAGE_INTERVAL = 0.05
+
+
+class Channel:
+    """The worker's end of the connection: thread-safe sends, a reader thread for requests."""
+
+    def __init__(self, connection: Any):
+        self.connection = connection
+        self._send_lock = threading.Lock()
+        self.requests: queue.Queue[p.Message] = queue.Queue()
+        self.stop = threading.Event()
+        self.resume = threading.Event()
+        self.resume.set()
+        self.closed = threading.Event()
+        threading.Thread(target=self._read, name="kbuilder-requests", daemon=True).start()
+
+    def send(self, message: p.Message) -> None:
+        data = p.encode(message)
+        with self._send_lock:
+            try:
+                self.connection.send_bytes(data)
+            except OSError:
+                self.closed.set()  # the app went away; the main loop exits
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = p.decode(self.connection.recv_bytes())
+            except (EOFError, OSError):
+                # The app closed the connection (or died): stop whatever runs and exit.
+                self.closed.set()
+                self.stop.set()
+                self.resume.set()
+                self.requests.put(p.Shutdown())
+                return
+            if isinstance(message, p.StopRequested):
+                self.stop.set()
+                self.resume.set()
+            elif isinstance(message, p.PauseRequested):
+                self.resume.clear()
+            elif isinstance(message, p.ResumeRequested):
+                self.resume.set()
+            else:
+                self.requests.put(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kbuilder-worker")
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--address", required=True)
+    args = parser.parse_args(argv)
+    from multiprocessing.connection import Client
+
+    authkey = bytes.fromhex(os.environ.pop("KBUILDER_WORKER_KEY"))
+    connection = Client(args.address, authkey=authkey)
+    channel = Channel(connection)
+    try:
+        ready = warm_up(args.backend, args.device)
+    except Exception as exc:
+        channel.send(p.Failed(None, f"The {args.backend} backend could not be loaded: {exc}",
+                              traceback.format_exc()))
+        return 1
+    channel.send(ready)
+    while not channel.closed.is_set():
+        request = channel.requests.get()
+        if isinstance(request, p.Shutdown):
+            break
+        if isinstance(request, p.StartTraining):
+            channel.stop.clear()
+            channel.resume.set()
+            run_training(request, channel, args.backend, args.device)
+    return 0
+
+
+def warm_up(backend: str, device: str) -> p.WorkerReady:
+    """Import everything a run needs, so pressing Train reaches the first batch fast."""
+    started = time.perf_counter()
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise RuntimeError(
+            f"keras was imported with the {keras.backend.backend()} backend instead of {backend}."
+        )
+    from kbuilder.graph import catalog
+    from kbuilder.graph.build import build_model  # noqa: F401
+    from kbuilder.runtime import data  # noqa: F401
+    from kbuilder.runtime.devices import visible_devices
+
+    catalog.all_layers()
+    import sklearn.datasets  # noqa: F401  (the built-in datasets)
+
+    return p.WorkerReady(
+        backend=backend,
+        device=device,
+        pid=os.getpid(),
+        versions=library_versions(backend),
+        devices=visible_devices(backend),
+        import_seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def library_versions(backend: str) -> dict[str, str]:
+    import keras
+    import numpy
+
+    from kbuilder import __version__
+
+    module = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}[backend]
+    return {
+        "kbuilder": __version__,
+        "python": sys.version.split()[0],
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        backend: sys.modules[module].__version__ if module in sys.modules else "?",
+    }
+
+
+def run_training(request: p.StartTraining, channel: Channel, backend: str, device: str) -> None:
+    """One run, from data to a saved model; every outcome ends in Finished or Failed."""
+    progress: ProgressReporter | None = None
+    try:
+        from kbuilder.runtime.training import prepare_run
+
+        run = prepare_run(request, backend, device)
+        channel.send(run.started_message())
+        progress = ProgressReporter(request.run_id, channel, run)
+        run.fit(progress.keras_callback())
+        status, message = progress.outcome()
+        channel.send(run.finish(status, message, progress.history))
+    except Exception as exc:
+        from kbuilder.graph.shapes import explain_exception
+
+        reason, _ = explain_exception(exc, [])
+        channel.send(p.Failed(
+            request.run_id, reason, traceback.format_exc(),
+            progress.history if progress else {},
+        ))
+
+
+class ProgressReporter:
+    """Turns Keras callback calls into protocol events and applies Stop/Pause."""
+
+    def __init__(self, run_id: str, channel: Channel, run: Any):
+        self.run_id, self.channel, self.run = run_id, channel, run
+        self.history: dict[str, list[float | None]] = {}
+        self.stopped = False
+        self.nan = False
+        self._last_sent = 0.0
+        self._step = 0
+        self._epoch = 0
+        self._epoch_started = time.perf_counter()
+        self._fit_started = time.perf_counter()
+        self._samples_done = 0
+
+    def keras_callback(self) -> Any:
+        import keras
+
+        reporter = self
+
+        class _Callback(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                reporter._fit_started = time.perf_counter()
+
+            def on_epoch_begin(self, epoch, logs=None):
+                reporter._epoch = epoch
+                reporter._epoch_started = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                reporter.batch_end(self.model, batch, logs or {})
+
+            def on_epoch_end(self, epoch, logs=None):
+                reporter.epoch_end(self.model, epoch, logs or {})
+
+        return _Callback()
+
+    def _rate_and_eta(self) -> tuple[float, float | None]:
+        elapsed = max(time.perf_counter() - self._fit_started, 1e-9)
+        rate = self._samples_done / elapsed
+        remaining = self.run.total_steps - self._step
+        eta = remaining * elapsed / max(self._step, 1) if self._step else None
+        return rate, eta
+
+    def batch_end(self, model: Any, batch: int, logs: dict[str, Any]) -> None:
+        self._step += 1
+        self._samples_done += self.run.batch_size
+        loss = logs.get("loss")
+        if loss is not None and not _finite(loss):
+            self.nan = True
+            model.stop_training = True
+        now = time.perf_counter()
+        last_of_epoch = batch + 1 >= self.run.steps_per_epoch
+        if now - self._last_sent >= BATCH_MESSAGE_INTERVAL or last_of_epoch:
+            self._last_sent = now
+            rate, eta = self._rate_and_eta()
+            self.channel.send(p.BatchEnd(
+                self.run_id, self._epoch, batch, self._step - 1, p.jsonable(dict(logs)),
+                round(rate, 2), eta,
+            ))
+        if not self.channel.resume.is_set():
+            self.channel.send(p.LogLine(self.run_id, "info", "Paused."))
+            self.channel.resume.wait()
+        if self.channel.stop.is_set():
+            self.stopped = True
+            model.stop_training = True
+
+    def epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
+        values = p.jsonable(dict(logs))
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(value)
+        rate, eta = self._rate_and_eta()
+        self.channel.send(p.EpochEnd(
+            self.run_id, epoch, values, _learning_rate(model),
+            round(time.perf_counter() - self._epoch_started, 3), round(rate, 2), eta,
+        ))
+
+    def outcome(self) -> tuple[str, str]:
+        if self.nan:
+            return "nan", (
+                "Training stopped: the loss became NaN (not a number). Try a smaller "
+                "learning rate, scale the inputs, or check the data for missing values."
+            )
+        if self.stopped:
+            return "stopped", "Stopped by the user; the model keeps what it learned so far."
+        return "completed", "Training completed."
+
+
+def _finite(value: Any) -> bool:
+    try:
+        import math
+
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def _learning_rate(model: Any) -> float | None:
+    try:
+        import keras
+
+        lr = model.optimizer.learning_rate
+        return float(keras.ops.convert_to_numpy(lr))
+    except Exception:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

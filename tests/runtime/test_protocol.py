@@ -1,0 +1,58 @@
+"""The worker protocol: every message survives JSON, bad messages are refused clearly."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from kbuilder.runtime import protocol as p
+
+EXAMPLES = [
+    p.StartTraining("r1", {"nodes": []}, {"source": "iris"}, {"epochs": 1}, "/tmp/run"),
+    p.StopRequested(), p.PauseRequested(), p.ResumeRequested(), p.Shutdown(),
+    p.WorkerReady("jax", "cpu", 12, {"keras": "3"}, ["cpu"], 1.5),
+    p.RunStarted("r1", "jax", "cpu", 2, 10, 100, 20, 30, "abc", {"classes": 3}),
+    p.BatchEnd("r1", 0, 3, 3, {"loss": 0.5}, 1000.0, 12.0),
+    p.EpochEnd("r1", 0, {"loss": 0.5, "val_loss": 0.6}, 0.001, 1.2, 900.0, None),
+    p.LogLine("r1", "info", "hello"),
+    p.Finished("r1", "completed", "done", {"loss": [0.5]}, {"accuracy": 0.9}, {}, {}, 3.0),
+    p.Failed("r1", "boom", "Traceback...", {"loss": [0.5]}),
+]
+
+
+@pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: m.type)
+def test_round_trip(message):
+    assert p.decode(p.encode(message)) == message
+
+
+def test_every_message_type_has_an_example():
+    assert {m.type for m in EXAMPLES} == set(p.MESSAGE_TYPES)
+
+
+def test_numpy_values_and_non_finite_numbers_become_json():
+    message = p.EpochEnd("r", np.int64(1), {"loss": np.float32(0.25), "acc": float("nan")},
+                         np.float64(1e-3), 1.0, 2.0, float("inf"))
+    decoded = p.decode(p.encode(message))
+    assert decoded.epoch == 1 and decoded.logs == {"loss": 0.25, "acc": None}
+    assert decoded.eta_seconds is None
+    assert p.jsonable(np.arange(3)) == [0, 1, 2]
+
+
+def test_wrong_version_unknown_type_and_bad_fields_are_refused():
+    payload = json.loads(p.encode(p.StopRequested()))
+    with pytest.raises(p.ProtocolError, match="protocol version"):
+        p.decode(json.dumps({**payload, "v": 99}))
+    with pytest.raises(p.ProtocolError, match="unknown type"):
+        p.decode(json.dumps({**payload, "type": "launch_missiles"}))
+    with pytest.raises(p.ProtocolError, match="wrong fields"):
+        p.decode(json.dumps({**payload, "surprise": 1}))
+    with pytest.raises(p.ProtocolError, match="not valid JSON"):
+        p.decode(b"\xff{")
+    with pytest.raises(p.ProtocolError, match="cannot be sent"):
+        p.encode(p.LogLine("r", "info", object()))
+
+
+def test_messages_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        EXAMPLES[0].run_id = "x"
