@@ -1,0 +1,84 @@
+"""Train a project in a worker and record the run: what the CLI and the GUI both call.
+
+``start_run`` prepares the request (graph, settings, initial weights) and starts it on a
+worker; ``run_record`` turns the outcome into the JSON record kept in ``project.runs`` —
+enough to reproduce the run: settings, backend, device, library versions, seed, data
+fingerprint, curves, test metrics and the trained model's path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbuilder.graph.settings import DataSettings, TrainingSettings
+from kbuilder.runtime import protocol as p
+from kbuilder.runtime.client import TrainingRun, Worker, WorkerPool
+
+
+def runs_folder(project_path: Path | None) -> Path:
+    """Where a project's runs keep their files: ``model.runs/`` beside ``model.kbproj``."""
+    if project_path is None:
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "kbuilder-runs"
+    return project_path.with_name(project_path.stem + ".runs")
+
+
+def start_run(
+    project: Any,
+    data: DataSettings,
+    training: TrainingSettings,
+    worker: Worker | None = None,
+    pool: WorkerPool | None = None,
+    run_dir: Path | None = None,
+) -> TrainingRun:
+    """Start training ``project.graph`` with its weights on a (warm, if any) worker."""
+    run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_dir = Path(run_dir or runs_folder(project.path) / run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    weights_path = None
+    if project.weights:
+        weights_path = str(run_dir / "initial_weights.npz")
+        np.savez(weights_path, **{
+            f"{node_id}/{i}": np.asarray(a)
+            for node_id, arrays in project.weights.items() for i, a in enumerate(arrays)
+        })
+    if worker is None:
+        worker = (pool.take(training.backend, training.device) if pool
+                  else Worker(training.backend, training.device))
+    request = p.StartTraining(run_id, project.graph.to_dict(), data.to_dict(),
+                              training.to_dict(), str(run_dir), weights_path)
+    return TrainingRun(worker, request)
+
+
+def run_record(run: TrainingRun, started: p.RunStarted | None) -> dict[str, Any]:
+    """The JSON record of a finished (or failed) run for ``project.runs``."""
+    result = run.result
+    request = run.request
+    ready = run.worker.ready
+    record: dict[str, Any] = {
+        "run_id": request.run_id,
+        "created": dt.datetime.now().isoformat(timespec="seconds"),
+        "backend": run.worker.backend,
+        "device": run.worker.device,
+        "versions": ready.versions if ready else {},
+        "data": request.data,
+        "training": request.training,
+        "seed": request.training.get("seed"),
+        "data_fingerprint": started.data_fingerprint if started else None,
+        "history": run.history,
+        "run_dir": request.run_dir,
+    }
+    if isinstance(result, p.Finished):
+        record.update(status=result.status, message=result.message,
+                      test_metrics=result.test_metrics, results=result.results,
+                      artifacts=result.artifacts, seconds=result.seconds)
+    elif isinstance(result, p.Failed):
+        record.update(status="failed", message=result.reason, test_metrics={}, results={},
+                      artifacts={}, traceback=result.traceback[-4000:])
+    return p.jsonable(record)

@@ -1,0 +1,160 @@
+"""Real training in worker processes on every backend, with tiny data.
+
+Each backend's worker is started once per module and reused for several runs (a worker
+loops over requests), which also exercises the warm-worker path.
+"""
+
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from kbuilder.graph.commands import History
+from kbuilder.graph.model import Graph
+from kbuilder.graph.settings import DataSettings, TrainingSettings
+from kbuilder.runtime import protocol as p
+from kbuilder.runtime.client import TrainingRun, Worker
+from tests.graph.helpers import add_input, add_layer, add_output
+
+BACKENDS = ["jax", "tensorflow", "torch"]
+
+
+def iris_graph(features: int = 4) -> Graph:
+    h, g = History(), Graph("iris_mlp")
+    x = add_input(h, g, [features], name="measurements")
+    d = add_layer(h, g, "Dense", x, units=16, activation="relu")
+    y = add_layer(h, g, "Dense", d, name="species", units=3, activation="softmax")
+    add_output(h, g, y)
+    return g
+
+
+def start(worker, tmp_path, graph=None, data=None, **training) -> TrainingRun:
+    settings = TrainingSettings(backend=worker.backend, **{"epochs": 3, "batch_size": 16,
+                                                           **training})
+    return TrainingRun.start(
+        worker, (graph or iris_graph()).to_dict(),
+        (data or DataSettings(source="iris")).to_dict(), settings.to_dict(),
+        str(tmp_path / "run"),
+    )
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def worker(request):
+    w = Worker(request.param)
+    w.wait_ready()
+    yield w
+    w.shutdown()
+
+
+def test_worker_reports_its_backend(worker):
+    assert worker.ready.backend == worker.backend
+    assert "cpu" in worker.ready.devices
+    assert worker.ready.versions["keras"] == keras.__version__
+
+
+def test_training_events_arrive_in_order_with_sane_values(worker, tmp_path):
+    run = start(worker, tmp_path, tensorboard=True)
+    events = list(run.events())
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "RunStarted" and kinds[-1] == "Finished", kinds
+    started, finished = events[0], events[-1]
+    assert started.train_samples + started.val_samples + started.test_samples == 150
+    epochs = [e for e in events if isinstance(e, p.EpochEnd)]
+    assert [e.epoch for e in epochs] == [0, 1, 2]
+    batches = [e for e in events if isinstance(e, p.BatchEnd)]
+    assert batches and all(b.logs["loss"] > 0 for b in batches)
+    steps = [b.step for b in batches]
+    assert steps == sorted(steps)
+    # The last batch of each epoch is always reported.
+    assert {b.batch for b in batches} >= {started.steps_per_epoch - 1}
+    assert all(set(e.logs) >= {"loss", "accuracy", "val_loss", "val_accuracy"} for e in epochs)
+    assert epochs[0].learning_rate == pytest.approx(1e-3)
+    assert finished.status == "completed"
+    assert len(finished.history["loss"]) == 3
+    assert 0 <= finished.test_metrics["accuracy"] <= 1
+    matrix = np.array(finished.results["confusion_matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == started.test_samples
+    model = keras.saving.load_model(finished.artifacts["model"])
+    assert model.get_layer("species").units == 3
+    assert os.listdir(finished.artifacts["tensorboard"])
+
+
+def test_stop_keeps_the_model_and_history(worker, tmp_path):
+    run = start(worker, tmp_path, epochs=500, batch_size=4)
+    for event in run.events():
+        if isinstance(event, p.EpochEnd):
+            run.stop()
+    result = run.result
+    assert isinstance(result, p.Finished) and result.status == "stopped"
+    assert 1 <= len(result.history["loss"]) < 500
+    assert keras.saving.load_model(result.artifacts["model"]).count_params() == 4 * 16 + 16 + 51
+
+
+def test_bad_input_shape_fails_with_a_reason_and_the_worker_survives(worker, tmp_path):
+    run = start(worker, tmp_path, graph=iris_graph(features=5))
+    result = run.wait()
+    assert isinstance(result, p.Failed)
+    assert "5" in result.reason and "4" in result.reason, result.reason
+    assert worker.alive
+    again = start(worker, tmp_path, epochs=1).wait()
+    assert isinstance(again, p.Finished)
+
+
+def test_nan_loss_stops_the_run_with_a_message(tmp_path):
+    # Targets near float32's limit: the squared error overflows to inf on the first batch.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 4)).astype("float32")
+    y = np.linspace(1e38, 3e38, 60).astype("float32")
+    np.savez(tmp_path / "bad.npz", x=x, y=y)
+    h, g = History(), Graph("regression")
+    d = add_layer(h, g, "Dense", add_input(h, g, [4]), units=1)
+    add_output(h, g, d)
+    w = Worker("jax")
+    try:
+        run = start(w, tmp_path, graph=g, data=DataSettings(source=f"npz:{tmp_path / 'bad.npz'}"),
+                    epochs=5, batch_size=60, loss="mean_squared_error", metrics=())
+        result = run.wait()
+    finally:
+        w.shutdown()
+    assert isinstance(result, p.Finished) and result.status == "nan", result
+    assert "NaN" in result.message and len(result.history.get("loss", [])) <= 1
+
+
+def test_pause_holds_training_until_resumed(tmp_path):
+    w = Worker("jax")
+    try:
+        run = start(w, tmp_path, epochs=300, batch_size=4)
+        for event in run.events():
+            if isinstance(event, p.BatchEnd):
+                run.pause()
+                break
+        time.sleep(0.3)  # let a batch already in flight arrive
+        while run.next_event(0.1) is not None:
+            pass
+        quiet = [run.next_event(0.1) for _ in range(8)]
+        assert not any(isinstance(e, p.BatchEnd) for e in quiet)
+        run.resume()
+        for event in run.events():
+            if isinstance(event, p.BatchEnd):
+                run.stop()
+        assert run.result.status == "stopped"
+    finally:
+        w.shutdown()
+
+
+@pytest.mark.parametrize("sig, words", [(signal.SIGKILL, "killed"),
+                                         (signal.SIGSEGV, "segmentation fault")])
+def test_dead_worker_gives_a_failed_message_with_the_history(tmp_path, sig, words):
+    w = Worker("jax")
+    run = start(w, tmp_path, epochs=1000, batch_size=4)
+    for event in run.events():
+        if isinstance(event, p.EpochEnd):
+            os.kill(w.process.pid, sig)
+    result = run.result
+    assert isinstance(result, p.Failed)
+    assert words in result.reason
+    assert len(result.history["loss"]) >= 1
+    w.kill()
