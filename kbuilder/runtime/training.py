@@ -40,8 +40,8 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     model = build_model(graph, weights)
     shape = tuple(model.inputs[0].shape[1:])
     x_train = fit_to_input(dataset.x_train, shape)
-    x_val = fit_to_input(dataset.x_val, shape) if len(dataset.x_val) else None
-    x_test = fit_to_input(dataset.x_test, shape) if len(dataset.x_test) else None
+    x_val = fit_to_input(dataset.x_val, shape) if _rows(dataset.x_val) else None
+    x_test = fit_to_input(dataset.x_test, shape) if _rows(dataset.x_test) else None
     adapt_layers(model, x_train)
     model.compile(
         optimizer=keras.optimizers.get(
@@ -51,6 +51,12 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
         metrics=list(settings.metrics),
     )
     return Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test)
+
+
+def _rows(x: Any) -> int:
+    from kbuilder.runtime.data import num_rows
+
+    return 0 if x is None else num_rows(x)
 
 
 def _load_weights(path: str | None) -> dict[str, list[np.ndarray]] | None:
@@ -75,7 +81,7 @@ class Run:
         self.run_dir = Path(request.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.batch_size = settings.batch_size
-        self.steps_per_epoch = max(1, -(-len(x_train) // settings.batch_size))
+        self.steps_per_epoch = max(1, -(-_rows(x_train) // settings.batch_size))
         self.total_steps = self.steps_per_epoch * settings.epochs
         self.started = time.perf_counter()
 
@@ -84,8 +90,8 @@ class Run:
         return p.RunStarted(
             run_id=self.request.run_id, backend=self.backend, device=self.device,
             epochs=self.settings.epochs, steps_per_epoch=self.steps_per_epoch,
-            train_samples=len(self.x_train), val_samples=len(d.x_val),
-            test_samples=len(d.x_test), data_fingerprint=d.fingerprint,
+            train_samples=_rows(self.x_train), val_samples=_rows(d.x_val),
+            test_samples=_rows(d.x_test), data_fingerprint=d.fingerprint,
             data_summary=p.jsonable(d.summary()),
         )
 
@@ -93,7 +99,9 @@ class Run:
         import keras
 
         s = self.settings
-        callbacks: list[Any] = [keras.callbacks.TerminateOnNaN()]
+        # No TerminateOnNaN: its batch hook would make Keras wait for every step's
+        # results; the progress callback stops on NaN itself.
+        callbacks: list[Any] = []
         has_val = self.x_val is not None
         default_monitor = "val_loss" if has_val else "loss"
         if s.early_stopping is not None:
@@ -112,15 +120,17 @@ class Run:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(self.run_dir / "logs")))
         return callbacks
 
-    def fit(self, progress_callback: Any) -> None:
+    def fit(self, reporter: Any) -> None:
+        """``model.fit`` with the reporter's callback list (see ``ProgressReporter``)."""
         d = self.dataset
+        callbacks = reporter.callback_list(self.model, self.callbacks(), self.settings.epochs)
         self.model.fit(
             self.x_train, d.y_train,
             validation_data=(self.x_val, d.y_val) if self.x_val is not None else None,
             epochs=self.settings.epochs,
             batch_size=self.settings.batch_size,
             verbose=0,
-            callbacks=[progress_callback, *self.callbacks()],
+            callbacks=callbacks,
         )
 
     def finish(self, status: str, message: str, history: dict) -> p.Finished:
