@@ -194,6 +194,10 @@ def _cmd_templates(args: argparse.Namespace) -> int:
 def _add_new(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("new", help="create a project from a template")
     p.add_argument("--template", required=True, metavar="NAME", help="see `kbuilder templates`")
+    p.add_argument("--data", metavar="SPEC",
+                   help="fit the template to this data (input shapes, output units and "
+                   "activation, loss): digits|iris|...|csv:PATH[:target=COLUMN]|npz:PATH|"
+                   "images:DIR")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(run=_cmd_new)
@@ -210,10 +214,31 @@ def _cmd_new(args: argparse.Namespace) -> int:
     path = _writable_file(args.output, ".kbproj", force=args.force)
     from kbuilder.graph.project import Project, save_project
 
-    graph = template.build()
-    save_project(Project.new(graph), path)
-    print(f"Created {path} from template '{template.name}' ({len(graph)} nodes).")
+    if args.data:
+        project = _project_for_data(template.name, args.data)
+    else:
+        project = Project.new(template.build())
+    save_project(project, path)
+    fitted = f", fitted to {args.data}" if args.data else ""
+    print(f"Created {path} from template '{template.name}' ({len(project.graph)} nodes"
+          f"{fitted}).")
     return EXIT_OK
+
+
+def _project_for_data(template: str, spec: str) -> Any:
+    from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
+    from kbuilder.runtime.data import DataError
+    from kbuilder.runtime.preflight import FitError, new_project_for_data
+
+    source, _, target = spec.partition(":target=")
+    try:
+        data = DataSettings.from_dict({"source": source, **({"target": target} if target else {})})
+        # Sensible starting settings for a first run: enough epochs, stop when it stops
+        # improving and keep the best weights.
+        training = TrainingSettings(epochs=40, early_stopping={"patience": 8})
+        return new_project_for_data(template, data, training)
+    except (SettingsError, DataError, FitError) as exc:
+        raise CliError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------------------- check
@@ -319,6 +344,41 @@ def _format_spec(spec: dict[str, Any]) -> str:
     return text if spec["dtype"] == "float32" else f"{text} {spec['dtype']}"
 
 
+# --------------------------------------------------------------------------- import
+def _add_import(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="open a .keras or .h5 model (with weights) as a project")
+    p.add_argument("model", type=Path, metavar="M.keras")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
+    p.add_argument(
+        "--trust", action="store_true",
+        help="let Lambda layers and other Python code in the file run while it is opened "
+        "(only for files from a source you trust)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(run=_cmd_import)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    _readable_file(args.model)
+    path = _writable_file(args.output, ".kbproj", force=args.force)
+    from kbuilder.graph.errors import ProjectFileError
+    from kbuilder.graph.keras_import import ModelImportError, import_file
+    from kbuilder.graph.project import save_project
+
+    try:
+        project = import_file(args.model, trust=args.trust)
+        save_project(project, path)
+    except (ModelImportError, ProjectFileError) as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
+    nodes = sum(1 for _ in project.graph.walk())
+    params = sum(int(w.size) for arrays in project.weights.values() for w in arrays)
+    print(f"Imported '{project.name}' from {args.model}: {nodes} nodes, {params:,} params. "
+          f"Saved to {path}.")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------- build
 def _add_build(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="build the Keras model of a project and save it")
@@ -371,6 +431,335 @@ def _save_model_atomically(model: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+# ---------------------------------------------------------------------------- train
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a project in a background worker")
+    p.add_argument("project", type=Path, metavar="P.kbproj")
+    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"),
+                   help="default: the project's training setting")
+    p.add_argument("--device", help="cpu or gpu:N (see `kbuilder doctor`)")
+    p.add_argument("--data", metavar="SPEC",
+                   help="digits|iris|...|mnist|csv:PATH[:target=COLUMN]|npz:PATH|images:DIR")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("-o", "--output", type=Path, metavar="trained.keras",
+                   help="also save the trained model here")
+    p.add_argument("--history", type=Path, metavar="H.json", help="write the run record as JSON")
+    p.add_argument("--no-save", action="store_true",
+                   help="do not record the run in the project file")
+    p.set_defaults(run=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    project = _load_project(args.project)
+    if args.output is not None:
+        _writable_file(args.output, ".keras", force=True)
+    data, training = _run_settings(project, args)
+    report = check_graph(project.graph)
+    if not report["ok"]:
+        _print_errors("The model cannot be trained", report["errors"], args.project)
+        return EXIT_PROBLEMS
+    dataset = _load_dataset(data)
+    if not _preflight_ok(project.graph, dataset, training):
+        return EXIT_PROBLEMS
+    from kbuilder.runtime import protocol as msg
+    from kbuilder.runtime.client import WorkerError
+    from kbuilder.runtime.runner import run_record, start_run
+
+    try:
+        run = start_run(project, data, training)
+    except WorkerError as exc:
+        raise CliError(str(exc), EXIT_PROBLEMS) from exc
+    started: list[Any] = []
+
+    def on_event(message: Any) -> None:
+        if isinstance(message, msg.RunStarted):
+            started.append(message)
+        progress.show(message)
+
+    with _TrainingProgress(training) as progress:
+        try:
+            result = run.wait(on_event)
+        except KeyboardInterrupt:
+            run.stop()  # a first Ctrl+C stops cleanly and keeps the model
+            result = run.wait(progress.show)
+    record = run_record(run, started[0] if started else None)
+    run.worker.shutdown()
+    _finish_training(project, args, record)
+    if isinstance(result, msg.Failed):
+        print(f"kbuilder: training failed: {result.reason}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(result.message)
+    for name, value in result.test_metrics.items():
+        print(f"  test {name}: {value if value is None else round(value, 4)}")
+    return EXIT_OK if result.status in ("completed", "stopped") else EXIT_PROBLEMS
+
+
+def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
+
+    data = dict(project.data or {})
+    if args.data:
+        source, _, option = args.data.partition(":target=")
+        data["source"] = source
+        if option:
+            data["target"] = option
+    overrides = {
+        "backend": args.backend, "device": args.device, "epochs": args.epochs,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
+    }
+    training = {**(project.training or {}),
+                **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return DataSettings.from_dict(data), TrainingSettings.from_dict(training)
+    except SettingsError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _load_dataset(data: Any) -> Any:
+    from kbuilder.runtime.data import DataError, load_data
+
+    try:
+        return load_data(data)
+    except DataError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _preflight_ok(graph: Any, dataset: Any, training: Any) -> bool:
+    """Print the pre-flight findings; ``False`` when an error forbids training."""
+    from kbuilder.runtime.preflight import check
+
+    findings = check(graph, dataset, training)
+    for finding in findings:
+        print(f"kbuilder: {finding.severity}: {finding.message}", file=sys.stderr)
+    return not any(f.severity == "error" for f in findings)
+
+
+def _finish_training(project: Any, args: argparse.Namespace, record: dict[str, Any]) -> None:
+    import shutil
+
+    model = record.get("artifacts", {}).get("model")
+    if args.output is not None and model:
+        shutil.copyfile(model, args.output)
+    if args.history is not None:
+        args.history.write_text(json.dumps(record, indent=2))
+    if not args.no_save:
+        from kbuilder.graph.project import save_project
+
+        project.runs.append(record)
+        try:
+            save_project(project, project.path)
+        except OSError as exc:
+            print(f"kbuilder: warning: the run was not recorded in {project.path}: {exc}",
+                  file=sys.stderr)
+
+
+class _TrainingProgress:
+    """A progress bar (rich) for steps, and a line per epoch."""
+
+    def __init__(self, training: Any):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=self.console,
+            disable=not self.console.is_terminal,
+        )
+        self.task: Any = None
+        self.epochs = training.epochs
+
+    def __enter__(self) -> _TrainingProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def show(self, message: Any) -> None:
+        from kbuilder.runtime import protocol as msg
+
+        if isinstance(message, msg.RunStarted):
+            self.console.print(
+                f"Training on {message.backend} ({message.device}): "
+                f"{message.train_samples} training, {message.val_samples} validation, "
+                f"{message.test_samples} test samples.")
+            self.task = self.progress.add_task(
+                "epoch 1", total=message.steps_per_epoch * message.epochs, rate="")
+        elif isinstance(message, msg.BatchEnd) and self.task is not None:
+            loss = message.logs.get("loss")
+            self.progress.update(
+                self.task, completed=message.step + 1,
+                description=f"epoch {message.epoch + 1}/{self.epochs}"
+                + (f" loss {loss:.4f}" if isinstance(loss, float) else ""),
+                rate=f"{message.samples_per_second:,.0f} samples/s")
+        elif isinstance(message, msg.EpochEnd):
+            logs = "  ".join(f"{k} {v:.4f}" for k, v in message.logs.items()
+                             if isinstance(v, float))
+            self.console.print(f"epoch {message.epoch + 1}/{self.epochs}: {logs} "
+                               f"({message.seconds:.1f} s)", soft_wrap=True)
+        elif isinstance(message, msg.LogLine):
+            self.console.print(message.text)
+
+
+# -------------------------------------------------------------------------- codegen
+def _add_codegen(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("codegen", help="write the model, or a training script, as Python")
+    p.add_argument("project", type=Path, metavar="P.kbproj")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="model.py")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--training-script", action="store_true",
+                      help="a complete script: data, compile, fit, evaluate, save")
+    what.add_argument("--notebook", action="store_true",
+                      help="the training script as a Jupyter notebook (.ipynb)")
+    p.set_defaults(run=_cmd_codegen)
+
+
+def _cmd_codegen(args: argparse.Namespace) -> int:
+    output = _writable_file(args.output, ".ipynb" if args.notebook else ".py", force=True)
+    project = _load_project(args.project)
+    report = check_graph(project.graph)
+    if not report["ok"]:
+        _print_errors("The model cannot be written as code", report["errors"], args.project)
+        return EXIT_PROBLEMS
+    from kbuilder.graph import codegen
+    from kbuilder.graph.errors import GraphError
+
+    try:
+        if args.notebook:
+            codegen.write_notebook(project, output)
+        elif args.training_script:
+            codegen.write_text_atomically(output, codegen.generate_training_script(project))
+        else:
+            codegen.write_text_atomically(output, codegen.generate_model_code(project.graph))
+    except GraphError as exc:  # e.g. a data or training setting that is not valid
+        raise CliError(str(exc), EXIT_PROBLEMS) from exc
+    except OSError as exc:
+        raise CliError(f"Could not write '{output}': {exc.strerror or exc}.") from exc
+    what = ("notebook" if args.notebook
+            else "training script" if args.training_script else "model code")
+    print(f"Wrote the {what} of '{project.name}' to {output}.")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ evaluate/predict
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="test metrics, confusion matrix and per-class scores")
+    p.add_argument("model", type=Path, metavar="M.keras|P.kbproj",
+                   help="a trained model, or a project (its latest trained run)")
+    p.add_argument("--data", metavar="SPEC", help="default: the project's data")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default="jax")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from kbuilder.runtime import protocol as msg
+
+    model_path, data = _trained_model_and_data(args.model, args.data)
+    if data is None:
+        raise CliError("Say which data to evaluate on with --data SPEC.")
+    request = msg.StartEvaluation("evaluate", str(model_path), data.to_dict(), args.split)
+    result = _run_in_worker(request, args.backend)
+    if args.json:
+        print(json.dumps({"split": result.split, "samples": result.samples,
+                          "metrics": result.metrics, "results": result.results}, indent=2))
+        return EXIT_OK
+    print(f"{result.samples} {result.split} samples")
+    for name, value in result.metrics.items():
+        print(f"  {name}: {value if value is None else round(value, 4)}")
+    results = result.results
+    if results.get("task") == "classification":
+        rows = [[r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
+                 str(r["support"])] for r in results["per_class"]]
+        print("\n".join(_table(["class", "precision", "recall", "f1", "support"], rows)))
+        print("confusion matrix (rows: true class, columns: predicted):")
+        for name, row in zip(results["class_names"], results["confusion_matrix"], strict=True):
+            print(f"  {name:>12}  " + " ".join(f"{v:5d}" for v in row))
+    return EXIT_OK
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predictions of a trained model, written as CSV")
+    p.add_argument("model", type=Path, metavar="M.keras|P.kbproj")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--input", type=Path, metavar="FILE",
+                        help="inputs: .npy, .npz (array x) or a numeric CSV with a header")
+    source.add_argument("--data", metavar="SPEC", help="predict on the test split of SPEC")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="predictions.csv")
+    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default="jax")
+    p.set_defaults(run=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from kbuilder.runtime import protocol as msg
+
+    model_path, data = _trained_model_and_data(args.model, args.data)
+    if args.input is not None:
+        _readable_file(args.input)
+    elif data is None:
+        raise CliError("Give the inputs with --input FILE or --data SPEC.")
+    request = msg.StartPrediction(
+        "predict", str(model_path), str(args.output),
+        str(args.input) if args.input else None, data.to_dict() if data else None)
+    result = _run_in_worker(request, args.backend)
+    print(f"Wrote {result.samples} predictions to {result.output_path}.")
+    return EXIT_OK
+
+
+def _trained_model_and_data(path: Path, spec: str | None) -> tuple[Path, Any]:
+    """The .keras file to use and the data settings (from --data or the project)."""
+    from kbuilder.graph.settings import DataSettings, SettingsError
+
+    _readable_file(path)
+    data: dict[str, Any] | None = None
+    if path.suffix.lower() == ".kbproj":
+        project = _load_project(path)
+        trained = [r for r in project.runs if r.get("artifacts", {}).get("model")]
+        if not trained:
+            raise CliError(f"{path} has no trained run yet; train it with "
+                           f"'kbuilder train {path}' or give a .keras file.")
+        path = Path(trained[-1]["artifacts"]["model"])
+        _readable_file(path)
+        data = dict(project.data or {}) or None
+    elif path.suffix.lower() not in (".keras", ".h5"):
+        raise CliError(f"Expected a .keras model or a .kbproj project; received '{path}'.")
+    if spec:
+        source, _, target = spec.partition(":target=")
+        data = {**(data or {}), "source": source, **({"target": target} if target else {})}
+    try:
+        return path, DataSettings.from_dict(data) if data else None
+    except SettingsError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _run_in_worker(request: Any, backend: str) -> Any:
+    """Run an evaluation/prediction request in a worker; its result or a CliError."""
+    from kbuilder.runtime import protocol as msg
+    from kbuilder.runtime.client import TrainingRun, Worker, WorkerError
+
+    try:
+        worker = Worker(backend)
+        job = TrainingRun(worker, request)
+        result = job.wait()
+    except WorkerError as exc:
+        raise CliError(str(exc), EXIT_PROBLEMS) from exc
+    worker.shutdown()
+    if isinstance(result, msg.Failed):
+        raise CliError(result.reason, EXIT_PROBLEMS)
+    return result
+
+
 # Later subcommands (import, codegen, train, evaluate, predict, export, selftest) each add an
 # `_add_<name>` / `_cmd_<name>` pair above and an entry here.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -380,7 +769,12 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_templates,
     _add_new,
     _add_check,
+    _add_import,
+    _add_codegen,
     _add_build,
+    _add_train,
+    _add_evaluate,
+    _add_predict,
 )
 
 

@@ -211,7 +211,9 @@ class TrainingRun:
     worker that dies yields a synthesized ``Failed`` with the history received so far.
     """
 
-    def __init__(self, worker: Worker, request: p.StartTraining):
+    def __init__(
+        self, worker: Worker, request: p.StartTraining | p.StartEvaluation | p.StartPrediction
+    ):
         self.worker, self.request = worker, request
         self.history: dict[str, list[float | None]] = {}
         self.result: p.Finished | p.Failed | None = None
@@ -274,11 +276,11 @@ class TrainingRun:
                 self.history.setdefault(key, []).append(value)
         elif isinstance(message, p.Failed) and not message.history:
             message = p.Failed(message.run_id, message.reason, message.traceback, self.history)
-        if isinstance(message, p.Finished | p.Failed):
+        if isinstance(message, p.Finished | p.Failed | p.Evaluated | p.Predicted):
             self.result = message
         return message
 
-    def wait(self, on_event: Callable[[p.Message], Any] | None = None) -> p.Finished | p.Failed:
+    def wait(self, on_event: Callable[[p.Message], Any] | None = None) -> p.Message:
         for message in self.events():
             if on_event is not None:
                 on_event(message)

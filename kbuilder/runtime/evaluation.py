@@ -78,3 +78,13 @@ def regression_results(y_true: np.ndarray, outputs: np.ndarray, samples: int = 2
             for i in range(min(samples, len(y)))
         ],
     }
+
+
+def describe_results(dataset: Any, y_true: np.ndarray, outputs: Any) -> dict[str, Any]:
+    """Classification or regression results of ``outputs`` against ``y_true``."""
+    if isinstance(outputs, list | tuple):
+        outputs = outputs[0]  # the first output is the one the labels describe
+    if dataset.task == "classification":
+        names = list(dataset.class_names or [str(i) for i in range(dataset.num_classes or 0)])
+        return classification_results(y_true, outputs, names)
+    return regression_results(y_true, outputs)

@@ -53,6 +53,32 @@ class StartTraining(Message):
 
 
 @dataclass(frozen=True)
+class StartEvaluation(Message):
+    """Evaluate the saved model at ``model_path`` on the ``split`` of ``data``."""
+
+    type: ClassVar[str] = "start_evaluation"
+    run_id: str
+    model_path: str
+    data: dict[str, Any]
+    split: str = "test"  # train | val | test
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class StartPrediction(Message):
+    """Predict with the model at ``model_path`` on the arrays/CSV at ``inputs_path``
+    (or, when it is None, on the test split of ``data``) and write a CSV of predictions."""
+
+    type: ClassVar[str] = "start_prediction"
+    run_id: str
+    model_path: str
+    output_path: str
+    inputs_path: str | None = None
+    data: dict[str, Any] | None = None
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
 class StopRequested(Message):
     """End after the current batch, keeping the model and history so far."""
 
@@ -155,6 +181,25 @@ class Finished(Message):
 
 
 @dataclass(frozen=True)
+class Evaluated(Message):
+    type: ClassVar[str] = "evaluated"
+    run_id: str
+    split: str
+    samples: int
+    metrics: dict[str, float | None]
+    results: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Predicted(Message):
+    type: ClassVar[str] = "predicted"
+    run_id: str
+    output_path: str
+    samples: int
+    preview: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class Failed(Message):
     """The run could not finish; ``history`` holds what was learned before."""
 
@@ -168,8 +213,9 @@ class Failed(Message):
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (
-        StartTraining, StopRequested, PauseRequested, ResumeRequested, Shutdown,
-        WorkerReady, RunStarted, BatchEnd, EpochEnd, LogLine, Finished, Failed,
+        StartTraining, StartEvaluation, StartPrediction, StopRequested, PauseRequested,
+        ResumeRequested, Shutdown, WorkerReady, RunStarted, BatchEnd, EpochEnd, LogLine,
+        Finished, Evaluated, Predicted, Failed,
     )
 }
 

@@ -160,13 +160,7 @@ class Run:
         return finished
 
     def results(self) -> dict[str, Any]:
-        from kbuilder.runtime.evaluation import classification_results, regression_results
+        from kbuilder.runtime.evaluation import describe_results
 
-        d = self.dataset
         outputs = self.model.predict(self.x_test, batch_size=self.batch_size, verbose=0)
-        if isinstance(outputs, list | tuple):
-            outputs = outputs[0]
-        if d.task == "classification":
-            names = list(d.class_names or [str(i) for i in range(d.num_classes or 0)])
-            return classification_results(d.y_test, outputs, names)
-        return regression_results(d.y_test, outputs)
+        return describe_results(self.dataset, self.dataset.y_test, outputs)

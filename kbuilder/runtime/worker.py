@@ -90,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         request = channel.requests.get()
         if isinstance(request, p.Shutdown):
             break
+        channel.stop.clear()
+        channel.resume.set()
         if isinstance(request, p.StartTraining):
-            channel.stop.clear()
-            channel.resume.set()
             run_training(request, channel, args.backend, args.device)
+        elif isinstance(request, p.StartEvaluation | p.StartPrediction):
+            run_inference(request, channel)
     return 0
 
 
@@ -160,6 +162,22 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
             request.run_id, reason, traceback.format_exc(),
             progress.history if progress else {},
         ))
+
+
+def run_inference(request: p.StartEvaluation | p.StartPrediction, channel: Channel) -> None:
+    """Evaluate or predict with a saved model; ends in Evaluated/Predicted or Failed."""
+    try:
+        from kbuilder.runtime import inference
+
+        if isinstance(request, p.StartEvaluation):
+            channel.send(inference.run_evaluation(request))
+        else:
+            channel.send(inference.run_prediction(request))
+    except Exception as exc:
+        from kbuilder.graph.shapes import explain_exception
+
+        reason, _ = explain_exception(exc, [])
+        channel.send(p.Failed(request.run_id, reason, traceback.format_exc()))
 
 
 class ProgressReporter:

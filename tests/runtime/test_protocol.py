@@ -18,6 +18,10 @@ EXAMPLES = [
     p.LogLine("r1", "info", "hello"),
     p.Finished("r1", "completed", "done", {"loss": [0.5]}, {"accuracy": 0.9}, {}, {}, 3.0),
     p.Failed("r1", "boom", "Traceback...", {"loss": [0.5]}),
+    p.StartEvaluation("r2", "/m.keras", {"source": "iris"}),
+    p.StartPrediction("r3", "/m.keras", "/out.csv", "/x.npy"),
+    p.Evaluated("r2", "test", 30, {"accuracy": 1.0}, {"task": "classification"}),
+    p.Predicted("r3", "/out.csv", 3, [{"predicted": "a"}]),
 ]
 
 

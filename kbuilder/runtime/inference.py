@@ -1,0 +1,123 @@
+"""Evaluation and prediction with a saved model, inside a worker (imports keras)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbuilder.runtime import protocol as p
+
+
+class InferenceError(ValueError):
+    """Inputs that the model cannot be run on; the message says why."""
+
+
+def load_trained_model(path: str) -> Any:
+    import keras
+
+    # safe_mode: a model file is data; code inside it (Lambda) is refused.
+    return keras.saving.load_model(path, compile=True, safe_mode=True)
+
+
+def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
+    from kbuilder.graph.settings import DataSettings
+    from kbuilder.runtime.data import fit_to_input, load_data, num_rows
+    from kbuilder.runtime.evaluation import describe_results
+
+    model = load_trained_model(request.model_path)
+    dataset = load_data(DataSettings.from_dict(request.data))
+    x, y = dataset.splits().get(request.split, (None, None))
+    if x is None or num_rows(x) == 0:
+        raise InferenceError(f"The {request.split} split of {dataset.source} is empty; "
+                             "choose another split or change the split fractions.")
+    x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
+    metrics: dict[str, Any] = {}
+    if getattr(model, "compiled", False) and getattr(model, "loss", None):
+        metrics = model.evaluate(x, y, batch_size=request.batch_size, verbose=0,
+                                 return_dict=True)
+    outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
+    return p.Evaluated(request.run_id, request.split, num_rows(x), p.jsonable(metrics),
+                       p.jsonable(describe_results(dataset, y, outputs)))
+
+
+def run_prediction(request: p.StartPrediction) -> p.Predicted:
+    from kbuilder.runtime.data import fit_to_input
+
+    model = load_trained_model(request.model_path)
+    class_names: list[str] | None = None
+    if request.inputs_path:
+        x = read_inputs(Path(request.inputs_path))
+    else:
+        from kbuilder.graph.settings import DataSettings
+        from kbuilder.runtime.data import load_data
+
+        dataset = load_data(DataSettings.from_dict(request.data or {}))
+        x, class_names = dataset.x_test, dataset.class_names
+    x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
+    outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
+    if isinstance(outputs, list | tuple):
+        outputs = outputs[0]
+    rows = prediction_rows(np.asarray(outputs), class_names)
+    write_rows(Path(request.output_path), rows)
+    return p.Predicted(request.run_id, request.output_path, len(rows), p.jsonable(rows[:10]))
+
+
+def read_inputs(path: Path) -> np.ndarray:
+    """Model inputs from ``.npy``, ``.npz`` (array ``x``) or a numeric CSV with a header."""
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise InferenceError(f"The input file '{path}' does not exist.")
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            name = "x" if "x" in archive.files else ("x_test" if "x_test" in archive.files
+                                                     else None)
+            if name is None:
+                raise InferenceError(f"'{path.name}' has no array 'x'; it has "
+                                     f"{', '.join(archive.files) or 'no arrays'}.")
+            return archive[name]
+    if suffix == ".csv":
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+        header, body = rows[0], rows[1:]
+        values = np.zeros((len(body), len(header)), dtype="float32")
+        for i, row in enumerate(body, start=2):
+            if len(row) != len(header):
+                raise InferenceError(f"{path.name} line {i}: {len(row)} values, but the "
+                                     f"header has {len(header)} columns.")
+            for j, cell in enumerate(row):
+                try:
+                    values[i - 2, j] = float(cell)
+                except ValueError:
+                    raise InferenceError(f"{path.name} line {i}, column '{header[j]}': "
+                                         f"{cell!r} is not a number.") from None
+        return values
+    raise InferenceError(f"Inputs must be a .npy, .npz or .csv file; received '{path.name}'.")
+
+
+def prediction_rows(outputs: np.ndarray, class_names: list[str] | None) -> list[dict[str, Any]]:
+    from kbuilder.runtime.evaluation import class_predictions
+
+    if outputs.ndim == 2 and outputs.shape[1] > 1 and np.allclose(outputs.sum(axis=1), 1,
+                                                                  atol=1e-3):
+        names = class_names or [str(i) for i in range(outputs.shape[1])]
+        predicted, confidence = class_predictions(outputs)
+        return [
+            {"predicted": names[k], "confidence": float(c),
+             **{f"p_{n}": float(v) for n, v in zip(names, row, strict=False)}}
+            for k, c, row in zip(predicted, confidence, outputs, strict=True)
+        ]
+    flat = outputs.reshape(len(outputs), -1)
+    return [{f"output_{j}": float(v) for j, v in enumerate(row)} for row in flat]
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["predicted"])
+        writer.writeheader()
+        writer.writerows(rows)

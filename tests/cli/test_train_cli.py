@@ -1,0 +1,68 @@
+"""`kbuilder new --data`, `train`, `evaluate` and `predict` end to end (real JAX worker)."""
+
+import json
+
+import pytest
+
+from kbuilder import cli
+from kbuilder.graph.project import load_project
+
+
+def run(*argv):
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    project = folder / "iris.kbproj"
+    assert run("new", "--template", "mlp_classifier", "--data", "iris", "-o", project) == 0
+    code = run("train", project, "--backend", "jax", "--epochs", "3", "--batch-size", "16",
+               "--history", folder / "h.json", "-o", folder / "trained.keras")
+    return folder, project, code
+
+
+def test_train_records_the_run_and_writes_history(trained):
+    folder, project, code = trained
+    assert code == 0
+    history = json.loads((folder / "h.json").read_text())
+    assert history["status"] == "completed" and history["backend"] == "jax"
+    assert 0 <= history["test_metrics"]["accuracy"] <= 1
+    assert len(history["history"]["loss"]) == 3
+    assert history["data_fingerprint"] and history["versions"]["keras"]
+    assert history["seed"] == 0 and history["training"]["epochs"] == 3
+    assert (folder / "trained.keras").stat().st_size > 0
+    runs = load_project(project).runs
+    assert len(runs) == 1 and runs[0]["run_id"] == history["run_id"]
+
+
+def test_evaluate_and_predict_the_latest_run(trained, capsys):
+    folder, project, _ = trained
+    capsys.readouterr()
+    assert run("evaluate", project, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["samples"] == 30 and "accuracy" in report["metrics"]
+    assert len(report["results"]["confusion_matrix"]) == 3
+    assert run("predict", folder / "trained.keras", "--data", "iris", "-o",
+               folder / "p.csv") == 0
+    lines = (folder / "p.csv").read_text().splitlines()
+    assert lines[0].startswith("predicted,confidence") and len(lines) == 31
+
+
+def test_unknown_data_and_untrained_project_are_explained(tmp_path, capsys):
+    project = tmp_path / "p.kbproj"
+    assert run("new", "--template", "mlp_classifier", "-o", project) == 0
+    assert run("train", project, "--data", "nonsense") == 2
+    assert "unknown data source 'nonsense'" in capsys.readouterr().err
+    assert run("evaluate", project, "--data", "iris") == 2
+    assert "no trained run" in capsys.readouterr().err
+
+
+def test_preflight_error_stops_before_training(tmp_path, capsys):
+    project = tmp_path / "p.kbproj"
+    # The unfitted MLP expects 64 features; iris has 4.
+    assert run("new", "--template", "mlp_classifier", "-o", project) == 0
+    assert run("train", project, "--data", "iris", "--epochs", "1") == 1
+    err = capsys.readouterr().err
+    assert "error" in err and "features" in err
+    assert load_project(project).runs == []
