@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             run_training(request, channel, args.backend, args.device)
         elif isinstance(request, p.StartEvaluation | p.StartPrediction):
             run_inference(request, channel)
+        elif isinstance(request, p.StartExport):
+            run_export(request, channel)
     return 0
 
 
@@ -132,7 +134,8 @@ def library_versions(backend: str) -> dict[str, str]:
 
     from kbuilder import __version__
 
-    module = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}[backend]
+    module = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch",
+              "openvino": "openvino"}[backend]
     return {
         "kbuilder": __version__,
         "python": sys.version.split()[0],
@@ -144,6 +147,14 @@ def library_versions(backend: str) -> dict[str, str]:
 
 def run_training(request: p.StartTraining, channel: Channel, backend: str, device: str) -> None:
     """One run, from data to a saved model; every outcome ends in Finished or Failed."""
+    from kbuilder.runtime.devices import INFERENCE_BACKENDS
+
+    if backend in INFERENCE_BACKENDS:
+        channel.send(p.Failed(request.run_id, (
+            f"The {backend} backend only runs trained models (predictions); it cannot "
+            "train. Train with jax, tensorflow or torch, then predict with "
+            f"`--backend {backend}`.")))
+        return
     progress: ProgressReporter | None = None
     try:
         from kbuilder.runtime.training import prepare_run
@@ -180,6 +191,23 @@ def run_inference(request: p.StartEvaluation | p.StartPrediction, channel: Chann
         channel.send(p.Failed(request.run_id, reason, traceback.format_exc()))
 
 
+def run_export(request: p.StartExport, channel: Channel) -> None:
+    """Export a model (and check it against Keras); ends in Exported or Failed."""
+    try:
+        from kbuilder.runtime.export import ExportError
+        from kbuilder.runtime.export import run_export as export
+
+        channel.send(export(request))
+    except ExportError as exc:  # already a sentence for the user
+        channel.send(p.Failed(request.run_id, str(exc), traceback.format_exc()))
+    except Exception as exc:
+        from kbuilder.graph.shapes import explain_exception
+
+        reason, _ = explain_exception(exc, [])
+        channel.send(p.Failed(request.run_id, f"The export failed: {reason}",
+                              traceback.format_exc()))
+
+
 class ProgressReporter:
     """Turns Keras callback calls into protocol events and applies Stop/Pause."""
 
@@ -208,6 +236,8 @@ class ProgressReporter:
 
         reporter = self
 
+        # The hooks use `model` from this closure, never `self.model`: on JAX that property
+        # syncs the whole training state back to the model, which every batch would cost.
         class _Callback(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
                 reporter._fit_started = time.perf_counter()
@@ -217,14 +247,14 @@ class ProgressReporter:
                 reporter._epoch_started = time.perf_counter()
 
             def on_train_batch_begin(self, batch, logs=None):
-                reporter.batch_begin(self.model)
+                reporter.batch_begin(model)
 
             def on_epoch_end(self, epoch, logs=None):
-                reporter.epoch_end(self.model, epoch, logs or {})
+                reporter.epoch_end(model, epoch, logs or {})
 
         class _ReportingList(keras.callbacks.CallbackList):
             def on_train_batch_end(self, batch, logs=None):
-                hooks = [c for c in self.callbacks if _has_batch_hook(c)]
+                hooks = self._batch_hooks
                 report = reporter.wants_batch(batch)
                 if report or hooks:
                     logs = python_utils.pythonify_logs(logs)
@@ -235,10 +265,12 @@ class ProgressReporter:
                 else:
                     reporter.count_batch(batch)
 
-        return _ReportingList(
+        callback_list = _ReportingList(
             [_Callback(), *callbacks], add_history=True, add_progbar=False, model=model,
             verbose=0, epochs=epochs, steps=self.run.steps_per_epoch,
         )
+        callback_list._batch_hooks = [c for c in callback_list.callbacks if _has_batch_hook(c)]
+        return callback_list
 
     def _rate_and_eta(self) -> tuple[float, float | None]:
         elapsed = max(time.perf_counter() - self._fit_started, 1e-9)
