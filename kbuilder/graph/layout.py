@@ -1,56 +1,110 @@
 """Layered ("Sugiyama-style") automatic layout: data flows top to bottom.
 
-Each node goes to the row of its longest path from an input; within a row, nodes are
-ordered by the mean position of their predecessors (a few sweeps of the barycentre
-heuristic) to keep edges from crossing. Rows are centred on one vertical axis.
+Each node goes to the row of its longest path from an input, so every connection points
+down. A connection that skips rows (a residual shortcut, a dense concatenation) gets a
+lane of its own: a virtual node on every row it crosses, which takes a place in that row
+like a real node, so the connection runs beside the nodes in between instead of through
+them. Connections from one node share their lane until they part. Within a row, nodes
+are ordered by the mean position of their neighbours (a few sweeps of the barycentre
+heuristic) to keep connections from crossing. Rows are centred on one vertical axis and
+nodes sit on a grid of ``COLUMN_WIDTH`` by ``ROW_HEIGHT``, so no two nodes overlap.
 """
 
 from __future__ import annotations
+
+from collections.abc import Hashable
 
 from kbuilder.graph.model import Graph
 
 ROW_HEIGHT = 110.0
 COLUMN_WIDTH = 220.0
+SWEEPS = 4
 
 
 def layered_positions(graph: Graph) -> dict[str, tuple[float, float]]:
     """Positions for every node of ``graph`` (not of nested blocks)."""
     order = graph.topological_order()
+    rank = _ranks(graph, order)
+    rows: dict[int, list[Hashable]] = {}
+    for nid in order:
+        rows.setdefault(rank[nid], []).append(nid)
+    up, down = _lanes(graph, rank, rows)
+    x = {item: 0.0 for row in rows.values() for item in row}
+    _place(rows, x)
+    levels = sorted(rows)
+    for _ in range(SWEEPS):
+        for r in levels[1:]:
+            _sort_row(rows[r], up, x)
+        for r in reversed(levels[:-1]):
+            _sort_row(rows[r], down, x)
+    return {
+        item: (x[item] * COLUMN_WIDTH, r * ROW_HEIGHT)
+        for r, row in rows.items()
+        for item in row
+        if isinstance(item, str)
+    }
+
+
+def _ranks(graph: Graph, order: list[str]) -> dict[str, int]:
     rank: dict[str, int] = {}
     for nid in order:
-        preds = graph.predecessors(nid)
-        rank[nid] = max((rank[p] + 1 for p in preds), default=0)
+        rank[nid] = max((rank[p] + 1 for p in graph.predecessors(nid)), default=0)
     # Outputs sit on the last row so the model ends in one place.
     outputs = [n.id for n in graph.output_nodes()]
     if outputs:
         last = max(rank.values())
         for nid in outputs:
-            rank[nid] = max(rank[nid], last)
-    rows: dict[int, list[str]] = {}
-    for nid in order:
-        rows.setdefault(rank[nid], []).append(nid)
-    slot = {nid: float(i) for row in rows.values() for i, nid in enumerate(row)}
-    for _ in range(4):
-        for r in sorted(rows)[1:]:
-            _sort_row(rows[r], graph.predecessors, slot)
-        for r in sorted(rows, reverse=True)[1:]:
-            _sort_row(rows[r], graph.successors, slot)
-    positions = {}
-    for r, row in rows.items():
+            rank[nid] = last
+    return rank
+
+
+def _lanes(
+    graph: Graph, rank: dict[str, int], rows: dict[int, list[Hashable]]
+) -> tuple[dict[Hashable, list[Hashable]], dict[Hashable, list[Hashable]]]:
+    """Neighbours above and below each row item, with virtual nodes for long connections.
+
+    The virtual node of source ``s`` on row ``r`` is ``(s, r)``; real nodes are ids.
+    """
+    up: dict[Hashable, list[Hashable]] = {}
+    down: dict[Hashable, list[Hashable]] = {}
+
+    def link(a: Hashable, b: Hashable) -> None:
+        if b not in down.setdefault(a, []):
+            down[a].append(b)
+            up.setdefault(b, []).append(a)
+
+    for edge in graph.edges:
+        src, dst = edge.src, edge.dst
+        previous: Hashable = src
+        for r in range(rank[src] + 1, rank[dst]):
+            lane = (src, r)
+            if lane not in up:
+                rows[r].append(lane)
+            link(previous, lane)
+            previous = lane
+        link(previous, dst)
+    return up, down
+
+
+def _place(rows: dict[int, list[Hashable]], x: dict[Hashable, float]) -> None:
+    """Centre each row on the vertical axis, one column per item, in row order."""
+    for row in rows.values():
         offset = (len(row) - 1) / 2.0
-        for i, nid in enumerate(row):
-            positions[nid] = ((i - offset) * COLUMN_WIDTH, r * ROW_HEIGHT)
-    return positions
+        for i, item in enumerate(row):
+            x[item] = i - offset
 
 
-def _sort_row(row: list[str], neighbours, slot: dict[str, float]) -> None:
-    def key(nid: str) -> float:
-        near = neighbours(nid)
-        return sum(slot[n] for n in near) / len(near) if near else slot[nid]
+def _sort_row(
+    row: list[Hashable], neighbours: dict[Hashable, list[Hashable]], x: dict[Hashable, float]
+) -> None:
+    def key(item: Hashable) -> float:
+        near = neighbours.get(item)
+        return sum(x[n] for n in near) / len(near) if near else x[item]
 
     row.sort(key=key)
-    for i, nid in enumerate(row):
-        slot[nid] = float(i)
+    offset = (len(row) - 1) / 2.0
+    for i, item in enumerate(row):
+        x[item] = i - offset
 
 
 def apply_layout(graph: Graph, recursive: bool = True) -> None:
