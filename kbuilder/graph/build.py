@@ -44,6 +44,10 @@ def build_model(
             continue  # weights of a node that was deleted since
         try:
             layer.set_weights([keras.ops.convert_to_numpy(a) for a in arrays])
+            if hasattr(layer, "finalize_state"):
+                # Adapted preprocessing (Normalization...) derives its working values from
+                # the weights here, as Keras's own loading does.
+                layer.finalize_state()
         except Exception as exc:
             message, _ = explain_exception(exc, [])
             raise BuildError(

@@ -367,11 +367,6 @@ def test_preprocessing_layers(tmp_path):
     assert graph.find("lookup").params["vocabulary"] == [-1, 5, 9, 8, 3]
 
 
-@pytest.mark.xfail(
-    reason="build_model sets the adapted mean/variance with set_weights() but does not call "
-    "the layer's finalize_state(), as Keras's own loading does, so it normalizes with "
-    "the initial statistics"
-)
 def test_adapted_normalization(tmp_path):
     numbers = keras.Input((3,), name="numbers")
     adapted = layers.Normalization(name="adapted")
