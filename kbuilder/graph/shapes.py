@@ -397,7 +397,9 @@ def make_layer(class_name: str, params: dict[str, Any], name: str) -> Any:
     from kbuilder.graph import catalog
 
     spec = catalog.get(class_name)
-    config = catalog.keras_config(spec, params)
+    # Some layers' from_config (e.g. Rescaling) needs every key; unset ones take defaults.
+    defaults = {p.name: p.default for p in spec.params if not p.required}
+    config = catalog.keras_config(spec, {**defaults, **params})
     return catalog.keras_class(spec).from_config({**config, "name": name})
 
 

@@ -109,3 +109,12 @@ def test_call_options_reach_the_layer_call_and_survive_a_project_round_trip(tmp_
                                              "return_attention_scores": True}
     h.undo()
     assert g.node(mha).call_options == {"use_causal_mask": True}
+
+
+def test_layer_with_only_some_parameters_set_builds():
+    h, g = History(), Graph()
+    x = add_input(h, g, [4, 4, 3])
+    r = add_layer(h, g, "Rescaling", x, scale=1 / 255)
+    add_output(h, g, r)
+    model = build_model(g)
+    assert model.get_layer("rescaling").offset == 0.0
