@@ -347,7 +347,7 @@ def _format_spec(spec: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- import
 def _add_import(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="open a .keras or .h5 model (with weights) as a project")
-    p.add_argument("model", type=Path, metavar="M.keras")
+    p.add_argument("model", type=Path, metavar="M.keras", help="a .keras or legacy .h5 model")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
     p.add_argument(
         "--trust", action="store_true",
@@ -697,7 +697,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         help="inputs: .npy, .npz (array x) or a numeric CSV with a header")
     source.add_argument("--data", metavar="SPEC", help="predict on the test split of SPEC")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="predictions.csv")
-    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default="jax")
+    p.add_argument("--backend", choices=("jax", "tensorflow", "torch", "openvino"),
+                   default="jax",
+                   help="openvino: Keras's OpenVINO inference backend (CPU; it cannot train)")
     p.set_defaults(run=_cmd_predict)
 
 
@@ -760,6 +762,111 @@ def _run_in_worker(request: Any, backend: str) -> Any:
     return result
 
 
+# ------------------------------------------------------------------------- selftest
+def _add_selftest(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "selftest", help="drive the real GUI offscreen end to end; exit 0 when all works"
+    )
+    p.set_defaults(run=_cmd_selftest)
+
+
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    # Offscreen whatever the desktop: the self-test must run on servers and in CI alike.
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from kbuilder.ui import selftest
+
+    return EXIT_OK if selftest.run() == 0 else EXIT_PROBLEMS
+
+
+# --------------------------------------------------------------------------- export
+# The formats of `kbuilder.runtime.export.FORMATS`, listed here so that `--help` does not
+# import the runtime (a test keeps the two in step).
+EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "openvino", "litert", "python", "notebook")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a model to a deployment format or to code")
+    p.add_argument("model", type=Path, metavar="M.keras|P.kbproj",
+                   help="a model, or a project (its latest trained run; without one, its "
+                   "untrained model)")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
+                   help="M.keras, a SavedModel folder, M.onnx, M.xml (M.bin is written "
+                   "beside it), M.tflite, a folder for python, N.ipynb")
+    p.add_argument("--verify", action="store_true",
+                   help="load the export in its own runtime and compare it with Keras on a "
+                   "random batch; an export that does not match is not written")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(run=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from kbuilder.runtime import protocol as msg
+    from kbuilder.runtime.export import ExportError, check_output, export_backend
+
+    try:
+        output = check_output(args.format, args.output)
+    except ExportError as exc:
+        raise CliError(str(exc)) from exc
+    model_path, project_path, source = _export_source(args.model)
+    print(source, file=sys.stderr if args.json else sys.stdout)
+    request = msg.StartExport("export", model_path, args.format, str(output), args.verify,
+                              project_path)
+    # The converted formats need TensorFlow; the others run anywhere, and JAX starts fastest.
+    result = _run_in_worker(request, export_backend(args.format) or "jax")
+    if args.json:
+        print(json.dumps({"format": result.format, "output": result.output,
+                          "files": result.files, "report": result.report,
+                          "notes": result.notes}, indent=2))
+        return EXIT_OK
+    count = len(result.files)
+    print(f"Wrote {result.output} ({count} file{'s' if count != 1 else ''}).")
+    for note in result.notes:
+        print(f"Note: {note}")
+    if result.report:
+        print("\n".join(_parity_table(result.report)))
+    else:
+        print("Not compared with Keras; add --verify to check the export on a random batch.")
+    return EXIT_OK
+
+
+def _export_source(path: Path) -> tuple[str | None, str | None, str]:
+    """``(model_path, project_path, sentence)``: what `export` exports, and what it says."""
+    _readable_file(path)
+    suffix = path.suffix.lower()
+    if suffix in (".keras", ".h5"):
+        return str(path), None, f"Exporting the model in {path}."
+    if suffix != ".kbproj":
+        raise CliError(f"Expected a .keras model or a .kbproj project; received '{path}'.")
+    project = _load_project(path)
+    trained = [r for r in project.runs if r.get("artifacts", {}).get("model")]
+    if trained:
+        run = trained[-1]
+        model = Path(run["artifacts"]["model"])
+        if not model.is_file():
+            raise CliError(f"The model of the latest trained run of {path} is missing "
+                           f"({model}); train again or give a .keras file.")
+        return str(model), str(path), (
+            f"Exporting the model trained in run {run.get('run_id', '?')} of {path} "
+            f"({run.get('backend', '?')}, {run.get('status', '?')}).")
+    report = check_graph(project.graph)
+    if not report["ok"]:
+        _print_errors("The model cannot be exported", report["errors"], path)
+        raise CliError("Fix the problems above first.", EXIT_PROBLEMS)
+    weights = "with the project's weights" if project.weights else "with fresh weights"
+    return None, str(path), (f"{path} has no trained run: exporting its untrained model "
+                             f"({weights}).")
+
+
+def _parity_table(rows: list[dict[str, Any]]) -> list[str]:
+    def number(value: Any) -> str:
+        return "-" if value is None else f"{value:.2e}"
+
+    cells = [[r["format"], r["runtime"], number(r["max_abs_diff"]), number(r["tolerance"]),
+              r["verdict"] + (f" ({r['note']})" if r.get("note") else "")] for r in rows]
+    return _table(["format", "runtime", "max abs diff", "tolerance", "verdict"], cells)
+
+
 # Later subcommands (import, codegen, train, evaluate, predict, export, selftest) each add an
 # `_add_<name>` / `_cmd_<name>` pair above and an entry here.
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
@@ -775,6 +882,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_train,
     _add_evaluate,
     _add_predict,
+    _add_export,
+    _add_selftest,
 )
 
 

@@ -1,13 +1,15 @@
-"""The desktop app's entry point and main window.
+"""The desktop app's entry point.
 
-For now the window is a placeholder for the editor: it shows which project is open and the
-nodes of its graph. It never imports keras or a backend (tests/test_layering.py checks it):
-start-up time is the time to the first window, and keras alone would cost seconds.
+``run`` shows the main window (``kbuilder.ui.main_window``) first and loads the engine
+(the layer catalog, hence keras) in the background, because the window must appear in
+about a second. The UI never imports keras or a backend itself (tests/test_layering.py).
 
 Environment:
     QT_QPA_PLATFORM: Qt's platform plugin, left to Qt (``offscreen`` runs without a display).
     KBUILDER_EXIT_AFTER_SHOWN: when set, quit as soon as the window has been shown
         (smoke tests and start-up benchmarks).
+    KBUILDER_SHOWN_FILE: when set, the time (``time.time()``) of the window's first paint
+        is written to this file (bench/gui_startup.py).
 """
 
 from __future__ import annotations
@@ -16,25 +18,14 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
+import time
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QApplication,
-    QFileDialog,
-    QLabel,
-    QListWidget,
-    QMainWindow,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QApplication
 
-from kbuilder.graph.errors import CycleError
-from kbuilder.graph.model import Graph
+from kbuilder.ui import theme
+from kbuilder.ui.main_window import APP_NAME, ORGANIZATION, MainWindow, QtFirstPaint
 
-APP_NAME = "kbuilder"
-PROJECT_FILTER = "kbuilder projects (*.kbproj);;All files (*)"
+__all__ = ["APP_NAME", "AppStartError", "MainWindow", "run"]
 
 # Shared libraries Qt's xcb platform plugin loads, and the Debian packages that ship them.
 _XCB_LIBRARIES = {
@@ -59,98 +50,23 @@ class AppStartError(RuntimeError):
     """The app cannot open a window here; the message says what to do."""
 
 
-class MainWindow(QMainWindow):
-    """The main window: a File menu and, until the editor exists, a project summary."""
-
-    def __init__(self, project_path: str | os.PathLike | None = None):
-        super().__init__()
-        self.setWindowTitle(APP_NAME)
-        self.resize(960, 640)
-        self.project_path: Path | None = None
-        self._build_menu()
-
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
-        self.summary = QLabel(central)
-        self.summary.setWordWrap(True)
-        self.node_list = QListWidget(central)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.node_list, 1)
-        self.setCentralWidget(central)
-
-        if project_path is None:
-            self.show_message("No project is open. Use File > Open… to open a .kbproj file.")
-        else:
-            self.open_project(project_path)
-
-    def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.open_action = QAction("&Open…", self)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_action.triggered.connect(self._ask_open)
-        file_menu.addAction(self.open_action)
-        file_menu.addSeparator()
-        self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.triggered.connect(self.close)
-        file_menu.addAction(self.quit_action)
-
-    def _ask_open(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
-        if path:
-            self.open_project(path)
-
-    def open_project(self, path: str | os.PathLike) -> bool:
-        """Show the project at ``path``; on failure show why and keep what was shown.
-
-        Args:
-            path: a ``.kbproj`` file.
-
-        Returns:
-            Whether the project was opened.
-        """
-        from kbuilder.graph.errors import ProjectFileError
-        from kbuilder.graph.project import load_project
-
-        path = Path(path)
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            project = load_project(path)
-        except ProjectFileError as exc:
-            self.statusBar().showMessage(f"Could not open {path.name}: {exc}")
-            if self.project_path is None:
-                self.show_message(f"Could not open {path}: {exc}")
-            return False
-        finally:
-            QApplication.restoreOverrideCursor()
-        graph = project.graph
-        self.project_path = path
-        self.setWindowTitle(f"{path.name} — {APP_NAME}")
-        self.show_message(f"Project: {path}\nModel '{graph.name}' with {len(graph)} nodes.")
-        self.node_list.clear()
-        self.node_list.addItems(
-            [f"{graph.node(nid).name}  ({graph.node(nid).label})" for nid in _node_order(graph)]
-        )
-        self.statusBar().showMessage(f"Opened {path.name}", 5000)
-        return True
-
-    def show_message(self, text: str) -> None:
-        """Show ``text`` above the node list."""
-        self.summary.setText(text)
-
-
-def _node_order(graph: Graph) -> list[str]:
-    try:
-        return graph.topological_order()
-    except CycleError:  # a hand-edited file: show the nodes anyway
-        return graph.node_ids
+def create_application() -> QApplication:
+    """The QApplication, named and themed (following the system's colour scheme)."""
+    app = QApplication.instance() or QApplication(sys.argv[:1] or [APP_NAME])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationDisplayName(APP_NAME)
+    theme.install(app)
+    return app
 
 
 def run(project_path: str | os.PathLike | None = None) -> int:
     """Start the desktop app and return its exit code when the window closes.
 
     Args:
-        project_path: a ``.kbproj`` file to open, or ``None``.
+        project_path: a ``.kbproj`` file (or a ``.keras``/``.h5`` model) to open, or
+            ``None`` for the start page.
 
     Returns:
         The exit code of the Qt event loop.
@@ -159,19 +75,41 @@ def run(project_path: str | os.PathLike | None = None) -> int:
         AppStartError: there is no display to show a window on.
     """
     _check_display()
-    app = QApplication.instance() or QApplication(sys.argv[:1] or [APP_NAME])
-    app.setApplicationName(APP_NAME)
+    # In-process graph work is symbolic; the numpy backend does it without JIT delays.
+    # Training runs in worker processes on the user's backend.
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
+    app = create_application()
     window = MainWindow()
     window.show()
-    if project_path is not None:
-        # Reading a project checks it against the layer catalog, which imports keras
-        # (seconds): show the window first, then open the project.
-        window.show_message(f"Opening {project_path}…")
-        QTimer.singleShot(0, lambda: window.open_project(project_path))
-    if os.environ.get("KBUILDER_EXIT_AFTER_SHOWN"):
-        # Queued after the show (and the project's opening), so both have happened.
-        QTimer.singleShot(0, app.quit)
-    return app.exec()
+    shown_file = os.environ.get("KBUILDER_SHOWN_FILE")
+    exit_after_shown = bool(os.environ.get("KBUILDER_EXIT_AFTER_SHOWN"))
+
+    def after_first_paint() -> None:
+        if shown_file:
+            _write_time(shown_file)
+        if project_path is not None:
+            # Reading a project needs the layer catalog (keras, seconds): window first.
+            window.open_project(project_path)
+        if exit_after_shown:
+            app.quit()
+
+    QtFirstPaint(window, after_first_paint)
+    code = app.exec()
+    if window.loader.busy:
+        # The catalog thread is still importing keras: an interpreter shutting down under
+        # a thread in the middle of an import can crash, so leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _write_time(path: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(repr(time.time()))
+    except OSError:
+        pass
 
 
 def _check_display() -> None:

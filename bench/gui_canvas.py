@@ -1,0 +1,147 @@
+"""Frame time of the canvas on a 1,000-node graph, offscreen (goal: <= 16 ms per frame).
+
+The graph: one Input, ten branches of 99 Dense layers, a Concatenate and an Output,
+laid out by the layered layout. The canvas (the real editor widget, 1600x1000) is panned
+step by step; each step's frame is rendered synchronously (``viewport().repaint()``,
+the whole viewport, the worst case) and timed:
+    pan at 100 %     readable zoom, about 40 nodes in view
+    pan at fit       the whole graph in view (1,000 nodes, level-of-detail drawing)
+    scroll at 100 %  Qt's incremental scrolling (only the exposed strip is painted)
+Also: building the scene, and one parameter edit end to end (command, shape inference,
+updating the two nodes that changed).
+
+Run: .venv/bin/python bench/gui_canvas.py [--nodes N] [--frames N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("KERAS_BACKEND", "numpy")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from kbuilder.graph.commands import (  # noqa: E402
+    ConnectCommand,
+    SetParamCommand,
+    new_input_node,
+    new_layer_node,
+    new_output_node,
+)
+from kbuilder.graph.layout import apply_layout  # noqa: E402
+from kbuilder.graph.model import Graph  # noqa: E402
+from kbuilder.graph.project import Project  # noqa: E402
+from kbuilder.ui import theme  # noqa: E402
+from kbuilder.ui.canvas.editor import QtCanvasEditor  # noqa: E402
+from kbuilder.ui.document import QtDocument  # noqa: E402
+
+BRANCHES = 10
+
+
+def big_graph(n: int) -> Graph:
+    graph = Graph("big")
+    inp = new_input_node(graph, [16])
+    graph._insert_node(inp)
+    per_branch = (n - 3) // BRANCHES
+    ends = []
+    for _ in range(BRANCHES):
+        prev = inp.id
+        for _ in range(per_branch):
+            node = new_layer_node(graph, "Dense", {"units": 16})
+            graph._insert_node(node)
+            ConnectCommand(graph, prev, 0, node.id).do()
+            prev = node.id
+        ends.append(prev)
+    concat = new_layer_node(graph, "Concatenate")
+    graph._insert_node(concat)
+    for end in ends:
+        ConnectCommand(graph, end, 0, concat.id).do()
+    out = new_output_node(graph)
+    graph._insert_node(out)
+    ConnectCommand(graph, concat.id, 0, out.id).do()
+    apply_layout(graph)
+    return graph
+
+
+def frames(app: QApplication, editor: QtCanvasEditor, count: int, dx: int, dy: int,
+           full: bool = True) -> list[float]:
+    view = editor.view
+    h, v = view.horizontalScrollBar(), view.verticalScrollBar()
+    times = []
+    for i in range(count):
+        sign = 1 if (i // 20) % 2 == 0 else -1  # back and forth, staying on the graph
+        start = time.perf_counter()
+        h.setValue(h.value() + sign * dx)
+        v.setValue(v.value() + sign * dy)
+        if full:
+            view.viewport().repaint()
+        else:
+            app.processEvents()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def report(label: str, times: list[float]) -> None:
+    times = sorted(times)
+    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+    print(f"  {label:<34} median {statistics.median(times):6.2f} ms   p95 {p95:6.2f} ms"
+          f"   max {times[-1]:6.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--frames", type=int, default=120)
+    args = parser.parse_args()
+
+    app = QApplication.instance() or QApplication([])
+    theme.install(app)
+    graph = big_graph(args.nodes)
+    doc = QtDocument(Project.new(graph))
+    t = time.perf_counter()
+    doc.update_shapes()
+    infer = time.perf_counter() - t
+    editor = QtCanvasEditor()
+    editor.resize(1600, 1000)
+    editor.show()
+    app.processEvents()
+    t = time.perf_counter()
+    editor.set_document(doc)
+    app.processEvents()
+    build = time.perf_counter() - t
+    print(f"canvas with {len(graph)} nodes and {len(graph.edges)} connections (offscreen, "
+          f"1600x1000):")
+    print(f"  shape inference, whole graph       {infer * 1000:8.1f} ms (once, on open)")
+    print(f"  building the scene                 {build * 1000:8.1f} ms (once, on open)")
+
+    view = editor.view
+    view.set_zoom(1.0)
+    view.centerOn(editor.scene.nodes[graph.node_ids[len(graph) // 2]])
+    frames(app, editor, 10, 30, 20)  # warm the item caches at this zoom
+    report("pan at 100 % (full repaint)", frames(app, editor, args.frames, 30, 20))
+    report("scroll at 100 % (incremental)", frames(app, editor, args.frames, 30, 20, False))
+    editor.fit()
+    frames(app, editor, 10, 4, 4)
+    report(f"pan at fit ({view.zoom * 100:.0f} %, all in view)",
+           frames(app, editor, args.frames, 4, 4))
+
+    middle = graph.node_ids[len(graph) // 2]
+    edits = []
+    for units in (8, 24, 12, 20, 16):
+        t = time.perf_counter()
+        doc.edit(lambda u=units: SetParamCommand(graph, middle, "units", u))
+        app.processEvents()
+        edits.append((time.perf_counter() - t) * 1000)
+    report("one edit, end to end", edits)
+    print("  goal: <= 16 ms per frame; <= 50 ms per edit")
+
+
+if __name__ == "__main__":
+    main()

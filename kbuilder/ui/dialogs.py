@@ -1,0 +1,69 @@
+"""The questions the window asks the user, in one replaceable object.
+
+Tests and the self-test replace ``MainWindow.dialogs`` with scripted answers: a modal
+dialog would block an offscreen run forever.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+PROJECT_FILTER = "kbuilder projects (*.kbproj)"
+OPEN_FILTER = ("Projects and models (*.kbproj *.keras *.h5);;kbuilder projects (*.kbproj);;"
+               "Keras models (*.keras *.h5);;All files (*)")
+MODEL_FILTER = "Keras models (*.keras *.h5);;All files (*)"
+KERAS_FILTER = "Keras model (*.keras)"
+
+
+class QtDialogs:
+    """Asks with standard Qt dialogs, parented to ``parent``."""
+
+    def __init__(self, parent: QWidget):
+        self.parent = parent
+
+    def ask_open_path(self, title: str, file_filter: str, folder: str = "") -> str:
+        path, _ = QFileDialog.getOpenFileName(self.parent, title, folder, file_filter)
+        return path
+
+    def ask_save_path(self, title: str, file_filter: str, suggested: str = "") -> str:
+        path, _ = QFileDialog.getSaveFileName(self.parent, title, suggested, file_filter)
+        return path
+
+    def ask_unsaved(self, name: str) -> str:
+        """"save", "discard" or "cancel" for a project with unsaved changes."""
+        box = QMessageBox(self.parent)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Unsaved changes")
+        box.setText(f"Save the changes to '{name}'?")
+        box.setInformativeText("Your changes will be lost if you don't save them.")
+        box.setStandardButtons(QMessageBox.StandardButton.Save
+                               | QMessageBox.StandardButton.Discard
+                               | QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(
+                    QMessageBox.StandardButton(answer), "cancel")
+
+    def ask_trust(self, name: str, message: str) -> bool:
+        answer = QMessageBox.warning(
+            self.parent, "This model contains code",
+            f"{message}\n\nOpening '{name}' runs the Python code stored in it. Only do this "
+            "for files you trust. Open it anyway?",
+            QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Open
+
+    def show_info(self, title: str, message: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, title, message,
+                          QMessageBox.StandardButton.Ok, self.parent)
+        box.setModal(False)
+        box.show()
+
+    def show_error(self, title: str, message: str) -> None:
+        # Not modal: the window stays usable, and an offscreen run never blocks on it.
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message,
+                          QMessageBox.StandardButton.Ok, self.parent)
+        box.setModal(False)
+        box.show()

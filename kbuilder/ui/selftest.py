@@ -1,0 +1,231 @@
+"""``kbuilder selftest``: drive the real window offscreen through a user's first session.
+
+New project from a template, add and connect a layer, edit a parameter, undo and redo,
+save and reopen, generate code — each step done with the same gestures a user makes
+(clicks, drags, typing) and checked against both the graph and what the window shows.
+Prints one line per step; the exit code is 0 only if every step did what it should.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+STEP_TIMEOUT = 120.0
+
+
+class SelftestFailure(AssertionError):
+    """A step did not do what it should."""
+
+
+def check(condition: object, message: str) -> None:
+    if not condition:
+        raise SelftestFailure(message)
+
+
+class _Session:
+    """The steps, sharing one window and what earlier steps made."""
+
+    def __init__(self, folder: Path):
+        from PySide6.QtCore import QSettings
+
+        from kbuilder.ui.app import create_application
+        from kbuilder.ui.main_window import MainWindow
+        from kbuilder.ui.testing import ScriptedDialogs
+
+        self.folder = folder
+        self.app = create_application()
+        settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+        self.window = MainWindow(settings=settings, recovery_dir=folder / "recovery")
+        self.window.dialogs = ScriptedDialogs()
+        self.window.resize(1280, 800)
+        self.window.show()
+        self.new_id = ""
+        self.saved: dict = {}
+
+    @property
+    def editor(self):
+        return self.window.editor
+
+    @property
+    def graph(self):
+        assert self.window.doc is not None
+        return self.window.doc.graph
+
+    def _item(self, node_id: str):
+        return self.editor.scene.nodes[node_id]
+
+    # ------------------------------------------------------------------ steps
+    def start(self) -> str:
+        t0 = time.monotonic()
+        check(self.window.isVisible(), "the window is not shown")
+        check(self.window.loader.wait(STEP_TIMEOUT), f"the engine did not load: "
+              f"{self.window.loader.error}")
+        check(self.window.stack.currentWidget() is self.window.gallery,
+              "the start page is not shown")
+        return f"window shown, layer catalog loaded in {time.monotonic() - t0:.1f} s"
+
+    def new_from_template(self) -> str:
+        from kbuilder.ui.testing import click
+
+        card = self.window.gallery.cards["mlp_classifier"]
+        click(card, card.rect().center())
+        doc = self.window.doc
+        check(doc is not None, "clicking the template card opened no project")
+        check(self.window.stack.currentWidget() is self.window.editor, "the canvas is not shown")
+        n = len(self.graph)
+        check(len(self.editor.scene.nodes) == n, "the canvas does not show every node")
+        check(len(self.editor.scene.edges) == len(self.graph.edges),
+              "the canvas does not show every connection")
+        check(not doc.inference.errors(), f"the template has errors: {doc.inference.errors()}")
+        out = self._item(self.graph.find("predictions").id)
+        check(out.shape_text == "(None, 10)", f"predictions shows {out.shape_text!r}")
+        return f"mlp_classifier: {n} nodes shown, predictions (None, 10)"
+
+    def add_layer(self) -> str:
+        from PySide6.QtCore import QPointF
+
+        from kbuilder.ui.testing import drop_mime, to_viewport
+
+        before = set(self.graph.node_ids)
+        anchor = self.graph.find("dense_1").position
+        view = self.editor.view
+        target = QPointF(anchor[0] + 260, anchor[1] + 60)
+        view.centerOn(target)
+        mime = self.window.palette.mime_for("Dense")
+        check(drop_mime(view, mime, to_viewport(view, target)), "the drop was refused")
+        added = set(self.graph.node_ids) - before
+        check(len(added) == 1, "dropping Dense did not add one node")
+        self.new_id = added.pop()
+        node = self.graph.node(self.new_id)
+        check(node.class_name == "Dense", f"added {node.class_name}")
+        check(self.new_id in self.editor.scene.nodes, "the new node is not on the canvas")
+        item = self._item(self.new_id)
+        check(item.status == "warning", "an unconnected layer should be marked as a to-do")
+        return f"dropped Dense from the palette as '{node.name}'"
+
+    def connect(self) -> str:
+        from kbuilder.ui.testing import connect_by_drag
+
+        src = self.graph.find("dense_1").id
+        head = self.graph.find("predictions").id
+        connect_by_drag(self.editor, src, 0, self.new_id, "inputs")
+        edges = self.graph.edges_into(self.new_id)
+        check(len(edges) == 1 and edges[0].src == src, "the drag made no connection")
+        item = self._item(self.new_id)
+        check(item.shape_text == "(None, 32)", f"the new layer shows {item.shape_text!r}")
+        check(item.status == "ok", "the connected layer still shows a problem")
+        # Into the head: the new connection replaces dense_1 -> predictions.
+        connect_by_drag(self.editor, self.new_id, 0, head, "inputs")
+        into_head = self.graph.edges_into(head)
+        check([e.src for e in into_head] == [self.new_id], "the head is not fed by the new layer")
+        check(self._item(head).params_text == "330 params",
+              f"predictions shows {self._item(head).params_text!r}")
+        # A cycle is refused, with the graph's reason in the status bar.
+        n = len(self.graph.edges)
+        connect_by_drag(self.editor, self.new_id, 0, src, "inputs")
+        check(len(self.graph.edges) == n, "a connection making a cycle was accepted")
+        message = self.window.statusBar().currentMessage()
+        check("cycle" in message, f"no reason shown for the refusal: {message!r}")
+        return ("dense_1 → new layer (None, 32) → predictions (330 params); "
+                "a cycle was refused with its reason")
+
+    def edit_parameter(self) -> str:
+        from kbuilder.ui.testing import click_node, field, type_into
+
+        click_node(self.editor, self.new_id)
+        check(self.window.inspector.node_id == self.new_id, "the inspector shows another node")
+        type_into(field(self.window, "units"), "16")
+        node = self.graph.node(self.new_id)
+        check(node.param("units") == 16, f"units is {node.param('units')}")
+        item = self._item(self.new_id)
+        check(item.shape_text == "(None, 16)", f"the node shows {item.shape_text!r}")
+        head = self._item(self.graph.find("predictions").id)
+        check(head.params_text == "170 params", f"predictions shows {head.params_text!r}")
+        return "units = 16 typed in the inspector; the node shows (None, 16), the head 170 params"
+
+    def undo_redo(self) -> str:
+        from kbuilder.ui.testing import field
+
+        units = field(self.window, "units")
+        self.window.undo_action.trigger()
+        check(self.graph.node(self.new_id).param("units") == 32, "undo did not restore 32")
+        check(self._item(self.new_id).shape_text == "(None, 32)", "the node did not follow undo")
+        check(units.value() == 32, "the inspector did not follow undo")
+        self.window.redo_action.trigger()
+        check(self.graph.node(self.new_id).param("units") == 16, "redo did not set 16 again")
+        check(self._item(self.new_id).shape_text == "(None, 16)", "the node did not follow redo")
+        return "undo → 32, redo → 16, on the graph, the node and the inspector"
+
+    def save_and_reopen(self) -> str:
+        path = self.folder / "selftest.kbproj"
+        self.saved = {"graph": self.graph.to_dict(), "positions": self.graph.positions()}
+        check(self.window.save_as(str(path)), "saving failed")
+        check(path.exists(), "no file was written")
+        check(not self.window.isWindowModified(), "the window still shows unsaved changes")
+        check(self.window.open_project(str(path)), "reopening failed")
+        check(self.graph.to_dict() == self.saved["graph"], "the reopened graph differs")
+        check(self.graph.positions() == self.saved["positions"], "positions were not kept")
+        check(len(self.editor.scene.nodes) == len(self.graph), "the canvas is incomplete")
+        new = self._item(self.new_id)
+        check(new.shape_text == "(None, 16)", f"the reopened node shows {new.shape_text!r}")
+        return f"{path.name}: {len(self.graph)} nodes, identical after reopening"
+
+    def generate_code(self) -> str:
+        self.window.code_dock.show()
+        self.window.code_dock.raise_()
+        view = self.window.code_view
+        check(view.wait(STEP_TIMEOUT), f"code generation failed: {view.error}")
+        code = view.editor.toPlainText()
+        name = self.graph.node(self.new_id).name
+        check("def build_model" in code, "no build_model() in the code")
+        check(f'name="{name}"' in code, f"the new layer '{name}' is not in the code")
+        compile(code, "model.py", "exec")
+        return f"{code.count(chr(10))} lines of Python with build_model(); it compiles"
+
+    def close(self) -> None:
+        self.window.dialogs.unsaved = "discard"  # type: ignore[attr-defined]
+        self.window.close()
+
+
+def run(out: TextIO | None = None) -> int:
+    """Run every step; returns 0 if all passed, else 1."""
+    out = out or sys.stdout
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
+    with tempfile.TemporaryDirectory(prefix="kbuilder-selftest-") as tmp:
+        session = _Session(Path(tmp))
+        steps: list[tuple[str, Callable[[], str]]] = [
+            ("start", session.start),
+            ("new project from a template", session.new_from_template),
+            ("add a layer from the palette", session.add_layer),
+            ("connect it by dragging between ports", session.connect),
+            ("edit a parameter in the inspector", session.edit_parameter),
+            ("undo and redo", session.undo_redo),
+            ("save and reopen", session.save_and_reopen),
+            ("generate code", session.generate_code),
+        ]
+        failed = False
+        for i, (title, step) in enumerate(steps, 1):
+            t0 = time.monotonic()
+            try:
+                detail = step()
+            except Exception as exc:
+                failed = True
+                kind = "" if isinstance(exc, SelftestFailure) else f"{type(exc).__name__}: "
+                print(f"[{i}/{len(steps)}] FAIL  {title}: {kind}{exc}", file=out)
+                if not isinstance(exc, SelftestFailure) or os.environ.get("KBUILDER_DEBUG"):
+                    traceback.print_exc(file=out)
+                break
+            print(f"[{i}/{len(steps)}] ok    {title} ({time.monotonic() - t0:.1f} s): {detail}",
+                  file=out)
+            out.flush()
+        session.close()
+        print("selftest: FAILED" if failed else "selftest: all steps passed", file=out)
+        return 1 if failed else 0

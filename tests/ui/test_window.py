@@ -1,0 +1,243 @@
+"""The main window: start page, files, unsaved changes, recovery, settings, live panels."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QApplication
+
+from kbuilder.graph.commands import SetParamCommand
+from kbuilder.graph.project import Project, save_project
+from kbuilder.graph.templates import get_template
+from kbuilder.ui import theme
+from kbuilder.ui.testing import click, click_node, field, type_into
+
+
+def set_units(window, name: str, units: int) -> None:
+    graph = window.doc.graph
+    nid = graph.find(name).id
+    window.doc.edit(lambda: SetParamCommand(graph, nid, "units", units))
+
+
+def shown(window) -> dict[str, tuple[str, str]]:
+    """What the canvas shows of each node: name -> (shape, parameters)."""
+    return {item.name: (item.shape_text, item.params_text)
+            for item in window.editor.scene.nodes.values()}
+
+
+def test_start_page_then_a_template(window):
+    w = window
+    assert w.stack.currentWidget() is w.gallery
+    assert w.palette_dock.isHidden() and w.inspector_dock.isHidden()
+    assert w.windowTitle() == "kbuilder"
+    card = w.gallery.cards["cnn_classifier"]
+    click(card, card.rect().center())
+    assert w.stack.currentWidget() is w.editor
+    assert not w.palette_dock.isHidden() and not w.inspector_dock.isHidden()
+    assert w.windowTitle() == "cnn_classifier (unsaved)[*] — kbuilder"
+    assert not w.isWindowModified()
+    assert shown(w)["predictions"] == ("(None, 10)", "31,370 params")
+    assert w._model_label.text() == "7 layers · 50,186 params"
+
+
+def test_standard_shortcuts(window):
+    w = window
+    S = QKeySequence.StandardKey
+    for action, key in ((w.new_action, S.New), (w.open_action, S.Open), (w.save_action, S.Save),
+                        (w.undo_action, S.Undo), (w.copy_action, S.Copy),
+                        (w.paste_action, S.Paste), (w.quit_action, S.Quit)):
+        assert action.shortcut() == QKeySequence(key), action.text()
+    assert w.redo_action.shortcuts()
+
+
+def test_save_and_reopen_shows_the_same_model(mlp_window, make_window, tmp_path):
+    w = mlp_window
+    set_units(w, "dense", 99)
+    before = shown(w)
+    path = tmp_path / "my model.kbproj"
+    w.dialogs.save_path = str(path)
+    w.save_action.trigger()  # no path yet: asks where, like Save As
+    assert path.exists() and not w.isWindowModified()
+    assert w.windowTitle() == "my model.kbproj[*] — kbuilder"
+    graph = w.doc.graph.to_dict()
+    positions = w.doc.graph.positions()
+    # A second window (a restart) opens it through File > Open and shows the same.
+    other = make_window()
+    assert str(path.resolve()) == other.recent_files()[0]
+    assert other.gallery.recent.item(0).data(Qt.ItemDataRole.UserRole) == str(path.resolve())
+    other.dialogs.open_path = str(path)
+    other.open_action.trigger()
+    assert other.doc.graph.to_dict() == graph
+    assert other.doc.graph.positions() == positions
+    assert shown(other) == before
+    assert shown(other)["dense"] == ("(None, 99)", f"{64 * 99 + 99:,} params")
+
+
+def test_unsaved_changes_are_asked_about(mlp_window):
+    w = mlp_window
+    set_units(w, "dense", 5)
+    assert w.isWindowModified()
+    w.dialogs.unsaved = "cancel"
+    assert not w.close()
+    assert w.isVisible() and w.dialogs.asked_unsaved
+    assert not w.new_from_template("cnn_classifier")  # cancelled: the model stays
+    assert w.doc.graph.name == "mlp_classifier"
+    w.dialogs.unsaved = "discard"
+    assert w.new_from_template("cnn_classifier")
+    assert w.doc.graph.name == "cnn_classifier"
+
+
+def test_undo_redo_actions_follow_the_history(mlp_window):
+    w = mlp_window
+    assert not w.undo_action.isEnabled()
+    set_units(w, "dense", 5)
+    assert w.undo_action.isEnabled() and w.undo_action.text() == "&Undo set units of dense"
+    w.undo_action.trigger()
+    assert not w.undo_action.isEnabled() and w.redo_action.isEnabled()
+    assert not w.isWindowModified()
+    w.redo_action.trigger()
+    assert w.isWindowModified()
+
+
+def test_a_file_that_cannot_be_opened_leaves_the_model_open(mlp_window, tmp_path):
+    w = mlp_window
+    garbage = tmp_path / "garbage.kbproj"
+    garbage.write_bytes(b"not a project")
+    assert not w.open_project(garbage)
+    assert w.doc.graph.name == "mlp_classifier"
+    assert "garbage.kbproj" in w.statusBar().currentMessage()
+    assert w.dialogs.errors
+
+
+def test_dropping_a_project_file_on_the_window_opens_it(qtbot, window, tmp_path):
+    path = tmp_path / "dropped.kbproj"
+    save_project(Project.new(get_template("residual_cnn").build()), path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(QPoint(200, 200), actions, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(200, 200), actions, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    qtbot.waitUntil(lambda: window.doc is not None, timeout=5000)
+    assert window.doc.graph.name == "residual_cnn"
+    assert window.doc.project.path == path
+
+
+def test_autosave_and_recovery_after_a_crash(qtbot, make_window, tmp_path):
+    w = make_window(autosave_ms=50)
+    assert w.new_from_template("mlp_classifier")
+    recovery = w.autosave.path
+    assert not recovery.exists()  # nothing to keep yet
+    set_units(w, "dense", 77)
+    qtbot.waitUntil(recovery.exists, timeout=3000)
+    edited = w.doc.graph.to_dict()
+    # A crash: the process is gone but its recovery file stays. Pretend it was another
+    # (dead) process's file by giving it that process's pid.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)
+    note = json.loads(w.autosave.note.read_text())
+    note["pid"], note["started"] = pid, ""
+    crashed = recovery.with_name(f"autosave-{pid}.kbproj")
+    os.replace(recovery, crashed)
+    crashed.with_suffix(".json").write_text(json.dumps(note))
+    w.autosave.note.unlink()
+    w.autosave.timer.stop()
+    # The next start offers to recover it.
+    again = make_window()
+    assert again.gallery.recovery.isVisible()
+    assert "mlp_classifier" in again.gallery.recovery_label.text()
+    again.gallery.recover_button.click()
+    assert again.doc.graph.to_dict() == edited
+    assert again.isWindowModified()
+    assert not crashed.exists()
+    assert again.autosave.path.exists()  # the work is protected again at once
+
+
+def test_window_state_and_theme_are_remembered(make_window):
+    w = make_window()
+    assert w.new_from_template("mlp_classifier")
+    w.inspector_dock.hide()
+    w.set_theme("dark")
+    assert theme.colors().dark
+    w.close()
+    try:
+        again = make_window()
+        assert again.theme.mode == "dark"
+        assert again.new_from_template("mlp_classifier")
+        assert again.inspector_dock.isHidden()
+        assert not again.palette_dock.isHidden()
+    finally:
+        theme.manager().set_mode("system")
+
+
+def test_summary_and_code_are_live(qtbot, mlp_window, tmp_path):
+    w = mlp_window
+    w.code_dock.show()
+    w.code_dock.raise_()
+    assert w.code_view.wait(120)
+    assert 'layers.Dense(128, activation="relu", name="dense")' in w.code_view.code
+    click_node(w.editor, w.doc.graph.find("dense").id)
+    type_into(field(w, "units"), "48")
+    qtbot.waitUntil(lambda: "layers.Dense(48," in w.code_view.code, timeout=60_000)
+    model = w.summary.model
+    rows = {model.data(model.index(r, 0)): model.data(model.index(r, 3))
+            for r in range(model.rowCount())}
+    assert rows["dense"] == f"{64 * 48 + 48:,}"
+    w.summary.table.clicked.emit(model.index(model.row_of(w.doc.graph.find("dropout").id), 0))
+    assert w.editor.selected_node_ids() == [w.doc.graph.find("dropout").id]
+    target = tmp_path / "model.py"
+    w.dialogs.save_path = str(target)
+    w.export_code_action.trigger()
+    assert "layers.Dense(48," in target.read_text()
+
+
+def test_save_model_as_keras_and_import_it(mlp_window, tmp_path):
+    w = mlp_window
+    target = tmp_path / "model.keras"
+    w.dialogs.save_path = str(tmp_path / "model")  # the suffix is added
+    w.export_action.trigger()
+    assert target.exists(), w.dialogs.errors
+    names = {n.name for n in w.doc.graph.nodes if n.kind == "layer"}
+    assert w.import_model(str(target))
+    assert {n.name for n in w.doc.graph.nodes if n.kind == "layer"} == names
+    assert w.doc.project.path is None and "(unsaved)" in w.windowTitle()
+    assert shown(w)["predictions"][0] == "(None, 10)"
+
+
+@pytest.mark.slow
+def test_selftest_command_passes():
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, "-m", "kbuilder", "selftest"], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    assert len(lines) == 8 and all(" ok " in line for line in lines)
+    assert "all steps passed" in proc.stdout
+
+
+def test_selftest_fails_when_a_step_does_not_do_what_it_should(qapp, loader, monkeypatch):
+    import io
+
+    from kbuilder.ui import selftest
+
+    def broken(self):
+        raise selftest.SelftestFailure("the code view shows nothing")
+
+    monkeypatch.setattr(selftest._Session, "generate_code", broken)
+    out = io.StringIO()
+    assert selftest.run(out) == 1
+    text = out.getvalue()
+    assert "[7/8] ok    save and reopen" in text
+    assert "[8/8] FAIL  generate code: the code view shows nothing" in text
+    assert text.rstrip().endswith("selftest: FAILED")
