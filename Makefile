@@ -41,6 +41,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/shape_update.py
+	$(BIN)/python bench/import_large.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_startup.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_canvas.py
+	$(BIN)/python bench/train_overhead.py
 
 clean:
 	rm -rf $(VENV)
