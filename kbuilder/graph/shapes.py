@@ -299,7 +299,7 @@ class ShapeInference:
         args, kwargs = catalog.call_arguments(spec, tensors)
         kwargs.update(node.call_options)
         try:
-            outputs = _symbolic_call(layer, args, kwargs)
+            outputs = symbolic_call(layer, args, kwargs)
         except Exception as exc:
             message, param = explain_exception(exc, [p.name for p in spec.params])
             return NodeResult(error=f"'{node.name}': {message}", error_param=param, inputs=flat)
@@ -403,7 +403,8 @@ def make_layer(class_name: str, params: dict[str, Any], name: str) -> Any:
     return catalog.keras_class(spec).from_config({**config, "name": name})
 
 
-def _symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
+def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
+    """Call ``layer`` on KerasTensors without allocating its weights."""
     import keras
 
     try:
