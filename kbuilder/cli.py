@@ -812,8 +812,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     print(source, file=sys.stderr if args.json else sys.stdout)
     request = msg.StartExport("export", model_path, args.format, str(output), args.verify,
                               project_path)
-    # The converted formats need TensorFlow; the others run anywhere, and JAX starts fastest.
-    result = _run_in_worker(request, export_backend(args.format) or "jax")
+    # The converted formats need TensorFlow; the others run on any backend, and Keras runs
+    # a model eagerly fastest on TensorFlow (JAX compiles every operation on first use).
+    result = _run_in_worker(request, export_backend(args.format) or "tensorflow")
     if args.json:
         print(json.dumps({"format": result.format, "output": result.output,
                           "files": result.files, "report": result.report,

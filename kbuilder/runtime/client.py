@@ -212,7 +212,8 @@ class TrainingRun:
     """
 
     def __init__(
-        self, worker: Worker, request: p.StartTraining | p.StartEvaluation | p.StartPrediction
+        self, worker: Worker,
+        request: p.StartTraining | p.StartEvaluation | p.StartPrediction | p.StartExport,
     ):
         self.worker, self.request = worker, request
         self.history: dict[str, list[float | None]] = {}
@@ -276,7 +277,7 @@ class TrainingRun:
                 self.history.setdefault(key, []).append(value)
         elif isinstance(message, p.Failed) and not message.history:
             message = p.Failed(message.run_id, message.reason, message.traceback, self.history)
-        if isinstance(message, p.Finished | p.Failed | p.Evaluated | p.Predicted):
+        if isinstance(message, p.Finished | p.Failed | p.Evaluated | p.Predicted | p.Exported):
             self.result = message
         return message
 

@@ -4,6 +4,8 @@ is imported (the only point at which all three backends reliably honour them).""
 from __future__ import annotations
 
 BACKENDS = ("jax", "tensorflow", "torch")
+# Backends that only run trained models: Keras's OpenVINO backend has no training loop.
+INFERENCE_BACKENDS = ("openvino",)
 
 
 class DeviceError(ValueError):
@@ -25,10 +27,15 @@ def worker_environment(backend: str, device: str) -> dict[str, str]:
 
     ``CUDA_VISIBLE_DEVICES`` selects the GPU for all three backends (the chosen GPU then
     appears as device 0 inside the worker); an empty value hides every GPU for ``cpu``.
+    ``openvino`` (inference only) runs on the CPU.
     """
-    if backend not in BACKENDS:
-        raise DeviceError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")
+    if backend not in BACKENDS + INFERENCE_BACKENDS:
+        raise DeviceError(f"Unknown backend {backend!r}; use one of "
+                          f"{', '.join(BACKENDS + INFERENCE_BACKENDS)}.")
     gpu = parse_device(device)
+    if backend in INFERENCE_BACKENDS and gpu is not None:
+        raise DeviceError(f"The {backend} backend runs on the CPU in kbuilder; "
+                          f"use the device 'cpu' instead of {device!r}.")
     env = {
         "KERAS_BACKEND": backend,
         "CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu),
@@ -43,6 +50,8 @@ def worker_environment(backend: str, device: str) -> dict[str, str]:
 
 def visible_devices(backend: str) -> list[str]:
     """Devices the current process's backend sees (call inside a worker)."""
+    if backend in INFERENCE_BACKENDS:
+        return ["cpu"]
     if backend == "jax":
         import jax
 

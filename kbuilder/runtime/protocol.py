@@ -79,6 +79,22 @@ class StartPrediction(Message):
 
 
 @dataclass(frozen=True)
+class StartExport(Message):
+    """Export the model at ``model_path`` to ``format`` at ``output`` and, with ``verify``,
+    check it against Keras. Without ``model_path`` the model of the project at
+    ``project_path`` is built with the project's weights; the ``python`` and ``notebook``
+    formats are written from that project's graph and settings when it is given."""
+
+    type: ClassVar[str] = "start_export"
+    run_id: str
+    model_path: str | None
+    format: str
+    output: str
+    verify: bool = True
+    project_path: str | None = None
+
+
+@dataclass(frozen=True)
 class StopRequested(Message):
     """End after the current batch, keeping the model and history so far."""
 
@@ -200,6 +216,20 @@ class Predicted(Message):
 
 
 @dataclass(frozen=True)
+class Exported(Message):
+    """The export is in place. ``report`` is the parity table (empty when not verified):
+    rows of ``format``, ``runtime``, ``max_abs_diff``, ``tolerance``, ``verdict``, ``note``."""
+
+    type: ClassVar[str] = "exported"
+    run_id: str
+    format: str
+    output: str
+    files: list[str]
+    report: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Failed(Message):
     """The run could not finish; ``history`` holds what was learned before."""
 
@@ -213,9 +243,9 @@ class Failed(Message):
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (
-        StartTraining, StartEvaluation, StartPrediction, StopRequested, PauseRequested,
-        ResumeRequested, Shutdown, WorkerReady, RunStarted, BatchEnd, EpochEnd, LogLine,
-        Finished, Evaluated, Predicted, Failed,
+        StartTraining, StartEvaluation, StartPrediction, StartExport, StopRequested,
+        PauseRequested, ResumeRequested, Shutdown, WorkerReady, RunStarted, BatchEnd,
+        EpochEnd, LogLine, Finished, Evaluated, Predicted, Exported, Failed,
     )
 }
 

@@ -115,6 +115,9 @@ def warm_up(backend: str, device: str) -> p.WorkerReady:
     from kbuilder.runtime import data  # noqa: F401
     from kbuilder.runtime.devices import visible_devices
 
+    if backend == "openvino":
+        _openvino_in_float32()
+
     catalog.all_layers()
     import sklearn.datasets  # noqa: F401  (the built-in datasets)
 
@@ -126,6 +129,25 @@ def warm_up(backend: str, device: str) -> p.WorkerReady:
         devices=visible_devices(backend),
         import_seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _openvino_in_float32() -> None:
+    """Make Keras's OpenVINO backend compute float32 models in float32.
+
+    On CPUs with bfloat16 units OpenVINO runs float32 models in bfloat16 unless a precision
+    is asked for, which moves predicted probabilities by ~1e-3; Keras's backend compiles
+    with ``openvino.compile_model(model, "CPU")`` and no configuration (keras 3.15).
+    """
+    import openvino
+
+    compile_model = openvino.compile_model
+
+    def compile_in_float32(model: Any, device_name: str | None = "AUTO",
+                           config: dict[str, Any] | None = None) -> Any:
+        return compile_model(model, device_name,
+                             {"INFERENCE_PRECISION_HINT": "f32", **(config or {})})
+
+    openvino.compile_model = compile_in_float32
 
 
 def library_versions(backend: str) -> dict[str, str]:

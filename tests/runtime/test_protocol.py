@@ -22,6 +22,10 @@ EXAMPLES = [
     p.StartPrediction("r3", "/m.keras", "/out.csv", "/x.npy"),
     p.Evaluated("r2", "test", 30, {"accuracy": 1.0}, {"task": "classification"}),
     p.Predicted("r3", "/out.csv", 3, [{"predicted": "a"}]),
+    p.StartExport("r4", "/m.keras", "onnx", "/out/m.onnx", True),
+    p.Exported("r4", "onnx", "/out/m.onnx", ["/out/m.onnx"],
+               [{"format": "onnx", "runtime": "onnxruntime 1.2", "max_abs_diff": 3e-8,
+                 "tolerance": 1e-4, "verdict": "pass", "note": ""}], ["a note"]),
 ]
 
 
