@@ -747,7 +747,9 @@ class MainWindow(QMainWindow):
         if self.doc is None:
             return
         errors = dict(self.doc.inference.errors())
-        for nid in self.summary.model._ids or self.doc.graph.node_ids:
+        # The graph's own order, not the summary's rows: the summary refreshes lazily and
+        # may not list a node added a moment ago.
+        for nid in self.doc.graph.topological_order():
             if nid in errors:
                 self._select_from_summary(nid)
                 self._show_status(errors[nid])
