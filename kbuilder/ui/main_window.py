@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QStackedWidget,
+    QTabWidget,
     QToolBar,
     QWidget,
 )
@@ -28,6 +29,7 @@ from kbuilder.ui import icons, theme
 from kbuilder.ui.autosave import INTERVAL_MS, QtAutosave, RecoveryEntry, pending_recoveries
 from kbuilder.ui.canvas.editor import QtCanvasEditor
 from kbuilder.ui.code_view import QtCodeView
+from kbuilder.ui.data_page import QtDataPage
 from kbuilder.ui.dialogs import (
     KERAS_FILTER,
     MODEL_FILTER,
@@ -40,7 +42,9 @@ from kbuilder.ui.engine import QtEngineLoader
 from kbuilder.ui.gallery import QtGallery
 from kbuilder.ui.inspector import QtInspector
 from kbuilder.ui.palette import QtPalette
+from kbuilder.ui.results_page import QtResultsPage
 from kbuilder.ui.summary import QtSummaryPanel
+from kbuilder.ui.train_page import QtTrainPage
 
 APP_NAME = "kbuilder"
 ORGANIZATION = "kbuilder"
@@ -100,11 +104,28 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
                             | QMainWindow.DockOption.AllowTabbedDocks)
+        # The start page, or the workspace: one tab per stage of the work (as in MATLAB's
+        # Deep Network Designer); the editing panels belong to the Model tab.
+        self._hidden_docks: list[QDockWidget] = []  # hidden by us, not by the user
         self.stack = QStackedWidget(self)
         self.gallery = QtGallery(self)
         self.editor = QtCanvasEditor(self)
+        self.data_page = QtDataPage(self)
+        self.train_page = QtTrainPage(self)
+        self.results_page = QtResultsPage(self)
+        self.workspace = QTabWidget(self)
+        self.workspace.setObjectName("workspace")
+        self.workspace.setDocumentMode(True)
+        for page, label, tip in (
+            (self.editor, "Model", "Design the model"),
+            (self.data_page, "Data", "Choose the data and check it against the model"),
+            (self.train_page, "Train", "Train the model and watch it learn"),
+            (self.results_page, "Results", "Compare runs, evaluate and export"),
+        ):
+            index = self.workspace.addTab(page, label)
+            self.workspace.setTabToolTip(index, tip)
         self.stack.addWidget(self.gallery)
-        self.stack.addWidget(self.editor)
+        self.stack.addWidget(self.workspace)
         self.setCentralWidget(self.stack)
 
         self.palette = QtPalette(self)
@@ -131,7 +152,6 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect()
         self._restore_settings()
-        self._hidden_docks: list[QDockWidget] = []
         self._show_page(self.gallery)
         self._update_actions()
         self._refresh_start_page()
@@ -315,14 +335,35 @@ class MainWindow(QMainWindow):
         g.recover_requested.connect(self.recover)
         g.discard_requested.connect(self._discard_recovery)
         g.back_requested.connect(self._back_to_editor)
+        self.workspace.currentChanged.connect(lambda _i: self._sync_docks())
+        self.data_page.data_changed.connect(self._on_settings_changed)
+        self.train_page.settings_changed.connect(self._on_settings_changed)
+        self.train_page.run_recorded.connect(self._on_run_recorded)
+        self.results_page.open_model_requested.connect(self.import_model)
         self.theme.changed.connect(self._on_theme_changed)
 
     def _docks(self) -> list[QDockWidget]:
         return [self.palette_dock, self.inspector_dock, self.summary_dock, self.code_dock]
 
+    def current_page(self) -> QWidget:
+        """What the window shows: the start page or the workspace's current tab."""
+        if self.stack.currentWidget() is self.gallery:
+            return self.gallery
+        return self.workspace.currentWidget()
+
     def _show_page(self, page: QWidget) -> None:
-        """The start page has the whole window; the editor gets its panels back."""
+        """Show the start page or a workspace tab (``editor``, ``data_page``, ...)."""
         if page is self.gallery:
+            self.stack.setCurrentWidget(self.gallery)
+        else:
+            self.stack.setCurrentWidget(self.workspace)
+            self.workspace.setCurrentWidget(page)
+        self._sync_docks()
+
+    def _sync_docks(self) -> None:
+        """The editing panels show only with the Model tab; the others have the window."""
+        editing = self.current_page() is self.editor
+        if not editing:
             if not self._hidden_docks:
                 self._hidden_docks = [d for d in self._docks() if not d.isHidden()]
                 for dock in self._hidden_docks:
@@ -332,7 +373,6 @@ class MainWindow(QMainWindow):
                 dock.show()
             self._hidden_docks = []
             self.summary_dock.raise_()
-        self.stack.setCurrentWidget(page)
 
     # ================================================================ settings
     def _restore_settings(self) -> None:
@@ -455,7 +495,8 @@ class MainWindow(QMainWindow):
             self.doc.update_shapes()
         finally:
             QApplication.restoreOverrideCursor()
-        for view in (self.editor, self.inspector, self.summary, self.code_view):
+        for view in (self.editor, self.inspector, self.summary, self.code_view,
+                     self.data_page, self.train_page, self.results_page):
             view.set_document(self.doc)
         if old is not None:
             old.close()
@@ -789,6 +830,18 @@ class MainWindow(QMainWindow):
         if project is None:
             return APP_NAME
         return project.path.name if project.path else f"{project.name} (unsaved)"
+
+    def _on_settings_changed(self) -> None:
+        """A data or training setting changed (not an undoable graph edit)."""
+        if self.doc is not None:
+            self.doc.project.dirty = True
+            self.autosave.mark_changed()
+            self._update_title()
+
+    def _on_run_recorded(self, record: dict) -> None:
+        """A run ended and was added to ``project.runs``: show it among the results."""
+        self._on_settings_changed()
+        self.results_page.show_run(record.get("run_id", ""))
 
     def _update_title(self) -> None:
         if self.doc is None:

@@ -67,7 +67,7 @@ class _Session:
         check(self.window.isVisible(), "the window is not shown")
         check(self.window.loader.wait(STEP_TIMEOUT), f"the engine did not load: "
               f"{self.window.loader.error}")
-        check(self.window.stack.currentWidget() is self.window.gallery,
+        check(self.window.current_page() is self.window.gallery,
               "the start page is not shown")
         return f"window shown, layer catalog loaded in {time.monotonic() - t0:.1f} s"
 
@@ -78,7 +78,7 @@ class _Session:
         click(card, card.rect().center())
         doc = self.window.doc
         check(doc is not None, "clicking the template card opened no project")
-        check(self.window.stack.currentWidget() is self.window.editor, "the canvas is not shown")
+        check(self.window.current_page() is self.window.editor, "the canvas is not shown")
         n = len(self.graph)
         check(len(self.editor.scene.nodes) == n, "the canvas does not show every node")
         check(len(self.editor.scene.edges) == len(self.graph.edges),

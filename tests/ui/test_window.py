@@ -33,12 +33,12 @@ def shown(window) -> dict[str, tuple[str, str]]:
 
 def test_start_page_then_a_template(window):
     w = window
-    assert w.stack.currentWidget() is w.gallery
+    assert w.current_page() is w.gallery
     assert w.palette_dock.isHidden() and w.inspector_dock.isHidden()
     assert w.windowTitle() == "kbuilder"
     card = w.gallery.cards["cnn_classifier"]
     click(card, card.rect().center())
-    assert w.stack.currentWidget() is w.editor
+    assert w.current_page() is w.editor
     assert not w.palette_dock.isHidden() and not w.inspector_dock.isHidden()
     assert w.windowTitle() == "cnn_classifier (unsaved)[*] — kbuilder"
     assert not w.isWindowModified()
