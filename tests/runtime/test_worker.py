@@ -103,6 +103,20 @@ def test_bad_input_shape_fails_with_a_reason_and_the_worker_survives(worker, tmp
     assert isinstance(again, p.Finished)
 
 
+def test_jax_keeps_compiled_programs_for_the_next_run(tmp_path, monkeypatch):
+    # The second worker starts on a model the first one compiled: XLA's programs come
+    # from kbuilder's cache folder instead of being compiled again.
+    monkeypatch.setenv("KBUILDER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    w = Worker("jax")
+    try:
+        assert isinstance(start(w, tmp_path, epochs=1).wait(), p.Finished)
+    finally:
+        w.shutdown()
+    cached = list((tmp_path / "cache" / "jax").iterdir())
+    assert len(cached) >= 3, cached  # initializers and the training step, at least
+
+
 def test_nan_loss_stops_the_run_with_a_message(tmp_path):
     # Targets near float32's limit: the squared error overflows to inf on the first batch.
     rng = np.random.default_rng(0)
