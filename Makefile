@@ -10,7 +10,7 @@ QT_SYSTEM_LIBS := libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 
 	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 \
 	libxcb-xkb1 libegl1 libgl1 libfontconfig1 libdbus-1-3
 
-.PHONY: run test env system-libs lint bench clean
+.PHONY: run test env system-libs lint bench package clean
 
 env: $(STAMP)
 
@@ -44,7 +44,25 @@ bench: $(STAMP)
 	$(BIN)/python bench/import_large.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_startup.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_canvas.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python bench/gui_training.py
 	$(BIN)/python bench/train_overhead.py
+
+# The installer: the PyInstaller bundle (dist/kbuilder/) and the .deb (dist/*.deb), then the
+# packaging tests on what was built (install into a temporary root, the installed app's
+# `selftest --bundle`, the desktop entry). Slow (~20-30 min on two cores), so not part of
+# `make test`. Needs Debian's dpkg-dev and desktop-file-utils (installed here if missing).
+PACKAGE_TOOLS := dpkg-dev desktop-file-utils
+
+package: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[package]"
+	@missing=""; for p in $(PACKAGE_TOOLS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
+	bash packaging/build.sh $(BIN)/python
+	KBUILDER_PACKAGE_TEST=1 KBUILDER_PACKAGE_DEB="$$(ls -t dist/kbuilder_*.deb | head -1)" \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/packaging
 
 clean:
 	rm -rf $(VENV)

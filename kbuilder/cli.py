@@ -767,6 +767,12 @@ def _add_selftest(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "selftest", help="drive the real GUI offscreen end to end; exit 0 when all works"
     )
+    p.add_argument(
+        "--bundle", action="store_true",
+        help="then also train one epoch on the installed backend in a worker and export the "
+        "model to ONNX, OpenVINO and LiteRT with the parity check (what a packaged app must "
+        "do offline; see packaging/README.md)",
+    )
     p.set_defaults(run=_cmd_selftest)
 
 
@@ -775,7 +781,18 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from kbuilder.ui import selftest
 
-    return EXIT_OK if selftest.run() == 0 else EXIT_PROBLEMS
+    if selftest.run() != 0:
+        return EXIT_PROBLEMS
+    if not getattr(args, "bundle", False):
+        return EXIT_OK
+    import tempfile
+
+    from kbuilder.runtime import smoke
+
+    with tempfile.TemporaryDirectory(prefix="kbuilder-bundle-selftest-") as folder:
+        failed = smoke.run(Path(folder), sys.stdout)
+    print("selftest --bundle: FAILED" if failed else "selftest --bundle: all steps passed")
+    return EXIT_PROBLEMS if failed else EXIT_OK
 
 
 # --------------------------------------------------------------------------- export

@@ -1,8 +1,9 @@
 """Render the README's screenshots from the real window, offscreen.
 
 Run: .venv/bin/python docs/screenshots/render.py
-Writes start-page.png, window-template.png, error-badge.png, inspector.png and
-dark-theme.png beside this file.
+Writes start-page.png, window-template.png, error-badge.png, inspector.png,
+dark-theme.png, evaluation.png, export-parity.png (it trains two short runs on JAX and
+exports one to ONNX) and dashboard.png (a run on JAX, caught mid-training) beside this file.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -41,6 +43,104 @@ def new_window(folder: Path) -> MainWindow:
     window.show()
     assert window.loader.wait(300), window.loader.error
     return window
+
+
+def render_data_page(app: QApplication, window: MainWindow, name: str = "data-page.png") -> None:
+    """The Data tab: digits chosen, its preview, and a finding with its fix (the MLP's
+    output layer given 3 units for 10 classes)."""
+    window.dialogs.unsaved = "discard"
+    window.new_from_template("mlp_classifier")
+    graph = window.doc.graph
+    window.doc.edit(lambda: SetParamCommand(graph, graph.find("predictions").id, "units", 3))
+    window._show_page(window.data_page)
+    assert window.data_page.wait(300), "the data did not load"
+    settle(app, window)
+    window.grab().save(str(HERE / name))
+
+
+def train_digits_runs(folder: Path) -> object:
+    """The CNN template fitted to digits, with two real runs (JAX, two learning rates)."""
+    from kbuilder.graph.settings import DataSettings, TrainingSettings
+    from kbuilder.runtime import protocol as p
+    from kbuilder.runtime.client import Worker
+    from kbuilder.runtime.preflight import new_project_for_data
+    from kbuilder.runtime.runner import run_record, start_run
+
+    project = new_project_for_data("cnn_classifier", DataSettings(source="digits"))
+    worker = Worker("jax")
+    try:
+        for i, rate in enumerate((1e-3, 3e-3)):
+            training = TrainingSettings.from_dict(
+                {**project.training, "backend": "jax", "epochs": 6, "learning_rate": rate})
+            run = start_run(project, DataSettings.from_dict(project.data), training,
+                            worker=worker, run_dir=folder / f"run{i + 1}")
+            started = None
+            for message in run.events():
+                started = message if isinstance(message, p.RunStarted) else started
+            project.runs.append(run_record(run, started))
+    finally:
+        worker.shutdown()
+    return project
+
+
+def render_evaluation(app: QApplication, window: MainWindow, project: object,
+                      name: str = "evaluation.png") -> None:
+    """The Results tab: two runs' curves overlaid, the newest run's confusion matrix and
+    sample predictions."""
+    window.dialogs.unsaved = "discard"
+    window.set_project(project)
+    window._show_page(window.results_page)
+    page = window.results_page
+    page.select_runs([run["run_id"] for run in project.runs])
+    settle(app, window)
+    window.grab().save(str(HERE / name))
+
+
+def render_export_parity(app: QApplication, window: MainWindow, folder: Path,
+                         name: str = "export-parity.png") -> None:
+    """The Export dialog after exporting the newest run's model to ONNX."""
+    page = window.results_page
+    dialog = page.open_export_dialog(page.current_run_id())
+    dialog.set_format("onnx")
+    dialog.set_output(folder / "digits.onnx")
+    dialog.export()
+    deadline = time.monotonic() + 600
+    while dialog.job.busy and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    assert dialog.result is not None, dialog.error
+    # The folder of a temporary run reads badly in a picture: show where users export to.
+    dialog.output_edit.setText("/home/ana/exports/digits.onnx")
+    dialog.status.setText(dialog.status.text().replace(str(folder), "/home/ana/exports"))
+    dialog.files.item(0).setText("/home/ana/exports/digits.onnx")
+    settle(app, window)
+    dialog.grab().save(str(HERE / name))
+    dialog.close()
+
+
+def render_dashboard(app: QApplication, window: MainWindow, name: str = "dashboard.png",
+                     path: Path | None = None) -> None:
+    """The Train tab mid-training: the MLP template on digits, on JAX, about half done."""
+    window.dialogs.unsaved = "discard"
+    window.new_from_template("mlp_classifier")
+    window._show_page(window.train_page)
+    page = window.train_page
+    page.backend.setCurrentIndex(page.backend.findData("jax"))
+    page.epochs.setValue(60)
+    page.batch_size.setValue(32)
+    page.reduce_lr.setChecked(True)  # so the learning-rate curve has steps
+    page.train()
+    deadline = time.monotonic() + 300
+    while page.dashboard.progress.value() < 450 and time.monotonic() < deadline:
+        if not page.running:
+            raise RuntimeError(f"The run ended early: {page.dashboard.status.text()}")
+        app.processEvents()
+        time.sleep(0.002)
+    page.dashboard.redraw()
+    settle(app, window)
+    window.grab().save(str(path or HERE / name))
+    page.stop()
+    page.controller.wait_idle()
 
 
 def main() -> None:
@@ -91,6 +191,11 @@ def main() -> None:
         settle(app, window)
         window.grab().save(str(HERE / "dark-theme.png"))
         window.set_theme("system")
+        render_data_page(app, window)
+        project = train_digits_runs(folder)
+        render_evaluation(app, window, project)
+        render_export_parity(app, window, folder)
+        render_dashboard(app, window)
         window.close()
     print("screenshots written to", HERE)
 

@@ -327,8 +327,12 @@ def default_params(spec: LayerSpec) -> dict[str, Any]:
     Every required parameter gets its `PLACEHOLDERS` value, so the result validates and
     instantiates as it is.
     """
+    from kbuilder.graph.app_layers import APPLICATION_LAYERS
+
     values = {p.name: p.default for p in spec.params}
     values.update(PLACEHOLDERS.get(spec.class_name, {}))
+    if spec.class_name in APPLICATION_LAYERS:
+        values.update(APPLICATION_LAYERS[spec.class_name].placeholders)
     # Deep copy: list defaults live in the shared, cached catalog.
     return copy.deepcopy(values)
 
@@ -441,6 +445,12 @@ def keras_class(spec: LayerSpec) -> type:
     """
     import keras
 
+    from kbuilder.graph import app_layers, ops
+
+    if ops.is_operation(spec.class_name):
+        return ops.keras_class(spec.class_name)
+    if spec.class_name in app_layers.APPLICATION_LAYERS:
+        return app_layers.keras_class(spec.class_name)
     return getattr(keras.layers, spec.api_name or spec.class_name)
 
 
@@ -452,7 +462,11 @@ def call_option_names(spec: LayerSpec) -> tuple[str, ...]:
 
 @functools.cache
 def _call_option_names(class_name: str) -> tuple[str, ...]:
+    from kbuilder.graph import app_layers, ops
+
     spec = get(class_name)
+    if ops.is_operation(class_name) or class_name in app_layers.APPLICATION_LAYERS:
+        return ()  # their calls take tensors only
     ports = {p.name for p in spec.inputs}
     skip = ports | {"self", "inputs", "mask", "kwargs", "args"}
     signature = inspect.signature(keras_class(spec).call)
@@ -962,6 +976,12 @@ def _catalog() -> _Catalog:
     for spec in specs:
         for name in (spec.class_name, *spec.aliases):
             by_name[name] = spec
+    # Found by name for imported models, not offered in the palette: operations between
+    # layers (x + 3.0) and layers that keras.applications models define for themselves.
+    from kbuilder.graph import app_layers, ops
+
+    for spec in [*ops.catalog_specs(), *app_layers.catalog_specs()]:
+        by_name[spec.class_name] = spec
     return _Catalog(tuple(specs), by_name)
 
 
@@ -1491,6 +1511,15 @@ def _numbers(value: Any) -> bool:
     return _is_number(value)
 
 
+def _rectangular(value: Any) -> bool:
+    """Whether nested lists make an array (every row of the same length)."""
+    if not isinstance(value, list):
+        return True
+    if all(isinstance(v, list) for v in value):
+        return len({len(v) for v in value}) == 1 and all(_rectangular(v) for v in value)
+    return not any(isinstance(v, list) for v in value)
+
+
 def _sorted_numbers(value: Any) -> bool:
     return (
         isinstance(value, list)
@@ -1522,6 +1551,8 @@ _JSON_CHECKS = {
     "vocabulary": _vocabulary,
     "salt": _salt,
     "mask_value": lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
+    # An operation node's operand (kbuilder.graph.ops).
+    "constant": lambda v: _numbers(v) and _rectangular(v),
     "renorm_clipping": lambda v: isinstance(v, dict)
     and set(v) <= {"rmax", "rmin", "dmax"}
     and all(_is_number(x) for x in v.values()),
@@ -1616,6 +1647,7 @@ def _json_words(p: ParamSpec) -> str:
         "salt": "a non-negative integer or a list of 2 of them",
         "mask_value": "a string or an integer",
         "renorm_clipping": 'a dict with numbers for "rmax", "rmin" and "dmax"',
+        "constant": "a number or a list of numbers (nested lists of equal lengths)",
     }.get(p.name, "a JSON value") + (" or None" if p.nullable else "")
 
 

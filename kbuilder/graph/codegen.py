@@ -38,8 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kbuilder.graph import ops
+from kbuilder.graph.app_layers import APPLICATION_LAYERS, class_source
+from kbuilder.graph.codegen_data import DEFINED_NAMES as DATA_NAMES
 from kbuilder.graph.errors import GraphError, UnknownLayerError
 from kbuilder.graph.model import Graph, Node, to_snake_case
+from kbuilder.graph.tf_probe import no_tensorflow_probe
 
 # The code style of generated files (the project's own ruff line length).
 LINE_LENGTH = 99
@@ -89,8 +93,10 @@ def generate_training_script(project: Any) -> str:
     """A standalone script that loads the data, builds, trains, evaluates and saves the model.
 
     It follows the project's data and training settings and imports only keras, numpy and
-    what its data source needs (scikit-learn for the built-in tabular sets, ``csv`` for CSV
-    files), never kbuilder. Run it as ``python train.py [--epochs N] [--output M.keras]``.
+    what its data source needs (scikit-learn for its datasets, ``csv`` for CSV files,
+    Pillow for image folders), never kbuilder. Its ``load_data()`` prepares the data exactly
+    as a kbuilder run does (see ``codegen_data``), so both train on the same arrays. Run it
+    as ``python train.py [--epochs N] [--output M.keras]``.
 
     Args:
         project: a ``kbuilder.graph.project.Project``; ``project.data`` and
@@ -202,9 +208,9 @@ def _umask() -> int:
 # Names the generated functions use besides their own variables: a variable must never
 # shadow them. Module-level names of the training script are kept free as well.
 _RESERVED = frozenset({
-    "keras", "layers", "np", "numpy", "os", "csv", "argparse", "main", "model",
-    "load_data", "split", "fit_to_input", "make_callbacks", "read_csv", "number",
-    "encode_row", "build_model",
+    "keras", "layers", "np", "numpy", "os", "argparse", "importlib", "main", "model",
+    "make_callbacks", "checkpoint_path", "logs_folder", "build_model", *DATA_NAMES,
+    *APPLICATION_LAYERS,
 })
 _TAKEN_BY_PYTHON = frozenset(
     {*keyword.kwlist, *keyword.softkwlist, *dir(builtins)}
@@ -223,6 +229,13 @@ class _ModelFunctions:
 
 
 def _model_functions(graph: Graph) -> _ModelFunctions:
+    # Comparing configurations with Keras's defaults goes through its serializer, which
+    # would import TensorFlow (seconds) on the first code generation of a session.
+    with no_tensorflow_probe():
+        return _model_functions_of(graph)
+
+
+def _model_functions_of(graph: Graph) -> _ModelFunctions:
     from kbuilder.graph.shapes import ShapeInference
 
     inference = ShapeInference(graph)
@@ -237,7 +250,9 @@ def _model_functions(graph: Graph) -> _ModelFunctions:
                 problems[0][0],
             )
         function_names = _function_names(graph)
-        definitions: list[str] = []
+        used = sorted({n.class_name for _, n in graph.walk() if n.class_name} & set(
+            APPLICATION_LAYERS))
+        definitions: list[str] = [class_source(name) for name in used]
         _write_function(graph, inference, "build_model", graph.name, function_names,
                         definitions, top_level=True)
         inputs = graph.input_nodes()
@@ -366,6 +381,12 @@ def _write_function(
                         for e in graph.edges_into(nid, port.name)]
             for port in graph.input_ports(nid)
         }
+        if ops.is_operation(spec.class_name):
+            y = by_port.get("y")
+            expression = ops.expression(spec.class_name, owner.params, by_port["x"][0],
+                                        y[0] if y else None, _literal)
+            body += _wrapped(f"{target} = ", expression)
+            continue
         args, kwargs = catalog.call_arguments(spec, {k: v for k, v in by_port.items() if v})
         call = [_call_value(a) for a in args]
         call += [f"{k}={_call_value(v)}" for k, v in kwargs.items()]
@@ -523,7 +544,9 @@ def _render_layer(spec: Any, kept: dict[str, Any], name: str | None) -> str:
             keywords.append(f"**{{{_string(pname)}: {text}}}")
     if name is not None:
         keywords.append(f"name={_string(name)}")
-    return f"layers.{spec.api_name or spec.class_name}({', '.join(positional + keywords)})"
+    # An application's own layer class is defined in the generated module itself.
+    module = "" if spec.class_name in APPLICATION_LAYERS else "layers."
+    return f"{module}{spec.api_name or spec.class_name}({', '.join(positional + keywords)})"
 
 
 def _essential_params(class_name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -969,169 +992,9 @@ _OPTIMIZERS = {
     "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "Nadam", "ftrl": "Ftrl",
     "lion": "Lion", "lamb": "Lamb",
 }
-_IMAGE_SETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
-_TEXT_SETS = ("imdb", "reuters")
-_CLASS_COUNTS = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100,
-                 "imdb": 2, "reuters": 46}
 # The layers whose state the training run learns from the training data (``adapt``) when
 # the project gives none, as kbuilder's own training does.
 _ADAPTED = {"Normalization": "mean", "Discretization": "bin_boundaries"}
-
-_SPLIT = '''\
-def split(x, y, *fractions):
-    """Shuffle (with SPLIT_SEED) and cut off the given fractions of the samples, then the rest.
-
-    `split(x, y, 0.2, 0.1)` gives 20 %, 10 % and the remaining 70 % as (x, y) pairs.
-    """
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(x))
-    cuts = np.cumsum([int(round(len(x) * f)) for f in fractions])
-    return [(x[part], y[part]) for part in np.split(order, cuts)]'''
-
-_FIT_TO_INPUT = '''\
-def fit_to_input(x):
-    """Give each sample the model's input shape, e.g. 64 pixel values as an 8x8x1 image."""
-    if None in INPUT_SHAPE or x.shape[1:] == INPUT_SHAPE:
-        return x
-    if np.prod(x.shape[1:]) != np.prod(INPUT_SHAPE):
-        raise SystemExit(
-            f"The samples have shape {x.shape[1:]}, which does not fit the model's input "
-            f"shape {INPUT_SHAPE}. Change the shape of the model's Input to fit the data."
-        )
-    return x.reshape((len(x), *INPUT_SHAPE))'''
-
-_ONE_HOT = '''\
-def one_hot(*label_arrays):
-    """Integer class labels as one-hot rows, which @LOSS@ expects."""
-    num_classes = int(max(y.max() for y in label_arrays)) + 1
-    return [keras.utils.to_categorical(y, num_classes) for y in label_arrays]'''
-
-_READ_CSV = '''\
-def read_csv(path):
-    """The rows of a CSV file with a header line, as dicts."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as exc:
-        raise SystemExit(f"Could not read {path}: {exc.strerror or exc}.") from exc
-    if not rows:
-        raise SystemExit(f"{path} has no data rows below its header line.")
-    return rows
-
-
-def number(text, column, line):
-    """A cell as a number, or a message that says where the file is not numeric."""
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        raise SystemExit(
-            f"Line {line}, column {column!r}: {text!r} is not a number. Mark the column as "
-            "categorical in kbuilder (CATEGORICAL here) or fix the file."
-        ) from None
-
-
-def encode_row(row, features, categories, line):
-    """One row's features as numbers; a categorical column becomes one 0/1 per category."""
-    values = []
-    for column in features:
-        if column in categories:
-            values += [float(row[column] == c) for c in categories[column]]
-        else:
-            values.append(number(row[column], column, line))
-    return values'''
-
-_LOAD_CSV = '''\
-def load_data(path):
-    """The CSV file's feature columns and target column, split into train/validation/test."""
-    rows = read_csv(path)
-    columns = list(rows[0])
-    target = TARGET or columns[-1]
-    features = list(FEATURES or [c for c in columns if c != target])
-    missing = [c for c in [target, *features, *CATEGORICAL] if c not in columns]
-    if missing:
-        raise SystemExit(f"{path} has no column {missing[0]!r}; its columns are {columns}.")
-    categories = {c: sorted({row[c] for row in rows}) for c in features if c in CATEGORICAL}
-    x = np.array(
-        [encode_row(row, features, categories, line) for line, row in enumerate(rows, 2)],
-        dtype="float32",
-    )
-@LABELS@
-    x = fit_to_input(x)
-    test, validation, train = split(x, y, TEST_SPLIT, VALIDATION_SPLIT)
-    return train, validation, test'''
-
-_CSV_CLASS_LABELS = '''\
-    # Class labels (text or numbers) become 0, 1, 2, ... in sorted order.
-    labels = [row[target] for row in rows]
-    classes = sorted(set(labels), key=lambda v: (0, float(v), v) if is_number(v) else (1, 0, v))
-    print(f"Classes: {classes}")
-    y = np.array([classes.index(v) for v in labels], dtype="int32")'''
-
-_IS_NUMBER = '''\
-def is_number(text):
-    """Whether a label reads as a number (then labels sort as numbers: 2 before 10)."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True'''
-
-_LOAD_NPZ = '''\
-def load_data(path):
-    """Arrays `x` and `y` (or `x_train`, `y_train`, `x_test`, `y_test`) of a NumPy .npz file."""
-    try:
-        arrays = dict(np.load(path))  # allow_pickle stays off: a data file runs no code
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"Could not read {path}: {exc}") from exc
-    if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
-        x_train, y_train = fit_to_input(arrays["x_train"]), arrays["y_train"]
-        x_test, y_test = fit_to_input(arrays["x_test"]), arrays["y_test"]
-@ONE_HOT_PAIR@
-        validation, train = split(x_train, y_train, VALIDATION_SPLIT)
-        return train, validation, (x_test, y_test)
-    if {"x", "y"} <= set(arrays):
-        x, y = fit_to_input(arrays["x"]), arrays["y"]
-@ONE_HOT_ONE@
-        test, validation, train = split(x, y, TEST_SPLIT, VALIDATION_SPLIT)
-        return train, validation, test
-    raise SystemExit(
-        f"{path} must hold arrays 'x' and 'y' (or 'x_train', 'y_train', 'x_test' and "
-        f"'y_test'); it holds {sorted(arrays)}."
-    )'''
-
-_LOAD_IMAGES = '''\
-def load_data(path):
-    """Images from one sub-folder per class, resized to IMAGE_SIZE, in batches."""
-    held_out = VALIDATION_SPLIT + TEST_SPLIT
-    options = dict(
-        image_size=IMAGE_SIZE, color_mode=COLOR_MODE, label_mode=LABEL_MODE,
-        batch_size=BATCH_SIZE, seed=SPLIT_SEED,
-    )
-    try:
-        if held_out > 0:
-            train, held = keras.utils.image_dataset_from_directory(
-                path, validation_split=held_out, subset="both", **options
-            )
-        else:
-            train, held = keras.utils.image_dataset_from_directory(path, **options), None
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"Could not read the images in {path}: {exc}") from exc
-    print(f"Classes: {train.class_names}")
-    validation = test = None
-    if held is not None:
-        # The held-out batches are shared between validation and test in proportion.
-        batches = int(held.cardinality())
-        n_test = round(batches * TEST_SPLIT / held_out)
-        test, validation = held.take(n_test), held.skip(n_test)
-        if VALIDATION_SPLIT == 0:
-            validation = None
-    if SCALE_PIXELS:
-        # The model has no Rescaling layer: pixel values 0..255 become 0..1 here.
-        train, validation, test = (
-            None if ds is None else ds.map(lambda images, labels: (images / 255.0, labels))
-            for ds in (train, validation, test)
-        )
-    return train, validation, test'''
-
 
 @dataclass
 class _TrainingPlan:
@@ -1169,10 +1032,6 @@ class _TrainingPlan:
         return self.kind in ("csv", "npz", "images")
 
     @property
-    def uses_datasets(self) -> bool:
-        return self.kind == "images"
-
-    @property
     def class_labels(self) -> bool:
         return self.training.loss in _CLASS_LOSSES
 
@@ -1205,7 +1064,7 @@ class _TrainingPlan:
     def _layers_to_adapt(self) -> list[str]:
         """Top-level layers fed straight by the model input that learn state from data."""
         graph = self.model.graph
-        if self.uses_datasets or len(graph.input_nodes()) != 1:
+        if len(graph.input_nodes()) != 1:
             return []
         source = graph.input_nodes()[0].id
         names = []
@@ -1221,10 +1080,15 @@ class _TrainingPlan:
 
     # ----------------------------------------------------------------- setup
     def setup_code(self, script: bool = True) -> str:
-        stdlib = {"os"} | ({"argparse"} if script else set()) | (
-            {"csv"} if self.kind == "csv" else set()) | (
-            {"importlib.util"} if self.training.tensorboard else set())
-        lines = [f"import {m}" for m in sorted(stdlib)]
+        from kbuilder.graph.codegen_data import _import_order
+
+        section = self.data_section
+        stdlib = {"import os", *section.stdlib}
+        if script:
+            stdlib.add("import argparse")
+        if self.training.tensorboard:
+            stdlib.add("import importlib.util")
+        lines = sorted(stdlib, key=_import_order)
         lines += [
             "",
             "# Keras reads the backend when it is first imported, so choose it before that.",
@@ -1236,193 +1100,45 @@ class _TrainingPlan:
         else:
             lines.append(f'os.environ.setdefault("CUDA_VISIBLE_DEVICES", '
                          f'{_string(device.split(":")[1])})  # the GPU chosen in kbuilder')
-        lines += ["", "import keras"]
-        if not self.uses_datasets:
-            lines.append("import numpy as np")
-        lines.append("from keras import layers")
-        if self.kind == "sklearn":
-            lines.append(f"from sklearn.datasets import load_{self.data.location}")
+        third = {"import keras", "from keras import layers", *section.third_party}
+        lines += ["", *sorted(third, key=_import_order)]
         return "\n".join(lines)
 
     def settings_code(self) -> str:
-        d, t = self.data, self.training
+        t = self.training
         shape = self.model.input_shapes[0] if self.model.input_shapes else ()
         lines = [
             "# Settings from the kbuilder project.",
             f"SEED = {t.seed}  # seed of the weights' initialisation, shuffling and dropout",
-            f"SPLIT_SEED = {d.seed}  # seed of the split into training/validation/test samples",
             f"EPOCHS = {t.epochs}",
             f"BATCH_SIZE = {t.batch_size}",
             f"LEARNING_RATE = {_literal(float(t.learning_rate))}",
+            f"INPUT_SHAPE = {_literal(tuple(shape))}  "
+            "# one sample as the model takes it (no batch dimension)",
+            *self.data_section.settings,
         ]
-        if self.kind == "keras":
-            lines.append(f"VALIDATION_SPLIT = {_literal(float(d.validation_split))}  "
-                         "# fraction of the training samples that validate after each epoch")
-        else:
-            lines += [
-                f"VALIDATION_SPLIT = {_literal(float(d.validation_split))}  "
-                "# fraction of all samples that validate after each epoch",
-                f"TEST_SPLIT = {_literal(float(d.test_split))}  "
-                "# fraction of all samples held out for the final test",
-            ]
-        if not self.uses_datasets:
-            lines.append(f"INPUT_SHAPE = {_literal(tuple(shape))}  "
-                         "# one sample as the model takes it (no batch dimension)")
-        if self.data_path_kind:
-            lines.append(f"DATA_PATH = {_string(d.location)}")
-        if self.kind == "csv":
-            features = list(d.features) if d.features else None
-            lines += [
-                f"TARGET = {_literal(d.target)}  # the column to predict (None: the last one)",
-                f"FEATURES = {_literal(features)}  # the input columns (None: all but TARGET)",
-                f"CATEGORICAL = {_literal(list(d.categorical))}  # columns of categories",
-            ]
-        if self.kind == "images":
-            label_mode = "categorical" if self.one_hot else (
-                "binary" if self.training.loss == "binary_crossentropy" else "int")
-            lines += [
-                f"IMAGE_SIZE = {_literal(tuple(d.image_size))}  # (height, width)",
-                f"COLOR_MODE = {_string(d.color_mode)}",
-                f"LABEL_MODE = {_string(label_mode)}  # as {t.loss} expects",
-                f"SCALE_PIXELS = {not self._has_layer('Rescaling')}  "
-                "# scale 0..255 to 0..1 (when the model does not)",
-            ]
-        if self.kind == "keras" and self.data.location in _TEXT_SETS:
-            lines += [
-                f"NUM_WORDS = {self._vocabulary_size()}  # the most frequent words to keep",
-                f"SEQUENCE_LENGTH = {shape[0] if shape and shape[0] else 200}  "
-                "# tokens per sample (shorter ones are padded)",
-            ]
         return "\n".join(lines)
-
-    def _has_layer(self, class_name: str) -> bool:
-        return any(n.class_name == class_name for _, n in self.model.graph.walk())
-
-    def _vocabulary_size(self) -> int:
-        for _, node in self.model.graph.walk():
-            if node.class_name == "Embedding" and isinstance(node.params.get("input_dim"), int):
-                return int(node.params["input_dim"])
-        return 10000
 
     # ------------------------------------------------------------------ data
+    @functools.cached_property
+    def data_section(self) -> Any:
+        from kbuilder.graph.codegen_data import data_section
+
+        return data_section(self.data, self.kind, self.training.loss if self.one_hot else None)
+
     def data_definitions(self) -> list[str]:
-        parts = []
-        if not self.uses_datasets:
-            parts += [_SPLIT, _FIT_TO_INPUT]
-        if self.one_hot and self.kind != "images":
-            parts.append(_ONE_HOT.replace("@LOSS@", self.training.loss))
-        if self.kind == "csv":
-            parts.append(_READ_CSV)
-            if self.class_labels:
-                parts.append(_IS_NUMBER)
-        parts.append(self._load_function())
-        return parts
-
-    def _load_function(self) -> str:
-        kind = self.kind
-        if kind == "sklearn":
-            return self._load_sklearn()
-        if kind == "keras":
-            return self._load_keras()
-        if kind == "csv":
-            if self.class_labels:
-                labels = _CSV_CLASS_LABELS
-                if self.one_hot:
-                    labels += "\n    y = one_hot(y)[0]"
-            else:
-                labels = "\n".join([
-                    "    y = np.array(",
-                    "        [number(row[target], target, line) for line, row in "
-                    "enumerate(rows, 2)],",
-                    '        dtype="float32",',
-                    "    )",
-                ])
-            return _LOAD_CSV.replace("@LABELS@", labels)
-        if kind == "npz":
-            pair = one = ""
-            if self.one_hot:
-                pair = "        y_train, y_test = one_hot(y_train, y_test)"
-                one = "        y = one_hot(y)[0]"
-            text = _LOAD_NPZ.replace("@ONE_HOT_PAIR@", pair).replace("@ONE_HOT_ONE@", one)
-            return "\n".join(line for line in text.splitlines() if line != "")
-        return _LOAD_IMAGES
-
-    def _load_sklearn(self) -> str:
-        name = self.data.location
-        lines = [
-            "def load_data():",
-            f'    """The scikit-learn dataset {_quote_text(name)}, split into '
-            'train/validation/test."""',
-            f"    x, y = load_{name}(return_X_y=True)",
-        ]
-        if name == "digits":
-            lines.append('    x = x.astype("float32") / 16.0  # pixel intensities 0..16 -> 0..1')
-        else:
-            lines.append('    x = x.astype("float32")')
-        if self.class_labels:
-            lines.append('    y = y.astype("int32")')
-            if self.one_hot:
-                lines.append("    y = one_hot(y)[0]")
-        else:
-            lines.append('    y = y.astype("float32")')
-        lines += [
-            "    test, validation, train = split(fit_to_input(x), y, TEST_SPLIT, "
-            "VALIDATION_SPLIT)",
-            "    return train, validation, test",
-        ]
-        return "\n".join(lines)
-
-    def _load_keras(self) -> str:
-        name = self.data.location
-        text = name in _TEXT_SETS
-        lines = [
-            "def load_data():",
-            f'    """The Keras dataset {_quote_text(name)}: downloaded on first use, then '
-            'read from ~/.keras/datasets."""',
-            "    try:",
-            f"        (x_train, y_train), (x_test, y_test) = keras.datasets.{name}.load_data("
-            + ("num_words=NUM_WORDS" if text else "") + ")",
-            "    except Exception as exc:  # most often: no internet connection on first use",
-            "        raise SystemExit(",
-            f'            f"Could not download the {name} dataset ({{exc}}). Keras downloads '
-            'it once into "',
-            '            "~/.keras/datasets; connect to the internet, or copy the file there."',
-            "        ) from exc",
-        ]
-        if name in _IMAGE_SETS:
-            lines += [
-                "    # Pixel values 0..255 become 0..1.",
-                '    x_train = fit_to_input(x_train.astype("float32") / 255.0)',
-                '    x_test = fit_to_input(x_test.astype("float32") / 255.0)',
-                "    y_train, y_test = y_train.reshape(-1), y_test.reshape(-1)",
-            ]
-        elif text:
-            lines += [
-                "    x_train = keras.utils.pad_sequences(x_train, maxlen=SEQUENCE_LENGTH)",
-                "    x_test = keras.utils.pad_sequences(x_test, maxlen=SEQUENCE_LENGTH)",
-            ]
-        else:
-            lines += [
-                '    x_train = fit_to_input(x_train.astype("float32"))',
-                '    x_test = fit_to_input(x_test.astype("float32"))',
-            ]
-        if self.one_hot and name in _CLASS_COUNTS:
-            lines.append("    y_train, y_test = one_hot(y_train, y_test)")
-        lines += [
-            "    validation, train = split(x_train, y_train, VALIDATION_SPLIT)",
-            "    return train, validation, (x_test, y_test)",
-        ]
-        return "\n".join(lines)
+        return list(self.data_section.definitions)
 
     def load_statement(self, path_expr: str = "DATA_PATH") -> str:
         call = f"load_data({path_expr})" if self.data_path_kind else "load_data()"
-        lines = [f"train, validation, test = {call}"]
-        if not self.uses_datasets:
-            lines += [
-                "x_train, y_train = train",
-                'sizes = len(x_train), len(validation[0]), len(test[0])',
-                'print("Samples for training, validation and test:", sizes)',
-            ]
+        lines = [
+            f"(x_train, y_train), (x_val, y_val), (x_test, y_test) = {call}",
+            "x_train, x_val, x_test = (fit_to_input(x) for x in (x_train, x_val, x_test))",
+        ]
+        if self.one_hot:
+            lines.append("y_train, y_val, y_test = one_hot(y_train, y_val, y_test)")
+        lines.append('print("Samples for training, validation and test:", '
+                     "(len(x_train), len(x_val), len(x_test)))")
         return "\n".join(lines)
 
     def mismatch_lines(self) -> list[str]:
@@ -1521,26 +1237,16 @@ class _TrainingPlan:
 
     def fit_lines(self, epochs: str, output: str) -> list[str]:
         lines = self.compile_lines()
-        if self.uses_datasets:
-            lines += [
-                "model.fit(",
-                "    train,",
-                "    validation_data=validation,",
-                f"    epochs={epochs},",
-                f"    callbacks=make_callbacks({output}),",
-                ")",
-            ]
-        else:
-            lines += [
-                "model.fit(",
-                "    x_train,",
-                "    y_train,",
-                "    validation_data=validation if len(validation[0]) else None,",
-                f"    epochs={epochs},",
-                "    batch_size=BATCH_SIZE,",
-                f"    callbacks=make_callbacks({output}),",
-                ")",
-            ]
+        lines += [
+            "model.fit(",
+            "    x_train,",
+            "    y_train,",
+            "    validation_data=(x_val, y_val) if len(x_val) else None,",
+            f"    epochs={epochs},",
+            "    batch_size=BATCH_SIZE,",
+            f"    callbacks=make_callbacks({output}),",
+            ")",
+        ]
         return lines
 
     def evaluate_lines(self, output: str) -> list[str]:
@@ -1553,15 +1259,11 @@ class _TrainingPlan:
                 f"    model.load_weights(checkpoint_path({output}))",
             ]
         if self.has_test:
-            if self.uses_datasets:
-                lines += ["if test is not None:",
-                          "    results = model.evaluate(test, return_dict=True, verbose=0)"]
-            else:
-                lines += [
-                    "if len(test[0]):",
-                    "    results = model.evaluate(*test, batch_size=BATCH_SIZE, return_dict=True, "
-                    "verbose=0)",
-                ]
+            lines += [
+                "if len(x_test):",
+                "    results = model.evaluate(x_test, y_test, batch_size=BATCH_SIZE, "
+                "return_dict=True, verbose=0)",
+            ]
             lines += [
                 "    for name, value in results.items():",
                 '        print(f"test {name}: {value:.4f}")',

@@ -245,6 +245,13 @@ def new_shared_node(
     owner = graph.layer_owner(owner_id)
     if owner.kind != "layer":
         raise SharedLayerError(f"'{owner.name}' is not a layer and cannot be shared.", owner_id)
+    from kbuilder.graph.ops import is_operation
+
+    if is_operation(owner.class_name):
+        raise SharedLayerError(
+            f"'{owner.name}' is an operation ({owner.class_name}), which has no weights to "
+            "share; add another operation node instead.", owner_id,
+        )
     x, y = owner.position
     return Node(
         "layer",

@@ -36,9 +36,14 @@ How a Keras model maps onto the graph:
   unpacked into the surrounding graph, sharing their weights as in Keras. A ``training``
   argument given to a nested model's call is not kept: Keras's ``fit``, ``evaluate`` and
   ``predict`` replace it anyway.
-- Layers that cannot be graph nodes (custom classes, ``Lambda``, raw ``keras.ops`` calls
-  recorded in a Functional graph) make the import fail with ``ModelImportError``, which
-  names every such layer, its class and why. Nothing is half-imported.
+- A ``keras.ops`` call applied to tensors between layers (``x + 3.0``, ``inputs + x``) that
+  Keras recorded in the Functional graph becomes an operation node (``ops.add``..., see
+  ``kbuilder.graph.ops``) when it is one of the allowed element-wise functions; the layers
+  that ``keras.applications`` models define for themselves (``LayerScale``,
+  ``CustomScaleLayer``, see ``kbuilder.graph.app_layers``) are layers like any other.
+- Layers that cannot be graph nodes (custom classes, ``Lambda``, other ``keras.ops``
+  calls) make the import fail with ``ModelImportError``, which names every such layer,
+  its class and why. Nothing is half-imported.
 - Positions come from ``layout.apply_layout``.
 
 Not kept: a batch size fixed by ``Input(batch_size=...)``, the dict structure of inputs
@@ -52,13 +57,11 @@ file lets Keras load it, so the message can name every layer that stands in the 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import json
 import math
 import re
-import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,6 +72,7 @@ import numpy as np
 
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.model import DEFAULT_PORT, Graph, new_id, to_snake_case
+from kbuilder.graph.tf_probe import no_tensorflow_probe
 
 if TYPE_CHECKING:
     from kbuilder.graph.catalog import LayerSpec
@@ -161,7 +165,7 @@ def import_model(
     from kbuilder.graph.layout import apply_layout
 
     functional = _functional_of(model, top_level=True)
-    with _no_tensorflow_probe():
+    with no_tensorflow_probe():
         importer = _Importer(functional)
         data, _ = importer.graph_data(functional, name or model.name, top_level=True)
     if importer.problems:
@@ -205,28 +209,6 @@ def _functional_of(model: Any, top_level: bool = False) -> Any:
     return None
 
 
-@contextlib.contextmanager
-def _no_tensorflow_probe() -> Iterator[None]:
-    """Keep Keras's ``get_config`` from importing TensorFlow just to look at values.
-
-    Keras's serializer asks of every value whether it is a TensorFlow shape, dtype or
-    type spec, importing TensorFlow (seconds) on the first question if it is installed.
-    While TensorFlow is not imported no value can be one, so the answer is "no" without
-    the import. Keras's lazy module is left undecided again afterwards.
-    """
-    from keras.src.utils import module_utils
-
-    lazy = getattr(module_utils, "tensorflow", None)
-    if "tensorflow" in sys.modules or getattr(lazy, "_available", True) is not None:
-        yield
-        return
-    lazy._available = False
-    try:
-        yield
-    finally:
-        lazy._available = None
-
-
 @dataclass
 class _Call:
     """One call of an operation, parsed: what it becomes and which tensors feed it.
@@ -242,6 +224,7 @@ class _Call:
     problem: _Problem | None = None
     spec: LayerSpec | None = None
     inner: Any = None  # the Functional graph of a nested model
+    params: dict[str, Any] | None = None  # an operation's parameters (a layer has a config)
 
     @property
     def sources(self) -> list[Any]:
@@ -419,6 +402,7 @@ class _Importer:
 
     # -------------------------------------------------------------------- calls
     def _parse_call(self, node: Any) -> _Call:
+        import keras
         from keras.src.layers import InputLayer
 
         from kbuilder.graph import catalog
@@ -432,6 +416,8 @@ class _Importer:
         inner = _functional_of(op)
         if inner is not None:
             return self._parse_model_call(node, inner)
+        if not isinstance(op, keras.layers.Layer):
+            return _parse_operation_call(node)
         try:
             spec = catalog.get(type(op).__name__)
         except UnknownLayerError:
@@ -479,13 +465,13 @@ class _Importer:
         record: dict[str, Any] = {"id": node_id, "kind": "layer", "class_name": spec.class_name}
         owner = self._owners.get(id(op))
         if owner is None:
-            params = self._params(op, spec)
+            params = call.params if call.params is not None else self._params(op, spec)
             if params is None:
                 return
             record["name"] = target.name_of(op)
             record["params"] = params
             self._owners[id(op)] = (target, node_id)
-            if op.weights:
+            if getattr(op, "weights", None):  # operations have none
                 self.weights[node_id] = _weights_of(op)
         else:
             owner_target, owner_id = owner
@@ -656,6 +642,23 @@ def _models_to_unpack(root: Any) -> set[int]:
 
 
 # ---------------------------------------------------------------- layer calls
+def _parse_operation_call(node: Any) -> _Call:
+    """A ``keras.ops`` call between layers as an operation node (``ops.add``...)."""
+    from kbuilder.graph import catalog, ops
+
+    op = node.operation
+    parsed = ops.parse_keras_call(op, tuple(node.arguments.args), dict(node.arguments.kwargs))
+    if isinstance(parsed, str):
+        message = (
+            f"{_q(op.name)} is a raw Keras operation between layers that kbuilder cannot "
+            f"import: {parsed}. Where the model's code applies it to tensors, use a layer "
+            "(e.g. keras.layers.Add, Multiply, Activation) and save the model again."
+        )
+        return _Call(node, "unsupported", problem=_Problem(op.name, type(op).__name__, message))
+    class_name, ports, params = parsed
+    return _Call(node, "layer", ports=ports, spec=catalog.get(class_name), params=params)
+
+
 def _parse_layer_call(node: Any, spec: LayerSpec) -> _Call:
     """Sort a layer call's arguments into the catalog's ports and call options."""
     op = node.operation

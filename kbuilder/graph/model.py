@@ -10,7 +10,8 @@ Node kinds:
     ``layer``   one call of a Keras layer; ``class_name`` and ``params`` (a
                 ``get_config()``-compatible dict of non-name values). A node whose
                 ``shared_with`` names another layer node calls *that* node's layer again,
-                sharing its weights.
+                sharing its weights. A ``class_name`` of ``ops.<function>`` (``ops.add``)
+                is an operation between layers, e.g. ``x + 3.0`` (``kbuilder.graph.ops``).
     ``output``  marks a model output; one input port.
     ``block``   a nested model; its ``subgraph`` has its own input and output nodes, which
                 become the block's ports.

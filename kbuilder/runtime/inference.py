@@ -29,10 +29,14 @@ def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
 
     model = load_trained_model(request.model_path)
     dataset = load_data(DataSettings.from_dict(request.data))
-    x, y = dataset.splits().get(request.split, (None, None))
+    # "val" is the protocol's (and the CLI's) name of the split the dataset calls
+    # "validation".
+    split = "validation" if request.split == "val" else request.split
+    x, y = dataset.splits().get(split, (None, None))
     if x is None or num_rows(x) == 0:
         raise InferenceError(f"The {request.split} split of {dataset.source} is empty; "
                              "choose another split or change the split fractions.")
+    raw_x = x
     x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
     metrics: dict[str, Any] = {}
     if getattr(model, "compiled", False) and getattr(model, "loss", None):
@@ -40,7 +44,7 @@ def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
                                  return_dict=True)
     outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
     return p.Evaluated(request.run_id, request.split, num_rows(x), p.jsonable(metrics),
-                       p.jsonable(describe_results(dataset, y, outputs)))
+                       p.jsonable(describe_results(dataset, y, outputs, x=raw_x)))
 
 
 def run_prediction(request: p.StartPrediction) -> p.Predicted:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.graph.tf_probe import no_tensorflow_probe
 from kbuilder.runtime import protocol as p
 
 
@@ -27,7 +28,10 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
 
     data_settings = DataSettings.from_dict(request.data)
     settings = TrainingSettings.from_dict(request.training)
-    keras.utils.set_random_seed(settings.seed)
+    # On JAX and torch, Keras would import TensorFlow (seconds, after Train was pressed)
+    # only to seed it; such a run never draws random numbers from it.
+    with no_tensorflow_probe():
+        keras.utils.set_random_seed(settings.seed)
     if settings.mixed_precision:
         # float16 needs a GPU to pay off; bfloat16 is the CPU's reduced precision.
         policy = "mixed_float16" if device.startswith("gpu") else "mixed_bfloat16"
@@ -136,7 +140,8 @@ class Run:
     def finish(self, status: str, message: str, history: dict) -> p.Finished:
         """Save the model, evaluate on the test split and describe the results."""
         artifacts = {"model": str(self.run_dir / "model.keras")}
-        self.model.save(artifacts["model"])
+        with no_tensorflow_probe():  # saving asks about TensorFlow types: not on JAX/torch
+            self.model.save(artifacts["model"])
         if (self.run_dir / "checkpoint.keras").exists():
             artifacts["checkpoint"] = str(self.run_dir / "checkpoint.keras")
         if (self.run_dir / "logs").exists():
@@ -163,4 +168,5 @@ class Run:
         from kbuilder.runtime.evaluation import describe_results
 
         outputs = self.model.predict(self.x_test, batch_size=self.batch_size, verbose=0)
-        return describe_results(self.dataset, self.dataset.y_test, outputs)
+        return describe_results(self.dataset, self.dataset.y_test, outputs,
+                                x=self.dataset.x_test)

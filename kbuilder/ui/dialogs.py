@@ -29,6 +29,9 @@ class QtDialogs:
         path, _ = QFileDialog.getSaveFileName(self.parent, title, suggested, file_filter)
         return path
 
+    def ask_folder(self, title: str, folder: str = "") -> str:
+        return QFileDialog.getExistingDirectory(self.parent, title, folder)
+
     def ask_unsaved(self, name: str) -> str:
         """"save", "discard" or "cancel" for a project with unsaved changes."""
         box = QMessageBox(self.parent)
@@ -54,6 +57,15 @@ class QtDialogs:
             QMessageBox.StandardButton.Cancel,
         )
         return answer == QMessageBox.StandardButton.Open
+
+    def ask_confirm(self, title: str, message: str, action: str = "OK") -> bool:
+        """Whether to go ahead with ``action`` (e.g. "Delete"), which cannot be undone."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, message,
+                          QMessageBox.StandardButton.Cancel, self.parent)
+        go = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is go
 
     def show_info(self, title: str, message: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, title, message,

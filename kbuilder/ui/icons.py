@@ -236,6 +236,19 @@ def _play(p: QPainter, ink: QColor, accent: QColor) -> None:
     p.drawPath(path)
 
 
+def _pause(p: QPainter, ink: QColor, accent: QColor) -> None:
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(accent)
+    p.drawRoundedRect(QRectF(8, 6, 6, 20), 1.5, 1.5)
+    p.drawRoundedRect(QRectF(18, 6, 6, 20), 1.5, 1.5)
+
+
+def _stop(p: QPainter, ink: QColor, accent: QColor) -> None:
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor("#d1242f"))
+    p.drawRoundedRect(QRectF(7, 7, 18, 18), 3, 3)
+
+
 _DRAW = {
     "new": _new,
     "open": _open,
@@ -257,4 +270,6 @@ _DRAW = {
     "code": _code,
     "group": _group,
     "play": _play,
+    "pause": _pause,
+    "stop": _stop,
 }

@@ -213,6 +213,11 @@ class MainWindow(QMainWindow):
                                           "Build the model and save it as a .keras file")
         self.export_code_action = self._action("Save Model &Code…", self._save_code,
                                                K("Ctrl+Shift+E"))
+        self.export_formats_action = self._action(
+            "E&xport…", lambda: self.results_page.open_export_dialog(
+                self.results_page.current_run_id()), K("Ctrl+Alt+E"),
+            tip="Export a trained model to ONNX, SavedModel, OpenVINO, LiteRT, .keras, "
+            "Python or a notebook, checked against Keras")
         self.quit_action = self._action("&Quit", self.close, S.Quit)
         self.undo_action = self._action("&Undo", self._undo, S.Undo, "undo")
         # The platform's Redo (Ctrl+Shift+Z here) and Ctrl+Y, which Windows users expect.
@@ -247,6 +252,13 @@ class MainWindow(QMainWindow):
             action.setChecked(mode == self.theme.mode)
             action.triggered.connect(lambda _c=False, m=mode: self.set_theme(m))
             self.theme_actions.addAction(action)
+        self.train_action = self._action("&Train", self._train, K("F5"), "play",
+                                         "Check the data, then train the model")
+        self.stop_action = self._action("&Stop Training", self.train_page.stop,
+                                        K("Shift+F5"), "stop",
+                                        "End the run after the current batch, keeping the "
+                                        "model")
+        self.train_page.bind_actions(self.train_action, self.stop_action)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -257,7 +269,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addActions([self.save_action, self.save_as_action])
         file_menu.addSeparator()
-        file_menu.addActions([self.import_action, self.export_action, self.export_code_action])
+        file_menu.addActions([self.import_action, self.export_action, self.export_code_action,
+                              self.export_formats_action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit = bar.addMenu("&Edit")
@@ -280,6 +293,8 @@ class MainWindow(QMainWindow):
             panels.addAction(dock.toggleViewAction())
         theme_menu = view.addMenu("&Theme")
         theme_menu.addActions(self.theme_actions.actions())
+        train_menu = bar.addMenu("&Train")
+        train_menu.addActions([self.train_action, self.stop_action])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction("&Keyboard and Mouse", self._show_help)
 
@@ -296,6 +311,7 @@ class MainWindow(QMainWindow):
             (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.arrange_action,
              self.group_action),
             (self.import_action, self.export_action),
+            (self.train_action, self.stop_action),
         ):
             bar.addActions(list(group))
             bar.addSeparator()
@@ -335,11 +351,16 @@ class MainWindow(QMainWindow):
         g.recover_requested.connect(self.recover)
         g.discard_requested.connect(self._discard_recovery)
         g.back_requested.connect(self._back_to_editor)
-        self.workspace.currentChanged.connect(lambda _i: self._sync_docks())
+        self.workspace.currentChanged.connect(self._on_tab_changed)
         self.data_page.data_changed.connect(self._on_settings_changed)
+        self.data_page.node_requested.connect(self._show_node)
+        # A training setting (loss, batch size...) can make or settle a pre-flight finding.
+        self.train_page.settings_changed.connect(self.data_page.refresh_checks)
         self.train_page.settings_changed.connect(self._on_settings_changed)
         self.train_page.run_recorded.connect(self._on_run_recorded)
+        self.train_page.data_tab_requested.connect(lambda: self._show_page(self.data_page))
         self.results_page.open_model_requested.connect(self.import_model)
+        self.results_page.runs_changed.connect(self._on_settings_changed)
         self.theme.changed.connect(self._on_theme_changed)
 
     def _docks(self) -> list[QDockWidget]:
@@ -359,6 +380,10 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.workspace)
             self.workspace.setCurrentWidget(page)
         self._sync_docks()
+
+    def _on_tab_changed(self) -> None:
+        self._sync_docks()
+        self._update_actions()  # editing actions belong to the Model tab
 
     def _sync_docks(self) -> None:
         """The editing panels show only with the Model tab; the others have the window."""
@@ -796,6 +821,14 @@ class MainWindow(QMainWindow):
                 self._show_status(errors[nid])
                 return
 
+    def _show_node(self, node_id: str) -> None:
+        """Switch to the Model tab with ``node_id`` selected (e.g. from a data check)."""
+        if self.doc is None or node_id not in self.doc.graph:
+            return
+        self._show_page(self.editor)
+        self._select_from_summary(node_id)
+        self._update_actions()
+
     def _select_from_summary(self, node_id: str) -> None:
         while self.editor.block_path:
             self.editor.leave_block()
@@ -830,6 +863,12 @@ class MainWindow(QMainWindow):
         if project is None:
             return APP_NAME
         return project.path.name if project.path else f"{project.name} (unsaved)"
+
+    def _train(self) -> None:
+        """Train > Train: show the Train tab and start a run there."""
+        if self.doc is not None:
+            self._show_page(self.train_page)
+            self.train_page.train()
 
     def _on_settings_changed(self) -> None:
         """A data or training setting changed (not an undoable graph edit)."""
@@ -867,7 +906,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_doc = self.doc is not None
-        editing = has_doc and self.stack.currentWidget() is self.editor
+        editing = has_doc and self.current_page() is self.editor
         history = self.doc.history if self.doc is not None else None
         self.undo_action.setEnabled(bool(editing and history and history.can_undo))
         self.redo_action.setEnabled(bool(editing and history and history.can_redo))
@@ -877,7 +916,7 @@ class MainWindow(QMainWindow):
                                  else "&Redo")
         selected = bool(self.editor.selected_node_ids()) if editing else False
         for action in (self.save_action, self.save_as_action, self.export_action,
-                       self.export_code_action):
+                       self.export_code_action, self.export_formats_action):
             action.setEnabled(has_doc)
         for action in (self.select_all_action, self.paste_action, self.zoom_in_action,
                        self.zoom_out_action, self.fit_action, self.arrange_action):
@@ -907,6 +946,8 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self.autosave.timer.stop()
+        self.train_page.shutdown()
+        self.results_page.shutdown_workers()
         self.autosave.clear()
         event.accept()
 

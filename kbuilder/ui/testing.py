@@ -27,7 +27,10 @@ class ScriptedDialogs:
     def __init__(self, open_path: str = "", save_path: str = "", unsaved: str = "discard",
                  trust: bool = False):
         self.open_path, self.save_path = open_path, save_path
+        self.folder_path = ""  # what ask_folder answers
         self.unsaved, self.trust = unsaved, trust
+        self.confirm = True  # what ask_confirm answers
+        self.asked_confirm: list[tuple[str, str]] = []
         self.errors: list[tuple[str, str]] = []
         self.infos: list[tuple[str, str]] = []
         self.asked_unsaved: list[str] = []
@@ -38,12 +41,19 @@ class ScriptedDialogs:
     def ask_save_path(self, title: str, file_filter: str, suggested: str = "") -> str:
         return self.save_path
 
+    def ask_folder(self, title: str, folder: str = "") -> str:
+        return self.folder_path
+
     def ask_unsaved(self, name: str) -> str:
         self.asked_unsaved.append(name)
         return self.unsaved
 
     def ask_trust(self, name: str, message: str) -> bool:
         return self.trust
+
+    def ask_confirm(self, title: str, message: str, action: str = "OK") -> bool:
+        self.asked_confirm.append((title, message))
+        return self.confirm
 
     def show_error(self, title: str, message: str) -> None:
         self.errors.append((title, message))

@@ -397,6 +397,16 @@ def _own_keras_model():
     return keras.Model([tokens, numbers], [head(merged), scores], name="own")
 
 
+def _operations_model():
+    """keras.ops between layers in every form an operation node keeps."""
+    x = keras.Input((6,), name="x")
+    d = keras.layers.Dense(6, name="d")(x)
+    a = 2.0 ** (keras.ops.maximum(d + 3.0, 0.25) * (1.0 / 6.0))
+    b = ((-2.0) - keras.ops.minimum(1.5 - a, d)) ** 2
+    c = keras.ops.divide(b, np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype="float32"))
+    return keras.Model(x, keras.ops.subtract(c, d) + 2 / keras.layers.Dense(6, name="e")(d))
+
+
 IMPORTED = {
     "MobileNetV2": lambda: keras.applications.MobileNetV2(
         input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=10
@@ -404,7 +414,19 @@ IMPORTED = {
     "EfficientNetB0": lambda: keras.applications.EfficientNetB0(
         input_shape=(32, 32, 3), weights=None, classes=10
     ),
+    # Operations between layers (x + 3.0, x * (1 / 6)) become Python operators.
+    "MobileNetV3Small": lambda: keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), weights=None, classes=10
+    ),
+    # The application's own LayerScale class is defined in the generated module.
+    "ConvNeXtTiny": lambda: keras.applications.ConvNeXtTiny(
+        input_shape=(32, 32, 3), weights=None, classes=10
+    ),
+    "InceptionResNetV2": lambda: keras.applications.InceptionResNetV2(
+        input_shape=(75, 75, 3), weights=None, classes=10
+    ),
     "own": _own_keras_model,
+    "operations": _operations_model,
 }
 
 
@@ -429,9 +451,11 @@ def test_imported_models_regenerate_as_code(name, tmp_path):
     assert rebuilt.count_params() == original.count_params()
     rng = np.random.default_rng(1)
     for a, b in zip(original.layers, rebuilt.layers, strict=True):
-        # No zeros and ones for a wrong setting to hide behind (variances stay positive).
+        # No zeros and ones for a wrong setting to hide behind (variances stay positive);
+        # random kernels stay as they are (shifting all of them overflows deep models).
         weights = [w + rng.uniform(0, 0.1, size=w.shape).astype(w.dtype)
-                   if w.dtype.kind == "f" else w for w in a.get_weights()]
+                   if w.dtype.kind == "f" and np.all((w == 0) | (w == 1)) else w
+                   for w in a.get_weights()]
         if weights:
             a.set_weights(weights)
             b.set_weights(weights)
@@ -440,11 +464,22 @@ def test_imported_models_regenerate_as_code(name, tmp_path):
     want = keras.tree.flatten(original(feed, training=False))
     have = keras.tree.flatten(rebuilt(feed, training=False))
     for w, h in zip(want, have, strict=True):
+        assert np.isfinite(keras.ops.convert_to_numpy(w)).all()
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(h), keras.ops.convert_to_numpy(w), atol=1e-5
         )
+    if name == "MobileNetV3Small":
+        assert " + 3.0\n" in code and " * 0.16666666666666666\n" in code
+    if name == "operations":
+        assert " = (-2.0) - " in code and " = 1.5 - " in code and " = 2 / " in code
+        assert " = 2.0 ** " in code and " ** 2\n" in code
+        assert 'keras.ops.convert_to_tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype="float32")' in code
+    if name in ("ConvNeXtTiny", "InceptionResNetV2"):
+        custom = "LayerScale" if name == "ConvNeXtTiny" else "CustomScaleLayer"
+        assert f"class {custom}(layers.Layer):" in code and "keras.src" not in code
     # An imported layer carries its full settings; the code shows only what matters.
-    assert "trainable=True" not in code and 'dtype="float32"' not in code
+    layer_code = code.replace(', dtype="float32")', ")")  # a constant array is float32
+    assert "trainable=True" not in code and 'dtype="float32"' not in layer_code
     assert 'activation="linear"' not in code and "glorot_uniform" not in code
 
 
@@ -647,7 +682,7 @@ def test_training_script_follows_the_settings(training_runs):
     assert 'model.get_layer("normalization").adapt(x_train)' in script
     assert "import csv" in script and "sklearn" not in script
     _, stdout, _, _, script = training_runs["images"]
-    assert "Classes: ['cats', 'dogs']" in stdout and "image_dataset_from_directory" in script
+    assert "Classes: ['cats', 'dogs']" in stdout and "from PIL import Image" in script
 
 
 @pytest.mark.parametrize("data, training", [

@@ -75,6 +75,7 @@ def assert_same_outputs(original, rebuilt, x: list[np.ndarray]) -> None:
     expected, actual = outputs_of(original, x), outputs_of(rebuilt, x)
     assert len(expected) == len(actual)
     for e, a in zip(expected, actual, strict=True):
+        assert np.isfinite(e).all()  # NaN equals NaN in assert_allclose: it would prove nothing
         np.testing.assert_allclose(a, e, atol=1e-5, rtol=0)
 
 
@@ -147,6 +148,18 @@ APPLICATIONS = {
     "MobileNet": lambda: keras.applications.MobileNet(
         input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=10
     ),
+    # hard_sigmoid is written `x + 3.0` and `x * (1.0 / 6.0)`: operation nodes.
+    "MobileNetV3Small": lambda: keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), weights=None, classes=10
+    ),
+    # LayerScale (ConvNeXt's own layer class) and residuals written `inputs + x`.
+    "ConvNeXtTiny": lambda: keras.applications.ConvNeXtTiny(
+        input_shape=(32, 32, 3), weights=None, classes=10
+    ),
+    # CustomScaleLayer (InceptionResNetV2's own layer class); 75x75 is its smallest input.
+    "InceptionResNetV2": lambda: keras.applications.InceptionResNetV2(
+        input_shape=(75, 75, 3), weights=None, classes=10
+    ),
 }
 
 
@@ -154,40 +167,76 @@ APPLICATIONS = {
 def test_application_round_trip(name, tmp_path):
     model = APPLICATIONS[name]()
     graph = assert_round_trip(model, tmp_path, random_batch(model, batch=1))
-    assert len(graph) == len(model.layers) + len(model.outputs)
+    # Every layer and every operation between layers (x + 3.0) is a node.
+    assert len(graph) == len(model.operations) + len(model.outputs)
     assert no_overlaps(graph)
 
 
-# Applications that cannot be graphs, and the layer whose class stands in the way.
-REFUSED_APPLICATIONS = {
-    # hard_sigmoid is written `x + 3.0` etc.: raw keras.ops between layers.
-    "MobileNetV3Small": (
-        lambda: keras.applications.MobileNetV3Small(
-            input_shape=(32, 32, 3), weights=None, include_preprocessing=False
-        ),
-        "raw Keras operation",
-    ),
-    # LayerScale is a class of Keras's ConvNeXt module, not of keras.layers.
-    "ConvNeXtTiny": (
-        lambda: keras.applications.ConvNeXtTiny(input_shape=(32, 32, 3), weights=None),
-        "'LayerScale', a class internal to Keras",
-    ),
-    # CustomScaleLayer likewise belongs to Keras's InceptionResNetV2 module.
-    "InceptionResNetV2": (
-        lambda: keras.applications.InceptionResNetV2(input_shape=(75, 75, 3), weights=None),
-        "'CustomScaleLayer', a class internal to Keras",
-    ),
-}
+def test_operations_between_layers_become_operation_nodes(tmp_path):
+    """Every form of a keras.ops call that kbuilder keeps: tensor and constant on either
+    side, two tensors, whole numbers, lists of numbers, and operator spellings."""
+    x = keras.Input((6,), name="x")
+    d = layers.Dense(6, name="d")(x)
+    a = d + 3.0
+    b = 1.5 - a
+    c = b * (1.0 / 6.0)
+    e = 2 / keras.ops.maximum(c, 0.25)
+    f = keras.ops.minimum(e, d) ** 2
+    g = keras.ops.divide(f, np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype="float32"))
+    h = keras.ops.subtract(g, d) + layers.Dense(6, name="e")(d)
+    model = keras.Model(x, h)
+    graph = assert_round_trip(model, tmp_path)
+    operations = [n for n in graph.nodes if (n.class_name or "").startswith("ops.")]
+    described = sorted(((n.class_name, n.param("constant"), n.param("constant_first"))
+                        for n in operations), key=repr)
+    assert described == sorted([
+        ("ops.add", 3.0, False), ("ops.subtract", 1.5, True), ("ops.multiply", 1 / 6, False),
+        ("ops.maximum", 0.25, False), ("ops.true_divide", 2, True),
+        ("ops.minimum", None, False), ("ops.power", 2, False),
+        ("ops.divide", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], False), ("ops.subtract", None, False),
+        ("ops.add", None, False),
+    ], key=repr)
+    assert not any(n.shared_with for n in operations)
 
 
-@pytest.mark.parametrize("name", list(REFUSED_APPLICATIONS))
-def test_application_with_non_layers_is_refused_clearly(name):
-    make, expected = REFUSED_APPLICATIONS[name]
+def test_operation_node_constants_are_checked_and_required():
+    from kbuilder.graph import catalog
+    from kbuilder.graph.commands import AddNodeCommand, ConnectCommand, History, new_layer_node
+    from kbuilder.graph.model import Graph
+    from tests.graph.helpers import add_input, add_output
+
+    spec = catalog.get("ops.multiply")
+    assert catalog.validate_params(spec, {"constant": 2.0}) == {}
+    assert "expected a number or a list of numbers" in catalog.validate_params(
+        spec, {"constant": "import os"})["constant"]
+    assert catalog.validate_params(spec, {"constant": [1, [2]]})  # ragged: not numbers
+    h, g = History(), Graph("ops")
+    x = add_input(h, g, [3])
+    node = new_layer_node(g, "ops.multiply", {})
+    h.push(AddNodeCommand(g, node))
+    h.push(ConnectCommand(g, x, 0, node.id, "x"))
+    add_output(h, g, node.id)
+    inference = ShapeInference(g)
+    inference.update()
+    assert "needs a second operand" in inference.result(node.id).error
+    g.node(node.id)._params["constant"] = 0.5
+    inference = ShapeInference(g)
+    inference.update()
+    assert inference.errors() == []
+    assert inference.result(node.id).outputs[0].shape == (None, 3)
+    model = build_model(g)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model(np.ones((1, 3), "float32"))), [[0.5, 0.5, 0.5]])
+
+
+def test_other_operations_are_refused_naming_them():
+    x = keras.Input((4,))
+    y = keras.ops.sin(layers.Dense(2, name="d")(x))
     with pytest.raises(ModelImportError) as info:
-        import_model(make())
-    assert expected in str(info.value)
-    assert "\n" not in str(info.value)
-    assert len(info.value.problems) > 1  # every such layer is listed
+        import_model(keras.Model(x, y))
+    message = str(info.value)
+    assert "'sin' is a raw Keras operation" in message and "keras.ops.add" in message
+    assert "\n" not in message
 
 
 # ------------------------------------------------------------------ own models
@@ -423,8 +472,8 @@ def test_adversarial_layer_names_survive(tmp_path):
 # ------------------------------------------------------------------ refusals in memory
 def test_raw_ops_are_named():
     x = keras.Input((4,))
-    y = layers.Dense(2, name="d")(x) * 2.0
-    with pytest.raises(ModelImportError, match=r"'multiply(_\d+)?' is a raw Keras operation"):
+    y = keras.ops.transpose(layers.Dense(2, name="d")(x))
+    with pytest.raises(ModelImportError, match=r"'transpose(_\d+)?' is a raw Keras operation"):
         import_model(keras.Model(x, y))
 
 

@@ -7,6 +7,7 @@ loops over requests), which also exercises the warm-worker path.
 import os
 import signal
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -111,6 +112,9 @@ def test_jax_keeps_compiled_programs_for_the_next_run(tmp_path, monkeypatch):
     w = Worker("jax")
     try:
         assert isinstance(start(w, tmp_path, epochs=1).wait(), p.Finished)
+        loaded = Path(f"/proc/{w.ready.pid}/maps")
+        if loaded.exists():  # seeding the run must not have loaded TensorFlow (seconds)
+            assert "tensorflow" not in loaded.read_text()
     finally:
         w.shutdown()
     cached = list((tmp_path / "cache" / "jax").iterdir())

@@ -93,6 +93,19 @@ def test_unsaved_changes_are_asked_about(mlp_window):
     assert w.doc.graph.name == "cnn_classifier"
 
 
+def test_workspace_tabs_keep_the_editing_panels_with_the_model(mlp_window):
+    w = mlp_window
+    set_units(w, "dense", 5)
+    assert w.undo_action.isEnabled() and not w.palette_dock.isHidden()
+    w.workspace.setCurrentWidget(w.train_page)
+    assert w.current_page() is w.train_page
+    assert w.palette_dock.isHidden() and w.inspector_dock.isHidden()
+    assert not w.undo_action.isEnabled()  # Ctrl+Z on the Train tab must not edit the model
+    w.workspace.setCurrentWidget(w.editor)
+    assert not w.palette_dock.isHidden() and not w.inspector_dock.isHidden()
+    assert w.undo_action.isEnabled()
+
+
 def test_undo_redo_actions_follow_the_history(mlp_window):
     w = mlp_window
     assert not w.undo_action.isEnabled()

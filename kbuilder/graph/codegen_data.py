@@ -1,0 +1,723 @@
+"""The data section of generated training scripts and notebooks.
+
+A training script must prepare its data exactly as a kbuilder run does, so that running the
+script reproduces the run: ``kbuilder.runtime.data.load_data`` followed by the training's
+``fit_to_input``. It must also run where kbuilder is not installed. So the steps are written
+here once, as the plain functions the script contains, with the same decisions as the
+runtime (see the docstring of ``kbuilder.runtime.data``):
+
+* first the test rows, then the validation rows from the rest, both fractions of all rows,
+  stratified for class labels (each class keeps its share, largest remainders round up),
+  drawn with ``SPLIT_SEED``; a source with its own test (or validation) set keeps it;
+* the built-in tabular sets standardised with the training rows' mean and standard
+  deviation, pixel values of built-in image sets scaled to 0..1;
+* CSV files: the target's missing rows left out, class labels numbered in sorted order,
+  text features one-hot encoded (a missing value is its own category), missing numbers
+  filled with the training rows' median;
+* NumPy files and image folders as they are (images resized with Pillow, bilinear, values
+  kept 0..255).
+
+``tests/graph/test_codegen_data.py`` runs the generated functions next to ``load_data`` for
+every kind of source and compares arrays and split rows bit for bit: a change to one side
+that is not made to the other fails there.
+
+The functions are kept as source text (not as functions whose source is looked up at run
+time) because a packaged kbuilder carries compiled code only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# The numbers of kbuilder.runtime.data (the tests check they agree).
+CLASS_LABEL_LIMIT = 20
+VOCABULARY_SIZE = 10_000
+SEQUENCE_LENGTH = 200
+MAX_AUTO_CATEGORIES = 50
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+MISSING_MARKERS = ("", "na", "n/a", "nan", "null", "?")
+MISSING_CATEGORY = "(missing)"
+
+_TEXT_SETS = ("imdb", "reuters")
+
+# ------------------------------------------------------------------------ the functions
+# name -> (source, names of the functions it calls)
+_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def _define(name: str, source: str, *needs: str) -> None:
+    _SOURCES[name] = (source.strip("\n"), needs)
+
+
+_define("split_off", '''
+def split_off(rows, fraction, rng, labels=None):
+    """Take `fraction` of `rows` at random; stratified when `labels` (one per row) are given.
+
+    Returns (kept, taken), both in the original order. Stratified: each class gives its
+    share of the taken rows, the largest remainders rounding up so the total is exact.
+    """
+    n = len(rows)
+    if fraction <= 0 or n < 2:
+        return rows, rows[:0]
+    total = min(n - 1, max(1, round(fraction * n)))
+    if labels is None:
+        taken = np.sort(rng.permutation(n)[:total])
+    else:
+        classes, counts = np.unique(labels, return_counts=True)
+        exact = counts * total / n
+        shares = np.floor(exact).astype(int)
+        order = np.argsort(-(exact - shares), kind="stable")
+        shares[order[: total - shares.sum()]] += 1
+        picked = [
+            rng.permutation(np.flatnonzero(labels == cls))[:share]
+            for cls, share in zip(classes, shares, strict=True)
+        ]
+        taken = np.sort(np.concatenate(picked))
+    mask = np.zeros(n, dtype=bool)
+    mask[taken] = True
+    return rows[~mask], rows[mask]
+''')
+
+_define("split_rows", '''
+def split_rows(count, labels=None, test_given=False, validation_given=False):
+    """The rows for training, validation and test, as kbuilder splits them.
+
+    First the test rows (TEST_SPLIT of all rows), then the validation rows from the rest
+    (VALIDATION_SPLIT of all rows), drawn with SPLIT_SEED. Class `labels` make both splits
+    stratified. Data that comes with its own test set gives VALIDATION_SPLIT of its
+    training rows to validation; with its own validation set, none.
+    """
+    rng = np.random.default_rng(SPLIT_SEED)
+    rows = np.arange(count)
+    if test_given:
+        rest, test = rows, rows[:0]
+        validation_fraction = VALIDATION_SPLIT
+    else:
+        rest, test = split_off(rows, TEST_SPLIT, rng, labels)
+        validation_fraction = VALIDATION_SPLIT / (1 - TEST_SPLIT)
+    if validation_given:
+        return rest, rows[:0], test
+    rest_labels = None if labels is None else labels[rest]
+    train, validation = split_off(rest, validation_fraction, rng, rest_labels)
+    return train, validation, test
+''', "split_off")
+
+_define("standardize", '''
+def standardize(x_train, *others):
+    """Centre and scale each feature with the training rows' mean and standard deviation."""
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant feature stays constant instead of NaN
+    return [((x - mean) / std).astype("float32") for x in (x_train, *others)]
+''')
+
+_define("fill_missing", '''
+def fill_missing(columns, names, x_train, *others):
+    """Fill the missing numbers (NaN) of `columns` with the training rows' median."""
+    medians = {}
+    for column in columns:
+        values = x_train[:, column]
+        present = values[~np.isnan(values)]
+        medians[column] = float(np.median(present)) if present.size else 0.0
+        print(f"Missing values of {names[column]!r} filled with {medians[column]:g}.")
+    filled = []
+    for x in (x_train, *others):
+        x = x.copy()
+        for column, median in medians.items():
+            x[np.isnan(x[:, column]), column] = median
+        filled.append(x)
+    return filled
+''')
+
+_define("is_classification", '''
+def is_classification(values):
+    """Whether a target holds class labels rather than values to predict.
+
+    Text and 0/1 rows are class labels; numbers are when all are whole and there are at
+    most CLASS_LABEL_LIMIT distinct ones (and fewer than half as many as rows), or two.
+    """
+    if values.dtype.kind in "USOb":
+        return True
+    if values.ndim == 2 and values.shape[1] > 1:
+        return values.dtype.kind in "biuf" and bool(np.all((values == 0) | (values == 1)))
+    flat = values.reshape(-1)
+    if flat.dtype.kind == "f":
+        flat = flat[~np.isnan(flat)]
+        if not np.all(flat == np.round(flat)):
+            return False
+    distinct = len(np.unique(flat))
+    return distinct <= 2 or (distinct <= CLASS_LABEL_LIMIT and distinct < len(flat) / 2)
+''')
+
+_define("class_list", '''
+def class_list(values):
+    """The distinct class labels in sorted order (numbers as numbers), and their names."""
+    if values.dtype.kind in "biuf":
+        classes = np.unique(values)
+        names = [str(int(v)) if float(v).is_integer() else f"{float(v):g}" for v in classes]
+        return classes, names
+    names = sorted({str(v) for v in values})
+    return np.asarray(names), names
+''')
+
+_define("class_ids", '''
+def class_ids(classes, labels):
+    """Each label's place in the sorted `classes`: class ids 0, 1, 2, ..."""
+    labels = labels if labels.dtype.kind in "biuf" else labels.astype(str)
+    return np.searchsorted(classes, labels).astype("int32")
+''')
+
+_define("fit_to_input", '''
+def fit_to_input(x):
+    """Give each sample the model's input shape (INPUT_SHAPE), e.g. 64 values as 8x8x1.
+
+    One None in INPUT_SHAPE takes whatever size is left.
+    """
+    shape = list(INPUT_SHAPE)
+    have = x.shape[1:]
+    if len(have) == len(shape) and all(
+        s is None or s == h for s, h in zip(shape, have, strict=True)
+    ):
+        return x
+    size = math.prod(have)
+    known = math.prod(s for s in shape if s is not None)
+    unknown = sum(s is None for s in shape)
+    if (unknown == 0 and known == size) or (unknown == 1 and known and size % known == 0):
+        return x.reshape((len(x), *[-1 if s is None else s for s in shape]))
+    raise SystemExit(
+        f"Each sample of the data has shape {have}, which does not fit the model's input "
+        f"shape {INPUT_SHAPE}. Change the shape of the model's Input to fit the data."
+    )
+''')
+
+_define("one_hot", '''
+def one_hot(*label_arrays):
+    """Class ids as one-hot rows, which @LOSS@ expects (rows stay as they are)."""
+    if label_arrays[0].ndim > 1:
+        return label_arrays
+    num_classes = max(int(y.max()) + 1 for y in label_arrays if len(y))
+    return [np.eye(num_classes, dtype="float32")[y] for y in label_arrays]
+''')
+
+# ------------------------------------------------------------------------------- CSV
+def _set_literal(values: tuple[str, ...]) -> str:
+    return "{" + ", ".join(f'"{v}"' for v in sorted(values)) + "}"
+
+
+_CSV_RULES = f"""
+# How kbuilder reads a CSV file.
+MISSING_MARKERS = {_set_literal(MISSING_MARKERS)}  # cells that mean "no value" (any case)
+MISSING_CATEGORY = "{MISSING_CATEGORY}"  # the category of a missing text value
+CLASS_LABEL_LIMIT = {CLASS_LABEL_LIMIT}  # more distinct whole numbers than this: values to predict
+MAX_AUTO_CATEGORIES = {MAX_AUTO_CATEGORIES}  # more text values than this, most unique: an identifier
+"""
+
+_define("read_table", '''
+def read_table(path):
+    """The header, rows (cells stripped), line numbers and delimiter of a CSV file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise SystemExit(f"Could not read {path}: {exc.strerror or exc}.") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("cp1252")  # spreadsheet exports on Windows
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    try:
+        sample = "\\n".join(text.splitlines()[:50])
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\\t|").delimiter
+    except csv.Error:
+        delimiter = ","  # e.g. a single column: nothing to sniff
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [cell.strip() for cell in next(reader, [])]
+    rows, lines = [], []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines are not samples
+        if len(row) != len(header):
+            raise SystemExit(
+                f"{path} line {reader.line_num} has {len(row)} values but the header has "
+                f"{len(header)} columns."
+            )
+        rows.append([cell.strip() for cell in row])
+        lines.append(reader.line_num)
+    if not rows:
+        raise SystemExit(f"{path} has no data rows below its header line.")
+    header = [cell or f"column_{i + 1}" for i, cell in enumerate(header)]
+    if len(set(header)) < len(header):
+        raise SystemExit(f"{path} has two columns of the same name; rename one of them.")
+    return header, rows, lines, delimiter
+''')
+
+_define("numbers_or_none", '''
+def numbers_or_none(column, cells, lines, delimiter):
+    """A column's cells as numbers (NaN where missing), or None when it is a text column.
+
+    A column of mostly numbers with a few other values has typos: that stops the script.
+    """
+    values = np.full(len(cells), np.nan)
+    bad = []
+    for i, cell in enumerate(cells):
+        if cell.lower() in MISSING_MARKERS:
+            continue
+        try:
+            values[i] = float(cell)
+        except ValueError:
+            if delimiter == ";" and re.fullmatch(r"[+-]?\\d+,\\d+", cell):
+                values[i] = float(cell.replace(",", "."))  # a decimal comma
+            else:
+                bad.append(i)
+    present = sum(cell.lower() not in MISSING_MARKERS for cell in cells)
+    if not bad:
+        return values
+    if len(bad) < present / 2:
+        raise SystemExit(
+            f"Line {lines[bad[0]]}, column {column!r}: {cells[bad[0]]!r} is not a number. "
+            "Correct it, leave the cell empty for a missing value, or mark the column as "
+            "categorical (CATEGORICAL)."
+        )
+    return None
+''')
+
+_define("csv_target", '''
+def csv_target(column, cells, lines, delimiter):
+    """The target: class ids and class names, or values and None; and the rows kept."""
+    kept = [i for i, cell in enumerate(cells) if cell.lower() not in MISSING_MARKERS]
+    if not kept:
+        raise SystemExit(f"The target column {column!r} has no values.")
+    if len(kept) < len(cells):
+        print(f"{len(cells) - len(kept)} row(s) without a value for {column!r} left out.")
+    present = [cells[i] for i in kept]
+    numbers = numbers_or_none(column, present, [lines[i] for i in kept], delimiter)
+    values = np.asarray(present) if numbers is None else numbers
+    if not is_classification(values):
+        return values.astype("float32"), None, kept
+    classes, names = class_list(values)
+    return class_ids(classes, values), names, kept
+''', "numbers_or_none", "is_classification", "class_list", "class_ids")
+
+_define("csv_feature", '''
+def csv_feature(column, cells, lines, delimiter, categorical, chosen):
+    """One feature column as (block of columns, their names, whether numbers are missing).
+
+    Numbers stay numbers; text (or a CATEGORICAL column) becomes one 0/1 column per
+    category. None: the column is empty, or looks like an identifier and was not `chosen`.
+    """
+    missing = sum(cell.lower() in MISSING_MARKERS for cell in cells)
+    if missing == len(cells):
+        print(f"Column {column!r} is empty and left out.")
+        return None
+    if not categorical:
+        numbers = numbers_or_none(column, cells, lines, delimiter)
+        if numbers is not None:
+            return numbers[:, None], [column], missing > 0
+    labels = [MISSING_CATEGORY if c.lower() in MISSING_MARKERS else c for c in cells]
+    categories = sorted(set(labels))
+    if not chosen and len(categories) > MAX_AUTO_CATEGORIES and (
+        len(categories) > len(cells) / 2
+    ):
+        print(f"Column {column!r} has {len(categories)} different text values, like an "
+              "identifier, and is left out (list it in FEATURES to use it).")
+        return None
+    index = {category: i for i, category in enumerate(categories)}
+    block = np.zeros((len(cells), len(categories)), dtype="float32")
+    block[np.arange(len(cells)), [index[label] for label in labels]] = 1.0
+    return block, [f"{column}={category}" for category in categories], False
+''', "numbers_or_none")
+
+_define("load_csv", '''
+def load_data(path):
+    """The CSV file's features and target, split into training, validation and test rows."""
+    header, rows, lines, delimiter = read_table(path)
+    target = TARGET or header[-1]
+    features = list(FEATURES) if FEATURES is not None else [c for c in header if c != target]
+    for column in [target, *features, *CATEGORICAL]:
+        if column not in header:
+            raise SystemExit(f"{path} has no column {column!r}; its columns are {header}.")
+    if target in features:
+        raise SystemExit(f"{target!r} is both the target and a feature; remove it from FEATURES.")
+    cells = {name: [row[i] for row in rows] for i, name in enumerate(header)}
+    y, classes, kept = csv_target(target, cells[target], lines, delimiter)
+    kept_lines = [lines[i] for i in kept]
+    blocks, names, with_missing = [], [], []
+    for column in features:
+        encoded = csv_feature(
+            column, [cells[column][i] for i in kept], kept_lines, delimiter,
+            categorical=column in CATEGORICAL,
+            chosen=FEATURES is not None or column in CATEGORICAL,
+        )
+        if encoded is None:
+            continue
+        block, block_names, missing = encoded
+        if missing:
+            with_missing.append(len(names))
+        blocks.append(block)
+        names += block_names
+    if not blocks:
+        raise SystemExit(f"{path} has no usable feature columns besides {target!r}.")
+    x = np.concatenate(blocks, axis=1).astype("float32")
+    if classes is not None:
+        print(f"Classes: {classes}")
+    train, validation, test = split_rows(len(y), labels=None if classes is None else y)
+    x_train, x_val, x_test = fill_missing(with_missing, names, x[train], x[validation], x[test])
+    return (x_train, y[train]), (x_val, y[validation]), (x_test, y[test])
+''', "read_table", "csv_target", "csv_feature", "split_rows", "fill_missing")
+
+# ----------------------------------------------------------------------------- NumPy
+_define("read_arrays", '''
+def read_arrays(path):
+    """The arrays of an .npz file, or of the .npy files in a folder (or beside a .npy file)."""
+    folder = Path(path).parent if str(path).lower().endswith(".npy") else Path(path)
+    try:
+        if folder.is_dir():
+            return {f.stem: np.load(f) for f in sorted(folder.glob("*.npy"))}
+        with np.load(path) as archive:  # allow_pickle stays off: a data file runs no code
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"Could not read {path}: {exc}") from exc
+''')
+
+_define("as_features", '''
+def as_features(a):
+    """Samples as Keras takes them: a column for 1-D data, float32 for real numbers."""
+    a = np.asarray(a)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.dtype.kind in "fb" and a.dtype != np.float32:
+        a = a.astype("float32")
+    return a
+''')
+
+_define("as_targets", '''
+def as_targets(*label_arrays):
+    """The targets of every split encoded alike, and the class names (None: values).
+
+    One-hot rows stay; whole numbers 0..K-1 are class ids already; other labels are
+    numbered in sorted order.
+    """
+    flat = [y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y for y in label_arrays]
+    values = np.concatenate(flat)
+    if not is_classification(values):
+        return [y.astype("float32") for y in flat], None
+    if flat[0].ndim == 2:
+        count = flat[0].shape[1]
+        return [y.astype("float32") for y in flat], [str(i) for i in range(count)]
+    if values.dtype.kind in "biuf" and np.all(values == np.round(values)) and values.min() >= 0:
+        return [y.astype("int32") for y in flat], [str(i) for i in range(int(values.max()) + 1)]
+    classes, names = class_list(values)
+    return [class_ids(classes, y) for y in flat], names
+''', "is_classification", "class_list", "class_ids")
+
+_define("load_npz", '''
+def load_data(path):
+    """Arrays x and y (or x_train and y_train, maybe with x_test/y_test, x_val/y_val)."""
+    arrays = read_arrays(path)
+    named = {key.lower(): key for key in arrays}
+    for x_key, y_key in (("x", "y"), ("x_train", "y_train")):
+        if x_key in named and y_key in named:
+            break
+    else:
+        raise SystemExit(
+            f"{path} must hold arrays x and y (or x_train and y_train); it holds "
+            f"{sorted(arrays)}."
+        )
+    given = [s for s in ("test", "val") if f"x_{s}" in named and f"y_{s}" in named]
+    xs = [as_features(arrays[named[k]]) for k in [x_key, *(f"x_{s}" for s in given)]]
+    ys, classes = as_targets(*(np.asarray(arrays[named[k]])
+                               for k in [y_key, *(f"y_{s}" for s in given)]))
+    own = dict(zip(given, zip(xs[1:], ys[1:], strict=True), strict=True))
+    x, y = xs[0], ys[0]
+    labels = None
+    if classes is not None:
+        print(f"Classes: {classes}")
+        labels = y.argmax(axis=1) if y.ndim == 2 else y
+    train, validation, test = split_rows(
+        len(y), labels, test_given="test" in own, validation_given="val" in own
+    )
+    return (
+        (x[train], y[train]),
+        own.get("val", (x[validation], y[validation])),
+        own.get("test", (x[test], y[test])),
+    )
+''', "read_arrays", "as_features", "as_targets", "split_rows")
+
+# ------------------------------------------------------------------------------ images
+_define("image_classes", f'''
+def image_classes(root):
+    """(class name, image files) of each sub-folder of `root`, in sorted order."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SystemExit(f"The image folder {{root}} does not exist.")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = []
+    for folder in folders:
+        files = sorted(
+            p for p in folder.rglob("*")
+            if p.is_file() and p.suffix.lower() in {_set_literal(IMAGE_EXTENSIONS)}
+            and not p.name.startswith(".")
+        )
+        if not files:
+            raise SystemExit(f"The class folder {{folder}} has no images.")
+        classes.append((folder.name, files))
+    if len(classes) < 2:
+        raise SystemExit(f"{{root}} needs a sub-folder of images for each of two classes or more.")
+    return classes
+''')
+
+_define("read_image", '''
+def read_image(path, height, width, channels):
+    """One image resized to height x width (bilinear), as float32 pixel values 0..255."""
+    with Image.open(path) as image:
+        image = image.convert("RGB" if channels == 3 else "L")
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype="float32").reshape(height, width, channels)
+''')
+
+_define("load_images", '''
+def load_data(path):
+    """Images of one sub-folder per class, resized to IMAGE_SIZE; pixel values stay 0..255."""
+    classes = image_classes(path)
+    height, width = IMAGE_SIZE
+    channels = 3 if COLOR_MODE == "rgb" else 1
+    files = [(label, file) for label, (_, paths) in enumerate(classes) for file in paths]
+    x = np.empty((len(files), height, width, channels), dtype="float32")
+    for i, (_, file) in enumerate(files):
+        x[i] = read_image(file, height, width, channels)
+    y = np.array([label for label, _ in files], dtype="int32")
+    print(f"Classes: {[name for name, _ in classes]}")
+    train, validation, test = split_rows(len(y), labels=y)
+    return (x[train], y[train]), (x[validation], y[validation]), (x[test], y[test])
+''', "image_classes", "read_image", "split_rows")
+
+
+# ------------------------------------------------------------------ built-in datasets
+def _sklearn_loader(name: str) -> str:
+    lines = [
+        "def load_data():",
+        f'    """The scikit-learn dataset "{name}", split into training, validation and test '
+        'rows."""',
+        f"    dataset = load_{name}()",
+    ]
+    if name == "digits":
+        lines += [
+            "    # 8x8 images with values 0..16, kept as images so that a CNN sees the layout.",
+            '    x = (dataset.images / 16.0).astype("float32")[..., None]',
+        ]
+    else:
+        lines.append('    x = dataset.data.astype("float32")')
+    if name == "diabetes":
+        lines += [
+            '    y = dataset.target.astype("float32")',
+            "    train, validation, test = split_rows(len(y))",
+        ]
+    else:
+        lines += [
+            '    y = dataset.target.astype("int32")',
+            '    print(f"Classes: {[str(c) for c in dataset.target_names]}")',
+            "    train, validation, test = split_rows(len(y), labels=y)",
+        ]
+    if name == "digits":
+        lines.append("    x_train, x_val, x_test = x[train], x[validation], x[test]")
+    else:
+        lines += [
+            "    # Features centred and scaled with the training rows' statistics.",
+            "    x_train, x_val, x_test = standardize(x[train], x[validation], x[test])",
+        ]
+    lines.append("    return (x_train, y[train]), (x_val, y[validation]), (x_test, y[test])")
+    return "\n".join(lines)
+
+
+def _keras_loader(name: str) -> str:
+    lines = [
+        "def load_data():",
+        f'    """The Keras dataset "{name}" with its own test set: downloaded on first use, '
+        'then read from ~/.keras/datasets."""',
+        "    try:",
+        f"        (x, y), (x_test, y_test) = keras.datasets.{name}.load_data("
+        + ("num_words=NUM_WORDS" if name in _TEXT_SETS else "") + ")",
+        "    except Exception as exc:  # most often: no internet connection on first use",
+        "        raise SystemExit(",
+        f'            f"Could not download the {name} dataset ({{exc}}). Keras downloads it '
+        'once into "',
+        '            "~/.keras/datasets; connect to the internet, or copy the file there."',
+        "        ) from exc",
+    ]
+    if name in _TEXT_SETS:
+        lines += [
+            "    # Texts padded or cut to SEQUENCE_LENGTH tokens.",
+            '    x = keras.utils.pad_sequences(x, maxlen=SEQUENCE_LENGTH).astype("int32")',
+            "    x_test = keras.utils.pad_sequences(x_test, maxlen=SEQUENCE_LENGTH)"
+            '.astype("int32")',
+            '    y, y_test = np.asarray(y).astype("int32"), np.asarray(y_test).astype("int32")',
+            "    train, validation, _ = split_rows(len(y), labels=y, test_given=True)",
+            "    x_train, x_val = x[train], x[validation]",
+        ]
+    elif name == "boston_housing":
+        lines += [
+            '    x, x_test = x.astype("float32"), x_test.astype("float32")',
+            '    y, y_test = y.astype("float32"), y_test.astype("float32")',
+            "    train, validation, _ = split_rows(len(y), test_given=True)",
+            "    # Features centred and scaled with the training rows' statistics.",
+            "    x_train, x_val, x_test = standardize(x[train], x[validation], x_test)",
+        ]
+    else:
+        lines += [
+            "    # Pixel values 0..255 become 0..1; grayscale images get their channel axis.",
+            '    x, x_test = x.astype("float32") / 255.0, x_test.astype("float32") / 255.0',
+            "    if x.ndim == 3:",
+            "        x, x_test = x[..., None], x_test[..., None]",
+            '    y, y_test = np.ravel(y).astype("int32"), np.ravel(y_test).astype("int32")',
+            "    train, validation, _ = split_rows(len(y), labels=y, test_given=True)",
+            "    x_train, x_val = x[train], x[validation]",
+        ]
+    lines.append("    return (x_train, y[train]), (x_val, y[validation]), (x_test, y_test)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ the section
+@dataclass(frozen=True)
+class DataSection:
+    """What a training script needs to read its data as kbuilder does.
+
+    ``imports``: import lines (standard library first, then third party, each sorted);
+    ``settings``: constant lines for the script's settings block; ``definitions``: the
+    functions (and rules) in order, ``load_data`` last; ``path_argument``: whether
+    ``load_data`` takes the data's path (``DATA_PATH``).
+    """
+
+    stdlib: tuple[str, ...]
+    third_party: tuple[str, ...]
+    settings: tuple[str, ...]
+    definitions: tuple[str, ...]
+    path_argument: bool
+
+
+# Every module-level name a data section may define (generated variables avoid them).
+DEFINED_NAMES = frozenset(
+    {"load_data", "fit_to_input", "one_hot", "MISSING_MARKERS", "MISSING_CATEGORY",
+     "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
+     "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
+     "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "math", "csv", "io", "re",
+     "Path", "Image"}
+    | {name for name in _SOURCES if not name.startswith("load_")}
+)
+
+
+def csv_location(location: str) -> tuple[str, str | None]:
+    """``PATH[:target=COLUMN]`` -> (path, column or None), as the runtime reads it."""
+    path, sep, target = location.rpartition(":target=")
+    if sep and path:
+        return path, target
+    return location, None
+
+
+def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> DataSection:
+    """The data section for ``settings`` (a ``DataSettings``) of source ``kind``.
+
+    Args:
+        settings: the project's data settings.
+        kind: ``"sklearn"``, ``"keras"``, ``"csv"``, ``"npz"`` or ``"images"``.
+        one_hot_loss: the loss that wants one-hot labels, if the project's loss does; the
+            section then also defines ``one_hot``.
+    """
+    from kbuilder.graph.codegen import _literal, _string
+
+    stdlib = {"import math"}
+    third = {"import numpy as np"}
+    lines = [f"SPLIT_SEED = {settings.seed}  # seed of the split into training/validation/test rows"]
+    if kind == "keras":
+        lines += [
+            f"VALIDATION_SPLIT = {_literal(float(settings.validation_split))}  "
+            "# fraction of the training rows that validate after each epoch",
+            "TEST_SPLIT = 0.0  # the dataset comes with its own test set",
+        ]
+    else:
+        lines += [
+            f"VALIDATION_SPLIT = {_literal(float(settings.validation_split))}  "
+            "# fraction of all rows that validate after each epoch",
+            f"TEST_SPLIT = {_literal(float(settings.test_split))}  "
+            "# fraction of all rows held out for the final test",
+        ]
+    rules: list[str] = []
+    location = settings.location
+    if kind == "sklearn":
+        third.add(f"from sklearn.datasets import load_{location}")
+        loader, needs = _sklearn_loader(location), ["split_rows", "standardize"]
+    elif kind == "keras":
+        third.add("import keras")
+        if location in _TEXT_SETS:
+            lines += [
+                f"NUM_WORDS = {VOCABULARY_SIZE}  # the most frequent words to keep",
+                f"SEQUENCE_LENGTH = {SEQUENCE_LENGTH}  # tokens per text (shorter ones padded)",
+            ]
+        loader, needs = _keras_loader(location), ["split_rows", "standardize"]
+    elif kind == "csv":
+        path, spec_target = csv_location(location)
+        stdlib |= {"import csv", "import io", "import re"}
+        features = list(settings.features) if settings.features is not None else None
+        lines += [
+            f"DATA_PATH = {_string(path)}",
+            f"TARGET = {_literal(settings.target or spec_target)}  "
+            "# the column to predict (None: the last one)",
+            f"FEATURES = {_literal(features)}  # the input columns (None: all but TARGET)",
+            f"CATEGORICAL = {_literal(list(settings.categorical))}  "
+            "# columns of categories, one-hot encoded",
+        ]
+        rules.append(_CSV_RULES.strip("\n"))
+        loader, needs = _SOURCES["load_csv"][0], list(_SOURCES["load_csv"][1])
+    elif kind == "npz":
+        stdlib.add("from pathlib import Path")
+        lines.append(f"DATA_PATH = {_string(location)}")
+        rules.append(f"CLASS_LABEL_LIMIT = {CLASS_LABEL_LIMIT}  "
+                     "# more distinct whole numbers than this: values to predict")
+        loader, needs = _SOURCES["load_npz"][0], list(_SOURCES["load_npz"][1])
+    elif kind == "images":
+        stdlib.add("from pathlib import Path")
+        third.add("from PIL import Image")
+        lines += [
+            f"DATA_PATH = {_string(location)}",
+            f"IMAGE_SIZE = {_literal(tuple(settings.image_size))}  # (height, width)",
+            f"COLOR_MODE = {_string(settings.color_mode)}  # rgb or grayscale",
+        ]
+        loader, needs = _SOURCES["load_images"][0], list(_SOURCES["load_images"][1])
+    else:
+        raise ValueError(f"unknown data kind {kind!r}")
+    needs.append("fit_to_input")
+    if one_hot_loss:
+        needs.append("one_hot")
+    definitions = [*rules, *_with_dependencies(needs), loader]
+    if one_hot_loss:
+        definitions = [d.replace("@LOSS@", one_hot_loss) for d in definitions]
+    return DataSection(
+        stdlib=tuple(sorted(stdlib, key=_import_order)),
+        third_party=tuple(sorted(third, key=_import_order)),
+        settings=tuple(lines),
+        definitions=tuple(definitions),
+        path_argument=kind in ("csv", "npz", "images"),
+    )
+
+
+def _with_dependencies(names: list[str]) -> list[str]:
+    """The sources of ``names`` and what they call, each once, callees first."""
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        for need in _SOURCES[name][1]:
+            visit(need)
+        ordered.append(name)
+
+    for name in names:
+        visit(name)
+    return [_SOURCES[name][0] for name in ordered]
+
+
+def _import_order(line: str) -> tuple[int, str]:
+    """isort's order: ``import x`` lines before ``from x import y``, each by module name."""
+    return (line.startswith("from "), line.split()[1].lower())

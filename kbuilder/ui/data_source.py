@@ -1,0 +1,504 @@
+"""The data panel's source form: where the data comes from and how it is split.
+
+Built-in datasets, a CSV file (with its columns: target, features, categorical), NumPy
+files or an image folder (size, colour mode), and the split fractions and seed. The form
+only describes ``DataSettings``; the data page loads them and decides what is stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kbuilder.graph.settings import (
+    KERAS_DATASETS,
+    SKLEARN_DATASETS,
+    DataSettings,
+    SettingsError,
+)
+from kbuilder.ui import theme
+
+if TYPE_CHECKING:
+    from kbuilder.runtime.data_preview import CsvPreview
+
+KINDS = (("builtin", "Built-in dataset"), ("csv", "CSV file"), ("npz", "NumPy file (.npz/.npy)"),
+         ("images", "Image folder"))
+DATASET_INFO = {
+    "digits": "1,797 handwritten digits, 8×8 pixels, 10 classes. Offline (scikit-learn).",
+    "iris": "150 iris flowers, 4 measurements, 3 species. Offline (scikit-learn).",
+    "wine": "178 wines, 13 chemical measurements, 3 cultivars. Offline (scikit-learn).",
+    "breast_cancer": "569 tumours, 30 measurements, malignant or benign. Offline "
+                     "(scikit-learn).",
+    "diabetes": "442 patients, 10 measurements, disease progression after a year "
+                "(regression). Offline (scikit-learn).",
+    "mnist": "70,000 handwritten digits, 28×28 pixels, 10 classes. Downloaded on first use "
+             "(11 MB), then cached.",
+    "fashion_mnist": "70,000 pictures of clothes, 28×28 pixels, 10 classes. Downloaded on "
+                     "first use (30 MB).",
+    "cifar10": "60,000 colour photos, 32×32 pixels, 10 classes. Downloaded on first use "
+               "(170 MB).",
+    "cifar100": "60,000 colour photos, 32×32 pixels, 100 classes. Downloaded on first use "
+                "(170 MB).",
+    "imdb": "50,000 film reviews as word ids, positive or negative. Downloaded on first use "
+            "(17 MB).",
+    "reuters": "11,228 news wires as word ids, 46 topics. Downloaded on first use (2 MB).",
+    "boston_housing": "506 houses, 13 measurements, price (regression). Downloaded on first "
+                      "use (57 kB).",
+}
+CSV_FILTER = "CSV files (*.csv *.tsv *.txt);;All files (*)"
+NUMPY_FILTER = "NumPy arrays (*.npz *.npy);;All files (*)"
+# Columns of the CSV column table.
+COL_NAME, COL_TYPE, COL_USE, COL_CATEGORICAL = range(4)
+
+
+class QtDataSourceForm(QWidget):
+    """The controls that describe ``DataSettings``.
+
+    Signals:
+        edited(): the user changed a control (load after a pause: more may follow).
+        chosen(): the user chose a file or folder (load at once).
+        reload_requested(): the user wants the data read again.
+    """
+
+    edited = Signal()
+    chosen = Signal()
+    reload_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.csv: CsvPreview | None = None  # the file whose columns the table shows
+        self._updating = False  # controls set by code, not by the user
+        self.kind_combo = QComboBox(self)
+        for kind, label in KINDS:
+            self.kind_combo.addItem(label, kind)
+        self.kind_combo.currentIndexChanged.connect(self._on_kind_changed)
+        # One page per kind, only the current one shown. Not a QStackedWidget: that one
+        # is as tall as its tallest page (the CSV page's column table).
+        self.kind_pages = QWidget(self)
+        self._kind_widgets = [self._build_builtin(), self._build_csv(), self._build_npz(),
+                              self._build_images()]
+        pages = QVBoxLayout(self.kind_pages)
+        pages.setContentsMargins(0, 0, 0, 0)
+        for widget in self._kind_widgets:
+            pages.addWidget(widget)
+        source = QGroupBox("Source", self)
+        box = QVBoxLayout(source)
+        box.addWidget(self.kind_combo)
+        box.addWidget(self.kind_pages)
+
+        self.validation_spin = self._fraction_spin("Share of the data held out to watch "
+                                                   "generalisation during training")
+        self.test_spin = self._fraction_spin("Share of the data kept aside for the final "
+                                             "evaluation")
+        self.seed_spin = QSpinBox(self)
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setToolTip("The same seed always gives the same split")
+        self.seed_spin.valueChanged.connect(self._on_control_changed)
+        split = QGroupBox("Split", self)
+        form = QFormLayout(split)
+        form.addRow("Validation", self.validation_spin)
+        form.addRow("Test", self.test_spin)
+        form.addRow("Seed", self.seed_spin)
+        self.split_note = QLabel(self)
+        self.split_note.setObjectName("muted")
+        self.split_note.setWordWrap(True)
+        form.addRow(self.split_note)
+
+        self.reload_button = QPushButton("Reload", self)
+        self.reload_button.setToolTip("Read the data again (e.g. after the file changed)")
+        self.reload_button.clicked.connect(self.reload_requested)
+        panel = QWidget(self)
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(0, 0, 4, 0)
+        column.addWidget(source)
+        column.addWidget(split)
+        column.addWidget(self.reload_button, 0, Qt.AlignmentFlag.AlignLeft)
+        column.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(scroll)
+        self.setFixedWidth(400)
+        theme.manager().changed.connect(self._on_theme)
+
+    def _fraction_spin(self, tip: str) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox(self)
+        spin.setRange(0.0, 0.9)
+        spin.setSingleStep(0.05)
+        spin.setDecimals(2)
+        spin.setToolTip(tip)
+        spin.valueChanged.connect(self._on_control_changed)
+        return spin
+
+    def _build_builtin(self) -> QWidget:
+        page = QWidget(self)
+        self.dataset_combo = QComboBox(page)
+        for name in SKLEARN_DATASETS:
+            self.dataset_combo.addItem(name, name)
+        self.dataset_combo.insertSeparator(self.dataset_combo.count())
+        for name in KERAS_DATASETS:
+            self.dataset_combo.addItem(f"{name} (download)", name)
+        for i in range(self.dataset_combo.count()):
+            name = self.dataset_combo.itemData(i)
+            if name:
+                self.dataset_combo.setItemData(i, DATASET_INFO.get(name, ""),
+                                               Qt.ItemDataRole.ToolTipRole)
+        self.dataset_combo.currentIndexChanged.connect(self._on_control_changed)
+        self.dataset_info = QLabel(page)
+        self.dataset_info.setObjectName("muted")
+        self.dataset_info.setWordWrap(True)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.dataset_combo)
+        layout.addWidget(self.dataset_info)
+        return page
+
+    def _path_row(self, parent: QWidget, placeholder: str,
+                  choose) -> tuple[QLineEdit, QPushButton, QHBoxLayout]:
+        edit = QLineEdit(parent)
+        edit.setReadOnly(True)
+        edit.setPlaceholderText(placeholder)
+        button = QPushButton("Choose…", parent)
+        button.clicked.connect(choose)
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        row.addWidget(button)
+        return edit, button, row
+
+    def _build_csv(self) -> QWidget:
+        page = QWidget(self)
+        self.csv_path, self.csv_choose, row = self._path_row(page, "No file chosen",
+                                                             self.choose_csv)
+        self.target_combo = QComboBox(page)
+        self.target_combo.setToolTip("The column the model learns to predict")
+        self.target_combo.currentIndexChanged.connect(self._on_target_changed)
+        self.columns = QStandardItemModel(0, 4, page)
+        self.columns.setHorizontalHeaderLabels(["Column", "Type", "Use", "Categorical"])
+        self.columns.itemChanged.connect(self._on_column_item_changed)
+        self.columns_view = QTableView(page)
+        self.columns_view.setModel(self.columns)
+        self.columns_view.verticalHeader().hide()
+        self.columns_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.columns_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.columns_view.setWordWrap(False)
+        self.columns_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.columns_view.horizontalHeader()
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(COL_NAME, 90)
+        header.setSectionResizeMode(COL_TYPE, QHeaderView.ResizeMode.Stretch)
+        for col in (COL_USE, COL_CATEGORICAL):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.columns_view.setMinimumHeight(200)
+        hint = QLabel("Untick “Use” to leave a column out; tick “Categorical” for numbers "
+                      "that are codes (e.g. 1 = A, 2 = B). Text columns are always "
+                      "categorical; missing numbers are filled with the median.", page)
+        hint.setObjectName("muted")
+        hint.setWordWrap(True)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("File", row)
+        form.addRow("Target", self.target_combo)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(form)
+        layout.addWidget(self.columns_view, 1)
+        layout.addWidget(hint)
+        return page
+
+    def _build_npz(self) -> QWidget:
+        page = QWidget(self)
+        self.npz_path, self.npz_choose, row = self._path_row(page, "No file chosen",
+                                                             self.choose_npz)
+        hint = QLabel("An .npz with arrays x and y (or x_train, y_train and optionally "
+                      "x_test, y_test), or a folder of x.npy and y.npy.", page)
+        hint.setObjectName("muted")
+        hint.setWordWrap(True)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(hint)
+        return page
+
+    def _build_images(self) -> QWidget:
+        page = QWidget(self)
+        self.images_path, self.images_choose, row = self._path_row(
+            page, "No folder chosen", self.choose_folder)
+        self.height_spin, self.width_spin = QSpinBox(page), QSpinBox(page)
+        for spin in (self.height_spin, self.width_spin):
+            spin.setRange(4, 1024)
+            spin.setSuffix(" px")
+            spin.valueChanged.connect(self._on_control_changed)
+        size = QHBoxLayout()
+        size.addWidget(self.height_spin)
+        size.addWidget(QLabel("×", page))
+        size.addWidget(self.width_spin)
+        self.color_combo = QComboBox(page)
+        self.color_combo.addItem("Colour (RGB)", "rgb")
+        self.color_combo.addItem("Greyscale", "grayscale")
+        self.color_combo.currentIndexChanged.connect(self._on_control_changed)
+        hint = QLabel("One sub-folder per class, e.g. photos/cats and photos/dogs. Images "
+                      "are resized to this size; pixel values stay 0..255.", page)
+        hint.setObjectName("muted")
+        hint.setWordWrap(True)
+        form = QFormLayout(page)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Folder", row)
+        form.addRow("Size (h × w)", size)
+        form.addRow("Colours", self.color_combo)
+        form.addRow(hint)
+        return page
+
+    # ============================================================= settings
+    def set_settings(self, settings: DataSettings) -> None:
+        """Show ``settings`` in the controls without reacting to it."""
+        self._updating = True
+        try:
+            kind = settings.kind
+            self.kind_combo.setCurrentIndex(self.kind_combo.findData(kind))
+            self._show_kind_page(self.kind_combo.currentIndex())
+            if kind == "builtin":
+                self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(
+                    settings.location))
+            self.csv_path.setText(csv_file(settings) if kind == "csv" else "")
+            self.npz_path.setText(settings.location if kind == "npz" else "")
+            self.images_path.setText(settings.location if kind == "images" else "")
+            self.height_spin.setValue(settings.image_size[0])
+            self.width_spin.setValue(settings.image_size[1])
+            self.color_combo.setCurrentIndex(self.color_combo.findData(settings.color_mode))
+            self.validation_spin.setValue(settings.validation_split)
+            self.test_spin.setValue(settings.test_split)
+            self.seed_spin.setValue(settings.seed)
+            if kind != "csv" or (self.csv is not None and self.csv.path != csv_file(settings)):
+                self.show_columns(None, settings)
+        finally:
+            self._updating = False
+        self._update_info()
+
+    def settings(self) -> DataSettings | None:
+        """The settings the controls describe; ``None`` while a file is still to choose.
+
+        Raises:
+            SettingsError: the controls describe settings that are not allowed.
+        """
+        kind = self.kind_combo.currentData()
+        common: dict[str, Any] = {
+            "validation_split": round(self.validation_spin.value(), 4),
+            "test_split": round(self.test_spin.value(), 4),
+            "seed": self.seed_spin.value(),
+        }
+        if kind == "builtin":
+            settings = DataSettings(source=self.dataset_combo.currentData() or "digits",
+                                    **common)
+        elif kind == "csv":
+            path = self.csv_path.text()
+            if not path:
+                return None
+            target, features, categorical = self._column_choices(path)
+            settings = DataSettings(source=f"csv:{path}", target=target, features=features,
+                                    categorical=categorical, **common)
+        elif kind == "npz":
+            if not self.npz_path.text():
+                return None
+            settings = DataSettings(source=f"npz:{self.npz_path.text()}", **common)
+        else:
+            if not self.images_path.text():
+                return None
+            settings = DataSettings(
+                source=f"images:{self.images_path.text()}",
+                image_size=(self.height_spin.value(), self.width_spin.value()),
+                color_mode=self.color_combo.currentData(), **common,
+            )
+        settings.validate()
+        return settings
+
+    def settings_or_none(self) -> DataSettings | None:
+        try:
+            return self.settings()
+        except SettingsError:
+            return None
+
+    def _update_info(self) -> None:
+        name = self.dataset_combo.currentData()
+        self.dataset_info.setText(DATASET_INFO.get(name or "", ""))
+        val, test = self.validation_spin.value(), self.test_spin.value()
+        train = max(0.0, 1 - val - test)
+        self.split_note.setText(f"Training gets {train:.0%} of the data, validation "
+                                f"{val:.0%}, test {test:.0%}. Splits keep each class's "
+                                "share (stratified).")
+
+    def _on_kind_changed(self, index: int) -> None:
+        self._show_kind_page(index)
+        self._on_control_changed()
+
+    def _show_kind_page(self, index: int) -> None:
+        # Hidden pages must not reserve room: the CSV page's column table is tall.
+        for i, page in enumerate(self._kind_widgets):
+            page.setVisible(i == index)
+
+    def _on_control_changed(self, *_args: Any) -> None:
+        self._update_info()
+        if not self._updating:
+            self.edited.emit()
+
+    # ============================================================= choosers
+    def _dialogs(self) -> Any:
+        from kbuilder.ui.dialogs import QtDialogs
+
+        return getattr(self.window(), "dialogs", None) or QtDialogs(self)
+
+    def _start_folder(self, current: str) -> str:
+        return str(Path(current).parent) if current else ""
+
+    def choose_csv(self) -> None:
+        path = self._dialogs().ask_open_path("Choose a CSV file", CSV_FILTER,
+                                             self._start_folder(self.csv_path.text()))
+        if path:
+            self._updating = True
+            self.csv_path.setText(path)
+            self.show_columns(None, None)  # a new file: its own columns, target unset
+            self._updating = False
+            self.chosen.emit()
+
+    def choose_npz(self) -> None:
+        path = self._dialogs().ask_open_path("Choose a NumPy file", NUMPY_FILTER,
+                                             self._start_folder(self.npz_path.text()))
+        if path:
+            self.npz_path.setText(path)
+            self.chosen.emit()
+
+    def choose_folder(self) -> None:
+        path = self._dialogs().ask_folder("Choose a folder with one sub-folder per class",
+                                          self.images_path.text())
+        if path:
+            self.images_path.setText(path)
+            self.chosen.emit()
+
+    # ========================================================== CSV columns
+    def show_columns(self, csv: CsvPreview | None, settings: DataSettings | None) -> None:
+        """List ``csv``'s columns with the choices of ``settings`` (or the defaults)."""
+        updating, self._updating = self._updating, True
+        try:
+            self.csv = csv
+            self.columns.removeRows(0, self.columns.rowCount())
+            self.target_combo.clear()
+            if csv is None:
+                return
+            target = settings.target if settings and settings.target in csv.header \
+                else csv.header[-1]
+            features = settings.features if settings else None
+            categorical = set(settings.categorical) if settings else set()
+            for column in csv.columns:
+                self.target_combo.addItem(f"{column.name}  ({column.description})",
+                                          column.name)
+                name = QStandardItem(column.name)
+                name.setToolTip(column.name + (f" — e.g. {', '.join(column.examples)}"
+                                               if column.examples else ""))
+                described = column.description + (f" · {column.missing} missing"
+                                                  if column.missing else "")
+                kind = QStandardItem(described)
+                kind.setToolTip(described)
+                if column.kind == "mixed":
+                    kind.setForeground(theme.colors().error)
+                    kind.setToolTip(f"{column.description}: mostly numbers, but some cells "
+                                    "are text. Correct them, or mark the column "
+                                    "categorical.")
+                use = QStandardItem()
+                use.setCheckable(True)
+                use.setCheckState(Qt.CheckState.Checked if features is None
+                                  or column.name in features else Qt.CheckState.Unchecked)
+                cat = QStandardItem()
+                cat.setCheckable(True)
+                text = column.kind == "text"
+                cat.setCheckState(Qt.CheckState.Checked if text or column.name in categorical
+                                  else Qt.CheckState.Unchecked)
+                if text:
+                    cat.setEnabled(False)
+                    cat.setToolTip("Text values are always categories (one-hot encoded).")
+                for item in (name, kind):
+                    item.setEditable(False)
+                self.columns.appendRow([name, kind, use, cat])
+            self.target_combo.setCurrentIndex(self.target_combo.findData(target))
+            self._mark_target(target)
+        finally:
+            self._updating = updating
+
+    def _mark_target(self, target: str | None) -> None:
+        for row in range(self.columns.rowCount()):
+            name = self.columns.item(row, COL_NAME).text()
+            use = self.columns.item(row, COL_USE)
+            is_target = name == target
+            use.setEnabled(not is_target)
+            use.setText("target" if is_target else "")
+            use.setToolTip("The model predicts this column" if is_target else
+                           "Give this column to the model as a feature")
+
+    def _on_target_changed(self, _index: int) -> None:
+        if self._updating:
+            return
+        self._updating = True
+        self._mark_target(self.target_combo.currentData())
+        self._updating = False
+        self._on_control_changed()
+
+    def _on_column_item_changed(self, _item: QStandardItem) -> None:
+        if not self._updating:
+            self._on_control_changed()
+
+    def _column_choices(self, path: str) -> tuple[str | None, tuple[str, ...] | None,
+                                                  tuple[str, ...]]:
+        """(target, features, categorical) from the column table, for the file ``path``."""
+        if self.csv is None or self.csv.path != path:
+            return None, None, ()  # columns not known yet: the loader's defaults
+        target = self.target_combo.currentData()
+        used, categorical, all_used = [], [], True
+        for row in range(self.columns.rowCount()):
+            name = self.columns.item(row, COL_NAME).text()
+            if name == target:
+                continue
+            if self.columns.item(row, COL_USE).checkState() == Qt.CheckState.Checked:
+                used.append(name)
+            else:
+                all_used = False
+            cat = self.columns.item(row, COL_CATEGORICAL)
+            # Text columns are categorical anyway; only the user's choices are stored.
+            if cat.isEnabled() and cat.checkState() == Qt.CheckState.Checked:
+                categorical.append(name)
+        return target, None if all_used else tuple(used), tuple(categorical)
+
+    # ================================================================== theme
+    def _on_theme(self) -> None:
+        if self.csv is not None:  # the colour of "mixed" column types
+            self.show_columns(self.csv, self.settings_or_none())
+
+
+def csv_file(settings: DataSettings) -> str:
+    """The file of a ``csv:PATH[:target=COLUMN]`` source."""
+    path, sep, _target = settings.location.rpartition(":target=")
+    return path if sep and path else settings.location
+
+
+__all__ = ["QtDataSourceForm", "csv_file"]

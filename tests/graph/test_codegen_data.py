@@ -1,0 +1,323 @@
+"""A generated training script prepares its data exactly as a kbuilder run does.
+
+For every kind of source, the script's data section (and the notebook's data cell) is run
+next to ``kbuilder.runtime.data.load_data`` + ``fit_to_input`` (what a training run feeds
+``model.fit``), and the arrays, their dtypes and the rows of each split must be the same,
+bit for bit: same split order and stratification, same seed, same standardisation with the
+training rows' statistics, same median filling, same label numbering, same image decoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from kbuilder.graph import codegen_data
+from kbuilder.graph.codegen import generate_notebook, generate_training_script
+from kbuilder.graph.commands import History
+from kbuilder.graph.model import Graph
+from kbuilder.graph.project import Project
+from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.templates import TEMPLATES
+from kbuilder.runtime import data as runtime_data
+from tests.graph.helpers import add_input, add_layer, add_output
+
+# ======================================================================================
+# Data files
+# ======================================================================================
+
+
+def write_csv(folder: Path) -> str:
+    """Numbers with gaps, text with gaps, a numeric column marked categorical, an identifier,
+    a constant column, text class labels and rows without a label."""
+    rng = np.random.default_rng(3)
+    path = folder / "patients.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["age", "weight", "smoker", "grade", "id", "site", "outcome"])
+        for i in range(90):
+            writer.writerow([
+                "" if i % 7 == 0 else f"{rng.normal(50, 12):.1f}",
+                "NA" if i % 11 == 3 else f"{rng.normal(70, 9):.2f}",
+                ["yes", "no", ""][i % 3] if i % 5 else "?",
+                str(1 + i % 3),
+                f"P{i:04d}",
+                "north",
+                "" if i == 17 else ["healed", "relapse", "stable"][(i * 7) % 3],
+            ])
+    return f"csv:{path}"
+
+
+def write_semicolon_csv(folder: Path) -> str:
+    """European spreadsheet: ';' delimiter, decimal commas, a numeric (regression) target."""
+    rng = np.random.default_rng(4)
+    path = folder / "yield.csv"
+    lines = ["temperature;rain;soil;harvest"]
+    for i in range(40):
+        lines.append(f"{rng.normal(20, 4):.2f}".replace(".", ",") + ";"
+                     + ("" if i % 9 == 0 else f"{rng.uniform(0, 90):.1f}".replace(".", ","))
+                     + ";" + ["clay", "sand", "loam"][i % 3] + ";"
+                     + f"{rng.normal(5, 1):.3f}".replace(".", ","))
+    path.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    return f"csv:{path}:target=harvest"
+
+
+def write_npz(folder: Path) -> str:
+    rng = np.random.default_rng(5)
+    path = folder / "signals.npz"
+    labels = np.array(["low", "mid", "high"])[rng.integers(0, 3, size=50)]
+    np.savez(path, x=rng.normal(size=(50, 6)), y=labels)
+    return f"npz:{path}"
+
+
+def write_npz_with_test(folder: Path) -> str:
+    """x_train/y_train/x_test/y_test with labels 3, 7, 9 (numbered 0, 1, 2)."""
+    rng = np.random.default_rng(6)
+    path = folder / "own_test.npz"
+    np.savez(path, x_train=rng.normal(size=(30, 4)).astype("float64"),
+             y_train=rng.choice([3, 7, 9], size=30), x_test=rng.normal(size=(10, 4)),
+             y_test=rng.choice([3, 7, 9], size=10))
+    return f"npz:{path}"
+
+
+def write_npy_folder(folder: Path) -> str:
+    """x.npy and y.npy in a folder; a 1-D regression target."""
+    rng = np.random.default_rng(7)
+    (folder / "arrays").mkdir()
+    np.save(folder / "arrays" / "x.npy", rng.normal(size=(35, 3)).astype("float32"))
+    np.save(folder / "arrays" / "y.npy", rng.normal(size=35))
+    return f"npz:{folder / 'arrays'}"
+
+
+def write_images(folder: Path) -> str:
+    """Two classes of PNG and JPEG images of different sizes and modes."""
+    rng = np.random.default_rng(8)
+    root = folder / "pictures"
+    for label, count in (("cats", 9), ("dogs", 7)):
+        (root / label / "more").mkdir(parents=True)
+        for i in range(count):
+            size = (5 + i, 9 - i % 3)
+            pixels = rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8)
+            image = Image.fromarray(pixels)
+            if i % 3 == 0:
+                image.convert("L").save(root / label / f"{i}.png")
+            elif i % 3 == 1:
+                image.save(root / label / "more" / f"{i}.jpg", quality=90)
+            else:
+                image.save(root / label / f"{i}.PNG")
+    (root / "cats" / "notes.txt").write_text("not an image")
+    return f"images:{root}"
+
+
+# ======================================================================================
+# Running both sides
+# ======================================================================================
+
+
+def project_for(settings: DataSettings, sample_shape: tuple, loss: str) -> Project:
+    """A small dense model whose input takes ``sample_shape`` (flattened when it has more
+    than one axis, as the digits MLP does)."""
+    if sample_shape == (8, 8, 1):
+        graph = TEMPLATES["mlp_classifier"].build()  # takes 64 values: fit_to_input reshapes
+    else:
+        h, graph = History(), Graph("model")
+        x = add_input(h, graph, list(sample_shape), name="features")
+        if len(sample_shape) > 1:
+            x = add_layer(h, graph, "Flatten", x)
+        add_output(h, graph, add_layer(h, graph, "Dense", x, units=3))
+    project = Project.new(graph)
+    project.data = settings.to_dict()
+    project.training = {"loss": loss}
+    return project
+
+
+@contextlib.contextmanager
+def environment_kept():
+    """A generated script chooses the Keras backend in ``os.environ``; keep ours."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_script_data(script: str) -> tuple[dict, list]:
+    """Define the script's functions (not as __main__), then run its data section as
+    ``main()`` does; returns the arrays and the rows ``split_rows`` gave."""
+    namespace: dict = {"__name__": "generated_training"}
+    with environment_kept():
+        exec(compile(script, "train.py", "exec"), namespace)
+    rows: list = []
+    split_rows = namespace["split_rows"]
+
+    def recording_split_rows(*args, **kwargs):
+        rows.append(split_rows(*args, **kwargs))
+        return rows[-1]
+
+    namespace["split_rows"] = recording_split_rows
+    call = namespace["load_data"]
+    loaded = call(namespace["DATA_PATH"]) if "DATA_PATH" in namespace else call()
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = loaded
+    fit = namespace["fit_to_input"]
+    arrays = {"x_train": fit(x_train), "y_train": y_train, "x_val": fit(x_val), "y_val": y_val,
+              "x_test": fit(x_test), "y_test": y_test}
+    return arrays, rows
+
+
+def run_notebook_data(notebook) -> dict:
+    """Run the notebook's setup and data cells; returns the arrays they leave."""
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    namespace: dict = {"__name__": "notebook"}
+    with environment_kept():
+        exec(compile(code[0], "setup-cell", "exec"), namespace)
+    exec(compile(code[1], "data-cell", "exec"), namespace)
+    names = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+    return {name: namespace[name] for name in names}
+
+
+def run_runtime(settings: DataSettings, input_shape: tuple, monkeypatch) -> tuple[dict, tuple]:
+    """What a kbuilder training run feeds ``model.fit``, and the rows of its splits."""
+    calls = []
+    split = runtime_data._split
+
+    def recording_split(index, labels, fraction, rng):
+        calls.append(split(index, labels, fraction, rng))
+        return calls[-1]
+
+    monkeypatch.setattr(runtime_data, "_split", recording_split)
+    dataset = runtime_data.load_data(settings)
+    monkeypatch.setattr(runtime_data, "_split", split)
+
+    def fit(x):
+        return None if x is None else runtime_data.fit_to_input(x, input_shape)
+
+    arrays = {"x_train": fit(dataset.x_train), "y_train": dataset.y_train,
+              "x_val": fit(dataset.x_val), "y_val": dataset.y_val,
+              "x_test": fit(dataset.x_test), "y_test": dataset.y_test}
+    return arrays, calls
+
+
+def runtime_rows(calls: list, count: int, own_test: bool, own_validation: bool) -> tuple:
+    """(train, validation, test) rows from the runtime's ``_split`` calls, as ``_finish``
+    combines them."""
+    empty = np.arange(0)
+    everything = np.arange(count)
+    calls = list(calls)
+    if own_test:
+        rest, test = everything, empty
+    else:
+        rest, test = calls.pop(0)
+        test = empty if test is None else test
+    if own_validation:
+        return rest, empty, test
+    keep, take = calls.pop(0)
+    return rest[keep], (empty if take is None else rest[take]), test
+
+
+def assert_same_arrays(got: dict, want: dict) -> None:
+    for name, expected in want.items():
+        have = got[name]
+        if expected is None:  # the runtime's empty split; the script's is an empty array
+            assert have is None or len(have) == 0, name
+            continue
+        assert have.dtype == expected.dtype, (name, have.dtype, expected.dtype)
+        assert have.shape == expected.shape, (name, have.shape, expected.shape)
+        np.testing.assert_array_equal(have, expected, err_msg=name)
+
+
+# ======================================================================================
+# The cases
+# ======================================================================================
+
+# name: (writes the data and returns the source, extra data settings, loss, own test set)
+CASES = {
+    "digits": (lambda folder: "digits", {}, "sparse_categorical_crossentropy", False),
+    "iris": (lambda folder: "iris", {"seed": 3}, "sparse_categorical_crossentropy", False),
+    "breast_cancer": (lambda folder: "breast_cancer", {"test_split": 0.25},
+                      "sparse_categorical_crossentropy", False),
+    "diabetes": (lambda folder: "diabetes", {"validation_split": 0.1, "seed": 2},
+                 "mean_squared_error", False),
+    "csv_categorical_missing": (write_csv, {"target": "outcome", "categorical": ["grade"]},
+                                "sparse_categorical_crossentropy", False),
+    "csv_semicolon_regression": (write_semicolon_csv, {}, "mean_squared_error", False),
+    "npz_text_labels": (write_npz, {"seed": 9}, "sparse_categorical_crossentropy", False),
+    "npz_own_test": (write_npz_with_test, {}, "sparse_categorical_crossentropy", True),
+    "npy_folder_regression": (write_npy_folder, {"validation_split": 0.0},
+                              "mean_squared_error", False),
+    "images_rgb": (write_images, {"image_size": [6, 5]}, "sparse_categorical_crossentropy",
+                   False),
+    "images_grayscale": (write_images, {"image_size": [4, 4], "color_mode": "grayscale",
+                                        "seed": 1}, "sparse_categorical_crossentropy", False),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_script_and_notebook_prepare_the_data_as_kbuilder_does(case, tmp_path, monkeypatch):
+    write, extra, loss, own_test = CASES[case]
+    settings = DataSettings.from_dict({"source": write(tmp_path), **extra})
+    sample_shape = runtime_data.load_data(settings).sample_shape
+    project = project_for(settings, tuple(sample_shape), loss)
+    input_shape = (64,) if sample_shape == (8, 8, 1) else tuple(sample_shape)
+
+    want, calls = run_runtime(settings, input_shape, monkeypatch)
+    got, script_rows = run_script_data(generate_training_script(project))
+    assert_same_arrays(got, want)
+    assert len(script_rows) == 1
+    pool = ("y_train", "y_val") if own_test else ("y_train", "y_val", "y_test")
+    count = sum(0 if want[k] is None else len(want[k]) for k in pool)
+    expected_rows = runtime_rows(calls, count, own_test, own_validation=False)
+    for have, expected, split in zip(script_rows[0], expected_rows, ("train", "val", "test"),
+                                     strict=True):
+        np.testing.assert_array_equal(have, expected, err_msg=split)
+    assert_same_arrays(run_notebook_data(generate_notebook(project)), want)
+
+
+def test_keras_datasets_are_prepared_as_kbuilder_does(monkeypatch):
+    """The keras.datasets sets (faked: no downloads here) keep their test set, scale pixels
+    and standardise Boston Housing with the training rows' statistics."""
+    rng = np.random.default_rng(0)
+    fakes = {
+        "mnist": lambda: ((rng.integers(0, 256, (40, 5, 5), dtype=np.uint8),
+                           rng.integers(0, 10, 40, dtype=np.uint8)),
+                          (rng.integers(0, 256, (12, 5, 5), dtype=np.uint8),
+                           rng.integers(0, 10, 12, dtype=np.uint8))),
+        "cifar10": lambda: ((rng.integers(0, 256, (30, 4, 4, 3), dtype=np.uint8),
+                             rng.integers(0, 10, (30, 1))),
+                            (rng.integers(0, 256, (8, 4, 4, 3), dtype=np.uint8),
+                             rng.integers(0, 10, (8, 1)))),
+        "boston_housing": lambda: ((rng.normal(size=(30, 13)), rng.normal(size=30)),
+                                   (rng.normal(size=(9, 13)), rng.normal(size=9))),
+        "imdb": lambda num_words=None: (
+            (np.array([list(rng.integers(1, 50, n)) for n in rng.integers(5, 300, 24)],
+                      dtype=object), rng.integers(0, 2, 24)),
+            (np.array([list(rng.integers(1, 50, n)) for n in rng.integers(5, 300, 6)],
+                      dtype=object), rng.integers(0, 2, 6))),
+    }
+    for name, fake in fakes.items():
+        data = fake()  # the same arrays for both sides
+        monkeypatch.setattr(getattr(keras.datasets, name), "load_data",
+                            lambda *a, data=data, **k: data)
+        settings = DataSettings.from_dict({"source": name, "validation_split": 0.25, "seed": 4})
+        shape = runtime_data.load_data(settings).sample_shape
+        want, _ = run_runtime(settings, tuple(shape), monkeypatch)
+        project = project_for(settings, tuple(shape), "sparse_categorical_crossentropy")
+        got, _ = run_script_data(generate_training_script(project))
+        assert_same_arrays(got, want)
+
+
+def test_the_rules_agree_with_the_runtime():
+    assert codegen_data.CLASS_LABEL_LIMIT == runtime_data.CLASS_LABEL_LIMIT
+    assert codegen_data.VOCABULARY_SIZE == runtime_data.VOCABULARY_SIZE
+    assert codegen_data.SEQUENCE_LENGTH == runtime_data.SEQUENCE_LENGTH
+    assert codegen_data.MAX_AUTO_CATEGORIES == runtime_data.MAX_AUTO_CATEGORIES
+    assert codegen_data.IMAGE_EXTENSIONS == runtime_data.IMAGE_EXTENSIONS
+    assert set(codegen_data.MISSING_MARKERS) == runtime_data.MISSING_MARKERS
+    assert codegen_data.MISSING_CATEGORY == runtime_data.MISSING_CATEGORY

@@ -1,0 +1,161 @@
+"""The Train tab: real (tiny) training from the GUI on each backend, stop, a killed worker,
+settings refused inline and a pre-flight that keeps a bad run from starting.
+
+Each test opens the MLP template (its Input fits the digits data) and trains in real
+worker processes; 1–2 epochs of digits at a large batch size keep every run short.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from kbuilder.graph.commands import SetParamCommand
+from kbuilder.ui.run_controller import installed_backends
+from kbuilder.ui.testing import type_into
+
+RUN_TIMEOUT_MS = 150_000  # a cold backend import on a busy 2-core machine, then the run
+
+
+def train_page(window, backend: str = "jax", epochs: int = 1, batch_size: int = 64):
+    window._show_page(window.train_page)
+    page = window.train_page
+    page.backend.setCurrentIndex(page.backend.findData(backend))
+    page.epochs.setValue(epochs)
+    page.batch_size.setValue(batch_size)
+    return page
+
+
+def click(button) -> None:
+    from PySide6.QtTest import QTest
+
+    assert button.isEnabled(), button.text()
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def wait_for_epochs(qtbot, page, epochs: int = 1) -> None:
+    """Until this run (not the one before) has drawn batch points and ``epochs`` epochs."""
+    qtbot.waitUntil(lambda: page.controller.state == "running"
+                    and page.dashboard.point_counts()["loss/batch"] > 0
+                    and page.dashboard.point_counts()["loss/train"] >= epochs,
+                    timeout=RUN_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("backend", installed_backends())
+def test_train_from_the_gui_records_the_run_and_draws_curves(mlp_window, qtbot, backend):
+    window = mlp_window
+    page = train_page(window, backend, epochs=2)
+    assert window.project.training["backend"] == backend
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        click(page.train_button)
+        assert not page.train_button.isEnabled() and not window.train_action.isEnabled()
+    record = recorded.args[0]
+    assert record["status"] == "completed", record.get("message")
+    assert record["backend"] == backend and record["training"]["epochs"] == 2
+    assert window.project.runs[-1] is record
+    assert 0 <= record["test_metrics"]["accuracy"] <= 1
+    assert Path(record["artifacts"]["model"]).is_file()
+    # The curves themselves hold the points (not only the buffers behind them).
+    plots = page.dashboard.plots
+    assert len(plots["loss"].curves["batch"].xData) >= 2
+    assert list(plots["loss"].curves["train"].xData) == [1, 2]
+    assert len(plots["accuracy"].curves["val"].yData) == 2
+    assert len(plots["learning rate"].curves["train"].yData) == 2
+    assert page.dashboard.progress.value() == 1000
+    assert "Epoch 2/2" in page.dashboard.console.toPlainText()
+    assert page.train_button.isEnabled() and window.train_action.isEnabled()
+    assert window.isWindowModified()  # the run is part of the project now
+
+
+def test_a_killed_worker_shows_a_message_then_a_new_run_stops_keeping_its_model(
+        mlp_window, qtbot):
+    window = mlp_window
+    page = train_page(window, "jax", epochs=500, batch_size=16)
+    click(page.train_button)
+    wait_for_epochs(qtbot, page)
+    # As the system's out-of-memory killer would.
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        os.kill(page.controller.run.worker.process.pid, signal.SIGKILL)
+    record = recorded.args[0]
+    assert record["status"] == "failed" and "killed" in record["message"]
+    assert len(record["history"]["loss"]) >= 1  # the history received before the death
+    assert window.dialogs.errors and "killed" in window.dialogs.errors[-1][1]
+    assert page.banner.isVisible() and "killed" in page.banner_text.text()
+    assert page.train_button.isEnabled() and window.train_action.isEnabled()
+    # Still usable: a setting and a model edit both go through.
+    type_into(page.learning_rate, "0.01")
+    assert window.project.training["learning_rate"] == 0.01
+    dense = window.doc.graph.find("predictions").id
+    window.doc.edit(lambda: SetParamCommand(window.doc.graph, dense, "units", 10))
+    # A new run starts (on the worker warmed after the death) and Stop keeps its model.
+    click(page.train_button)
+    wait_for_epochs(qtbot, page)
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        window.stop_action.trigger()  # the toolbar's Stop
+    record = recorded.args[0]
+    assert record["status"] == "stopped"
+    assert 1 <= len(record["history"]["loss"]) < 500
+    assert Path(record["artifacts"]["model"]).is_file()
+    assert "Stopped" in page.dashboard.status.text()
+    assert page.train_button.isEnabled()
+    assert [r["status"] for r in window.project.runs] == ["failed", "stopped"]
+
+
+def test_invalid_settings_are_refused_inline(mlp_window, qtbot):
+    window = mlp_window
+    page = train_page(window)
+    before = dict(window.project.training)
+    for text in ("fast", "0", "20"):
+        type_into(page.learning_rate, text)
+        error = page.errors["learning_rate"]
+        assert error.isVisible() and "learning_rate" in error.text(), text
+        assert window.project.training == before
+    type_into(page.learning_rate, "0.003")
+    assert not page.errors["learning_rate"].isVisible()
+    assert window.project.training["learning_rate"] == 0.003
+
+    # Validation plus test data must leave something to train on (test split is 0.2).
+    data_before = dict(window.project.data)
+    type_into(page.validation_split, "0.9")
+    assert page.errors["validation_split"].isVisible()
+    assert "validation_split + test_split" in page.errors["validation_split"].text()
+    assert window.project.data == data_before
+    type_into(page.validation_split, "0.25")
+    assert window.project.data["validation_split"] == 0.25
+    assert not page.errors["validation_split"].isVisible()
+
+    # Callbacks land in the project as TrainingSettings describes them.
+    page.early_stopping.setChecked(True)
+    page.es_patience.setValue(4)
+    assert window.project.training["early_stopping"] == {"patience": 4}
+    page.metrics.item(page.metrics.count() - 1).setCheckState(Qt.CheckState.Checked)
+    assert window.project.training["metrics"][-1] == "r2_score"
+
+
+def test_settings_changed_elsewhere_show_when_the_tab_is_shown(mlp_window):
+    window = mlp_window
+    window.project.training = {**window.project.training, "batch_size": 48,
+                               "loss": "categorical_crossentropy"}
+    window._show_page(window.train_page)
+    assert window.train_page.batch_size.value() == 48
+    assert window.train_page.loss.currentData() == "categorical_crossentropy"
+
+
+def test_preflight_errors_keep_the_run_from_starting(mlp_window, qtbot):
+    window = mlp_window
+    graph = window.doc.graph
+    dense = graph.find("predictions").id
+    window.doc.edit(lambda: SetParamCommand(graph, dense, "units", 4))  # 10 digit classes
+    page = train_page(window)
+    click(page.train_button)
+    qtbot.waitUntil(lambda: not page.running, timeout=60_000)
+    assert page.banner.isVisible() and page.data_button.isVisible()
+    assert "predictions" in page.banner_text.text()
+    assert page.controller.state == "idle" and page.controller.run is None
+    assert window.project.runs == []
+    click(page.data_button)
+    assert window.current_page() is window.data_page
