@@ -28,6 +28,7 @@ from kbuilder.graph.settings import DataSettings
 from kbuilder.graph.templates import TEMPLATES
 from kbuilder.runtime import data as runtime_data
 from tests.graph.helpers import add_input, add_layer, add_output
+from tests.graph.test_codegen import ruff_problems
 
 # ======================================================================================
 # Data files
@@ -268,7 +269,9 @@ def test_script_and_notebook_prepare_the_data_as_kbuilder_does(case, tmp_path, m
     input_shape = (64,) if sample_shape == (8, 8, 1) else tuple(sample_shape)
 
     want, calls = run_runtime(settings, input_shape, monkeypatch)
-    got, script_rows = run_script_data(generate_training_script(project))
+    script = generate_training_script(project)
+    assert ruff_problems(script, tmp_path) == ""
+    got, script_rows = run_script_data(script)
     assert_same_arrays(got, want)
     assert len(script_rows) == 1
     pool = ("y_train", "y_val") if own_test else ("y_train", "y_val", "y_test")
