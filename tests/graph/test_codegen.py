@@ -45,6 +45,7 @@ from kbuilder.graph.commands import (
 from kbuilder.graph.model import Graph
 from kbuilder.graph.project import Project, save_project
 from kbuilder.graph.templates import TEMPLATES
+from tests.graph.applications import APPLICATIONS
 from tests.graph.helpers import add_input, add_layer, add_output
 
 REPO = Path(__file__).resolve().parents[2]
@@ -407,24 +408,12 @@ def _operations_model():
     return keras.Model(x, keras.ops.subtract(c, d) + 2 / keras.layers.Dense(6, name="e")(d))
 
 
+# Operations between layers (MobileNetV3's x + 3.0) become Python operators; an
+# application's own layer class (ConvNeXt's LayerScale) is defined in the generated module.
 IMPORTED = {
-    "MobileNetV2": lambda: keras.applications.MobileNetV2(
-        input_shape=(32, 32, 3), alpha=0.35, weights=None, classes=10
-    ),
-    "EfficientNetB0": lambda: keras.applications.EfficientNetB0(
-        input_shape=(32, 32, 3), weights=None, classes=10
-    ),
-    # Operations between layers (x + 3.0, x * (1 / 6)) become Python operators.
-    "MobileNetV3Small": lambda: keras.applications.MobileNetV3Small(
-        input_shape=(32, 32, 3), weights=None, classes=10
-    ),
-    # The application's own LayerScale class is defined in the generated module.
-    "ConvNeXtTiny": lambda: keras.applications.ConvNeXtTiny(
-        input_shape=(32, 32, 3), weights=None, classes=10
-    ),
-    "InceptionResNetV2": lambda: keras.applications.InceptionResNetV2(
-        input_shape=(75, 75, 3), weights=None, classes=10
-    ),
+    **{name: APPLICATIONS[name] for name in (
+        "MobileNetV2", "EfficientNetB0", "MobileNetV3Small", "ConvNeXtTiny", "InceptionResNetV2",
+    )},
     "own": _own_keras_model,
     "operations": _operations_model,
 }
