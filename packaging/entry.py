@@ -43,7 +43,13 @@ def main() -> int:
     # turns it into that child (a no-op in every other case).
     multiprocessing.freeze_support()
     import faulthandler
+    import os
 
+    # A windowed bundle (Windows, macOS) may start with no stdout/stderr at all; give them
+    # somewhere to go so that printing (the self-test, the command line) cannot fail.
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # open until exit
     faulthandler.enable()
     command = python_command(sys.argv[1:])
     if command is None:

@@ -129,12 +129,18 @@ class Worker:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def kill(self) -> None:
-        """The last resort: end the process now."""
+    def kill(self, close: bool = True) -> None:
+        """The last resort: end the process now.
+
+        Args:
+            close: also close the connection. ``False`` leaves it open, so what the worker
+                sent before it died can still be read, then the end of the connection.
+        """
         if self.alive:
             self.process.kill()
         self.process.wait()
-        self.close()
+        if close:
+            self.close()
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Ask the worker to exit; kill it if it does not."""
@@ -220,6 +226,7 @@ class TrainingRun:
         self.result: p.Finished | p.Failed | None = None
         self.ready_seconds: float | None = None
         self.sent_at = time.perf_counter()
+        self.killed = False  # kill() ended the worker: its death is reported as a kill
         worker.send(request)
 
     @classmethod
@@ -239,7 +246,13 @@ class TrainingRun:
         self._control(p.ResumeRequested())
 
     def kill(self) -> None:
-        self.worker.kill()
+        """End the worker now (the run's model is lost). The events that follow are what
+        it sent before, then a ``Failed`` saying it was killed, with the history so far."""
+        if self.result is not None:
+            self.worker.kill()
+            return
+        self.killed = True
+        self.worker.kill(close=False)
 
     def _control(self, message: p.Message) -> None:
         try:
@@ -260,13 +273,12 @@ class TrainingRun:
         try:
             message = self.worker.receive(timeout=timeout)
         except EOFError:
-            message = p.Failed(self.request.run_id, self.worker.death_reason(),
-                               history=self.history)
+            message = p.Failed(self.request.run_id, self._death_reason(), history=self.history)
         except p.ProtocolError as exc:
             message = p.Failed(self.request.run_id, str(exc), history=self.history)
         if message is None:
             if not self.worker.alive and not self.worker.connection.poll():
-                message = p.Failed(self.request.run_id, self.worker.death_reason(),
+                message = p.Failed(self.request.run_id, self._death_reason(),
                                    history=self.history)
             else:
                 return None
@@ -279,7 +291,15 @@ class TrainingRun:
             message = p.Failed(message.run_id, message.reason, message.traceback, self.history)
         if isinstance(message, p.Finished | p.Failed | p.Evaluated | p.Predicted | p.Exported):
             self.result = message
+            if self.killed:
+                self.worker.close()  # kept open only to read the worker's last messages
         return message
+
+    def _death_reason(self) -> str:
+        if self.killed:
+            return (f"The run was killed (Kill): its {self.worker.backend} worker process was "
+                    "ended before the run finished, so the model it was training is lost.")
+        return self.worker.death_reason()
 
     def wait(self, on_event: Callable[[p.Message], Any] | None = None) -> p.Message:
         for message in self.events():

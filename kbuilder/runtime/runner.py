@@ -13,8 +13,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker, WorkerPool
@@ -43,6 +41,8 @@ def start_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     weights_path = None
     if project.weights:
+        import numpy as np  # here, not at the top: the GUI imports this module as it starts
+
         weights_path = str(run_dir / "initial_weights.npz")
         np.savez(weights_path, **{
             f"{node_id}/{i}": np.asarray(a)

@@ -14,20 +14,16 @@ TensorFlow worker with the parity check. Prints one line per step like the GUI s
 from __future__ import annotations
 
 import importlib.util
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from kbuilder.runtime import protocol as p
+from kbuilder.runtime.checklist import StepFailure, check, run_steps
 
 # The formats checked, each with its own runtime; SavedModel is made on the way to two of
 # them (kbuilder/runtime/export.py).
 EXPORT_FORMATS = {"onnx": "model.onnx", "openvino": "model.xml", "litert": "model.tflite"}
-
-
-class SmokeFailure(AssertionError):
-    """A step did not do what it should."""
 
 
 def installed_backend() -> str | None:
@@ -70,12 +66,12 @@ class _Session:
                         run_dir=self.folder / "run")
         result = run.wait()
         if isinstance(result, p.Failed):
-            raise SmokeFailure(f"training failed: {result.reason}")
-        _check(isinstance(result, p.Finished) and result.status == "completed",
+            raise StepFailure(f"training failed: {result.reason}")
+        check(isinstance(result, p.Finished) and result.status == "completed",
                f"training ended with {result!r}")
-        _check(len(result.history.get("loss", [])) == 1, "no loss was recorded for the epoch")
+        check(len(result.history.get("loss", [])) == 1, "no loss was recorded for the epoch")
         self.model_path = result.artifacts.get("model", "")
-        _check(Path(self.model_path).is_file(), "the trained model was not saved")
+        check(Path(self.model_path).is_file(), "the trained model was not saved")
         ready = run.worker.ready
         accuracy = result.test_metrics.get("accuracy")
         return (f"1 epoch on {self.backend} (backend imported in "
@@ -93,10 +89,10 @@ class _Session:
                                 verify=True)
         result = TrainingRun(worker, request).wait()
         if isinstance(result, p.Failed):
-            raise SmokeFailure(f"the {format} export failed: {result.reason}")
-        _check(isinstance(result, p.Exported) and output.exists(), "nothing was written")
+            raise StepFailure(f"the {format} export failed: {result.reason}")
+        check(isinstance(result, p.Exported) and output.exists(), "nothing was written")
         rows = [r for r in result.report if r["format"] == format]
-        _check(rows and all(r["verdict"] == "pass" for r in rows),
+        check(rows and all(r["verdict"] == "pass" for r in rows),
                f"the parity check did not pass: {result.report}")
         row = rows[0]
         return f"{row['runtime']}: max abs diff {row['max_abs_diff']:.1e} ≤ {row['tolerance']:.0e}"
@@ -104,11 +100,6 @@ class _Session:
     def close(self) -> None:
         for worker in self.workers.values():
             worker.shutdown()
-
-
-def _check(condition: object, message: str) -> None:
-    if not condition:
-        raise SmokeFailure(message)
 
 
 def run(folder: Path, out: TextIO, backend: str | None = None) -> int:
@@ -124,20 +115,8 @@ def run(folder: Path, out: TextIO, backend: str | None = None) -> int:
         (f"train one epoch on {backend} in a worker", session.train),
         *[(f"export to {f} and verify", lambda f=f: session.export(f)) for f in EXPORT_FORMATS],
     ]
-    failed = False
     try:
-        for i, (title, step) in enumerate(steps, 1):
-            t0 = time.monotonic()
-            try:
-                detail = step()
-            except Exception as exc:
-                failed = True
-                kind = "" if isinstance(exc, SmokeFailure) else f"{type(exc).__name__}: "
-                print(f"[bundle {i}/{len(steps)}] FAIL  {title}: {kind}{exc}", file=out)
-                break
-            print(f"[bundle {i}/{len(steps)}] ok    {title} ({time.monotonic() - t0:.1f} s): "
-                  f"{detail}", file=out)
-            out.flush()
+        passed = run_steps(steps, out, label="bundle")
     finally:
         session.close()
-    return 1 if failed else 0
+    return 0 if passed else 1

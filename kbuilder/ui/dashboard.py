@@ -6,14 +6,19 @@ mode) and clip to the visible range, so curves of 100k points stay smooth
 (pyqtgraph's ``examples/scrollingPlots.py``). The x axis is in epochs everywhere: a batch
 at step ``s`` sits at ``(s + 1) / steps_per_epoch``, the end of epoch ``e`` at ``e + 1``,
 so batch and epoch curves of the same metric share one plot.
+
+pyqtgraph (and NumPy) load with the plots, not with this module: importing them took a
+third of the window's start-up. The dashboard builds its plots when it is first shown or
+first fed a run; the engine loader imports pyqtgraph in the background after the window's
+first paint (``kbuilder.ui.engine``), so the first visit to the Train tab does not wait.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import (
@@ -29,12 +34,18 @@ from PySide6.QtWidgets import (
 from kbuilder.runtime import protocol as p
 from kbuilder.ui import theme
 
+if TYPE_CHECKING:
+    import pyqtgraph as pg
+
 SMOOTH_POINTS = 300  # antialiased curves up to this many points
 SYMBOL_POINTS = 150  # a dot on each epoch's value up to this many epochs
 # Batch messages come at most 20 times a second: more frames than that show nothing new.
 REDRAW_MS = 50
 LOG_BLOCKS = 5000  # lines the console keeps
 LEARNING_RATE = "learning rate"
+# A learning rate that changes more than this many times over a run is plotted on a log
+# axis: on a linear one, the late, small rates of a schedule sit flat on the floor.
+LOG_RATIO = 10.0
 # Logs keys that are not metrics to plot (ReduceLROnPlateau adds the learning rate).
 NOT_METRICS = frozenset({"learning_rate", "lr"})
 VAL_COLOR = "#f97316"
@@ -46,26 +57,32 @@ class Series:
     """x/y values in preallocated arrays that double when full."""
 
     def __init__(self, capacity: int = 1024):
+        import numpy as np
+
         self.x = np.empty(capacity)
         self.y = np.empty(capacity)
         self.n = 0
         # Running bounds of the finite values, so fitting the view never scans the data.
-        self.x_max = -np.inf
-        self.y_min, self.y_max = np.inf, -np.inf
+        self.x_max = -math.inf
+        self.y_min, self.y_max = math.inf, -math.inf
 
     def append(self, x: float, y: float | None) -> None:
         if self.n == len(self.x):
+            import numpy as np
+
             self.x = np.concatenate([self.x, np.empty(len(self.x))])
             self.y = np.concatenate([self.y, np.empty(len(self.y))])
         self.x[self.n] = x
-        self.y[self.n] = np.nan if y is None else y  # NaN: a gap (non-finite value)
+        self.y[self.n] = math.nan if y is None else y  # NaN: a gap (non-finite value)
         self.n += 1
         self.x_max = max(self.x_max, x)
-        if y is not None and np.isfinite(y):
+        if y is not None and math.isfinite(y):
             self.y_min, self.y_max = min(self.y_min, y), max(self.y_max, y)
 
-    def extend(self, x: np.ndarray, y: np.ndarray) -> None:
+    def extend(self, x, y) -> None:
         """Many points at once (benchmarks, restoring a run)."""
+        import numpy as np
+
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         needed = self.n + len(x)
         if needed > len(self.x):
@@ -82,7 +99,8 @@ class Series:
             self.y_min = min(self.y_min, float(finite.min()))
             self.y_max = max(self.y_max, float(finite.max()))
 
-    def view(self) -> tuple[np.ndarray, np.ndarray]:
+    def view(self):
+        """The filled part of the buffers: ``(x, y)`` NumPy views."""
         return self.x[:self.n], self.y[:self.n]
 
 
@@ -99,6 +117,8 @@ class MetricPlot:
     KINDS = ("batch", "train", "val")
 
     def __init__(self, name: str):
+        import pyqtgraph as pg
+
         self.name = name
         self.item = pg.PlotItem(title=name)
         self.item.setDownsampling(auto=True, mode="peak")
@@ -118,6 +138,7 @@ class MetricPlot:
         self.follow = True
         self.x_range = (0.0, 0.0)
         self.y_range = (0.0, 0.0)
+        self.log_y = False  # the y axis is logarithmic (a learning rate over decades)
         self.item.disableAutoRange()
         self.item.vb.sigRangeChangedManually.connect(self._taken_over)
         self.item.autoBtn.clicked.connect(self._given_back)
@@ -130,6 +151,8 @@ class MetricPlot:
         self.apply_colors()
 
     def apply_colors(self) -> None:
+        import pyqtgraph as pg
+
         c = theme.colors()
         accent = QColor(c.selection)
         faint = QColor(accent)
@@ -169,6 +192,10 @@ class MetricPlot:
         self.epochs = float(epochs)
         self.follow = True
         self.x_range = self.y_range = (0.0, 0.0)
+        if self.log_y:
+            self.log_y = False
+            self.item.setLogMode(y=False)
+            self.item.getAxis("left").setTicks(None)
         self.item.setXRange(0, epochs, padding=0.02)
         self.item.setYRange(0, 1, padding=0.02)
 
@@ -186,6 +213,15 @@ class MetricPlot:
                 curve.setSymbol(None)  # dots merge into a line anyway, and cost each frame
             curve.setData(x, y, connect="finite", antialias=smooth)
         self.dirty.clear()
+        if self.name == LEARNING_RATE and not self.log_y:
+            rates = self.series["train"]
+            if rates.y_min > 0 and rates.y_max > LOG_RATIO * rates.y_min:
+                self.log_y = True
+                self.item.setLogMode(y=True)
+                self.y_range = (0.0, 0.0)  # the range is in decades now
+                if self.follow:
+                    self._fit(force=True)
+                return
         if self.follow:
             self._fit()
 
@@ -203,8 +239,10 @@ class MetricPlot:
             end = max(min(end, self.epochs), x_max)
             self.x_range = (0.0, end)
             self.item.setXRange(0.0, end, padding=0.02)
-        if not np.isfinite(y_min):
+        if not math.isfinite(y_min):
             return
+        if self.log_y:  # the view's y coordinates are decades
+            y_min, y_max = math.log10(y_min), math.log10(y_max)
         low, high = self.y_range
         margin = 0.03 * (high - low)  # a value on the very edge reads as cut off
         if (force or y_min < low + margin or y_max > high - margin
@@ -212,6 +250,8 @@ class MetricPlot:
             pad = 0.08 * (y_max - y_min) or 0.05 * abs(y_max) or 0.5
             self.y_range = (y_min - pad, y_max + pad)
             self.item.setYRange(*self.y_range, padding=0)
+            if self.log_y:
+                self.item.getAxis("left").setTicks(log_ticks(*self.y_range))
 
     def _taken_over(self, *_args) -> None:
         self.follow = False
@@ -234,10 +274,9 @@ class QtDashboard(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        # Antialiased wide lines cost the most paint time of a dense curve; the few points of
-        # the epoch curves ask for it themselves.
-        pg.setConfigOptions(antialias=False)
         self.plots: dict[str, MetricPlot] = {}
+        self.graphics: pg.GraphicsLayoutWidget | None = None  # built by ensure_plots()
+        self._metrics: tuple[str, ...] = ("loss",)  # what the plots show once built
         self.steps_per_epoch = 1
         self.epochs = 1
         self.total_steps = 1
@@ -268,9 +307,11 @@ class QtDashboard(QWidget):
             stats.addWidget(caption, 2, column)
             stats.addWidget(value, 3, column)
 
-        self.graphics = pg.GraphicsLayoutWidget(self)
-        self.graphics.ci.setSpacing(10)
-        self.graphics.ci.setContentsMargins(4, 4, 4, 4)
+        # The plots' place, filled by ensure_plots() (the first showing or the first run).
+        self.plot_area = QWidget(self)
+        self.plot_area.setObjectName("plotArea")
+        self.plot_area.setAutoFillBackground(True)
+        QVBoxLayout(self.plot_area).setContentsMargins(0, 0, 0, 0)
         self.console = QPlainTextEdit(self)
         self.console.setReadOnly(True)
         self.console.setMaximumBlockCount(LOG_BLOCKS)
@@ -279,7 +320,7 @@ class QtDashboard(QWidget):
         mono.setPointSizeF(max(8.0, QFont().pointSizeF() - 1))
         self.console.setFont(mono)
         split = QSplitter(Qt.Orientation.Vertical, self)
-        split.addWidget(self.graphics)
+        split.addWidget(self.plot_area)
         split.addWidget(self.console)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
@@ -311,16 +352,39 @@ class QtDashboard(QWidget):
         return label, shown
 
     # --------------------------------------------------------------- plots
+    @property
+    def plots_built(self) -> bool:
+        return self.graphics is not None
+
+    def ensure_plots(self) -> None:
+        """Build the plot widget and the plots (imports pyqtgraph the first time)."""
+        if self.graphics is not None:
+            return
+        import pyqtgraph as pg
+
+        # Antialiased wide lines cost the most paint time of a dense curve; the few points of
+        # the epoch curves ask for it themselves.
+        pg.setConfigOptions(antialias=False)
+        self.graphics = pg.GraphicsLayoutWidget(self.plot_area)
+        self.graphics.ci.setSpacing(10)
+        self.graphics.ci.setContentsMargins(4, 4, 4, 4)
+        self.plot_area.layout().addWidget(self.graphics)
+        self.graphics.show()  # a child added to a shown widget stays hidden until asked
+        self._set_plots(self._metrics, self.epochs)
+        self.apply_theme()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.graphics is None:
+            # After this paint: the tab appears at once, its plots a moment later.
+            QTimer.singleShot(0, self, self.ensure_plots)
+
     def reset(self, metrics: tuple[str, ...] | list[str] = ("loss",), epochs: int = 1) -> None:
         """Empty curves for ``loss``, each of ``metrics`` and the learning rate, over
         ``epochs`` epochs."""
-        names = list(dict.fromkeys(("loss", *metrics, LEARNING_RATE)))
-        if names != list(self.plots):
-            # A new plot costs ~0.1 s of GUI time: keep the ones that stay.
-            self.plots = {name: self.plots.get(name) or MetricPlot(name) for name in names}
-            self._layout_plots()
-        for plot in self.plots.values():
-            plot.clear(epochs)
+        self._metrics, self.epochs = tuple(metrics), max(1, epochs)
+        if self.graphics is not None:
+            self._set_plots(self._metrics, self.epochs)
         self.progress.setValue(0)
         self.progress.setFormat("")
         for _caption, value in (self.epoch_label, self.speed_label, self.eta_label,
@@ -329,6 +393,18 @@ class QtDashboard(QWidget):
         self._started_at = None
         self._ended = False
         self._pending = None
+
+    def _plot_names(self, metrics: tuple[str, ...]) -> list[str]:
+        return list(dict.fromkeys(("loss", *metrics, LEARNING_RATE)))
+
+    def _set_plots(self, metrics: tuple[str, ...], epochs: int) -> None:
+        names = self._plot_names(metrics)
+        if names != list(self.plots):
+            # A new plot costs ~0.1 s of GUI time: keep the ones that stay.
+            self.plots = {name: self.plots.get(name) or MetricPlot(name) for name in names}
+            self._layout_plots()
+        for plot in self.plots.values():
+            plot.clear(epochs)
 
     def _layout_plots(self) -> None:
         self.graphics.ci.clear()
@@ -340,6 +416,7 @@ class QtDashboard(QWidget):
                                      colspan=columns if alone else 1)
 
     def _plot(self, name: str) -> MetricPlot:
+        self.ensure_plots()
         plot = self.plots.get(name)
         if plot is None:  # a metric the settings did not name (e.g. a compile metric)
             lr = self.plots.pop(LEARNING_RATE)
@@ -351,6 +428,11 @@ class QtDashboard(QWidget):
 
     def apply_theme(self) -> None:
         c = theme.colors()
+        palette = self.plot_area.palette()
+        palette.setColor(self.plot_area.backgroundRole(), QColor(PLOT_BACKGROUND[c.dark]))
+        self.plot_area.setPalette(palette)
+        if self.graphics is None:
+            return
         self.graphics.setBackground(QColor(PLOT_BACKGROUND[c.dark]))
         for plot in self.plots.values():
             plot.apply_colors()
@@ -376,6 +458,9 @@ class QtDashboard(QWidget):
 
     def point_counts(self) -> dict[str, int]:
         """Points received per curve, ``"loss/batch"``, ``"val_loss"``-style keys."""
+        if self.graphics is None:  # no plot yet, so no point: the curves it will have
+            return {f"{name}/{kind}": 0 for name in self._plot_names(self._metrics)
+                    for kind in (("train",) if name == LEARNING_RATE else MetricPlot.KINDS)}
         counts = {}
         for name, plot in self.plots.items():
             for kind in plot.curves:
@@ -388,6 +473,7 @@ class QtDashboard(QWidget):
         self.epochs = max(1, message.epochs)
         self.total_steps = self.steps_per_epoch * self.epochs
         self.reset(metrics, self.epochs)
+        self.ensure_plots()
         self._started_at = time.monotonic()
         device = "CPU" if message.device == "cpu" else message.device.upper()
         self.status.setText(f"Training on {BACKEND_LABELS.get(message.backend, message.backend)}"
@@ -421,7 +507,7 @@ class QtDashboard(QWidget):
             else:
                 self._plot(key).add("train", x, value)
         if message.learning_rate is not None:
-            self.plots[LEARNING_RATE].add("train", x, message.learning_rate)
+            self._plot(LEARNING_RATE).add("train", x, message.learning_rate)
         self._pending = (round(1000 * x * self.steps_per_epoch / self.total_steps),
                          f"{min(x + 1, self.epochs)} / {self.epochs}",
                          message.samples_per_second, message.eta_seconds)
@@ -460,6 +546,19 @@ class QtDashboard(QWidget):
     def _update_elapsed(self) -> None:
         if self._started_at is not None:
             self.elapsed_label[1].setText(_duration(time.monotonic() - self._started_at))
+
+
+def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
+    """Ticks of a log axis spanning ``low``..``high`` decades: 1, 2 and 5 times each power
+    of ten (only the powers when that is too many), labelled as plain numbers.
+
+    pyqtgraph's own log ticks label every minor step, and they overlap over a decade or two.
+    """
+    values = [m * 10.0 ** k for k in range(math.floor(low), math.ceil(high) + 1)
+              for m in (1, 2, 5) if low <= math.log10(m) + k <= high]
+    if len(values) > 7:
+        values = [v for v in values if f"{v:e}".startswith("1")]
+    return [[(math.log10(v), f"{v:g}") for v in values]]
 
 
 def _duration(seconds: float) -> str:

@@ -48,6 +48,18 @@ class QtDialogs:
                 QMessageBox.StandardButton.Discard: "discard"}.get(
                     QMessageBox.StandardButton(answer), "cancel")
 
+    def ask_stop_training(self) -> bool:
+        """Whether to stop the running training and close the window (``False``: keep both)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          "Training is running. Stop it and close?",
+                          QMessageBox.StandardButton.Cancel, self.parent)
+        box.setInformativeText("Stopping ends the run after its current batch; the model "
+                               "trained so far and the run's record are kept.")
+        stop = box.addButton("Stop && Close", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is stop
+
     def ask_trust(self, name: str, message: str) -> bool:
         answer = QMessageBox.warning(
             self.parent, "This model contains code",

@@ -50,6 +50,8 @@ APP_NAME = "kbuilder"
 ORGANIZATION = "kbuilder"
 MAX_RECENT = 10
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+# Closing during a run stops it first; a run that has not ended by then is killed.
+STOP_BEFORE_CLOSE_MS = 30_000
 
 
 class QtFirstPaint(QObject):
@@ -96,6 +98,7 @@ class MainWindow(QMainWindow):
         self.loader = loader if loader is not None else QtEngineLoader(self)
         self.doc: QtDocument | None = None
         self._waiting_engine = False
+        self._close_when_stopped = False  # the user closed during a run: close at its end
         self.recovery_dir = Path(recovery_dir) if recovery_dir else default_recovery_dir()
         self.autosave = QtAutosave(self.recovery_dir, autosave_ms, self)
         self.autosave.failed.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -941,6 +944,15 @@ class MainWindow(QMainWindow):
 
     # ============================================================== window
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.train_page.running:
+            if self._close_when_stopped or not self.dialogs.ask_stop_training():
+                event.ignore()  # already stopping for this close, or the user kept it
+                return
+            if self.train_page.controller.run is not None:  # a model to keep: stop first
+                self._stop_then_close()
+                event.ignore()
+                return
+            # Still checking the data or starting the worker: nothing trained to keep.
         if not self.maybe_save():
             event.ignore()
             return
@@ -950,6 +962,25 @@ class MainWindow(QMainWindow):
         self.results_page.shutdown_workers()
         self.autosave.clear()
         event.accept()
+
+    def _stop_then_close(self) -> None:
+        """Stop the run (its model and record are kept), then close the window."""
+        self._close_when_stopped = True
+        self.statusBar().showMessage("Stopping the training run; the window closes once "
+                                     "the run is recorded…")
+        self.train_page.running_changed.connect(self._close_if_stopped)
+        self.train_page.stop()
+        QTimer.singleShot(STOP_BEFORE_CLOSE_MS, self, self._kill_if_still_running)
+
+    def _close_if_stopped(self, running: bool) -> None:
+        if not running and self._close_when_stopped:
+            self._close_when_stopped = False
+            # After the run's record is added: the run ends (idle) before it is recorded.
+            QTimer.singleShot(0, self, self.close)
+
+    def _kill_if_still_running(self) -> None:
+        if self._close_when_stopped and self.train_page.running:
+            self.train_page.kill()  # the run ends failed, then the window closes
 
     def dragEnterEvent(self, event) -> None:
         if self._dropped_file(event.mimeData()) is not None:

@@ -15,7 +15,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -133,6 +133,8 @@ class QtResultsPage(QWidget):
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._evaluating: dict[str, Any] | None = None
         self._built = False
+        self._pending_run: str | None = None  # recorded while the tab was hidden
+        self._selection_due = False  # the selection's curves and evaluation wait a turn
         self.job = QtWorkerJob(self)
         self.job.succeeded.connect(self._on_evaluated)
         self.job.failed.connect(self._on_evaluation_failed)
@@ -146,9 +148,10 @@ class QtResultsPage(QWidget):
         self.empty.setObjectName("muted")
         self.pages.addWidget(self.empty)
 
-    def ensure_built(self) -> None:
+    def ensure_built(self, fill: bool = True) -> None:
         """Build the tab's widgets (plots, evaluation view) on its first showing: they
-        take a second to make, and the window must appear fast."""
+        take a second to make, and the window must appear fast. ``fill``: show the
+        runs in them at once."""
         if self._built:
             return
         self._built = True
@@ -222,7 +225,8 @@ class QtResultsPage(QWidget):
         self.splitter = splitter
         theme.manager().changed.connect(self._refresh_theme)
         self._refresh_theme()
-        self.refresh()
+        if fill:
+            self.refresh()
 
     # =============================================================== document
     @property
@@ -232,6 +236,7 @@ class QtResultsPage(QWidget):
     def set_document(self, doc: QtDocument | None) -> None:
         self.job.cancel()
         self._evaluating = None
+        self._pending_run = None
         self.doc = doc
         if self.export_dialog is not None:
             self.export_dialog.set_document(doc)
@@ -240,18 +245,44 @@ class QtResultsPage(QWidget):
             self.refresh()
 
     def show_run(self, run_id: str) -> None:
-        """Select the run ``run_id`` (just recorded) in the list."""
-        self.ensure_built()
-        self.refresh()
-        row = self._row_of(run_id)
-        if row is not None:
-            self.table.clearSelection()
-            self.table.setCurrentCell(row, 0)
-            self.table.selectRow(row)
+        """Select the run ``run_id`` (just recorded) in the list.
+
+        While the tab is hidden (a run ends as the user watches the Train tab), this only
+        remembers the run: the list, curves and evaluation are redone when the tab shows,
+        so the end of a run never stalls the window for a page nobody looks at.
+        """
+        self._pending_run = run_id
+        if self.isVisible():
+            self._show_pending()
+
+    def _show_pending(self) -> None:
+        run_id, self._pending_run = self._pending_run, None
+        first = not self._built
+        self.ensure_built(fill=False)
+        with QSignalBlocker(self.table):  # one redraw of the curves and evaluation below
+            self.refresh(redraw=False)
+            row = self._row_of(run_id)
+            if row is not None:
+                self.table.clearSelection()
+                self.table.setCurrentCell(row, 0)
+                self.table.selectRow(row)
+        if first:
+            # Building the tab took the time of a frame or more: let it paint with its
+            # list, then draw the run's curves and evaluation in the next turn.
+            self._selection_due = True
+            QTimer.singleShot(0, self, self._on_selection_due)
+        else:
+            self._on_selection()
+
+    def _on_selection_due(self) -> None:
+        if self._selection_due:  # not already drawn by a selection in between
+            self._on_selection()
 
     def showEvent(self, event) -> None:
         # Runs may have been added while the tab was hidden (the Train tab records them).
-        if not self._built:
+        if self._pending_run is not None:
+            self._show_pending()
+        elif not self._built:
             self.ensure_built()
         elif self.table.rowCount() != len(self.runs):
             self.refresh()
@@ -264,8 +295,9 @@ class QtResultsPage(QWidget):
             self.export_dialog.shutdown_workers()
 
     # ================================================================== table
-    def refresh(self) -> None:
-        """Rebuild the list from ``project.runs``, keeping the selection."""
+    def refresh(self, redraw: bool = True) -> None:
+        """Rebuild the list from ``project.runs``, keeping the selection (and, unless
+        ``redraw`` is false, redraw the curves and the evaluation of the selection)."""
         if not self._built:
             return
         selected = set(self.selected_run_ids())
@@ -286,8 +318,10 @@ class QtResultsPage(QWidget):
                 self.table.setCurrentCell(current_row, 0,
                                           self.table.selectionModel().SelectionFlag.NoUpdate)
         if runs and not self.selected_run_ids():
-            self.table.selectRow(0)
-        self._on_selection()
+            with QSignalBlocker(self.table):
+                self.table.selectRow(0)
+        if redraw:
+            self._on_selection()
 
     def _fill_row(self, row: int, index: int, record: dict[str, Any]) -> None:
         metric = key_metric(record.get("test_metrics") or {})
@@ -364,6 +398,7 @@ class QtResultsPage(QWidget):
 
     # ============================================================== selection
     def _on_selection(self) -> None:
+        self._selection_due = False
         self._draw_curves()
         self._show_current()
 

@@ -178,9 +178,9 @@ class QtRunController(QObject):
     def kill(self) -> None:
         """The last resort: end the worker process now (the run fails, the app goes on)."""
         if self.run is not None:
-            # Not ``run.kill()``: that also closes the connection, and the poll must still
-            # see it drop to report how the worker ended.
-            self.run.worker.process.kill()
+            # The poll then reads what the worker sent before, and a ``Failed`` saying it
+            # was killed, with the history so far.
+            self.run.kill()
 
     # ----------------------------------------------------------------- events
     def _poll(self) -> None:
@@ -247,6 +247,7 @@ class QtRunController(QObject):
         self._timer.stop()
         if self.run is not None:
             self.run.kill()
+            self.run.worker.close()  # no poll will read the end of the connection now
             self.run = None
         self._executor.shutdown(wait=False, cancel_futures=True)
         _in_background(self._pool.shutdown)

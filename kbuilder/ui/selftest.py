@@ -15,22 +15,14 @@ import os
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from kbuilder.runtime.checklist import check, run_steps
+
 STEP_TIMEOUT = 120.0
 RUN_TIMEOUT = 300.0  # a cold backend import on a busy machine, then a run
-
-
-class SelftestFailure(AssertionError):
-    """A step did not do what it should."""
-
-
-def check(condition: object, message: str) -> None:
-    if not condition:
-        raise SelftestFailure(message)
 
 
 def _quiet_offscreen_notices() -> None:
@@ -372,21 +364,7 @@ def run(out: TextIO | None = None) -> int:
             ("evaluate a run", session.evaluate),
             ("export it to ONNX with the parity check", session.export_onnx),
         ]
-        failed = False
-        for i, (title, step) in enumerate(steps, 1):
-            t0 = time.monotonic()
-            try:
-                detail = step()
-            except Exception as exc:
-                failed = True
-                kind = "" if isinstance(exc, SelftestFailure) else f"{type(exc).__name__}: "
-                print(f"[{i}/{len(steps)}] FAIL  {title}: {kind}{exc}", file=out)
-                if not isinstance(exc, SelftestFailure) or os.environ.get("KBUILDER_DEBUG"):
-                    traceback.print_exc(file=out)
-                break
-            print(f"[{i}/{len(steps)}] ok    {title} ({time.monotonic() - t0:.1f} s): {detail}",
-                  file=out)
-            out.flush()
+        passed = run_steps(steps, out)
         session.close()
-        print("selftest: FAILED" if failed else "selftest: all steps passed", file=out)
-        return 1 if failed else 0
+        print("selftest: all steps passed" if passed else "selftest: FAILED", file=out)
+        return 0 if passed else 1

@@ -34,6 +34,8 @@ class ScriptedDialogs:
         self.errors: list[tuple[str, str]] = []
         self.infos: list[tuple[str, str]] = []
         self.asked_unsaved: list[str] = []
+        self.stop_training = True  # what ask_stop_training answers
+        self.asked_stop_training = 0
 
     def ask_open_path(self, title: str, file_filter: str, folder: str = "") -> str:
         return self.open_path
@@ -47,6 +49,10 @@ class ScriptedDialogs:
     def ask_unsaved(self, name: str) -> str:
         self.asked_unsaved.append(name)
         return self.unsaved
+
+    def ask_stop_training(self) -> bool:
+        self.asked_stop_training += 1
+        return self.stop_training
 
     def ask_trust(self, name: str, message: str) -> bool:
         return self.trust

@@ -1,7 +1,7 @@
 """Light and dark themes, following the system's colour scheme unless the user picks one.
 
 Widgets use Qt's Fusion style with a palette of our own, so the app looks the same on every
-desktop; the canvas reads its colours from ``colors()`` at paint time, so a theme switch is
+desktop (with check box and radio button outlines that stay visible on a dark palette); the canvas reads its colours from ``colors()`` at paint time, so a theme switch is
 one repaint. ``QtThemeManager.changed`` tells the views that cache pixmaps or formats.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
 
 MODES = ("system", "light", "dark")
 
@@ -143,6 +143,38 @@ def _palette(c: CanvasColors) -> QPalette:
     return p
 
 
+class QtAppStyle(QProxyStyle):
+    """Fusion, with check box and radio button indicators that stand out on any palette.
+
+    Fusion outlines an indicator in the window colour made 40% darker: on a dark window that
+    outline vanishes, and an unchecked box (or a list's unchecked item) cannot be seen. Here
+    the indicator is drawn from a palette whose window colour makes that outline a clear
+    mid-grey, and whose text colour (the check mark) is the accent.
+    """
+
+    INDICATORS = (QStyle.PrimitiveElement.PE_IndicatorCheckBox,
+                  QStyle.PrimitiveElement.PE_IndicatorRadioButton)
+
+    def __init__(self) -> None:
+        super().__init__("Fusion")
+
+    def drawPrimitive(self, element: QStyle.PrimitiveElement,  # noqa: N802 (Qt's name)
+                      option: QStyleOption, painter: QPainter,
+                      widget: QWidget | None = None) -> None:
+        R = QPalette.ColorRole
+        if element in self.INDICATORS and option.palette.color(R.Window).lightness() < 128:
+            option = type(option)(option)  # a copy: the caller's option stays as it was
+            palette = QPalette(option.palette)
+            c = DARK
+            # Fusion's outline is window.darker(140); this makes it the edge grey.
+            palette.setColor(R.Window, QColor(c.edge).lighter(140))
+            if option.state & QStyle.StateFlag.State_Enabled:
+                # The check mark is text.darker(120): aim it at the accent colour.
+                palette.setColor(R.Text, QColor(c.selection).lighter(120))
+            option.palette = palette
+        super().drawPrimitive(element, option, painter, widget)
+
+
 _STYLESHEET = """
 QToolBar { spacing: 2px; padding: 2px 4px; border: none; }
 QToolButton { padding: 3px 5px; }
@@ -169,7 +201,8 @@ class QtThemeManager(QObject):
         self._app = app
         self._mode = mode if mode in MODES else "system"
         self._colors = LIGHT
-        app.setStyle("Fusion")
+        self._style = QtAppStyle()  # kept here too: the app does not own a Python style
+        app.setStyle(self._style)
         app.styleHints().colorSchemeChanged.connect(self._on_system_scheme)
         self._apply()
 

@@ -144,7 +144,7 @@ def deb() -> Path:
     result = _run(["bash", str(PACKAGING / "build.sh"), sys.executable], timeout=BUILD_TIMEOUT,
                   cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return Path(result.stdout.strip().splitlines()[-2])
+    return max((REPO / "dist").glob("kbuilder_*.deb"), key=lambda p: p.stat().st_mtime)
 
 
 @pytest.fixture(scope="module")

@@ -176,3 +176,19 @@ def test_dead_worker_gives_a_failed_message_with_the_history(tmp_path, sig, word
     assert words in result.reason
     assert len(result.history["loss"]) >= 1
     w.kill()
+
+
+def test_kill_ends_the_run_in_a_failed_message_with_the_history(tmp_path):
+    w = Worker("jax")
+    run = start(w, tmp_path, epochs=1000, batch_size=4)
+    events = []
+    for event in run.events():  # no OSError from a closed connection: the events go on
+        events.append(event)
+        if isinstance(event, p.EpochEnd) and not run.killed:
+            run.kill()
+    result = run.result
+    assert isinstance(events[-1], p.Failed) and events[-1] is result
+    assert "killed (Kill)" in result.reason and "model" in result.reason
+    assert len(result.history["loss"]) >= 1  # what arrived before the kill
+    assert not w.alive
+    assert run.next_event(0.1) is None  # over: nothing more, and no error

@@ -193,3 +193,27 @@ def test_evaluate_again_on_the_validation_split(results, qtbot):
     assert view.confusion.matrix.sum() == val_size
     assert "validation split" in view.title.text()
     assert window.isWindowModified()
+
+
+def test_a_run_recorded_while_the_tab_is_hidden_shows_when_it_is_opened(window, run_folder,
+                                                                        qtbot):
+    import copy
+
+    digits, _ = trained_projects(run_folder)
+    window.set_project(digits)
+    window._show_page(window.train_page)
+    page = window.results_page
+    record = dict(copy.deepcopy(digits.runs[0]), run_id="just-recorded")
+    digits.runs.append(record)
+    window.train_page.run_recorded.emit(record)  # as the Train tab does when a run ends
+    # Nothing built or drawn for a tab nobody looks at: that stalled the window.
+    assert not page._built
+    window._show_page(page)
+    assert page.table.rowCount() == 3 and page.selected_run_ids() == ["just-recorded"]
+    qtbot.waitUntil(lambda: "Run #3" in page.evaluation.title.text(), timeout=5000)
+    assert {run_id for run_id, _key in page.curves} == {"just-recorded"}
+    # While the tab shows, a new run is selected at once.
+    again = dict(copy.deepcopy(digits.runs[1]), run_id="second")
+    digits.runs.append(again)
+    window.train_page.run_recorded.emit(again)
+    assert page.current_run_id() == "second" and "Run #4" in page.evaluation.title.text()

@@ -159,3 +159,44 @@ def test_preflight_errors_keep_the_run_from_starting(mlp_window, qtbot):
     assert window.project.runs == []
     click(page.data_button)
     assert window.current_page() is window.data_page
+
+
+def test_closing_during_a_run_asks_then_stops_it_keeping_its_model(mlp_window, qtbot):
+    window = mlp_window
+    page = train_page(window, "jax", epochs=500, batch_size=16)
+    click(page.train_button)
+    wait_for_epochs(qtbot, page)
+    window.dialogs.stop_training = False  # Cancel: the window and the run go on
+    window.close()
+    assert window.dialogs.asked_stop_training == 1
+    assert window.isVisible() and page.controller.state == "running"
+    assert not window.dialogs.asked_unsaved
+    window.dialogs.stop_training = True  # Stop & Close
+    window.dialogs.unsaved = "discard"
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        window.close()
+        assert window.isVisible()  # open until the run is recorded
+        assert page.controller.state == "stopping"
+    record = recorded.args[0]
+    assert record["status"] == "stopped"
+    assert Path(record["artifacts"]["model"]).is_file()
+    assert window.project.runs[-1] is record
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    assert window.dialogs.asked_stop_training == 2
+    assert window.dialogs.asked_unsaved  # the new run is a change: saving it was offered
+
+
+def test_the_kill_button_ends_a_stopping_run_with_a_message(mlp_window, qtbot):
+    window = mlp_window
+    page = train_page(window, "jax", epochs=500, batch_size=16)
+    click(page.train_button)
+    wait_for_epochs(qtbot, page)
+    assert not page.kill_button.isEnabled()  # Stop first: it keeps the model
+    click(page.stop_button)
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        click(page.kill_button)  # before the stop's test evaluation and model save end
+    record = recorded.args[0]
+    assert record["status"] == "failed" and "killed (Kill)" in record["message"]
+    assert len(record["history"]["loss"]) >= 1
+    assert window.dialogs.errors and "killed" in window.dialogs.errors[-1][1]
+    assert page.train_button.isEnabled()

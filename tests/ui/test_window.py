@@ -235,22 +235,24 @@ def test_selftest_command_passes():
                           text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("[")]
-    assert len(lines) == 8 and all(" ok " in line for line in lines)
+    assert len(lines) == 13 and all(" ok " in line for line in lines)
+    assert "train one epoch on each installed backend" in proc.stdout
     assert "all steps passed" in proc.stdout
 
 
 def test_selftest_fails_when_a_step_does_not_do_what_it_should(qapp, loader, monkeypatch):
     import io
 
+    from kbuilder.runtime.checklist import StepFailure
     from kbuilder.ui import selftest
 
     def broken(self):
-        raise selftest.SelftestFailure("the code view shows nothing")
+        raise StepFailure("the code view shows nothing")
 
     monkeypatch.setattr(selftest._Session, "generate_code", broken)
     out = io.StringIO()
     assert selftest.run(out) == 1
     text = out.getvalue()
-    assert "[7/8] ok    save and reopen" in text
-    assert "[8/8] FAIL  generate code: the code view shows nothing" in text
+    assert "[7/13] ok    save and reopen" in text
+    assert "[8/13] FAIL  generate code: the code view shows nothing" in text
     assert text.rstrip().endswith("selftest: FAILED")
