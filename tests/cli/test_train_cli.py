@@ -66,3 +66,15 @@ def test_preflight_error_stops_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error" in err and "features" in err
     assert load_project(project).runs == []
+
+
+@pytest.mark.slow
+def test_cnn_template_on_digits_reaches_97_percent_with_the_first_run_settings(tmp_path):
+    """The acceptance journey of issue 4 on JAX (the others are measured, not tested: a
+    full run each would cost CI a minute): `new --data digits`, then `train` with the
+    settings `new` chose."""
+    project = tmp_path / "cnn.kbproj"
+    assert run("new", "--template", "cnn_classifier", "--data", "digits", "-o", project) == 0
+    assert run("train", project, "--backend", "jax", "--history", tmp_path / "h.json") == 0
+    history = json.loads((tmp_path / "h.json").read_text())
+    assert history["test_metrics"]["accuracy"] >= 0.97, history["test_metrics"]

@@ -192,3 +192,14 @@ def test_kill_ends_the_run_in_a_failed_message_with_the_history(tmp_path):
     assert len(result.history["loss"]) >= 1  # what arrived before the kill
     assert not w.alive
     assert run.next_event(0.1) is None  # over: nothing more, and no error
+
+
+def test_torch_workers_spin_less_unless_the_user_tuned_openmp(monkeypatch):
+    from kbuilder.runtime.devices import worker_environment
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert worker_environment("torch", "cpu")["GOMP_SPINCOUNT"] == "10000"
+    assert "GOMP_SPINCOUNT" not in worker_environment("jax", "cpu")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
+    assert "GOMP_SPINCOUNT" not in worker_environment("torch", "cpu")
