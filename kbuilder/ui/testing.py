@@ -34,6 +34,7 @@ class ScriptedDialogs:
         self.errors: list[tuple[str, str]] = []
         self.infos: list[tuple[str, str]] = []
         self.asked_unsaved: list[str] = []
+        self.asked_trust: list[tuple[str, str]] = []
         self.stop_training = True  # what ask_stop_training answers
         self.asked_stop_training = 0
 
@@ -55,6 +56,7 @@ class ScriptedDialogs:
         return self.stop_training
 
     def ask_trust(self, name: str, message: str) -> bool:
+        self.asked_trust.append((name, message))
         return self.trust
 
     def ask_confirm(self, title: str, message: str, action: str = "OK") -> bool:

@@ -256,3 +256,29 @@ def test_selftest_fails_when_a_step_does_not_do_what_it_should(qapp, loader, mon
     assert "[7/13] ok    save and reopen" in text
     assert "[8/13] FAIL  generate code: the code view shows nothing" in text
     assert text.rstrip().endswith("selftest: FAILED")
+
+
+def test_a_model_with_code_is_opened_only_when_the_user_trusts_it(mlp_window, tmp_path):
+    import keras
+
+    w = mlp_window
+    x = keras.Input((4,))
+    y = keras.layers.Lambda(lambda t: t + 1.0, name="my_lambda")(keras.layers.Dense(3)(x))
+    path = tmp_path / "risky.keras"
+    keras.Model(x, y).save(path)
+    before = w.doc.graph.to_dict()
+
+    w.dialogs.trust = False
+    assert not w.import_model(str(path))
+    name, message = w.dialogs.asked_trust[-1]
+    assert name == "risky.keras" and "'my_lambda' (Lambda) contains Python code" in message
+    assert "Did not open risky.keras" in w.statusBar().currentMessage()
+    assert w.doc.graph.to_dict() == before and not w.dialogs.errors
+
+    # Trusted, Keras reads it, and the Lambda is then named as what cannot become a node.
+    w.dialogs.trust = True
+    assert not w.import_model(str(path))
+    assert len(w.dialogs.asked_trust) == 2
+    _title, error = w.dialogs.errors[-1]
+    assert "'my_lambda' (Lambda) runs Python code" in error
+    assert w.doc.graph.to_dict() == before
