@@ -142,12 +142,10 @@ class MetricPlot:
         self.item.disableAutoRange()
         self.item.vb.sigRangeChangedManually.connect(self._taken_over)
         self.item.autoBtn.clicked.connect(self._given_back)
-        if name == LEARNING_RATE:
-            self.curves["train"] = self.item.plot(name="learning rate", antialias=True)
-        else:
-            self.curves["batch"] = self.item.plot(name="train (batch)")
-            self.curves["train"] = self.item.plot(name="train (epoch)", antialias=True)
-            self.curves["val"] = self.item.plot(name="validation", antialias=True)
+        for kind in curve_kinds(name):
+            label = "learning rate" if name == LEARNING_RATE else CURVE_LABELS[kind]
+            # The batch curve is dense: no antialiasing (see ensure_plots).
+            self.curves[kind] = self.item.plot(name=label, antialias=kind != "batch")
         self.apply_colors()
 
     def apply_colors(self) -> None:
@@ -460,7 +458,7 @@ class QtDashboard(QWidget):
         """Points received per curve, ``"loss/batch"``, ``"val_loss"``-style keys."""
         if self.graphics is None:  # no plot yet, so no point: the curves it will have
             return {f"{name}/{kind}": 0 for name in self._plot_names(self._metrics)
-                    for kind in (("train",) if name == LEARNING_RATE else MetricPlot.KINDS)}
+                    for kind in curve_kinds(name)}
         counts = {}
         for name, plot in self.plots.items():
             for kind in plot.curves:
@@ -546,6 +544,15 @@ class QtDashboard(QWidget):
     def _update_elapsed(self) -> None:
         if self._started_at is not None:
             self.elapsed_label[1].setText(_duration(time.monotonic() - self._started_at))
+
+
+CURVE_LABELS = {"batch": "train (batch)", "train": "train (epoch)", "val": "validation"}
+
+
+def curve_kinds(name: str) -> tuple[str, ...]:
+    """The curves of the plot ``name``: the learning rate has one value per epoch, a loss or
+    metric its per-batch, per-epoch and validation values."""
+    return ("train",) if name == LEARNING_RATE else MetricPlot.KINDS
 
 
 def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:

@@ -1,8 +1,8 @@
 """Light and dark themes, following the system's colour scheme unless the user picks one.
 
 Widgets use Qt's Fusion style with a palette of our own, so the app looks the same on every
-desktop (with check box and radio button outlines that stay visible on a dark palette); the canvas reads its colours from ``colors()`` at paint time, so a theme switch is
-one repaint. ``QtThemeManager.changed`` tells the views that cache pixmaps or formats.
+desktop (with check box and radio button outlines that stay visible on a dark palette); the
+canvas reads its colours from ``colors()`` at paint time, so a theme switch is one repaint. ``QtThemeManager.changed`` tells the views that cache pixmaps or formats.
 """
 
 from __future__ import annotations
