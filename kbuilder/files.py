@@ -158,7 +158,7 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 
 
 def check_writable(path: Path) -> str | None:
-    """Why ``path`` cannot be replaced by a save (one sentence), or ``None`` when it can.
+    """Why ``path`` cannot be replaced by a save (a phrase: "P is read-only"), or ``None``.
 
     A read-only file is the user's word that it must not change — even for root, for whom
     ``os.access`` says yes to everything, and although a rename would replace it.
@@ -168,17 +168,16 @@ def check_writable(path: Path) -> str | None:
     except FileNotFoundError:
         mode = None
     except OSError as exc:
-        return f"{path} cannot be examined: {exc.strerror or exc}."
+        return f"{path} cannot be examined ({exc.strerror or exc})"
     if mode is not None:
         if not stat.S_ISREG(mode):
-            return f"{path} is not a regular file."
+            return f"{path} is not a regular file"
         if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(
                 path, os.W_OK):
-            return (f"{path} is read-only; make it writable (chmod u+w) or save under "
-                    "another name.")
+            return f"{path} is read-only"
     folder = Path(os.path.realpath(path)).parent
     if not folder.is_dir():
-        return f"The folder {folder} does not exist."
+        return f"the folder {folder} does not exist"
     if not os.access(folder, os.W_OK):
-        return f"The folder {folder} is not writable, so {path.name} cannot be saved there."
+        return f"the folder {folder} is not writable"
     return None

@@ -285,7 +285,8 @@ def add_runs(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) ->
 
     The file is read again under the project's lock and only the runs are added (those
     whose ``run_id`` it does not hold yet), so what other processes saved meanwhile is
-    kept. Paths in the records are stored relative to the project.
+    kept. Paths in the records (absolute, as ``run_record`` makes them, or relative to
+    the project) are stored relative to the project.
 
     Returns:
         The project as written.
@@ -303,7 +304,7 @@ def add_runs(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) ->
         known = set(_run_ids(project.runs))
         for record in records:
             if str(record.get("run_id")) not in known:
-                project.runs.append(run_files.with_stored_paths(record, path))
+                project.runs.append(run_files.with_stored_paths(record, path, path))
         _write_atomically(project, path)
         _remember_disk(project, path)
     return project
@@ -323,7 +324,9 @@ def _same_file(a: Path, b: Path) -> bool:
 def _check_writable(path: Path) -> None:
     problem = check_writable(path)
     if problem:
-        raise ProjectFileError(f"Cannot save the project: {problem}")
+        fix = ("make it writable (chmod u+w) or save under another name" if "read-only"
+               in problem else "save it somewhere else")
+        raise ProjectFileError(f"Cannot save the project: {problem}; {fix}.")
 
 
 def _check_storable(project: Project) -> None:

@@ -237,9 +237,9 @@ def orphaned_run_folders(runs: Iterable[Record],
             if entry.name not in known and (entry / RUN_MARKER).is_file()]
 
 
-def adopt(folder: Path, project_path: str | os.PathLike[str]) -> Record | None:
-    """The record of the orphaned run in ``folder``, stored for ``project_path``, or
-    ``None`` when its ``run.json`` cannot be read.
+def adopt(folder: Path) -> Record | None:
+    """The record of the orphaned run in ``folder`` (absolute paths, as ``run_record``
+    makes them), or ``None`` when its ``run.json`` cannot be read.
 
     A run whose process was killed before it ended is ``interrupted``; its trained model
     is kept when the worker had saved it, else the last checkpoint, if any.
@@ -250,14 +250,14 @@ def adopt(folder: Path, project_path: str | os.PathLike[str]) -> Record | None:
         return None
     if not isinstance(record, dict) or not record.get("run_id"):
         return None
-    record = with_stored_paths(record, project_path, folder / RUN_MARKER)
-    record["run_dir"] = stored_path(folder, project_path)
+    record = with_stored_paths(record, None, folder / RUN_MARKER)
+    record["run_dir"] = stored_path(folder, None)
     if not record.get("status"):
         artifacts = {}
         for key, name in (("model", MODEL_FILE), ("checkpoint", "checkpoint.keras"),
                           ("tensorboard", "logs")):
             if (folder / name).exists():
-                artifacts[key] = stored_path(folder / name, project_path)
+                artifacts[key] = stored_path(folder / name, None)
         if "model" not in artifacts and "checkpoint" in artifacts:
             artifacts["model"] = artifacts["checkpoint"]
         record.update(status="interrupted", artifacts=artifacts, test_metrics={},
