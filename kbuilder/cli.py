@@ -428,15 +428,14 @@ def _print_errors(what: str, errors: list[dict[str, Any]], project: Path) -> Non
 
 def _save_model_atomically(model: Any, path: Path) -> None:
     # Keras writes the zip in place; a crash half-way would leave a corrupt file where the
-    # previous model was. Write next to it and swap.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    # previous model was. Write next to it and swap (Keras needs the .keras suffix).
+    from kbuilder.files import atomic_path
+
     try:
-        model.save(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path, ".tmp.keras") as tmp:
+            model.save(tmp)
     except OSError as exc:
         raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- train
