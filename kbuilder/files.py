@@ -181,3 +181,39 @@ def check_writable(path: Path) -> str | None:
     if not os.access(folder, os.W_OK):
         return f"the folder {folder} is not writable"
     return None
+
+
+# A folder's claim: held by the process that will record what is made in it (a training
+# run's folder), released by the OS if that process dies. Others can tell a folder still
+# in use from one left behind.
+CLAIM_FILE = ".in-use.lock"
+
+
+def claim_folder(folder: Path) -> object:
+    """Claim ``folder`` for this process; pass what it returns to ``release_claim``."""
+    from filelock import FileLock
+
+    lock = FileLock(Path(folder) / CLAIM_FILE, is_singleton=False, thread_local=False)
+    lock.acquire(timeout=0)
+    return lock
+
+
+def release_claim(claim: object) -> None:
+    claim.release()  # type: ignore[attr-defined]
+
+
+def is_claimed(folder: Path) -> bool:
+    """Whether a live process (this one included) holds ``folder``'s claim."""
+    from filelock import FileLock, Timeout
+
+    if not (Path(folder) / CLAIM_FILE).exists():
+        return False
+    lock = FileLock(Path(folder) / CLAIM_FILE, is_singleton=False, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:
+        return False
+    lock.release()
+    return False

@@ -166,11 +166,14 @@ class DiskChanges:
         new_runs: runs another writer recorded there (oldest first).
         graph_changed: the model (graph or weights) there is not the one last seen.
         disk: the project as the file holds it now.
+        finished_runs: the runs' own records of runs this project holds as adopted
+            placeholders (adopted while they were still training elsewhere).
     """
 
     new_runs: tuple[dict[str, Any], ...]
     graph_changed: bool
     disk: Project
+    finished_runs: tuple[dict[str, Any], ...] = ()
 
 
 def file_stamp(path: int | str | os.PathLike[str]) -> tuple[int, int, int] | None:
@@ -220,9 +223,13 @@ def disk_changes(project: Project) -> DiskChanges | None:
     seen = set(project.disk.run_ids) if project.disk else set()
     seen.update(_run_ids(project.runs))
     new_runs = tuple(r for r in disk.runs if str(r.get("run_id")) not in seen)
-    graph_changed = (project.disk is None
-                     or disk.disk is None or disk.disk.graph_digest != project.disk.graph_digest)
-    return DiskChanges(new_runs, graph_changed, disk)
+    placeholders = {str(r.get("run_id")) for r in project.runs if r.get("adopted")}
+    finished = tuple(r for r in disk.runs
+                     if str(r.get("run_id")) in placeholders and not r.get("adopted"))
+    # Never read (a recovered autosave names its original file): nothing to compare with.
+    graph_changed = (project.disk is not None and disk.disk is not None
+                     and disk.disk.graph_digest != project.disk.graph_digest)
+    return DiskChanges(new_runs, graph_changed, disk, finished)
 
 
 def merge_runs(project: Project, changes: DiskChanges) -> list[dict[str, Any]]:
@@ -234,6 +241,11 @@ def merge_runs(project: Project, changes: DiskChanges) -> list[dict[str, Any]]:
     """
     added = [copy.deepcopy(r) for r in changes.new_runs]
     project.runs.extend(added)
+    finished = {str(r.get("run_id")): r for r in changes.finished_runs}
+    for record in project.runs:
+        if record.get("adopted") and str(record.get("run_id")) in finished:
+            record.clear()  # in place: views may hold the record
+            record.update(copy.deepcopy(finished[str(record.get("run_id"))]))
     old = project.disk or DiskState(None)
     stamp = old.stamp if changes.graph_changed else file_stamp_of(changes.disk)
     project.disk = DiskState(stamp, old.run_ids | set(_run_ids(changes.disk.runs)),
@@ -271,10 +283,14 @@ def save_project(project: Project, path: str | os.PathLike[str]) -> None:
         remove_stale_temporaries(path)
         if same_file:
             changes = _changes_or_none(project)
-            if changes is not None and changes.new_runs:
+            if changes is not None and (changes.new_runs or changes.finished_runs):
                 merge_runs(project, changes)
-        run_files.relocate_runs(project.runs, project.path, path)
-        _write_atomically(project, path)
+        relocation = run_files.relocate_runs(project.runs, project.path, path)
+        try:
+            _write_atomically(project, path)
+        except BaseException:
+            relocation.undo()  # the runs stay where the project, still unsaved, finds them
+            raise
         project.path = path
         _remember_disk(project, path)
     project.mark_clean()
@@ -286,7 +302,8 @@ def add_runs(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) ->
     The file is read again under the project's lock and only the runs are added (those
     whose ``run_id`` it does not hold yet), so what other processes saved meanwhile is
     kept. Paths in the records (absolute, as ``run_record`` makes them, or relative to
-    the project) are stored relative to the project.
+    the project) are stored relative to the project. A run's own record replaces one
+    adopted from its folder while it was still running (``kbuilder.graph.runs.adopt``).
 
     Returns:
         The project as written.
@@ -301,10 +318,14 @@ def add_runs(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) ->
     with project_lock(path):
         remove_stale_temporaries(path)
         project = load_project(path)
-        known = set(_run_ids(project.runs))
+        index = {run_id: i for i, run_id in enumerate(_run_ids(project.runs))}
         for record in records:
-            if str(record.get("run_id")) not in known:
-                project.runs.append(run_files.with_stored_paths(record, path, path))
+            stored = run_files.with_stored_paths(record, path, path)
+            i = index.get(str(record.get("run_id")))
+            if i is None:
+                project.runs.append(stored)
+            elif project.runs[i].get("adopted") and not record.get("adopted"):
+                project.runs[i] = stored  # the run's own record replaces a placeholder
         _write_atomically(project, path)
         _remember_disk(project, path)
     return project

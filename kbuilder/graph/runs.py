@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,19 +147,43 @@ def write_marker(record: Record, project_path: str | os.PathLike[str] | None) ->
 
 
 # -------------------------------------------------------------------------- moving
-@dataclass(frozen=True)
+@dataclass
 class Relocation:
-    """What ``relocate_runs`` did: the runs whose folders moved or were copied."""
+    """What ``relocate_runs`` did, so that a save that fails afterwards can undo it.
 
-    moved: tuple[str, ...] = ()
-    copied: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
+    Attributes:
+        new_path: the project file the runs were brought beside.
+        moved: ``(from, to)`` folders moved out of the temporary runs folder.
+        copied: folders copied from another project's runs folder.
+        records: ``(record, its content before, its folder now)`` of each record rewritten.
+    """
+
+    new_path: Path
+    moved: list[tuple[Path, Path]] = field(default_factory=list)
+    copied: list[Path] = field(default_factory=list)
+    records: list[tuple[Record, Record, Path]] = field(default_factory=list)
+
+    def undo(self) -> None:
+        """Put folders and records back as they were. A folder that cannot be moved back
+        stays where it is, and its record names it by its absolute path."""
+        stuck = set()
+        for source, destination in reversed(self.moved):
+            try:
+                shutil.move(str(destination), str(source))
+            except OSError:
+                stuck.add(destination)
+        for folder in self.copied:
+            shutil.rmtree(folder, ignore_errors=True)
+        for record, before, folder in self.records:
+            now = with_stored_paths(record, None, self.new_path)
+            record.clear()
+            record.update(now if folder in stuck else before)
 
 
 def relocate_runs(runs: list[Record], old_path: str | os.PathLike[str] | None,
                   new_path: str | os.PathLike[str]) -> Relocation:
     """Bring the run folders of a project being saved as ``new_path`` beside it, and store
-    their paths for it (``runs`` is updated in place).
+    their paths for it (the records are updated in place: views may hold them).
 
     Folders in the temporary runs folder (runs of a project never saved) are *moved*:
     nothing else refers to them. Folders of another saved project (Save As) are *copied*:
@@ -167,39 +191,45 @@ def relocate_runs(runs: list[Record], old_path: str | os.PathLike[str] | None,
     that no longer exist (the record is kept, its paths rewritten), stay as they are.
 
     Raises:
-        OSError: a folder could not be moved or copied; the records not yet handled keep
-            their old paths.
+        OSError: a folder could not be moved or copied; what was done is undone.
     """
     target = runs_folder(new_path)
     temporary = runs_folder(None)
-    moved, copied, missing = [], [], []
-    for index, record in enumerate(runs):
-        folder = run_folder(record, old_path)
-        if folder is None:
-            continue
-        folder = Path(os.path.abspath(folder))
-        destination = target / folder.name
-        if folder.parent == target:
-            pass
-        elif not folder.is_dir():
-            missing.append(str(record.get("run_id")))
-            destination = folder
-        elif destination.exists():
-            pass  # copied there by an earlier save: keep what is there
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            if folder.parent == temporary:
+    done = Relocation(Path(os.path.abspath(new_path)))
+    try:
+        for record in runs:
+            folder = run_folder(record, old_path)
+            if folder is None:
+                continue
+            folder = Path(os.path.abspath(folder))
+            destination = target / folder.name
+            if folder.parent == target or not folder.is_dir():
+                destination = folder
+            elif destination.exists():
+                pass  # copied there by an earlier save: keep what is there
+            elif folder.parent == temporary:
+                target.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(folder), str(destination))
-                moved.append(str(record.get("run_id")))
+                done.moved.append((folder, destination))
             else:
+                target.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(folder, destination, symlinks=True)
-                copied.append(str(record.get("run_id")))
-        runs[index] = _moved_record(record, old_path, folder, destination, new_path)
-    return Relocation(tuple(moved), tuple(copied), tuple(missing))
+                done.copied.append(destination)
+            moved = _moved_record(record, old_path, folder, destination, new_path)
+            if moved != record:
+                done.records.append((record, dict(record), destination))
+                record.clear()
+                record.update(moved)
+    except BaseException:
+        done.undo()
+        raise
+    return done
 
 
 def _moved_record(record: Record, old_path: Any, folder: Path, destination: Path,
                   new_path: Any) -> Record:
+    """``record`` with its paths inside ``folder`` moved to ``destination``, stored for
+    ``new_path``."""
     def place(value: str) -> str:
         path = Path(os.path.abspath(resolve(value, old_path)))
         try:
@@ -220,7 +250,7 @@ def _moved_record(record: Record, old_path: Any, folder: Path, destination: Path
 def orphaned_run_folders(runs: Iterable[Record],
                          project_path: str | os.PathLike[str]) -> list[Path]:
     """Folders in the project's runs folder that carry a run (``run.json``) no record of
-    ``runs`` names, oldest first."""
+    ``runs`` names and no live process is training into, oldest first."""
     folder = runs_folder(project_path)
     if not folder.is_dir():
         return []
@@ -233,8 +263,11 @@ def orphaned_run_folders(runs: Iterable[Record],
         entries = sorted(folder.iterdir())
     except OSError:
         return []
+    from kbuilder.files import is_claimed
+
     return [entry for entry in entries
-            if entry.name not in known and (entry / RUN_MARKER).is_file()]
+            if entry.name not in known and (entry / RUN_MARKER).is_file()
+            and not is_claimed(entry)]  # not a run still training
 
 
 def adopt(folder: Path) -> Record | None:
@@ -252,6 +285,7 @@ def adopt(folder: Path) -> Record | None:
         return None
     record = with_stored_paths(record, None, folder / RUN_MARKER)
     record["run_dir"] = stored_path(folder, None)
+    record["adopted"] = True  # the run's own record, should it still come, replaces this
     if not record.get("status"):
         artifacts = {}
         for key, name in (("model", MODEL_FILE), ("checkpoint", "checkpoint.keras"),

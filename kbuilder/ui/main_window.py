@@ -114,7 +114,7 @@ class MainWindow(QMainWindow):
         self._disk_timer.setInterval(DISK_CHECK_MS)
         self._disk_timer.timeout.connect(self.check_disk)
         self._disk_timer.start()
-        self._disk_noted: object = None  # the file state last reported as a model change
+        self._disk_seen: object = None  # the state of the file last looked at
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -786,26 +786,30 @@ class MainWindow(QMainWindow):
         """Merge the runs another program recorded in the project's file; say when it
         changed the model there too (the next save asks before overwriting)."""
         from kbuilder.graph.errors import ProjectFileError
-        from kbuilder.graph.project import changed_on_disk, disk_changes, merge_runs
+        from kbuilder.graph.project import changed_on_disk, disk_changes, file_stamp, merge_runs
 
         project = self.project
-        if project is None or not changed_on_disk(project):
+        if project is None or project.path is None or not changed_on_disk(project):
             return
+        stamp = file_stamp(project.path)
+        if stamp == self._disk_seen:
+            return  # this version of the file was looked at already
         try:
             changes = disk_changes(project)
         except ProjectFileError:
             return  # being replaced, or damaged: looked at again next time
+        self._disk_seen = stamp
         if changes is None:
             return
-        name = project.path.name if project.path else "the project"
-        if changes.new_runs:
+        name = project.path.name
+        if changes.new_runs or changes.finished_runs:
             added = merge_runs(project, changes)
             self.results_page.refresh()
+            count = len(added) + len(changes.finished_runs)
             self.statusBar().showMessage(
-                f"{len(added)} run{'s' if len(added) != 1 else ''} recorded in {name} by "
-                "another program added to the Results tab.", 10000)
-        if changes.graph_changed and self._disk_noted != changes.disk.disk:
-            self._disk_noted = changes.disk.disk
+                f"{count} run{'s' if count != 1 else ''} recorded in {name} by another "
+                "program added to the Results tab.", 10000)
+        if changes.graph_changed:
             self.statusBar().showMessage(
                 f"{name} was changed by another program; saving will ask before "
                 "replacing its model.", 10000)
@@ -879,6 +883,7 @@ class MainWindow(QMainWindow):
             self.dialogs.show_error("Could not recover the model", str(exc))
             return False
         project.path = Path(entry.original) if entry.original else None
+        project.disk = None  # what the original file holds now was never read here
         project.dirty = True  # the recovered work is not in any saved file yet
         self.set_project(project)
         self.autosave.mark_changed()

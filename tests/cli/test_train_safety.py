@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from kbuilder import cli
+from kbuilder.graph import runs
 from kbuilder.graph.project import load_project, save_project
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,6 +74,9 @@ def test_a_change_saved_during_training_is_kept(project):
     proc = kbuilder(*train_args(project, epochs=400))
     lines: list[str] = []
     wait_for_epoch(proc, lines)
+    (folder,) = runs.runs_folder(project).iterdir()
+    assert (folder / runs.RUN_MARKER).is_file()
+    assert runs.orphaned_run_folders([], project) == []  # still training: not offered
     other = load_project(project)  # another writer (the window, another CLI) saves
     other.view["zoom"] = 2.5
     other.training["epochs"] = 7

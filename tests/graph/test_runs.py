@@ -158,3 +158,40 @@ def test_a_save_waits_for_another_writer_holding_the_lock(tmp_path):
     save_project(load_project(path), path)
     assert time.monotonic() - started > 0.5  # waited for the other writer
     holder.wait(10)
+
+
+def test_a_failed_first_save_leaves_the_runs_where_they_were(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    project = Project.new()
+    record = fake_run(runs.runs_folder(None))
+    before = dict(record)
+    project.runs.append(record)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("kbuilder.graph.project._write_container", disk_full)
+    with pytest.raises(OSError):
+        save_project(project, tmp_path / "p.kbproj")
+    assert project.runs[0] is record and record == before
+    assert Path(record["artifacts"]["model"]).is_file()
+    assert not (tmp_path / "p.runs").exists() or not any((tmp_path / "p.runs").iterdir())
+
+
+def test_a_folder_still_training_is_no_orphan_and_its_record_replaces_an_adopted_one(
+        tmp_path):
+    from kbuilder.files import claim_folder, release_claim
+
+    path = tmp_path / "p.kbproj"
+    save_project(Project.new(), path)
+    record = fake_run(runs.runs_folder(path))
+    folder = Path(record["run_dir"])
+    claim = claim_folder(folder)  # what start_run does until the run is recorded
+    assert runs.orphaned_run_folders([], path) == []
+    release_claim(claim)  # as when the training process dies
+    (orphan,) = runs.orphaned_run_folders([], path)
+    add_runs(path, [runs.adopt(orphan)])
+    assert load_project(path).runs[0]["adopted"]
+    add_runs(path, [dict(record, status="completed")])  # the run's own record, later
+    (stored,) = load_project(path).runs
+    assert stored["status"] == "completed" and "adopted" not in stored
