@@ -215,13 +215,19 @@ def _cmd_new(args: argparse.Namespace) -> int:
             f"Unknown template '{args.template}'. The templates are: {', '.join(TEMPLATES)}."
         )
     path = _writable_file(args.output, ".kbproj", force=args.force)
+    from kbuilder.graph.errors import ProjectFileError
     from kbuilder.graph.project import Project, save_project
 
     if args.data:
         project = _project_for_data(template.name, args.data)
     else:
         project = Project.new(template.build())
-    save_project(project, path)
+    try:
+        save_project(project, path)
+    except ProjectFileError as exc:  # e.g. --force onto a read-only file
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
     fitted = f", fitted to {args.data}" if args.data else ""
     print(f"Created {path} from template '{template.name}' ({len(project.graph)} nodes"
           f"{fitted}).")
@@ -556,7 +562,8 @@ def _writable_output(path: Path, option: str) -> Path:
         raise CliError(f"{option} '{path}' is a folder; expected a file name.")
     folder = path.parent
     if not folder.is_dir():
-        raise CliError(f"The folder of {option} '{path}' does not exist; create it first.")
+        raise CliError(f"The folder {folder} (of {option} {path}) does not exist; create it "
+                       "first.")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise CliError(f"{option} '{path}' cannot be written (permission denied).")
     return path
