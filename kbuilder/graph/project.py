@@ -247,13 +247,13 @@ def merge_runs(project: Project, changes: DiskChanges) -> list[dict[str, Any]]:
             record.clear()  # in place: views may hold the record
             record.update(copy.deepcopy(finished[str(record.get("run_id"))]))
     old = project.disk or DiskState(None)
-    stamp = old.stamp if changes.graph_changed else file_stamp_of(changes.disk)
+    stamp = old.stamp if changes.graph_changed else _stamp_of(changes.disk)
     project.disk = DiskState(stamp, old.run_ids | set(_run_ids(changes.disk.runs)),
                              old.graph_digest)
     return added
 
 
-def file_stamp_of(project: Project) -> tuple[int, int, int] | None:
+def _stamp_of(project: Project) -> tuple[int, int, int] | None:
     return project.disk.stamp if project.disk is not None else None
 
 
