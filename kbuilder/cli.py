@@ -495,6 +495,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         try:
             result = run.wait(on_event)
         except KeyboardInterrupt:
+            terminate.disarm()  # stopping already: a SIGTERM now must not lose the run
             run.stop()  # a first Ctrl+C (or SIGTERM) stops cleanly and keeps the model
             result = run.wait(progress.show)
     record = run_record(run, started[0] if started else None)
@@ -537,9 +538,13 @@ class _TerminateAsInterrupt:
         if first and self._armed:
             raise KeyboardInterrupt
 
+    def disarm(self) -> None:
+        """From now on SIGTERM is only noted (the run is being stopped and recorded)."""
+        self._armed = False
+
     def __exit__(self, *exc: object) -> None:
         # The handler stays, noting SIGTERM only: the run is recorded after this block.
-        self._armed = False
+        self.disarm()
 
 
 def _check_train_outputs(args: argparse.Namespace) -> None:
