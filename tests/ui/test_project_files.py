@@ -52,7 +52,9 @@ def test_save_model_as_keras_saves_the_latest_trained_run(qtbot, window, run_fol
     window.dialogs.choice = len(choices) - 1
     untrained = tmp_path / "untrained.keras"
     window.dialogs.save_path = str(untrained)
-    window.export_action.trigger()
+    started = time.monotonic()
+    window.export_action.trigger()  # built in a worker: the window does not wait either
+    assert time.monotonic() - started < 1.0
     qtbot.waitUntil(lambda: not window.model_saver.busy, timeout=180_000)
     assert untrained.is_file(), window.dialogs.errors
     assert "model being edited" in window.statusBar().currentMessage()
@@ -156,3 +158,20 @@ def test_first_save_brings_the_runs_beside_the_project(mlp_window, tmp_path, mon
     assert stored["artifacts"]["model"] == "first.runs/before-save/model.keras"
     assert (tmp_path / "first.runs" / "before-save" / "model.keras").is_file()
     assert not (tmp_path / "tmp" / "kbuilder-runs" / "before-save").exists()
+
+
+def test_a_run_whose_folder_is_gone_says_so_and_keeps_its_history(saved):
+    window, path = saved
+    record = fake_run(runs.runs_folder(path), "gone-1")
+    add_runs(path, [record])
+    window.check_disk()
+    import shutil
+
+    shutil.rmtree(runs.runs_folder(path) / "gone-1")
+    window._show_page(window.results_page)
+    page = window.results_page
+    assert page.table.rowCount() == 1  # the history is kept
+    text = page.details.toPlainText()
+    assert "the files of run gone-1 are missing" in text
+    assert str(runs.runs_folder(path) / "gone-1") in text
+    assert not page.open_button.isEnabled()
