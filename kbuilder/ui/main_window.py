@@ -16,7 +16,6 @@ from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QStandardPath
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QDockWidget,
     QLabel,
     QMainWindow,
     QStackedWidget,
@@ -41,6 +40,7 @@ from kbuilder.ui.document import QtDocument
 from kbuilder.ui.engine import QtEngineLoader
 from kbuilder.ui.gallery import QtGallery
 from kbuilder.ui.inspector import QtInspector
+from kbuilder.ui.model_page import QtModelPage
 from kbuilder.ui.palette import QtPalette
 from kbuilder.ui.results_page import QtResultsPage
 from kbuilder.ui.summary import QtSummaryPanel
@@ -105,14 +105,28 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
-                            | QMainWindow.DockOption.AllowTabbedDocks)
         # The start page, or the workspace: one tab per stage of the work (as in MATLAB's
-        # Deep Network Designer); the editing panels belong to the Model tab.
-        self._hidden_docks: list[QDockWidget] = []  # hidden by us, not by the user
+        # Deep Network Designer); the editing panels are docked in the Model tab's page.
         self.stack = QStackedWidget(self)
         self.gallery = QtGallery(self)
         self.editor = QtCanvasEditor(self)
+        self.palette = QtPalette(self)
+        self.inspector = QtInspector(self)
+        self.summary = QtSummaryPanel(self)
+        self.code_view = QtCodeView(self)
+        A = Qt.DockWidgetArea
+        self.model_page = QtModelPage(self.editor, [
+            ("Layers", "palette", self.palette, A.LeftDockWidgetArea),
+            ("Inspector", "inspector", self.inspector, A.RightDockWidgetArea),
+            ("Model summary", "summary", self.summary, A.BottomDockWidgetArea),
+            ("Code", "code", self.code_view, A.BottomDockWidgetArea),
+        ], self)
+        self.palette_dock = self.model_page.docks["palette"]
+        self.inspector_dock = self.model_page.docks["inspector"]
+        self.summary_dock = self.model_page.docks["summary"]
+        self.code_dock = self.model_page.docks["code"]
+        self.model_page.tabifyDockWidget(self.summary_dock, self.code_dock)
+        self.summary_dock.raise_()
         self.data_page = QtDataPage(self)
         self.train_page = QtTrainPage(self)
         self.results_page = QtResultsPage(self)
@@ -120,7 +134,7 @@ class MainWindow(QMainWindow):
         self.workspace.setObjectName("workspace")
         self.workspace.setDocumentMode(True)
         for page, label, tip in (
-            (self.editor, "Model", "Design the model"),
+            (self.model_page, "Model", "Design the model"),
             (self.data_page, "Data", "Choose the data and check it against the model"),
             (self.train_page, "Train", "Train the model and watch it learn"),
             (self.results_page, "Results", "Compare runs, evaluate and export"),
@@ -130,24 +144,6 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.gallery)
         self.stack.addWidget(self.workspace)
         self.setCentralWidget(self.stack)
-
-        self.palette = QtPalette(self)
-        self.inspector = QtInspector(self)
-        self.summary = QtSummaryPanel(self)
-        self.code_view = QtCodeView(self)
-        self.palette_dock = self._dock("Layers", "palette", self.palette,
-                                       Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.inspector_dock = self._dock("Inspector", "inspector", self.inspector,
-                                         Qt.DockWidgetArea.RightDockWidgetArea)
-        self.summary_dock = self._dock("Model summary", "summary", self.summary,
-                                       Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.code_dock = self._dock("Code", "code", self.code_view,
-                                    Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.summary_dock, self.code_dock)
-        self.summary_dock.raise_()
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.summary_dock], [210], Qt.Orientation.Vertical)
 
         self._build_actions()
         self._build_menus()
@@ -169,17 +165,6 @@ class MainWindow(QMainWindow):
             QtFirstPaint(self, self.loader.start)
 
     # ================================================================== layout
-    def _dock(self, title: str, name: str, widget: QWidget,
-              area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"{name}_dock")
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.addDockWidget(area, dock)
-        return dock
-
     def _action(self, text: str, slot: Callable, shortcut=None, icon: str | None = None,
                 tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -366,14 +351,13 @@ class MainWindow(QMainWindow):
         self.results_page.runs_changed.connect(self._on_settings_changed)
         self.theme.changed.connect(self._on_theme_changed)
 
-    def _docks(self) -> list[QDockWidget]:
-        return [self.palette_dock, self.inspector_dock, self.summary_dock, self.code_dock]
-
     def current_page(self) -> QWidget:
-        """What the window shows: the start page or the workspace's current tab."""
+        """What the window shows: the start page or the workspace's current tab (the
+        Model tab is ``editor``)."""
         if self.stack.currentWidget() is self.gallery:
             return self.gallery
-        return self.workspace.currentWidget()
+        page = self.workspace.currentWidget()
+        return self.editor if page is self.model_page else page
 
     def _show_page(self, page: QWidget) -> None:
         """Show the start page or a workspace tab (``editor``, ``data_page``, ...)."""
@@ -381,26 +365,10 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.gallery)
         else:
             self.stack.setCurrentWidget(self.workspace)
-            self.workspace.setCurrentWidget(page)
-        self._sync_docks()
+            self.workspace.setCurrentWidget(self.model_page if page is self.editor else page)
 
     def _on_tab_changed(self) -> None:
-        self._sync_docks()
         self._update_actions()  # editing actions belong to the Model tab
-
-    def _sync_docks(self) -> None:
-        """The editing panels show only with the Model tab; the others have the window."""
-        editing = self.current_page() is self.editor
-        if not editing:
-            if not self._hidden_docks:
-                self._hidden_docks = [d for d in self._docks() if not d.isHidden()]
-                for dock in self._hidden_docks:
-                    dock.hide()
-        elif self._hidden_docks:
-            for dock in self._hidden_docks:
-                dock.show()
-            self._hidden_docks = []
-            self.summary_dock.raise_()
 
     # ================================================================ settings
     def _restore_settings(self) -> None:
@@ -415,15 +383,14 @@ class MainWindow(QMainWindow):
                             min(900, int(size.height() * 0.9)))
             else:
                 self.resize(1440, 900)
-        state = self.settings.value("window_state")
-        if isinstance(state, QByteArray | bytes):
-            self.restoreState(state)
+        self.model_page.restore_state(self.settings.value("model_state"),
+                                      self.settings.value("dock_sizes"))
 
     def _save_settings(self) -> None:
-        for dock in self._hidden_docks:  # the panels' places, not the start page's
-            dock.show()
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
+        state, sizes = self.model_page.save_state()
+        self.settings.setValue("model_state", state)
+        self.settings.setValue("dock_sizes", sizes)
         self.settings.setValue("theme", self.theme.mode)
         self.settings.sync()
 
