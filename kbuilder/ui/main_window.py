@@ -498,6 +498,9 @@ class MainWindow(QMainWindow):
             old.deleteLater()
         self.autosave.set_project(project)
         self._show_page(self.editor)
+        # Lay the page out first (the panels may have just appeared): the model is fitted
+        # to the canvas the user will see, not to the size it had while hidden.
+        self.model_page.settle()
         self.editor.restore_view(project.view)
         self.gallery.set_can_go_back(True)
         self._update_title()

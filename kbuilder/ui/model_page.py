@@ -122,6 +122,14 @@ class QtModelPage(QMainWindow):
         finally:
             self._fitting = False
 
+    def settle(self) -> None:
+        """Lay the page out now (pending layouts, then the docks' sizes), so the canvas
+        has the size the user will see."""
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+        self._fit_timer.stop()
+        self.fit_docks()
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+
     def _fit(self, orientation: Qt.Orientation, central: QWidget) -> None:
         horizontal = orientation == Qt.Orientation.Horizontal
         areas: dict[Area, list[QDockWidget]] = {}

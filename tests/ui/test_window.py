@@ -336,3 +336,24 @@ def test_a_model_with_code_is_opened_only_when_the_user_trusts_it(mlp_window, tm
     _title, error = w.dialogs.errors[-1]
     assert "'my_lambda' (Lambda) runs Python code" in error
     assert w.doc.graph.to_dict() == before
+
+
+def test_a_template_or_project_opens_fitted_to_the_canvas(window, tmp_path):
+    """Issue 12 item 26: a template did not fit the view when opened (it was fitted to the
+    canvas's size before the panels appeared, and tall ones opened at their top)."""
+    w = window
+
+    def whole_model_visible() -> bool:
+        QApplication.processEvents()
+        view = w.editor.view
+        visible = view.mapToScene(view.viewport().rect()).boundingRect()
+        return visible.contains(w.editor.scene.nodes_rect())
+
+    card = w.gallery.cards["multi_input"]  # the first model of the session: panels appear
+    click(card, card.rect().center())
+    assert whole_model_visible()
+    path = tmp_path / "cnn.kbproj"
+    save_project(Project.new(get_template("cnn_classifier").build()), path)
+    w.dialogs.unsaved = "discard"
+    assert w.open_project(path)
+    assert whole_model_visible()

@@ -47,8 +47,10 @@ from kbuilder.ui.document import QtDocument
 
 FRAGMENT_MIME = "application/x-kbuilder-fragment"
 DEFAULT_INPUT_SHAPE = [32]
-# Below this zoom node text is hard to read: a tall model opens at its top instead.
-READABLE_ZOOM = 0.75
+# A model opens fitted to the canvas down to this zoom (every template but the residual
+# CNN fits a 1280x800 window whole); below it node text is unreadable, so a taller model
+# opens at its top instead.
+READABLE_ZOOM = 0.4
 
 
 class QtCanvasEditor(QWidget):
