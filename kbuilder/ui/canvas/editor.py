@@ -40,6 +40,7 @@ from kbuilder.graph.commands import (
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.layout import layered_positions
 from kbuilder.graph.model import Graph
+from kbuilder.graph.text import plural
 from kbuilder.ui import icons, theme
 from kbuilder.ui.canvas.scene import QtGraphScene
 from kbuilder.ui.canvas.view import QtGraphView
@@ -305,7 +306,7 @@ class QtCanvasEditor(QWidget):
                 children.append(RemoveNodesCommand(graph, nodes))
             if len(children) == 1:
                 return children[0]
-            return MacroCommand(f"delete {len(nodes) + len(edges)} items", children)
+            return MacroCommand(f"delete {plural(len(nodes) + len(edges), 'item')}", children)
 
         self._edit(make)
 
