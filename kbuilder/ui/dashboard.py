@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
 from kbuilder.ui import theme
 
@@ -477,8 +478,9 @@ class QtDashboard(QWidget):
         self._clock.start()
         self.log("info", f"Run {message.run_id} started on {message.backend} "
                          f"({message.device}): {message.train_samples} training, "
-                         f"{message.val_samples} validation, {message.test_samples} test "
-                         f"samples; {message.steps_per_epoch} batches per epoch.")
+                         f"{message.val_samples} validation, "
+                         f"{plural(message.test_samples, 'test sample')}; "
+                         f"{plural(message.steps_per_epoch, 'batch', 'batches')} per epoch.")
 
     def on_batch(self, message: p.BatchEnd) -> None:
         x = (message.step + 1) / self.steps_per_epoch

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.text import plural
 from kbuilder.ui import icons, theme
 from kbuilder.ui.autosave import INTERVAL_MS, QtAutosave, RecoveryEntry, pending_recoveries
 from kbuilder.ui.canvas.editor import QtCanvasEditor
@@ -623,8 +624,8 @@ class MainWindow(QMainWindow):
         self.set_project(project)
         self.settings.setValue("last_folder", str(Path(path).parent))
         self.statusBar().showMessage(
-            f"Imported {name} ({len(project.graph)} nodes) — save it as a project to keep "
-            "your changes.", 8000)
+            f"Imported {name} ({plural(len(project.graph), 'node')}) — save it as a project "
+            "to keep your changes.", 8000)
         return True
 
     def maybe_save(self) -> bool:
@@ -870,7 +871,8 @@ class MainWindow(QMainWindow):
             return
         inf = self.doc.inference
         layers = sum(1 for n in self.doc.graph.nodes if n.kind in ("layer", "block"))
-        self._model_label.setText(f"{layers} layers · {inf.total_params():,} params")
+        self._model_label.setText(f"{plural(layers, 'layer')} · "
+                                  f"{plural(inf.total_params(), 'param', grouped=True)}")
         errors = len(inf.errors())
         color = theme.colors().error.name()
         self._problems_label.setText(

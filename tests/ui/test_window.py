@@ -357,3 +357,28 @@ def test_a_template_or_project_opens_fitted_to_the_canvas(window, tmp_path):
     w.dialogs.unsaved = "discard"
     assert w.open_project(path)
     assert whole_model_visible()
+
+
+def test_counts_agree_with_their_nouns(window):
+    """Issue 12 item 26: the status bar said "1 layers"."""
+    from kbuilder.graph.commands import (
+        AddNodeCommand,
+        ConnectCommand,
+        History,
+        new_input_node,
+        new_layer_node,
+        new_output_node,
+    )
+    from kbuilder.graph.model import Graph
+
+    graph, history = Graph("one"), History()
+    source = new_input_node(graph, [4], "float32", "x")
+    history.push(AddNodeCommand(graph, source))
+    dense = new_layer_node(graph, "Dense", {"units": 1}, None)
+    history.push(AddNodeCommand(graph, dense))
+    sink = new_output_node(graph, "y")
+    history.push(AddNodeCommand(graph, sink))
+    history.push(ConnectCommand(graph, source.id, 0, dense.id, "inputs"))
+    history.push(ConnectCommand(graph, dense.id, 0, sink.id))
+    window.set_project(Project.new(graph))
+    assert window._model_label.text() == "1 layer · 5 params"
