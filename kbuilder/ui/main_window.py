@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
         self.doc: QtDocument | None = None
         self._waiting_engine = False
         self._close_when_stopped = False  # the user closed during a run: close at its end
+        self._help: QWidget | None = None  # the getting-started window, once opened
         self.recovery_dir = Path(recovery_dir) if recovery_dir else default_recovery_dir()
         self.autosave = QtAutosave(self.recovery_dir, autosave_ms, self)
         self.autosave.failed.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -248,6 +249,13 @@ class MainWindow(QMainWindow):
                                         "End the run after the current batch, keeping the "
                                         "model")
         self.train_page.bind_actions(self.train_action, self.stop_action)
+        self.getting_started_action = self._action(
+            "&Getting Started", self.show_help, S.HelpContents,
+            tip="How to build, train, judge and export a model, and the shortcuts")
+        self.keys_help_action = self._action("&Keyboard and Mouse",
+                                             lambda: self.show_help("keys"))
+        self.about_action = self._action("&About kbuilder", self.show_about,
+                                         tip="The versions of kbuilder and its libraries")
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -285,7 +293,9 @@ class MainWindow(QMainWindow):
         train_menu = bar.addMenu("&Train")
         train_menu.addActions([self.train_action, self.stop_action])
         help_menu = bar.addMenu("&Help")
-        help_menu.addAction("&Keyboard and Mouse", self._show_help)
+        help_menu.addActions([self.getting_started_action, self.keys_help_action])
+        help_menu.addSeparator()
+        help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main toolbar", self)
@@ -902,17 +912,24 @@ class MainWindow(QMainWindow):
             selected or self.editor.scene.selected_edge_ids())))
         self.leave_block_action.setEnabled(bool(editing and self.editor.block_path))
 
-    def _show_help(self) -> None:
-        self.dialogs.show_info(
-            "Keyboard and mouse",
-            "Drag a layer from the palette onto the canvas (or double-click it).\n"
-            "Drag from an output port (bottom of a node) to an input port (top) to "
-            "connect; valid ports turn green.\n"
-            "Drag on the background to select; wheel to zoom; middle button or "
-            "Space + drag to pan.\n"
-            "Double-click a block to open it; Ctrl+Up goes back up.\n"
-            "Delete removes the selection; Ctrl+Z / Ctrl+Shift+Z undo and redo.",
-        )
+    def show_help(self, section: str = "") -> QWidget:
+        """Help › Getting Started (at ``section``: ``build``, ``data``, ``train``,
+        ``judge``, ``export`` or ``keys``); one window, raised when already open."""
+        from kbuilder.ui.help import QtHelpWindow, menu_actions
+
+        if self._help is None:
+            self._help = QtHelpWindow(menu_actions(self.menuBar()), self)
+        self._help.show_section(section)
+        return self._help
+
+    def show_about(self) -> QWidget:
+        """Help › About kbuilder."""
+        from kbuilder.ui.help import QtAboutDialog
+
+        dialog = QtAboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # window-modal without blocking (an offscreen run never waits)
+        return dialog
 
     # ============================================================== window
     def closeEvent(self, event: QCloseEvent) -> None:
