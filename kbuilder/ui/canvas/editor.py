@@ -48,10 +48,11 @@ from kbuilder.ui.document import QtDocument
 
 FRAGMENT_MIME = "application/x-kbuilder-fragment"
 DEFAULT_INPUT_SHAPE = [32]
-# A model opens fitted to the canvas down to this zoom (every template but the residual
-# CNN fits a 1280x800 window whole); below it node text is unreadable, so a taller model
-# opens at its top instead.
-READABLE_ZOOM = 0.4
+# A model opens fitted to the canvas when it fits whole at FIT_ZOOM or more (every
+# template but the residual CNN fits a 1280x800 window; node text is drawn from 0.4 on,
+# see node_item.paint). A taller one opens at its top, at READABLE_ZOOM.
+FIT_ZOOM = 0.42
+READABLE_ZOOM = 0.75
 
 
 class QtCanvasEditor(QWidget):
@@ -148,7 +149,7 @@ class QtCanvasEditor(QWidget):
         self.scene.set_graph(graph, inference)
         self._update_breadcrumbs()
         self._update_scene_rect()
-        self.view.fit(min_zoom=READABLE_ZOOM)
+        self.fit_on_open()
         self.graph_changed.emit()
         self.selection_changed.emit()
 
@@ -414,6 +415,12 @@ class QtCanvasEditor(QWidget):
         view["zoom"] = round(self.view.zoom, 4)
         view["center"] = [round(center.x(), 1), round(center.y(), 1)]
 
+    def fit_on_open(self) -> None:
+        """The whole model when it fits readably, else its top at a readable zoom."""
+        self.view.fit(min_zoom=FIT_ZOOM)
+        if self.view.zoom <= FIT_ZOOM + 1e-6:  # too tall to fit whole
+            self.view.fit(min_zoom=READABLE_ZOOM)
+
     def restore_view(self, view: dict) -> None:
         zoom, center = view.get("zoom"), view.get("center")
         if isinstance(zoom, int | float) and zoom > 0 and isinstance(center, list) \
@@ -421,7 +428,7 @@ class QtCanvasEditor(QWidget):
             self.view.set_zoom(float(zoom))
             self.view.centerOn(QPointF(float(center[0]), float(center[1])))
         else:
-            self.view.fit(min_zoom=READABLE_ZOOM)
+            self.fit_on_open()
 
     # ------------------------------------------------------------ context menu
     def _context_menu(self, node_id: str, global_pos: QPoint) -> None:
