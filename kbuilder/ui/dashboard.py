@@ -277,6 +277,7 @@ class QtDashboard(QWidget):
 
         self.status = QLabel("No run yet. Press Train to start one.", self)
         self.status.setObjectName("sectionTitle")
+        self.status.setWordWrap(True)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)

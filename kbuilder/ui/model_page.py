@@ -184,6 +184,8 @@ class QtModelPage(QMainWindow):
         return state, dict(self.extents)
 
     def restore_state(self, state: object, extents: object) -> None:
+        """Put the docks back as ``save_state`` described them (values read from the
+        settings; anything unreadable is ignored)."""
         if isinstance(state, QByteArray | bytes):
             self.restoreState(state)
         if isinstance(extents, dict):

@@ -326,6 +326,7 @@ class QtTrainPage(QWidget):
                                         "Stop does not end the run)")
         self.state_label = QLabel(self)
         self.state_label.setObjectName("muted")
+        self.state_label.setWordWrap(True)  # a long hint wraps, never widens the window
         row = QHBoxLayout()
         row.setSpacing(6)
         for button in (self.train_button, self.pause_button, self.stop_button,
