@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from kbuilder.graph.text import plural
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -174,7 +176,7 @@ def _format_layers(specs: Sequence[Any], categories: list[str]) -> str:
         lines.append(f"{category} ({len(members)})")
         lines += [f"  {s.class_name:<{width}}  {s.summary}".rstrip() for s in members]
         lines.append("")
-    lines.append(f"{len(specs)} layers.")
+    lines.append(f"{plural(len(specs), 'layer')}.")
     return "\n".join(lines)
 
 
@@ -229,8 +231,8 @@ def _cmd_new(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
     fitted = f", fitted to {args.data}" if args.data else ""
-    print(f"Created {path} from template '{template.name}' ({len(project.graph)} nodes"
-          f"{fitted}).")
+    nodes = plural(len(project.graph), "node")
+    print(f"Created {path} from template '{template.name}' ({nodes}{fitted}).")
     return EXIT_OK
 
 
@@ -388,8 +390,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
         raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
     nodes = sum(1 for _ in project.graph.walk())
     params = sum(int(w.size) for arrays in project.weights.values() for w in arrays)
-    print(f"Imported '{project.name}' from {args.model}: {nodes} nodes, {params:,} params. "
-          f"Saved to {path}.")
+    print(f"Imported '{project.name}' from {args.model}: {plural(nodes, 'node')}, "
+          f"{plural(params, 'param', grouped=True)}. Saved to {path}.")
     return EXIT_OK
 
 
@@ -419,7 +421,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         _print_errors("The model cannot be built", errors, args.project)
         return EXIT_PROBLEMS
     _save_model_atomically(model, output)
-    print(f"Saved model '{model.name}' ({model.count_params():,} params) to {output}.")
+    params = plural(model.count_params(), "param", grouped=True)
+    print(f"Saved model '{model.name}' ({params}) to {output}.")
     return EXIT_OK
 
 
@@ -767,7 +770,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({"split": result.split, "samples": result.samples,
                           "metrics": result.metrics, "results": result.results}, indent=2))
         return EXIT_OK
-    print(f"{result.samples} {result.split} samples")
+    print(plural(result.samples, f"{result.split} sample"))
     for name, value in result.metrics.items():
         print(f"  {name}: {value if value is None else round(value, 4)}")
     results = result.results

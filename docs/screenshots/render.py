@@ -2,8 +2,9 @@
 
 Run: .venv/bin/python docs/screenshots/render.py
 Writes start-page.png, window-template.png, error-badge.png, inspector.png,
-dark-theme.png, evaluation.png, export-parity.png (it trains two short runs on JAX and
-exports one to ONNX) and dashboard.png (a run on JAX, caught mid-training) beside this file.
+dark-theme.png, help.png, about.png, evaluation.png, export-parity.png (it trains two short
+runs on JAX and exports one to ONNX) and dashboard.png (a run on JAX, caught mid-training)
+beside this file.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ os.environ.setdefault("KERAS_BACKEND", "numpy")
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from PySide6.QtCore import QPointF, QSettings  # noqa: E402
+from PySide6.QtCore import QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from kbuilder.graph.commands import SetParamCommand  # noqa: E402
@@ -43,6 +44,18 @@ def new_window(folder: Path) -> MainWindow:
     window.show()
     assert window.loader.wait(300), window.loader.error
     return window
+
+
+def render_help(app: QApplication, window: MainWindow) -> None:
+    """Help › Getting Started and Help › About kbuilder."""
+    help_window = window.show_help()
+    settle(app, window)
+    help_window.grab().save(str(HERE / "help.png"))
+    help_window.close()
+    about = window.show_about()
+    settle(app, window)
+    about.grab().save(str(HERE / "about.png"))
+    about.close()
 
 
 def render_data_page(app: QApplication, window: MainWindow, name: str = "data-page.png") -> None:
@@ -152,8 +165,7 @@ def main() -> None:
         window.grab().save(str(HERE / "start-page.png"))
 
         # The multi-input template, a layer selected: canvas, inspector, summary.
-        window.new_from_template("multi_input")
-        window.editor.fit()
+        window.new_from_template("multi_input")  # opens fitted to the canvas
         graph = window.doc.graph
         click_node(window.editor, graph.find("conv2d").id)
         settle(app, window)
@@ -177,7 +189,8 @@ def main() -> None:
         window.dialogs.unsaved = "discard"
         window.new_from_template("text_classifier")
         click_node(window.editor, window.doc.graph.find("bidirectional").id)
-        window.inspector_dock.resize(380, SIZE[1] - 120)
+        window.model_page.resizeDocks([window.inspector_dock], [380],
+                                      Qt.Orientation.Horizontal)
         settle(app, window)
         window.inspector.grab().save(str(HERE / "inspector.png"))
 
@@ -191,6 +204,7 @@ def main() -> None:
         settle(app, window)
         window.grab().save(str(HERE / "dark-theme.png"))
         window.set_theme("system")
+        render_help(app, window)
         render_data_page(app, window)
         project = train_digits_runs(folder)
         render_evaluation(app, window, project)

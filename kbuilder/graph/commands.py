@@ -29,6 +29,7 @@ from kbuilder.graph.model import (
     new_id,
     to_snake_case,
 )
+from kbuilder.graph.text import plural
 
 
 class Command:
@@ -631,7 +632,7 @@ class GroupCommand(MacroCommand):
             if e.src in selected and e.dst not in selected:
                 k = outputs.index((e.src, e.src_port))
                 children.append(_LazyConnect(graph, block.id, k, e.dst, e.dst_port))
-        super().__init__(f"group {len(ids)} nodes", children)
+        super().__init__(f"group {plural(len(ids), 'node')}", children)
 
 
 class _LazyConnect(Command):
@@ -737,7 +738,7 @@ def paste_command(
             _LazyConnect(graph, id_map[ed["src"]], ed["src_port"], id_map[ed["dst"]],
                          id_map.get(ed["dst_port"], ed["dst_port"]))
         )
-    macro = MacroCommand(f"paste {len(added)} nodes", children)
+    macro = MacroCommand(f"paste {plural(len(added), 'node')}", children)
     macro.node_ids = added  # type: ignore[attr-defined]
     return macro
 

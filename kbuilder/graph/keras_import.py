@@ -72,6 +72,7 @@ import numpy as np
 
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.model import DEFAULT_PORT, Graph, new_id, to_snake_case
+from kbuilder.graph.text import plural
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 
 if TYPE_CHECKING:
@@ -452,8 +453,8 @@ class _Importer:
         tensors = keras.tree.flatten(args[0])
         if len(tensors) != len(inner.inputs) or not all(map(_is_tensor, tensors)):
             return refuse(
-                f"Nested model {_q(op.name)} is called with {len(tensors)} values for its "
-                f"{len(inner.inputs)} inputs."
+                f"Nested model {_q(op.name)} is called with "
+                f"{plural(len(tensors), 'value')} for its {plural(len(inner.inputs), 'input')}."
             )
         return _Call(node, kind, ports={"inputs": tensors}, inner=inner)
 
@@ -704,8 +705,8 @@ def _ports_of(spec: LayerSpec, arguments: dict[str, Any], first: str) -> dict[st
         packed = arguments.get(first)
         tensors = list(packed) if isinstance(packed, list | tuple) else [packed]
         if not all(map(_is_tensor, tensors)) or len(tensors) > len(spec.inputs):
-            raise _Refused(f"was called with {len(tensors)} values; it takes a list of "
-                           "query, value and key.")
+            raise _Refused(f"was called with {plural(len(tensors), 'value')}; it takes a "
+                           "list of query, value and key.")
         ports = {port.name: [t] for port, t in zip(spec.inputs, tensors, strict=False)}
     else:
         ports = {}

@@ -60,6 +60,7 @@ from kbuilder.graph import runs as run_files
 from kbuilder.graph.commands import History, validate_input_param, validate_name
 from kbuilder.graph.errors import CycleError, ProjectFileError, UnknownLayerError
 from kbuilder.graph.model import NODE_KINDS, Graph
+from kbuilder.graph.text import plural
 
 FORMAT = "kbuilder-project"
 FORMAT_VERSION = 1
@@ -664,7 +665,7 @@ def _read_npz(inner: zipfile.ZipFile, source: str) -> dict[str, list[np.ndarray]
         if missing:
             raise ProjectFileError(
                 f"{source}: {WEIGHTS_MEMBER} lacks weight {missing[0]} of node "
-                f"{_quote(node_id)} (it has {len(by_index)} weights numbered up to "
+                f"{_quote(node_id)} (it has {plural(len(by_index), 'weight')} numbered up to "
                 f"{max(by_index)})."
             )
         weights[node_id] = [by_index[i] for i in range(len(by_index))]

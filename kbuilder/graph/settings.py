@@ -104,6 +104,27 @@ class DataSettings:
         _int(self.seed, "seed", "data", minimum=0)
 
 
+# The data settings each kind of source reads; the others keep their defaults and mean
+# nothing for it (image settings for a CSV, CSV columns for digits).
+COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
+DATA_FIELDS_BY_KIND = {
+    "csv": ("target", "features", "categorical"),
+    "images": ("image_size", "color_mode"),
+    "npz": (),
+    "builtin": (),
+}
+
+
+def data_fields(source: str) -> tuple[str, ...]:
+    """The ``DataSettings`` fields that apply to ``source`` (all of them when the source
+    is not one kbuilder can read)."""
+    try:
+        kind = parse_source(source)[0]
+    except SettingsError:
+        return tuple(f.name for f in dataclasses.fields(DataSettings))
+    return COMMON_DATA_FIELDS + DATA_FIELDS_BY_KIND[kind]
+
+
 def parse_source(source: str) -> tuple[str, str]:
     """``"csv:/x.csv"`` -> ``("csv", "/x.csv")``; ``"digits"`` -> ``("builtin", "digits")``.
 

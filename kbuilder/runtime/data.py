@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import KERAS_DATASETS, SKLEARN_DATASETS, DataSettings
+from kbuilder.graph.text import plural
 
 # ``progress(stage, done, total)``: ``total`` is ``None`` when unknown (e.g. a download
 # whose size the server does not report).
@@ -290,8 +291,8 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
     wanted = _shape_text(["any" if s is None else s for s in shape])
     raise DataError(
         f"Input '{name}' takes samples of shape {wanted} = "
-        f"{'?' if unknown else known} values, but each sample of the data has shape "
-        f"{_shape_text(have)} = {size} values. Set the input's shape to "
+        f"{'? values' if unknown else plural(known, 'value')}, but each sample of the data "
+        f"has shape {_shape_text(have)} = {plural(size, 'value')}. Set the input's shape to "
         f"{list(have)}, or choose data that matches."
     )
 
@@ -405,8 +406,8 @@ def _finish(raw: _Raw, settings: DataSettings) -> Dataset:
         rest, test_idx = everything, None
         val_fraction = settings.validation_split
         raw.notes.append(f"{raw.source} comes with its own test set "
-                         f"({num_rows(raw.test[0])} samples); test_split does not apply and "
-                         "the validation split is taken from the training data.")
+                         f"({plural(num_rows(raw.test[0]), 'sample')}); test_split does not "
+                         "apply and the validation split is taken from the training data.")
     else:
         rest, test_idx = _split(everything, labels, settings.test_split, rng)
         val_fraction = settings.validation_split / (1 - settings.test_split)
@@ -852,8 +853,8 @@ def _read_table(path: Path) -> _Table:
                 continue  # blank lines (often at the end) are not samples
             if len(row) != len(header):
                 raise DataError(
-                    f"{name} line {reader.line_num} has {len(row)} values but the header "
-                    f"has {len(header)} columns. Check for a missing or extra "
+                    f"{name} line {reader.line_num} has {plural(len(row), 'value')} but the "
+                    f"header has {plural(len(header), 'column')}. Check for a missing or extra "
                     f"'{_delimiter_name(delimiter)}' or an unclosed quote.",
                     path=str(path), line=reader.line_num,
                 )
@@ -1186,8 +1187,8 @@ def _check_lengths(name: str, path: str, x: Any, y: np.ndarray, x_name: str,
                         f"samples ({values}).", path=path)
     if y.ndim and values[0] != len(y):
         raise DataError(
-            f"{name}: {x_name} has {values[0]} samples but {y_name} has {len(y)}; there "
-            "must be one label or target per sample.", path=path, column=y_name,
+            f"{name}: {x_name} has {plural(values[0], 'sample')} but {y_name} has {len(y)}; "
+            "there must be one label or target per sample.", path=path, column=y_name,
         )
     if values[0] == 0:
         raise DataError(f"{name}: {x_name} has no samples.", path=path, column=x_name)
@@ -1295,7 +1296,7 @@ def _image_classes(root: Path) -> list[tuple[str, list[Path]]]:
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS]
-        hint = (f" It holds {len(loose)} images directly; " if loose else " ")
+        hint = (f" It holds {plural(len(loose), 'image')} directly; " if loose else " ")
         raise DataError(
             f"{root} has no sub-folders.{hint}Put the images of each class in its own "
             f"sub-folder, e.g. {root.name}/cats/ and {root.name}/dogs/.", path=str(root),

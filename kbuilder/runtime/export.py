@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.errors import GraphError
+from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
 
 # Samples in the parity check's batch, and the length used for a dimension the model leaves
@@ -756,7 +757,7 @@ def _compare(spec: ExportFormat, runtime: str, reference: list[np.ndarray],
     limit = tolerance(spec, reference)
     if len(outputs) != len(reference):
         return ParityRow(spec.name, runtime, None, limit, "fail",
-                         f"{len(outputs)} outputs instead of {len(reference)}")
+                         f"{plural(len(outputs), 'output')} instead of {len(reference)}")
     worst = 0.0
     for i, (want, got) in enumerate(zip(reference, outputs, strict=True)):
         got = np.asarray(got)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
 
 
@@ -91,8 +92,8 @@ def read_inputs(path: Path) -> np.ndarray:
         values = np.zeros((len(body), len(header)), dtype="float32")
         for i, row in enumerate(body, start=2):
             if len(row) != len(header):
-                raise InferenceError(f"{path.name} line {i}: {len(row)} values, but the "
-                                     f"header has {len(header)} columns.")
+                raise InferenceError(f"{path.name} line {i}: {plural(len(row), 'value')}, "
+                                     f"but the header has {plural(len(header), 'column')}.")
             for j, cell in enumerate(row):
                 try:
                     values[i - 2, j] = float(cell)

@@ -44,6 +44,7 @@ from kbuilder.graph.project import Project
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.graph.shapes import ShapeInference, TensorSpec
 from kbuilder.graph.templates import TEMPLATES
+from kbuilder.graph.text import plural
 from kbuilder.runtime.data import (
     ADAPTABLE_LAYERS,
     Dataset,
@@ -571,7 +572,7 @@ def _check_binary(head: _Head, name: str, k: int, units: int) -> list[Finding]:
         return [Finding(
             "error", "binary_loss_with_softmax" if softmax else "label_shape",
             f"The labels are one class number (0 or 1) per sample but '{name}' outputs "
-            f"{units} values{' through a softmax' if softmax else ''}. Use "
+            f"{plural(units, 'value')}{' through a softmax' if softmax else ''}. Use "
             "'sparse_categorical_crossentropy' with this output, or one unit with a sigmoid "
             "for 'binary_crossentropy'.",
             head.output_src, fix=_set_loss("sparse_categorical_crossentropy"),
@@ -975,9 +976,9 @@ def _fitted_input_shape(graph: Graph, node: Node, ds: Dataset) -> list[int | Non
     if len(current) == len(data) + 1:
         return data + [1]  # e.g. (28, 28) grayscale into a CNN that wants a channel axis
     raise FitError(
-        f"'{graph.name}' expects samples with {len(current)} dimensions in '{node.name}' "
-        f"(like {current}), but each sample of {ds.source} has shape {data}. Choose a "
-        "template made for this kind of data (mlp_classifier for a table of features, "
+        f"'{graph.name}' expects samples with {plural(len(current), 'dimension')} in "
+        f"'{node.name}' (like {current}), but each sample of {ds.source} has shape {data}. "
+        "Choose a template made for this kind of data (mlp_classifier for a table of features, "
         "cnn_classifier for images)."
     )
 

@@ -333,7 +333,14 @@ class ProgressReporter:
         """On the training thread: the place where a pause can hold training."""
         if not self.channel.resume.is_set():
             self.channel.send(p.LogLine(self.run_id, "info", "Paused."))
+            paused = time.perf_counter()
             self.channel.resume.wait()
+            # A pause is not training time: the epoch's seconds, the throughput, the time
+            # left and the run's duration all leave it out.
+            held = time.perf_counter() - paused
+            self._epoch_started += held
+            self._fit_started += held
+            self.run.started += held
             self.channel.send(p.LogLine(self.run_id, "info", "Resumed."))
         self.check_controls(model)
 

@@ -19,10 +19,11 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QFontDatabase
+from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
 from kbuilder.ui import theme
 
@@ -127,10 +129,8 @@ class MetricPlot:
         # made every frame about five times as expensive.
         self.item.setLabel("bottom", "epoch")
         self.item.setMenuEnabled(False)
-        # Losses fall and accuracies rise: put the legend where the curve usually is not.
-        falling = name == LEARNING_RATE or any(w in name for w in ("loss", "error"))
-        self.legend = self.item.addLegend(offset=(-8, 8 if falling else -8),
-                                          labelTextSize="8pt")
+        # No legend inside the plot: wherever it sat, some curve ran under it. The
+        # dashboard shows one legend above the plots (every plot has the same curves).
         self.series = {kind: Series() for kind in self.KINDS}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.dirty: set[str] = set()
@@ -152,11 +152,8 @@ class MetricPlot:
         import pyqtgraph as pg
 
         c = theme.colors()
-        accent = QColor(c.selection)
-        faint = QColor(accent)
-        faint.setAlpha(110)
-        pens = {"batch": pg.mkPen(faint, width=1), "train": pg.mkPen(accent, width=2),
-                "val": pg.mkPen(VAL_COLOR, width=2)}
+        pens = {kind: pg.mkPen(color, width=width)
+                for kind, (color, width) in curve_colors().items()}
         if self.name == LEARNING_RATE:
             pens["train"] = pg.mkPen(c.valid, width=2)
         for kind, curve in self.curves.items():
@@ -172,12 +169,6 @@ class MetricPlot:
             ax.setPen(pg.mkPen(c.muted))
             ax.setTextPen(pg.mkPen(c.muted))
         self.item.setTitle(self.name, color=c.text.name(), size="10pt")
-        self.legend.setLabelTextColor(c.text)
-        # Curves pass under the legend: give it the plot's background, slightly see-through.
-        backdrop = QColor(PLOT_BACKGROUND[c.dark])
-        backdrop.setAlpha(215)
-        self.legend.setBrush(pg.mkBrush(backdrop))
-        self.legend.setPen(pg.mkPen(c.grid))
 
     def clear(self, epochs: int) -> None:
         """No points, a view over ``epochs`` epochs, following the data again."""
@@ -279,12 +270,14 @@ class QtDashboard(QWidget):
         self.epochs = 1
         self.total_steps = 1
         self._started_at: float | None = None
+        self._paused_at: float | None = None  # the clock stands still while paused
         self._ended = False
         self._pending: tuple[int, str, float, float | None] | None = None
         self.frames = 0  # redraws done (the benchmark counts them)
 
         self.status = QLabel("No run yet. Press Train to start one.", self)
         self.status.setObjectName("sectionTitle")
+        self.status.setWordWrap(True)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -309,7 +302,11 @@ class QtDashboard(QWidget):
         self.plot_area = QWidget(self)
         self.plot_area.setObjectName("plotArea")
         self.plot_area.setAutoFillBackground(True)
-        QVBoxLayout(self.plot_area).setContentsMargins(0, 0, 0, 0)
+        plot_layout = QVBoxLayout(self.plot_area)
+        plot_layout.setContentsMargins(0, 0, 0, 0)
+        plot_layout.setSpacing(0)
+        self.legend = QtLegend(self.plot_area)
+        plot_layout.addWidget(self.legend)
         self.console = QPlainTextEdit(self)
         self.console.setReadOnly(True)
         self.console.setMaximumBlockCount(LOG_BLOCKS)
@@ -389,6 +386,7 @@ class QtDashboard(QWidget):
                                 self.elapsed_label):
             value.setText("—")
         self._started_at = None
+        self._paused_at = None
         self._ended = False
         self._pending = None
 
@@ -429,6 +427,7 @@ class QtDashboard(QWidget):
         palette = self.plot_area.palette()
         palette.setColor(self.plot_area.backgroundRole(), QColor(PLOT_BACKGROUND[c.dark]))
         self.plot_area.setPalette(palette)
+        self.legend.refresh()
         if self.graphics is None:
             return
         self.graphics.setBackground(QColor(PLOT_BACKGROUND[c.dark]))
@@ -473,17 +472,16 @@ class QtDashboard(QWidget):
         self.reset(metrics, self.epochs)
         self.ensure_plots()
         self._started_at = time.monotonic()
-        device = "CPU" if message.device == "cpu" else message.device.upper()
-        self.status.setText(f"Training on {BACKEND_LABELS.get(message.backend, message.backend)}"
-                            f" ({device})")
+        self.status.setText(training_heading(message.backend, message.device))
         self.epoch_label[1].setText(f"1 / {self.epochs}")
         self.progress.setFormat("%p%")
         self._timer.start()
         self._clock.start()
         self.log("info", f"Run {message.run_id} started on {message.backend} "
                          f"({message.device}): {message.train_samples} training, "
-                         f"{message.val_samples} validation, {message.test_samples} test "
-                         f"samples; {message.steps_per_epoch} batches per epoch.")
+                         f"{message.val_samples} validation, "
+                         f"{plural(message.test_samples, 'test sample')}; "
+                         f"{plural(message.steps_per_epoch, 'batch', 'batches')} per epoch.")
 
     def on_batch(self, message: p.BatchEnd) -> None:
         x = (message.step + 1) / self.steps_per_epoch
@@ -518,18 +516,21 @@ class QtDashboard(QWidget):
                    else f"{message.seconds * 1000:.0f} ms")
         self.log("info", f"Epoch {x}/{self.epochs}: {shown} ({seconds})")
 
-    def on_ended(self, status: str, text: str, failed: bool = False) -> None:
-        """The run is over: a last redraw, the outcome in the header and the log."""
+    def on_ended(self, status: str, text: str, details: str = "",
+                 failed: bool = False) -> None:
+        """The run is over: a last redraw, the outcome (``text``) in the header, and it
+        with ``details`` in the log."""
         self.redraw()
         self._timer.stop()
         self._clock.stop()
+        self.set_paused(False)  # a run stopped while paused ends its pause
         self._update_elapsed()
         self._ended = True
         self.eta_label[1].setText("—")
         if status == "completed":
             self.progress.setValue(1000)
-        self.status.setText(text.splitlines()[0] if text else status)
-        self.log("error" if failed else "info", text)
+        self.status.setText(text or status)
+        self.log("error" if failed else "info", "\n".join(x for x in (text, details) if x))
 
     def log(self, level: str, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
@@ -541,12 +542,82 @@ class QtDashboard(QWidget):
             self.speed_label[1].setText(f"{samples_per_second:,.0f} samples/s")
         self.eta_label[1].setText(_duration(eta) if eta is not None else "—")
 
+    def set_paused(self, paused: bool) -> None:
+        """Stop (or restart) the Elapsed clock: a pause is not training time."""
+        now = time.monotonic()
+        if paused and self._paused_at is None:
+            self._paused_at = now
+        elif not paused and self._paused_at is not None:
+            if self._started_at is not None:
+                self._started_at += now - self._paused_at
+            self._paused_at = None
+        self._update_elapsed()
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds the run has trained, pauses left out (``None`` before it starts)."""
+        if self._started_at is None:
+            return None
+        return (self._paused_at or time.monotonic()) - self._started_at
+
     def _update_elapsed(self) -> None:
-        if self._started_at is not None:
-            self.elapsed_label[1].setText(_duration(time.monotonic() - self._started_at))
+        elapsed = self.elapsed
+        if elapsed is not None:
+            self.elapsed_label[1].setText(_duration(elapsed))
 
 
 CURVE_LABELS = {"batch": "train (batch)", "train": "train (epoch)", "val": "validation"}
+
+
+def training_heading(backend: str, device: str) -> str:
+    """``Training on PyTorch (CPU)``: what a run says while it trains."""
+    shown = "CPU" if device == "cpu" else device.upper()
+    return f"Training on {BACKEND_LABELS.get(backend, backend)} ({shown})"
+
+
+def curve_colors() -> dict[str, tuple[QColor, int]]:
+    """Each curve kind's colour and line width in the current theme."""
+    accent = QColor(theme.colors().selection)
+    faint = QColor(accent)
+    faint.setAlpha(110)
+    return {"batch": (faint, 1), "train": (accent, 2), "val": (QColor(VAL_COLOR), 2)}
+
+
+class QtLegend(QWidget):
+    """The curves' legend, once, above the plots: a swatch and a label per curve kind."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("legend")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 12, 0)
+        row.setSpacing(6)
+        row.addStretch(1)
+        self.swatches: dict[str, QLabel] = {}
+        self.labels: dict[str, QLabel] = {}
+        for kind in MetricPlot.KINDS:
+            swatch, label = QLabel(self), QLabel(CURVE_LABELS[kind], self)
+            label.setObjectName("muted")
+            row.addWidget(swatch)
+            row.addWidget(label)
+            row.addSpacing(10)
+            self.swatches[kind], self.labels[kind] = swatch, label
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Swatches in the theme's colours (after a theme change)."""
+        for kind, (color, width) in curve_colors().items():
+            pixmap = QPixmap(28, 12)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            p = QPainter(pixmap)
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            p.setPen(QPen(color, width))
+            p.drawLine(2, 6, 26, 6)
+            if kind != "batch":  # the epoch curves have a dot per epoch
+                p.setBrush(color)
+                p.drawEllipse(QPointF(14, 6), 2.5, 2.5)
+            p.end()
+            self.swatches[kind].setPixmap(pixmap)
 
 
 def curve_kinds(name: str) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.text import plural
 from kbuilder.runtime.evaluation import decode_image
 from kbuilder.ui import theme
 from kbuilder.ui.run_format import format_metric, metric_name
@@ -468,7 +469,7 @@ class QtEvaluationView(QWidget):
             parts += [f"{name.upper()} <b>{format_metric(self.results.get(name))}</b>"
                       for name in ("mae", "rmse") if name.upper() not in shown]
         if samples is not None:
-            parts.append(f"{samples:,} samples")
+            parts.append(plural(samples, 'sample', grouped=True))
         self.metrics_label.setText(" · ".join(parts) or "No metrics.")
         self.classification.setVisible(task == "classification")
         self.regression.setVisible(task == "regression")

@@ -251,6 +251,8 @@ class QtExportDialog(QDialog):
 
     def _on_format_changed(self, _index: int = 0) -> None:
         spec = FORMATS[self.format]
+        if not self.job.busy:  # the last outcome (its parity table) was another format's
+            self._clear_outcome()
         text = self.output_edit.text().strip()
         if text:
             path = Path(text)

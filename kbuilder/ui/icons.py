@@ -15,16 +15,27 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 from kbuilder.ui import theme
 
 SIZE = 32  # drawn at 2x and scaled down by Qt for crisp edges
+ACCENTS = {"stop": "#d1242f"}  # icons whose accent is not the theme's selection colour
 
 
 def icon(name: str) -> QIcon:
-    """The icon called ``name`` (see ``_DRAW``) in the current theme's colours."""
+    """The icon called ``name`` (see ``_DRAW``) in the current theme's colours, with its
+    disabled look drawn in the theme's disabled colour."""
     c = theme.colors()
-    return _icon(name, c.text.name(), c.selection.name())
+    accent = ACCENTS.get(name, c.selection.name())
+    return _icon(name, c.text.name(), accent, c.disabled.name())
 
 
 @functools.cache
-def _icon(name: str, ink: str, accent: str) -> QIcon:
+def _icon(name: str, ink: str, accent: str, disabled: str) -> QIcon:
+    result = QIcon(_pixmap(name, ink, accent))
+    # Qt's own disabled look only lightens an icon: light ink on a dark theme then looks
+    # as enabled as before. Draw it in the disabled colour, accent included.
+    result.addPixmap(_pixmap(name, disabled, disabled), QIcon.Mode.Disabled)
+    return result
+
+
+def _pixmap(name: str, ink: str, accent: str) -> QPixmap:
     pixmap = QPixmap(SIZE, SIZE)
     pixmap.fill(Qt.GlobalColor.transparent)
     p = QPainter(pixmap)
@@ -34,7 +45,7 @@ def _icon(name: str, ink: str, accent: str) -> QIcon:
         _DRAW[name](p, QColor(ink), QColor(accent))
     finally:
         p.end()
-    return QIcon(pixmap)
+    return pixmap
 
 
 def _pen(color: QColor, width: float = 2.4, style=Qt.PenStyle.SolidLine) -> QPen:
@@ -245,7 +256,7 @@ def _pause(p: QPainter, ink: QColor, accent: QColor) -> None:
 
 def _stop(p: QPainter, ink: QColor, accent: QColor) -> None:
     p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(QColor("#d1242f"))
+    p.setBrush(accent)
     p.drawRoundedRect(QRectF(7, 7, 18, 18), 3, 3)
 
 

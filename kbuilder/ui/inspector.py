@@ -38,6 +38,7 @@ from kbuilder.graph.commands import (
 )
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.model import UNSET, Graph, Node
+from kbuilder.graph.text import plural
 from kbuilder.ui.canvas.scene import count_text, layer_count
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.param_editors import (
@@ -619,7 +620,7 @@ class QtInspector(QScrollArea):
             label = "Output" if result.outputs else "Receives"
             parts.append(f"{label} <b>{html.escape('  '.join(str(s) for s in specs))}</b>")
         if result.params:
-            parts.append(f"{result.params:,} parameters")
+            parts.append(plural(result.params, 'parameter', grouped=True))
         if result.flops:
             parts.append(f"{count_text(result.flops)} FLOPs")
         self._result_label.setText(" · ".join(parts))

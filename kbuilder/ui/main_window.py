@@ -16,7 +16,6 @@ from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QStandardPath
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QDockWidget,
     QLabel,
     QMainWindow,
     QStackedWidget,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.text import plural
 from kbuilder.ui import icons, theme
 from kbuilder.ui.autosave import INTERVAL_MS, QtAutosave, RecoveryEntry, pending_recoveries
 from kbuilder.ui.canvas.editor import QtCanvasEditor
@@ -41,6 +41,7 @@ from kbuilder.ui.document import QtDocument
 from kbuilder.ui.engine import QtEngineLoader
 from kbuilder.ui.gallery import QtGallery
 from kbuilder.ui.inspector import QtInspector
+from kbuilder.ui.model_page import QtModelPage
 from kbuilder.ui.model_saver import QtModelSaver
 from kbuilder.ui.palette import QtPalette
 from kbuilder.ui.results_page import QtResultsPage
@@ -102,6 +103,7 @@ class MainWindow(QMainWindow):
         self.doc: QtDocument | None = None
         self._waiting_engine = False
         self._close_when_stopped = False  # the user closed during a run: close at its end
+        self._help: QWidget | None = None  # the getting-started window, once opened
         self.recovery_dir = Path(recovery_dir) if recovery_dir else default_recovery_dir()
         self.autosave = QtAutosave(self.recovery_dir, autosave_ms, self)
         self.autosave.failed.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -118,14 +120,28 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks
-                            | QMainWindow.DockOption.AllowTabbedDocks)
         # The start page, or the workspace: one tab per stage of the work (as in MATLAB's
-        # Deep Network Designer); the editing panels belong to the Model tab.
-        self._hidden_docks: list[QDockWidget] = []  # hidden by us, not by the user
+        # Deep Network Designer); the editing panels are docked in the Model tab's page.
         self.stack = QStackedWidget(self)
         self.gallery = QtGallery(self)
         self.editor = QtCanvasEditor(self)
+        self.palette = QtPalette(self)
+        self.inspector = QtInspector(self)
+        self.summary = QtSummaryPanel(self)
+        self.code_view = QtCodeView(self)
+        A = Qt.DockWidgetArea
+        self.model_page = QtModelPage(self.editor, [
+            ("Layers", "palette", self.palette, A.LeftDockWidgetArea),
+            ("Inspector", "inspector", self.inspector, A.RightDockWidgetArea),
+            ("Model summary", "summary", self.summary, A.BottomDockWidgetArea),
+            ("Code", "code", self.code_view, A.BottomDockWidgetArea),
+        ], self)
+        self.palette_dock = self.model_page.docks["palette"]
+        self.inspector_dock = self.model_page.docks["inspector"]
+        self.summary_dock = self.model_page.docks["summary"]
+        self.code_dock = self.model_page.docks["code"]
+        self.model_page.tabifyDockWidget(self.summary_dock, self.code_dock)
+        self.summary_dock.raise_()
         self.data_page = QtDataPage(self)
         self.train_page = QtTrainPage(self)
         self.results_page = QtResultsPage(self)
@@ -133,7 +149,7 @@ class MainWindow(QMainWindow):
         self.workspace.setObjectName("workspace")
         self.workspace.setDocumentMode(True)
         for page, label, tip in (
-            (self.editor, "Model", "Design the model"),
+            (self.model_page, "Model", "Design the model"),
             (self.data_page, "Data", "Choose the data and check it against the model"),
             (self.train_page, "Train", "Train the model and watch it learn"),
             (self.results_page, "Results", "Compare runs, evaluate and export"),
@@ -143,24 +159,6 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.gallery)
         self.stack.addWidget(self.workspace)
         self.setCentralWidget(self.stack)
-
-        self.palette = QtPalette(self)
-        self.inspector = QtInspector(self)
-        self.summary = QtSummaryPanel(self)
-        self.code_view = QtCodeView(self)
-        self.palette_dock = self._dock("Layers", "palette", self.palette,
-                                       Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.inspector_dock = self._dock("Inspector", "inspector", self.inspector,
-                                         Qt.DockWidgetArea.RightDockWidgetArea)
-        self.summary_dock = self._dock("Model summary", "summary", self.summary,
-                                       Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.code_dock = self._dock("Code", "code", self.code_view,
-                                    Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.summary_dock, self.code_dock)
-        self.summary_dock.raise_()
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330],
-                         Qt.Orientation.Horizontal)
-        self.resizeDocks([self.summary_dock], [210], Qt.Orientation.Vertical)
 
         self._build_actions()
         self._build_menus()
@@ -182,17 +180,6 @@ class MainWindow(QMainWindow):
             QtFirstPaint(self, self.loader.start)
 
     # ================================================================== layout
-    def _dock(self, title: str, name: str, widget: QWidget,
-              area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"{name}_dock")
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.addDockWidget(area, dock)
-        return dock
-
     def _action(self, text: str, slot: Callable, shortcut=None, icon: str | None = None,
                 tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -275,6 +262,13 @@ class MainWindow(QMainWindow):
                                         "End the run after the current batch, keeping the "
                                         "model")
         self.train_page.bind_actions(self.train_action, self.stop_action)
+        self.getting_started_action = self._action(
+            "&Getting Started", self.show_help, S.HelpContents,
+            tip="How to build, train, judge and export a model, and the shortcuts")
+        self.keys_help_action = self._action("&Keyboard and Mouse",
+                                             lambda: self.show_help("keys"))
+        self.about_action = self._action("&About kbuilder", self.show_about,
+                                         tip="The versions of kbuilder and its libraries")
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -312,7 +306,9 @@ class MainWindow(QMainWindow):
         train_menu = bar.addMenu("&Train")
         train_menu.addActions([self.train_action, self.stop_action])
         help_menu = bar.addMenu("&Help")
-        help_menu.addAction("&Keyboard and Mouse", self._show_help)
+        help_menu.addActions([self.getting_started_action, self.keys_help_action])
+        help_menu.addSeparator()
+        help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
         bar = QToolBar("Main toolbar", self)
@@ -379,14 +375,13 @@ class MainWindow(QMainWindow):
         self.results_page.runs_changed.connect(self._on_settings_changed)
         self.theme.changed.connect(self._on_theme_changed)
 
-    def _docks(self) -> list[QDockWidget]:
-        return [self.palette_dock, self.inspector_dock, self.summary_dock, self.code_dock]
-
     def current_page(self) -> QWidget:
-        """What the window shows: the start page or the workspace's current tab."""
+        """What the window shows: the start page or the workspace's current tab (the
+        Model tab is ``editor``)."""
         if self.stack.currentWidget() is self.gallery:
             return self.gallery
-        return self.workspace.currentWidget()
+        page = self.workspace.currentWidget()
+        return self.editor if page is self.model_page else page
 
     def _show_page(self, page: QWidget) -> None:
         """Show the start page or a workspace tab (``editor``, ``data_page``, ...)."""
@@ -394,26 +389,10 @@ class MainWindow(QMainWindow):
             self.stack.setCurrentWidget(self.gallery)
         else:
             self.stack.setCurrentWidget(self.workspace)
-            self.workspace.setCurrentWidget(page)
-        self._sync_docks()
+            self.workspace.setCurrentWidget(self.model_page if page is self.editor else page)
 
     def _on_tab_changed(self) -> None:
-        self._sync_docks()
         self._update_actions()  # editing actions belong to the Model tab
-
-    def _sync_docks(self) -> None:
-        """The editing panels show only with the Model tab; the others have the window."""
-        editing = self.current_page() is self.editor
-        if not editing:
-            if not self._hidden_docks:
-                self._hidden_docks = [d for d in self._docks() if not d.isHidden()]
-                for dock in self._hidden_docks:
-                    dock.hide()
-        elif self._hidden_docks:
-            for dock in self._hidden_docks:
-                dock.show()
-            self._hidden_docks = []
-            self.summary_dock.raise_()
 
     # ================================================================ settings
     def _restore_settings(self) -> None:
@@ -428,15 +407,14 @@ class MainWindow(QMainWindow):
                             min(900, int(size.height() * 0.9)))
             else:
                 self.resize(1440, 900)
-        state = self.settings.value("window_state")
-        if isinstance(state, QByteArray | bytes):
-            self.restoreState(state)
+        self.model_page.restore_state(self.settings.value("model_state"),
+                                      self.settings.value("dock_sizes"))
 
     def _save_settings(self) -> None:
-        for dock in self._hidden_docks:  # the panels' places, not the start page's
-            dock.show()
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
+        state, sizes = self.model_page.save_state()
+        self.settings.setValue("model_state", state)
+        self.settings.setValue("dock_sizes", sizes)
         self.settings.setValue("theme", self.theme.mode)
         self.settings.sync()
 
@@ -544,6 +522,9 @@ class MainWindow(QMainWindow):
             old.deleteLater()
         self.autosave.set_project(project)
         self._show_page(self.editor)
+        # Lay the page out first (the panels may have just appeared): the model is fitted
+        # to the canvas the user will see, not to the size it had while hidden.
+        self.model_page.settle()
         self.editor.restore_view(project.view)
         self.gallery.set_can_go_back(True)
         self._update_title()
@@ -695,8 +676,8 @@ class MainWindow(QMainWindow):
         self.set_project(project)
         self.settings.setValue("last_folder", str(Path(path).parent))
         self.statusBar().showMessage(
-            f"Imported {name} ({len(project.graph)} nodes) — save it as a project to keep "
-            "your changes.", 8000)
+            f"Imported {name} ({plural(len(project.graph), 'node')}) — save it as a project "
+            "to keep your changes.", 8000)
         return True
 
     def maybe_save(self) -> bool:
@@ -1029,7 +1010,8 @@ class MainWindow(QMainWindow):
             return
         inf = self.doc.inference
         layers = sum(1 for n in self.doc.graph.nodes if n.kind in ("layer", "block"))
-        self._model_label.setText(f"{layers} layers · {inf.total_params():,} params")
+        self._model_label.setText(f"{plural(layers, 'layer')} · "
+                                  f"{plural(inf.total_params(), 'param', grouped=True)}")
         errors = len(inf.errors())
         color = theme.colors().error.name()
         self._problems_label.setText(
@@ -1060,17 +1042,24 @@ class MainWindow(QMainWindow):
             selected or self.editor.scene.selected_edge_ids())))
         self.leave_block_action.setEnabled(bool(editing and self.editor.block_path))
 
-    def _show_help(self) -> None:
-        self.dialogs.show_info(
-            "Keyboard and mouse",
-            "Drag a layer from the palette onto the canvas (or double-click it).\n"
-            "Drag from an output port (bottom of a node) to an input port (top) to "
-            "connect; valid ports turn green.\n"
-            "Drag on the background to select; wheel to zoom; middle button or "
-            "Space + drag to pan.\n"
-            "Double-click a block to open it; Ctrl+Up goes back up.\n"
-            "Delete removes the selection; Ctrl+Z / Ctrl+Shift+Z undo and redo.",
-        )
+    def show_help(self, section: str = "") -> QWidget:
+        """Help › Getting Started (at ``section``: ``build``, ``data``, ``train``,
+        ``judge``, ``export`` or ``keys``); one window, raised when already open."""
+        from kbuilder.ui.help import QtHelpWindow, menu_actions
+
+        if self._help is None:
+            self._help = QtHelpWindow(menu_actions(self.menuBar()), self)
+        self._help.show_section(section)
+        return self._help
+
+    def show_about(self) -> QWidget:
+        """Help › About kbuilder."""
+        from kbuilder.ui.help import QtAboutDialog
+
+        dialog = QtAboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # window-modal without blocking (an offscreen run never waits)
+        return dialog
 
     # ============================================================== window
     def closeEvent(self, event: QCloseEvent) -> None:

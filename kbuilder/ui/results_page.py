@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder.graph import runs as run_files
+from kbuilder.graph.settings import data_fields
 from kbuilder.runtime import protocol as p
 from kbuilder.ui import icons, theme
 from kbuilder.ui.document import QtDocument
@@ -86,9 +87,12 @@ def details_html(record: dict[str, Any], label: str, project_path: Any = None) -
                     ("message", record.get("message")), ("backend", record.get("backend")),
                     ("device", record.get("device")), ("seed", record.get("seed")),
                     ("duration", duration_text(record.get("seconds")))])
+    # Only the settings that apply to the run's kind of data (no image size for a CSV).
+    applies = data_fields(str(data.get("source") or ""))
     section("Data", [("source", data.pop("source", None)),
                      ("fingerprint (SHA-256)", record.get("data_fingerprint")),
-                     *sorted((k, v) for k, v in data.items() if v not in (None, [], (), {}))])
+                     *sorted((k, v) for k, v in data.items()
+                             if v not in (None, [], (), {}) and k in applies)])
     section("Training settings",
             [(k, v) for k, v in training.items() if v not in (None, {}, [])])
     section("Library versions", sorted((record.get("versions") or {}).items()))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from kbuilder.graph.text import plural
 from kbuilder.runtime.checklist import check, run_steps
 
 STEP_TIMEOUT = 120.0
@@ -293,10 +294,10 @@ class _Session:
         record = self.records[-1]
         check(record["status"] == "stopped", f"the run ended {record['status']}")
         epochs = len(record["history"]["loss"])
-        check(1 <= epochs < 500, f"{epochs} epochs recorded")
+        check(1 <= epochs < 500, f"{plural(epochs, 'epoch')} recorded")
         check(Path(record["artifacts"]["model"]).is_file(), "the stopped run kept no model")
         check(page.train_button.isEnabled(), "Train is not enabled again")
-        return f"stopped after {epochs} epochs; its model is kept"
+        return f"stopped after {plural(epochs, 'epoch')}; its model is kept"
 
     def evaluate(self) -> str:
         window = self.window

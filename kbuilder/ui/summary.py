@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from kbuilder.graph.errors import CycleError
 from kbuilder.graph.model import Graph
 from kbuilder.graph.shapes import NodeResult, ShapeInference
+from kbuilder.graph.text import plural
 from kbuilder.ui import theme
 from kbuilder.ui.canvas.scene import count_text, layer_count, shape_text
 from kbuilder.ui.document import QtDocument
@@ -98,7 +99,7 @@ class QtSummaryModel(QAbstractTableModel):
                 return node.name
             if col == 1:
                 if node.kind == "block" and node.subgraph is not None:
-                    return f"Block ({layer_count(node.subgraph)} layers)"
+                    return f"Block ({plural(layer_count(node.subgraph), 'layer')})"
                 return node.label + (" (shared)" if node.shared_with else "")
             if col == 2:
                 if result.error:

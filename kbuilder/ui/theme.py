@@ -38,6 +38,7 @@ class CanvasColors:
     port: QColor
     card: QColor
     card_hover: QColor
+    disabled: QColor  # text and icons of disabled controls
 
 
 LIGHT = CanvasColors(
@@ -59,6 +60,7 @@ LIGHT = CanvasColors(
     port=QColor("#6b7785"),
     card=QColor("#ffffff"),
     card_hover=QColor("#eef3fc"),
+    disabled=QColor("#9aa3ae"),
 )
 
 DARK = CanvasColors(
@@ -80,6 +82,7 @@ DARK = CanvasColors(
     port=QColor("#9aa3ae"),
     card=QColor("#2a2d33"),
     card_hover=QColor("#323844"),
+    disabled=QColor("#6e7681"),
 )
 
 # One accent per palette category, so a model's structure reads at a glance.
@@ -112,12 +115,12 @@ def _palette(c: CanvasColors) -> QPalette:
     R = QPalette.ColorRole
     if c.dark:
         window, base, alt, button = "#23262b", "#1b1d21", "#262a30", "#2d3137"
-        text, disabled = "#e6e8eb", "#6e7681"
+        text = "#e6e8eb"
         highlight, link = "#2f5fb3", "#6ea8fe"
         tooltip_bg = "#30343b"
     else:
         window, base, alt, button = "#eceef1", "#ffffff", "#f5f6f8", "#f5f6f8"
-        text, disabled = "#1f2328", "#9aa3ae"
+        text = "#1f2328"
         highlight, link = "#2f6fde", "#0b5cd5"
         tooltip_bg = "#ffffff"
     p.setColor(R.Window, QColor(window))
@@ -133,13 +136,14 @@ def _palette(c: CanvasColors) -> QPalette:
     p.setColor(R.Link, QColor(link))
     p.setColor(R.ToolTipBase, QColor(tooltip_bg))
     p.setColor(R.ToolTipText, QColor(text))
-    p.setColor(R.PlaceholderText, QColor(disabled))
+    disabled = c.disabled
+    p.setColor(R.PlaceholderText, disabled)
     p.setColor(R.Mid, QColor("#3a3f47" if c.dark else "#c3c8d0"))
     p.setColor(R.Midlight, QColor("#30343b" if c.dark else "#e2e5e9"))
     p.setColor(R.Dark, QColor("#15171a" if c.dark else "#a0a7b1"))
     p.setColor(R.Light, QColor("#3a3f47" if c.dark else "#ffffff"))
     for role in (R.WindowText, R.Text, R.ButtonText):
-        p.setColor(QPalette.ColorGroup.Disabled, role, QColor(disabled))
+        p.setColor(QPalette.ColorGroup.Disabled, role, disabled)
     return p
 
 

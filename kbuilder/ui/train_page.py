@@ -48,7 +48,7 @@ from kbuilder.graph.settings import (
     TrainingSettings,
 )
 from kbuilder.ui import icons, theme
-from kbuilder.ui.dashboard import BACKEND_LABELS, QtDashboard
+from kbuilder.ui.dashboard import BACKEND_LABELS, QtDashboard, training_heading
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.run_controller import (
     IDLE,
@@ -61,10 +61,11 @@ from kbuilder.ui.run_controller import (
 )
 
 WARM_DELAY_MS = 800
+# What an ended run's heading says when its record has no message of its own.
 STATUS_TEXT = {
-    "completed": "Finished",
-    "stopped": "Stopped — the model learned so far is kept",
-    "nan": "Stopped: the loss became NaN",
+    "completed": "Training completed.",
+    "stopped": "Stopped; the model keeps what it learned so far.",
+    "nan": "Training stopped: the loss became NaN (not a number).",
 }
 
 
@@ -96,6 +97,7 @@ class QtTrainPage(QWidget):
         self._pending: tuple[Any, DataSettings, TrainingSettings] | None = None
         self._run_project: Any = None  # where the running run will be recorded
         self._run_metrics: tuple[str, ...] = ()
+        self._run_backend = ""  # the backend of the run being started or trained
         self._actions: tuple[QAction, QAction] | None = None
         self._devices: dict[str, list[str]] = {}
         self.errors: dict[str, QLabel] = {}
@@ -324,6 +326,7 @@ class QtTrainPage(QWidget):
                                         "Stop does not end the run)")
         self.state_label = QLabel(self)
         self.state_label.setObjectName("muted")
+        self.state_label.setWordWrap(True)  # a long hint wraps, never widens the window
         row = QHBoxLayout()
         row.setSpacing(6)
         for button in (self.train_button, self.pause_button, self.stop_button,
@@ -611,7 +614,7 @@ class QtTrainPage(QWidget):
         attempt = self._attempt
         graph = self.doc.graph.copy()  # the thread must not read a graph being edited
         self._pending = (self.doc.project, data, training)
-        self.state_label.setText("Checking the data against the model…")
+        self._say("Checking the data against the model…")
         self._update_controls()
         self.running_changed.emit(True)
         signal = self._checked
@@ -650,7 +653,7 @@ class QtTrainPage(QWidget):
                      f"{'s' if len(problems) != 1 else ''} between the data and the model")
             self._show_banner(f"<b>{title}</b><br>" + "<br>".join(_html(x) for x in lines),
                               data_button=True)
-            self.state_label.setText("Not started — see the problems above.")
+            self._say("Not started — see the problems above.")
             self._update_controls()
             self.running_changed.emit(False)
             return
@@ -660,8 +663,7 @@ class QtTrainPage(QWidget):
             return
         project, data, training = pending
         self.dashboard.reset(training.metrics, training.epochs)
-        self.dashboard.status.setText(f"Starting a {BACKEND_LABELS[training.backend]} "
-                                      "worker…")
+        self._run_backend = training.backend
         for finding in findings:  # warnings only by now
             self.dashboard.log("warning", finding.message)
         self._run_project = project
@@ -678,7 +680,7 @@ class QtTrainPage(QWidget):
         if self._checking:  # nothing runs yet: forget the check
             self._checking = False
             self._attempt += 1
-            self.state_label.setText("Cancelled.")
+            self._say("Cancelled.")
             self._update_controls()
             self.running_changed.emit(False)
             return
@@ -688,39 +690,54 @@ class QtTrainPage(QWidget):
         self.controller.kill()
 
     # ---------------------------------------------------------------- events
-    def _on_state(self, state: str) -> None:
-        text = {STARTING: "Starting the worker…", RUNNING: "Training…",
-                PAUSED: "Paused — press Resume to go on.",
-                STOPPING: "Stopping after the current batch…"}.get(state, "")
-        if text:
-            self.state_label.setText(text)
+    def _say(self, heading: str, hint: str = "") -> None:
+        """The one writer of the page's state text: the heading above the curves and the
+        hint beside the buttons, so the two never disagree."""
+        self.dashboard.status.setText(heading)
+        self.state_label.setText(hint)
+
+    def _state_words(self, state: str) -> tuple[str, str]:
+        """The heading and hint of an active run in ``state``."""
+        backend = BACKEND_LABELS.get(self._run_backend, self._run_backend)
+        started = self.controller.started
+        if state == STARTING:
+            return f"Starting a {backend} worker…", "Importing the backend takes a moment."
+        if state == RUNNING and started is None:  # the worker reads the data, builds
+            return f"Preparing the data and the model on {backend}…", ""
+        if state == RUNNING:
+            return training_heading(started.backend, started.device), ""
         if state == PAUSED:
-            self.dashboard.status.setText("Paused")
+            return "Paused", "Press Resume to go on."
+        if state == STOPPING:
+            return ("Stopping after the current batch…",
+                    "Kill ends the worker at once if it does not stop.")
+        return self.dashboard.status.text(), self.state_label.text()
+
+    def _on_state(self, state: str) -> None:
+        self.dashboard.set_paused(state == PAUSED)
+        if state != IDLE:  # an ended run's outcome is said by _on_finished/_on_failed
+            self._say(*self._state_words(state))
         self._update_controls()
         if state in (STARTING, IDLE):
             self.running_changed.emit(state != IDLE)
 
     def _on_run_started(self, message) -> None:
         self.dashboard.on_run_started(message, self._run_metrics)
+        self._say(*self._state_words(self.controller.state))
 
     def _on_finished(self, record: dict) -> None:
         status = record.get("status", "completed")
-        tests = record.get("test_metrics") or {}
-        summary = ", ".join(f"test {k} {v:.4g}" for k, v in tests.items()
-                            if isinstance(v, int | float))
-        text = STATUS_TEXT.get(status, status)
-        if record.get("message") and status != "completed":
-            text += f": {record['message']}"
-        if summary:
-            text += f" — {summary}"
+        heading, hint = outcome_text(record)
         model = (record.get("artifacts") or {}).get("model")
-        self.dashboard.on_ended(status, text + (f"\nModel saved to {model}" if model else ""))
-        self.state_label.setText(STATUS_TEXT.get(status, status) + ".")
+        self.dashboard.on_ended(status, heading, "\n".join(
+            line for line in (hint, f"Model saved to {model}" if model else "") if line))
+        self._say(heading, hint)
         self._record(record)
 
     def _on_failed(self, reason: str, record: dict | None) -> None:
-        self.dashboard.on_ended("failed", f"Training failed: {reason}", failed=True)
-        self.state_label.setText("Training failed.")
+        # The banner shows the reason: the heading names the outcome only.
+        self.dashboard.on_ended("failed", "Training failed", reason, failed=True)
+        self._say("Training failed")
         self._show_banner(f"<b>Training failed</b><br>{_html(reason)}")
         dialogs = getattr(self.window(), "dialogs", None)
         if dialogs is not None:
@@ -758,6 +775,22 @@ class QtTrainPage(QWidget):
             train, stop = self._actions
             train.setEnabled(self.train_button.isEnabled())
             stop.setEnabled(self.stop_button.isEnabled())
+
+
+def outcome_text(record: dict) -> tuple[str, str]:
+    """An ended run's heading and hint: the record's message (the worker's own sentence
+    about the outcome) split into its first sentence and the rest, with the test results
+    after the first."""
+    status = record.get("status", "completed")
+    message = str(record.get("message") or STATUS_TEXT.get(status, status)).strip()
+    first, sep, rest = message.partition(". ")
+    heading = first + ("." if sep else "")
+    tests = record.get("test_metrics") or {}
+    summary = ", ".join(f"test {k} {v:.4g}" for k, v in tests.items()
+                        if isinstance(v, int | float))
+    if summary:
+        heading = f"{heading.rstrip('.')} — {summary}"
+    return heading, rest.strip()
 
 
 def _html(text: str) -> str:

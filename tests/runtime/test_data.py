@@ -551,7 +551,7 @@ def test_image_folder_structure_errors(tmp_path):
         load_data(DataSettings(source=f"images:{one}"))
     flat = tmp_path / "flat"
     write_png(flat / "a.png", np.zeros((4, 4), np.uint8))
-    with pytest.raises(DataError, match="has no sub-folders. It holds 1 images directly"):
+    with pytest.raises(DataError, match="has no sub-folders. It holds 1 image directly"):
         load_data(DataSettings(source=f"images:{flat}"))
     with pytest.raises(DataError, match="does not exist"):
         load_data(DataSettings(source=f"images:{tmp_path / 'none'}"))

@@ -49,3 +49,14 @@ def test_a_rate_cut_more_than_tenfold_gets_a_log_axis_with_readable_ticks(dashbo
     # A new run starts linear again.
     feed(dashboard, [1e-3] * 3)
     assert not dashboard.plots[LEARNING_RATE].log_y
+
+
+def test_the_legend_sits_above_the_plots_not_over_the_curves(dashboard):
+    """Issue 12 item 26: each plot's legend covered the validation curve."""
+    feed(dashboard, [1e-3] * 5)
+    assert all(plot.item.legend is None for plot in dashboard.plots.values())
+    legend = dashboard.legend
+    assert [legend.labels[k].text() for k in ("batch", "train", "val")] == [
+        "train (batch)", "train (epoch)", "validation"]
+    assert legend.isVisible()
+    assert legend.geometry().bottom() <= dashboard.graphics.geometry().top()

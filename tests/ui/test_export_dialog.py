@@ -84,6 +84,12 @@ def test_onnx_export_of_a_run_shows_the_parity_table(dialog, tmp_path, qtbot):
     files = [export.files.item(i).text() for i in range(export.files.count())]
     assert files == [str(target)] and target.is_file()
     assert "It matches Keras" in export.status.text()
+    # Another format: the ONNX outcome is not shown as if it were the new format's
+    # (issue 12 item 26).
+    export.set_format("savedmodel")
+    assert export.parity_rows() == [] and not export.parity.isVisible()
+    assert not export.files.isVisible() and export.status.text() == ""
+    export.set_format("onnx")
 
     # A failure inside the worker (the edited model cannot be built): its message shows,
     # the earlier export stays, and the dialog can export again.

@@ -85,6 +85,27 @@ def test_details_show_what_reproduces_the_run(results):
     assert record["versions"]["jax"] in text
     assert record["data_fingerprint"] in text
     assert "digits" in text and "learning_rate" in text and "0.003" in text
+    assert "image_size" not in text and "color_mode" not in text  # not an image folder
+
+
+@pytest.mark.parametrize(("source", "shown", "hidden"), [
+    ("digits", (), ("image_size", "color_mode", "target")),
+    ("csv:/data/patients.csv", ("target", "outcome"), ("image_size", "color_mode")),
+    ("images:/data/pets", ("image_size", "32, 32", "color_mode"), ("target",)),
+])
+def test_run_details_list_only_the_data_settings_that_apply(qapp, source, shown, hidden):
+    """Issue 12 item 26: a tabular or digits run listed image settings."""
+    from kbuilder.graph.settings import DataSettings
+    from kbuilder.ui.results_page import details_html
+
+    data = {**DataSettings().to_dict(), "source": source, "target": "outcome",
+            "image_size": [32, 32]}
+    text = details_html({"run_id": "r", "data": data, "training": {}}, "#1")
+    for name in shown:
+        assert name in text, name
+    for name in hidden:
+        assert name not in text, name
+    assert "validation_split" in text and "seed" in text
 
 
 def test_confusion_matrix_and_samples_of_the_test_split(results):

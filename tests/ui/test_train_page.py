@@ -200,3 +200,51 @@ def test_the_kill_button_ends_a_stopping_run_with_a_message(mlp_window, qtbot):
     assert len(record["history"]["loss"]) >= 1
     assert window.dialogs.errors and "killed" in window.dialogs.errors[-1][1]
     assert page.train_button.isEnabled()
+
+
+def test_a_pause_is_not_training_time_and_the_state_text_has_one_source(mlp_window, qtbot):
+    """Issue 12 item 26: "Elapsed" kept counting while paused and the epoch spanning a
+    pause was logged with the pause in it; during start-up the heading ("Starting a
+    worker…") and the line beside the buttons ("Training…") disagreed; the stopped
+    heading said "Stopped" twice."""
+    window = mlp_window
+    page = train_page(window, "jax", epochs=500, batch_size=64)
+    said = []  # (state, RunStarted received, heading, hint) after each change
+    epochs = []
+
+    def record_state(*_args) -> None:
+        said.append((page.controller.state, page.controller.started is not None,
+                     page.dashboard.status.text(), page.state_label.text()))
+
+    page.controller.state_changed.connect(record_state)
+    page.controller.run_started.connect(record_state)
+    page.controller.epoch_ended.connect(epochs.append)
+    click(page.train_button)
+    wait_for_epochs(qtbot, page, 2)
+
+    click(page.pause_button)
+    qtbot.waitUntil(lambda: "Paused." in page.dashboard.console.toPlainText(), timeout=30_000)
+    paused_in = len(epochs)  # the pause holds the epoch after the last one ended
+    elapsed, shown = page.dashboard.elapsed, page.dashboard.elapsed_label[1].text()
+    qtbot.wait(3000)
+    assert page.dashboard.elapsed == elapsed  # the clock stands still
+    assert page.dashboard.elapsed_label[1].text() == shown
+    click(page.pause_button)  # Resume
+    qtbot.waitUntil(lambda: len(epochs) > paused_in + 1, timeout=RUN_TIMEOUT_MS)
+    spanning = epochs[paused_in]
+    assert spanning.seconds < 2.0, [e.seconds for e in epochs]  # not the 3 s of the pause
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        click(page.stop_button)
+    assert recorded.args[0]["status"] == "stopped"
+
+    # Before the worker reported the run started, nothing said it was training.
+    early = [(h, t) for state, started, h, t in said if state != "idle" and not started]
+    assert early and all("Training" not in h + t for h, t in early), early
+    assert any(h.startswith("Starting a JAX worker") for h, _ in early)
+    training = [h for state, started, h, _ in said if state == "running" and started]
+    assert training and all(h == "Training on JAX (CPU)" for h in training), said
+    # The outcome is said once, not repeated by the heading, the hint or the log.
+    heading, hint = page.dashboard.status.text(), page.state_label.text()
+    assert heading.lower().count("stopped") == 1, heading
+    assert "stopped" not in hint.lower()
+    assert page.dashboard.console.toPlainText().lower().count("stopped") == 1

@@ -10,6 +10,7 @@ import sys
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from kbuilder.graph.commands import SetParamCommand
@@ -34,12 +35,12 @@ def shown(window) -> dict[str, tuple[str, str]]:
 def test_start_page_then_a_template(window):
     w = window
     assert w.current_page() is w.gallery
-    assert w.palette_dock.isHidden() and w.inspector_dock.isHidden()
+    assert not w.palette_dock.isVisible() and not w.inspector_dock.isVisible()
     assert w.windowTitle() == "kbuilder"
     card = w.gallery.cards["cnn_classifier"]
     click(card, card.rect().center())
     assert w.current_page() is w.editor
-    assert not w.palette_dock.isHidden() and not w.inspector_dock.isHidden()
+    assert w.palette_dock.isVisible() and w.inspector_dock.isVisible()
     assert w.windowTitle() == "cnn_classifier (unsaved)[*] — kbuilder"
     assert not w.isWindowModified()
     assert shown(w)["predictions"] == ("(None, 10)", "31,370 params")
@@ -96,14 +97,67 @@ def test_unsaved_changes_are_asked_about(mlp_window):
 def test_workspace_tabs_keep_the_editing_panels_with_the_model(mlp_window):
     w = mlp_window
     set_units(w, "dense", 5)
-    assert w.undo_action.isEnabled() and not w.palette_dock.isHidden()
+    assert w.undo_action.isEnabled() and w.palette_dock.isVisible()
     w.workspace.setCurrentWidget(w.train_page)
     assert w.current_page() is w.train_page
-    assert w.palette_dock.isHidden() and w.inspector_dock.isHidden()
+    assert not w.palette_dock.isVisible() and not w.inspector_dock.isVisible()
     assert not w.undo_action.isEnabled()  # Ctrl+Z on the Train tab must not edit the model
-    w.workspace.setCurrentWidget(w.editor)
-    assert not w.palette_dock.isHidden() and not w.inspector_dock.isHidden()
+    w.workspace.setCurrentWidget(w.model_page)
+    assert w.current_page() is w.editor
+    assert w.palette_dock.isVisible() and w.inspector_dock.isVisible()
     assert w.undo_action.isEnabled()
+
+
+def drag_separator(page, dock, dx: int) -> None:
+    """Drag the separator on ``dock``'s right edge by ``dx`` pixels, as a user would."""
+    x, y = dock.geometry().right() + 3, page.height() // 3
+    QTest.mousePress(page, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     QPoint(x, y))
+    for step in range(1, 9):
+        QTest.mouseMove(page, QPoint(x + dx * step // 8, y))
+        QApplication.processEvents()
+    QTest.mouseRelease(page, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       QPoint(x + dx, y))
+
+
+def test_docks_keep_their_place_and_size_across_tabs_and_resizes(qtbot, mlp_window):
+    """Issue 12 item 22: a visit to the Train tab shrank the palette; making the window
+    small and large again left the panels ~60 px wide; the tab bar moved between pages,
+    so a click where "Train" was landed on the palette's float button."""
+    w = mlp_window
+    bar = w.workspace.tabBar()
+
+    def layout():
+        QApplication.processEvents()
+        QApplication.processEvents()
+        return (w.palette_dock.width(), w.inspector_dock.width(),
+                bar.mapTo(w, QPoint(0, 0)), bar.tabRect(2))
+
+    palette, inspector, origin, train_tab = layout()
+    assert palette >= 200 and inspector >= 280  # sensible from the start
+    w.workspace.setCurrentWidget(w.train_page)
+    assert layout()[2:] == (origin, train_tab)  # the tab bar stays put
+    click(bar, train_tab.center())
+    assert w.current_page() is w.train_page
+    w.workspace.setCurrentWidget(w.model_page)
+    assert layout() == (palette, inspector, origin, train_tab)
+
+    drag_separator(w.model_page, w.palette_dock, 150)  # the user widens the palette
+    palette = layout()[0]
+    assert palette >= 350
+    w.resize(w.minimumSizeHint().width(), 500)
+    squeezed = layout()
+    assert squeezed[0] >= 180 and squeezed[1] >= 240  # never squeezed to nothing
+    assert w.editor.width() >= 300  # the canvas keeps room too
+    w.resize(1280, 800)
+    assert layout() == (palette, inspector, origin, train_tab)
+    # Resized while another tab is shown: the same once the Model tab is back.
+    w.workspace.setCurrentWidget(w.results_page)
+    w.resize(w.minimumSizeHint().width(), 500)
+    QApplication.processEvents()
+    w.resize(1280, 800)
+    w.workspace.setCurrentWidget(w.model_page)
+    assert layout() == (palette, inspector, origin, train_tab)
 
 
 def test_undo_redo_actions_follow_the_history(mlp_window):
@@ -284,3 +338,49 @@ def test_a_model_with_code_is_opened_only_when_the_user_trusts_it(mlp_window, tm
     _title, error = w.dialogs.errors[-1]
     assert "'my_lambda' (Lambda) runs Python code" in error
     assert w.doc.graph.to_dict() == before
+
+
+def test_a_template_or_project_opens_fitted_to_the_canvas(window, tmp_path):
+    """Issue 12 item 26: a template did not fit the view when opened (it was fitted to the
+    canvas's size before the panels appeared, and tall ones opened at their top)."""
+    w = window
+
+    def whole_model_visible() -> bool:
+        QApplication.processEvents()
+        view = w.editor.view
+        visible = view.mapToScene(view.viewport().rect()).boundingRect()
+        return visible.contains(w.editor.scene.nodes_rect())
+
+    card = w.gallery.cards["multi_input"]  # the first model of the session: panels appear
+    click(card, card.rect().center())
+    assert whole_model_visible()
+    path = tmp_path / "cnn.kbproj"
+    save_project(Project.new(get_template("cnn_classifier").build()), path)
+    w.dialogs.unsaved = "discard"
+    assert w.open_project(path)
+    assert whole_model_visible()
+
+
+def test_counts_agree_with_their_nouns(window):
+    """Issue 12 item 26: the status bar said "1 layers"."""
+    from kbuilder.graph.commands import (
+        AddNodeCommand,
+        ConnectCommand,
+        History,
+        new_input_node,
+        new_layer_node,
+        new_output_node,
+    )
+    from kbuilder.graph.model import Graph
+
+    graph, history = Graph("one"), History()
+    source = new_input_node(graph, [4], "float32", "x")
+    history.push(AddNodeCommand(graph, source))
+    dense = new_layer_node(graph, "Dense", {"units": 1}, None)
+    history.push(AddNodeCommand(graph, dense))
+    sink = new_output_node(graph, "y")
+    history.push(AddNodeCommand(graph, sink))
+    history.push(ConnectCommand(graph, source.id, 0, dense.id, "inputs"))
+    history.push(ConnectCommand(graph, dense.id, 0, sink.id))
+    window.set_project(Project.new(graph))
+    assert window._model_label.text() == "1 layer · 5 params"

@@ -40,6 +40,7 @@ from kbuilder.graph.commands import (
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.layout import layered_positions
 from kbuilder.graph.model import Graph
+from kbuilder.graph.text import plural
 from kbuilder.ui import icons, theme
 from kbuilder.ui.canvas.scene import QtGraphScene
 from kbuilder.ui.canvas.view import QtGraphView
@@ -47,7 +48,10 @@ from kbuilder.ui.document import QtDocument
 
 FRAGMENT_MIME = "application/x-kbuilder-fragment"
 DEFAULT_INPUT_SHAPE = [32]
-# Below this zoom node text is hard to read: a tall model opens at its top instead.
+# A model opens fitted to the canvas when it fits whole at FIT_ZOOM or more (every
+# template but the residual CNN fits a 1280x800 window; node text is drawn from 0.4 on,
+# see node_item.paint). A taller one opens at its top, at READABLE_ZOOM.
+FIT_ZOOM = 0.42
 READABLE_ZOOM = 0.75
 
 
@@ -145,7 +149,7 @@ class QtCanvasEditor(QWidget):
         self.scene.set_graph(graph, inference)
         self._update_breadcrumbs()
         self._update_scene_rect()
-        self.view.fit(min_zoom=READABLE_ZOOM)
+        self.fit_on_open()
         self.graph_changed.emit()
         self.selection_changed.emit()
 
@@ -303,7 +307,7 @@ class QtCanvasEditor(QWidget):
                 children.append(RemoveNodesCommand(graph, nodes))
             if len(children) == 1:
                 return children[0]
-            return MacroCommand(f"delete {len(nodes) + len(edges)} items", children)
+            return MacroCommand(f"delete {plural(len(nodes) + len(edges), 'item')}", children)
 
         self._edit(make)
 
@@ -411,6 +415,12 @@ class QtCanvasEditor(QWidget):
         view["zoom"] = round(self.view.zoom, 4)
         view["center"] = [round(center.x(), 1), round(center.y(), 1)]
 
+    def fit_on_open(self) -> None:
+        """The whole model when it fits readably, else its top at a readable zoom."""
+        self.view.fit(min_zoom=FIT_ZOOM)
+        if self.view.zoom <= FIT_ZOOM + 1e-6:  # too tall to fit whole
+            self.view.fit(min_zoom=READABLE_ZOOM)
+
     def restore_view(self, view: dict) -> None:
         zoom, center = view.get("zoom"), view.get("center")
         if isinstance(zoom, int | float) and zoom > 0 and isinstance(center, list) \
@@ -418,7 +428,7 @@ class QtCanvasEditor(QWidget):
             self.view.set_zoom(float(zoom))
             self.view.centerOn(QPointF(float(center[0]), float(center[1])))
         else:
-            self.view.fit(min_zoom=READABLE_ZOOM)
+            self.fit_on_open()
 
     # ------------------------------------------------------------ context menu
     def _context_menu(self, node_id: str, global_pos: QPoint) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QGraphicsScene
 
 from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.shapes import NodeResult, ShapeInference
+from kbuilder.graph.text import plural
 from kbuilder.ui.canvas.edge_item import QtEdgeItem
 from kbuilder.ui.canvas.node_item import PortInfo, QtNodeItem
 from kbuilder.ui.canvas.port_item import Highlight, QtPortItem
@@ -278,9 +279,9 @@ class QtGraphScene(QGraphicsScene):
         elif node.kind == "block":
             assert node.subgraph is not None
             n = layer_count(node.subgraph)
-            details = f"{n} layers · {count_text(result.params)} params"
+            details = f"{plural(n, 'layer')} · {count_text(result.params)} params"
         elif result.params:
-            details = f"{result.params:,} params"
+            details = plural(result.params, 'param', grouped=True)
         else:
             details = ""
         item.set_result(text, details, status, message, self._node_tooltip(node, result))
