@@ -5,7 +5,8 @@ backend and device fixed in its environment before anything imports keras. It co
 back to the app over a local socket (``multiprocessing.connection``) and speaks only the
 messages of ``kbuilder.runtime.protocol``. A reader thread receives requests, so Stop and
 Pause are seen while ``fit`` runs on the main thread (cooperative cancellation: the
-progress callback checks the flags after every batch).
+progress callback checks the flags after every batch). A heartbeat thread tells the app,
+while the worker is busy, that the process still runs (see ``protocol.Heartbeat``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -37,7 +39,21 @@ class Channel:
         self.resume = threading.Event()
         self.resume.set()
         self.closed = threading.Event()
+        # Set while the worker imports its backend or works on a request: then heartbeats
+        # go out. An idle worker stays silent, so that a warm worker nobody reads from does
+        # not fill the connection.
+        self.busy = threading.Event()
+        self.busy.set()
         threading.Thread(target=self._read, name="kbuilder-requests", daemon=True).start()
+        threading.Thread(target=self._beat, name="kbuilder-heartbeat", daemon=True).start()
+
+    def _beat(self) -> None:
+        # Independent of the main thread: a long batch or a slow save still beats (it
+        # releases the GIL between Python steps); a stopped process (SIGSTOP) or one stuck
+        # holding the GIL does not, and that is what the app detects.
+        while not self.closed.wait(p.HEARTBEAT_SECONDS):
+            if self.busy.is_set():
+                self.send(p.Heartbeat())
 
     def send(self, message: p.Message) -> None:
         data = p.encode(message)
@@ -75,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--address", required=True)
     args = parser.parse_args(argv)
+    # Ctrl+C in a terminal reaches the whole process group, the worker too; the app
+    # decides what it means (stop after the batch, then kill), so it must not end a run
+    # half-way here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(os, "nice"):
         # Below the window's priority: when both want the CPU, the window answers first
         # (training loses little: the window needs the CPU only in short bursts).
@@ -92,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     channel.send(ready)
     while not channel.closed.is_set():
+        channel.busy.clear()
         request = channel.requests.get()
+        channel.busy.set()
         if isinstance(request, p.Shutdown):
             break
         channel.stop.clear()
@@ -183,6 +205,9 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
             f"`--backend {backend}`.")))
         return
     progress: ProgressReporter | None = None
+    # Into the log (stdout), whose part for this run the app copies to the run folder.
+    print(f"kbuilder worker {os.getpid()}: training run {request.run_id} on {backend} "
+          f"({device}) in {request.run_dir}", flush=True)
     try:
         from kbuilder.runtime.training import prepare_run
 
@@ -191,7 +216,10 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
         progress = ProgressReporter(request.run_id, channel, run)
         run.fit(progress)
         status, message = progress.outcome()
-        channel.send(run.finish(status, message, progress.history))
+        finished = run.finish(status, message, progress.history)
+        print(f"kbuilder worker: run {request.run_id} {status}: {finished.message}",
+              flush=True)
+        channel.send(finished)
     except Exception as exc:
         from kbuilder.graph.shapes import explain_exception
 

@@ -179,6 +179,8 @@ def test_dead_worker_gives_a_failed_message_with_the_history(tmp_path, sig, word
     assert words in result.reason
     assert len(result.history["loss"]) >= 1
     w.kill()
+    w.shutdown()
+    assert w.log_path.exists()  # a worker that died keeps its log for a look
 
 
 def test_kill_ends_the_run_in_a_failed_message_with_the_history(tmp_path):
@@ -206,3 +208,88 @@ def test_torch_workers_spin_less_unless_the_user_tuned_openmp(monkeypatch):
     assert "GOMP_SPINCOUNT" not in worker_environment("jax", "cpu")
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
     assert "GOMP_SPINCOUNT" not in worker_environment("torch", "cpu")
+
+
+def test_a_training_run_keeps_its_log_and_clean_workers_delete_theirs(tmp_path, monkeypatch):
+    # Issue 12 item 11: worker logs went to /tmp and were never deleted.
+    monkeypatch.setenv("KBUILDER_CACHE_DIR", str(tmp_path / "cache"))
+    w = Worker("jax")
+    try:
+        assert w.log_path.parent == tmp_path / "cache" / "logs"
+        assert isinstance(start(w, tmp_path, epochs=1).wait(), p.Finished)
+        run_log = (tmp_path / "run" / "worker.log").read_text()
+        assert "training run" in run_log and "completed" in run_log
+    finally:
+        w.shutdown()
+    assert w.process.returncode == 0 and not w.log_path.exists()
+
+
+def test_prune_logs_keeps_the_newest_and_those_of_running_apps(tmp_path):
+    import subprocess
+    import sys
+
+    from kbuilder.runtime.client import prune_logs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # an app that no longer runs
+    for i in range(12):
+        log = tmp_path / f"kbuilder-jax-{gone.pid}-{i:02d}.log"
+        log.write_text("x")
+        os.utime(log, (1000 + i, 1000 + i))
+    mine = tmp_path / f"kbuilder-torch-{os.getpid()}-old.log"  # this app's: may be in use
+    mine.write_text("x")
+    os.utime(mine, (1, 1))
+    deleted = prune_logs(tmp_path, keep=5)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(deleted) == 7 and mine.name in left
+    assert left[:5] == [f"kbuilder-jax-{gone.pid}-{i:02d}.log" for i in range(7, 12)]
+
+
+def test_a_stopped_worker_is_noticed_and_a_stop_unanswered(tmp_path):
+    # Issue 12 item 12: heartbeats come while fit runs; a stopped process sends none.
+    w = Worker("jax")
+    try:
+        run = start(w, tmp_path, epochs=1000, batch_size=4)
+        run.heartbeat_timeout = 2.5
+        for event in run.events():
+            if isinstance(event, p.EpochEnd):
+                break
+        assert not run.unresponsive
+        os.kill(w.process.pid, signal.SIGSTOP)
+        while w.connection.poll(0.5):  # what the worker sent before it stopped
+            run.next_event(0)
+        deadline = time.monotonic() + 10
+        while not run.unresponsive and time.monotonic() < deadline:
+            assert run.next_event(0.1) is None
+        assert run.unresponsive and run.silent_seconds >= 2.5
+        os.kill(w.process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while run.unresponsive and time.monotonic() < deadline:
+            run.next_event(0.1)
+        assert not run.unresponsive  # heard again
+        run.stop()
+        run.wait()
+        assert run.result.status == "stopped"
+    finally:
+        if w.alive:
+            os.kill(w.process.pid, signal.SIGCONT)
+        w.kill()
+
+
+def test_the_worker_ignores_ctrl_c_of_the_terminal(tmp_path):
+    # A terminal's Ctrl+C reaches the worker too; only the app decides what it means.
+    w = Worker("jax")
+    try:
+        run = start(w, tmp_path, epochs=1000, batch_size=4)
+        for event in run.events():
+            if isinstance(event, p.EpochEnd):
+                os.kill(w.process.pid, signal.SIGINT)
+                break
+        epochs = 0
+        for event in run.events():
+            epochs += isinstance(event, p.EpochEnd)
+            if epochs == 2:
+                run.stop()
+        assert run.result.status == "stopped"
+    finally:
+        w.kill()
