@@ -52,6 +52,9 @@ class QtRunController(QObject):
         run_failed(reason, record): the run failed or its worker died; ``record`` is the
             run's record, or ``None`` when no run could be started at all.
         devices_found(backend, devices): a worker of ``backend`` listed its devices.
+        worker_silent(seconds): the running worker has sent nothing, not even a heartbeat,
+            for ``seconds`` (emitted once a second while that lasts); ``0`` when it is
+            heard again. It is stopped (SIGSTOP), hung or starved: offer Stop and Kill.
     """
 
     state_changed = Signal(str)
@@ -62,6 +65,7 @@ class QtRunController(QObject):
     run_finished = Signal(object)
     run_failed = Signal(str, object)
     devices_found = Signal(str, object)
+    worker_silent = Signal(float)
     _started = Signal(object, object)  # (run, error) from the background thread
     _ready = Signal(str, object)  # (backend, devices) from the background thread
 
@@ -76,6 +80,7 @@ class QtRunController(QObject):
         self.run: TrainingRun | None = None
         self.started: p.RunStarted | None = None
         self.last_record: dict[str, Any] | None = None
+        self._silent_told = 0  # the whole seconds of silence last reported
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -198,6 +203,19 @@ class QtRunController(QObject):
                 break
         if run.result is not None:
             self._end(run)
+        else:
+            self._check_heartbeat(run)
+
+    @property
+    def unresponsive(self) -> bool:
+        """Whether the running worker has been silent too long (see ``worker_silent``)."""
+        return self.run is not None and self.run.unresponsive
+
+    def _check_heartbeat(self, run: TrainingRun) -> None:
+        seconds = int(run.silent_seconds) if run.unresponsive else 0
+        if seconds != self._silent_told:
+            self._silent_told = seconds
+            self.worker_silent.emit(float(seconds))
 
     def _dispatch(self, run: TrainingRun, message: p.Message) -> None:
         if isinstance(message, p.RunStarted):
@@ -212,6 +230,9 @@ class QtRunController(QObject):
 
     def _end(self, run: TrainingRun) -> None:
         self._timer.stop()
+        if self._silent_told:
+            self._silent_told = 0
+            self.worker_silent.emit(0.0)
         record = run_record(run, self.started)
         self.last_record = record
         self.run = None

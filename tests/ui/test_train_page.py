@@ -200,3 +200,31 @@ def test_the_kill_button_ends_a_stopping_run_with_a_message(mlp_window, qtbot):
     assert len(record["history"]["loss"]) >= 1
     assert window.dialogs.errors and "killed" in window.dialogs.errors[-1][1]
     assert page.train_button.isEnabled()
+
+
+def test_a_stopped_worker_is_reported_and_can_be_killed(mlp_window, qtbot, monkeypatch):
+    # Issue 12 item 12: a stopped (SIGSTOP) or hung worker left the window waiting forever
+    # with no word.
+    from kbuilder.runtime.client import TrainingRun
+
+    monkeypatch.setattr(TrainingRun, "heartbeat_timeout", 1.5)
+    window = mlp_window
+    page = train_page(window, "jax", epochs=500, batch_size=16)
+    click(page.train_button)
+    wait_for_epochs(qtbot, page)
+    worker = page.controller.run.worker
+    os.kill(worker.process.pid, signal.SIGSTOP)
+    try:
+        qtbot.waitUntil(lambda: "has not answered for" in page.state_label.text(),
+                        timeout=20_000)
+        assert page.stop_button.isEnabled() and page.kill_button.isEnabled()
+        with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+            click(page.kill_button)
+    finally:
+        if worker.alive:
+            os.kill(worker.process.pid, signal.SIGCONT)
+            worker.kill()
+    record = recorded.args[0]
+    assert record["status"] == "failed" and len(record["history"]["loss"]) >= 1
+    assert not worker.alive
+    assert "has not answered" not in page.state_label.text()
