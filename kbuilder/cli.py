@@ -9,7 +9,7 @@ commands that need it.
 Exit codes: 0 success; 1 the project or model has problems (``check``, ``build``) or an
 unexpected error; 2 bad arguments or a file that cannot be read or written; 130 interrupted.
 Errors are one sentence on stderr. Set ``KBUILDER_DEBUG=1`` to get the traceback of an
-unexpected error instead.
+unexpected error instead, and Python's warnings (otherwise silenced).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -1088,7 +1089,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # user's own setting instead.
             os.environ.setdefault("KERAS_BACKEND", "numpy")
         run: Callable[[argparse.Namespace], int] = getattr(args, "run", _cmd_gui)
-        return run(args)
+        with warnings.catch_warnings():
+            if not os.environ.get("KBUILDER_DEBUG"):
+                # Raw library warnings (numpy's RuntimeWarning, zipfile's UserWarning) are
+                # not for the user: what they mean for the data is checked and said in a
+                # sentence (runtime.data); the workers' warnings go to their logs.
+                warnings.simplefilter("ignore")
+            return run(args)
     except CliError as exc:
         print(f"{exc.prog}: {exc.message}", file=sys.stderr)
         return exc.exit_code

@@ -74,16 +74,15 @@ def read_inputs(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if not path.exists():
         raise InferenceError(f"The input file '{path}' does not exist.")
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            name = "x" if "x" in archive.files else ("x_test" if "x_test" in archive.files
-                                                     else None)
-            if name is None:
-                raise InferenceError(f"'{path.name}' has no array 'x'; it has "
-                                     f"{', '.join(archive.files) or 'no arrays'}.")
-            return archive[name]
+    if suffix in (".npy", ".npz"):
+        from kbuilder.runtime.data import read_array_file
+
+        arrays = read_array_file(path)  # headers checked before anything is allocated
+        name = "x" if "x" in arrays else ("x_test" if "x_test" in arrays else None)
+        if name is None:
+            raise InferenceError(f"'{path.name}' has no array 'x'; it has "
+                                 f"{', '.join(arrays) or 'no arrays'}.")
+        return arrays[name]
     if suffix == ".csv":
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
