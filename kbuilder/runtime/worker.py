@@ -216,7 +216,7 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
         progress = ProgressReporter(request.run_id, channel, run)
         run.fit(progress)
         status, message = progress.outcome()
-        finished = run.finish(status, message, progress.history)
+        finished = run.finish(status, message, progress.history, progress.first_loss)
         print(f"kbuilder worker: run {request.run_id} {status}: {finished.message}",
               flush=True)
         channel.send(finished)
@@ -271,6 +271,7 @@ class ProgressReporter:
         self.history: dict[str, list[float | None]] = {}
         self.stopped = False
         self.nan = False
+        self.first_loss: float | None = None  # the first batch's, before any learning
         self._last_sent = 0.0
         self._step = 0
         self._epoch = 0
@@ -350,6 +351,8 @@ class ProgressReporter:
         if loss is not None and not _finite(loss):
             self.nan = True
             model.stop_training = True
+        elif loss is not None and self.first_loss is None:
+            self.first_loss = float(loss)
         rate, eta = self._rate_and_eta()
         self.channel.send(p.BatchEnd(
             self.run_id, self._epoch, batch, self._step - 1, p.jsonable(dict(logs)),

@@ -719,7 +719,7 @@ class QtTrainPage(QWidget):
         summary = ", ".join(f"test {k} {v:.4g}" for k, v in tests.items()
                             if isinstance(v, int | float))
         text = STATUS_TEXT.get(status, status)
-        if record.get("message") and status != "completed":
+        if record.get("message") and (status != "completed" or record.get("diagnosis")):
             text += f": {record['message']}"
         if summary:
             text += f" — {summary}"

@@ -293,3 +293,28 @@ def test_the_worker_ignores_ctrl_c_of_the_terminal(tmp_path):
         assert run.result.status == "stopped"
     finally:
         w.kill()
+
+
+def test_a_huge_learning_rate_is_named_as_the_cause(tmp_path):
+    # Issue 12 item 16: lr 9.9 trained to chance accuracy and said "Training completed."
+    w = Worker("jax")
+    try:
+        result = start(w, tmp_path, graph=digits_graph(), data=DataSettings(source="digits"),
+                       epochs=2, batch_size=64, learning_rate=9.9).wait()
+    finally:
+        w.shutdown()
+    assert isinstance(result, p.Finished) and result.status == "completed"
+    assert "no better than always guessing" in result.diagnosis, (result.diagnosis,
+                                                                  result.test_metrics)
+    assert "learning rate 9.9 is probably too high for adam; try 0.001." in result.diagnosis
+    assert result.message.startswith("Training completed. ")
+    assert result.message.endswith(result.diagnosis)
+
+
+def digits_graph() -> Graph:
+    h, g = History(), Graph("digits_mlp")
+    x = add_input(h, g, [64], name="pixels")
+    d = add_layer(h, g, "Dense", x, units=32, activation="relu")
+    y = add_layer(h, g, "Dense", d, name="digit", units=10, activation="softmax")
+    add_output(h, g, y)
+    return g

@@ -228,3 +228,16 @@ def test_a_stopped_worker_is_reported_and_can_be_killed(mlp_window, qtbot, monke
     assert record["status"] == "failed" and len(record["history"]["loss"]) >= 1
     assert not worker.alive
     assert "has not answered" not in page.state_label.text()
+
+
+def test_a_run_that_learned_nothing_says_why(mlp_window, qtbot):
+    # Issue 12 item 16: a learning rate of 9.9 ended in "Finished" and nothing more.
+    window = mlp_window
+    page = train_page(window, "jax", epochs=2, batch_size=64)
+    type_into(page.learning_rate, "9.9")
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        click(page.train_button)
+    record = recorded.args[0]
+    assert record["status"] == "completed"
+    assert "learning rate 9.9 is probably too high" in record["diagnosis"]
+    assert "probably too high" in page.dashboard.status.text()
