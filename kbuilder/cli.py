@@ -686,10 +686,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         rows = [[r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
                  str(r["support"])] for r in results["per_class"]]
         print("\n".join(_table(["class", "precision", "recall", "f1", "support"], rows)))
-        print("confusion matrix (rows: true class, columns: predicted):")
-        for name, row in zip(results["class_names"], results["confusion_matrix"], strict=True):
-            print(f"  {name:>12}  " + " ".join(f"{v:5d}" for v in row))
+        print("\n".join(_confusion_lines(results["class_names"], results["confusion_matrix"])))
     return EXIT_OK
+
+
+def _confusion_lines(names: Sequence[str], matrix: Sequence[Sequence[int]]) -> list[str]:
+    """The confusion matrix with the true class per row and the predicted one per column,
+    both named (long names cut to keep the columns narrow)."""
+    corner = "true \\ predicted"
+    label_width = min(max(len(corner), *(len(n) for n in names)), 20)
+    width = max(5, min(max(len(n) for n in names), 10),
+                len(str(max((max(row) for row in matrix), default=0))))
+
+    def cut(name: str, size: int) -> str:
+        return name if len(name) <= size else name[:size - 1] + "…"
+
+    header = f"  {corner:<{label_width}}  " + " ".join(
+        f"{cut(n, width):>{width}}" for n in names)
+    rows = [f"  {cut(n, label_width):<{label_width}}  " + " ".join(f"{v:>{width}d}" for v in r)
+            for n, r in zip(names, matrix, strict=True)]
+    return ["confusion matrix (rows: true class, columns: predicted class):", header, *rows]
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -718,7 +734,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         "predict", str(model_path), str(args.output),
         str(args.input) if args.input else None, data.to_dict() if data else None)
     result = _run_in_worker(request, args.backend)
-    print(f"Wrote {result.samples} predictions to {result.output_path}.")
+    what = f" for {result.split}" if result.split else ""
+    print(f"Wrote {result.samples} predictions{what} to {result.output_path}.")
     return EXIT_OK
 
 

@@ -125,6 +125,12 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     missing: list[dict[str, Any]] = field(default_factory=list)
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
+    # Where each test sample comes from: its number in the source (``row_label`` "row",
+    # 0-based) or its line in a CSV file ("line"); numbers within the source's own test
+    # set when it has one (``test_is_given``).
+    test_rows: np.ndarray | None = None
+    row_label: str = "row"
+    test_is_given: bool = False
 
     def splits(self) -> dict[str, tuple[Any, np.ndarray]]:
         """``{"train": (x, y), "validation": ..., "test": ...}`` for the non-empty splits."""
@@ -396,6 +402,8 @@ class _Raw:
     missing: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
+    row_ids: np.ndarray | None = None  # per sample, e.g. CSV line numbers; else 0..n-1
+    row_label: str = "row"
 
 
 def _finish(raw: _Raw, settings: DataSettings) -> Dataset:
@@ -440,6 +448,12 @@ def _finish(raw: _Raw, settings: DataSettings) -> Dataset:
         x_train, x_val, x_test = _impute_median(raw, x_train, x_val, x_test)
     if raw.standardize:
         x_train, x_val, x_test = _standardize(raw, x_train, x_val, x_test)
+    if raw.test is not None:
+        test_rows = np.arange(num_rows(raw.test[0]))
+    elif test_idx is not None and len(test_idx):
+        test_rows = raw.row_ids[test_idx] if raw.row_ids is not None else test_idx
+    else:
+        test_rows = None
     return Dataset(
         x_train, y_train, x_val, y_val, x_test, y_test,
         task=raw.task,
@@ -451,6 +465,9 @@ def _finish(raw: _Raw, settings: DataSettings) -> Dataset:
         notes=raw.notes,
         missing=raw.missing,
         preprocessing=raw.preprocessing,
+        test_rows=test_rows,
+        row_label="row" if raw.test is not None else raw.row_label,
+        test_is_given=raw.test is not None,
     )
 
 
@@ -826,6 +843,7 @@ def _load_csv(location: str, settings: DataSettings, task: str | None) -> _Raw:
         class_names=class_names,
         num_classes=len(class_names) if class_names else None,
         feature_names=names, impute_columns=impute, missing=missing, notes=notes,
+        row_ids=np.asarray([table.lines[i] for i in kept]), row_label="line",
     )
 
 

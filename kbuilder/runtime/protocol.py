@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 2  # 2: Heartbeat; Finished.diagnosis
+PROTOCOL_VERSION = 2  # 2: Heartbeat; Finished.diagnosis; Predicted.split
 HEARTBEAT_SECONDS = 1.0
 
 
@@ -231,6 +231,7 @@ class Predicted(Message):
     output_path: str
     samples: int
     preview: list[dict[str, Any]]
+    split: str = ""  # what was predicted on, e.g. "the test split of digits"
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,28 @@ def test_evaluate_and_predict_the_latest_run(trained, capsys):
     assert len(report["results"]["confusion_matrix"]) == 3
     assert run("predict", folder / "trained.keras", "--data", "iris", "-o",
                folder / "p.csv") == 0
+    assert "30 predictions for the test split of iris" in capsys.readouterr().out
     lines = (folder / "p.csv").read_text().splitlines()
-    assert lines[0].startswith("predicted,confidence") and len(lines) == 31
+    # Issue 12 item 27: each prediction says which sample it is and what it should be.
+    assert lines[0].startswith("row,true,predicted,confidence") and len(lines) == 31
+    import csv
+
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    for line in csv.DictReader(lines):
+        assert line["true"] == iris.target_names[iris.target[int(line["row"])]]
+
+
+def test_evaluate_names_the_predicted_classes_of_the_confusion_matrix(trained, capsys):
+    _, project, _ = trained
+    capsys.readouterr()
+    assert run("evaluate", project) == 0
+    out = capsys.readouterr().out.splitlines()
+    title = out.index("confusion matrix (rows: true class, columns: predicted class):")
+    assert out[title + 1].split() == ["true", "\\", "predicted", "setosa", "versicolor",
+                                      "virginica"]
+    assert out[title + 2].split()[0] == "setosa" and len(out[title + 2].split()) == 4
 
 
 def test_unknown_data_and_untrained_project_are_explained(tmp_path, capsys):

@@ -734,3 +734,17 @@ def _parser_with(parser, run):
         for sub in action.choices.values():
             sub.set_defaults(run=run)
     return parser
+
+
+def test_test_samples_know_their_row_or_csv_line(tmp_path):
+    from kbuilder.runtime.inference import test_split_columns
+
+    lines = ["a,t"] + [f"{i},{'yes' if i % 2 else 'no'}" for i in range(40)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    data = load_data(DataSettings(source=f"csv:{tmp_path / 'd.csv'}"))
+    assert data.row_label == "line" and len(data.test_rows) == len(data.y_test)
+    for first in test_split_columns(data):
+        _, label = lines[first["line"] - 1].split(",")  # 1-based lines, the header is 1
+        assert first["true"] == label  # labels alternate: a wrong line shows
+    digits = load_data(DataSettings(source="digits"))
+    assert digits.row_label == "row" and not digits.test_is_given
