@@ -25,7 +25,6 @@ from kbuilder.runtime import protocol as p
 
 # Batch messages are coalesced so that sending never slows training down.
 BATCH_MESSAGE_INTERVAL = 0.05
-WORKER_NICENESS = 10
 
 
 class Channel:
@@ -90,15 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--address", required=True)
+    parser.add_argument("--niceness", type=int, default=0)
     args = parser.parse_args(argv)
     # Ctrl+C in a terminal reaches the whole process group, the worker too; the app
     # decides what it means (stop after the batch, then kill), so it must not end a run
     # half-way here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(os, "nice"):
-        # Below the window's priority: when both want the CPU, the window answers first
-        # (training loses little: the window needs the CPU only in short bursts).
-        os.nice(WORKER_NICENESS)
+    if args.niceness and hasattr(os, "nice"):
+        os.nice(args.niceness)  # see client.Worker
     from multiprocessing.connection import Client
 
     authkey = bytes.fromhex(os.environ.pop("KBUILDER_WORKER_KEY"))

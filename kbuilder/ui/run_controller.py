@@ -72,7 +72,7 @@ class QtRunController(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kbuilder-runs")
-        self._pool = WorkerPool()
+        self._pool = WorkerPool(yield_to_window=True)
         self._warm_key: tuple[str, str] | None = None  # what the settings select
         self._pool_key: tuple[str, str] | None = None  # what the pool holds (thread's)
         self._closed = False
@@ -106,7 +106,7 @@ class QtRunController(QObject):
     def _warm_now(self, key: tuple[str, str]) -> None:
         """(background) Replace the pool by one holding a worker for ``key``; list devices."""
         if self._pool_key != key:
-            old, self._pool = self._pool, WorkerPool()
+            old, self._pool = self._pool, WorkerPool(yield_to_window=True)
             _in_background(old.shutdown)
         self._pool_key = key
         worker = self._pool.warm(*key)
@@ -144,7 +144,7 @@ class QtRunController(QObject):
             if self._pool_key == key:
                 worker = self._pool.take(*key, rewarm=False)
             else:
-                worker = Worker(*key)
+                worker = Worker(*key, yield_to_window=True)
             run = start_run(snapshot, data, training, worker=worker)
         except (WorkerError, OSError, ValueError) as exc:
             self._emit(self._started, None, str(exc) or type(exc).__name__)

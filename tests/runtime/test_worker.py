@@ -54,9 +54,20 @@ def test_worker_reports_its_backend(worker):
     assert worker.ready.backend == worker.backend
     assert "cpu" in worker.ready.devices
     assert worker.ready.versions["keras"] == keras.__version__
-    if hasattr(os, "getpriority"):  # below the app's priority, so the window answers first
+    if hasattr(os, "getpriority"):  # without a window: the app's priority, like a script
         assert (os.getpriority(os.PRIO_PROCESS, worker.ready.pid)
-                >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
+                == os.getpriority(os.PRIO_PROCESS, 0))
+
+
+def test_a_window_s_worker_yields_to_it():
+    w = Worker("jax", yield_to_window=True)
+    try:
+        w.wait_ready()
+        if hasattr(os, "getpriority"):  # below the window's priority: it answers first
+            assert (os.getpriority(os.PRIO_PROCESS, w.ready.pid)
+                    >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
+    finally:
+        w.shutdown()
 
 
 def test_training_events_arrive_in_order_with_sane_values(worker, tmp_path):
@@ -199,15 +210,17 @@ def test_kill_ends_the_run_in_a_failed_message_with_the_history(tmp_path):
     assert run.next_event(0.1) is None  # over: nothing more, and no error
 
 
-def test_torch_workers_spin_less_unless_the_user_tuned_openmp(monkeypatch):
+def test_torch_workers_of_the_window_spin_less_unless_the_user_tuned_openmp(monkeypatch):
     from kbuilder.runtime.devices import worker_environment
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    assert worker_environment("torch", "cpu")["GOMP_SPINCOUNT"] == "10000"
-    assert "GOMP_SPINCOUNT" not in worker_environment("jax", "cpu")
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
+    assert worker_environment("torch", "cpu", yield_to_window=True)["GOMP_SPINCOUNT"] == "10000"
+    assert "GOMP_SPINCOUNT" not in worker_environment("jax", "cpu", yield_to_window=True)
+    # Issue 12 item 29: without a window a torch worker runs like a plain script.
     assert "GOMP_SPINCOUNT" not in worker_environment("torch", "cpu")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
+    assert "GOMP_SPINCOUNT" not in worker_environment("torch", "cpu", yield_to_window=True)
 
 
 def test_a_training_run_keeps_its_log_and_clean_workers_delete_theirs(tmp_path, monkeypatch):
