@@ -7,7 +7,8 @@ that ``kbuilder --help`` and the GUI's start stay fast and keras is imported onl
 commands that need it.
 
 Exit codes: 0 success; 1 the project or model has problems (``check``, ``build``) or an
-unexpected error; 2 bad arguments or a file that cannot be read or written; 130 interrupted.
+unexpected error; 2 bad arguments or a file that cannot be read or written; 130 interrupted;
+143 ``train`` was terminated (SIGTERM) — after stopping the run and recording it.
 Errors are one sentence on stderr. Set ``KBUILDER_DEBUG=1`` to get the traceback of an
 unexpected error instead, and Python's warnings (otherwise silenced).
 """
@@ -15,6 +16,7 @@ unexpected error instead, and Python's warnings (otherwise silenced).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -28,6 +30,7 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated command
 
 # How many node errors `build` lists before pointing at `kbuilder check`.
 MAX_LISTED_ERRORS = 5
@@ -214,13 +217,19 @@ def _cmd_new(args: argparse.Namespace) -> int:
             f"Unknown template '{args.template}'. The templates are: {', '.join(TEMPLATES)}."
         )
     path = _writable_file(args.output, ".kbproj", force=args.force)
+    from kbuilder.graph.errors import ProjectFileError
     from kbuilder.graph.project import Project, save_project
 
     if args.data:
         project = _project_for_data(template.name, args.data)
     else:
         project = Project.new(template.build())
-    save_project(project, path)
+    try:
+        save_project(project, path)
+    except ProjectFileError as exc:  # e.g. --force onto a read-only file
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
     fitted = f", fitted to {args.data}" if args.data else ""
     print(f"Created {path} from template '{template.name}' ({len(project.graph)} nodes"
           f"{fitted}).")
@@ -427,15 +436,14 @@ def _print_errors(what: str, errors: list[dict[str, Any]], project: Path) -> Non
 
 def _save_model_atomically(model: Any, path: Path) -> None:
     # Keras writes the zip in place; a crash half-way would leave a corrupt file where the
-    # previous model was. Write next to it and swap.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    # previous model was. Write next to it and swap (Keras needs the .keras suffix).
+    from kbuilder.files import atomic_path
+
     try:
-        model.save(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path, ".tmp.keras") as tmp:
+            model.save(tmp)
     except OSError as exc:
         raise CliError(f"Could not write '{path}': {exc.strerror or exc}.") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- train
@@ -461,8 +469,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     project = _load_project(args.project)
-    if args.output is not None:
-        _writable_file(args.output, ".keras", force=True)
+    _check_train_outputs(args)
     data, training = _run_settings(project, args)
     report = check_graph(project.graph)
     if not report["ok"]:
@@ -486,11 +493,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
             started.append(message)
         progress.show(message)
 
-    with _TrainingProgress(training) as progress:
-        result, _ = _wait_for_job(run, on_event, progress.console.print)
+    with _TrainingProgress(training) as progress, _TerminateAsInterrupt() as terminate:
+        # A first Ctrl+C (or SIGTERM) stops cleanly and keeps the model; once stopping, a
+        # SIGTERM must not lose the run (disarm), a second Ctrl+C kills the worker.
+        result, _ = _wait_for_job(run, on_event, progress.console.print,
+                                  on_stop=terminate.disarm)
     record = run_record(run, started[0] if started else None)
     run.worker.shutdown()
     _finish_training(project, args, record)
+    if terminate.received:
+        print(f"kbuilder: terminated (SIGTERM): the run was stopped after its current batch"
+              f"{'' if args.no_save else f' and recorded in {args.project}'}.",
+              file=sys.stderr)
+        return EXIT_TERMINATED
     if isinstance(result, msg.Failed):
         print(f"kbuilder: training failed: {result.reason}", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -498,6 +513,65 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for name, value in result.test_metrics.items():
         print(f"  test {name}: {value if value is None else round(value, 4)}")
     return EXIT_OK if result.status in ("completed", "stopped") else EXIT_PROBLEMS
+
+
+class _TerminateAsInterrupt:
+    """While training, SIGTERM stops the run like Ctrl+C: after the current batch, with
+    the run recorded. Later SIGTERMs are ignored until the run is recorded (SIGKILL still
+    ends the process; its run folder can then be adopted: ``kbuilder runs --adopt``)."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._armed = True  # raise on the first SIGTERM; once training ended, only note it
+
+    def __enter__(self) -> _TerminateAsInterrupt:
+        import signal
+
+        if hasattr(signal, "SIGTERM"):
+            with contextlib.suppress(ValueError):  # not the main thread (embedded)
+                signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        first = not self.received
+        self.received = True
+        if first and self._armed:
+            raise KeyboardInterrupt
+
+    def disarm(self) -> None:
+        """From now on SIGTERM is only noted (the run is being stopped and recorded)."""
+        self._armed = False
+
+    def __exit__(self, *exc: object) -> None:
+        # The handler stays, noting SIGTERM only: the run is recorded after this block.
+        self.disarm()
+
+
+def _check_train_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before training, outputs that could not be written after it."""
+    if not args.no_save:
+        from kbuilder.files import check_writable
+
+        problem = check_writable(args.project)
+        if problem:
+            raise CliError(f"The run could not be recorded: {problem}. Make it writable "
+                           "(chmod u+w), or train with --no-save.")
+    if args.output is not None:
+        _writable_file(args.output, ".keras", force=True)
+    if args.history is not None:
+        _writable_output(args.history, "--history")
+
+
+def _writable_output(path: Path, option: str) -> Path:
+    if path.is_dir():
+        raise CliError(f"{option} '{path}' is a folder; expected a file name.")
+    folder = path.parent
+    if not folder.is_dir():
+        raise CliError(f"The folder {folder} (of {option} {path}) does not exist; create it "
+                       "first.")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"{option} '{path}' cannot be written (permission denied).")
+    return path
 
 
 def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -541,22 +615,37 @@ def _preflight_ok(graph: Any, dataset: Any, training: Any) -> bool:
 
 
 def _finish_training(project: Any, args: argparse.Namespace, record: dict[str, Any]) -> None:
-    import shutil
+    """Record the run first; then the side outputs, each of which may fail with a warning
+    without losing the run."""
+    from kbuilder.files import atomic_path, atomic_write
 
+    if not args.no_save:
+        from kbuilder.graph.errors import ProjectFileError
+        from kbuilder.graph.project import add_runs
+
+        try:
+            # Re-read and merged under the project's lock: others' changes are kept.
+            add_runs(project.path, [record])
+        except (OSError, ProjectFileError) as exc:
+            print(f"kbuilder: warning: the run was not recorded in {project.path}: "
+                  f"{getattr(exc, 'strerror', None) or exc} (its files are in "
+                  f"{record.get('run_dir')}).", file=sys.stderr)
     model = record.get("artifacts", {}).get("model")
     if args.output is not None and model:
-        shutil.copyfile(model, args.output)
-    if args.history is not None:
-        args.history.write_text(json.dumps(record, indent=2))
-    if not args.no_save:
-        from kbuilder.graph.project import save_project
+        import shutil
 
-        project.runs.append(record)
         try:
-            save_project(project, project.path)
+            with atomic_path(args.output, ".tmp.keras") as tmp:
+                shutil.copyfile(model, tmp)
         except OSError as exc:
-            print(f"kbuilder: warning: the run was not recorded in {project.path}: {exc}",
-                  file=sys.stderr)
+            print(f"kbuilder: warning: could not write {args.output}: "
+                  f"{exc.strerror or exc}; the model is in {model}.", file=sys.stderr)
+    if args.history is not None:
+        try:
+            atomic_write(args.history, json.dumps(record, indent=2))
+        except OSError as exc:
+            print(f"kbuilder: warning: could not write {args.history}: "
+                  f"{exc.strerror or exc}.", file=sys.stderr)
 
 
 class _TrainingProgress:
@@ -747,12 +836,7 @@ def _trained_model_and_data(path: Path, spec: str | None) -> tuple[Path, Any]:
     data: dict[str, Any] | None = None
     if path.suffix.lower() == ".kbproj":
         project = _load_project(path)
-        trained = [r for r in project.runs if r.get("artifacts", {}).get("model")]
-        if not trained:
-            raise CliError(f"{path} has no trained run yet; train it with "
-                           f"'kbuilder train {path}' or give a .keras file.")
-        path = Path(trained[-1]["artifacts"]["model"])
-        _readable_file(path)
+        path = _latest_model(project, path)
         data = dict(project.data or {}) or None
     elif path.suffix.lower() not in (".keras", ".h5"):
         raise CliError(f"Expected a .keras model or a .kbproj project; received '{path}'.")
@@ -763,6 +847,22 @@ def _trained_model_and_data(path: Path, spec: str | None) -> tuple[Path, Any]:
         return path, DataSettings.from_dict(data) if data else None
     except SettingsError as exc:
         raise CliError(str(exc)) from exc
+
+
+def _latest_model(project: Any, path: Path) -> Path:
+    """The trained ``.keras`` of the project's latest trained run, or a CliError."""
+    from kbuilder.graph import runs
+
+    record = runs.latest_trained(project.runs)
+    if record is None:
+        raise CliError(f"{path} has no trained run yet; train it with "
+                       f"'kbuilder train {path}' or give a .keras file.")
+    missing = runs.missing_files_message(record, path)
+    if missing:
+        raise CliError(f"In {path}, {missing}.", EXIT_PROBLEMS)
+    model = runs.artifact_path(record, "model", path)
+    assert model is not None
+    return _readable_file(model)
 
 
 def _run_in_worker(request: Any, backend: str) -> Any:
@@ -811,14 +911,15 @@ class _Interrupts:
 
 
 def _wait_for_job(job: Any, on_event: Callable[[Any], Any] | None = None,
-                  say: Callable[[str], Any] | None = None) -> tuple[Any, bool]:
+                  say: Callable[[str], Any] | None = None,
+                  on_stop: Callable[[], Any] | None = None) -> tuple[Any, bool]:
     """Wait for a worker job's result, saying when the worker stops answering.
 
     Ctrl+C asks a training run to stop after the current batch (its model is kept); a
     second Ctrl+C, a stop the worker leaves unanswered for ``job.heartbeat_timeout``
     seconds, or a Ctrl+C during any other job kills the worker. A killed job ends in a
     ``Failed`` with the history received so far, so the run can still be recorded, and
-    no worker process is left behind.
+    no worker process is left behind. ``on_stop`` is called when the stop is sent.
 
     Returns:
         The result message, and whether Ctrl+C was pressed.
@@ -834,14 +935,15 @@ def _wait_for_job(job: Any, on_event: Callable[[Any], Any] | None = None,
         while job.result is None:
             try:
                 message = job.next_event(0.1)
-            except KeyboardInterrupt:  # raised by a handler of another signal
+                if message is not None and on_event is not None:
+                    on_event(message)
+            except KeyboardInterrupt:  # raised by a handler of another signal (SIGTERM)
                 interrupts.count += 1
-                message = None
-            if message is not None and on_event is not None:
-                on_event(message)
             if interrupts.count > seen:
                 seen = interrupts.count
                 if seen == 1 and training:
+                    if on_stop is not None:
+                        on_stop()
                     job.stop()
                     tell("stopping after the current batch (the model is kept); press "
                          "Ctrl+C again to kill the worker.")
@@ -864,6 +966,53 @@ def _wait_for_job(job: Any, on_event: Callable[[Any], Any] | None = None,
                 silent_told = False
                 tell("the worker answers again.")
     return job.result, seen > 0
+
+
+# ----------------------------------------------------------------------------- runs
+def _add_runs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="the training runs of a project (and runs to adopt)")
+    p.add_argument("project", type=Path, metavar="P.kbproj")
+    p.add_argument("--adopt", action="store_true",
+                   help="add run folders that the history does not list (left by a "
+                   "training that was killed) back to the project")
+    p.set_defaults(run=_cmd_runs)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from kbuilder.graph import runs
+    from kbuilder.graph.errors import ProjectFileError
+    from kbuilder.graph.project import add_runs, load_project
+
+    _readable_file(args.project)
+    try:
+        project = load_project(args.project)
+    except ProjectFileError as exc:
+        raise CliError(str(exc)) from exc
+    orphans = runs.orphaned_run_folders(project.runs, args.project)
+    if args.adopt and orphans:
+        adopted = [record for record in map(runs.adopt, orphans) if record is not None]
+        try:
+            project = add_runs(args.project, adopted)
+        except (OSError, ProjectFileError) as exc:
+            raise CliError(f"Could not add the runs to {args.project}: "
+                           f"{getattr(exc, 'strerror', None) or exc}.") from exc
+        print(f"Added {len(adopted)} run{'s' if len(adopted) != 1 else ''} back to "
+              f"{args.project}.")
+        orphans = runs.orphaned_run_folders(project.runs, args.project)
+    rows = []
+    for index, record in enumerate(project.runs):
+        missing = runs.missing_files_message(record, args.project)
+        model = runs.artifact_path(record, "model", args.project)
+        rows.append([f"#{index + 1}", str(record.get("run_id", "?")),
+                     str(record.get("backend", "?")), str(record.get("status", "?")),
+                     "files missing" if missing else str(model or "-")])
+    if rows:
+        print("\n".join(_table(["run", "id", "backend", "status", "model"], rows)))
+    else:
+        print(f"{args.project} has no runs yet.")
+    for folder in orphans:
+        print(f"Not in the history: {folder} (add it with --adopt)")
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------------- selftest
@@ -960,14 +1109,12 @@ def _export_source(path: Path) -> tuple[str | None, str | None, str]:
         return str(path), None, f"Exporting the model in {path}."
     if suffix != ".kbproj":
         raise CliError(f"Expected a .keras model or a .kbproj project; received '{path}'.")
+    from kbuilder.graph.runs import latest_trained
+
     project = _load_project(path)
-    trained = [r for r in project.runs if r.get("artifacts", {}).get("model")]
-    if trained:
-        run = trained[-1]
-        model = Path(run["artifacts"]["model"])
-        if not model.is_file():
-            raise CliError(f"The model of the latest trained run of {path} is missing "
-                           f"({model}); train again or give a .keras file.")
+    run = latest_trained(project.runs)
+    if run is not None:
+        model = _latest_model(project, path)
         return str(model), str(path), (
             f"Exporting the model trained in run {run.get('run_id', '?')} of {path} "
             f"({run.get('backend', '?')}, {run.get('status', '?')}).")
@@ -1002,6 +1149,7 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_codegen,
     _add_build,
     _add_train,
+    _add_runs,
     _add_evaluate,
     _add_predict,
     _add_export,
@@ -1041,9 +1189,25 @@ def _load_project(path: Path) -> Any:
     from kbuilder.graph.project import load_project
 
     try:
-        return load_project(path)
+        project = load_project(path)
     except ProjectFileError as exc:
         raise CliError(str(exc)) from exc
+    _note_orphans(project)
+    return project
+
+
+def _note_orphans(project: Any) -> None:
+    """Say so when the project's runs folder holds runs its history lost (a ``train``
+    killed before it could record its run)."""
+    from kbuilder.graph.runs import orphaned_run_folders
+
+    orphans = orphaned_run_folders(project.runs, project.path)
+    if orphans:
+        names = ", ".join(f.name for f in orphans[:3]) + (" ..." if len(orphans) > 3 else "")
+        print(f"kbuilder: note: {project.path} has {len(orphans)} run folder"
+              f"{'s' if len(orphans) != 1 else ''} that its history does not list ({names}"
+              f"), left by a training that ended before recording its run; "
+              f"'kbuilder runs {project.path} --adopt' adds them back.", file=sys.stderr)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:

@@ -16,24 +16,33 @@ Reading follows orange-canvas-core's ``readwrite``: the bytes are parsed into ty
 the format version is checked (and older files migrated through ``MIGRATIONS``), everything
 is validated, and only then are live objects built. A file that fails any step raises
 ``ProjectFileError`` with one sentence naming the file and the place of the problem, and
-nothing is loaded. Writing is atomic: a temporary file in the same folder, flushed and
-fsynced, then ``os.replace``.
+nothing is loaded. Writing is atomic (``kbuilder.files.atomic_write``).
+
+Several processes may write one project (the window, ``kbuilder train``, another CLI).
+Every save holds the project's advisory lock (``kbuilder.files.project_lock``) and, when
+the file changed since this process last read or wrote it, first merges the runs another
+writer recorded there (runs are records keyed by ``run_id``; one that this process has
+seen and removed stays removed). ``add_runs`` records runs by re-reading the file under
+the lock, so a ``kbuilder train`` never overwrites what others saved meanwhile. Saves
+refuse a read-only file, move the runs of a project saved for the first time beside it
+(``kbuilder.graph.runs.relocate_runs``) and remove temporary files that interrupted saves
+of the same file left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import math
 import os
-import secrets
 import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -41,6 +50,13 @@ from typing import IO, Any, NoReturn
 import numpy as np
 
 from kbuilder import __version__
+from kbuilder.files import (
+    atomic_write,
+    check_writable,
+    project_lock,
+    remove_stale_temporaries,
+)
+from kbuilder.graph import runs as run_files
 from kbuilder.graph.commands import History, validate_input_param, validate_name
 from kbuilder.graph.errors import CycleError, ProjectFileError, UnknownLayerError
 from kbuilder.graph.model import NODE_KINDS, Graph
@@ -82,7 +98,8 @@ class Project:
         path: where the project was last saved or loaded from.
 
     ``modified`` is true when the history is not at its clean point or ``dirty`` was set by
-    a change that is not in the history (e.g. a training setting).
+    a change that is not in the history (e.g. a training setting). ``disk`` is what the
+    file held when this process last read or wrote it (``None`` for a project not saved).
     """
 
     def __init__(
@@ -106,6 +123,7 @@ class Project:
         self.weights: dict[str, list[np.ndarray]] = weights if weights is not None else {}
         self.path = path
         self.dirty = False
+        self.disk: DiskState | None = None
 
     @classmethod
     def new(cls, graph: Graph | None = None, name: str = "model") -> Project:
@@ -130,23 +148,212 @@ class Project:
         return f"<Project '{self.name}' ({where}{', modified' if self.modified else ''})>"
 
 
+# ====================================================================== on the disk
+@dataclass(frozen=True)
+class DiskState:
+    """What a project file held when this process last read or wrote it."""
+
+    stamp: tuple[int, int, int] | None  # (inode, size, mtime in ns) of the file
+    run_ids: frozenset[str] = field(default_factory=frozenset)
+    graph_digest: str = ""
+
+
+@dataclass(frozen=True)
+class DiskChanges:
+    """How a project file differs from what this process last read or wrote.
+
+    Attributes:
+        new_runs: runs another writer recorded there (oldest first).
+        graph_changed: the model (graph or weights) there is not the one last seen.
+        disk: the project as the file holds it now.
+        finished_runs: the runs' own records of runs this project holds as adopted
+            placeholders (adopted while they were still training elsewhere).
+    """
+
+    new_runs: tuple[dict[str, Any], ...]
+    graph_changed: bool
+    disk: Project
+    finished_runs: tuple[dict[str, Any], ...] = ()
+
+
+def file_stamp(path: int | str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _model_digest(project: Project) -> str:
+    digest = hashlib.sha256(json.dumps(
+        _jsonable(project.graph.to_dict(), "graph"), sort_keys=True).encode())
+    for key, array in sorted(_weights_to_save(project).items()):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _remember_disk(project: Project, path: Path) -> None:
+    project.disk = DiskState(file_stamp(path), frozenset(_run_ids(project.runs)),
+                             _model_digest(project))
+
+
+def _run_ids(runs: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(r.get("run_id")) for r in runs]
+
+
+def changed_on_disk(project: Project) -> bool:
+    """Whether the project's file changed since this process last read or wrote it."""
+    if project.path is None:
+        return False
+    stamp = file_stamp(project.path)
+    return stamp is not None and (project.disk is None or stamp != project.disk.stamp)
+
+
+def disk_changes(project: Project) -> DiskChanges | None:
+    """What another writer changed in the project's file, or ``None`` when nothing did.
+
+    Raises:
+        ProjectFileError: the file cannot be read now.
+    """
+    if not changed_on_disk(project):
+        return None
+    assert project.path is not None
+    disk = load_project(project.path)
+    seen = set(project.disk.run_ids) if project.disk else set()
+    seen.update(_run_ids(project.runs))
+    new_runs = tuple(r for r in disk.runs if str(r.get("run_id")) not in seen)
+    placeholders = {str(r.get("run_id")) for r in project.runs if r.get("adopted")}
+    finished = tuple(r for r in disk.runs
+                     if str(r.get("run_id")) in placeholders and not r.get("adopted"))
+    # Never read (a recovered autosave names its original file): nothing to compare with.
+    graph_changed = (project.disk is not None and disk.disk is not None
+                     and disk.disk.graph_digest != project.disk.graph_digest)
+    return DiskChanges(new_runs, graph_changed, disk, finished)
+
+
+def merge_runs(project: Project, changes: DiskChanges) -> list[dict[str, Any]]:
+    """Add the runs another writer recorded (``changes.new_runs``) to ``project``; the
+    project stays as clean or modified as it was. Returns the runs added.
+
+    When the model on disk is still the one last seen, the project is in step with the
+    file again; otherwise ``changed_on_disk`` stays true, so a save can ask first.
+    """
+    added = [copy.deepcopy(r) for r in changes.new_runs]
+    project.runs.extend(added)
+    finished = {str(r.get("run_id")): r for r in changes.finished_runs}
+    for record in project.runs:
+        if record.get("adopted") and str(record.get("run_id")) in finished:
+            record.clear()  # in place: views may hold the record
+            record.update(copy.deepcopy(finished[str(record.get("run_id"))]))
+    old = project.disk or DiskState(None)
+    stamp = old.stamp if changes.graph_changed else _stamp_of(changes.disk)
+    project.disk = DiskState(stamp, old.run_ids | set(_run_ids(changes.disk.runs)),
+                             old.graph_digest)
+    return added
+
+
+def _stamp_of(project: Project) -> tuple[int, int, int] | None:
+    return project.disk.stamp if project.disk is not None else None
+
+
 # =========================================================================== writing
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
     """Write ``project`` to ``path`` atomically, then mark it clean and set its path.
+
+    Under the project's lock: runs another process recorded in the file meanwhile are
+    merged in first (when ``path`` is the project's own file), the runs' folders are
+    brought beside ``path`` (``kbuilder.graph.runs.relocate_runs``) and temporary files
+    of interrupted saves are removed.
 
     Args:
         project: the project to save.
         path: the ``.kbproj`` file to write (replaced if it exists).
 
     Raises:
-        ProjectFileError: the project holds a value a project file cannot store; nothing
-            was written.
+        ProjectFileError: the project holds a value a project file cannot store, or
+            ``path`` is read-only; nothing was written.
         OSError: the file could not be written; a previous file at ``path`` is intact.
     """
     path = Path(path)
-    _write_atomically(project, path)
-    project.path = path
+    _check_writable(path)
+    _check_storable(project)
+    same_file = project.path is not None and _same_file(project.path, path)
+    with project_lock(path):
+        remove_stale_temporaries(path)
+        if same_file:
+            changes = _changes_or_none(project)
+            if changes is not None and (changes.new_runs or changes.finished_runs):
+                merge_runs(project, changes)
+        relocation = run_files.relocate_runs(project.runs, project.path, path)
+        try:
+            _write_atomically(project, path)
+        except BaseException:
+            relocation.undo()  # the runs stay where the project, still unsaved, finds them
+            raise
+        project.path = path
+        _remember_disk(project, path)
     project.mark_clean()
+
+
+def add_runs(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) -> Project:
+    """Record ``records`` in the project file ``path`` without losing anyone's changes.
+
+    The file is read again under the project's lock and only the runs are added (those
+    whose ``run_id`` it does not hold yet), so what other processes saved meanwhile is
+    kept. Paths in the records (absolute, as ``run_record`` makes them, or relative to
+    the project) are stored relative to the project. A run's own record replaces one
+    adopted from its folder while it was still running (``kbuilder.graph.runs.adopt``).
+
+    Returns:
+        The project as written.
+
+    Raises:
+        ProjectFileError: the file cannot be read, is read-only, or a record cannot be
+            stored; nothing was written.
+        OSError: the file could not be written; the previous file is intact.
+    """
+    path = Path(path)
+    _check_writable(path)
+    with project_lock(path):
+        remove_stale_temporaries(path)
+        project = load_project(path)
+        index = {run_id: i for i, run_id in enumerate(_run_ids(project.runs))}
+        for record in records:
+            stored = run_files.with_stored_paths(record, path, path)
+            i = index.get(str(record.get("run_id")))
+            if i is None:
+                project.runs.append(stored)
+            elif project.runs[i].get("adopted") and not record.get("adopted"):
+                project.runs[i] = stored  # the run's own record replaces a placeholder
+        _write_atomically(project, path)
+        _remember_disk(project, path)
+    return project
+
+
+def _changes_or_none(project: Project) -> DiskChanges | None:
+    try:
+        return disk_changes(project)
+    except ProjectFileError:
+        return None  # not a readable project any more: ours replaces it
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _check_writable(path: Path) -> None:
+    problem = check_writable(path)
+    if problem:
+        fix = ("make it writable (chmod u+w) or save under another name" if "read-only"
+               in problem else "save it somewhere else")
+        raise ProjectFileError(f"Cannot save the project: {problem}; {fix}.")
+
+
+def _check_storable(project: Project) -> None:
+    """Fail on content a file cannot hold before anything (run folders) is moved."""
+    project_to_json(project)
+    _weights_to_save(project)
 
 
 def write_recovery(project: Project, path: str | os.PathLike[str]) -> None:
@@ -240,32 +447,12 @@ def _weights_to_save(project: Project) -> dict[str, np.ndarray]:
 
 
 def _write_atomically(project: Project, path: Path) -> None:
-    # Write through a symlink rather than replacing the link with a file.
-    path = Path(os.path.realpath(path))
     # Everything that can fail on the project's content fails before the disk is touched.
     document = json.dumps(
         project_to_json(project), ensure_ascii=False, allow_nan=False, indent=1
     ).encode("utf-8")
     arrays = _weights_to_save(project)
-
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the mode, as for any new file (mkstemp
-    # would leave the project readable by its owner only).
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_container(f, document, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(tmp, path)
-    except BaseException:
-        # Also on KeyboardInterrupt: never leave a half-written temp file behind.
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)
+    atomic_write(path, lambda f: _write_container(f, document, arrays))
 
 
 def _write_container(f: IO[bytes], document: bytes, arrays: dict[str, np.ndarray]) -> None:
@@ -274,18 +461,6 @@ def _write_container(f: IO[bytes], document: bytes, arrays: dict[str, np.ndarray
         if arrays:
             with archive.open(WEIGHTS_MEMBER, "w", force_zip64=True) as member:
                 np.savez(member, allow_pickle=False, **arrays)
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); not possible or needed on Windows."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # =========================================================================== reading
@@ -310,6 +485,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
             # Opening a named pipe would wait forever for a writer.
             raise ProjectFileError(f"{source} is not a file ({path}).")
         f = open(path, "rb")
+        stamp = file_stamp(f.fileno())
     except FileNotFoundError:
         raise ProjectFileError(f"{source} does not exist ({path}).") from None
     except OSError as exc:
@@ -320,6 +496,7 @@ def load_project(path: str | os.PathLike[str]) -> Project:
         weights = _read_weights(archive, source)
     project = _build_project(record, weights, source)
     project.path = path
+    project.disk = DiskState(stamp, frozenset(_run_ids(project.runs)), _model_digest(project))
     return project
 
 

@@ -3,7 +3,10 @@
 ``start_run`` prepares the request (graph, settings, initial weights) and starts it on a
 worker; ``run_record`` turns the outcome into the JSON record kept in ``project.runs`` —
 enough to reproduce the run: settings, backend, device, library versions, seed, data
-fingerprint, curves, test metrics and the trained model's path.
+fingerprint, curves, test metrics and the trained model's path. Both also leave the
+record, as far as it is known, in the run folder (``run.json``), so that a run whose
+process was killed before recording it can be adopted back into the project
+(``kbuilder.graph.runs``).
 """
 
 from __future__ import annotations
@@ -13,18 +16,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from kbuilder import files
+from kbuilder.graph import runs
+from kbuilder.graph.runs import runs_folder
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker, WorkerPool
 
+__all__ = ["run_record", "runs_folder", "start_run"]
 
-def runs_folder(project_path: Path | None) -> Path:
-    """Where a project's runs keep their files: ``model.runs/`` beside ``model.kbproj``."""
-    if project_path is None:
-        import tempfile
-
-        return Path(tempfile.gettempdir()) / "kbuilder-runs"
-    return project_path.with_name(project_path.stem + ".runs")
+# Run folders this process is training into (claimed until the run is recorded), so that
+# no other process takes one for the folder of a killed run (``runs.orphaned_run_folders``).
+_claims: dict[str, object] = {}
 
 
 def start_run(
@@ -39,25 +42,37 @@ def start_run(
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     run_dir = Path(run_dir or runs_folder(project.path) / run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    weights_path = None
-    if project.weights:
-        import numpy as np  # here, not at the top: the GUI imports this module as it starts
+    claim = _claims[str(run_dir.absolute())] = files.claim_folder(run_dir)
+    try:
+        weights_path = None
+        if project.weights:
+            import numpy as np  # here, not at the top: the GUI imports this module as it starts
 
-        weights_path = str(run_dir / "initial_weights.npz")
-        np.savez(weights_path, **{
-            f"{node_id}/{i}": np.asarray(a)
-            for node_id, arrays in project.weights.items() for i, a in enumerate(arrays)
-        })
-    if worker is None:
-        worker = (pool.take(training.backend, training.device) if pool
-                  else Worker(training.backend, training.device))
-    request = p.StartTraining(run_id, project.graph.to_dict(), data.to_dict(),
-                              training.to_dict(), str(run_dir), weights_path)
-    return TrainingRun(worker, request)
+            weights_path = str(run_dir / "initial_weights.npz")
+            np.savez(weights_path, **{
+                f"{node_id}/{i}": np.asarray(a)
+                for node_id, arrays in project.weights.items() for i, a in enumerate(arrays)
+            })
+        if worker is None:
+            worker = (pool.take(training.backend, training.device) if pool
+                      else Worker(training.backend, training.device))
+        request = p.StartTraining(run_id, project.graph.to_dict(), data.to_dict(),
+                                  training.to_dict(), str(run_dir.absolute()), weights_path)
+        runs.write_marker(p.jsonable({
+            "run_id": run_id, "created": dt.datetime.now().isoformat(timespec="seconds"),
+            "backend": training.backend, "device": training.device, "data": request.data,
+            "training": request.training, "seed": request.training.get("seed"),
+            "run_dir": request.run_dir}), None)
+        return TrainingRun(worker, request)
+    except BaseException:
+        _claims.pop(str(run_dir.absolute()), None)
+        files.release_claim(claim)
+        raise
 
 
 def run_record(run: TrainingRun, started: p.RunStarted | None) -> dict[str, Any]:
-    """The JSON record of a finished (or failed) run for ``project.runs``."""
+    """The JSON record of a finished (or failed) run for ``project.runs``; its paths are
+    absolute (a save stores them relative to the project)."""
     result = run.result
     request = run.request
     ready = run.worker.ready
@@ -82,4 +97,9 @@ def run_record(run: TrainingRun, started: p.RunStarted | None) -> dict[str, Any]
     elif isinstance(result, p.Failed):
         record.update(status="failed", message=result.reason, test_metrics={}, results={},
                       artifacts={}, traceback=result.traceback[-4000:])
-    return p.jsonable(record)
+    record = p.jsonable(record)
+    runs.write_marker(record, None)
+    claim = _claims.pop(request.run_dir, None)
+    if claim is not None:
+        files.release_claim(claim)
+    return record

@@ -6,7 +6,7 @@ dialog would block an offscreen run forever.
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 PROJECT_FILTER = "kbuilder projects (*.kbproj)"
 OPEN_FILTER = ("Projects and models (*.kbproj *.keras *.h5);;kbuilder projects (*.kbproj);;"
@@ -78,6 +78,12 @@ class QtDialogs:
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.exec()
         return box.clickedButton() is go
+
+    def ask_choice(self, title: str, message: str, choices: list[str]) -> int | None:
+        """The index of the choice the user picked (the first is preselected), or ``None``
+        when they cancelled."""
+        text, ok = QInputDialog.getItem(self.parent, title, message, choices, 0, False)
+        return choices.index(text) if ok and text in choices else None
 
     def show_info(self, title: str, message: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, title, message,

@@ -211,7 +211,7 @@ class QtExportDialog(QDialog):
         runs = self.doc.project.runs if self.doc is not None else []
         for index in reversed(range(len(runs))):
             record = runs[index]
-            if model_path(record) is None:
+            if model_path(record, self.doc.project.path) is None:
                 continue
             metric = key_metric(record.get("test_metrics") or {})
             score = f", {metric[0]} {metric[1]:.3f}" if metric and isinstance(
@@ -317,7 +317,7 @@ class QtExportDialog(QDialog):
         project = self.doc.project
         run_id = self.source_combo.currentData()
         record = next((r for r in project.runs if r.get("run_id") == run_id), None)
-        model = model_path(record) if record is not None else None
+        model = model_path(record, project.path) if record is not None else None
         if record is not None and model is None:
             raise ValueError("the run's trained model is no longer on disk")
         if model is not None and self.format not in ("python", "notebook"):

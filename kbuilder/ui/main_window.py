@@ -41,6 +41,7 @@ from kbuilder.ui.document import QtDocument
 from kbuilder.ui.engine import QtEngineLoader
 from kbuilder.ui.gallery import QtGallery
 from kbuilder.ui.inspector import QtInspector
+from kbuilder.ui.model_saver import QtModelSaver
 from kbuilder.ui.palette import QtPalette
 from kbuilder.ui.results_page import QtResultsPage
 from kbuilder.ui.summary import QtSummaryPanel
@@ -52,6 +53,8 @@ MAX_RECENT = 10
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Closing during a run stops it first; a run that has not ended by then is killed.
 STOP_BEFORE_CLOSE_MS = 30_000
+# How often the project's file is looked at for changes by other programs (a stat).
+DISK_CHECK_MS = 2000
 
 
 class QtFirstPaint(QObject):
@@ -102,6 +105,16 @@ class MainWindow(QMainWindow):
         self.recovery_dir = Path(recovery_dir) if recovery_dir else default_recovery_dir()
         self.autosave = QtAutosave(self.recovery_dir, autosave_ms, self)
         self.autosave.failed.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.model_saver = QtModelSaver(self)
+        self.model_saver.saved.connect(self._on_model_saved)
+        self.model_saver.failed.connect(self._on_model_save_failed)
+        # Another program (`kbuilder train`, another window) may write the project's file:
+        # its runs are merged in, and a save asks before overwriting its model.
+        self._disk_timer = QTimer(self)
+        self._disk_timer.setInterval(DISK_CHECK_MS)
+        self._disk_timer.timeout.connect(self.check_disk)
+        self._disk_timer.start()
+        self._disk_seen: object = None  # the state of the file last looked at
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -609,7 +622,36 @@ class MainWindow(QMainWindow):
         self._add_recent(path)
         self.settings.setValue("last_folder", str(path.parent))
         self.statusBar().showMessage(f"Opened {path.name}", 5000)
+        self._offer_orphaned_runs()
         return True
+
+    def _offer_orphaned_runs(self) -> None:
+        """Offer back the runs whose training ended before it could record them."""
+        from kbuilder.graph import runs
+
+        project = self.project
+        if project is None or project.path is None:
+            return
+        orphans = runs.orphaned_run_folders(project.runs, project.path)
+        if not orphans:
+            return
+        many = len(orphans) != 1
+        names = ", ".join(folder.name for folder in orphans[:5])
+        if not self.dialogs.ask_confirm(
+                "Runs missing from the history",
+                f"{project.path.name}'s runs folder holds {len(orphans)} run"
+                f"{'s' if many else ''} that {'are' if many else 'is'} not in its history "
+                f"({names}): a training ended before it could record "
+                f"{'them' if many else 'it'}. Add {'them' if many else 'it'} back?",
+                "Add to the history"):
+            return
+        adopted = [r for r in map(runs.adopt, orphans) if r is not None]
+        project.runs.extend(adopted)
+        self._on_settings_changed()  # in the file at the next save
+        self.results_page.refresh()
+        self.statusBar().showMessage(
+            f"Added {len(adopted)} run{'s' if len(adopted) != 1 else ''} back to the "
+            "history — save to keep them.", 10000)
 
     def import_model(self, path: str | None = None) -> bool:
         """Open a ``.keras``/``.h5`` model as a new, unsaved project."""
@@ -696,8 +738,12 @@ class MainWindow(QMainWindow):
         project = self.project
         assert project is not None and self.doc is not None
         self.editor.store_view(project.view)
+        if project.path is not None and path.resolve() == project.path.resolve():
+            if not self._may_overwrite_disk():
+                return False
+        runs_before = len(project.runs)
         try:
-            save_project(project, path)
+            save_project(project, path)  # merges runs others recorded meanwhile
         except (GraphError, OSError) as exc:
             message = getattr(exc, "strerror", None) or str(exc)
             self.statusBar().showMessage(f"Could not save {path.name}: {message}")
@@ -707,14 +753,89 @@ class MainWindow(QMainWindow):
         self._add_recent(path)
         self.settings.setValue("last_folder", str(path.parent))
         self._update_title()
-        self.statusBar().showMessage(f"Saved {path.name}", 5000)
+        merged = len(project.runs) - runs_before
+        if merged:
+            self.results_page.refresh()
+        self.statusBar().showMessage(
+            f"Saved {path.name}" + (f", with {merged} run{'s' if merged != 1 else ''} "
+                                    "recorded there by another program" if merged else ""),
+            8000)
         return True
 
-    def export_keras(self, path: str | None = None) -> bool:
-        """Build the model (with the project's weights) and save it as ``.keras``."""
+    def _may_overwrite_disk(self) -> bool:
+        """Whether saving may replace the file: another program changed its model since
+        it was read, so ask (runs recorded there are merged in any case)."""
+        from kbuilder.graph.errors import ProjectFileError
+        from kbuilder.graph.project import disk_changes
+
         project = self.project
-        if project is None:
+        assert project is not None and project.path is not None
+        try:
+            changes = disk_changes(project)
+        except ProjectFileError:
+            return True  # no longer a readable project: nothing there to keep
+        if changes is None or not changes.graph_changed:
+            return True
+        return self.dialogs.ask_confirm(
+            "The project changed on disk",
+            f"{project.path.name} was changed by another program since you opened it. "
+            "Save your version over it? Its model changes will be lost (runs recorded "
+            "there are kept).", "Overwrite")
+
+    def check_disk(self) -> None:
+        """Merge the runs another program recorded in the project's file; say when it
+        changed the model there too (the next save asks before overwriting)."""
+        from kbuilder.graph.errors import ProjectFileError
+        from kbuilder.graph.project import changed_on_disk, disk_changes, file_stamp, merge_runs
+
+        project = self.project
+        if project is None or project.path is None or not changed_on_disk(project):
+            return
+        stamp = file_stamp(project.path)
+        if stamp == self._disk_seen:
+            return  # this version of the file was looked at already
+        try:
+            changes = disk_changes(project)
+        except ProjectFileError:
+            return  # being replaced, or damaged: looked at again next time
+        self._disk_seen = stamp
+        if changes is None:
+            return
+        name = project.path.name
+        if changes.new_runs or changes.finished_runs:
+            added = merge_runs(project, changes)
+            self.results_page.refresh()
+            count = len(added) + len(changes.finished_runs)
+            self.statusBar().showMessage(
+                f"{count} run{'s' if count != 1 else ''} recorded in {name} by another "
+                "program added to the Results tab.", 10000)
+        if changes.graph_changed:
+            self.statusBar().showMessage(
+                f"{name} was changed by another program; saving will ask before "
+                "replacing its model.", 10000)
+
+    def export_keras(self, path: str | None = None) -> bool:
+        """Save a model as ``.keras``: a trained run's (the latest is offered first) or the
+        model being edited, untrained; in the background, atomically."""
+        from kbuilder.graph.runs import artifact_path
+        from kbuilder.ui.run_format import model_path, run_label, when_text
+
+        project = self.project
+        if project is None or self.model_saver.busy:
             return False
+        trained = [(i, r) for i, r in reversed(list(enumerate(project.runs)))
+                   if model_path(r, project.path)]
+        weights = "with the project's weights" if project.weights else "untrained"
+        choices = [f"The model trained in run {run_label(i)}"
+                   f"{' (the latest)' if n == 0 else ''} — {when_text(r.get('created'))}, "
+                   f"{r.get('backend')}, {r.get('status')}" for n, (i, r) in enumerate(trained)]
+        choices.append(f"The model being edited ({weights})")
+        choice = 0
+        if trained:
+            choice = self.dialogs.ask_choice(
+                "Save Model as .keras", "Which model do you want to save?", choices)
+            if choice is None:
+                return False
         if not path:
             suggested = str(Path(str(self.settings.value("last_folder", "")))
                             / f"{project.name}.keras")
@@ -725,22 +846,29 @@ class MainWindow(QMainWindow):
         target = Path(path)
         if target.suffix.lower() != ".keras":
             target = target.with_name(target.name + ".keras")
-        from kbuilder.graph.build import build_model
-        from kbuilder.graph.errors import GraphError
-
-        self.statusBar().showMessage(f"Building and saving {target.name}…")
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            model = build_model(project.graph, project.weights)
-            model.save(str(target))
-        except (GraphError, OSError, ValueError) as exc:
-            QApplication.restoreOverrideCursor()
-            self.statusBar().showMessage(f"Could not save {target.name}: {exc}")
-            self.dialogs.show_error("Could not save the model", str(exc))
-            return False
-        QApplication.restoreOverrideCursor()
-        self.statusBar().showMessage(f"Saved the model to {target}", 8000)
+        what = choices[choice][0].lower() + choices[choice][1:]
+        self.statusBar().showMessage(f"Saving {what} to {target.name}…")
+        self.export_action.setEnabled(False)
+        if choice < len(trained):
+            source = artifact_path(trained[choice][1], "model", project.path)
+            assert source is not None
+            self.model_saver.save_copy(source, target, what)
+        else:
+            try:
+                self.model_saver.save_built(project, target, what)
+            except (OSError, ValueError) as exc:
+                self._on_model_save_failed(str(exc))
+                return False
         return True
+
+    def _on_model_saved(self, path: str, what: str) -> None:
+        self._update_actions()
+        self.statusBar().showMessage(f"Saved {what} to {path}", 10000)
+
+    def _on_model_save_failed(self, reason: str) -> None:
+        self._update_actions()
+        self.statusBar().showMessage(f"Could not save the model: {reason}")
+        self.dialogs.show_error("Could not save the model", reason)
 
     def recover(self, entry: RecoveryEntry | None) -> bool:
         """Open an autosave from a session that crashed (as unsaved changes)."""
@@ -755,6 +883,7 @@ class MainWindow(QMainWindow):
             self.dialogs.show_error("Could not recover the model", str(exc))
             return False
         project.path = Path(entry.original) if entry.original else None
+        project.disk = None  # what the original file holds now was never read here
         project.dirty = True  # the recovered work is not in any saved file yet
         self.set_project(project)
         self.autosave.mark_changed()
@@ -921,6 +1050,7 @@ class MainWindow(QMainWindow):
         for action in (self.save_action, self.save_as_action, self.export_action,
                        self.export_code_action, self.export_formats_action):
             action.setEnabled(has_doc)
+        self.export_action.setEnabled(has_doc and not self.model_saver.busy)
         for action in (self.select_all_action, self.paste_action, self.zoom_in_action,
                        self.zoom_out_action, self.fit_action, self.arrange_action):
             action.setEnabled(editing)
@@ -958,8 +1088,10 @@ class MainWindow(QMainWindow):
             return
         self._save_settings()
         self.autosave.timer.stop()
+        self._disk_timer.stop()
         self.train_page.shutdown()
         self.results_page.shutdown_workers()
+        self.model_saver.shutdown()
         self.autosave.clear()
         event.accept()
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph import runs as run_files
 from kbuilder.runtime import protocol as p
 from kbuilder.ui import icons, theme
 from kbuilder.ui.document import QtDocument
@@ -66,8 +67,9 @@ def curve_names(history: dict[str, Any]) -> list[str]:
     return [k for k in history if not k.startswith("val_") and k not in NOT_CURVES]
 
 
-def details_html(record: dict[str, Any], label: str) -> str:
-    """The run's reproducibility details as one HTML table, in sections."""
+def details_html(record: dict[str, Any], label: str, project_path: Any = None) -> str:
+    """The run's reproducibility details as one HTML table, in sections; file paths are
+    resolved against the project file ``project_path``."""
     muted = theme.colors().muted.name()
     rows: list[str] = []
 
@@ -92,7 +94,11 @@ def details_html(record: dict[str, Any], label: str) -> str:
     section("Library versions", sorted((record.get("versions") or {}).items()))
     artifacts = record.get("artifacts") or {}
     if artifacts or record.get("run_dir"):
-        section("Files", [("run folder", record.get("run_dir")), *sorted(artifacts.items())])
+        files = [(key, run_files.artifact_path(record, key, project_path))
+                 for key in sorted(artifacts)]
+        missing = run_files.missing_files_message(record, project_path)
+        section("Files", [("run folder", run_files.run_folder(record, project_path)), *files,
+                          *([("missing", missing)] if missing else [])])
     title = f"Run {label} — {when_text(record.get('created'))}"
     text = (f"<h3>{html.escape(title)}</h3><table cellspacing=0>{''.join(rows)}</table>")
     if record.get("traceback"):
@@ -355,6 +361,10 @@ class QtResultsPage(QWidget):
                 return row
         return None
 
+    def _project_path(self) -> Path | None:
+        """The open project's file: run paths are stored relative to it."""
+        return self.doc.project.path if self.doc is not None else None
+
     def record(self, run_id: str | None) -> dict[str, Any] | None:
         for record in self.runs:
             if record.get("run_id") == run_id:
@@ -405,10 +415,10 @@ class QtResultsPage(QWidget):
     def _show_current(self) -> None:
         run_id = self.current_run_id()
         record = self.record(run_id)
-        self.open_button.setEnabled(record is not None and model_path(record) is not None)
+        self.open_button.setEnabled(record is not None and model_path(record, self._project_path()) is not None)
         self.open_button.setToolTip(
             "Open the run's trained model in the editor" if record is None
-            or model_path(record) else "This run has no trained model on disk.")
+            or model_path(record, self._project_path()) else "This run has no trained model on disk.")
         self.export_button.setEnabled(bool(self.doc is not None))
         self.delete_button.setEnabled(bool(self.selected_run_ids()))
         if record is None:
@@ -416,7 +426,7 @@ class QtResultsPage(QWidget):
             self.evaluation.clear("Select a run to see how its model does.")
             return
         label = run_label(self._index_of(run_id))
-        self.details.setHtml(details_html(record, label))
+        self.details.setHtml(details_html(record, label, self._project_path()))
         self._show_evaluation(record, label)
 
     def _show_evaluation(self, record: dict[str, Any], label: str) -> None:
@@ -438,8 +448,8 @@ class QtResultsPage(QWidget):
                 results, samples if results.get("task") == "classification" else None)
         busy = self._evaluating is not None
         self.evaluation.set_can_evaluate(
-            model_path(record) is not None and not busy,
-            "" if model_path(record) else "This run has no trained model to evaluate.")
+            model_path(record, self._project_path()) is not None and not busy,
+            "" if model_path(record, self._project_path()) else "This run has no trained model to evaluate.")
 
     # ================================================================= curves
     def _draw_curves(self) -> None:
@@ -485,7 +495,7 @@ class QtResultsPage(QWidget):
     def open_model(self) -> None:
         """Ask the window to open the current run's trained model."""
         record = self.record(self.current_run_id())
-        path = model_path(record) if record else None
+        path = model_path(record, self._project_path()) if record else None
         if path:
             self.open_model_requested.emit(path)
 
@@ -496,8 +506,8 @@ class QtResultsPage(QWidget):
             return False
         labels = ", ".join(run_label(self._index_of(r)) for r in run_ids)
         many = len(run_ids) > 1
-        folders = {str(Path(r["run_dir"]).parent) for r in map(self.record, run_ids)
-                   if r and r.get("run_dir")}
+        folders = {str(run_files.run_folder(r, self._project_path()).parent)
+                   for r in map(self.record, run_ids) if r and r.get("run_dir")}
         where = f" Their files in {', '.join(sorted(folders))} stay on disk." if folders else ""
         if not self._dialogs().ask_confirm(
                 f"Delete run{'s' if many else ''}",
@@ -513,7 +523,7 @@ class QtResultsPage(QWidget):
     def evaluate_again(self, split: str = "test") -> bool:
         """Evaluate the current run's model on ``split`` in a worker (no waiting)."""
         record = self.record(self.current_run_id())
-        path = model_path(record) if record else None
+        path = model_path(record, self._project_path()) if record else None
         if record is None or path is None or self.job.busy:
             return False
         request = p.StartEvaluation(str(record.get("run_id")), path,
@@ -551,7 +561,7 @@ class QtResultsPage(QWidget):
 
     def _show_current_buttons(self) -> None:
         record = self.record(self.current_run_id())
-        self.evaluation.set_can_evaluate(record is not None and model_path(record) is not None)
+        self.evaluation.set_can_evaluate(record is not None and model_path(record, self._project_path()) is not None)
 
     def open_export_dialog(self, run_id: str | None = None) -> Any:
         """Show the export dialog (one per window, not modal) with ``run_id``'s model, or

@@ -7,8 +7,9 @@ the tab's pieces agree on names and formats.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
+
+from kbuilder.graph.runs import artifact_path
 
 # Keras's long metric names, as people write them.
 SHORT_NAMES = {"mean_absolute_error": "MAE", "mean_squared_error": "MSE",
@@ -37,10 +38,11 @@ def run_label(index: int) -> str:
     return f"#{index + 1}"
 
 
-def model_path(record: dict[str, Any] | None) -> str | None:
-    """The trained ``.keras`` of a run, when it has one on disk."""
-    path = ((record or {}).get("artifacts") or {}).get("model")
-    return path if path and Path(path).is_file() else None
+def model_path(record: dict[str, Any] | None, project_path: Any = None) -> str | None:
+    """The trained ``.keras`` of a run, when it has one on disk (its stored path is
+    resolved against the project file ``project_path``)."""
+    path = artifact_path(record, "model", project_path)
+    return str(path) if path is not None and path.is_file() else None
 
 
 def key_metric(metrics: dict[str, Any]) -> tuple[str, Any] | None:

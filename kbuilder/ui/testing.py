@@ -37,6 +37,8 @@ class ScriptedDialogs:
         self.asked_trust: list[tuple[str, str]] = []
         self.stop_training = True  # what ask_stop_training answers
         self.asked_stop_training = 0
+        self.choice: int | None = 0  # what ask_choice answers (None: cancel)
+        self.asked_choice: list[tuple[str, list[str]]] = []
 
     def ask_open_path(self, title: str, file_filter: str, folder: str = "") -> str:
         return self.open_path
@@ -62,6 +64,10 @@ class ScriptedDialogs:
     def ask_confirm(self, title: str, message: str, action: str = "OK") -> bool:
         self.asked_confirm.append((title, message))
         return self.confirm
+
+    def ask_choice(self, title: str, message: str, choices: list[str]) -> int | None:
+        self.asked_choice.append((message, list(choices)))
+        return self.choice
 
     def show_error(self, title: str, message: str) -> None:
         self.errors.append((title, message))

@@ -215,12 +215,14 @@ def test_summary_and_code_are_live(qtbot, mlp_window, tmp_path):
     assert "layers.Dense(48," in target.read_text()
 
 
-def test_save_model_as_keras_and_import_it(mlp_window, tmp_path):
+def test_save_model_as_keras_and_import_it(qtbot, mlp_window, tmp_path):
     w = mlp_window
     target = tmp_path / "model.keras"
     w.dialogs.save_path = str(tmp_path / "model")  # the suffix is added
-    w.export_action.trigger()
+    w.export_action.trigger()  # no trained run: the model being edited, built in a worker
+    qtbot.waitUntil(lambda: not w.model_saver.busy, timeout=180_000)
     assert target.exists(), w.dialogs.errors
+    assert not w.dialogs.asked_choice  # nothing to choose from
     names = {n.name for n in w.doc.graph.nodes if n.kind == "layer"}
     assert w.import_model(str(target))
     assert {n.name for n in w.doc.graph.nodes if n.kind == "layer"} == names

@@ -1,0 +1,300 @@
+"""A project's training runs on disk: where their files live and how records point at them.
+
+A run record (``kbuilder.runtime.runner.run_record``, kept in ``project.runs``) names its
+folder (``run_dir``) and its files (``artifacts``: ``model``, ``checkpoint``,
+``tensorboard``). The files of a saved project's runs live beside it, in
+``<stem>.runs/<run_id>/``, and the record stores their paths *relative to the project
+file's folder* (``cnn.runs/20250101-120000-abc123/model.keras``), so the project can be
+moved or used from any working directory together with its runs folder. Runs trained
+before the project was first saved live in a temporary folder
+(``<tmp>/kbuilder-runs/<run_id>``) under absolute paths until the first save moves them
+beside the project (``relocate_runs``).
+
+Older projects stored absolute paths, or paths relative to the working directory of the
+``kbuilder train`` that made them; ``resolve`` still finds those: absolute paths as they
+are, relative ones against the project's folder first, then against the working directory.
+
+Each run folder also holds ``run.json``, the run's record as far as it is known (written
+when the run starts, completed when it ends). A run folder that no record of the project
+names — its ``kbuilder train`` was killed before it could record the run — is an orphan:
+``orphaned_run_folders`` finds them and ``adopt`` turns them back into records.
+
+This module is the one home of "the latest trained run" (``latest_trained``) and of
+"a run's file, resolved against the project" (``artifact_path``). Pure Python, no Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUNS_SUFFIX = ".runs"
+RUN_MARKER = "run.json"  # the record a run folder carries, so it can be adopted
+MODEL_FILE = "model.keras"
+PATH_KEYS = ("run_dir",)  # record keys holding a path, besides the ``artifacts`` values
+
+Record = dict[str, Any]
+
+
+def runs_folder(project_path: str | os.PathLike[str] | None) -> Path:
+    """Where a project's runs keep their files: ``model.runs/`` beside ``model.kbproj``
+    (absolute); a temporary folder for a project not saved yet."""
+    if project_path is None:
+        return Path(tempfile.gettempdir()) / "kbuilder-runs"
+    path = Path(os.path.abspath(project_path))
+    return path.with_name(path.stem + RUNS_SUFFIX)
+
+
+def latest_trained(runs: Sequence[Record]) -> Record | None:
+    """The most recent run that saved a trained model (whether or not its file still
+    exists: a caller says when it is missing), or ``None``."""
+    for record in reversed(runs):
+        if (record.get("artifacts") or {}).get("model"):
+            return record
+    return None
+
+
+def resolve(value: str, project_path: str | os.PathLike[str] | None) -> Path:
+    """A stored path of a run, as a path that can be opened.
+
+    Absolute paths are used as they are; relative ones are taken against the project's
+    folder — or, for projects written by older kbuilders, against the working directory
+    when only that finds the file.
+    """
+    path = Path(value)
+    if path.is_absolute() or project_path is None:
+        return path
+    beside = Path(os.path.abspath(project_path)).parent / path
+    if not beside.exists() and path.exists():
+        return path.absolute()
+    return beside
+
+
+def artifact_path(record: Record | None, key: str = "model",
+                  project_path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The file ``artifacts[key]`` of a run, resolved against the project, or ``None`` when
+    the run has none (it may be missing on disk: see ``missing_files_message``)."""
+    value = ((record or {}).get("artifacts") or {}).get(key)
+    return resolve(value, project_path) if value else None
+
+
+def run_folder(record: Record, project_path: str | os.PathLike[str] | None) -> Path | None:
+    value = record.get("run_dir")
+    return resolve(value, project_path) if value else None
+
+
+def missing_files_message(record: Record,
+                          project_path: str | os.PathLike[str] | None) -> str | None:
+    """The sentence saying the trained model of ``record`` is gone, or ``None`` when it is
+    there (or the run never had one)."""
+    model = artifact_path(record, "model", project_path)
+    if model is None or model.is_file():
+        return None
+    folder = run_folder(record, project_path)
+    where = folder if folder is not None and not folder.exists() else model
+    return (f"the files of run {record.get('run_id', '?')} are missing: {where} (its "
+            "history is kept; train again to get a model)")
+
+
+def stored_path(path: str | os.PathLike[str],
+                project_path: str | os.PathLike[str] | None) -> str:
+    """How a run's path is written in the project: relative to the project's folder when
+    it lies inside it (POSIX separators), else absolute."""
+    absolute = Path(os.path.abspath(path))
+    if project_path is not None:
+        folder = Path(os.path.abspath(project_path)).parent
+        try:
+            return absolute.relative_to(folder).as_posix()
+        except ValueError:
+            pass
+    return str(absolute)
+
+
+def with_stored_paths(record: Record, project_path: str | os.PathLike[str] | None,
+                      base: str | os.PathLike[str] | None = None) -> Record:
+    """A copy of ``record`` whose paths are stored for ``project_path``; relative paths in
+    ``record`` are first resolved against ``base`` (the project they were stored for)."""
+    record = dict(record)
+    for key in PATH_KEYS:
+        if record.get(key):
+            record[key] = stored_path(resolve(record[key], base), project_path)
+    if record.get("artifacts"):
+        record["artifacts"] = {
+            k: stored_path(resolve(v, base), project_path) if isinstance(v, str) and v else v
+            for k, v in record["artifacts"].items()}
+    return record
+
+
+def write_marker(record: Record, project_path: str | os.PathLike[str] | None) -> None:
+    """Keep ``record`` in its run folder as ``run.json`` (best effort: the run is recorded
+    in the project anyway; the marker only lets an orphaned folder be adopted)."""
+    folder = run_folder(record, project_path)
+    if folder is None or not folder.is_dir():
+        return
+    from kbuilder.files import atomic_write
+
+    try:
+        atomic_write(folder / RUN_MARKER, json.dumps(
+            with_stored_paths(record, folder / RUN_MARKER, project_path), indent=1))
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+# -------------------------------------------------------------------------- moving
+@dataclass
+class Relocation:
+    """What ``relocate_runs`` did, so that a save that fails afterwards can undo it.
+
+    Attributes:
+        new_path: the project file the runs were brought beside.
+        moved: ``(from, to)`` folders moved out of the temporary runs folder.
+        copied: folders copied from another project's runs folder.
+        records: ``(record, its content before, its folder now)`` of each record rewritten.
+    """
+
+    new_path: Path
+    moved: list[tuple[Path, Path]] = field(default_factory=list)
+    copied: list[Path] = field(default_factory=list)
+    records: list[tuple[Record, Record, Path]] = field(default_factory=list)
+
+    def undo(self) -> None:
+        """Put folders and records back as they were. A folder that cannot be moved back
+        stays where it is, and its record names it by its absolute path."""
+        stuck = set()
+        for source, destination in reversed(self.moved):
+            try:
+                shutil.move(str(destination), str(source))
+            except OSError:
+                stuck.add(destination)
+        for folder in self.copied:
+            shutil.rmtree(folder, ignore_errors=True)
+        for record, before, folder in self.records:
+            now = with_stored_paths(record, None, self.new_path)
+            record.clear()
+            record.update(now if folder in stuck else before)
+
+
+def relocate_runs(runs: list[Record], old_path: str | os.PathLike[str] | None,
+                  new_path: str | os.PathLike[str]) -> Relocation:
+    """Bring the run folders of a project being saved as ``new_path`` beside it, and store
+    their paths for it (the records are updated in place: views may hold them).
+
+    Folders in the temporary runs folder (runs of a project never saved) are *moved*:
+    nothing else refers to them. Folders of another saved project (Save As) are *copied*:
+    the old project still names them. Folders already beside ``new_path``, and folders
+    that no longer exist (the record is kept, its paths rewritten), stay as they are.
+
+    Raises:
+        OSError: a folder could not be moved or copied; what was done is undone.
+    """
+    target = runs_folder(new_path)
+    temporary = runs_folder(None)
+    done = Relocation(Path(os.path.abspath(new_path)))
+    try:
+        for record in runs:
+            folder = run_folder(record, old_path)
+            if folder is None:
+                continue
+            folder = Path(os.path.abspath(folder))
+            destination = target / folder.name
+            if folder.parent == target or not folder.is_dir():
+                destination = folder
+            elif destination.exists():
+                pass  # copied there by an earlier save: keep what is there
+            elif folder.parent == temporary:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(folder), str(destination))
+                done.moved.append((folder, destination))
+            else:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(folder, destination, symlinks=True)
+                done.copied.append(destination)
+            moved = _moved_record(record, old_path, folder, destination, new_path)
+            if moved != record:
+                done.records.append((record, dict(record), destination))
+                record.clear()
+                record.update(moved)
+    except BaseException:
+        done.undo()
+        raise
+    return done
+
+
+def _moved_record(record: Record, old_path: Any, folder: Path, destination: Path,
+                  new_path: Any) -> Record:
+    """``record`` with its paths inside ``folder`` moved to ``destination``, stored for
+    ``new_path``."""
+    def place(value: str) -> str:
+        path = Path(os.path.abspath(resolve(value, old_path)))
+        try:
+            path = destination / path.relative_to(folder)
+        except ValueError:
+            pass
+        return stored_path(path, new_path)
+
+    record = dict(record)
+    record["run_dir"] = place(record["run_dir"])
+    if record.get("artifacts"):
+        record["artifacts"] = {k: place(v) if isinstance(v, str) and v else v
+                               for k, v in record["artifacts"].items()}
+    return record
+
+
+# ------------------------------------------------------------------------- orphans
+def orphaned_run_folders(runs: Iterable[Record],
+                         project_path: str | os.PathLike[str]) -> list[Path]:
+    """Folders in the project's runs folder that carry a run (``run.json``) no record of
+    ``runs`` names and no live process is training into, oldest first."""
+    folder = runs_folder(project_path)
+    if not folder.is_dir():
+        return []
+    known = {str(r.get("run_id")) for r in runs}
+    for record in runs:
+        path = run_folder(record, project_path)
+        if path is not None:
+            known.add(path.name)
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    from kbuilder.files import is_claimed
+
+    return [entry for entry in entries
+            if entry.name not in known and (entry / RUN_MARKER).is_file()
+            and not is_claimed(entry)]  # not a run still training
+
+
+def adopt(folder: Path) -> Record | None:
+    """The record of the orphaned run in ``folder`` (absolute paths, as ``run_record``
+    makes them), or ``None`` when its ``run.json`` cannot be read.
+
+    A run whose process was killed before it ended is ``interrupted``; its trained model
+    is kept when the worker had saved it, else the last checkpoint, if any.
+    """
+    try:
+        record = json.loads((folder / RUN_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not record.get("run_id"):
+        return None
+    record = with_stored_paths(record, None, folder / RUN_MARKER)
+    record["run_dir"] = stored_path(folder, None)
+    record["adopted"] = True  # the run's own record, should it still come, replaces this
+    if not record.get("status"):
+        artifacts = {}
+        for key, name in (("model", MODEL_FILE), ("checkpoint", "checkpoint.keras"),
+                          ("tensorboard", "logs")):
+            if (folder / name).exists():
+                artifacts[key] = stored_path(folder / name, None)
+        if "model" not in artifacts and "checkpoint" in artifacts:
+            artifacts["model"] = artifacts["checkpoint"]
+        record.update(status="interrupted", artifacts=artifacts, test_metrics={},
+                      results={}, message="The training process ended before it could "
+                      "record this run; its files were found in the project's runs folder.")
+    return record
