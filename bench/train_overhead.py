@@ -14,7 +14,11 @@ Prints per backend the median of:
     compilation cache (the first run of a model ever) and with the cache that run left
     (training the model again, the usual edit-and-retrain loop). Only JAX uses the cache.
 
-Run: .venv/bin/python bench/train_overhead.py [--backends jax,torch] [--repeats 3]
+The workers are the CLI's (the app's priority, like the plain script); ``--window`` uses
+the window's instead, which yield the CPU to it (niceness 10, torch spinning less; see
+docs/ARCHITECTURE.md "Workers yield to the window") and are slower when the CPU is busy.
+
+Run: .venv/bin/python bench/train_overhead.py [--backends jax,torch] [--repeats 3] [--window]
 """
 
 from __future__ import annotations
@@ -81,6 +85,8 @@ def main() -> None:
     parser.add_argument("--backends", default="jax,tensorflow,torch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--window", action="store_true",
+                        help="measure the window's workers instead of the CLI's")
     args = parser.parse_args()
     project = new_project_for_data("cnn_classifier", DataSettings(source="digits"))
     for backend in args.backends.split(","):
@@ -92,7 +98,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as cache:
                 os.environ["KBUILDER_CACHE_DIR"] = cache
                 for firsts in (kb_cold, kb_cached):
-                    worker = Worker(backend)  # warm: its backend is imported before Train
+                    # Warm: its backend is imported before Train.
+                    worker = Worker(backend, yield_to_window=args.window)
                     worker.wait_ready()
                     rate, first = kbuilder_run(project, backend, args.epochs, worker)
                     worker.shutdown()

@@ -10,7 +10,7 @@ Exit codes: 0 success; 1 the project or model has problems (``check``, ``build``
 unexpected error; 2 bad arguments or a file that cannot be read or written; 130 interrupted;
 143 ``train`` was terminated (SIGTERM) — after stopping the run and recording it.
 Errors are one sentence on stderr. Set ``KBUILDER_DEBUG=1`` to get the traceback of an
-unexpected error instead.
+unexpected error instead, and Python's warnings (otherwise silenced).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import contextlib
 import json
 import os
 import sys
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -495,12 +497,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress.show(message)
 
     with _TrainingProgress(training) as progress, _TerminateAsInterrupt() as terminate:
-        try:
-            result = run.wait(on_event)
-        except KeyboardInterrupt:
-            terminate.disarm()  # stopping already: a SIGTERM now must not lose the run
-            run.stop()  # a first Ctrl+C (or SIGTERM) stops cleanly and keeps the model
-            result = run.wait(progress.show)
+        # A first Ctrl+C (or SIGTERM) stops cleanly and keeps the model; once stopping, a
+        # SIGTERM must not lose the run (disarm), a second Ctrl+C kills the worker.
+        result, _ = _wait_for_job(run, on_event, progress.console.print,
+                                  on_stop=terminate.disarm)
     record = run_record(run, started[0] if started else None)
     run.worker.shutdown()
     _finish_training(project, args, record)
@@ -778,10 +778,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         rows = [[r["class"], f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}",
                  str(r["support"])] for r in results["per_class"]]
         print("\n".join(_table(["class", "precision", "recall", "f1", "support"], rows)))
-        print("confusion matrix (rows: true class, columns: predicted):")
-        for name, row in zip(results["class_names"], results["confusion_matrix"], strict=True):
-            print(f"  {name:>12}  " + " ".join(f"{v:5d}" for v in row))
+        print("\n".join(_confusion_lines(results["class_names"], results["confusion_matrix"])))
     return EXIT_OK
+
+
+def _confusion_lines(names: Sequence[str], matrix: Sequence[Sequence[int]]) -> list[str]:
+    """The confusion matrix with the true class per row and the predicted one per column,
+    both named (long names cut to keep the columns narrow)."""
+    corner = "true \\ predicted"
+    label_width = min(max(len(corner), *(len(n) for n in names)), 20)
+    width = max(5, min(max(len(n) for n in names), 10),
+                len(str(max((max(row) for row in matrix), default=0))))
+
+    def cut(name: str, size: int) -> str:
+        return name if len(name) <= size else name[:size - 1] + "…"
+
+    header = f"  {corner:<{label_width}}  " + " ".join(
+        f"{cut(n, width):>{width}}" for n in names)
+    rows = [f"  {cut(n, label_width):<{label_width}}  " + " ".join(f"{v:>{width}d}" for v in r)
+            for n, r in zip(names, matrix, strict=True)]
+    return ["confusion matrix (rows: true class, columns: predicted class):", header, *rows]
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -810,7 +826,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         "predict", str(model_path), str(args.output),
         str(args.input) if args.input else None, data.to_dict() if data else None)
     result = _run_in_worker(request, args.backend)
-    print(f"Wrote {result.samples} predictions to {result.output_path}.")
+    what = f" for {result.split}" if result.split else ""
+    print(f"Wrote {result.samples} predictions{what} to {result.output_path}.")
     return EXIT_OK
 
 
@@ -859,13 +876,99 @@ def _run_in_worker(request: Any, backend: str) -> Any:
     try:
         worker = Worker(backend)
         job = TrainingRun(worker, request)
-        result = job.wait()
+        result, interrupted = _wait_for_job(job)
     except WorkerError as exc:
         raise CliError(str(exc), EXIT_PROBLEMS) from exc
     worker.shutdown()
+    if interrupted:
+        raise KeyboardInterrupt  # the worker is gone; say "interrupted", exit 130
     if isinstance(result, msg.Failed):
         raise CliError(result.reason, EXIT_PROBLEMS)
     return result
+
+
+class _Interrupts:
+    """Counts Ctrl+C (SIGINT) while a job runs, instead of raising in the middle of
+    reading a worker message."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._count)
+        return self
+
+    def _count(self, signum: int, frame: Any) -> None:
+        self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _wait_for_job(job: Any, on_event: Callable[[Any], Any] | None = None,
+                  say: Callable[[str], Any] | None = None,
+                  on_stop: Callable[[], Any] | None = None) -> tuple[Any, bool]:
+    """Wait for a worker job's result, saying when the worker stops answering.
+
+    Ctrl+C asks a training run to stop after the current batch (its model is kept); a
+    second Ctrl+C, a stop the worker leaves unanswered for ``job.heartbeat_timeout``
+    seconds, or a Ctrl+C during any other job kills the worker. A killed job ends in a
+    ``Failed`` with the history received so far, so the run can still be recorded, and
+    no worker process is left behind. ``on_stop`` is called when the stop is sent.
+
+    Returns:
+        The result message, and whether Ctrl+C was pressed.
+    """
+    from kbuilder.runtime import protocol as msg
+
+    def tell(text: str) -> None:
+        (say or (lambda t: print(t, file=sys.stderr)))(f"kbuilder: {text}")
+
+    training = isinstance(job.request, msg.StartTraining)
+    seen, silent_told = 0, False
+    with _Interrupts() as interrupts:
+        while job.result is None:
+            try:
+                message = job.next_event(0.1)
+                if message is not None and on_event is not None:
+                    on_event(message)
+            except KeyboardInterrupt:  # raised by a handler of another signal (SIGTERM)
+                interrupts.count += 1
+            if interrupts.count > seen:
+                seen = interrupts.count
+                if seen == 1 and training:
+                    if on_stop is not None:
+                        on_stop()
+                    job.stop()
+                    tell("stopping after the current batch (the model is kept); press "
+                         "Ctrl+C again to kill the worker.")
+                elif not job.killed:
+                    job.kill()
+                    tell("killed the worker.")
+            timeout = job.heartbeat_timeout
+            if job.unresponsive and not job.killed:
+                stopped_at = job.stop_requested_at
+                if stopped_at is not None and time.monotonic() - stopped_at >= timeout:
+                    job.kill()
+                    tell(f"the worker did not answer the stop for {timeout:.0f} s; killed it.")
+                elif not silent_told:
+                    silent_told = True
+                    tell(f"the {job.worker.backend} worker has not answered for "
+                         f"{timeout:.0f} s (it may be stopped or hung). Press Ctrl+C to "
+                         + ("stop the run, twice to kill the worker." if training
+                            else "kill it."))
+            elif silent_told and not job.unresponsive:
+                silent_told = False
+                tell("the worker answers again.")
+    return job.result, seen > 0
 
 
 # ----------------------------------------------------------------------------- runs
@@ -1170,7 +1273,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             # user's own setting instead.
             os.environ.setdefault("KERAS_BACKEND", "numpy")
         run: Callable[[argparse.Namespace], int] = getattr(args, "run", _cmd_gui)
-        return run(args)
+        with warnings.catch_warnings():
+            if not os.environ.get("KBUILDER_DEBUG"):
+                # Raw library warnings (numpy's RuntimeWarning, zipfile's UserWarning) are
+                # not for the user: what they mean for the data is checked and said in a
+                # sentence (runtime.data); the workers' warnings go to their logs.
+                warnings.simplefilter("ignore")
+            return run(args)
     except CliError as exc:
         print(f"{exc.prog}: {exc.message}", file=sys.stderr)
         return exc.exit_code

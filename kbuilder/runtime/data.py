@@ -66,6 +66,10 @@ MISSING_CATEGORY = "(missing)"
 # A text column with more distinct values than this, most of them unique, is an identifier
 # or free text; one-hot encoding it would only add noise.
 MAX_AUTO_CATEGORIES = 50
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# An array claiming more than this share of the computer's memory is refused before it is
+# read (a damaged or hostile header could otherwise claim terabytes).
+MAX_MEMORY_SHARE = 0.5
 
 
 class DataError(Exception):
@@ -122,6 +126,12 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     missing: list[dict[str, Any]] = field(default_factory=list)
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
+    # Where each test sample comes from: its number in the source (``row_label`` "row",
+    # 0-based) or its line in a CSV file ("line"); numbers within the source's own test
+    # set when it has one (``test_is_given``).
+    test_rows: np.ndarray | None = None
+    row_label: str = "row"
+    test_is_given: bool = False
 
     def splits(self) -> dict[str, tuple[Any, np.ndarray]]:
         """``{"train": (x, y), "validation": ..., "test": ...}`` for the non-empty splits."""
@@ -393,6 +403,8 @@ class _Raw:
     missing: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
+    row_ids: np.ndarray | None = None  # per sample, e.g. CSV line numbers; else 0..n-1
+    row_label: str = "row"
 
 
 def _finish(raw: _Raw, settings: DataSettings) -> Dataset:
@@ -437,6 +449,12 @@ def _finish(raw: _Raw, settings: DataSettings) -> Dataset:
         x_train, x_val, x_test = _impute_median(raw, x_train, x_val, x_test)
     if raw.standardize:
         x_train, x_val, x_test = _standardize(raw, x_train, x_val, x_test)
+    if raw.test is not None:
+        test_rows = np.arange(num_rows(raw.test[0]))
+    elif test_idx is not None and len(test_idx):
+        test_rows = raw.row_ids[test_idx] if raw.row_ids is not None else test_idx
+    else:
+        test_rows = None
     return Dataset(
         x_train, y_train, x_val, y_val, x_test, y_test,
         task=raw.task,
@@ -448,6 +466,9 @@ def _finish(raw: _Raw, settings: DataSettings) -> Dataset:
         notes=raw.notes,
         missing=raw.missing,
         preprocessing=raw.preprocessing,
+        test_rows=test_rows,
+        row_label="row" if raw.test is not None else raw.row_label,
+        test_is_given=raw.test is not None,
     )
 
 
@@ -823,6 +844,7 @@ def _load_csv(location: str, settings: DataSettings, task: str | None) -> _Raw:
         class_names=class_names,
         num_classes=len(class_names) if class_names else None,
         feature_names=names, impute_columns=impute, missing=missing, notes=notes,
+        row_ids=np.asarray([table.lines[i] for i in kept]), row_label="line",
     )
 
 
@@ -925,6 +947,16 @@ def _parse_number(cell: str, delimiter: str) -> float | None:
     return None
 
 
+def _float32_problem(value: float) -> str | None:
+    """Why ``value`` cannot be trained on (Keras computes in float32), or ``None``."""
+    if math.isinf(value):
+        return "is infinite"
+    if abs(value) > FLOAT32_MAX:
+        return (f"is too large: models compute in 32-bit floats, which hold at most "
+                f"±{FLOAT32_MAX:.1e}")
+    return None
+
+
 def _is_missing(cell: str) -> bool:
     return cell.lower() in MISSING_MARKERS
 
@@ -945,8 +977,16 @@ def _numeric_values(
         number = _parse_number(cell, table.delimiter)
         if number is None:
             bad.append(i)
-        else:
-            values[i] = number
+            continue
+        problem = _float32_problem(number)
+        if problem:
+            raise DataError(
+                f"{table.name} line {lines[i]}, column '{column}': {cell} {problem}. "
+                "Correct the value, leave the cell empty for a missing value, or rescale "
+                "the column (e.g. other units).",
+                path=table.path, column=column, line=lines[i],
+            )
+        values[i] = number
     present = len(cells) - sum(_is_missing(c) for c in cells)
     if not bad:
         return values
@@ -1070,6 +1110,9 @@ def _read_numpy_arrays(path: Path) -> dict[str, np.ndarray]:
             f"{path.name} is not a NumPy .npz or .npy file. Save arrays with "
             "numpy.savez(path, x=x, y=y).", path=str(path),
         )
+    if magic.startswith(b"\x93NUMPY"):
+        with path.open("rb") as stream:
+            _check_npy_header(stream, path.stat().st_size, path.name, str(path))
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
@@ -1088,6 +1131,13 @@ def _read_numpy_arrays(path: Path) -> dict[str, np.ndarray]:
         out = {}
         for key in archive.files:
             try:
+                member = archive.zip.getinfo(f"{key}.npy")
+            except KeyError:
+                member = None  # not an array: np.load gives its bytes, which go unused
+            try:
+                if member is not None:
+                    with archive.zip.open(member) as stream:
+                        _check_npy_header(stream, member.file_size, path.name, str(path), key)
                 out[key] = archive[key]
             except ValueError as exc:
                 if "pickle" in str(exc):
@@ -1100,8 +1150,82 @@ def _read_numpy_arrays(path: Path) -> dict[str, np.ndarray]:
         return out
 
 
+def read_array_file(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of one ``.npz`` file, or ``{"x": array}`` of one ``.npy`` file, each
+    checked before it is read (see ``_check_npy_header``).
+
+    Raises:
+        DataError: the file is not a plain NumPy file, is damaged, or claims too much.
+    """
+    if path.suffix.lower() == ".npy" and path.is_file():
+        return {"x": _load_npy(path, path.name, str(path))}
+    return _read_numpy_arrays(path)
+
+
+def _check_npy_header(stream: Any, size: int, name: str, path: str,
+                      key: str | None = None) -> None:
+    """Refuse an ``.npy`` array whose header claims more data than follows it, or more
+    than the computer's memory could hold, before anything is allocated for it.
+
+    Args:
+        stream: the ``.npy`` data (a file, or a member of an ``.npz`` archive), at 0.
+        size: its size in bytes (for a member: uncompressed, as the archive says).
+        name: the file's name; ``key``: the array's name in an ``.npz``.
+    """
+    from numpy.lib import format as npy
+
+    where = f"array '{key}' of {name}" if key else name
+    try:
+        version = npy.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, _, dtype = npy.read_array_header_2_0(stream)
+        else:  # 3.0 (UTF-8 field names) has no public reader
+            shape, _, dtype = npy._read_array_header(stream, version)
+    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        raise DataError(f"{where} is not a NumPy array ({exc}).", path=path,
+                        column=key) from exc
+    if dtype.hasobject:
+        raise _pickle_error(name, key, path)
+    claimed = math.prod(shape) * dtype.itemsize
+    available = size - stream.tell()
+    shown = f"a {'×'.join(map(str, shape)) or 'single-value'} array of {dtype}"
+    if claimed > available:
+        raise DataError(
+            f"{where} is damaged or cut short: its header describes {shown} "
+            f"({_size_text(claimed)}), but only {_size_text(available)} of data follow. "
+            "Save the arrays again with numpy.savez(path, x=x, y=y).",
+            path=path, column=key,
+        )
+    memory = _memory_bytes()
+    if memory and claimed > memory * MAX_MEMORY_SHARE:
+        raise DataError(
+            f"{where} holds {shown} ({_size_text(claimed)}), more than half of this "
+            f"computer's memory ({_size_text(memory)}). Use a smaller sample of the data.",
+            path=path, column=key,
+        )
+
+
+def _memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def _size_text(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1024 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError
+
+
 def _load_npy(file: Path, name: str, path: str) -> np.ndarray:
     try:
+        with file.open("rb") as stream:
+            _check_npy_header(stream, file.stat().st_size, name, path)
         array = np.load(file, allow_pickle=False)
     except ValueError as exc:
         if "pickle" in str(exc):
@@ -1127,8 +1251,8 @@ def _arrays_to_raw(
     x_name: str = "x", y_name: str = "y",
 ) -> _Raw:
     """Check and encode arrays from NumPy files or memory."""
-    x, y = arrays["x"], np.asarray(arrays["y"])
-    x = map_x(lambda a: _feature_array(np.asarray(a)), x)
+    x, y = arrays["x"], _checked_array(np.asarray(arrays["y"]), name, path, y_name)
+    x = map_x(lambda a: _feature_array(np.asarray(a), name, path, x_name), x)
     _check_lengths(name, path, x, y, x_name, y_name)
     extra_splits = {}
     for split in ("test", "val"):
@@ -1139,7 +1263,9 @@ def _arrays_to_raw(
                 f"{'y' if ys is None else 'x'}_{split}; give both or neither.", path=path,
             )
         if xs is not None:
-            xs, ys = map_x(lambda a: _feature_array(np.asarray(a)), xs), np.asarray(ys)
+            xs = map_x(lambda a, k=f"x_{split}": _feature_array(np.asarray(a), name, path, k),
+                       xs)
+            ys = _checked_array(np.asarray(ys), name, path, f"y_{split}")
             _check_lengths(name, path, xs, ys, f"x_{split}", f"y_{split}")
             extra_splits[split] = (xs, ys)
     if y.ndim == 0:
@@ -1162,10 +1288,46 @@ def _arrays_to_raw(
     return raw
 
 
-def _feature_array(a: np.ndarray) -> np.ndarray:
-    if a.dtype.kind == "O":
-        raise DataError("The data holds Python objects, not numbers; convert it to a "
-                        "numeric (or text) array first.")
+def _checked_array(a: np.ndarray, name: str, path: str, key: str) -> np.ndarray:
+    """``a`` if it has one row per sample and values a model can train on."""
+    if a.ndim == 0:
+        raise DataError(
+            f"{name}: the array '{key}' is a single value (shape ()), not one row per "
+            f"sample. Save an array with the samples first, e.g. shape (n, features).",
+            path=path, column=key,
+        )
+    kind = a.dtype.kind
+    if kind == "O":
+        raise DataError(f"{name}: the array '{key}' holds Python objects, not numbers; "
+                        "convert it to a numeric (or text) array first.",
+                        path=path, column=key)
+    if kind == "c":
+        raise DataError(
+            f"{name}: the array '{key}' holds complex numbers, which Keras models do not "
+            "train on. Keep the real part (a.real), the magnitude (abs(a)), or the real "
+            "and imaginary parts as two features.", path=path, column=key,
+        )
+    if kind in "mMV":
+        raise DataError(
+            f"{name}: the array '{key}' holds {a.dtype} values, not numbers; convert it "
+            "to a numeric array (e.g. seconds as float32) first.", path=path, column=key,
+        )
+    if kind == "f" and a.dtype.itemsize > 4 and a.size:
+        with np.errstate(invalid="ignore"):
+            too_large = np.abs(a) > FLOAT32_MAX
+        if too_large.any():
+            value = a[np.unravel_index(np.argmax(too_large), a.shape)]
+            raise DataError(
+                f"{name}: the array '{key}' holds {value:g}, beyond what 32-bit floats "
+                f"(at most ±{FLOAT32_MAX:.1e}), which models compute in, can hold. "
+                "Rescale the values (e.g. other units).", path=path, column=key,
+            )
+    return a
+
+
+def _feature_array(a: np.ndarray, name: str = "The data", path: str = "",
+                   key: str = "x") -> np.ndarray:
+    a = _checked_array(a, name, path, key)
     if a.ndim == 1:
         a = a[:, None]  # one feature per sample
     if a.dtype.kind in "fb" and a.dtype != np.float32:

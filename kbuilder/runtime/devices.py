@@ -25,12 +25,14 @@ def parse_device(device: str) -> int | None:
     raise DeviceError(f"Unknown device {device!r}; use 'cpu' or 'gpu:N' (see `kbuilder doctor`).")
 
 
-def worker_environment(backend: str, device: str) -> dict[str, str]:
+def worker_environment(backend: str, device: str,
+                       yield_to_window: bool = False) -> dict[str, str]:
     """Environment variables that pin ``backend`` to ``device`` in a fresh process.
 
     ``CUDA_VISIBLE_DEVICES`` selects the GPU for all three backends (the chosen GPU then
     appears as device 0 inside the worker); an empty value hides every GPU for ``cpu``.
-    ``openvino`` (inference only) runs on the CPU.
+    ``openvino`` (inference only) runs on the CPU. ``yield_to_window``: a worker of the
+    window, whose torch threads spin less (below).
     """
     if backend not in BACKENDS + INFERENCE_BACKENDS:
         raise DeviceError(f"Unknown backend {backend!r}; use one of "
@@ -47,11 +49,13 @@ def worker_environment(backend: str, device: str) -> dict[str, str]:
     if backend == "jax":
         env["JAX_PLATFORMS"] = "cpu" if gpu is None else "cuda,cpu"
         env.update(jax_compilation_cache())
-    if backend == "torch" and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ):
+    if (yield_to_window and backend == "torch"
+            and not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ)):
         # PyTorch's OpenMP threads (GNU libgomp on Linux) spin ~300k rounds after each of
-        # a small model's many tiny operations. Spinning 10k rounds keeps the same speed
-        # (bench: 63-68 vs 59-64 steps/s) at about 70 % of the CPU time, and leaves the
-        # window a core; a fully passive wait costs 15 % of the speed.
+        # a small model's many tiny operations. Spinning 10k rounds takes about 70 % of the
+        # CPU time and leaves the window a core, for ~10 % of the steps/s on a free CPU
+        # (a fully passive wait costs 15 %). Not for the CLI: there it is what keeps a
+        # worker below a plain script's speed (issue 12 item 29).
         env["GOMP_SPINCOUNT"] = "10000"
     if backend == "tensorflow" and gpu is not None:
         env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"  # share the GPU with the app's other work

@@ -53,21 +53,50 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
 
     model = load_trained_model(request.model_path)
     class_names: list[str] | None = None
+    known: list[dict[str, Any]] | None = None  # per row: where it comes from, its label
     if request.inputs_path:
         x = read_inputs(Path(request.inputs_path))
+        split = f"the rows of {Path(request.inputs_path).name}"
     else:
         from kbuilder.graph.settings import DataSettings
         from kbuilder.runtime.data import load_data
 
         dataset = load_data(DataSettings.from_dict(request.data or {}))
+        if dataset.x_test is None:
+            raise InferenceError(f"The test split of {dataset.source} is empty; give "
+                                 "--input FILE or a test split (test_split > 0).")
         x, class_names = dataset.x_test, dataset.class_names
+        known = test_split_columns(dataset)
+        split = (f"the test set of {dataset.source}" if dataset.test_is_given
+                 else f"the test split of {dataset.source}")
     x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
     outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
     rows = prediction_rows(np.asarray(outputs), class_names)
+    if known is not None:
+        rows = [{**first, **row} for first, row in zip(known, rows, strict=True)]
     write_rows(Path(request.output_path), rows)
-    return p.Predicted(request.run_id, request.output_path, len(rows), p.jsonable(rows[:10]))
+    return p.Predicted(request.run_id, request.output_path, len(rows), p.jsonable(rows[:10]),
+                       split)
+
+
+def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
+    """Per test sample: its row (or CSV line) in the source and its true label or value,
+    the first columns of a prediction file, so each prediction can be checked."""
+    n = len(dataset.y_test)
+    rows = dataset.test_rows if dataset.test_rows is not None else np.arange(n)
+    y = dataset.y_test
+    if dataset.label_format in ("integer", "one_hot"):
+        ids = dataset.labels_as_ids(y)
+        names = dataset.class_names or [str(i) for i in range(int(ids.max()) + 1)]
+        truth: list[Any] = [names[i] for i in ids]
+    elif dataset.label_format == "values" and np.asarray(y).reshape(n, -1).shape[1] == 1:
+        truth = [float(v) for v in np.asarray(y).reshape(n)]
+    else:
+        truth = [None] * n  # multi-label or several targets: not one value
+    return [{dataset.row_label: int(r), "true": t}
+            for r, t in zip(rows, truth, strict=True)]
 
 
 def read_inputs(path: Path) -> np.ndarray:
@@ -75,16 +104,15 @@ def read_inputs(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     if not path.exists():
         raise InferenceError(f"The input file '{path}' does not exist.")
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            name = "x" if "x" in archive.files else ("x_test" if "x_test" in archive.files
-                                                     else None)
-            if name is None:
-                raise InferenceError(f"'{path.name}' has no array 'x'; it has "
-                                     f"{', '.join(archive.files) or 'no arrays'}.")
-            return archive[name]
+    if suffix in (".npy", ".npz"):
+        from kbuilder.runtime.data import read_array_file
+
+        arrays = read_array_file(path)  # headers checked before anything is allocated
+        name = "x" if "x" in arrays else ("x_test" if "x_test" in arrays else None)
+        if name is None:
+            raise InferenceError(f"'{path.name}' has no array 'x'; it has "
+                                 f"{', '.join(arrays) or 'no arrays'}.")
+        return arrays[name]
     if suffix == ".csv":
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))

@@ -11,6 +11,10 @@ Requests go to the worker; events come back. A run's events arrive in this order
     RunStarted
     (BatchEnd* EpochEnd)*   BatchEnd at most ~20 per second; LogLine/Warning anywhere
     Finished | Failed       exactly one
+
+While a worker imports its backend or works on a request it also sends a ``Heartbeat``
+every ``HEARTBEAT_SECONDS`` from a thread of its own, whatever the job does: an app that
+hears nothing for much longer knows the worker is stopped or hung, not just busy.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: Heartbeat; Finished.diagnosis; Predicted.split
+HEARTBEAT_SECONDS = 1.0
 
 
 class ProtocolError(ValueError):
@@ -133,6 +138,13 @@ class WorkerReady(Message):
 
 
 @dataclass(frozen=True)
+class Heartbeat(Message):
+    """The worker process is alive and running (sent while it is busy, see the top)."""
+
+    type: ClassVar[str] = "heartbeat"
+
+
+@dataclass(frozen=True)
 class RunStarted(Message):
     type: ClassVar[str] = "run_started"
     run_id: str
@@ -183,7 +195,12 @@ class LogLine(Message):
 
 @dataclass(frozen=True)
 class Finished(Message):
-    """The run ended with a model: ``status`` is completed, stopped or nan."""
+    """The run ended with a model: ``status`` is completed, stopped or nan.
+
+    ``diagnosis`` is a sentence when the run learned nothing useful (its loss diverged or
+    never improved, or it does no better than guessing), saying the likely cause; it is
+    also the end of ``message``. Empty when nothing is wrong.
+    """
 
     type: ClassVar[str] = "finished"
     run_id: str
@@ -194,6 +211,7 @@ class Finished(Message):
     results: dict[str, Any]  # confusion matrix, per-class scores, sample predictions
     artifacts: dict[str, str]  # "model" -> path of the trained .keras, ...
     seconds: float
+    diagnosis: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +231,7 @@ class Predicted(Message):
     output_path: str
     samples: int
     preview: list[dict[str, Any]]
+    split: str = ""  # what was predicted on, e.g. "the test split of digits"
 
 
 @dataclass(frozen=True)
@@ -244,7 +263,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.type: cls
     for cls in (
         StartTraining, StartEvaluation, StartPrediction, StartExport, StopRequested,
-        PauseRequested, ResumeRequested, Shutdown, WorkerReady, RunStarted, BatchEnd,
+        PauseRequested, ResumeRequested, Shutdown, WorkerReady, Heartbeat, RunStarted, BatchEnd,
         EpochEnd, LogLine, Finished, Evaluated, Predicted, Exported, Failed,
     )
 }

@@ -16,6 +16,7 @@ import numpy as np
 
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 from kbuilder.runtime import protocol as p
+from kbuilder.runtime.diagnosis import RunFacts, diagnose
 
 
 def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
@@ -137,8 +138,13 @@ class Run:
             callbacks=callbacks,
         )
 
-    def finish(self, status: str, message: str, history: dict) -> p.Finished:
-        """Save the model, evaluate on the test split and describe the results."""
+    def finish(self, status: str, message: str, history: dict,
+               first_loss: float | None = None) -> p.Finished:
+        """Save the model, evaluate on the test split and describe the results.
+
+        A run that learned nothing useful gets a ``diagnosis`` (``runtime.diagnosis``),
+        also added to ``message``; ``first_loss`` is the loss of the first batch.
+        """
         artifacts = {"model": str(self.run_dir / "model.keras")}
         with no_tensorflow_probe():  # saving asks about TensorFlow types: not on JAX/torch
             self.model.save(artifacts["model"])
@@ -154,15 +160,38 @@ class Run:
                 return_dict=True,
             ))
             results = self.results()
+        diagnosis = ""
+        if status != "nan":  # a NaN loss is explained already
+            diagnosis = diagnose(self.facts(history, test_metrics, first_loss))
         elapsed = round(time.perf_counter() - self.started, 3)
         finished = p.Finished(
-            run_id=self.request.run_id, status=status, message=message, history=history,
+            run_id=self.request.run_id, status=status,
+            message=f"{message} {diagnosis}" if diagnosis else message, history=history,
             test_metrics=test_metrics, results=p.jsonable(results), artifacts=artifacts,
-            seconds=elapsed,
+            seconds=elapsed, diagnosis=diagnosis,
         )
         (self.run_dir / "result.json").write_text(json.dumps(
             {"status": status, "history": history, "test_metrics": test_metrics}, indent=1))
         return finished
+
+    def facts(self, history: dict, test_metrics: dict, first_loss: float | None) -> RunFacts:
+        """What ``diagnose`` needs: the loss curve, the learning rate, and the accuracy
+        of the test split (else validation, else training) beside its majority share."""
+        d = self.dataset
+        accuracy, split, y = test_metrics.get("accuracy"), "test", d.y_test
+        for key, name, labels in (("val_accuracy", "validation", d.y_val),
+                                  ("accuracy", "training", d.y_train)):
+            if accuracy is None and history.get(key):
+                accuracy, split, y = history[key][-1], name, labels
+        majority = None
+        if (d.task == "classification" and y is not None and len(y)
+                and d.label_format in ("integer", "one_hot")):
+            majority = float(np.bincount(d.labels_as_ids(y)).max() / len(y))
+        return RunFacts(
+            epoch_losses=list(history.get("loss", [])), first_loss=first_loss,
+            learning_rate=self.settings.learning_rate, optimizer=self.settings.optimizer,
+            accuracy=accuracy, accuracy_split=split, majority_share=majority,
+        )
 
     def results(self) -> dict[str, Any]:
         from kbuilder.runtime.evaluation import describe_results

@@ -5,7 +5,8 @@ backend and device fixed in its environment before anything imports keras. It co
 back to the app over a local socket (``multiprocessing.connection``) and speaks only the
 messages of ``kbuilder.runtime.protocol``. A reader thread receives requests, so Stop and
 Pause are seen while ``fit`` runs on the main thread (cooperative cancellation: the
-progress callback checks the flags after every batch).
+progress callback checks the flags after every batch). A heartbeat thread tells the app,
+while the worker is busy, that the process still runs (see ``protocol.Heartbeat``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -23,7 +25,6 @@ from kbuilder.runtime import protocol as p
 
 # Batch messages are coalesced so that sending never slows training down.
 BATCH_MESSAGE_INTERVAL = 0.05
-WORKER_NICENESS = 10
 
 
 class Channel:
@@ -37,7 +38,21 @@ class Channel:
         self.resume = threading.Event()
         self.resume.set()
         self.closed = threading.Event()
+        # Set while the worker imports its backend or works on a request: then heartbeats
+        # go out. An idle worker stays silent, so that a warm worker nobody reads from does
+        # not fill the connection.
+        self.busy = threading.Event()
+        self.busy.set()
         threading.Thread(target=self._read, name="kbuilder-requests", daemon=True).start()
+        threading.Thread(target=self._beat, name="kbuilder-heartbeat", daemon=True).start()
+
+    def _beat(self) -> None:
+        # Independent of the main thread: a long batch or a slow save still beats (it
+        # releases the GIL between Python steps); a stopped process (SIGSTOP) or one stuck
+        # holding the GIL does not, and that is what the app detects.
+        while not self.closed.wait(p.HEARTBEAT_SECONDS):
+            if self.busy.is_set():
+                self.send(p.Heartbeat())
 
     def send(self, message: p.Message) -> None:
         data = p.encode(message)
@@ -74,11 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--address", required=True)
+    parser.add_argument("--niceness", type=int, default=0)
     args = parser.parse_args(argv)
-    if hasattr(os, "nice"):
-        # Below the window's priority: when both want the CPU, the window answers first
-        # (training loses little: the window needs the CPU only in short bursts).
-        os.nice(WORKER_NICENESS)
+    # Ctrl+C in a terminal reaches the whole process group, the worker too; the app
+    # decides what it means (stop after the batch, then kill), so it must not end a run
+    # half-way here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if args.niceness and hasattr(os, "nice"):
+        os.nice(args.niceness)  # see client.Worker
     from multiprocessing.connection import Client
 
     authkey = bytes.fromhex(os.environ.pop("KBUILDER_WORKER_KEY"))
@@ -92,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     channel.send(ready)
     while not channel.closed.is_set():
+        channel.busy.clear()
         request = channel.requests.get()
+        channel.busy.set()
         if isinstance(request, p.Shutdown):
             break
         channel.stop.clear()
@@ -183,6 +203,9 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
             f"`--backend {backend}`.")))
         return
     progress: ProgressReporter | None = None
+    # Into the log (stdout), whose part for this run the app copies to the run folder.
+    print(f"kbuilder worker {os.getpid()}: training run {request.run_id} on {backend} "
+          f"({device}) in {request.run_dir}", flush=True)
     try:
         from kbuilder.runtime.training import prepare_run
 
@@ -191,7 +214,10 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
         progress = ProgressReporter(request.run_id, channel, run)
         run.fit(progress)
         status, message = progress.outcome()
-        channel.send(run.finish(status, message, progress.history))
+        finished = run.finish(status, message, progress.history, progress.first_loss)
+        print(f"kbuilder worker: run {request.run_id} {status}: {finished.message}",
+              flush=True)
+        channel.send(finished)
     except Exception as exc:
         from kbuilder.graph.shapes import explain_exception
 
@@ -243,6 +269,7 @@ class ProgressReporter:
         self.history: dict[str, list[float | None]] = {}
         self.stopped = False
         self.nan = False
+        self.first_loss: float | None = None  # the first batch's, before any learning
         self._last_sent = 0.0
         self._step = 0
         self._epoch = 0
@@ -322,6 +349,8 @@ class ProgressReporter:
         if loss is not None and not _finite(loss):
             self.nan = True
             model.stop_training = True
+        elif loss is not None and self.first_loss is None:
+            self.first_loss = float(loss)
         rate, eta = self._rate_and_eta()
         self.channel.send(p.BatchEnd(
             self.run_id, self._epoch, batch, self._step - 1, p.jsonable(dict(logs)),

@@ -52,6 +52,9 @@ class QtRunController(QObject):
         run_failed(reason, record): the run failed or its worker died; ``record`` is the
             run's record, or ``None`` when no run could be started at all.
         devices_found(backend, devices): a worker of ``backend`` listed its devices.
+        worker_silent(seconds): the running worker has sent nothing, not even a heartbeat,
+            for ``seconds`` (emitted once a second while that lasts); ``0`` when it is
+            heard again. It is stopped (SIGSTOP), hung or starved: offer Stop and Kill.
     """
 
     state_changed = Signal(str)
@@ -62,13 +65,14 @@ class QtRunController(QObject):
     run_finished = Signal(object)
     run_failed = Signal(str, object)
     devices_found = Signal(str, object)
+    worker_silent = Signal(float)
     _started = Signal(object, object)  # (run, error) from the background thread
     _ready = Signal(str, object)  # (backend, devices) from the background thread
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kbuilder-runs")
-        self._pool = WorkerPool()
+        self._pool = WorkerPool(yield_to_window=True)
         self._warm_key: tuple[str, str] | None = None  # what the settings select
         self._pool_key: tuple[str, str] | None = None  # what the pool holds (thread's)
         self._closed = False
@@ -76,6 +80,7 @@ class QtRunController(QObject):
         self.run: TrainingRun | None = None
         self.started: p.RunStarted | None = None
         self.last_record: dict[str, Any] | None = None
+        self._silent_told = 0  # the whole seconds of silence last reported
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -101,7 +106,7 @@ class QtRunController(QObject):
     def _warm_now(self, key: tuple[str, str]) -> None:
         """(background) Replace the pool by one holding a worker for ``key``; list devices."""
         if self._pool_key != key:
-            old, self._pool = self._pool, WorkerPool()
+            old, self._pool = self._pool, WorkerPool(yield_to_window=True)
             _in_background(old.shutdown)
         self._pool_key = key
         worker = self._pool.warm(*key)
@@ -139,7 +144,7 @@ class QtRunController(QObject):
             if self._pool_key == key:
                 worker = self._pool.take(*key, rewarm=False)
             else:
-                worker = Worker(*key)
+                worker = Worker(*key, yield_to_window=True)
             run = start_run(snapshot, data, training, worker=worker)
         except (WorkerError, OSError, ValueError) as exc:
             self._emit(self._started, None, str(exc) or type(exc).__name__)
@@ -198,6 +203,19 @@ class QtRunController(QObject):
                 break
         if run.result is not None:
             self._end(run)
+        else:
+            self._check_heartbeat(run)
+
+    @property
+    def unresponsive(self) -> bool:
+        """Whether the running worker has been silent too long (see ``worker_silent``)."""
+        return self.run is not None and self.run.unresponsive
+
+    def _check_heartbeat(self, run: TrainingRun) -> None:
+        seconds = int(run.silent_seconds) if run.unresponsive else 0
+        if seconds != self._silent_told:
+            self._silent_told = seconds
+            self.worker_silent.emit(float(seconds))
 
     def _dispatch(self, run: TrainingRun, message: p.Message) -> None:
         if isinstance(message, p.RunStarted):
@@ -212,6 +230,9 @@ class QtRunController(QObject):
 
     def _end(self, run: TrainingRun) -> None:
         self._timer.stop()
+        if self._silent_told:
+            self._silent_told = 0
+            self.worker_silent.emit(0.0)
         record = run_record(run, self.started)
         self.last_record = record
         self.run = None

@@ -139,6 +139,7 @@ class QtTrainPage(QWidget):
         c.run_finished.connect(self._on_finished)
         c.run_failed.connect(self._on_failed)
         c.devices_found.connect(self._on_devices)
+        c.worker_silent.connect(self._on_worker_silent)
         self._checked.connect(self._on_checked)
         # Warming waits a moment: a project opened only to switch its backend (or a user
         # scrolling through the backends) must not start imports that are thrown away.
@@ -721,6 +722,15 @@ class QtTrainPage(QWidget):
         if state in (STARTING, IDLE):
             self.running_changed.emit(state != IDLE)
 
+    def _on_worker_silent(self, seconds: float) -> None:
+        if seconds:
+            self._say(self.dashboard.status.text(),
+                      f"The worker has not answered for {seconds:.0f} s — it may be stopped "
+                      "or hung. Press Stop, or Kill to end it now (its model is then lost).")
+            self._update_controls()
+        else:
+            self._on_state(self.controller.state)
+
     def _on_run_started(self, message) -> None:
         self.dashboard.on_run_started(message, self._run_metrics)
         self._say(*self._state_words(self.controller.state))
@@ -769,8 +779,9 @@ class QtTrainPage(QWidget):
                              (self.pause_button, "play" if state == PAUSED else "pause")):
             button.setIcon(icons.icon(icon))
         self.stop_button.setEnabled(self._checking or state in (RUNNING, PAUSED, STARTING))
-        # Kill only once Stop was asked for: a stop keeps the model, a kill does not.
-        self.kill_button.setEnabled(state == STOPPING)
+        # Kill only once Stop was asked for (a stop keeps the model, a kill does not), or
+        # when the worker does not answer (a stopped or hung process never stops itself).
+        self.kill_button.setEnabled(state == STOPPING or self.controller.unresponsive)
         if self._actions is not None:
             train, stop = self._actions
             train.setEnabled(self.train_button.isEnabled())

@@ -75,7 +75,7 @@ class QtWorkerJob(QObject):
                              device: str) -> None:
         try:
             if worker is None or not worker.alive:
-                worker = Worker(backend, device)
+                worker = Worker(backend, device, yield_to_window=True)
             self.worker = worker
             self.job = TrainingRun(worker, request)  # type: ignore[arg-type]
         except (WorkerError, OSError) as exc:

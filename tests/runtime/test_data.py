@@ -618,3 +618,133 @@ def test_both_image_decoders(tmp_path, monkeypatch, decoder):
     (root / "light" / "c.png").write_bytes(b"GIF89a broken")
     with pytest.raises(DataError, match=r"c.png is not a readable image \([^<]+\)\."):
         load_data(DataSettings(source=f"images:{root}"))
+
+
+# ------------------------------------------------ hostile and odd files (issue 12 item 14)
+def _npy_bytes(header: dict, data: bytes = b"\0" * 64) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    return buffer.getvalue() + data
+
+
+def _hostile_files(folder: Path) -> dict[str, str]:
+    """source spec -> words the DataError must hold."""
+    import zipfile
+
+    np.savez(folder / "zero_d.npz", x=np.float32(1), y=np.int64(2))
+    np.savez(folder / "complex.npz", x=np.ones((20, 3)) * (1 + 2j), y=np.arange(20) % 2)
+    np.savez(folder / "huge_value.npz", x=np.full((20, 2), 1e300), y=np.arange(20) % 2)
+    huge = {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6)}
+    (folder / "claims").mkdir()
+    (folder / "claims" / "x.npy").write_bytes(_npy_bytes(huge))
+    np.save(folder / "claims" / "y.npy", np.arange(10))
+    with zipfile.ZipFile(folder / "claims.npz", "w") as archive:
+        archive.writestr("x.npy", _npy_bytes(huge))
+        archive.writestr("y.npy", _npy_bytes({"descr": "<i8", "fortran_order": False,
+                                              "shape": (8,)}))
+    rows = [f"{i},{1e308 if i == 3 else i * 0.5},{i % 2}" for i in range(20)]
+    (folder / "big.csv").write_text("a,b,t\n" + "\n".join(rows) + "\n")
+    (folder / "inf.csv").write_text("a,t\n" + "\n".join(
+        f"{'inf' if i == 4 else i},{i % 2}" for i in range(20)) + "\n")
+    return {
+        f"npz:{folder / 'zero_d.npz'}": "is a single value",
+        f"npz:{folder / 'complex.npz'}": "complex numbers",
+        f"npz:{folder / 'huge_value.npz'}": "32-bit floats",
+        f"npz:{folder / 'claims'}": "damaged or cut short",
+        f"npz:{folder / 'claims' / 'x.npy'}": "7.3 TB",
+        f"npz:{folder / 'claims.npz'}": "array 'x' of claims.npz is damaged",
+        f"csv:{folder / 'big.csv'}": "big.csv line 5, column 'b': 1e+308 is too large",
+        f"csv:{folder / 'inf.csv'}": "line 6, column 'a': inf is infinite",
+    }
+
+
+def test_hostile_numpy_and_csv_files_get_a_sentence_with_bounded_memory(tmp_path):
+    # Each used to end in TypeError/MemoryError, train silently on the real part, or
+    # become inf with a raw RuntimeWarning. In a child process, to measure its peak memory.
+    import subprocess
+    import sys
+
+    expected = _hostile_files(tmp_path)
+    script = """
+import json, resource, sys, warnings
+warnings.simplefilter("error")  # no raw warning may be how a file is refused
+from kbuilder.graph.settings import DataSettings
+from kbuilder.runtime.data import DataError, load_data
+out = {}
+for spec in json.loads(sys.argv[1]):
+    try:
+        load_data(DataSettings(source=spec))
+        out[spec] = "loaded"
+    except DataError as exc:
+        out[spec] = str(exc)
+try:  # this process's own peak: ru_maxrss would count the parent's memory it forked from
+    status = open("/proc/self/status").read()
+    out["rss_mb"] = int(status.split("VmHWM:")[1].split()[0]) / 1024
+except OSError:
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(list(expected))],
+                          capture_output=True, text=True, timeout=120, check=True)
+    out = json.loads(done.stdout)
+    for spec, words in expected.items():
+        assert words in out[spec], (spec, out[spec])
+    assert out["rss_mb"] < 300, out["rss_mb"]
+
+
+def test_prediction_inputs_with_a_lying_header_are_refused(tmp_path):
+    from kbuilder.runtime.inference import read_inputs
+
+    path = tmp_path / "x.npy"
+    path.write_bytes(_npy_bytes({"descr": "<f4", "fortran_order": False,
+                                 "shape": (10**7, 10**5)}))
+    with pytest.raises(DataError, match="damaged or cut short"):
+        read_inputs(path)
+
+
+def test_the_cli_shows_no_raw_warnings(tmp_path, capsys):
+    import sys
+    import warnings
+
+    from kbuilder import cli
+
+    def noisy(args):
+        warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=1)
+        return 0
+
+    parser = cli.build_parser
+    try:
+        cli.build_parser = lambda: _parser_with(parser(), noisy)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            # As outside pytest (which records warnings instead): printed on stderr.
+            warnings.showwarning = lambda message, category, *args, **kwargs: print(
+                f"{category.__name__}: {message}", file=sys.stderr)
+            assert cli.main(["templates"]) == 0
+    finally:
+        cli.build_parser = parser
+    assert "RuntimeWarning" not in capsys.readouterr().err
+
+
+def _parser_with(parser, run):
+    parser.set_defaults(run=run)
+    for action in parser._subparsers._group_actions:
+        for sub in action.choices.values():
+            sub.set_defaults(run=run)
+    return parser
+
+
+def test_test_samples_know_their_row_or_csv_line(tmp_path):
+    from kbuilder.runtime.inference import test_split_columns
+
+    lines = ["a,t"] + [f"{i},{'yes' if i % 2 else 'no'}" for i in range(40)]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    data = load_data(DataSettings(source=f"csv:{tmp_path / 'd.csv'}"))
+    assert data.row_label == "line" and len(data.test_rows) == len(data.y_test)
+    for first in test_split_columns(data):
+        _, label = lines[first["line"] - 1].split(",")  # 1-based lines, the header is 1
+        assert first["true"] == label  # labels alternate: a wrong line shows
+    digits = load_data(DataSettings(source="digits"))
+    assert digits.row_label == "row" and not digits.test_is_given

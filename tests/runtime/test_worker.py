@@ -54,9 +54,20 @@ def test_worker_reports_its_backend(worker):
     assert worker.ready.backend == worker.backend
     assert "cpu" in worker.ready.devices
     assert worker.ready.versions["keras"] == keras.__version__
-    if hasattr(os, "getpriority"):  # below the app's priority, so the window answers first
+    if hasattr(os, "getpriority"):  # without a window: the app's priority, like a script
         assert (os.getpriority(os.PRIO_PROCESS, worker.ready.pid)
-                >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
+                == os.getpriority(os.PRIO_PROCESS, 0))
+
+
+def test_a_window_s_worker_yields_to_it():
+    w = Worker("jax", yield_to_window=True)
+    try:
+        w.wait_ready()
+        if hasattr(os, "getpriority"):  # below the window's priority: it answers first
+            assert (os.getpriority(os.PRIO_PROCESS, w.ready.pid)
+                    >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
+    finally:
+        w.shutdown()
 
 
 def test_training_events_arrive_in_order_with_sane_values(worker, tmp_path):
@@ -179,6 +190,8 @@ def test_dead_worker_gives_a_failed_message_with_the_history(tmp_path, sig, word
     assert words in result.reason
     assert len(result.history["loss"]) >= 1
     w.kill()
+    w.shutdown()
+    assert w.log_path.exists()  # a worker that died keeps its log for a look
 
 
 def test_kill_ends_the_run_in_a_failed_message_with_the_history(tmp_path):
@@ -197,12 +210,124 @@ def test_kill_ends_the_run_in_a_failed_message_with_the_history(tmp_path):
     assert run.next_event(0.1) is None  # over: nothing more, and no error
 
 
-def test_torch_workers_spin_less_unless_the_user_tuned_openmp(monkeypatch):
+def test_torch_workers_of_the_window_spin_less_unless_the_user_tuned_openmp(monkeypatch):
     from kbuilder.runtime.devices import worker_environment
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    assert worker_environment("torch", "cpu")["GOMP_SPINCOUNT"] == "10000"
-    assert "GOMP_SPINCOUNT" not in worker_environment("jax", "cpu")
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
+    assert worker_environment("torch", "cpu", yield_to_window=True)["GOMP_SPINCOUNT"] == "10000"
+    assert "GOMP_SPINCOUNT" not in worker_environment("jax", "cpu", yield_to_window=True)
+    # Issue 12 item 29: without a window a torch worker runs like a plain script.
     assert "GOMP_SPINCOUNT" not in worker_environment("torch", "cpu")
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
+    assert "GOMP_SPINCOUNT" not in worker_environment("torch", "cpu", yield_to_window=True)
+
+
+def test_a_training_run_keeps_its_log_and_clean_workers_delete_theirs(tmp_path, monkeypatch):
+    # Issue 12 item 11: worker logs went to /tmp and were never deleted.
+    monkeypatch.setenv("KBUILDER_CACHE_DIR", str(tmp_path / "cache"))
+    w = Worker("jax")
+    try:
+        assert w.log_path.parent == tmp_path / "cache" / "logs"
+        assert isinstance(start(w, tmp_path, epochs=1).wait(), p.Finished)
+        run_log = (tmp_path / "run" / "worker.log").read_text()
+        assert "training run" in run_log and "completed" in run_log
+    finally:
+        w.shutdown()
+    assert w.process.returncode == 0 and not w.log_path.exists()
+
+
+def test_prune_logs_keeps_the_newest_and_those_of_running_apps(tmp_path):
+    import subprocess
+    import sys
+
+    from kbuilder.runtime.client import prune_logs
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # an app that no longer runs
+    for i in range(12):
+        log = tmp_path / f"kbuilder-jax-{gone.pid}-{i:02d}.log"
+        log.write_text("x")
+        os.utime(log, (1000 + i, 1000 + i))
+    mine = tmp_path / f"kbuilder-torch-{os.getpid()}-old.log"  # this app's: may be in use
+    mine.write_text("x")
+    os.utime(mine, (1, 1))
+    deleted = prune_logs(tmp_path, keep=5)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(deleted) == 7 and mine.name in left
+    assert left[:5] == [f"kbuilder-jax-{gone.pid}-{i:02d}.log" for i in range(7, 12)]
+
+
+def test_a_stopped_worker_is_noticed_and_a_stop_unanswered(tmp_path):
+    # Issue 12 item 12: heartbeats come while fit runs; a stopped process sends none.
+    w = Worker("jax")
+    try:
+        run = start(w, tmp_path, epochs=1000, batch_size=4)
+        run.heartbeat_timeout = 2.5
+        for event in run.events():
+            if isinstance(event, p.EpochEnd):
+                break
+        assert not run.unresponsive
+        os.kill(w.process.pid, signal.SIGSTOP)
+        while w.connection.poll(0.5):  # what the worker sent before it stopped
+            run.next_event(0)
+        deadline = time.monotonic() + 10
+        while not run.unresponsive and time.monotonic() < deadline:
+            assert run.next_event(0.1) is None
+        assert run.unresponsive and run.silent_seconds >= 2.5
+        os.kill(w.process.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while run.unresponsive and time.monotonic() < deadline:
+            run.next_event(0.1)
+        assert not run.unresponsive  # heard again
+        run.stop()
+        run.wait()
+        assert run.result.status == "stopped"
+    finally:
+        if w.alive:
+            os.kill(w.process.pid, signal.SIGCONT)
+        w.kill()
+
+
+def test_the_worker_ignores_ctrl_c_of_the_terminal(tmp_path):
+    # A terminal's Ctrl+C reaches the worker too; only the app decides what it means.
+    w = Worker("jax")
+    try:
+        run = start(w, tmp_path, epochs=1000, batch_size=4)
+        for event in run.events():
+            if isinstance(event, p.EpochEnd):
+                os.kill(w.process.pid, signal.SIGINT)
+                break
+        epochs = 0
+        for event in run.events():
+            epochs += isinstance(event, p.EpochEnd)
+            if epochs == 2:
+                run.stop()
+        assert run.result.status == "stopped"
+    finally:
+        w.kill()
+
+
+def test_a_huge_learning_rate_is_named_as_the_cause(tmp_path):
+    # Issue 12 item 16: lr 9.9 trained to chance accuracy and said "Training completed."
+    w = Worker("jax")
+    try:
+        result = start(w, tmp_path, graph=digits_graph(), data=DataSettings(source="digits"),
+                       epochs=2, batch_size=64, learning_rate=9.9).wait()
+    finally:
+        w.shutdown()
+    assert isinstance(result, p.Finished) and result.status == "completed"
+    assert "no better than always guessing" in result.diagnosis, (result.diagnosis,
+                                                                  result.test_metrics)
+    assert "learning rate 9.9 is probably too high for adam; try 0.001." in result.diagnosis
+    assert result.message.startswith("Training completed. ")
+    assert result.message.endswith(result.diagnosis)
+
+
+def digits_graph() -> Graph:
+    h, g = History(), Graph("digits_mlp")
+    x = add_input(h, g, [64], name="pixels")
+    d = add_layer(h, g, "Dense", x, units=32, activation="relu")
+    y = add_layer(h, g, "Dense", d, name="digit", units=10, activation="softmax")
+    add_output(h, g, y)
+    return g

@@ -248,3 +248,45 @@ def test_a_pause_is_not_training_time_and_the_state_text_has_one_source(mlp_wind
     assert heading.lower().count("stopped") == 1, heading
     assert "stopped" not in hint.lower()
     assert page.dashboard.console.toPlainText().lower().count("stopped") == 1
+
+
+def test_a_stopped_worker_is_reported_and_can_be_killed(mlp_window, qtbot, monkeypatch):
+    # Issue 12 item 12: a stopped (SIGSTOP) or hung worker left the window waiting forever
+    # with no word.
+    from kbuilder.runtime.client import TrainingRun
+
+    monkeypatch.setattr(TrainingRun, "heartbeat_timeout", 1.5)
+    window = mlp_window
+    page = train_page(window, "jax", epochs=500, batch_size=16)
+    click(page.train_button)
+    wait_for_epochs(qtbot, page)
+    worker = page.controller.run.worker
+    os.kill(worker.process.pid, signal.SIGSTOP)
+    try:
+        qtbot.waitUntil(lambda: "has not answered for" in page.state_label.text(),
+                        timeout=20_000)
+        assert page.stop_button.isEnabled() and page.kill_button.isEnabled()
+        with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+            click(page.kill_button)
+    finally:
+        if worker.alive:
+            os.kill(worker.process.pid, signal.SIGCONT)
+            worker.kill()
+    record = recorded.args[0]
+    assert record["status"] == "failed" and len(record["history"]["loss"]) >= 1
+    assert not worker.alive
+    assert "has not answered" not in page.state_label.text()
+
+
+def test_a_run_that_learned_nothing_says_why(mlp_window, qtbot):
+    # Issue 12 item 16: a learning rate of 9.9 ended in "Finished" and nothing more.
+    window = mlp_window
+    page = train_page(window, "jax", epochs=2, batch_size=64)
+    type_into(page.learning_rate, "9.9")
+    with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        click(page.train_button)
+    record = recorded.args[0]
+    assert record["status"] == "completed"
+    assert "learning rate 9.9 is probably too high" in record["diagnosis"]
+    # The heading says how it ended; the hint beside the buttons says why it learned nothing.
+    assert "probably too high" in page.state_label.text()
