@@ -272,7 +272,17 @@ class ShapeInference:
                 "[28, 28, 1] (the batch size is not included).",
                 error_param="shape",
             )
-        return NodeResult(outputs=(TensorSpec((None, *shape), str(dtype)),))
+        specs = (TensorSpec((None, *shape), str(dtype)),)
+        try:
+            check_output_sizes(specs)
+        except SizeError as exc:
+            message, _ = explain_size(exc, {})
+            return NodeResult(
+                error=f"Input '{node.name}': {message.replace(' Use smaller settings.', '')} "
+                "Give it a smaller shape.",
+                error_param="shape",
+            )
+        return NodeResult(outputs=specs)
 
     def _compute_layer(
         self, node: Node, by_port: dict[str, list[TensorSpec]], flat: tuple[TensorSpec, ...]
@@ -300,13 +310,17 @@ class ShapeInference:
         kwargs.update(node.call_options)
         try:
             outputs = symbolic_call(layer, args, kwargs)
+            specs = tuple(
+                TensorSpec(tuple(t.shape), str(t.dtype)) for t in keras.tree.flatten(outputs)
+            )
+            check_output_sizes(specs)
+        except SizeError as exc:
+            message, param = explain_size(exc, config)
+            return NodeResult(error=f"'{node.name}': {message}", error_param=param, inputs=flat)
         except Exception as exc:
             message, param = explain_exception(exc, [p.name for p in spec.params])
             return NodeResult(error=f"'{node.name}': {message}", error_param=param, inputs=flat)
         self._layers[owner.id] = layer
-        specs = tuple(
-            TensorSpec(tuple(t.shape), str(t.dtype)) for t in keras.tree.flatten(outputs)
-        )
         params = trainable = 0
         if not node.shared_with:  # a shared use adds no weights of its own
             params = sum(prod(w.shape) for w in layer.weights)
@@ -403,19 +417,115 @@ def make_layer(class_name: str, params: dict[str, Any], name: str) -> Any:
     return catalog.keras_class(spec).from_config({**config, "name": name})
 
 
-def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
-    """Call ``layer`` on KerasTensors without allocating its weights."""
-    import keras
+# Sizes no real model reaches; anything above them is a typing slip (filters=1000000),
+# refused before Keras allocates anything.
+MAX_LAYER_PARAMS = 2**31  # 8 GiB of float32 weights in one layer
+MAX_TENSOR_ELEMENTS = 2**28  # 1 GiB of float32 per sample in one tensor
 
+
+class SizeError(ValueError):
+    """A layer whose weights or output would be absurdly large; nothing was allocated.
+
+    Args:
+        what: ``"weights"`` or ``"output"``.
+        shape: the shape concerned (the output's without the batch dimension).
+        count: how many numbers it would hold (a layer's weights in total).
+    """
+
+    def __init__(self, what: str, shape: tuple[int | None, ...], count: int):
+        super().__init__(f"{what} {shape} too large ({count:,} numbers)")
+        self.what = what
+        self.shape = shape
+        self.count = count
+
+
+class _GuardedVariables(list):
+    """Keras's list of uninitialized variables, refusing a layer whose weights are absurd.
+
+    Keras appends every variable created in a stateless scope to this list, with its
+    shape known and nothing allocated; that is the last moment a size can be refused.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def append(self, variable: Any) -> None:
+        size = prod(variable.shape)
+        self.count += size
+        if self.count > MAX_LAYER_PARAMS:
+            raise SizeError("weights", tuple(variable.shape), self.count)
+        super().append(variable)
+
+
+def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
+    """Call ``layer`` on KerasTensors without allocating its weights.
+
+    The weights are declared (their shapes count the parameters) but never initialized:
+    Keras would otherwise fill them with random values when the scope ends.
+
+    Raises:
+        SizeError: the layer's weights would be absurdly large.
+    """
+    import keras
+    from keras.src.backend.common import global_state
+
+    key = "uninitialized_variables"
+    previous = global_state.get_global_attribute(key)
+    global_state.set_global_attribute(key, _GuardedVariables())
     try:
-        with keras.StatelessScope():
+        with keras.StatelessScope(initialize_variables=False):
             return layer(*args, **kwargs)
     except ValueError as exc:
         # A few layers create variables from concrete values (e.g. a given vocabulary),
         # which a stateless scope refuses; those are small, so build them for real.
-        if "stateless scope" not in str(exc):
+        if isinstance(exc, SizeError) or "stateless scope" not in str(exc):
             raise
         return layer(*args, **kwargs)
+    finally:
+        # The variables stay uninitialized: shape inference never reads their values.
+        global_state.set_global_attribute(key, previous)
+
+
+def check_output_sizes(specs: tuple[TensorSpec, ...]) -> None:
+    """Refuse an output whose one sample would hold an absurd number of values.
+
+    Raises:
+        SizeError: names the first such output.
+    """
+    for spec in specs:
+        count = prod(d or 1 for d in spec.shape[1:])
+        if count > MAX_TENSOR_ELEMENTS:
+            raise SizeError("output", spec.shape[1:], count)
+
+
+def explain_size(exc: SizeError, params: dict[str, Any]) -> tuple[str, str | None]:
+    """The sentence for a ``SizeError``, and the parameter most likely to blame.
+
+    The parameter is the largest whole-number setting that appears in the shape
+    (``filters=1000000`` in a kernel of shape ``(3, 3, 3, 1000000)``).
+    """
+    dims = {d for d in exc.shape if d}
+    culprits = sorted(
+        (value, name) for name, value in params.items()
+        if isinstance(value, int) and not isinstance(value, bool) and value in dims
+    )
+    param = culprits[-1][1] if culprits else None
+    hint = f" Lower `{param}`." if param else " Use smaller settings."
+    gib = exc.count * 4 / 2**30
+    if exc.what == "weights":
+        limit = f"{MAX_LAYER_PARAMS:,}"
+        return (
+            f"its weights would hold at least {exc.count:,} numbers ({gib:,.0f} GiB; a weight of "
+            f"shape {exc.shape}), far more than any real layer (at most {limit}).{hint}",
+            param,
+        )
+    shape = TensorSpec((None, *exc.shape), "float32")
+    return (
+        f"its output {shape} would hold {exc.count:,} numbers per sample ({gib:,.1f} GiB), "
+        f"far more than any real model (at most {MAX_TENSOR_ELEMENTS:,}).{hint}",
+        param,
+    )
 
 
 def _missing_input_message(node: Node, port: str) -> str:

@@ -224,3 +224,50 @@ def random_graph(draw):
 @given(random_graph())
 def test_random_valid_graphs_agree_with_keras(graph):
     assert_agrees_with_keras(graph, require_all=False)
+
+
+def _conv_project(path, filters: int, layers: int = 2) -> None:
+    from kbuilder.graph.project import Project, save_project
+
+    history, g = History(), Graph("big")
+    x = add_input(history, g, [32, 32, 3])
+    for _ in range(layers):
+        x = add_layer(history, g, "Conv2D", x, filters=filters, kernel_size=3)
+    add_output(history, g, add_layer(history, g, "GlobalAveragePooling2D", x))
+    save_project(Project(g), path)
+
+
+def test_shape_inference_counts_params_without_allocating_weights(tmp_path):
+    # Two convolutions of 4,000 filters: 144 M weights, 1.2 GB as Keras's numpy backend
+    # initializes them (float64 first). Counting them must allocate none.
+    from tests.graph.helpers import run_measured
+
+    _conv_project(tmp_path / "p.kbproj", filters=4000)
+    rc, text, seconds, peak = run_measured("check", str(tmp_path / "p.kbproj"))
+    assert rc == 0, text
+    assert "144,116,000" in text  # 3*3*3*4000+4000 + 3*3*4000*4000+4000
+    assert peak < 600, f"peak RSS {peak:.0f} MB"
+
+
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path):
+    from tests.graph.helpers import run_measured
+
+    _conv_project(tmp_path / "p.kbproj", filters=1_000_000)
+    rc, text, seconds, peak = run_measured("check", str(tmp_path / "p.kbproj"))
+    assert rc == 1
+    assert "'conv2d': its output (None, 30, 30, 1000000) would hold 900,000,000 numbers" in text
+    assert "Lower `filters`." in text
+    assert peak < 600 and seconds < 30, (peak, seconds)
+
+
+def test_size_limits_name_the_parameter():
+    history, g = History(), Graph("m")
+    x = add_input(history, g, [64])
+    d = add_layer(history, g, "Dense", x, units=100_000_000)
+    big = add_input(history, g, [100_000, 100_000, 3], name="photo")
+    inf = ShapeInference(g)
+    inf.update()
+    dense = inf.result(d)
+    assert dense.error_param == "units" and "its weights would hold at least 6,400,000,000 numbers" in dense.error
+    assert inf.result(big).error_param == "shape"
+    assert "Give it a smaller shape." in inf.result(big).error
