@@ -13,6 +13,8 @@ actually changed (an "early cut-off": changing ``activation`` touches one node, 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
@@ -439,23 +441,48 @@ class SizeError(ValueError):
         self.count = count
 
 
-class _GuardedVariables(list):
-    """Keras's list of uninitialized variables, refusing a layer whose weights are absurd.
+class _DeclaredVariables(list):
+    """Keras's list of uninitialized variables, counting them and refusing absurd sizes.
 
     Keras appends every variable created in a stateless scope to this list, with its
     shape known and nothing allocated; that is the last moment a size can be refused.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
         super().__init__()
+        self.limit = limit
         self.count = 0
 
     def append(self, variable: Any) -> None:
-        size = prod(variable.shape)
-        self.count += size
-        if self.count > MAX_LAYER_PARAMS:
+        self.count += prod(variable.shape)
+        if self.count > self.limit:
             raise SizeError("weights", tuple(variable.shape), self.count)
         super().append(variable)
+
+
+@contextmanager
+def declared_variables(limit: int = MAX_LAYER_PARAMS) -> Iterator[_DeclaredVariables]:
+    """Create Keras variables inside the block with their shapes only, never their values.
+
+    Yields the list of variables declared (``.count``: how many numbers they hold).
+
+    Raises:
+        SizeError: the variables declared would hold more than ``limit`` numbers.
+    """
+    import keras
+    from keras.src.backend.common import global_state
+
+    key = "uninitialized_variables"
+    previous = global_state.get_global_attribute(key)
+    declared = _DeclaredVariables(limit)
+    global_state.set_global_attribute(key, declared)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield declared
+    finally:
+        # The variables stay uninitialized: nothing here reads their values, and another
+        # scope's exit must not initialize them either.
+        global_state.set_global_attribute(key, previous)
 
 
 def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
@@ -467,14 +494,8 @@ def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
     Raises:
         SizeError: the layer's weights would be absurdly large.
     """
-    import keras
-    from keras.src.backend.common import global_state
-
-    key = "uninitialized_variables"
-    previous = global_state.get_global_attribute(key)
-    global_state.set_global_attribute(key, _GuardedVariables())
     try:
-        with keras.StatelessScope(initialize_variables=False):
+        with declared_variables():
             return layer(*args, **kwargs)
     except ValueError as exc:
         # A few layers create variables from concrete values (e.g. a given vocabulary),
@@ -482,9 +503,6 @@ def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
         if isinstance(exc, SizeError) or "stateless scope" not in str(exc):
             raise
         return layer(*args, **kwargs)
-    finally:
-        # The variables stay uninitialized: shape inference never reads their values.
-        global_state.set_global_attribute(key, previous)
 
 
 def check_output_sizes(specs: tuple[TensorSpec, ...]) -> None:

@@ -54,8 +54,8 @@ def mlp(history: History | None = None) -> tuple[Graph, History, dict[str, str]]
 
 
 def run_measured(*args: str, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> tuple[int, str, float, float]:
-    """Run ``python -m kbuilder *args`` in a fresh process.
+                 timeout: float = 120, code: str | None = None) -> tuple[int, str, float, float]:
+    """Run ``python -m kbuilder *args`` (or ``python -c code *args``) in a fresh process.
 
     Returns:
         ``(exit code, stdout + stderr, seconds, peak resident memory in MB)``: the peak is
@@ -74,7 +74,8 @@ def run_measured(*args: str, env: dict[str, str] | None = None,
         "    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe, sys.executable, "-m", "kbuilder", *args],
+        [sys.executable, "-c", probe, sys.executable,
+         *(["-c", code] if code is not None else ["-m", "kbuilder"]), *args],
         capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
     )
     rc, text, seconds, peak = json.loads(out.stdout)
