@@ -7,6 +7,9 @@ layer. Weights saved in a project are set after the model is built.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kbuilder.graph.errors import GraphError
@@ -16,6 +19,26 @@ from kbuilder.graph.shapes import explain_exception, make_layer, order_with_shar
 
 class BuildError(GraphError):
     """The graph cannot become a Keras model; names the node."""
+
+
+# Frames of Keras's recursive graph walk per layer of a model's longest chain, with room.
+_FRAMES_PER_LAYER = 4
+
+
+@contextmanager
+def deep_recursion(layers: int) -> Iterator[None]:
+    """Let Keras handle a model of ``layers`` layers inside the block.
+
+    Keras walks a model's graph recursively (``keras.src.ops.function.map_graph``, one
+    call per layer of the longest chain), so a chain of a few thousand layers would pass
+    Python's default limit of 1,000 calls; kbuilder's own walks are iterative.
+    """
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 1_000 + _FRAMES_PER_LAYER * layers))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def build_model(
@@ -37,7 +60,8 @@ def build_model(
     import keras
 
     layers: dict[str, Any] = {}
-    model = _build(graph, None, layers, name or graph.name)
+    with deep_recursion(sum(1 for _ in graph.walk())):
+        model = _build(graph, None, layers, name or graph.name)
     for node_id, arrays in (weights or {}).items():
         layer = layers.get(node_id)
         if layer is None:

@@ -1281,12 +1281,28 @@ def open_model_file(
         NeedsTrustError: only code in the file stands in the way.
         ModelImportError: the file is missing, damaged, refused or cannot be loaded.
     """
+    from kbuilder.graph.build import deep_recursion
+
     path = Path(path)
     config = read_model_config(path)
     check_model_config(config, trust=trust, remedy=remedy)
-    if path.suffix.lower() == ".keras":
-        check_archive_sizes(path, config, trust)
-    return _load_model(path, trust, compile)
+    with deep_recursion(_layer_count(config)):
+        if path.suffix.lower() == ".keras":
+            check_archive_sizes(path, config, trust)
+        return _load_model(path, trust, compile)
+
+
+def _layer_count(config: dict[str, Any]) -> int:
+    """How many layer configurations a model configuration holds, at any depth."""
+    count, stack = 0, [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            count += isinstance(value.get("class_name"), str)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
 
 
 def check_archive_sizes(path: Path, config: dict[str, Any], trust: bool = False) -> None:

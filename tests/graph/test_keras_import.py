@@ -765,3 +765,31 @@ def test_a_custom_class_needs_more_than_trust(tmp_path):
     with pytest.raises(ModelImportError) as info:
         check_model_config(config)
     assert not isinstance(info.value, NeedsTrustError)
+
+
+@pytest.mark.slow
+def test_a_chain_longer_than_pythons_recursion_limit_goes_every_way(tmp_path):
+    # Keras walks a model's graph recursively, one call per layer of the chain.
+    from kbuilder.graph import codegen
+    from kbuilder.graph.layout import layered_positions
+    from kbuilder.graph.model import Graph
+
+    n = 1_200
+    nodes = [{"id": "in", "kind": "input", "name": "x", "params": {"shape": [2]}}]
+    nodes += [{"id": f"d{i}", "kind": "layer", "name": f"d{i}", "class_name": "Dense",
+               "params": {"units": 2}} for i in range(n)]
+    nodes.append({"id": "out", "kind": "output", "name": "output"})
+    ids = [n["id"] for n in nodes]
+    edges = [{"id": f"e{i}", "src": a, "src_port": 0, "dst": b, "dst_port": "inputs"}
+             for i, (a, b) in enumerate(zip(ids, ids[1:]))]
+    graph = Graph.from_dict({"name": "chain", "nodes": nodes, "edges": edges})
+    inference = ShapeInference(graph)
+    inference.update()
+    assert inference.errors() == [] and inference.total_params() == n * 6
+    assert len(layered_positions(graph)) == n + 2
+    assert "outputs=d1199" in codegen.generate_model_code(graph)
+    model = build_model(graph)
+    path = tmp_path / "chain.keras"
+    model.save(path)
+    project = import_file(path)
+    assert sum(1 for _ in project.graph.walk()) == n + 2
