@@ -781,7 +781,7 @@ def test_a_chain_longer_than_pythons_recursion_limit_goes_every_way(tmp_path):
     nodes.append({"id": "out", "kind": "output", "name": "output"})
     ids = [n["id"] for n in nodes]
     edges = [{"id": f"e{i}", "src": a, "src_port": 0, "dst": b, "dst_port": "inputs"}
-             for i, (a, b) in enumerate(zip(ids, ids[1:]))]
+             for i, (a, b) in enumerate(zip(ids, ids[1:], strict=False))]
     graph = Graph.from_dict({"name": "chain", "nodes": nodes, "edges": edges})
     inference = ShapeInference(graph)
     inference.update()
