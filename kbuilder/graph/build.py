@@ -14,6 +14,7 @@ from typing import Any
 
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.model import Graph
+from kbuilder.graph.report import NO_INPUTS, NO_OUTPUTS
 from kbuilder.graph.shapes import explain_exception, make_layer, order_with_sharing
 
 
@@ -148,9 +149,9 @@ def _build(
             )
         outputs.append(tensors[(src, port)])
     if not inputs:
-        raise BuildError("The model has no Input; add one and connect it to the first layer.")
+        raise BuildError(NO_INPUTS)
     if not outputs:
-        raise BuildError("The model has no output; add an Output and connect the last layer.")
+        raise BuildError(NO_OUTPUTS)
     return keras.Model(
         inputs=inputs[0] if len(inputs) == 1 else inputs,
         outputs=outputs[0] if len(outputs) == 1 else outputs,

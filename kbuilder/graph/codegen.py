@@ -236,8 +236,11 @@ def _model_functions(graph: Graph) -> _ModelFunctions:
 
 
 def _model_functions_of(graph: Graph) -> _ModelFunctions:
+    from kbuilder.graph.report import model_problems
     from kbuilder.graph.shapes import ShapeInference
 
+    for message in model_problems(graph):
+        raise CodegenError(message)
     inference = ShapeInference(graph)
     try:
         inference.update()

@@ -122,6 +122,17 @@ class ShapeInference:
         """The inference of a block's subgraph (to show or check inner nodes)."""
         return self._blocks.get(block_id)
 
+    def weight_shapes(self, node_id: str) -> list[tuple[int, ...]] | None:
+        """Shapes of the weights of the layer node ``node_id`` owns, in Keras order.
+
+        ``None`` for a node that owns no layer, or whose layer could not be built.
+        """
+        node = self.graph.node(node_id)
+        layer = self._layers.get(node_id)
+        if node.kind != "layer" or node.shared_with or layer is None:
+            return None
+        return [tuple(int(d) for d in w.shape) for w in layer.weights]
+
     def total_params(self) -> int:
         return sum(r.params for r in self._results.values())
 
