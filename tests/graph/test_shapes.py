@@ -63,7 +63,7 @@ def test_error_is_attached_to_the_node_and_downstream_is_blocked():
     pool = add_layer(h, g, "GlobalAveragePooling2D", ids["input"])
     inf.update()
     r = inf.result(pool)
-    assert r.error and "'global_average_pooling2d'" in r.error and "ndim" in r.error
+    assert r.error and "'global_average_pooling2d'" in r.error and "needs images" in r.error
     assert inf.result(ids["dense"]).ok  # Dense accepts (4, 4, 3)
     assert [nid for nid, _ in inf.errors()] == [pool]
 
@@ -86,7 +86,7 @@ def test_bad_parameter_from_keras_names_the_parameter():
     conv = add_layer(h, g, "Conv1D", ids["input"], filters=4, kernel_size=[3])
     inf = ShapeInference(g)
     inf.update()
-    assert "ndim" in inf.result(conv).error  # Conv1D needs (steps, channels)
+    assert "Conv1D needs sequences" in inf.result(conv).error
 
 
 def test_update_is_incremental_with_early_cutoff():
@@ -271,3 +271,38 @@ def test_size_limits_name_the_parameter():
     assert dense.error_param == "units" and "its weights would hold at least 6,400,000,000 numbers" in dense.error
     assert inf.result(big).error_param == "shape"
     assert "Give it a smaller shape." in inf.result(big).error
+
+
+@pytest.mark.parametrize("class_name, params, shapes, param, expected", [
+    ("Conv2D", {"filters": 4, "kernel_size": 3}, [[64]], None,
+     "Conv2D needs images (height, width, channels); it receives vectors (features) "
+     "(None, 64). Insert a Reshape before it, or connect it to a layer or Input that gives "
+     "images."),
+    ("Conv1D", {"filters": 4, "kernel_size": 3}, [[4, 4, 4, 4]], None,
+     "Conv1D needs sequences (steps, features); it receives volumes (depth, height, width, "
+     "channels) (None, 4, 4, 4, 4). Insert a Reshape, Flatten or global pooling layer"),
+    ("GlobalAveragePooling2D", {}, [[64]], None, "GlobalAveragePooling2D needs images"),
+    ("Conv2D", {"filters": 4, "kernel_size": 3}, [[2, 2, 16]], "kernel_size",
+     "the input (None, 2, 2, 16) is too small for this layer's kernel_size and strides: its "
+     "output would have no positions left. Use padding='same'"),
+    ("MaxPooling2D", {"pool_size": 4}, [[2, 2, 16]], "pool_size",
+     "the input (None, 2, 2, 16) is too small for this layer's pool_size"),
+    ("Add", {}, [[8], [4]], None,
+     "Add combines its inputs value by value, so their shapes must match; it receives "
+     "(None, 8) and (None, 4)."),
+    ("Concatenate", {}, [[8], [4, 2]], "axis",
+     "Concatenate joins its inputs along one axis, so their other sizes must match; it "
+     "receives (None, 8) and (None, 4, 2)."),
+    ("Reshape", {"target_shape": [5, 5]}, [[64]], "target_shape",
+     "Reshape cannot turn (None, 64) (64 values per sample) into (5, 5)"),
+])
+def test_common_shape_errors_say_what_to_change(class_name, params, shapes, param, expected):
+    history, g = History(), Graph("m")
+    inputs = [add_input(history, g, s, name=f"in{i}") for i, s in enumerate(shapes)]
+    node = add_layer(history, g, class_name, *inputs, name="x", **params)
+    inf = ShapeInference(g)
+    inf.update()
+    result = inf.result(node)
+    assert result.error.startswith(f"'x': {expected}"), result.error
+    assert "ndim" not in result.error and "Received" not in result.error
+    assert result.error_param == param
