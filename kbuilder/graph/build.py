@@ -94,6 +94,9 @@ def _build(
 
     from kbuilder.graph import catalog
 
+    chain = graph.sequential_chain()
+    if chain is not None:
+        return _build_sequential(graph, chain, input_tensors, layers, name)
     tensors: dict[tuple[str, int], Any] = {}
     inputs: list[Any] = []
     for nid in order_with_sharing(graph):
@@ -157,6 +160,37 @@ def _build(
         outputs=outputs[0] if len(outputs) == 1 else outputs,
         name=name,
     )
+
+
+def _build_sequential(
+    graph: Graph, chain: list[Any], input_tensors: dict[str, Any] | None,
+    layers: dict[str, Any], name: str,
+) -> Any:
+    """A ``keras.Sequential`` of the chain's layers (a graph imported from one)."""
+    import keras
+
+    inp = graph.input_nodes()[0]
+    if input_tensors is not None:
+        outer = input_tensors.get(inp.id)
+        if outer is None:
+            raise BuildError(f"Block input '{inp.name}' is not connected.", inp.id)
+        shape, dtype = tuple(outer.shape[1:]), outer.dtype
+    else:
+        shape, dtype = tuple(inp.param("shape") or ()), inp.param("dtype", "float32")
+    stack = [keras.Input(shape=shape, dtype=dtype, name=inp.name)]
+    for node in chain:
+        try:
+            layer = make_layer(node.class_name, node.params, node.name)
+        except Exception as exc:
+            message, param = explain_exception(exc, [])
+            raise BuildError(f"'{node.name}': {message}", node.id, param) from exc
+        layers[node.id] = layer
+        stack.append(layer)
+    try:
+        return keras.Sequential(stack, name=name)
+    except Exception as exc:
+        message, _ = explain_exception(exc, [])
+        raise BuildError(f"The model '{name}' cannot be built: {message}") from exc
 
 
 def _port_tensors(

@@ -176,11 +176,19 @@ def import_model(
     with no_tensorflow_probe():
         importer = _Importer(functional)
         data, _ = importer.graph_data(functional, name or model.name, top_level=True)
+    data.update(_style_of(model))
     if importer.problems:
         raise _problems_error(importer.problems)
     graph = Graph.from_dict(data)
     apply_layout(graph)
     return graph, importer.weights
+
+
+def _style_of(model: Any) -> dict[str, str]:
+    """``{"style": "sequential"}`` for a ``keras.Sequential`` model (kept in the graph)."""
+    from keras.src.models.sequential import Sequential
+
+    return {"style": "sequential"} if isinstance(model, Sequential) else {}
 
 
 def _functional_of(model: Any, top_level: bool = False) -> Any:
@@ -504,6 +512,7 @@ class _Importer:
         op = call.node.operation
         name = target.name_of(op)
         sub, port_ids = self.graph_data(call.inner, name, top_level=False)
+        sub.update(_style_of(op))
         block_id = new_id()
         target.nodes.append({"id": block_id, "kind": "block", "name": name, "graph": sub})
         for tensor, port_id in zip(call.ports["inputs"], port_ids, strict=True):
