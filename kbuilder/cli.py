@@ -417,7 +417,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.output is not None:
         _writable_file(args.output, ".keras", force=True)
     data, training = _run_settings(project, args)
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be trained", report["errors"], args.project)
         return EXIT_PROBLEMS
@@ -587,7 +587,7 @@ def _add_codegen(sub: argparse._SubParsersAction) -> None:
 def _cmd_codegen(args: argparse.Namespace) -> int:
     output = _writable_file(args.output, ".ipynb" if args.notebook else ".py", force=True)
     project = _load_project(args.project)
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be written as code", report["errors"], args.project)
         return EXIT_PROBLEMS
@@ -827,7 +827,7 @@ def _export_source(path: Path) -> tuple[str | None, str | None, str]:
         return str(model), str(path), (
             f"Exporting the model trained in run {run.get('run_id', '?')} of {path} "
             f"({run.get('backend', '?')}, {run.get('status', '?')}).")
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be exported", report["errors"], path)
         raise CliError("Fix the problems above first.", EXIT_PROBLEMS)
