@@ -269,62 +269,17 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     project = _load_project(args.project)
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     print(json.dumps(report, indent=2) if args.json else _format_check(report))
     return EXIT_OK if report["ok"] else EXIT_PROBLEMS
 
 
-def check_graph(graph: Any) -> dict[str, Any]:
-    """Run shape inference on ``graph`` and report every node, in topological order.
+def check_graph(graph: Any, weights: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """``kbuilder.graph.report.check_graph``: the one validation of check, build, codegen,
+    export and train (imported when used, to keep ``kbuilder --help`` fast)."""
+    from kbuilder.graph.report import check_graph as check
 
-    Args:
-        graph: a ``kbuilder.graph.model.Graph``.
-
-    Returns:
-        A JSON-safe dict ``{"ok", "nodes", "total_params", "total_trainable_params",
-        "total_flops", "errors"}``; ``errors`` lists ``{"node_id", "node", "message"}``.
-    """
-    from kbuilder.graph.errors import GraphError
-    from kbuilder.graph.shapes import ShapeInference
-
-    inference = ShapeInference(graph)
-    try:
-        inference.update()
-        order = graph.topological_order()
-    except GraphError as exc:  # e.g. a cycle: no per-node results to show
-        node = graph.node(exc.node_id).name if exc.node_id in graph else None
-        return {
-            "ok": False, "nodes": [], "total_params": 0, "total_trainable_params": 0,
-            "total_flops": 0,
-            "errors": [{"node_id": exc.node_id, "node": node, "message": str(exc)}],
-        }
-    finally:
-        inference.close()
-    nodes, errors = [], []
-    for node_id in order:
-        node, result = graph.node(node_id), inference.result(node_id)
-        nodes.append({
-            "id": node_id,
-            "name": node.name,
-            "type": node.label,
-            "outputs": [{"shape": list(t.shape), "dtype": str(t.dtype)} for t in result.outputs],
-            "params": int(result.params),
-            "trainable_params": int(result.trainable_params),
-            "flops": None if result.flops is None else int(result.flops),
-            "error": result.error,
-            "blocked": getattr(result, "blocked", None),
-        })
-        if result.error:
-            errors.append({"node_id": node_id, "node": node.name, "message": result.error})
-    flops = [n["flops"] for n in nodes if n["flops"] is not None]
-    return {
-        "ok": not errors,
-        "nodes": nodes,
-        "total_params": int(inference.total_params()),
-        "total_trainable_params": sum(n["trainable_params"] for n in nodes),
-        "total_flops": sum(flops),
-        "errors": errors,
-    }
+    return check(graph, weights)
 
 
 def _format_check(report: dict[str, Any]) -> str:
@@ -408,7 +363,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 def _cmd_build(args: argparse.Namespace) -> int:
     output = _writable_file(args.output, ".keras", force=True)
     project = _load_project(args.project)
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be built", report["errors"], args.project)
         return EXIT_PROBLEMS
@@ -474,7 +429,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     project = _load_project(args.project)
     _check_train_outputs(args)
     data, training = _run_settings(project, args)
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be trained", report["errors"], args.project)
         return EXIT_PROBLEMS
@@ -722,7 +677,7 @@ def _add_codegen(sub: argparse._SubParsersAction) -> None:
 def _cmd_codegen(args: argparse.Namespace) -> int:
     output = _writable_file(args.output, ".ipynb" if args.notebook else ".py", force=True)
     project = _load_project(args.project)
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be written as code", report["errors"], args.project)
         return EXIT_PROBLEMS
@@ -1121,7 +1076,7 @@ def _export_source(path: Path) -> tuple[str | None, str | None, str]:
         return str(model), str(path), (
             f"Exporting the model trained in run {run.get('run_id', '?')} of {path} "
             f"({run.get('backend', '?')}, {run.get('status', '?')}).")
-    report = check_graph(project.graph)
+    report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be exported", report["errors"], path)
         raise CliError("Fix the problems above first.", EXIT_PROBLEMS)

@@ -7,15 +7,39 @@ layer. Weights saved in a project are set after the model is built.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.model import Graph
+from kbuilder.graph.report import NO_INPUTS, NO_OUTPUTS
 from kbuilder.graph.shapes import explain_exception, make_layer, order_with_sharing
 
 
 class BuildError(GraphError):
     """The graph cannot become a Keras model; names the node."""
+
+
+# Frames of Keras's recursive graph walk per layer of a model's longest chain, with room.
+_FRAMES_PER_LAYER = 4
+
+
+@contextmanager
+def deep_recursion(layers: int) -> Iterator[None]:
+    """Let Keras handle a model of ``layers`` layers inside the block.
+
+    Keras walks a model's graph recursively (``keras.src.ops.function.map_graph``, one
+    call per layer of the longest chain), so a chain of a few thousand layers would pass
+    Python's default limit of 1,000 calls; kbuilder's own walks are iterative.
+    """
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 1_000 + _FRAMES_PER_LAYER * layers))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 def build_model(
@@ -37,7 +61,8 @@ def build_model(
     import keras
 
     layers: dict[str, Any] = {}
-    model = _build(graph, None, layers, name or graph.name)
+    with deep_recursion(sum(1 for _ in graph.walk())):
+        model = _build(graph, None, layers, name or graph.name)
     for node_id, arrays in (weights or {}).items():
         layer = layers.get(node_id)
         if layer is None:
@@ -69,6 +94,9 @@ def _build(
 
     from kbuilder.graph import catalog
 
+    chain = graph.sequential_chain()
+    if chain is not None:
+        return _build_sequential(graph, chain, input_tensors, layers, name)
     tensors: dict[tuple[str, int], Any] = {}
     inputs: list[Any] = []
     for nid in order_with_sharing(graph):
@@ -124,14 +152,45 @@ def _build(
             )
         outputs.append(tensors[(src, port)])
     if not inputs:
-        raise BuildError("The model has no Input; add one and connect it to the first layer.")
+        raise BuildError(NO_INPUTS)
     if not outputs:
-        raise BuildError("The model has no output; add an Output and connect the last layer.")
+        raise BuildError(NO_OUTPUTS)
     return keras.Model(
         inputs=inputs[0] if len(inputs) == 1 else inputs,
         outputs=outputs[0] if len(outputs) == 1 else outputs,
         name=name,
     )
+
+
+def _build_sequential(
+    graph: Graph, chain: list[Any], input_tensors: dict[str, Any] | None,
+    layers: dict[str, Any], name: str,
+) -> Any:
+    """A ``keras.Sequential`` of the chain's layers (a graph imported from one)."""
+    import keras
+
+    inp = graph.input_nodes()[0]
+    if input_tensors is not None:
+        outer = input_tensors.get(inp.id)
+        if outer is None:
+            raise BuildError(f"Block input '{inp.name}' is not connected.", inp.id)
+        shape, dtype = tuple(outer.shape[1:]), outer.dtype
+    else:
+        shape, dtype = tuple(inp.param("shape") or ()), inp.param("dtype", "float32")
+    stack = [keras.Input(shape=shape, dtype=dtype, name=inp.name)]
+    for node in chain:
+        try:
+            layer = make_layer(node.class_name, node.params, node.name)
+        except Exception as exc:
+            message, param = explain_exception(exc, [])
+            raise BuildError(f"'{node.name}': {message}", node.id, param) from exc
+        layers[node.id] = layer
+        stack.append(layer)
+    try:
+        return keras.Sequential(stack, name=name)
+    except Exception as exc:
+        message, _ = explain_exception(exc, [])
+        raise BuildError(f"The model '{name}' cannot be built: {message}") from exc
 
 
 def _port_tensors(

@@ -218,8 +218,11 @@ def _model_functions(graph: Graph) -> _ModelFunctions:
 
 
 def _model_functions_of(graph: Graph) -> _ModelFunctions:
+    from kbuilder.graph.report import model_problems
     from kbuilder.graph.shapes import ShapeInference
 
+    for message in model_problems(graph):
+        raise CodegenError(message)
     inference = ShapeInference(graph)
     try:
         inference.update()
@@ -314,6 +317,11 @@ def _write_function(
     from kbuilder.graph import catalog
     from kbuilder.graph.shapes import order_with_sharing
 
+    chain = graph.sequential_chain()
+    if chain is not None:
+        _write_sequential(graph, inference, chain, function_name, model_name, definitions,
+                          top_level)
+        return
     names = _Names(function_names.values())
     needed = _needed_nodes(graph)
     outputs: dict[tuple[str, int], str] = {}  # (node id, output index) -> variable
@@ -408,8 +416,37 @@ def _output_variables(node: Node, count: int, names: _Names) -> list[str]:
     return [first] + [names.new(f"{base}_out{i}") for i in range(1, count)]
 
 
+def _write_sequential(
+    graph: Graph, inference: Any, chain: list[Node], function_name: str, model_name: str,
+    definitions: list[str], top_level: bool,
+) -> None:
+    """Append the function building a Sequential graph as ``keras.Sequential([...])``."""
+    from kbuilder.graph import catalog
+
+    inp = graph.input_nodes()[0]
+    outer = None if top_level else inference.result(inp.id).outputs[0]
+    items = [_input_expression(inp, outer)] + [
+        _layer_expression(catalog.get(n.class_name or ""), n.params, n.name) for n in chain
+    ]
+    body = ["return keras.Sequential(", f"{INDENT}["]
+    for item in items:
+        body += [f"{INDENT * 2}{line}" for line in _wrapped("", item, ",", depth=3)]
+    body += [f"{INDENT}],", f"{INDENT}name={_string(model_name)},", ")"]
+    doc = (
+        '"""Build the model (fresh weights, not compiled)."""' if top_level
+        else f'"""Build the block {_quote_text(model_name)} as a nested model."""'
+    )
+    definitions.append(
+        f"def {function_name}():\n" + textwrap.indent("\n".join([doc, *body]), INDENT)
+    )
+
+
 def _input_line(node: Node, var: str, outer: Any) -> str:
     """``keras.Input``; inside a block, shaped like what feeds the block (as ``build``)."""
+    return "\n".join(_wrapped(f"{var} = ", _input_expression(node, outer)))
+
+
+def _input_expression(node: Node, outer: Any) -> str:
     if outer is not None:
         shape, dtype = tuple(outer.shape[1:]), str(outer.dtype)
     else:
@@ -419,7 +456,7 @@ def _input_line(node: Node, var: str, outer: Any) -> str:
     if dtype != "float32":
         args.append(f"dtype={_string(dtype)}")
     args.append(f"name={_string(node.name)}")
-    return "\n".join(_wrapped(f"{var} = ", f"keras.Input({', '.join(args)})"))
+    return f"keras.Input({', '.join(args)})"
 
 
 def _model_call(inputs: list[str], outputs: list[str], name: str) -> str:

@@ -64,7 +64,7 @@ import math
 import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,6 +113,13 @@ class ModelImportError(GraphError):
         self.problems = list(problems or [])
 
 
+class NeedsTrustError(ModelImportError):
+    """A model file refused only because it carries Python code (a Lambda layer...).
+
+    Opening it with ``trust=True`` would run that code; a view asks the user first.
+    """
+
+
 @dataclass(frozen=True)
 class _Problem:
     """Why one layer cannot be imported."""
@@ -128,12 +135,13 @@ def _problems_error(problems: list[_Problem]) -> ModelImportError:
     unique = list(dict.fromkeys(problems))
     first, others = unique[0], unique[1:]
     message = first.message
+    error = NeedsTrustError if all(p.code for p in unique) else ModelImportError
     if others:
         named = ", ".join(f"{_q(p.layer)} ({p.class_name})" for p in others[:MAX_NAMED])
         more = f" and {len(others) - MAX_NAMED} more" if len(others) > MAX_NAMED else ""
         count = f"{len(others)} more layer{'s' if len(others) != 1 else ''}"
         message += f" Also {count} cannot be opened: {named}{more}."
-    return ModelImportError(message, [p.message for p in unique])
+    return error(message, [p.message for p in unique])
 
 
 def _q(name: Any) -> str:
@@ -169,11 +177,19 @@ def import_model(
     with no_tensorflow_probe():
         importer = _Importer(functional)
         data, _ = importer.graph_data(functional, name or model.name, top_level=True)
+    data.update(_style_of(model))
     if importer.problems:
         raise _problems_error(importer.problems)
     graph = Graph.from_dict(data)
     apply_layout(graph)
     return graph, importer.weights
+
+
+def _style_of(model: Any) -> dict[str, str]:
+    """``{"style": "sequential"}`` for a ``keras.Sequential`` model (kept in the graph)."""
+    from keras.src.models.sequential import Sequential
+
+    return {"style": "sequential"} if isinstance(model, Sequential) else {}
 
 
 def _functional_of(model: Any, top_level: bool = False) -> Any:
@@ -497,6 +513,7 @@ class _Importer:
         op = call.node.operation
         name = target.name_of(op)
         sub, port_ids = self.graph_data(call.inner, name, top_level=False)
+        sub.update(_style_of(op))
         block_id = new_id()
         target.nodes.append({"id": block_id, "kind": "block", "name": name, "graph": sub})
         for tensor, port_id in zip(call.ports["inputs"], port_ids, strict=True):
@@ -1018,9 +1035,7 @@ def import_file(path: str | Path, trust: bool = False) -> Project:
     from kbuilder.graph.project import Project
 
     path = Path(path)
-    config = read_model_config(path)
-    check_model_config(config, trust=trust)
-    model = _load_model(path, trust)
+    model = open_model_file(path, trust=trust)
     name = path.stem if _GENERIC_MODEL_NAME.match(model.name) else model.name
     graph, weights = import_model(model, name=name)
     return Project(graph, weights=weights)
@@ -1103,17 +1118,36 @@ def _read_h5_config(path: Path) -> bytes:
     return raw
 
 
-def check_model_config(config: dict[str, Any], trust: bool = False) -> None:
+# What a refusal of Python code in a model file tells the user to do.
+TRUST_REMEDY = (
+    "Open it only if you trust where it came from: `kbuilder import --trust`."
+)
+SAFE_MODE_REMEDY = (
+    "kbuilder never runs code from a model file to predict or export; rebuild that part "
+    "with built-in layers (e.g. Rescaling, Activation, Reshape) where the model is made, "
+    "and save the model again."
+)
+
+
+def check_model_config(
+    config: dict[str, Any], trust: bool = False, remedy: str = TRUST_REMEDY
+) -> None:
     """Refuse a model configuration that would run code or needs unknown classes.
 
     Args:
         config: the configuration from ``read_model_config``.
         trust: skip the refusal of code-carrying objects (Lambda layers and the like).
+        remedy: the sentence that ends a refusal of code: what the user can do.
 
     Raises:
+        NeedsTrustError: only code-carrying objects stand in the way (``trust=True``
+            would open the file); names the (first) layer concerned.
         ModelImportError: names the (first) layer concerned and the risk or class.
     """
-    problems = [p for p in _config_problems(config) if not (trust and p.code)]
+    problems = [
+        replace(p, message=f"{p.message} {remedy}") if p.code else p
+        for p in _config_problems(config) if not (trust and p.code)
+    ]
     if problems:
         raise _problems_error(problems)
 
@@ -1154,8 +1188,7 @@ def _object_problem(obj: dict[str, Any], class_name: str, layer: tuple[str, str]
     ):
         return _Problem(layer_name, layer_class, (
             f"Layer {_q(layer_name)} ({layer_class}) contains Python code, which would run on "
-            "your computer when the model is opened. Open it only if you trust where it came "
-            "from: `kbuilder import --trust`."
+            "your computer when the model is opened."
         ), code=True)
     if class_name.startswith("__") and class_name.endswith("__"):
         return None  # Keras's own markers for tensors, tuples, arrays...
@@ -1220,11 +1253,152 @@ def _keras_operation_name(class_name: str) -> bool:
     return callable(getattr(keras.ops, to_snake_case(class_name), None))
 
 
-def _load_model(path: Path, trust: bool) -> Any:
+# A weights member may unpack to this much without the model's size being checked.
+_SMALL_WEIGHTS_BYTES = 64 * 2**20
+# Bytes a weights file may hold per declared parameter: float64 weights and three more
+# values per weight for an optimizer's state (Adam's moments), with room to spare.
+_BYTES_PER_PARAM = 40
+# HDF5's own bookkeeping, per variable and per file.
+_BYTES_PER_VARIABLE = 16 * 2**10
+_FILE_OVERHEAD = 16 * 2**20
+# Any other member (metadata, a vocabulary asset) is small in any real model.
+MAX_OTHER_MEMBER_BYTES = 256 * 2**20
+# No model kbuilder can edit or train has weights this large.
+MAX_WEIGHTS_BYTES = 16 * 2**30
+
+
+def open_model_file(
+    path: str | Path, trust: bool = False, compile: bool = False,
+    remedy: str = TRUST_REMEDY,
+) -> Any:
+    """Load a ``.keras`` or ``.h5`` model file after checking that it is safe to.
+
+    The one way kbuilder opens model files (import, predict, evaluate, export): the
+    configuration is checked for code and unknown classes, and a ``.keras`` archive's
+    members for sizes its model cannot need (a "zip bomb" unpacks gigabytes of zeros
+    from a few megabytes), before Keras reads anything else.
+
+    Args:
+        path: the model file.
+        trust: let Lambda layers and other code-carrying objects load (their code runs).
+        compile: restore the compile settings saved with the model.
+        remedy: what a refusal of code tells the user to do.
+
+    Returns:
+        The ``keras.Model``.
+
+    Raises:
+        NeedsTrustError: only code in the file stands in the way.
+        ModelImportError: the file is missing, damaged, refused or cannot be loaded.
+    """
+    from kbuilder.graph.build import deep_recursion
+
+    path = Path(path)
+    config = read_model_config(path)
+    check_model_config(config, trust=trust, remedy=remedy)
+    with deep_recursion(_layer_count(config)):
+        if path.suffix.lower() == ".keras":
+            check_archive_sizes(path, config, trust)
+        return _load_model(path, trust, compile)
+
+
+def _layer_count(config: dict[str, Any]) -> int:
+    """How many layer configurations a model configuration holds, at any depth."""
+    count, stack = 0, [config]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            count += isinstance(value.get("class_name"), str)
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return count
+
+
+def check_archive_sizes(path: Path, config: dict[str, Any], trust: bool = False) -> None:
+    """Refuse a ``.keras`` archive whose members unpack to more than its model can need.
+
+    The weights member is compared with the parameters the configuration declares
+    (counted from the variables' shapes, nothing allocated) when it is large enough to
+    matter; every member has a hard limit.
+
+    Raises:
+        ModelImportError: names the member, its unpacked size and what was expected.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, OSError):
+        raise ModelImportError(
+            f"{_q(path.name)} is not a .keras model file, or it is damaged (incomplete "
+            "download or copy?)."
+        ) from None
+    damaged = (
+        "The file is damaged or made to exhaust memory: do not open it (if it should be a "
+        "real model, save it again from Keras)."
+    )
+    for info in members:
+        weights = info.filename.endswith(".weights.h5") or info.filename.endswith(".npz")
+        limit = MAX_WEIGHTS_BYTES if weights else MAX_OTHER_MEMBER_BYTES
+        if info.file_size > limit:
+            raise ModelImportError(
+                f"{_q(path.name)} holds {_q(info.filename)}, which unpacks to "
+                f"{_gib(info.file_size)} (at most {_gib(limit)} is accepted). {damaged}"
+            )
+        if not weights or info.file_size <= _SMALL_WEIGHTS_BYTES:
+            continue
+        declared = _declared_params(path, config, trust)
+        if declared is None:
+            continue  # cannot count: the hard limit above holds
+        params, variables = declared
+        expected = params * _BYTES_PER_PARAM + variables * _BYTES_PER_VARIABLE + _FILE_OVERHEAD
+        if info.file_size > expected:
+            raise ModelImportError(
+                f"{_q(path.name)} holds weights that unpack to {_gib(info.file_size)}, but "
+                f"its model has {params:,} parameters (at most {_gib(expected)} of weights). "
+                f"{damaged}"
+            )
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+
+
+def _declared_params(
+    path: Path, config: dict[str, Any], trust: bool
+) -> tuple[int, int] | None:
+    """``(parameters, variables)`` of the model a ``.keras`` configuration describes.
+
+    The model is built from the configuration with its variables declared but never
+    allocated. ``None`` when it cannot be built that way (Keras then reports why when it
+    loads the file).
+
+    Raises:
+        ModelImportError: the configuration declares absurdly large weights.
+    """
+    import keras
+
+    from kbuilder.graph.shapes import MAX_LAYER_PARAMS, SizeError, declared_variables
+
+    try:
+        with no_tensorflow_probe(), declared_variables(limit=4 * MAX_LAYER_PARAMS) as declared:
+            keras.saving.deserialize_keras_object(config, safe_mode=not trust)
+    except SizeError as exc:
+        raise ModelImportError(
+            f"{_q(path.name)} declares weights of {exc.count:,} numbers or more (one of "
+            f"shape {exc.shape}), far more than a real model has: it is damaged or made to "
+            "exhaust memory."
+        ) from None
+    except Exception:
+        return None
+    return declared.count, len(declared)
+
+
+def _load_model(path: Path, trust: bool, compile: bool = False) -> Any:
     import keras
 
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=not trust)
+        return keras.saving.load_model(path, compile=compile, safe_mode=not trust)
     except Exception as exc:
         from kbuilder.graph.shapes import explain_exception
 

@@ -38,6 +38,9 @@ from kbuilder.graph.events import EventGroup
 NodeKind = Literal["input", "layer", "output", "block"]
 NODE_KINDS: tuple[str, ...] = ("input", "layer", "output", "block")
 
+# How a graph's model is written in code: keras.Model(inputs, outputs) or keras.Sequential.
+GRAPH_STYLES: tuple[str, ...] = ("functional", "sequential")
+
 # The port name of single-input nodes (output nodes and most layers).
 DEFAULT_PORT = "inputs"
 
@@ -175,8 +178,11 @@ class Graph:
     ``node_changed(block_id, "subgraph")``.
     """
 
-    def __init__(self, name: str = "model"):
+    def __init__(self, name: str = "model", style: str = "functional"):
         self.name = name
+        # How the model was written: "sequential" for a keras.Sequential (imported), so
+        # code and builds give a Sequential again while the graph stays a plain chain.
+        self.style = style if style in GRAPH_STYLES else "functional"
         self._nodes: dict[str, Node] = {}
         self._edges: dict[str, Edge] = {}
         # Adjacency indexes (edge ids in global edge order) keep queries O(degree).
@@ -547,11 +553,40 @@ class Graph:
     # ---------------------------------------------------------- serialization
     def to_dict(self) -> dict[str, Any]:
         """The graph as JSON-safe data (positions are view data, see ``positions``)."""
-        return {
-            "name": self.name,
-            "nodes": [n.to_dict() for n in self._nodes.values()],
-            "edges": [e.to_dict() for e in self._edges.values()],
-        }
+        data: dict[str, Any] = {"name": self.name}
+        if self.style != "functional":
+            data["style"] = self.style
+        data["nodes"] = [n.to_dict() for n in self._nodes.values()]
+        data["edges"] = [e.to_dict() for e in self._edges.values()]
+        return data
+
+    def sequential_chain(self) -> list[Node] | None:
+        """The layer nodes in order when the graph is a ``keras.Sequential`` model.
+
+        That is a graph of style ``"sequential"`` that is still a plain chain: one input,
+        each layer fed by the one before on its only port, one output, no shared layers
+        and no per-call options. Otherwise ``None`` (the graph is written as Functional).
+        """
+        inputs, outputs = self.input_nodes(), self.output_nodes()
+        if self.style != "sequential" or len(inputs) != 1 or len(outputs) != 1:
+            return None
+        chain, current = [], inputs[0].id
+        while True:
+            edges = self.edges_from(current)
+            if len(edges) != 1 or edges[0].src_port != 0:
+                return None
+            nxt = self.node(edges[0].dst)
+            if len(self.edges_into(nxt.id)) != 1:
+                return None
+            if nxt.kind == "output":
+                break
+            if nxt.kind != "layer" or nxt.shared_with or nxt.call_options or self.sharers(nxt.id):
+                return None
+            if (nxt.class_name or "").startswith("ops."):
+                return None
+            chain.append(nxt)
+            current = nxt.id
+        return chain if chain and len(chain) + 2 == len(self._nodes) else None
 
     def positions(self) -> dict[str, list[float]]:
         """Node positions of this graph and nested blocks, keyed by node id."""
@@ -562,7 +597,7 @@ class Graph:
         cls, data: dict[str, Any], positions: dict[str, Any] | None = None
     ) -> Graph:
         """Build a graph from ``to_dict()`` data that ``kbuilder.graph.project`` validated."""
-        graph = cls(data.get("name", "model"))
+        graph = cls(data.get("name", "model"), data.get("style", "functional"))
         positions = positions or {}
         for nd in data.get("nodes", []):
             sub = None

@@ -59,7 +59,7 @@ from kbuilder.files import (
 from kbuilder.graph import runs as run_files
 from kbuilder.graph.commands import History, validate_input_param, validate_name
 from kbuilder.graph.errors import CycleError, ProjectFileError, UnknownLayerError
-from kbuilder.graph.model import NODE_KINDS, Graph
+from kbuilder.graph.model import GRAPH_STYLES, NODE_KINDS, Graph
 from kbuilder.graph.text import plural
 
 FORMAT = "kbuilder-project"
@@ -769,10 +769,12 @@ class _GraphRecord:
     name: str
     nodes: tuple[_NodeRecord, ...]
     edges: tuple[_EdgeRecord, ...]
+    style: str = "functional"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            **({"style": self.style} if self.style != "functional" else {}),
             "nodes": [n.to_dict() for n in self.nodes],
             "edges": [
                 {"id": e.id, "src": e.src, "src_port": e.src_port, "dst": e.dst,
@@ -1057,7 +1059,10 @@ def _parse_graph(
         _parse_edge(r, edge, f"{where}.edges[{i}]")
         for i, edge in enumerate(r.list(data.get("edges", []), f"{where}.edges"))
     )
-    return _GraphRecord(where, name, nodes, edges)
+    style = data.get("style", "functional")
+    if style not in GRAPH_STYLES:
+        r.expect(style, f"{where}.style", f"one of {', '.join(GRAPH_STYLES)}")
+    return _GraphRecord(where, name, nodes, edges, style)
 
 
 def _parse_node(r: _Reader, value: Any, where: str, depth: int) -> _NodeRecord:

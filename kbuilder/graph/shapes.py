@@ -13,6 +13,8 @@ actually changed (an "early cut-off": changing ``activation`` touches one node, 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
@@ -119,6 +121,17 @@ class ShapeInference:
     def block_inference(self, block_id: str) -> ShapeInference | None:
         """The inference of a block's subgraph (to show or check inner nodes)."""
         return self._blocks.get(block_id)
+
+    def weight_shapes(self, node_id: str) -> list[tuple[int, ...]] | None:
+        """Shapes of the weights of the layer node ``node_id`` owns, in Keras order.
+
+        ``None`` for a node that owns no layer, or whose layer could not be built.
+        """
+        node = self.graph.node(node_id)
+        layer = self._layers.get(node_id)
+        if node.kind != "layer" or node.shared_with or layer is None:
+            return None
+        return [tuple(int(d) for d in w.shape) for w in layer.weights]
 
     def total_params(self) -> int:
         return sum(r.params for r in self._results.values())
@@ -272,7 +285,17 @@ class ShapeInference:
                 "[28, 28, 1] (the batch size is not included).",
                 error_param="shape",
             )
-        return NodeResult(outputs=(TensorSpec((None, *shape), str(dtype)),))
+        specs = (TensorSpec((None, *shape), str(dtype)),)
+        try:
+            check_output_sizes(specs)
+        except SizeError as exc:
+            message, _ = explain_size(exc, {})
+            return NodeResult(
+                error=f"Input '{node.name}': {message.replace(' Use smaller settings.', '')} "
+                "Give it a smaller shape.",
+                error_param="shape",
+            )
+        return NodeResult(outputs=specs)
 
     def _compute_layer(
         self, node: Node, by_port: dict[str, list[TensorSpec]], flat: tuple[TensorSpec, ...]
@@ -300,13 +323,18 @@ class ShapeInference:
         kwargs.update(node.call_options)
         try:
             outputs = symbolic_call(layer, args, kwargs)
+            specs = tuple(
+                TensorSpec(tuple(t.shape), str(t.dtype)) for t in keras.tree.flatten(outputs)
+            )
+            check_output_sizes(specs)
+        except SizeError as exc:
+            message, param = explain_size(exc, config)
+            return NodeResult(error=f"'{node.name}': {message}", error_param=param, inputs=flat)
         except Exception as exc:
-            message, param = explain_exception(exc, [p.name for p in spec.params])
+            explained = explain_shape_error(exc, spec.class_name, flat)
+            message, param = explained or explain_exception(exc, [p.name for p in spec.params])
             return NodeResult(error=f"'{node.name}': {message}", error_param=param, inputs=flat)
         self._layers[owner.id] = layer
-        specs = tuple(
-            TensorSpec(tuple(t.shape), str(t.dtype)) for t in keras.tree.flatten(outputs)
-        )
         params = trainable = 0
         if not node.shared_with:  # a shared use adds no weights of its own
             params = sum(prod(w.shape) for w in layer.weights)
@@ -403,19 +431,232 @@ def make_layer(class_name: str, params: dict[str, Any], name: str) -> Any:
     return catalog.keras_class(spec).from_config({**config, "name": name})
 
 
-def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
-    """Call ``layer`` on KerasTensors without allocating its weights."""
-    import keras
+# Sizes no real model reaches; anything above them is a typing slip (filters=1000000),
+# refused before Keras allocates anything.
+MAX_LAYER_PARAMS = 2**31  # 8 GiB of float32 weights in one layer
+MAX_TENSOR_ELEMENTS = 2**28  # 1 GiB of float32 per sample in one tensor
 
+
+class SizeError(ValueError):
+    """A layer whose weights or output would be absurdly large; nothing was allocated.
+
+    Args:
+        what: ``"weights"`` or ``"output"``.
+        shape: the shape concerned (the output's without the batch dimension).
+        count: how many numbers it would hold (a layer's weights in total).
+    """
+
+    def __init__(self, what: str, shape: tuple[int | None, ...], count: int):
+        super().__init__(f"{what} {shape} too large ({count:,} numbers)")
+        self.what = what
+        self.shape = shape
+        self.count = count
+
+
+class _DeclaredVariables(list):
+    """Keras's list of uninitialized variables, counting them and refusing absurd sizes.
+
+    Keras appends every variable created in a stateless scope to this list, with its
+    shape known and nothing allocated; that is the last moment a size can be refused.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.count = 0
+
+    def append(self, variable: Any) -> None:
+        self.count += prod(variable.shape)
+        if self.count > self.limit:
+            raise SizeError("weights", tuple(variable.shape), self.count)
+        super().append(variable)
+
+
+@contextmanager
+def declared_variables(limit: int = MAX_LAYER_PARAMS) -> Iterator[_DeclaredVariables]:
+    """Create Keras variables inside the block with their shapes only, never their values.
+
+    Yields the list of variables declared (``.count``: how many numbers they hold).
+
+    Raises:
+        SizeError: the variables declared would hold more than ``limit`` numbers.
+    """
+    import keras
+    from keras.src.backend.common import global_state
+
+    key = "uninitialized_variables"
+    previous = global_state.get_global_attribute(key)
+    declared = _DeclaredVariables(limit)
+    global_state.set_global_attribute(key, declared)
     try:
-        with keras.StatelessScope():
+        with keras.StatelessScope(initialize_variables=False):
+            yield declared
+    finally:
+        # The variables stay uninitialized: nothing here reads their values, and another
+        # scope's exit must not initialize them either.
+        global_state.set_global_attribute(key, previous)
+
+
+def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
+    """Call ``layer`` on KerasTensors without allocating its weights.
+
+    The weights are declared (their shapes count the parameters) but never initialized:
+    Keras would otherwise fill them with random values when the scope ends.
+
+    Raises:
+        SizeError: the layer's weights would be absurdly large.
+    """
+    try:
+        with declared_variables():
             return layer(*args, **kwargs)
     except ValueError as exc:
         # A few layers create variables from concrete values (e.g. a given vocabulary),
         # which a stateless scope refuses; those are small, so build them for real.
-        if "stateless scope" not in str(exc):
+        if isinstance(exc, SizeError) or "stateless scope" not in str(exc):
             raise
         return layer(*args, **kwargs)
+
+
+def check_output_sizes(specs: tuple[TensorSpec, ...]) -> None:
+    """Refuse an output whose one sample would hold an absurd number of values.
+
+    Raises:
+        SizeError: names the first such output.
+    """
+    for spec in specs:
+        count = prod(d or 1 for d in spec.shape[1:])
+        if count > MAX_TENSOR_ELEMENTS:
+            raise SizeError("output", spec.shape[1:], count)
+
+
+def explain_size(exc: SizeError, params: dict[str, Any]) -> tuple[str, str | None]:
+    """The sentence for a ``SizeError``, and the parameter most likely to blame.
+
+    The parameter is the largest whole-number setting that appears in the shape
+    (``filters=1000000`` in a kernel of shape ``(3, 3, 3, 1000000)``).
+    """
+    dims = {d for d in exc.shape if d}
+    culprits = sorted(
+        (value, name) for name, value in params.items()
+        if isinstance(value, int) and not isinstance(value, bool) and value in dims
+    )
+    param = culprits[-1][1] if culprits else None
+    hint = f" Lower `{param}`." if param else " Use smaller settings."
+    gib = exc.count * 4 / 2**30
+    if exc.what == "weights":
+        limit = f"{MAX_LAYER_PARAMS:,}"
+        return (
+            f"its weights would hold at least {exc.count:,} numbers ({gib:,.0f} GiB; a weight of "
+            f"shape {exc.shape}), far more than any real layer (at most {limit}).{hint}",
+            param,
+        )
+    shape = TensorSpec((None, *exc.shape), "float32")
+    return (
+        f"its output {shape} would hold {exc.count:,} numbers per sample ({gib:,.1f} GiB), "
+        f"far more than any real model (at most {MAX_TENSOR_ELEMENTS:,}).{hint}",
+        param,
+    )
+
+
+# What tensors of each rank (batch dimension included) hold, for messages.
+_RANK_WORDS = {
+    1: "single numbers",
+    2: "vectors (features)",
+    3: "sequences (steps, features)",
+    4: "images (height, width, channels)",
+    5: "volumes (depth, height, width, channels)",
+}
+_ELEMENTWISE = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"})
+
+
+def _rank_words(rank: int) -> str:
+    return _RANK_WORDS.get(rank, f"tensors of {rank - 1} dimensions")
+
+
+def _wrong_rank(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
+    groups = match.groupdict()
+    if groups.get("kernel") is not None:  # a convolution's kernel has input rank entries
+        need, have, index = len(groups["kernel"].split(",")), len(groups["input"].split(",")), 0
+    else:
+        need, have, index = int(groups["need"]), int(groups["have"]), int(groups["index"] or 0)
+    shape = inputs[index] if index < len(inputs) else None
+    received = f"{_rank_words(have)} {shape}" if shape else _rank_words(have)
+    gives = _rank_words(need).split(" (")[0]
+    if have < need:
+        fix = f"Insert a Reshape before it, or connect it to a layer or Input that gives {gives}."
+    else:
+        fix = (f"Insert a Reshape, Flatten or global pooling layer before it, or connect it "
+               f"to a layer or Input that gives {gives}.")
+    return f"{class_name} needs {_rank_words(need)}; it receives {received}. {fix}", None
+
+
+def _too_small(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
+    param = "pool_size" if "pool_size" in match.string else "kernel_size"
+    shape = inputs[0] if inputs else ""
+    return (
+        f"the input {shape} is too small for this layer's {param} and strides: its output "
+        f"would have no positions left. Use padding='same', a smaller {param} or strides, "
+        "or a larger input (a Resizing layer at the start of the model).",
+        param,
+    )
+
+
+def _unequal_shapes(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
+    shapes = " and ".join(str(s) for s in inputs)
+    if class_name == "Concatenate":
+        return (
+            f"Concatenate joins its inputs along one axis, so their other sizes must match; "
+            f"it receives {shapes}. Reshape or Flatten the inputs so they agree, or change "
+            "`axis`.",
+            "axis",
+        )
+    return (
+        f"{class_name} combines its inputs value by value, so their shapes must match; it "
+        f"receives {shapes}. Make the layers feeding it produce the same shape (e.g. Dense "
+        "layers with the same units).",
+        None,
+    )
+
+
+def _reshape_size(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
+    shape = inputs[0] if inputs else None
+    values = prod(d for d in shape.shape[1:] if d) if shape else None
+    count = f" ({values:,} values per sample)" if values else ""
+    return (
+        f"Reshape cannot turn {shape}{count} into {match['target']}: the sizes of "
+        "target_shape must multiply to the same number of values. Change target_shape "
+        "(-1 lets Keras compute one size).",
+        "target_shape",
+    )
+
+
+# Keras's raw shape errors, as a sentence with a fix: (pattern, explain(match, class name,
+# input specs) -> (message, parameter)). The first matching pattern wins.
+_SHAPE_ERRORS: list[tuple[re.Pattern, Any]] = [
+    (re.compile(r"Input (?P<index>\d+)?.*?incompatible with the layer: expected "
+                r"(?P<min>min_)?ndim=(?P<need>\d+), found ndim=(?P<have>\d+)", re.S),
+     _wrong_rank),
+    (re.compile(r"Kernel shape must have the same length as input, but received kernel of "
+                r"shape \((?P<kernel>[^)]*)\) and input of shape \((?P<input>[^)]*)\)"),
+     _wrong_rank),
+    (re.compile(r"Computed output size would be zero or negative"), _too_small),
+    (re.compile(r"Inputs have incompatible shapes|requires inputs with matching shapes"),
+     _unequal_shapes),
+    (re.compile(r"total size of the tensor must be unchanged.*?target_shape=(?P<target>\([^)]*\))",
+                re.S), _reshape_size),
+]
+
+
+def explain_shape_error(
+    exc: BaseException, class_name: str, inputs: tuple[TensorSpec, ...]
+) -> tuple[str, str | None] | None:
+    """A common Keras shape error as a sentence saying what to change, else ``None``."""
+    text = str(exc)
+    for pattern, explain in _SHAPE_ERRORS:
+        match = pattern.search(text)
+        if match is not None:
+            return explain(match, class_name, inputs)
+    return None
 
 
 def _missing_input_message(node: Node, port: str) -> str:

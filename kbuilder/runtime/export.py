@@ -382,19 +382,15 @@ def _file_key(path: Path | None) -> tuple:
 
 
 def _load_model(path: Path) -> Any:
-    import keras
+    from kbuilder.graph.keras_import import SAFE_MODE_REMEDY, ModelImportError, open_model_file
 
     if not path.is_file():
         raise ExportError(f"The model file '{path}' does not exist.")
     try:
-        # safe_mode: a model file is data; code inside it (Lambda) is refused.
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:
-        from kbuilder.graph.shapes import explain_exception
-
-        message, _ = explain_exception(exc, [])
-        raise ExportError(f"'{path.name}' could not be loaded as a Keras model: {message}") \
-            from exc
+        # A model file is data: code inside it (Lambda) is refused, never trusted here.
+        return open_model_file(path, remedy=SAFE_MODE_REMEDY)
+    except ModelImportError as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def _build_project_model(path: Path | None) -> Any:

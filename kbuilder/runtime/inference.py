@@ -17,10 +17,15 @@ class InferenceError(ValueError):
 
 
 def load_trained_model(path: str) -> Any:
-    import keras
+    """The model in ``path``, checked as an import checks it (code, sizes) first.
 
-    # safe_mode: a model file is data; code inside it (Lambda) is refused.
-    return keras.saving.load_model(path, compile=True, safe_mode=True)
+    Raises:
+        ModelImportError: the file is refused or cannot be loaded; the message says why.
+    """
+    from kbuilder.graph.keras_import import SAFE_MODE_REMEDY, open_model_file
+
+    # A model file is data: code inside it (Lambda) is refused, never trusted here.
+    return open_model_file(path, compile=True, remedy=SAFE_MODE_REMEDY)
 
 
 def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:

@@ -646,7 +646,7 @@ class MainWindow(QMainWindow):
         if not self.ensure_engine():
             return False
         from kbuilder.graph.errors import GraphError
-        from kbuilder.graph.keras_import import import_file
+        from kbuilder.graph.keras_import import NeedsTrustError, import_file
 
         name = Path(path).name
         self.statusBar().showMessage(f"Importing {name}…")
@@ -654,9 +654,7 @@ class MainWindow(QMainWindow):
         try:
             try:
                 project = import_file(path)
-            except GraphError as exc:
-                if "trust" not in str(exc).lower():
-                    raise
+            except NeedsTrustError as exc:
                 QApplication.restoreOverrideCursor()
                 if not self.dialogs.ask_trust(name, str(exc)):
                     self.statusBar().showMessage(f"Did not open {name}.", 5000)

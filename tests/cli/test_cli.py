@@ -393,3 +393,34 @@ def test_gui_window_lists_the_project_nodes(qtbot, mlp_project, project_module, 
     assert not window.open_project(garbage)
     assert window.node_list.count() == len(graph)  # what was open stays open
     assert "garbage.kbproj" in window.statusBar().currentMessage()
+
+
+# ------------------------------------------------ one validation for check and build
+def test_check_refuses_what_build_refuses(tmp_path, capsys):
+    import numpy as np
+
+    from kbuilder.cli import main
+    from kbuilder.graph.model import Graph
+    from kbuilder.graph.project import Project, save_project
+    from tests.graph.helpers import mlp
+
+    empty = tmp_path / "empty.kbproj"
+    save_project(Project(Graph("empty")), empty)
+    for command in (["check", str(empty)], ["build", str(empty), "-o", str(tmp_path / "m.keras")],
+                    ["codegen", str(empty), "-o", str(tmp_path / "m.py")]):
+        assert main(command) == 1, command
+        err = capsys.readouterr()
+        text = err.out + err.err
+        assert "The model has no inputs: add an Input node" in text, command
+        assert "The model has no outputs: add an Output node" in text, command
+    assert not (tmp_path / "m.py").exists()
+
+    graph, _, ids = mlp()
+    stale = tmp_path / "stale.kbproj"
+    save_project(Project(graph, weights={ids["dense"]: [np.zeros((16, 4)), np.zeros(4)]}),
+                 stale)
+    for command in (["check", str(stale)], ["build", str(stale), "-o", str(tmp_path / "m.keras")]):
+        assert main(command) == 1, command
+        err = capsys.readouterr()
+        assert ("'dense': saved weight 1 has shape (16, 4), but the layer needs (16, 8)"
+                in err.out + err.err), command

@@ -51,3 +51,32 @@ def mlp(history: History | None = None) -> tuple[Graph, History, dict[str, str]]
     d2 = add_layer(history, g, "Dense", d1, units=4)
     out = add_output(history, g, d2)
     return g, history, {"input": x, "dense": d1, "dense_1": d2, "output": out}
+
+
+def run_measured(*args: str, env: dict[str, str] | None = None,
+                 timeout: float = 120, code: str | None = None) -> tuple[int, str, float, float]:
+    """Run ``python -m kbuilder *args`` (or ``python -c code *args``) in a fresh process.
+
+    Returns:
+        ``(exit code, stdout + stderr, seconds, peak resident memory in MB)``: the peak is
+        that process's own, measured by a parent that runs nothing else.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, resource, subprocess, sys, time\n"
+        "t = time.monotonic()\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(json.dumps([p.returncode, p.stdout + p.stderr, time.monotonic() - t,\n"
+        "    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, sys.executable,
+         *(["-c", code] if code is not None else ["-m", "kbuilder"]), *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )
+    rc, text, seconds, peak = json.loads(out.stdout)
+    return rc, text, seconds, peak

@@ -74,11 +74,11 @@ def test_build_error_names_the_node():
 
 
 def test_graph_without_input_or_output_is_explained():
-    with pytest.raises(BuildError, match="no Input"):
+    with pytest.raises(BuildError, match="no inputs: add an Input node"):
         build_model(Graph())
     h, g = History(), Graph()
     add_input(h, g, [3])
-    with pytest.raises(BuildError, match="no output"):
+    with pytest.raises(BuildError, match="no outputs: add an Output node"):
         build_model(g)
 
 

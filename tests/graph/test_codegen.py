@@ -431,9 +431,8 @@ def test_imported_models_regenerate_as_code(name, tmp_path):
     rebuilt = run_code(code)["build_model"]()
 
     def described(model):
-        # A nested Sequential comes back as a block: a Functional model with an Input.
-        kinds = {"Sequential": "Functional"}
-        return [(kinds.get(type(a).__name__, type(a).__name__), a.name)
+        # A nested Sequential comes back as a Sequential (its Input is not one of its layers).
+        return [(type(a).__name__, a.name)
                 for a in all_layers(model) if type(a).__name__ != "InputLayer"]
 
     assert described(rebuilt) == described(original)
@@ -757,3 +756,27 @@ def test_cli_refuses_unreadable_files_and_broken_graphs(tmp_path, capsys):
     assert "conv2d" in capsys.readouterr().err
     assert not Path(out).exists()
     assert cli.main(["codegen", str(bad), "-o", out, "--notebook", "--training-script"]) == 2
+
+
+def test_a_sequential_model_comes_back_as_sequential_code_and_model(tmp_path):
+    from kbuilder.graph.build import build_model
+    from kbuilder.graph.keras_import import import_model
+    from kbuilder.graph.project import Project, load_project, save_project
+
+    original = keras.Sequential([
+        keras.Input((16,), name="features"),
+        keras.layers.Dense(8, activation="relu", name="hidden"),
+        keras.layers.Dense(3, activation="softmax", name="classes"),
+    ], name="classifier")
+    graph, weights = import_model(original)
+    save_project(Project(graph, weights=weights), tmp_path / "p.kbproj")
+    graph = load_project(tmp_path / "p.kbproj").graph
+    assert graph.style == "sequential"
+    code = generate_model_code(graph)
+    assert ruff_problems(code, tmp_path) == ""
+    assert "keras.Sequential(" in code and "keras.Model(" not in code
+    for model in (run_code(code)["build_model"](), build_model(graph, weights)):
+        assert type(model) is keras.Sequential and model.name == "classifier"
+        assert [(type(a).__name__, a.name) for a in model.layers] == [
+            ("Dense", "hidden"), ("Dense", "classes")]
+        assert model.count_params() == original.count_params()

@@ -682,3 +682,114 @@ def test_cli_import_refusal_is_one_line_exit_2(tmp_path, capsys):
     assert main(["import", str(path), "-o", str(out), "--trust"]) == 2
     assert "runs Python code" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ------------------------------------------------- one file-safety check for every use
+def _zip_bomb(path, size: int = 2**30) -> None:
+    """A tiny model whose weights member unpacks to ``size`` bytes of zeros (~1000:1)."""
+    small = path.with_name("small.keras")
+    keras.Sequential([keras.Input((4,)), layers.Dense(2)]).save(small)
+    with zipfile.ZipFile(small) as src, zipfile.ZipFile(
+        path, "w", zipfile.ZIP_DEFLATED, compresslevel=1
+    ) as dst:
+        for info in src.infolist():
+            if info.filename != "model.weights.h5":
+                dst.writestr(info, src.read(info))
+                continue
+            with dst.open(info.filename, "w", force_zip64=True) as member:
+                chunk = bytes(2**24)
+                for _ in range(size // len(chunk)):
+                    member.write(chunk)
+
+
+_LOADERS = {
+    "import": "from kbuilder.graph.keras_import import import_file as load",
+    "predict": "from kbuilder.runtime.inference import load_trained_model as load",
+    "export": "from kbuilder.runtime.export import _load_model as load",
+}
+
+
+def test_zip_bomb_is_refused_before_it_is_read_by_import_predict_and_export(tmp_path):
+    from tests.graph.helpers import run_measured
+
+    bomb = tmp_path / "bomb.keras"
+    _zip_bomb(bomb)
+    assert bomb.stat().st_size < 8 * 2**20
+    for use, loader in _LOADERS.items():
+        code = f"import sys, pathlib\n{loader}\nload(pathlib.Path(sys.argv[1]))\n"
+        rc, text, seconds, peak = run_measured(str(bomb), code=code)
+        assert rc == 1, (use, text)
+        assert ("'bomb.keras' holds weights that unpack to 1.0 GiB, but its model has 10 "
+                "parameters") in text, (use, text)
+        assert peak < 600, f"{use}: peak RSS {peak:.0f} MB"
+
+
+def test_member_sizes_have_a_hard_limit(tmp_path, monkeypatch):
+    from kbuilder.graph import keras_import
+
+    path = tmp_path / "m.keras"
+    keras.Sequential([keras.Input((4,)), layers.Dense(2)]).save(path)
+    monkeypatch.setattr(keras_import, "MAX_OTHER_MEMBER_BYTES", 10)
+    with pytest.raises(ModelImportError, match=r"'m.keras' holds '.*\.json', which unpacks"):
+        import_file(path)
+
+
+def test_predict_and_export_explain_a_lambda_layer(tmp_path):
+    from kbuilder.graph.keras_import import NeedsTrustError
+    from kbuilder.runtime.export import ExportError, _load_model
+    from kbuilder.runtime.inference import load_trained_model
+
+    path = tmp_path / "risky.keras"
+    lambda_model().save(path)
+    expected = ("Layer 'my_lambda' (Lambda) contains Python code, which would run on your "
+                "computer when the model is opened. kbuilder never runs code from a model "
+                "file to predict or export;")
+    with pytest.raises(ModelImportError) as info:
+        load_trained_model(str(path))
+    assert str(info.value).startswith(expected)
+    with pytest.raises(ExportError) as export_info:
+        _load_model(path)
+    assert str(export_info.value).startswith(expected)
+    # A typed answer to "would trusting the file open it?" for the window.
+    with pytest.raises(NeedsTrustError):
+        import_file(path)
+
+
+def test_a_custom_class_needs_more_than_trust(tmp_path):
+    from kbuilder.graph.keras_import import NeedsTrustError
+
+    config = {"class_name": "Functional", "config": {"name": "m", "layers": [
+        {"class_name": "Lambda", "module": "keras.layers", "config": {"name": "l"}},
+        {"class_name": "Doubler", "module": "my.layers", "config": {"name": "d"}},
+    ]}}
+    with pytest.raises(ModelImportError) as info:
+        check_model_config(config)
+    assert not isinstance(info.value, NeedsTrustError)
+
+
+@pytest.mark.slow
+def test_a_chain_longer_than_pythons_recursion_limit_goes_every_way(tmp_path):
+    # Keras walks a model's graph recursively, one call per layer of the chain.
+    from kbuilder.graph import codegen
+    from kbuilder.graph.layout import layered_positions
+    from kbuilder.graph.model import Graph
+
+    n = 1_200
+    nodes = [{"id": "in", "kind": "input", "name": "x", "params": {"shape": [2]}}]
+    nodes += [{"id": f"d{i}", "kind": "layer", "name": f"d{i}", "class_name": "Dense",
+               "params": {"units": 2}} for i in range(n)]
+    nodes.append({"id": "out", "kind": "output", "name": "output"})
+    ids = [n["id"] for n in nodes]
+    edges = [{"id": f"e{i}", "src": a, "src_port": 0, "dst": b, "dst_port": "inputs"}
+             for i, (a, b) in enumerate(zip(ids, ids[1:], strict=False))]
+    graph = Graph.from_dict({"name": "chain", "nodes": nodes, "edges": edges})
+    inference = ShapeInference(graph)
+    inference.update()
+    assert inference.errors() == [] and inference.total_params() == n * 6
+    assert len(layered_positions(graph)) == n + 2
+    assert "outputs=d1199" in codegen.generate_model_code(graph)
+    model = build_model(graph)
+    path = tmp_path / "chain.keras"
+    model.save(path)
+    project = import_file(path)
+    assert sum(1 for _ in project.graph.walk()) == n + 2

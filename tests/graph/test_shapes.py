@@ -63,7 +63,7 @@ def test_error_is_attached_to_the_node_and_downstream_is_blocked():
     pool = add_layer(h, g, "GlobalAveragePooling2D", ids["input"])
     inf.update()
     r = inf.result(pool)
-    assert r.error and "'global_average_pooling2d'" in r.error and "ndim" in r.error
+    assert r.error and "'global_average_pooling2d'" in r.error and "needs images" in r.error
     assert inf.result(ids["dense"]).ok  # Dense accepts (4, 4, 3)
     assert [nid for nid, _ in inf.errors()] == [pool]
 
@@ -86,7 +86,7 @@ def test_bad_parameter_from_keras_names_the_parameter():
     conv = add_layer(h, g, "Conv1D", ids["input"], filters=4, kernel_size=[3])
     inf = ShapeInference(g)
     inf.update()
-    assert "ndim" in inf.result(conv).error  # Conv1D needs (steps, channels)
+    assert "Conv1D needs sequences" in inf.result(conv).error
 
 
 def test_update_is_incremental_with_early_cutoff():
@@ -224,3 +224,85 @@ def random_graph(draw):
 @given(random_graph())
 def test_random_valid_graphs_agree_with_keras(graph):
     assert_agrees_with_keras(graph, require_all=False)
+
+
+def _conv_project(path, filters: int, layers: int = 2) -> None:
+    from kbuilder.graph.project import Project, save_project
+
+    history, g = History(), Graph("big")
+    x = add_input(history, g, [32, 32, 3])
+    for _ in range(layers):
+        x = add_layer(history, g, "Conv2D", x, filters=filters, kernel_size=3)
+    add_output(history, g, add_layer(history, g, "GlobalAveragePooling2D", x))
+    save_project(Project(g), path)
+
+
+def test_shape_inference_counts_params_without_allocating_weights(tmp_path):
+    # Two convolutions of 4,000 filters: 144 M weights, 1.2 GB as Keras's numpy backend
+    # initializes them (float64 first). Counting them must allocate none.
+    from tests.graph.helpers import run_measured
+
+    _conv_project(tmp_path / "p.kbproj", filters=4000)
+    rc, text, seconds, peak = run_measured("check", str(tmp_path / "p.kbproj"))
+    assert rc == 0, text
+    assert "144,116,000" in text  # 3*3*3*4000+4000 + 3*3*4000*4000+4000
+    assert peak < 600, f"peak RSS {peak:.0f} MB"
+
+
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path):
+    from tests.graph.helpers import run_measured
+
+    _conv_project(tmp_path / "p.kbproj", filters=1_000_000)
+    rc, text, seconds, peak = run_measured("check", str(tmp_path / "p.kbproj"))
+    assert rc == 1
+    assert "'conv2d': its output (None, 30, 30, 1000000) would hold 900,000,000 numbers" in text
+    assert "Lower `filters`." in text
+    assert peak < 600 and seconds < 30, (peak, seconds)
+
+
+def test_size_limits_name_the_parameter():
+    history, g = History(), Graph("m")
+    x = add_input(history, g, [64])
+    d = add_layer(history, g, "Dense", x, units=100_000_000)
+    big = add_input(history, g, [100_000, 100_000, 3], name="photo")
+    inf = ShapeInference(g)
+    inf.update()
+    dense = inf.result(d)
+    assert dense.error_param == "units" and "its weights would hold at least 6,400,000,000 numbers" in dense.error
+    assert inf.result(big).error_param == "shape"
+    assert "Give it a smaller shape." in inf.result(big).error
+
+
+@pytest.mark.parametrize("class_name, params, shapes, param, expected", [
+    ("Conv2D", {"filters": 4, "kernel_size": 3}, [[64]], None,
+     "Conv2D needs images (height, width, channels); it receives vectors (features) "
+     "(None, 64). Insert a Reshape before it, or connect it to a layer or Input that gives "
+     "images."),
+    ("Conv1D", {"filters": 4, "kernel_size": 3}, [[4, 4, 4, 4]], None,
+     "Conv1D needs sequences (steps, features); it receives volumes (depth, height, width, "
+     "channels) (None, 4, 4, 4, 4). Insert a Reshape, Flatten or global pooling layer"),
+    ("GlobalAveragePooling2D", {}, [[64]], None, "GlobalAveragePooling2D needs images"),
+    ("Conv2D", {"filters": 4, "kernel_size": 3}, [[2, 2, 16]], "kernel_size",
+     "the input (None, 2, 2, 16) is too small for this layer's kernel_size and strides: its "
+     "output would have no positions left. Use padding='same'"),
+    ("MaxPooling2D", {"pool_size": 4}, [[2, 2, 16]], "pool_size",
+     "the input (None, 2, 2, 16) is too small for this layer's pool_size"),
+    ("Add", {}, [[8], [4]], None,
+     "Add combines its inputs value by value, so their shapes must match; it receives "
+     "(None, 8) and (None, 4)."),
+    ("Concatenate", {}, [[8], [4, 2]], "axis",
+     "Concatenate joins its inputs along one axis, so their other sizes must match; it "
+     "receives (None, 8) and (None, 4, 2)."),
+    ("Reshape", {"target_shape": [5, 5]}, [[64]], "target_shape",
+     "Reshape cannot turn (None, 64) (64 values per sample) into (5, 5)"),
+])
+def test_common_shape_errors_say_what_to_change(class_name, params, shapes, param, expected):
+    history, g = History(), Graph("m")
+    inputs = [add_input(history, g, s, name=f"in{i}") for i, s in enumerate(shapes)]
+    node = add_layer(history, g, class_name, *inputs, name="x", **params)
+    inf = ShapeInference(g)
+    inf.update()
+    result = inf.result(node)
+    assert result.error.startswith(f"'x': {expected}"), result.error
+    assert "ndim" not in result.error and "Received" not in result.error
+    assert result.error_param == param
