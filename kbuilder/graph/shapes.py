@@ -13,7 +13,7 @@ actually changed (an "early cut-off": changing ``activation`` touches one node, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 from typing import Any
 
@@ -53,7 +53,9 @@ class NodeResult:
     error: str | None = None
     error_param: str | None = None
     blocked: str | None = None
-    inputs: tuple[TensorSpec, ...] = field(default=(), compare=False)
+    # Compared too: an output node shows what flows into it, so new inputs are a change
+    # ``update()`` reports (successors are still dirtied only when outputs change).
+    inputs: tuple[TensorSpec, ...] = ()
 
     @property
     def ok(self) -> bool:
