@@ -403,3 +403,29 @@ def test_the_output_node_follows_the_layer_feeding_it(mlp_window):
         assert item(w, head).shape_text == f"(None, {units})"
         assert item(w, out).shape_text == f"(None, {units})"
         assert f"Model output: (None, {units})" in item(w, out).toolTip()
+
+
+def test_palette_search_lists_exact_and_prefix_matches_first(window):
+    palette = window.palette
+    palette.search.setText("dropout")
+    shown = palette.ordered_titles()
+    assert shown[0] == "Dropout" and shown.index("Dropout") < shown.index("AlphaDropout")
+    palette.search.setText("norm")  # no name starts so: a word start beats a substring
+    shown = palette.ordered_titles()
+    assert shown[0] == "Normalization" and "BatchNormalization" in shown[:8]
+    palette.search.setText("dense")
+    assert palette.ordered_titles()[0] == "Dense"
+    palette.search.setText("out")
+    assert palette.ordered_titles()[0] == "Output"
+    # Enter adds the best match.
+    palette.search.setText("dropout")
+    added = []
+    palette.add_requested.connect(added.append)
+    palette.search.returnPressed.emit()
+    assert added == [{"kind": "layer", "class_name": "Dropout"}]
+    # Clearing the search restores the catalog's order, categories expanded as before.
+    palette.search.clear()
+    titles = palette.ordered_titles()
+    assert titles[:2] == ["Input", "Output"]
+    assert titles.index("AlphaDropout") < titles.index("Dropout") or \
+        palette.item("Dropout").parent() is not palette.item("AlphaDropout").parent()
