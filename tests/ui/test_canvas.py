@@ -429,3 +429,22 @@ def test_palette_search_lists_exact_and_prefix_matches_first(window):
     assert titles[:2] == ["Input", "Output"]
     assert titles.index("AlphaDropout") < titles.index("Dropout") or \
         palette.item("Dropout").parent() is not palette.item("AlphaDropout").parent()
+
+
+def test_long_similar_names_stay_distinguishable_and_the_tooltip_has_the_full_name(window):
+    from kbuilder.graph.commands import RenameNodeCommand
+
+    w = window
+    assert w.new_from_template("")
+    names = ["block_3_expanded_conv_depthwise_BN", "block_3_expanded_conv_depthwise_relu",
+             "block_3_expanded_conv_project_BN"]
+    ids = []
+    for i, name in enumerate(names):
+        nid = drop_layer(w, "Dense", QPoint(0, -200 + 100 * i))
+        w.doc.edit(lambda nid=nid, name=name: RenameNodeCommand(w.doc.graph, nid, name))
+        ids.append(nid)
+    shown = [item(w, nid).shown_name for nid in ids]
+    assert len(set(shown)) == 3, shown
+    for nid, name, text in zip(ids, names, shown, strict=True):
+        assert "…" in text and text.endswith(name[-3:])
+        assert name in item(w, nid).toolTip()
