@@ -109,6 +109,35 @@ def test_csv_columns_types_and_target(qtbot, mlp_window, tmp_path):
     assert "size=(missing)" in page.summary_label.text()  # the category of the empty cell
 
 
+def test_columns_the_loader_leaves_out_are_shown_unticked(qtbot, mlp_window, tmp_path):
+    """An identifier column: the table, the summary and the loader agree it is not used,
+    and ticking it makes it a feature."""
+    path = tmp_path / "patients.csv"
+    rows = [f"P{i:04d},{20 + i % 50},,{'yes' if i % 3 else 'no'}" for i in range(120)]
+    path.write_text("patient_id,age,notes,label\n" + "\n".join(rows) + "\n")
+    page = open_data_tab(mlp_window)
+    mlp_window.dialogs.open_path = str(path)
+    choose_kind(page, "csv")
+    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert page.error is None, page.error
+    model = page.source.columns
+    use = {model.item(r, 0).text(): model.item(r, 2) for r in range(model.rowCount())}
+    assert use["patient_id"].checkState() == Qt.CheckState.Unchecked
+    assert "identifier" in use["patient_id"].toolTip()
+    assert use["notes"].checkState() == Qt.CheckState.Unchecked  # empty
+    assert use["age"].checkState() == Qt.CheckState.Checked
+    summary = page.summary_label.text()
+    assert "'patient_id'" in summary and "left out" in summary
+    assert mlp_window.project.data.get("features") is None  # the loader's defaults
+    # Ticking it uses it: an explicit choice of features.
+    use["patient_id"].setCheckState(Qt.CheckState.Checked)
+    assert page.wait(60)
+    assert page.error is None, page.error
+    assert mlp_window.project.data["features"] == ["patient_id", "age"]
+    assert "like an identifier" not in page.summary_label.text()
+
+
 def test_bad_csv_is_explained_and_keeps_the_data_in_use(qtbot, mlp_window, tmp_path):
     page = open_data_tab(mlp_window)
     page.source.dataset_combo.setCurrentIndex(page.source.dataset_combo.findData("wine"))
