@@ -36,9 +36,11 @@ from kbuilder.graph.commands import (
     Command,
     ConnectCommand,
     MacroCommand,
+    MoveNodesCommand,
     SetParamCommand,
     new_layer_node,
 )
+from kbuilder.graph.layout import room_below
 from kbuilder.graph.model import Edge, Graph, Node, new_id
 from kbuilder.graph.project import Project
 from kbuilder.graph.settings import DataSettings, TrainingSettings
@@ -850,11 +852,13 @@ def apply_fix(
 
 def _insert_after(graph: Graph, node_id: str, class_name: str,
                   params: dict[str, Any]) -> Command:
-    """A command adding a layer right after ``node_id``, taking over all its connections."""
+    """A command adding a layer right after ``node_id``, taking over all its connections;
+    the nodes below move down to make room for it."""
     source = graph.node(node_id)
-    x, y = source.position
-    layer = new_layer_node(graph, class_name, params, position=(x, y + 80.0))
-    steps: list[Command] = [AddNodeCommand(graph, layer)]
+    position, moves = room_below(graph, node_id)
+    layer = new_layer_node(graph, class_name, params, position=position)
+    steps: list[Command] = [MoveNodesCommand(graph, moves)] if moves else []
+    steps.append(AddNodeCommand(graph, layer))
     steps += [_RewireCommand(graph, e.id, layer.id) for e in graph.edges_from(node_id)]
     steps.append(_Deferred(lambda: ConnectCommand(graph, node_id, 0, layer.id)))
     return MacroCommand(f"add {class_name} after {source.name}", steps)

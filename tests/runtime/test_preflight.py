@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kbuilder.graph.commands import History, SetParamCommand
+from kbuilder.graph.layout import COLUMN_WIDTH, ROW_HEIGHT
 from kbuilder.graph.model import Graph
 from kbuilder.graph.project import load_project, save_project
 from kbuilder.graph.settings import DataSettings, TrainingSettings
@@ -375,6 +376,26 @@ def test_unscaled_features_name_the_column_and_normalization_fixes_it():
     after = fix_and_recheck(graph, ds, training, finding)
     assert "unscaled_features" not in codes(after)
     assert "not_adaptable" not in codes(after)  # the new layer sits right after the input
+
+
+def test_an_inserted_layer_pushes_the_nodes_below_aside():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.random(60), rng.random(60) * 5000]).astype(np.float32)
+    ds = dataset_from_arrays(x, np.arange(60) % 3, feature_names=["ratio", "income"])
+    graph, training = fitted("mlp_classifier", ds)
+    before = graph.to_dict()
+    finding = only(check(graph, ds, training), "unscaled_features")
+    history = History()
+    history.push(apply_fix(finding.fix, graph, training).command)
+    norm = graph.find("normalization")
+    features = graph.find("features")
+    assert norm.position == (features.position[0], features.position[1] + ROW_HEIGHT)
+    positions = [n.position for n in graph.nodes]
+    for i, (ax, ay) in enumerate(positions):  # no two nodes closer than a layout row
+        for bx, by in positions[i + 1:]:
+            assert abs(ax - bx) >= COLUMN_WIDTH or abs(ay - by) >= ROW_HEIGHT
+    history.undo()  # one edit: the nodes go back too
+    assert graph.to_dict() == before
 
 
 def test_nan_in_data_names_the_column():
