@@ -374,3 +374,32 @@ def test_numpy_file_and_image_folder(qtbot, mlp_window, tmp_path):
     assert "unscaled_inputs" not in {f.code for f in page.findings}
     qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)
     assert not [n for n in graph.nodes if n.class_name == "Rescaling"]
+
+
+def test_a_model_for_larger_images_is_adapted_to_the_data_in_one_click(qtbot, window):
+    """96×96 RGB model, 8×8 grey digits: the fix adds Resizing and grey-to-RGB after the
+    input (setting the input to 8×8 would break the convolutions)."""
+    from kbuilder.graph.project import Project
+    from tests.runtime.test_preflight import deep_rgb_cnn
+
+    window.set_project(Project.new(deep_rgb_cnn()))
+    doc = window.doc
+    page = open_data_tab(window)
+    (row,) = [r for r in page.checks.rows if r.finding.code == "input_shape"]
+    assert "Resizing layer to 96×96" in row.message.text()
+    assert row.fix_button.isVisible()
+    assert "Resize to 96×96" in row.fix_button.toolTip()
+    depth = len(doc.history._done)
+    qtbot.mouseClick(row.fix_button, Qt.MouseButton.LeftButton)
+    assert len(doc.history._done) == depth + 1
+    assert page.wait(60)
+    assert not [f for f in page.findings if f.severity == "error"]
+    resize = doc.graph.find("resizing")
+    shown = window.editor.scene.nodes[resize.id]
+    assert shown.shape_text == "(None, 96, 96, 3)" and shown.status == "ok"
+    # Nothing drawn on top of anything else.
+    rects = [i.sceneBoundingRect().adjusted(8, 20, -8, -20)
+             for i in window.editor.scene.nodes.values()]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)
+    assert len(doc.history._done) == depth and "resizing" not in doc.graph.names()
