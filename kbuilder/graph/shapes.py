@@ -13,7 +13,7 @@ actually changed (an "early cut-off": changing ``activation`` touches one node, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
@@ -55,7 +55,7 @@ class NodeResult:
     blocked: str | None = None
     # Compared too: an output node shows what flows into it, so new inputs are a change
     # ``update()`` reports (successors are still dirtied only when outputs change).
-    inputs: tuple[TensorSpec, ...] = ()
+    inputs: tuple[TensorSpec, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
