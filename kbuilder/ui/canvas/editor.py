@@ -141,7 +141,8 @@ class QtCanvasEditor(QWidget):
 
     def _show_current(self) -> None:
         graph = self.graph
-        self.scene.set_graph(graph, self._inference_for(graph))
+        inference = self._inference_for(graph)
+        self.scene.set_graph(graph, inference)
         self._update_breadcrumbs()
         self._update_scene_rect()
         self.view.fit(min_zoom=READABLE_ZOOM)
