@@ -296,29 +296,44 @@ def categories() -> list[str]:
 
 
 def search(text: str) -> list[LayerSpec]:
-    """Layers whose name, alias or summary contains `text` (case-insensitive).
+    """Layers whose name, alias or summary contains `text` (case-insensitive), best first.
 
-    Matches on the name come first: exact, then prefix, then elsewhere in a name or
-    alias, then in the summary.
+    Ranks: an exact name, then a name that starts with `text` ("dropout" finds `Dropout`
+    before `AlphaDropout`), then one with a word that starts with it ("norm" finds
+    `BatchNormalization`), then `text` anywhere in a name, then in the summary. Within a
+    rank, the catalog's order.
     """
     needle = text.strip().lower()
     if not needle:
         return list(all_layers())
     ranked = []
     for index, spec in enumerate(all_layers()):
-        names = [spec.class_name.lower(), *(a.lower() for a in spec.aliases)]
-        if needle in names:
+        names = [spec.class_name, *spec.aliases]
+        lowered = [n.lower() for n in names]
+        if needle in lowered:
             rank = 0
-        elif any(n.startswith(needle) for n in names):
+        elif any(n.startswith(needle) for n in lowered):
             rank = 1
-        elif any(needle in n for n in names):
+        elif any(w.startswith(needle) for n in names for w in _word_tails(n)):
             rank = 2
-        elif needle in spec.summary.lower():
+        elif any(needle in n for n in lowered):
             rank = 3
+        elif needle in spec.summary.lower():
+            rank = 4
         else:
             continue
         ranked.append((rank, index, spec))
     return [spec for _, _, spec in sorted(ranked, key=lambda r: r[:2])]
+
+
+_WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|_")
+
+
+def _word_tails(name: str) -> list[str]:
+    """``name`` lowered from each word on: "GlobalAveragePooling2D" gives "global…",
+    "average…", "pooling2d", "2d"."""
+    starts = sorted({0, *(m.end() for m in _WORD_START.finditer(name))})
+    return [name[i:].lstrip("_").lower() for i in starts]
 
 
 def default_params(spec: LayerSpec) -> dict[str, Any]:

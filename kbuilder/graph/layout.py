@@ -107,6 +107,29 @@ def _sort_row(
         x[item] = i - offset
 
 
+def room_below(graph: Graph, node_id: str) -> tuple[tuple[float, float],
+                                                  dict[str, tuple[float, float]]]:
+    """Where a node inserted right after ``node_id`` goes, and the moves that make room.
+
+    The new node goes one row below ``node_id``. Nodes lower than ``node_id`` that would
+    be closer than a row to it (in its column) are in the way: every node lower than
+    ``node_id`` moves down by the same amount, so the rest of the model keeps its shape
+    and the new node sits a full row above the next one.
+
+    Returns:
+        ``(position, moves)``: the new node's position and ``{node id: new position}``
+        for the nodes to push down (empty when nothing is in the way).
+    """
+    x, y = graph.node(node_id).position
+    spot = (x, y + ROW_HEIGHT)
+    lower = [n for n in graph.nodes if n.id != node_id and n.position[1] > y]
+    shift = max((spot[1] + ROW_HEIGHT - n.position[1] for n in lower
+                 if abs(n.position[0] - x) < COLUMN_WIDTH), default=0.0)
+    if shift <= 0:
+        return spot, {}
+    return spot, {n.id: (n.position[0], n.position[1] + shift) for n in lower}
+
+
 def apply_layout(graph: Graph, recursive: bool = True) -> None:
     """Move nodes to their layered positions directly (for graphs not yet in a history)."""
     for nid, pos in layered_positions(graph).items():

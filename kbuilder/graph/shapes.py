@@ -55,7 +55,9 @@ class NodeResult:
     error: str | None = None
     error_param: str | None = None
     blocked: str | None = None
-    inputs: tuple[TensorSpec, ...] = field(default=(), compare=False)
+    # Compared too: an output node shows what flows into it, so new inputs are a change
+    # ``update()`` reports (successors are still dirtied only when outputs change).
+    inputs: tuple[TensorSpec, ...] = field(default=())
 
     @property
     def ok(self) -> bool:

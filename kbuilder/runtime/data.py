@@ -1024,6 +1024,16 @@ def _csv_target(
     return ids, task, names, kept, notes + label_notes
 
 
+def looks_like_identifier(categories: int, cells: int) -> bool:
+    """Whether a text column of ``cells`` cells with ``categories`` different values is
+    left out unless the user chooses it: more than ``MAX_AUTO_CATEGORIES`` values, most of
+    them different (an identifier or free text; one-hot encoded it is only noise).
+
+    The data panel's column table uses the same rule to show which columns are used.
+    """
+    return categories > MAX_AUTO_CATEGORIES and categories > cells / 2
+
+
 def _csv_feature(
     table: _Table, column: str, cells: list[str], lines: list[int], categorical: bool,
     explicit: bool, notes: list[str],
@@ -1042,9 +1052,7 @@ def _csv_feature(
             return numbers[:, None], [column], entry
     labels = [MISSING_CATEGORY if _is_missing(c) else c for c in cells]
     categories = sorted(set(labels))
-    if not explicit and len(categories) > MAX_AUTO_CATEGORIES and (
-        len(categories) > len(cells) / 2
-    ):
+    if not explicit and looks_like_identifier(len(categories), len(cells)):
         notes.append(
             f"Column '{column}' has {len(categories)} different text values, like an "
             "identifier or free text, and was left out. Choose it as a feature or mark it "

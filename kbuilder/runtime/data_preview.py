@@ -33,6 +33,7 @@ from kbuilder.runtime.data import (  # the loader's own reading rules, shared on
     _parse_number,
     _read_table,
     load_data,
+    looks_like_identifier,
 )
 
 HEAD_ROWS = 50
@@ -96,6 +97,17 @@ class CsvPreview:
 
     def column(self, name: str) -> CsvColumn:
         return next(c for c in self.columns if c.name == name)
+
+    def left_out(self, column: CsvColumn) -> str | None:
+        """Why the loader leaves ``column`` out when no features are chosen (``None``: it
+        is used). The loader's own rules, so the column table and the summary agree."""
+        if column.kind == "empty":
+            return "The column is empty: the loader leaves it out."
+        categories = column.distinct + (1 if column.missing else 0)
+        if column.kind == "text" and looks_like_identifier(categories, self.rows):
+            return (f"{column.distinct} different text values, like an identifier or free "
+                    "text: left out unless you tick it.")
+        return None
 
 
 def describe_csv(path: str | Path, head: int = HEAD_ROWS) -> CsvPreview:

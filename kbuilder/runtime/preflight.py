@@ -9,6 +9,8 @@ does not fit, and, where one exists, carries a one-click ``fix`` the GUI can app
     ``{"action": "set_param", "node_id": ID, "param": NAME, "value": VALUE}``
     ``{"action": "add_rescaling", "after": INPUT_ID, "scale": S, "offset": 0.0}``
     ``{"action": "add_normalization", "after": INPUT_ID}`` (then adapted to the data)
+    ``{"action": "add_resizing", "after": INPUT_ID, "height": H, "width": W}``
+    ``{"action": "add_grey_to_rgb", "after": INPUT_ID}`` (a Concatenate of the channel x3)
     ``{"action": "set_validation_split", "value": F}``
     ``{"action": "set_batch_size", "value": N}``
     ``{"action": "apply_all", "fixes": [FIX, ...]}`` (in order)
@@ -36,9 +38,11 @@ from kbuilder.graph.commands import (
     Command,
     ConnectCommand,
     MacroCommand,
+    MoveNodesCommand,
     SetParamCommand,
     new_layer_node,
 )
+from kbuilder.graph.layout import room_below
 from kbuilder.graph.model import Edge, Graph, Node, new_id
 from kbuilder.graph.project import Project
 from kbuilder.graph.settings import DataSettings, TrainingSettings
@@ -251,25 +255,20 @@ def _check_inputs(graph: Graph, ds: Dataset, inference: ShapeInference) -> list[
         if not result.outputs:
             continue  # the Input itself has a problem, reported as model_error
         spec = result.outputs[0]
-        findings += _check_input_shape(node, spec, array)
+        findings += _check_input_shape(graph, node, spec, array)
         findings += _check_input_dtype(node, spec, array)
         findings += _check_scaling(graph, node, array, ds, inference)
         findings += _check_token_range(graph, node, array)
     return findings
 
 
-def _check_input_shape(node: Node, spec: TensorSpec, array: np.ndarray) -> list[Finding]:
+def _check_input_shape(graph: Graph, node: Node, spec: TensorSpec,
+                       array: np.ndarray) -> list[Finding]:
     expected, have = list(spec.shape[1:]), tuple(array.shape[1:])
     try:
         fit_to_input(array[:1], expected, node.name)
     except Exception:
-        return [Finding(
-            "error", "input_shape",
-            f"Input '{node.name}' takes samples of shape {_shape(expected)} but each sample "
-            f"of the data has shape {_shape(have)}. Set the input's shape to "
-            f"{list(have)}.",
-            node.id, fix=_set_param(node.id, "shape", list(have)),
-        )]
+        return [_input_shape_finding(graph, node, expected, have)]
     if len(expected) > 1 and len(have) > 1 and not _same_layout(expected, have):
         # Same number of values but arranged differently: it runs, but maybe not as meant.
         return [Finding(
@@ -280,6 +279,69 @@ def _check_input_shape(node: Node, spec: TensorSpec, array: np.ndarray) -> list[
             node.id, fix=_set_param(node.id, "shape", list(have)),
         )]
     return []
+
+
+def _input_shape_finding(graph: Graph, node: Node, expected: list[int | None],
+                         have: tuple[int, ...]) -> Finding:
+    """The data does not fit the Input: set the Input to the data's shape where the model
+    still works with it, else adapt the data inside the model (resize, grey to RGB)."""
+    start = (f"Input '{node.name}' takes samples of shape {_shape(expected)} but each sample "
+             f"of the data has shape {_shape(have)}.")
+    failing = _fails_with_input_shape(graph, node.id, list(have))
+    if failing is None:
+        return Finding("error", "input_shape", f"{start} Set the input's shape to "
+                       f"{list(have)}.", node.id, fix=_set_param(node.id, "shape", list(have)))
+    too_small = f" The model does not work on {_shape(have)} samples ('{failing}' fails)."
+    adapter = _image_adapter(node.id, expected, have)
+    if adapter is None:
+        return Finding("error", "input_shape", f"{start}{too_small} Use data of shape "
+                       f"{_shape(expected)}, or change the model's layers to fit the data.",
+                       node.id)
+    steps = [f"a Resizing layer to {expected[0]}×{expected[1]}"
+             if s["action"] == "add_resizing" else "a layer repeating the grey channel "
+             "three times (grey to RGB)" for s in adapter["fixes"][1:]]
+    return Finding(
+        "error", "input_shape",
+        f"{start}{too_small} Adapt the data inside the model: set the input's shape to "
+        f"{list(have)} and add {' and '.join(steps)} after it.",
+        node.id, fix=adapter,
+    )
+
+
+def _fails_with_input_shape(graph: Graph, input_id: str, shape: list[int]) -> str | None:
+    """The name of the first node that fails when ``input_id`` takes ``shape`` (``None``:
+    the model works). Checked on a copy; the graph is not changed."""
+    trial = graph.copy()
+    try:
+        SetParamCommand(trial, input_id, "shape", shape).do()
+    except Exception:
+        return trial.node(input_id).name
+    inference = ShapeInference(trial)
+    try:
+        inference.update()
+        problems = inference.errors()
+    finally:
+        inference.close()
+    return trial.node(problems[0][0]).name if problems else None
+
+
+def _image_adapter(input_id: str, expected: list[int | None],
+                   have: tuple[int, ...]) -> dict[str, Any] | None:
+    """Set the Input to the data's images, then resize them (and repeat a grey channel to
+    RGB) to what the model takes; ``None`` when the data are not images of that kind."""
+    images = tuple(have) + (1,) if len(have) == 2 else tuple(have)
+    if len(expected) != 3 or len(images) != 3 or None in expected[:2]:
+        return None
+    height, width, channels = expected
+    if channels not in (images[2], None) and not (images[2] == 1 and channels == 3):
+        return None
+    steps: list[dict[str, Any]] = [_set_param(input_id, "shape", list(images))]
+    if (height, width) != images[:2]:
+        steps.append({"action": "add_resizing", "after": input_id, "height": height,
+                      "width": width})
+    if channels == 3 and images[2] == 1:
+        steps.append({"action": "add_grey_to_rgb", "after": input_id})
+    return {"action": "apply_all", "fixes": steps} if len(steps) > 1 else None
 
 
 def _same_layout(expected: list[int | None], have: tuple[int, ...]) -> bool:
@@ -827,6 +889,15 @@ def apply_fix(
                                            "offset": step.get("offset", 0.0)}))
         elif action == "add_normalization":
             commands.append(_insert_after(graph, step["after"], "Normalization", {}))
+        elif action == "add_resizing":
+            commands.append(_insert_after(graph, step["after"], "Resizing",
+                                          {"height": step["height"],
+                                           "width": step["width"]}))
+        elif action == "add_grey_to_rgb":
+            # The grey channel three times: what a model made for RGB images (a
+            # pretrained one above all) sees of a grey picture; no weights to learn.
+            commands.append(_insert_after(graph, step["after"], "Concatenate",
+                                          {"axis": -1}, times=3, name="grey_to_rgb"))
         elif action == "set_loss":
             training = dataclasses.replace(training, loss=step["loss"])
             if "metrics" in step:
@@ -849,16 +920,31 @@ def apply_fix(
     return FixResult(command, training, data)
 
 
-def _insert_after(graph: Graph, node_id: str, class_name: str,
-                  params: dict[str, Any]) -> Command:
-    """A command adding a layer right after ``node_id``, taking over all its connections."""
+def _insert_after(graph: Graph, node_id: str, class_name: str, params: dict[str, Any],
+                  times: int = 1, name: str | None = None) -> Command:
+    """A command adding a layer right after ``node_id``, taking over all its connections;
+    the nodes below move down to make room for it.
+
+    Built when done (``_Deferred``), so several insertions after one node in one fix each
+    see the graph as the previous one left it: the last one done sits right after it.
+    ``times``: connections from ``node_id`` to the new layer (3 to repeat a channel).
+    """
     source = graph.node(node_id)
-    x, y = source.position
-    layer = new_layer_node(graph, class_name, params, position=(x, y + 80.0))
-    steps: list[Command] = [AddNodeCommand(graph, layer)]
-    steps += [_RewireCommand(graph, e.id, layer.id) for e in graph.edges_from(node_id)]
-    steps.append(_Deferred(lambda: ConnectCommand(graph, node_id, 0, layer.id)))
-    return MacroCommand(f"add {class_name} after {source.name}", steps)
+
+    def build() -> Command:
+        position, moves = room_below(graph, node_id)
+        layer = new_layer_node(graph, class_name, params, position=position,
+                               name=graph.unique_name(name) if name else None)
+        steps: list[Command] = [MoveNodesCommand(graph, moves)] if moves else []
+        steps.append(AddNodeCommand(graph, layer))
+        steps += [_RewireCommand(graph, e.id, layer.id) for e in graph.edges_from(node_id)]
+        steps += [_Deferred(lambda: ConnectCommand(graph, node_id, 0, layer.id))
+                  for _ in range(times)]
+        return MacroCommand(f"add {class_name} after {source.name}", steps)
+
+    command = _Deferred(build)
+    command.text = f"add {class_name} after {source.name}"
+    return command
 
 
 class _RewireCommand(Command):
@@ -888,7 +974,10 @@ class _Deferred(Command):
         self.build, self.command = build, None
 
     def do(self) -> None:
-        self.command = self.build()
+        # Built once: a redo must recreate the same nodes and edges (later commands in the
+        # history refer to their ids).
+        if self.command is None:
+            self.command = self.build()
         self.command.do()
 
     def undo(self) -> None:

@@ -70,6 +70,8 @@ CSV_FILTER = "CSV files (*.csv *.tsv *.txt);;All files (*)"
 NUMPY_FILTER = "NumPy arrays (*.npz *.npy);;All files (*)"
 # Columns of the CSV column table.
 COL_NAME, COL_TYPE, COL_USE, COL_CATEGORICAL = range(4)
+# On the "Use" item: why the loader leaves the column out by default (None: it uses it).
+LEFT_OUT_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class QtDataSourceForm(QWidget):
@@ -428,8 +430,10 @@ class QtDataSourceForm(QWidget):
                                     "categorical.")
                 use = QStandardItem()
                 use.setCheckable(True)
-                use.setCheckState(Qt.CheckState.Checked if features is None
-                                  or column.name in features else Qt.CheckState.Unchecked)
+                left_out = csv.left_out(column)
+                used = column.name in features if features is not None else left_out is None
+                use.setCheckState(Qt.CheckState.Checked if used else Qt.CheckState.Unchecked)
+                use.setData(left_out, LEFT_OUT_ROLE)
                 cat = QStandardItem()
                 cat.setCheckable(True)
                 text = column.kind == "text"
@@ -454,6 +458,7 @@ class QtDataSourceForm(QWidget):
             use.setEnabled(not is_target)
             use.setText("target" if is_target else "")
             use.setToolTip("The model predicts this column" if is_target else
+                           use.data(LEFT_OUT_ROLE) or
                            "Give this column to the model as a feature")
 
     def _on_target_changed(self, _index: int) -> None:
@@ -474,20 +479,22 @@ class QtDataSourceForm(QWidget):
         if self.csv is None or self.csv.path != path:
             return None, None, ()  # columns not known yet: the loader's defaults
         target = self.target_combo.currentData()
-        used, categorical, all_used = [], [], True
+        used, categorical, as_default = [], [], True
         for row in range(self.columns.rowCount()):
             name = self.columns.item(row, COL_NAME).text()
             if name == target:
                 continue
-            if self.columns.item(row, COL_USE).checkState() == Qt.CheckState.Checked:
+            use = self.columns.item(row, COL_USE)
+            ticked = use.checkState() == Qt.CheckState.Checked
+            if ticked:
                 used.append(name)
-            else:
-                all_used = False
+            # The loader's defaults: every column but those it leaves out by itself.
+            as_default &= ticked == (use.data(LEFT_OUT_ROLE) is None)
             cat = self.columns.item(row, COL_CATEGORICAL)
             # Text columns are categorical anyway; only the user's choices are stored.
             if cat.isEnabled() and cat.checkState() == Qt.CheckState.Checked:
                 categorical.append(name)
-        return target, None if all_used else tuple(used), tuple(categorical)
+        return target, None if as_default else tuple(used), tuple(categorical)
 
     # ================================================================== theme
     def _on_theme(self) -> None:

@@ -26,6 +26,7 @@ from kbuilder.ui.canvas.view import NODE_MIME, node_mime
 
 PAYLOAD_ROLE = Qt.ItemDataRole.UserRole + 1
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 2
+ORDER_ROLE = Qt.ItemDataRole.UserRole + 3  # position in the catalog's order
 MODEL_CATEGORY = "Model inputs and outputs"
 TOOLTIP_DOC_CHARS = 700
 
@@ -151,6 +152,7 @@ class QtPalette(QWidget):
         item.setFont(0, font)
         item.setIcon(0, _swatch(color))
         item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        item.setData(0, ORDER_ROLE, len(self._categories))
         self._categories[name] = item
         return item
 
@@ -159,6 +161,7 @@ class QtPalette(QWidget):
         item = QTreeWidgetItem(parent, [title])
         item.setData(0, PAYLOAD_ROLE, payload)
         item.setData(0, SEARCH_ROLE, words.lower())
+        item.setData(0, ORDER_ROLE, parent.childCount() - 1)
         item.setToolTip(0, doc_tooltip(title, summary, doc))
         item.setStatusTip(0, summary)
         item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
@@ -176,43 +179,91 @@ class QtPalette(QWidget):
 
     # ---------------------------------------------------------------- search
     def filter(self, text: str) -> None:
-        """Show the entries whose name or description contains ``text``."""
+        """Show the entries whose name or description contains ``text``, best match first.
+
+        The catalog ranks the matches (exact and prefix names first); entries and categories
+        are reordered by that rank, so the first entry shown (the one Enter adds) is the
+        best. An empty search restores the catalog's order.
+        """
         needle = text.strip().lower()
-        matches: set[str] | None = None
+        rank: dict[str, int] | None = None
         if needle:
             from kbuilder.graph import catalog
 
-            matches = {s.class_name for s in catalog.search(needle)}
-        for category in self._categories.values():
-            shown = 0
+            rank = {s.class_name: i for i, s in enumerate(catalog.search(needle))}
+        unranked = len(rank or ())
+        category_keys: dict[str, int] = {}
+        for name, category in self._categories.items():
+            keys: dict[int, int | None] = {}  # catalog position -> rank; None: hidden
             for i in range(category.childCount()):
                 child = category.child(i)
                 payload = child.data(0, PAYLOAD_ROLE) or {}
-                if matches is None:
-                    visible = True
+                position = child.data(0, ORDER_ROLE)
+                if rank is None:
+                    key = position
                 elif payload.get("kind") == "layer":
-                    visible = payload.get("class_name") in matches
+                    key = rank.get(payload.get("class_name"))
+                elif needle in (child.data(0, SEARCH_ROLE) or ""):
+                    # Input/Output: as good as an exact layer name when the title starts so.
+                    key = -2 if child.text(0).lower().startswith(needle) else unranked
                 else:
-                    visible = needle in (child.data(0, SEARCH_ROLE) or "")
-                child.setHidden(not visible)
-                shown += visible
-            category.setHidden(shown == 0)
+                    key = None
+                child.setHidden(key is None)
+                keys[position] = key
+            shown = [k for k in keys.values() if k is not None]
+            category.setHidden(not shown)
+            category_keys[name] = min(shown) if rank is not None and shown else \
+                category.data(0, ORDER_ROLE)
+            self._sort_children(category, keys)
             if needle:
-                category.setExpanded(shown > 0)
+                category.setExpanded(bool(shown))
+        self._sort_categories(category_keys)
+
+    def _sort_children(self, category: QTreeWidgetItem,
+                       keys: dict[int, int | None]) -> None:
+        children = [category.child(i) for i in range(category.childCount())]
+        def key(child: QTreeWidgetItem) -> tuple[int, int]:
+            position = child.data(0, ORDER_ROLE)
+            rank = keys[position]
+            return (rank if rank is not None else len(keys) + 10**6, position)
+
+        wanted = sorted(children, key=key)
+        if wanted != children:
+            category.takeChildren()
+            category.addChildren(wanted)
+
+    def _sort_categories(self, keys: dict[str, int]) -> None:
+        tree = self.tree
+        current = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+        wanted = sorted(current, key=lambda c: (keys[c.text(0)], c.data(0, ORDER_ROLE)))
+        if wanted == current:
+            return
+        expanded = {c.text(0): c.isExpanded() for c in current}
+        while tree.topLevelItemCount():
+            tree.takeTopLevelItem(0)
+        tree.addTopLevelItems(wanted)
+        for item in wanted:  # taking an item out of the tree collapses it
+            item.setExpanded(expanded[item.text(0)])
+
+    def ordered_titles(self) -> list[str]:
+        """The visible entries in the order shown, top to bottom."""
+        titles = []
+        for i in range(self.tree.topLevelItemCount()):
+            category = self.tree.topLevelItem(i)
+            if category.isHidden():
+                continue
+            titles += [category.child(j).text(0) for j in range(category.childCount())
+                       if not category.child(j).isHidden()]
+        return titles
 
     def visible_titles(self) -> list[str]:
         return [t for t, item in self._items.items()
                 if not item.isHidden() and not item.parent().isHidden()]
 
     def _add_first_match(self) -> None:
-        for category in self._categories.values():
-            if category.isHidden():
-                continue
-            for i in range(category.childCount()):
-                child = category.child(i)
-                if not child.isHidden():
-                    self._on_activated(child)
-                    return
+        first = next(iter(self.ordered_titles()), None)
+        if first is not None:
+            self._on_activated(self._items[first])
 
     def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         payload = item.data(0, PAYLOAD_ROLE)

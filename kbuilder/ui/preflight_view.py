@@ -77,6 +77,10 @@ def fix_label(fix: dict[str, Any], node_name: Callable[[str], str]) -> str:
         return f"Add Rescaling after '{node_name(fix['after'])}'"
     if action == "add_normalization":
         return f"Add Normalization after '{node_name(fix['after'])}'"
+    if action == "add_resizing":
+        return f"Resize to {fix['height']}×{fix['width']} after '{node_name(fix['after'])}'"
+    if action == "add_grey_to_rgb":
+        return f"Grey to RGB after '{node_name(fix['after'])}'"
     if action == "set_loss":
         return f"Use the loss {fix['loss']}"
     if action == "set_metrics":

@@ -113,6 +113,7 @@ class QtTrainPage(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.dashboard = QtDashboard(self)
+        self._no_run_text = self.dashboard.status.text()  # shown again for a new project
         right = QWidget(self)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(8, 8, 8, 8)
@@ -374,8 +375,14 @@ class QtTrainPage(QWidget):
 
     # ============================================================ document
     def set_document(self, doc: QtDocument | None) -> None:
+        changed = doc is not self.doc
         self.doc = doc
         self.banner.hide()
+        if changed and not self.controller.busy:
+            # The run shown (curves, log, outcome) was the previous project's.
+            self.dashboard.reset()
+            self.dashboard.console.clear()
+            self._say(self._no_run_text)
         self._load_settings()
         self._update_controls()
         if doc is not None and not self.controller.busy:

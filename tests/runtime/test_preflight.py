@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kbuilder.graph.commands import History, SetParamCommand
+from kbuilder.graph.layout import COLUMN_WIDTH, ROW_HEIGHT, apply_layout
 from kbuilder.graph.model import Graph
 from kbuilder.graph.project import load_project, save_project
 from kbuilder.graph.settings import DataSettings, TrainingSettings
@@ -316,6 +317,64 @@ def test_input_shape_mismatch():
                                                       finding))
 
 
+def deep_rgb_cnn() -> Graph:
+    """A model for 96×96 RGB images whose stride-2 convolutions need a large input."""
+    graph, history = Graph("g"), History()
+    x = add_input(history, graph, [96, 96, 3], name="image")
+    for i in range(5):
+        x = add_layer(history, graph, "Conv2D", x, name=f"expanded_conv_{i}", filters=4,
+                      kernel_size=3, strides=2)
+    x = add_layer(history, graph, "GlobalAveragePooling2D", x)
+    add_output(history, graph, add_layer(history, graph, "Dense", x, name="predictions",
+                                         units=10, activation="softmax"))
+    apply_layout(graph)
+    return graph
+
+
+def test_a_model_for_larger_images_gets_a_resizing_adapter():
+    ds = data("digits")  # 8×8 grey images
+    graph = deep_rgb_cnn()
+    image = graph.find("image").id
+    finding = only(check(graph, ds, TrainingSettings()), "input_shape")
+    # Setting the input to 8×8 would break the convolutions: not offered.
+    assert "does not work on (8, 8, 1) samples ('expanded_conv_" in finding.message
+    assert "Resizing layer to 96×96" in finding.message and "grey to RGB" in finding.message
+    assert finding.fix == {"action": "apply_all", "fixes": [
+        {"action": "set_param", "node_id": image, "param": "shape", "value": [8, 8, 1]},
+        {"action": "add_resizing", "after": image, "height": 96, "width": 96},
+        {"action": "add_grey_to_rgb", "after": image}]}
+    before = graph.to_dict()
+    history = History()
+    history.push(apply_fix(finding.fix, graph, TrainingSettings()).command)
+    assert not errors(check(graph, ds, TrainingSettings()))
+    grey, resize = graph.find("grey_to_rgb"), graph.find("resizing")
+    assert [e.src for e in graph.edges_into(grey.id)] == [image] * 3
+    assert graph.successors(grey.id) == [resize.id]
+    assert graph.successors(resize.id) == [graph.find("expanded_conv_0").id]
+    inference = ShapeInference(graph)
+    inference.update()
+    assert inference.result(resize.id).outputs[0].shape == (None, 96, 96, 3)
+    ys = sorted(n.position[1] for n in graph.nodes)
+    assert all(b - a >= ROW_HEIGHT for a, b in zip(ys, ys[1:], strict=False))
+    history.undo()
+    assert graph.to_dict() == before
+    history.redo()  # the same nodes again
+    assert graph.find("grey_to_rgb").id == grey.id
+
+
+def test_the_input_shape_fix_is_kept_where_the_model_works_with_it():
+    graph = deep_rgb_cnn()
+    # Same channels, and a model that works on 64×64: set the input, no adapter.
+    x = np.zeros((20, 64, 64, 3), np.float32)
+    ds = dataset_from_arrays(x, np.arange(20) % 10, source="images")
+    finding = only(check(graph, ds, TrainingSettings()), "input_shape")
+    assert finding.fix["action"] == "set_param" and finding.fix["value"] == [64, 64, 3]
+    # Not images: no adapter and no dead-end fix, a sentence saying what to do.
+    tabular = dataset_from_arrays(np.zeros((20, 5), np.float32), np.arange(20) % 10)
+    finding = only(check(graph, tabular, TrainingSettings()), "input_shape")
+    assert finding.fix is None and "Use data of shape (96, 96, 3)" in finding.message
+
+
 def test_input_reshaped_differently_is_a_warning():
     ds = images(size=8)
     graph, history = Graph("g"), History()
@@ -375,6 +434,26 @@ def test_unscaled_features_name_the_column_and_normalization_fixes_it():
     after = fix_and_recheck(graph, ds, training, finding)
     assert "unscaled_features" not in codes(after)
     assert "not_adaptable" not in codes(after)  # the new layer sits right after the input
+
+
+def test_an_inserted_layer_pushes_the_nodes_below_aside():
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.random(60), rng.random(60) * 5000]).astype(np.float32)
+    ds = dataset_from_arrays(x, np.arange(60) % 3, feature_names=["ratio", "income"])
+    graph, training = fitted("mlp_classifier", ds)
+    before = graph.to_dict()
+    finding = only(check(graph, ds, training), "unscaled_features")
+    history = History()
+    history.push(apply_fix(finding.fix, graph, training).command)
+    norm = graph.find("normalization")
+    features = graph.find("features")
+    assert norm.position == (features.position[0], features.position[1] + ROW_HEIGHT)
+    positions = [n.position for n in graph.nodes]
+    for i, (ax, ay) in enumerate(positions):  # no two nodes closer than a layout row
+        for bx, by in positions[i + 1:]:
+            assert abs(ax - bx) >= COLUMN_WIDTH or abs(ay - by) >= ROW_HEIGHT
+    history.undo()  # one edit: the nodes go back too
+    assert graph.to_dict() == before
 
 
 def test_nan_in_data_names_the_column():

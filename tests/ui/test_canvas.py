@@ -364,3 +364,87 @@ def test_clicking_the_background_clears_the_selection(mlp_window):
     click(w.editor.view.viewport(), QPoint(5, 5))
     assert not w.editor.selected_node_ids()
     assert w.inspector.node_id is None
+
+
+# ------------------------------------------------------------------ shown results
+def test_an_empty_model_shows_shapes_and_params_once_layers_are_added(window):
+    """An empty graph is falsy (it has a length): the canvas must still get its inference."""
+    w = window
+    assert w.new_from_template("")
+    inp = drop_layer(w, "Input", QPoint(0, -150))
+    w.doc.edit(lambda: SetParamCommand(w.doc.graph, inp, "shape", [8]))
+    click_node(w.editor, inp)
+    w.palette.tree.itemActivated.emit(w.palette.item("Dense"), 0)
+    dense = w.editor.selected_node_ids()[0]
+    w.palette.tree.itemActivated.emit(w.palette.item("Output"), 0)
+    out = w.editor.selected_node_ids()[0]
+    assert [e.src for e in w.doc.graph.edges_into(out)] == [dense]
+    units = w.doc.graph.node(dense).param("units")
+    assert item(w, inp).shape_text == "(None, 8)"
+    assert item(w, dense).shape_text == f"(None, {units})"
+    assert item(w, dense).params_text == f"{8 * units + units:,} params"
+    assert item(w, out).shape_text == f"(None, {units})"
+    assert all(item(w, n).status == "ok" for n in (inp, dense, out))
+    # A problem shows its badge too: Conv2D on vectors.
+    conv = drop_layer(w, "Conv2D", QPoint(220, 0))
+    w.doc.edit(lambda: ConnectCommand(w.doc.graph, inp, 0, conv, "inputs"))
+    assert item(w, conv).status == "error" and item(w, conv).badge.isVisible()
+
+
+def test_the_output_node_follows_the_layer_feeding_it(mlp_window):
+    from kbuilder.ui.testing import field, type_into
+
+    w = mlp_window
+    out = next(n.id for n in w.doc.graph.nodes if n.kind == "output")
+    head = node_id(w, "predictions")
+    click_node(w.editor, head)
+    for units in (5, 10):
+        type_into(field(w, "units"), str(units))
+        assert item(w, head).shape_text == f"(None, {units})"
+        assert item(w, out).shape_text == f"(None, {units})"
+        assert f"Model output: (None, {units})" in item(w, out).toolTip()
+
+
+def test_palette_search_lists_exact_and_prefix_matches_first(window):
+    palette = window.palette
+    palette.search.setText("dropout")
+    shown = palette.ordered_titles()
+    assert shown[0] == "Dropout" and shown.index("Dropout") < shown.index("AlphaDropout")
+    palette.search.setText("norm")  # no name starts so: a word start beats a substring
+    shown = palette.ordered_titles()
+    assert shown[0] == "Normalization" and "BatchNormalization" in shown[:8]
+    palette.search.setText("dense")
+    assert palette.ordered_titles()[0] == "Dense"
+    palette.search.setText("out")
+    assert palette.ordered_titles()[0] == "Output"
+    # Enter adds the best match.
+    palette.search.setText("dropout")
+    added = []
+    palette.add_requested.connect(added.append)
+    palette.search.returnPressed.emit()
+    assert added == [{"kind": "layer", "class_name": "Dropout"}]
+    # Clearing the search restores the catalog's order, categories expanded as before.
+    palette.search.clear()
+    titles = palette.ordered_titles()
+    assert titles[:2] == ["Input", "Output"]
+    assert titles.index("AlphaDropout") < titles.index("Dropout") or \
+        palette.item("Dropout").parent() is not palette.item("AlphaDropout").parent()
+
+
+def test_long_similar_names_stay_distinguishable_and_the_tooltip_has_the_full_name(window):
+    from kbuilder.graph.commands import RenameNodeCommand
+
+    w = window
+    assert w.new_from_template("")
+    names = ["block_3_expanded_conv_depthwise_BN", "block_3_expanded_conv_depthwise_relu",
+             "block_3_expanded_conv_project_BN"]
+    ids = []
+    for i, name in enumerate(names):
+        nid = drop_layer(w, "Dense", QPoint(0, -200 + 100 * i))
+        w.doc.edit(lambda nid=nid, name=name: RenameNodeCommand(w.doc.graph, nid, name))
+        ids.append(nid)
+    shown = [item(w, nid).shown_name for nid in ids]
+    assert len(set(shown)) == 3, shown
+    for nid, name, text in zip(ids, names, shown, strict=True):
+        assert "…" in text and text.endswith(name[-3:])
+        assert name in item(w, nid).toolTip()

@@ -109,6 +109,35 @@ def test_csv_columns_types_and_target(qtbot, mlp_window, tmp_path):
     assert "size=(missing)" in page.summary_label.text()  # the category of the empty cell
 
 
+def test_columns_the_loader_leaves_out_are_shown_unticked(qtbot, mlp_window, tmp_path):
+    """An identifier column: the table, the summary and the loader agree it is not used,
+    and ticking it makes it a feature."""
+    path = tmp_path / "patients.csv"
+    rows = [f"P{i:04d},{20 + i % 50},,{'yes' if i % 3 else 'no'}" for i in range(120)]
+    path.write_text("patient_id,age,notes,label\n" + "\n".join(rows) + "\n")
+    page = open_data_tab(mlp_window)
+    mlp_window.dialogs.open_path = str(path)
+    choose_kind(page, "csv")
+    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert page.error is None, page.error
+    model = page.source.columns
+    use = {model.item(r, 0).text(): model.item(r, 2) for r in range(model.rowCount())}
+    assert use["patient_id"].checkState() == Qt.CheckState.Unchecked
+    assert "identifier" in use["patient_id"].toolTip()
+    assert use["notes"].checkState() == Qt.CheckState.Unchecked  # empty
+    assert use["age"].checkState() == Qt.CheckState.Checked
+    summary = page.summary_label.text()
+    assert "'patient_id'" in summary and "left out" in summary
+    assert mlp_window.project.data.get("features") is None  # the loader's defaults
+    # Ticking it uses it: an explicit choice of features.
+    use["patient_id"].setCheckState(Qt.CheckState.Checked)
+    assert page.wait(60)
+    assert page.error is None, page.error
+    assert mlp_window.project.data["features"] == ["patient_id", "age"]
+    assert "like an identifier" not in page.summary_label.text()
+
+
 def test_bad_csv_is_explained_and_keeps_the_data_in_use(qtbot, mlp_window, tmp_path):
     page = open_data_tab(mlp_window)
     page.source.dataset_combo.setCurrentIndex(page.source.dataset_combo.findData("wine"))
@@ -345,3 +374,32 @@ def test_numpy_file_and_image_folder(qtbot, mlp_window, tmp_path):
     assert "unscaled_inputs" not in {f.code for f in page.findings}
     qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)
     assert not [n for n in graph.nodes if n.class_name == "Rescaling"]
+
+
+def test_a_model_for_larger_images_is_adapted_to_the_data_in_one_click(qtbot, window):
+    """96×96 RGB model, 8×8 grey digits: the fix adds Resizing and grey-to-RGB after the
+    input (setting the input to 8×8 would break the convolutions)."""
+    from kbuilder.graph.project import Project
+    from tests.runtime.test_preflight import deep_rgb_cnn
+
+    window.set_project(Project.new(deep_rgb_cnn()))
+    doc = window.doc
+    page = open_data_tab(window)
+    (row,) = [r for r in page.checks.rows if r.finding.code == "input_shape"]
+    assert "Resizing layer to 96×96" in row.message.text()
+    assert row.fix_button.isVisible()
+    assert "Resize to 96×96" in row.fix_button.toolTip()
+    depth = len(doc.history._done)
+    qtbot.mouseClick(row.fix_button, Qt.MouseButton.LeftButton)
+    assert len(doc.history._done) == depth + 1
+    assert page.wait(60)
+    assert not [f for f in page.findings if f.severity == "error"]
+    resize = doc.graph.find("resizing")
+    shown = window.editor.scene.nodes[resize.id]
+    assert shown.shape_text == "(None, 96, 96, 3)" and shown.status == "ok"
+    # Nothing drawn on top of anything else.
+    rects = [i.sceneBoundingRect().adjusted(8, 20, -8, -20)
+             for i in window.editor.scene.nodes.values()]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)
+    assert len(doc.history._done) == depth and "resizing" not in doc.graph.names()

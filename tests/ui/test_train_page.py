@@ -290,3 +290,34 @@ def test_a_run_that_learned_nothing_says_why(mlp_window, qtbot):
     assert "learning rate 9.9 is probably too high" in record["diagnosis"]
     # The heading says how it ended; the hint beside the buttons says why it learned nothing.
     assert "probably too high" in page.state_label.text()
+
+
+def test_a_new_project_starts_with_an_empty_train_page(mlp_window):
+    """The dashboard shows the open project's runs only: a run shown for the last project
+    (curves, log, progress, outcome) is gone when another project is opened."""
+    from kbuilder.runtime import protocol as p
+
+    w = mlp_window
+    page = w.train_page
+    w._show_page(page)
+    empty_status = page.dashboard.status.text()
+    c = page.controller
+    c.run_started.emit(p.RunStarted(run_id="r1", backend="jax", device="cpu", epochs=15,
+                                    steps_per_epoch=4, train_samples=200, val_samples=20,
+                                    test_samples=20, data_fingerprint="x"))
+    for epoch in range(15):
+        c.epoch_ended.emit(p.EpochEnd(run_id="r1", epoch=epoch, logs={"loss": 0.5},
+                                      learning_rate=1e-3, seconds=0.1,
+                                      samples_per_second=2000.0, eta_seconds=0.0))
+    page.dashboard.on_ended("completed", "Finished — test accuracy 0.961")
+    page.state_label.setText("Finished.")
+    assert not page.dashboard.empty and "0.961" in page.dashboard.console.toPlainText()
+
+    assert w.new_from_template("cnn_classifier")
+    d = page.dashboard
+    assert d.empty
+    assert d.console.toPlainText() == ""
+    assert d.status.text() == empty_status
+    assert d.progress.value() == 0 and d.epoch_label[1].text() == "—"
+    assert page.state_label.text() == ""
+    assert w.results_page.doc is w.doc and not w.doc.project.runs

@@ -145,13 +145,20 @@ class QtCanvasEditor(QWidget):
 
     def _show_current(self) -> None:
         graph = self.graph
-        inference = self.doc.inference_for(graph) if self.doc and graph else None
+        inference = self._inference_for(graph)
         self.scene.set_graph(graph, inference)
         self._update_breadcrumbs()
         self._update_scene_rect()
         self.fit_on_open()
         self.graph_changed.emit()
         self.selection_changed.emit()
+
+    def _inference_for(self, graph: Graph | None):
+        # ``is not None``, never truthiness: an empty Graph is falsy (it has a length),
+        # and a model started empty must still get its shapes (issue 12, item 17).
+        if self.doc is None or graph is None:
+            return None
+        return self.doc.inference_for(graph)
 
     def _update_breadcrumbs(self) -> None:
         if not self._path or self.doc is None:
@@ -171,9 +178,7 @@ class QtCanvasEditor(QWidget):
             self.scene.apply_results(ids)
         else:
             # A block's inference may have been rebuilt; inner graphs are small.
-            graph = self.graph
-            self.scene.set_inference(self.doc.inference_for(graph) if self.doc and graph
-                                     else None)
+            self.scene.set_inference(self._inference_for(self.graph))
 
     def _on_history(self) -> None:
         if self._path and not self._path_valid():

@@ -117,6 +117,13 @@ class QtNodeItem(QGraphicsRectItem):
         return self._name
 
     @property
+    def shown_name(self) -> str:
+        """The name as drawn (elided to the node's width)."""
+        if self._text_dirty:
+            self._elide()
+        return self._elided[0]
+
+    @property
     def shape_text(self) -> str:
         return self._shape_text
 
@@ -192,8 +199,10 @@ class QtNodeItem(QGraphicsRectItem):
         # Line 3: the output shape, the number users look for first.
         inner = WIDTH - ACCENT - 2 * PAD - (16 if self.kind in ("input", "output") else 0)
         type_metrics = QFontMetricsF(TYPE_FONT)
+        # Elided in the middle: generated names share long prefixes and differ at the
+        # end ("expanded_conv_depthwise_BN"); the tooltip has the full name.
         name = QFontMetricsF(TITLE_FONT).elidedText(
-            self._name, Qt.TextElideMode.ElideRight, inner - (12 if self.badge.isVisible() else 0)
+            self._name, Qt.TextElideMode.ElideMiddle, inner - (12 if self.badge.isVisible() else 0)
         )
         params = type_metrics.elidedText(self._params_text, Qt.TextElideMode.ElideLeft,
                                          inner * 0.6)

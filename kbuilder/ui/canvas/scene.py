@@ -299,6 +299,9 @@ class QtGraphScene(QGraphicsScene):
         if result.outputs:
             shapes = ", ".join(f"{s} {s.dtype}" for s in result.outputs)
             rows.append(f"Output: {html.escape(shapes)}")
+        elif node.kind == "output" and result.inputs:
+            shapes = ", ".join(f"{s} {s.dtype}" for s in result.inputs)
+            rows.append(f"Model output: {html.escape(shapes)}")
         if result.params:
             rows.append(f"Parameters: {result.params:,} (trainable {result.trainable_params:,})")
         if result.flops:
