@@ -44,7 +44,7 @@ def test_a_numeric_column_with_a_typo_is_mixed_and_names_the_line(tmp_path):
 def test_unreadable_csv_is_a_data_error(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b\n1,2\n3\n")
-    with pytest.raises(DataError, match="line 3 has 1 values"):
+    with pytest.raises(DataError, match="line 3 has 1 value but the header has 2 columns"):
         describe_csv(path)
 
 
