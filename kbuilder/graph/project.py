@@ -60,6 +60,7 @@ from kbuilder.graph import runs as run_files
 from kbuilder.graph.commands import History, validate_input_param, validate_name
 from kbuilder.graph.errors import CycleError, ProjectFileError, UnknownLayerError
 from kbuilder.graph.model import GRAPH_STYLES, NODE_KINDS, Graph
+from kbuilder.graph.npy import read_header
 from kbuilder.graph.text import plural
 
 FORMAT = "kbuilder-project"
@@ -698,13 +699,7 @@ def _read_npy(inner: zipfile.ZipFile, info: zipfile.ZipInfo, source: str) -> np.
     # a header claiming terabytes must be refused before np.lib.format.read_array.
     with inner.open(info) as fp:
         try:
-            version = fmt.read_magic(fp)
-            if version == (1, 0):
-                shape, _, dtype = fmt.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, _, dtype = fmt.read_array_header_2_0(fp)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
+            shape, dtype = read_header(fp)
         except ValueError as exc:
             raise ProjectFileError(f"{where} is not a NumPy array.") from exc
     if dtype.hasobject or dtype.kind not in "biufc":

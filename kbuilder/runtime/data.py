@@ -1180,18 +1180,12 @@ def _check_npy_header(stream: Any, size: int, name: str, path: str,
         size: its size in bytes (for a member: uncompressed, as the archive says).
         name: the file's name; ``key``: the array's name in an ``.npz``.
     """
-    from numpy.lib import format as npy
+    from kbuilder.graph.npy import read_header
 
     where = f"array '{key}' of {name}" if key else name
     try:
-        version = npy.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = npy.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, _, dtype = npy.read_array_header_2_0(stream)
-        else:  # 3.0 (UTF-8 field names) has no public reader
-            shape, _, dtype = npy._read_array_header(stream, version)
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
+        shape, dtype = read_header(stream)
+    except ValueError as exc:
         raise DataError(f"{where} is not a NumPy array ({exc}).", path=path,
                         column=key) from exc
     if dtype.hasobject:
