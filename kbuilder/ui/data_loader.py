@@ -3,7 +3,7 @@
 ``QtBackgroundJob`` runs one function at a time in a thread and hands its result back on
 the GUI thread; a job started while another runs makes the older result outdated (it is
 dropped when it arrives), so the panel always shows what the latest settings give. The
-data panel runs ``kbuilder.runtime.data_preview.load_job`` (reading and summarising can
+data panel runs ``kbuilder.runtime.data.preview.load_job`` (reading and summarising can
 take seconds) and the pre-flight checks with it.
 
 No numpy here: this module is imported when the window starts.

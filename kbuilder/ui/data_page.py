@@ -39,7 +39,7 @@ from kbuilder.ui.preflight_view import QtChecksPanel
 
 if TYPE_CHECKING:
     from kbuilder.runtime.data import Dataset
-    from kbuilder.runtime.data_preview import CsvPreview, LoadResult
+    from kbuilder.runtime.data.preview import CsvPreview, LoadResult
     from kbuilder.runtime.preflight import Finding
 
 LOAD_DELAY_MS = 350  # after the last change of a control
@@ -313,7 +313,7 @@ class QtDataPage(QWidget):
         self._set_busy(True, f"Loading {_source_title(settings)}…")
 
         def work(progress):
-            from kbuilder.runtime.data_preview import load_job
+            from kbuilder.runtime.data.preview import load_job
 
             return load_job(settings, progress)
 

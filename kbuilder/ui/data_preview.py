@@ -1,6 +1,6 @@
 """The data panel's preview: a table head, an image grid, class counts and the summary.
 
-Each view shows a result of ``kbuilder.runtime.data_preview`` (computed in a background
+Each view shows a result of ``kbuilder.runtime.data.preview`` (computed in a background
 thread) and never reads the data itself. No numpy here: this module is imported when the
 window starts, and arrays only arrive once data has been loaded.
 """
@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QListView, QTableV
 from kbuilder.ui import theme
 
 if TYPE_CHECKING:
-    from kbuilder.runtime.data_preview import Samples
+    from kbuilder.runtime.data.preview import Samples
 
 TILE = 64  # image grid: the side of a sample's picture, in pixels
 SPLIT_NAMES = ("train", "validation", "test")

@@ -40,7 +40,7 @@ from kbuilder.graph.settings import (
 from kbuilder.ui import theme
 
 if TYPE_CHECKING:
-    from kbuilder.runtime.data_preview import CsvPreview
+    from kbuilder.runtime.data.preview import CsvPreview
 
 KINDS = (("builtin", "Built-in dataset"), ("csv", "CSV file"), ("npz", "NumPy file (.npz/.npy)"),
          ("images", "Image folder"))

@@ -187,15 +187,15 @@ def run_notebook_data(notebook) -> dict:
 def run_runtime(settings: DataSettings, input_shape: tuple, monkeypatch) -> tuple[dict, tuple]:
     """What a kbuilder training run feeds ``model.fit``, and the rows of its splits."""
     calls = []
-    split = runtime_data._split
+    split = runtime_data.split.split_rows
 
     def recording_split(index, labels, fraction, rng):
         calls.append(split(index, labels, fraction, rng))
         return calls[-1]
 
-    monkeypatch.setattr(runtime_data, "_split", recording_split)
+    monkeypatch.setattr(runtime_data.split, "split_rows", recording_split)
     dataset = runtime_data.load_data(settings)
-    monkeypatch.setattr(runtime_data, "_split", split)
+    monkeypatch.setattr(runtime_data.split, "split_rows", split)
 
     def fit(x):
         return None if x is None else runtime_data.fit_to_input(x, input_shape)

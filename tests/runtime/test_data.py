@@ -607,7 +607,7 @@ def test_both_image_decoders(tmp_path, monkeypatch, decoder):
     from kbuilder.runtime import data
 
     if decoder == "tensorflow":
-        monkeypatch.setattr(data, "_image_decoder", lambda: data._tf_decode)
+        monkeypatch.setattr(data.images, "_image_decoder", lambda: data.images._tf_decode)
     root = tmp_path / "shapes"
     write_png(root / "dark" / "a.png", np.full((6, 6, 3), 10, np.uint8))
     write_png(root / "light" / "b.png", np.full((6, 6), 200, np.uint8))

@@ -7,7 +7,7 @@ import pytest
 
 from kbuilder.graph.settings import DataSettings
 from kbuilder.runtime.data import DataError, dataset_from_arrays
-from kbuilder.runtime.data_preview import describe_csv, load_job, preview_samples
+from kbuilder.runtime.data.preview import describe_csv, load_job, preview_samples
 
 
 def test_describe_csv_types_follow_the_loader(tmp_path):

@@ -189,9 +189,9 @@ def test_download_failure_keeps_the_previous_choice(qtbot, mlp_window, monkeypat
     from kbuilder.runtime import data
 
     def offline(name, progress):
-        raise data._download_error(name, OSError("[Errno -2] Name or service not known"))
+        raise data.builtin._download_error(name, OSError("[Errno -2] Name or service not known"))
 
-    monkeypatch.setattr(data, "_load_keras", offline)  # no network in tests, either way
+    monkeypatch.setattr(data.builtin, "load_keras", offline)  # no network in tests, either way
     page = open_data_tab(mlp_window)
     page.source.dataset_combo.setCurrentIndex(page.source.dataset_combo.findData("mnist"))
     assert page.wait(60)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,13 +25,12 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import DataSettings
-from kbuilder.runtime.data import (  # the loader's own reading rules, shared on purpose
-    DataError,
-    Dataset,
+from kbuilder.runtime.data import load_data
+from kbuilder.runtime.data.dataset import DataError, Dataset, Progress
+from kbuilder.runtime.data.tables import (  # the loader's own reading rules, shared on purpose
     _is_missing,
     _parse_number,
     _read_table,
-    load_data,
     looks_like_identifier,
 )
 
@@ -41,7 +39,6 @@ HEAD_ROWS = 50
 PREVIEW_IMAGES = 40
 PREVIEW_ROWS = 50
 
-Progress = Callable[[str, int, "int | None"], None]
 # Distinct text values at most this many: listed as the column's categories.
 SHOWN_CATEGORIES = 6
 

@@ -1,0 +1,276 @@
+"""The Dataset record and helpers for data of one or several inputs."""
+
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.text import plural
+
+# ``progress(stage, done, total)``: ``total`` is ``None`` when unknown (e.g. a download
+# whose size the server does not report).
+Progress = Callable[[str, int, "int | None"], None]
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class DataError(Exception):
+    """Data that cannot be read or used; the message says where and what to do.
+
+    Args:
+        message: one or two sentences a domain expert can act on.
+        path: the file or folder concerned, if any.
+        line: the 1-based line of a text file, if any.
+        column: the column (CSV) or array (NumPy) concerned, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        path: str | None = None,
+        line: int | None = None,
+        column: str | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        return self.message
+
+
+
+
+# ============================================================================ Dataset
+@dataclass(eq=False)
+class Dataset:
+    """Arrays of the three splits plus what is known about them.
+
+    ``x_*`` are NumPy arrays with samples first (a dict or list of arrays for models with
+    several inputs is allowed by every helper here). ``y_*`` are integer class ids
+    ``0..num_classes-1`` (shape ``(n,)``), one-hot rows ``(n, num_classes)``, or
+    regression targets ``(n,)`` / ``(n, k)``. ``x_val``/``x_test`` are ``None`` when the
+    split is empty.
+    """
+
+    x_train: Any
+    y_train: np.ndarray
+    x_val: Any = None
+    y_val: np.ndarray | None = None
+    x_test: Any = None
+    y_test: np.ndarray | None = None
+    task: str = "classification"
+    num_classes: int | None = None
+    class_names: list[str] | None = None
+    feature_names: list[str] | None = None
+    source: str = "arrays"
+    settings: DataSettings | None = None
+    notes: list[str] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    preprocessing: list[dict[str, Any]] = field(default_factory=list)
+    # Where each test sample comes from: its number in the source (``row_label`` "row",
+    # 0-based) or its line in a CSV file ("line"); numbers within the source's own test
+    # set when it has one (``test_is_given``).
+    test_rows: np.ndarray | None = None
+    row_label: str = "row"
+    test_is_given: bool = False
+
+    def splits(self) -> dict[str, tuple[Any, np.ndarray]]:
+        """``{"train": (x, y), "validation": ..., "test": ...}`` for the non-empty splits."""
+        out = {"train": (self.x_train, self.y_train)}
+        if self.x_val is not None and self.y_val is not None:
+            out["validation"] = (self.x_val, self.y_val)
+        if self.x_test is not None and self.y_test is not None:
+            out["test"] = (self.x_test, self.y_test)
+        return out
+
+    @property
+    def sample_shape(self) -> Any:
+        """The shape of one sample of ``x`` (a dict or list of shapes for several inputs)."""
+        return map_x(lambda a: tuple(a.shape[1:]), self.x_train)
+
+    @property
+    def label_format(self) -> str:
+        """``"integer"`` class ids, ``"one_hot"`` rows, ``"multi_label"`` 0/1 rows, or
+        ``"values"`` (regression)."""
+        if self.task == "regression":
+            return "values"
+        y = self.y_train
+        if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
+            return "integer"
+        return "one_hot" if is_one_hot(y) else "multi_label"
+
+    def labels_as_ids(self, y: np.ndarray) -> np.ndarray:
+        """Class ids ``(n,)`` from any label format (argmax of one-hot rows)."""
+        if self.label_format == "one_hot":
+            return np.argmax(y, axis=-1)
+        return np.asarray(y).reshape(len(y), -1)[:, 0].astype(np.int64)
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the settings, the task, the class names and every array (dtype, shape,
+        bytes); the same data and settings give the same fingerprint in any run."""
+        h = hashlib.sha256()
+        meta = {
+            "settings": self.settings.to_dict() if self.settings else None,
+            "source": self.source,
+            "task": self.task,
+            "class_names": self.class_names,
+            "feature_names": self.feature_names,
+        }
+        h.update(json.dumps(meta, sort_keys=True).encode())
+        for split, (x, y) in self.splits().items():
+            for name, array in _named_arrays(f"{split}/x", x) + [(f"{split}/y", y)]:
+                array = np.ascontiguousarray(array)
+                h.update(f"{name}:{array.dtype.str}:{list(array.shape)}".encode())
+                h.update(array.tobytes())
+        return h.hexdigest()
+
+    def summary(self) -> dict[str, Any]:
+        """What a preview shows, JSON-safe: counts, shapes, dtypes, classes, value ranges,
+        missing values handled, preprocessing applied and notes."""
+        splits = {}
+        for name, (x, y) in self.splits().items():
+            entry: dict[str, Any] = {
+                "count": num_rows(x),
+                "x_shape": map_x(lambda a: list(a.shape), x),
+                "x_dtype": map_x(lambda a: str(a.dtype), x),
+                "y_shape": list(y.shape),
+                "y_dtype": str(y.dtype),
+            }
+            if self.task == "classification":
+                if self.label_format == "multi_label":
+                    counts = np.asarray(y).sum(axis=0).astype(np.int64)
+                else:
+                    counts = np.bincount(self.labels_as_ids(y),
+                                         minlength=self.num_classes or 0)
+                names = self.class_names or [str(i) for i in range(len(counts))]
+                entry["class_counts"] = {names[i]: int(c) for i, c in enumerate(counts)}
+            splits[name] = entry
+        summary: dict[str, Any] = {
+            "source": self.source,
+            "task": self.task,
+            "label_format": self.label_format,
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "feature_names": self.feature_names,
+            "sample_shape": map_x(lambda a: list(a.shape[1:]), self.x_train),
+            "splits": splits,
+            "x_range": map_x(value_range, self.x_train),
+            "missing": self.missing,
+            "preprocessing": self.preprocessing,
+            "notes": self.notes,
+            "fingerprint": self.fingerprint,
+        }
+        if self.task == "regression":
+            summary["y_range"] = value_range(self.y_train)
+        return summary
+
+
+def value_range(array: np.ndarray) -> dict[str, Any]:
+    if array.size == 0 or array.dtype.kind not in "biuf":
+        return {"min": None, "max": None, "mean": None, "nan": 0}
+    values = array.astype(np.float64, copy=False)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"min": None, "max": None, "mean": None, "nan": int(np.isnan(values).sum())}
+    return {
+        "min": float(finite.min()),
+        "max": float(finite.max()),
+        "mean": float(finite.mean()),
+        "nan": int(np.isnan(values).sum()),
+    }
+
+
+# ------------------------------------------------------- helpers for x of several inputs
+def map_x(fn: Callable[[Any], Any], x: Any) -> Any:
+    """Apply ``fn`` to the array ``x`` or to each array of a dict or list of inputs."""
+    if isinstance(x, Mapping):
+        return {k: fn(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [fn(v) for v in x]
+    return fn(x)
+
+
+def num_rows(x: Any) -> int:
+    """The number of samples of ``x`` (an array, or a dict or list of arrays)."""
+    if isinstance(x, Mapping):
+        return len(next(iter(x.values())))
+    if isinstance(x, list | tuple):
+        return len(x[0])
+    return len(x)
+
+
+def take_rows(x: Any, index: np.ndarray) -> Any:
+    return map_x(lambda a: a[index], x)
+
+
+def _named_arrays(prefix: str, x: Any) -> list[tuple[str, np.ndarray]]:
+    if isinstance(x, Mapping):
+        return [(f"{prefix}/{k}", x[k]) for k in sorted(x)]
+    if isinstance(x, list | tuple):
+        return [(f"{prefix}/{i}", a) for i, a in enumerate(x)]
+    return [(prefix, x)]
+
+
+def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input") -> np.ndarray:
+    """Reshape samples to the per-sample ``shape`` of a model input, if the sizes agree.
+
+    Flattening ``(n, 8, 8, 1)`` images for an input of shape ``[64]`` and the reverse are
+    the common cases. One ``None`` in ``shape`` takes whatever size is left.
+
+    Args:
+        x: the data, samples first.
+        shape: one sample's shape as the model's Input declares it (no batch dimension).
+        name: the input's name, for the message.
+
+    Returns:
+        ``x`` itself when it already fits, else a reshaped view.
+
+    Raises:
+        DataError: the number of values per sample differs.
+    """
+    shape = list(shape)
+    have = tuple(x.shape[1:])
+    if len(have) == len(shape) and all(s is None or s == h for s, h in zip(shape, have,
+                                                                        strict=True)):
+        return x
+    size = math.prod(have)
+    known = math.prod(s for s in shape if s is not None)
+    unknown = sum(s is None for s in shape)
+    if (unknown == 0 and known == size) or (unknown == 1 and known and size % known == 0):
+        return x.reshape((len(x), *[-1 if s is None else s for s in shape]))
+    wanted = _shape_text(["any" if s is None else s for s in shape])
+    raise DataError(
+        f"Input '{name}' takes samples of shape {wanted} = "
+        f"{'? values' if unknown else plural(known, 'value')}, but each sample of the data "
+        f"has shape {_shape_text(have)} = {plural(size, 'value')}. Set the input's shape to "
+        f"{list(have)}, or choose data that matches."
+    )
+
+
+def _shape_text(shape: Sequence[Any]) -> str:
+    inner = ", ".join(str(d) for d in shape)
+    return f"({inner}{',' if len(shape) == 1 else ''})"
+
+
+
+def is_zero_one(y: np.ndarray) -> bool:
+    return y.dtype.kind in "biuf" and bool(np.all((y == 0) | (y == 1)))
+
+
+def is_one_hot(y: np.ndarray) -> bool:
+    return y.ndim == 2 and is_zero_one(y) and bool(np.all(y.sum(axis=1) == 1))
+
+

@@ -1,0 +1,175 @@
+"""Splitting a source's samples into training, validation and test, and the
+preprocessing fitted on the training split."""
+
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.text import plural
+from kbuilder.runtime.data.dataset import DataError, Dataset, num_rows, take_rows
+
+
+@dataclass
+class Raw:
+    """What a source read, before splitting."""
+
+    x: Any
+    y: np.ndarray
+    task: str
+    source: str
+    class_names: list[str] | None = None
+    num_classes: int | None = None
+    feature_names: list[str] | None = None
+    test: tuple[Any, np.ndarray] | None = None
+    validation: tuple[Any, np.ndarray] | None = None
+    standardize: bool = False  # fit mean/std on the training split
+    impute_columns: list[int] = field(default_factory=list)  # numeric CSV columns with NaN
+    missing: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    preprocessing: list[dict[str, Any]] = field(default_factory=list)
+    row_ids: np.ndarray | None = None  # per sample, e.g. CSV line numbers; else 0..n-1
+    row_label: str = "row"
+
+
+def finish(raw: Raw, settings: DataSettings) -> Dataset:
+    """Split, then apply the preprocessing that is fitted on the training split."""
+    rng = np.random.default_rng(settings.seed)
+    stratify = raw.task == "classification"
+    labels = _ids_for_split(raw.y) if stratify else None
+    n = num_rows(raw.x)
+    everything = np.arange(n)
+    if raw.test is not None:
+        rest, test_idx = everything, None
+        val_fraction = settings.validation_split
+        raw.notes.append(f"{raw.source} comes with its own test set "
+                         f"({plural(num_rows(raw.test[0]), 'sample')}); test_split does not "
+                         "apply and the validation split is taken from the training data.")
+    else:
+        rest, test_idx = split_rows(everything, labels, settings.test_split, rng)
+        val_fraction = settings.validation_split / (1 - settings.test_split)
+    if raw.validation is not None:
+        train_idx, val_idx = rest, None
+    else:
+        sub_labels = labels[rest] if labels is not None else None
+        keep, take = split_rows(np.arange(len(rest)), sub_labels, val_fraction, rng)
+        train_idx, val_idx = rest[keep], (rest[take] if take is not None else None)
+    if len(train_idx) == 0:
+        raise DataError(
+            f"{raw.source} has only {n} sample(s): nothing is left for training after the "
+            "validation and test splits. Use more data or smaller splits."
+        )
+
+    def part(idx: np.ndarray | None, given: tuple[Any, np.ndarray] | None):
+        if given is not None:
+            return given
+        if idx is None or len(idx) == 0:
+            return None, None
+        return take_rows(raw.x, idx), raw.y[idx]
+
+    x_train, y_train = take_rows(raw.x, train_idx), raw.y[train_idx]
+    x_val, y_val = part(val_idx, raw.validation)
+    x_test, y_test = part(test_idx, raw.test)
+    if raw.impute_columns:
+        x_train, x_val, x_test = _impute_median(raw, x_train, x_val, x_test)
+    if raw.standardize:
+        x_train, x_val, x_test = _standardize(raw, x_train, x_val, x_test)
+    if raw.test is not None:
+        test_rows = np.arange(num_rows(raw.test[0]))
+    elif test_idx is not None and len(test_idx):
+        test_rows = raw.row_ids[test_idx] if raw.row_ids is not None else test_idx
+    else:
+        test_rows = None
+    return Dataset(
+        x_train, y_train, x_val, y_val, x_test, y_test,
+        task=raw.task,
+        num_classes=raw.num_classes,
+        class_names=raw.class_names,
+        feature_names=raw.feature_names,
+        source=raw.source,
+        settings=settings,
+        notes=raw.notes,
+        missing=raw.missing,
+        preprocessing=raw.preprocessing,
+        test_rows=test_rows,
+        row_label="row" if raw.test is not None else raw.row_label,
+        test_is_given=raw.test is not None,
+    )
+
+
+def _ids_for_split(y: np.ndarray) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] > 1:
+        return np.argmax(y, axis=1)  # one-hot or multi-label: stratify on the first class
+    return y.reshape(len(y)).astype(np.int64)
+
+
+def split_rows(
+    index: np.ndarray, labels: np.ndarray | None, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Split ``index`` into (kept, taken) with ``fraction`` of the rows taken.
+
+    Stratified when ``labels`` are given: each class gives its share (largest remainders
+    decide the rounding so the total is exact). Both parts keep the original row order.
+    """
+    n = len(index)
+    if fraction <= 0 or n < 2:
+        return index, None
+    total = min(n - 1, max(1, round(fraction * n)))
+    if labels is None:
+        taken = np.sort(rng.permutation(n)[:total])
+    else:
+        classes, counts = np.unique(labels, return_counts=True)
+        exact = counts * total / n
+        shares = np.floor(exact).astype(int)
+        order = np.argsort(-(exact - shares), kind="stable")
+        shares[order[: total - shares.sum()]] += 1
+        picked = []
+        for cls, share in zip(classes, shares, strict=True):
+            members = np.flatnonzero(labels == cls)
+            picked.append(rng.permutation(members)[:share])
+        taken = np.sort(np.concatenate(picked))
+    mask = np.zeros(n, dtype=bool)
+    mask[taken] = True
+    return index[~mask], index[mask]
+
+
+def _impute_median(raw: Raw, *parts: Any) -> list[Any]:
+    """Fill missing numeric CSV values with the training split's column median."""
+    x_train = parts[0]
+    medians = {}
+    for col in raw.impute_columns:
+        values = x_train[:, col]
+        finite = values[~np.isnan(values)]
+        medians[col] = float(np.median(finite)) if finite.size else 0.0
+    out = []
+    for x in parts:
+        if x is not None:
+            x = x.copy()
+            for col, median in medians.items():
+                x[np.isnan(x[:, col]), col] = median
+        out.append(x)
+    for entry in raw.missing:
+        if entry.get("index") in medians:
+            entry["filled_with"] = medians[entry.pop("index")]
+    return out
+
+
+def _standardize(raw: Raw, *parts: Any) -> list[Any]:
+    """Standardise features with the training split's mean and standard deviation."""
+    mean = parts[0].mean(axis=0)
+    std = parts[0].std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant column stays constant instead of NaN
+    raw.preprocessing.append({
+        "step": "standardize",
+        "description": "features centred and scaled with the training split's mean and "
+                       "standard deviation",
+        "mean": [float(v) for v in np.ravel(mean)],
+        "std": [float(v) for v in np.ravel(std)],
+    })
+    return [None if x is None else ((x - mean) / std).astype(np.float32) for x in parts]
+
+
