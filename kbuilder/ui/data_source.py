@@ -503,9 +503,8 @@ class QtDataSourceForm(QWidget):
 
 
 def csv_file(settings: DataSettings) -> str:
-    """The file of a ``csv:PATH[:target=COLUMN]`` source."""
-    path, sep, _target = settings.location.rpartition(":target=")
-    return path if sep and path else settings.location
+    """The file of a table source (``csv:PATH[:target=COLUMN]...``)."""
+    return settings.table().path
 
 
 __all__ = ["QtDataSourceForm", "csv_file"]

@@ -13,11 +13,8 @@ row for messages, and the role of each column (``roles.py``).
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import math
-import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,14 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import DataSettings, SettingsError, TableSpec
+from kbuilder.graph.table_layout import (
+    SAMPLE_BYTES,
+    Layout,
+    TableLayoutError,
+    check_unique,
+    looks_like_header,
+    read_layout,
+)
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data.dataset import FLOAT32_MAX, DataError
 from kbuilder.runtime.data.labels import encode_labels, infer_task
@@ -36,11 +41,7 @@ MISSING_CATEGORY = "(missing)"
 # A text column with more distinct values than this, most of them unique, is an identifier
 # or free text; one-hot encoding it would only add noise.
 MAX_AUTO_CATEGORIES = 50
-# What is read to detect the encoding, delimiter and header (and what a preview reads).
-SAMPLE_BYTES = 1 << 20
-SNIFF_LINES = 50
 _SCAN_CHUNK = 4 << 20
-_BINARY_PROBE = 65536
 
 
 def _case_variants(word: str) -> list[str]:
@@ -116,34 +117,17 @@ def _what(fmt: str) -> str:
 
 
 # ---------------------------------------------------------------------------- CSV
-@dataclass
-class _Layout:
-    """What the first lines of a CSV file say about how to read it."""
-
-    encoding: str
-    delimiter: str
-    decimal: str
-    names: list[str]
-    skip: int  # records before the data (metadata and header lines)
-    first_data_line: int  # 1-based
-    notes: list[str]
-
-
 def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
               text_columns: tuple[str, ...]) -> Table:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     name = path.name
-    with open(path, "rb") as f:
-        head = f.read(SAMPLE_BYTES)
-        size = f.seek(0, 2)
-    if b"\x00" in head[:_BINARY_PROBE]:
-        raise DataError(
-            f"{name} is not a text file (it contains binary data). A CSV file is text with "
-            "one row per sample and a header row naming the columns.", path=str(path),
-        )
-    layout = _layout(spec, path, head, size)
+    size = path.stat().st_size
+    try:
+        layout = read_layout(spec)
+    except TableLayoutError as exc:
+        raise DataError(str(exc), path=exc.path, line=exc.line, column=exc.column) from None
     types: dict[str, Any] = {}
     if as_text:
         types = {n: pa.string() for n in layout.names}
@@ -215,173 +199,11 @@ def _read_head(path: Path, read: Any, parse: Any, convert: Any, max_rows: int,
     return table, complete, position if not complete else size
 
 
-def _layout(spec: TableSpec, path: Path, head: bytes, size: int) -> _Layout:
-    name = path.name
-    encoding = spec.encoding or _detect_encoding(head, size)
-    try:
-        text = head.decode(encoding, errors="strict" if spec.encoding is None else "replace")
-    except UnicodeDecodeError:
-        text = head.decode(encoding, errors="replace")
-    if len(head) == SAMPLE_BYTES and "\n" in text:
-        text = text[: text.rfind("\n") + 1]  # a complete last line
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise DataError(f"{name} is empty; a CSV file needs a header row and data rows.",
-                        path=str(path))
-    if spec.format == "tsv" and spec.delimiter is None:
-        delimiter = "\t"
-    else:
-        delimiter = spec.delimiter or _sniff_delimiter(text)
-    lines = text.splitlines()
-    physical = [i for i, line in enumerate(lines) if line.strip()]
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    rows = [r for r in rows if any(c.strip() for c in r)][:SNIFF_LINES]
-    decimal = spec.decimal or _detect_decimal(rows, delimiter)
-    notes: list[str] = []
-    header = spec.header
-    meta = 0
-    if header is None:
-        meta = _metadata_lines(rows)
-        if meta:
-            notes.append(f"The first line of {name} ('{lines[physical[0]][:60]}') looks like "
-                         "a description, not column names, and was skipped; say "
-                         f"header=1 to read it as the header.")
-        has_header = _looks_like_header(rows[meta:], decimal)
-        if not has_header:
-            notes.append(f"{name} has no header row (its first line holds values); its "
-                         "columns are named column_1, column_2, ...; say header=1 if the "
-                         "first line names the columns.")
-    else:
-        has_header = header != "none"
-        meta = header - 1 if isinstance(header, int) else 0
-    if meta >= len(rows):
-        raise DataError(f"{name} has only {plural(len(rows), 'line')}; header={header} "
-                        "skips them all.", path=str(path))
-    width = len(rows[meta]) if rows[meta:] else 0
-    if has_header:
-        names = [cell.strip() or f"column_{i + 1}" for i, cell in enumerate(rows[meta])]
-        _check_unique(names, name, str(path))
-    else:
-        widths = Counter(len(r) for r in rows[meta:])
-        width = max(widths, key=lambda w: (widths[w], w))
-        names = [f"column_{i + 1}" for i in range(width)]
-    skip = meta + (1 if has_header else 0)
-    # The line the data starts on: physical lines above it (blank ones too).
-    first = physical[skip] + 1 if skip < len(physical) else len(lines) + 1
-    arrow_encoding = "utf8" if encoding.replace("-", "").lower() in ("utf8", "utf8sig") \
-        else encoding
-    return _Layout(arrow_encoding, delimiter, decimal, names, _records_before(text, physical,
-                   skip), first, notes)
-
-
-def _records_before(text: str, physical: list[int], skip: int) -> int:
-    # pyarrow's skip_rows counts lines of the file, blank ones included.
-    return physical[skip - 1] + 1 if skip else 0
-
-
-def _detect_encoding(head: bytes, size: int) -> str:
-    """UTF-8 (with or without BOM) when the sample is valid UTF-8; else Windows' cp1252
-    (spreadsheet exports), else latin-1 (which decodes anything)."""
-    sample = head
-    if len(head) < size:  # a character may be cut at the end of the sample
-        cut = head.rfind(b"\n")
-        sample = head[: cut + 1] if cut > 0 else head
-    try:
-        sample.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        sample.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
-
-
-def _sniff_delimiter(text: str) -> str:
-    sample = "\n".join(text.splitlines()[:SNIFF_LINES])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","  # e.g. a single column: nothing to sniff
-
-
-_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
-_DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
-
-
-def _detect_decimal(rows: list[list[str]], delimiter: str) -> str:
-    """``","`` when the numbers are written with a decimal comma (only possible when the
-    delimiter is not a comma), else ``"."``."""
-    if delimiter == ",":
-        return "."
-    cells = [c.strip() for r in rows[1:] for c in r]
-    commas = sum(bool(_DECIMAL_COMMA.fullmatch(c)) for c in cells)
-    points = sum(bool(_DECIMAL_POINT.fullmatch(c)) for c in cells)
-    return "," if commas > points else "."
-
-
-def _is_number(cell: str, decimal: str = ".") -> bool:
-    cell = cell.strip()
-    if decimal == "," and _DECIMAL_COMMA.fullmatch(cell):
-        return True
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return bool(cell) and cell.lower() not in ("nan", "inf", "-inf", "infinity")
-
-
-def _metadata_lines(rows: list[list[str]]) -> int:
-    """1 when the first line is a description of the file, not its header or data.
-
-    Two cases: a first line with fewer fields than every following line (a title), and the
-    line scikit-learn's CSV files start with: ``n_samples,n_features,class names...``.
-    """
-    if len(rows) < 3:
-        return 0
-    first, rest = rows[0], rows[1:]
-    widths = {len(r) for r in rest}
-    if len(widths) == 1 and len(first) < min(widths):
-        return 1
-    if (len(first) >= 2 and first[0].strip().isdigit() and first[1].strip().isdigit()
-            and int(first[1]) == len(rest[0]) - 1
-            and all(_is_number(c) for c in rest[0][:-1])):
-        return 1
-    return 0
-
-
-def _looks_like_header(rows: list[list[str]], decimal: str) -> bool:
-    """A first line is a header unless it holds numbers where the lines below do too."""
-    if len(rows) < 2:
-        return True
-    first, rest = rows[0], rows[1:]
-    for i, cell in enumerate(first):
-        if not _is_number(cell, decimal):
-            continue
-        below = [r[i] for r in rest if i < len(r) and r[i].strip()]
-        if below and sum(_is_number(c, decimal) for c in below) > len(below) / 2:
-            return False
-    return True
-
-
-def _check_unique(header: list[str], name: str, path: str) -> None:
-    seen: dict[str, int] = {}
-    for i, column in enumerate(header):
-        if column in seen:
-            raise DataError(
-                f"{name} has two columns named '{column}' (columns {seen[column] + 1} and "
-                f"{i + 1}); column names must be unique. Rename one of them.",
-                path=path, column=column,
-            )
-        seen[column] = i
-
-
 def _delimiter_name(delimiter: str) -> str:
     return {"\t": "tab"}.get(delimiter, delimiter)
 
 
-def _csv_error(name: str, path: Path, layout: _Layout, exc: Exception,
+def _csv_error(name: str, path: Path, layout: Layout, exc: Exception,
                max_rows: int | None) -> DataError:
     """A pyarrow parse error as a sentence naming the line (found with Python's csv
     module: only on this error path, so its speed does not matter)."""
@@ -403,7 +225,7 @@ def _csv_error(name: str, path: Path, layout: _Layout, exc: Exception,
     return DataError(f"{name} cannot be read as a CSV file: {text}.", path=str(path))
 
 
-def _first_ragged(path: Path, layout: _Layout) -> tuple[int, int] | None:
+def _first_ragged(path: Path, layout: Layout) -> tuple[int, int] | None:
     codec = "utf-8-sig" if layout.encoding == "utf8" else layout.encoding
     with open(path, encoding=codec, errors="replace", newline="") as f:
         reader = csv.reader(f, delimiter=layout.delimiter)
@@ -434,7 +256,7 @@ def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
     return data.filter(~mask), np.flatnonzero(mask)
 
 
-def _row_lines(path: Path, layout: _Layout, rows: int, irregular: bool, dropped: np.ndarray,
+def _row_lines(path: Path, layout: Layout, rows: int, irregular: bool, dropped: np.ndarray,
                limit: int) -> np.ndarray:
     """The line each row ends on.
 
@@ -465,7 +287,7 @@ def _row_lines(path: Path, layout: _Layout, rows: int, irregular: bool, dropped:
     return lines
 
 
-def _scan_record_lines(path: Path, layout: _Layout, limit: int) -> np.ndarray:
+def _scan_record_lines(path: Path, layout: Layout, limit: int) -> np.ndarray:
     """The end line of every non-blank record after the header, with quotes respected
     (a newline inside quotes is part of a value), in chunks of bounded memory."""
     delim = ord(layout.delimiter)
@@ -544,7 +366,7 @@ def _read_parquet(spec: TableSpec, path: Path, max_rows: int | None) -> Table:
         raise DataError(f"{path.name} cannot be read as a Parquet file: {exc}.",
                         path=str(path)) from None
     names = [str(n) for n in data.column_names]
-    _check_unique(names, path.name, str(path))
+    check_unique(names, path.name, str(path))
     if data.num_rows == 0:
         raise DataError(f"{path.name} has no rows.", path=str(path))
     columns = {n: _flatten(data.column(i)) for i, n in enumerate(names)}
@@ -589,13 +411,13 @@ def _read_excel(spec: TableSpec, path: Path, max_rows: int | None) -> Table:
     cells = [[_excel_text(v) for v in row] for row in frame.itertuples(index=False)]
     if not cells:
         raise DataError(f"{path.name} has an empty sheet.", path=str(path))
-    if header == "none" or (header is None and not _looks_like_header(cells, ".")):
+    if header == "none" or (header is None and not looks_like_header(cells, ".")):
         names = [f"column_{i + 1}" for i in range(len(cells[0]))]
         body, first = cells, skip + 1
     else:
         names = [c.strip() or f"column_{i + 1}" for i, c in enumerate(cells[0])]
         body, first = cells[1:], skip + 2
-    _check_unique(names, path.name, str(path))
+    check_unique(names, path.name, str(path))
     keep = [i for i, row in enumerate(body) if any(c.strip() for c in row)]
     if not keep:
         raise DataError(f"{path.name} has a header row but no data rows.", path=str(path))
