@@ -194,8 +194,8 @@ def _metadata_lines(rows: list[list[str]]) -> int:
     if len(widths) == 1 and len(first) < min(widths):
         return 1
     if (len(first) >= 2 and first[0].strip().isdigit() and first[1].strip().isdigit()
-            and int(first[1]) == len(rest[0]) - 1
-            and all(_is_number(c) for c in rest[0][:-1])):
+            and int(first[1]) == len(rest[0]) - 1 and int(first[0]) >= len(rest)
+            and not any(_is_number(c) for c in first[2:])):
         return 1
     return 0
 
