@@ -216,6 +216,7 @@ ISO_DATE = re.compile(
     r"\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}([ T]\\d{{1,2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?)?(Z|[+-]\\d{{2}}:?\\d{{2}})?"
 )
 TRUE_WORDS, FALSE_WORDS = {{"true", "yes", "y", "t"}}, {{"false", "no", "n", "f"}}
+NUMBER = r"^[+-]?(\\d+\\.?\\d*([eE][+-]?\\d+)?|\\.\\d+([eE][+-]?\\d+)?|inf|infinity|nan)$"  # a number
 """
 
 _define("read_table_parquet", r'''
@@ -323,12 +324,13 @@ def as_numbers(column):
     if DECIMAL == ",":
         text = pc.replace_substring_regex(text, pattern=r"^([+-]?\d+),(\d+)$",
                                           replacement=r"\1.\2")
-    series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~pd.isna(series).to_numpy() & np.isnan(values))
+    numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), True)
+    values = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
+    values = values.to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(~numeric.to_numpy(zero_copy_only=False))
     if not len(bad):
         return values, None, None
-    return values, bad, str(series.iloc[bad[0]])
+    return values, bad, text[int(bad[0])].as_py()
 ''', "text_values")
 
 _define("column_role", r'''
@@ -740,7 +742,7 @@ DEFINED_NAMES = frozenset(
      "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "math", "csv", "io", "re",
      "Path", "Image", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT", "DELIMITER",
      "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
-     "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS"}
+     "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
     | {name for name in _SOURCES if not name.startswith("load_")}
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -83,8 +84,9 @@ def _layout(spec: TableSpec, path: Path, head: bytes, size: int) -> Layout:
         delimiter = spec.delimiter or _sniff_delimiter(text)
     lines = text.splitlines()
     physical = [i for i, line in enumerate(lines) if line.strip()]
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    rows = [r for r in rows if any(c.strip() for c in r)][:SNIFF_LINES]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = list(itertools.islice((r for r in reader if any(c.strip() for c in r)),
+                                 SNIFF_LINES))
     decimal = spec.decimal or _detect_decimal(rows, delimiter)
     notes: list[str] = []
     header = spec.header

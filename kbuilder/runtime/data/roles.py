@@ -137,14 +137,18 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
         if not len(finite) and not numbers.bad:
             return _Column(_role(name, "empty", override, missing, 0, (),
                                  "the column is empty: left out"), numbers)
-        distinct = np.unique(finite)
+        whole = bool(np.all(finite == np.round(finite)))
+        # Distinct values are counted for whole numbers (codes, flags, identifiers) and
+        # small columns; a million measurements need no sort to be numbers.
+        distinct = np.unique(finite) if whole or len(finite) <= 20_000 else \
+            np.unique(finite[:SHOWN_CATEGORIES * 100])
         examples = tuple(_number_text(v) for v in distinct[:SHOWN_CATEGORIES])
         first_text = None
         if numbers.bad:
             first_text = (numbers.first_text or "", int(table.lines[numbers.first_bad]))
             if rows is not None:
                 first_text = (first_text[0], int(table.lines[rows[numbers.first_bad]]))
-        whole = bool(np.all(distinct == np.round(distinct))) if len(distinct) else False
+        whole = whole and len(finite) > 0
         if pa.types.is_boolean(column.type) or (whole and set(distinct) <= {0.0, 1.0}
                                                  and len(distinct) == 2):
             role, reason = "boolean", "yes/no values (0 and 1)"
@@ -164,7 +168,8 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
         return _Column(ColumnRole(name, override or role, reason, role, missing,
                                   len(distinct), examples, (), first_text, True), numbers)
     # text
-    text = text_values(column)
+    text = numbers.text if numbers is not None and numbers.text is not None \
+        else text_values(column)
     if merges:
         from kbuilder.runtime.data.tables import _apply_merges
 

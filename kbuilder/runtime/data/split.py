@@ -146,11 +146,15 @@ def _impute_median(raw: Raw, *parts: Any) -> list[Any]:
         finite = values[~np.isnan(values)]
         medians[col] = float(np.median(finite)) if finite.size else 0.0
     out = []
+    columns = list(medians)
+    fill = np.asarray([medians[c] for c in columns], dtype=np.float32)
     for x in parts:
         if x is not None:
-            x = x.copy()
-            for col, median in medians.items():
-                x[np.isnan(x[:, col]), col] = median
+            if np.may_share_memory(x, raw.x):
+                x = x.copy()  # the split's rows are copies already (fancy indexing)
+            block = x[:, columns]  # the columns with gaps, gathered once
+            np.copyto(block, fill, where=np.isnan(block))
+            x[:, columns] = block
         out.append(x)
     for entry in raw.missing:
         if entry.get("index") in medians:

@@ -35,6 +35,7 @@ from kbuilder.runtime.data.dataset import FLOAT32_MAX, DataError
 from kbuilder.runtime.data.labels import encode_labels, infer_task
 from kbuilder.runtime.data.split import Raw
 
+NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$"
 # Cells that mean "no value" (any case).
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "?", "-"})
 MISSING_CATEGORY = "(missing)"
@@ -240,16 +241,26 @@ def _first_ragged(path: Path, layout: Layout) -> tuple[int, int] | None:
 def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
     """Rows whose every cell is empty are not samples (often a line of delimiters at the
     end); returns the rest and the indices of the dropped rows."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if data.num_columns == 0:
         return data, np.zeros(0, np.int64)
+
+    def empty(column: Any) -> Any:
+        gaps = pc.is_null(column)
+        if pa.types.is_string(column.type):
+            gaps = pc.or_(gaps, pc.equal(pc.utf8_trim_whitespace(column), ""))
+        return gaps
+
+    # The column with the fewest gaps first: usually it has none, and no row is blank.
+    fewest = min(data.columns, key=lambda c: (c.null_count, pa.types.is_string(c.type)))
+    if not pc.any(empty(fewest)).as_py():
+        return data, np.zeros(0, np.int64)
     blank = None
     for column in data.columns:
-        empty = pc.is_null(column)
-        if column.type == "string":
-            empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(column), ""))
-        blank = empty if blank is None else pc.and_(blank, empty)
+        gaps = empty(column)
+        blank = gaps if blank is None else pc.and_(blank, gaps)
     mask = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
     if not mask.any():
         return data, np.zeros(0, np.int64)
@@ -457,12 +468,14 @@ def text_values(column: Any) -> Any:
 @dataclass
 class Numbers:
     """A column as numbers: ``values`` (float64, NaN where missing) and the rows whose
-    cell is not a number (``bad``) with the first of them as written."""
+    cell is not a number (``bad``) with the first of them as written; ``text``: the
+    column as ``text_values`` gave it (for a column read as text)."""
 
     values: np.ndarray
     bad: int = 0
     first_bad: int | None = None
     first_text: str | None = None
+    text: Any = None
 
 
 def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
@@ -477,22 +490,22 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
         return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return None
-    import pandas as pd
-
-    text = text_values(column)
+    clean = text = text_values(column)
     if decimal == ",":
         text = pc.replace_substring_regex(text, pattern=r"^([+-]?\d+),(\d+)$",
                                           replacement=r"\1.\2")
-    series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
-    present = ~pd.isna(series).to_numpy()
-    bad_mask = present & np.isnan(values)
-    # 'nan' itself is a missing marker; a NaN result for a present cell is not a number
+    # What a number looks like (Python's float() would also take '1_000'); arrow's cast
+    # then parses them, as its CSV reader parses the columns it types as numbers.
+    number = pc.match_substring_regex(text, NUMBER_PATTERN, ignore_case=True)
+    numeric = pc.fill_null(number, True)
+    values = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
+    values = values.to_numpy(zero_copy_only=False)
+    bad_mask = ~numeric.to_numpy(zero_copy_only=False)
     bad = int(bad_mask.sum())
     if not bad:
-        return Numbers(values)
+        return Numbers(values, text=clean)
     first = int(np.flatnonzero(bad_mask)[0])
-    return Numbers(values, bad, first, str(series.iloc[first]))
+    return Numbers(values, bad, first, text[first].as_py(), clean)
 
 
 def float32_problem(value: float) -> str | None:
@@ -569,7 +582,7 @@ def target_values(
 
     notes = []
     raw = table.columns[column]
-    numbers = None
+    numbers = text = None
     if not merges:
         numbers = as_numbers(raw, table.decimal)
     if numbers is not None and numbers.bad:
@@ -582,11 +595,13 @@ def target_values(
                 "column as categorical.",
                 path=table.path, column=column, line=int(table.lines[i]),
             )
+        text = numbers.text
         numbers = None
     if numbers is not None:
         kept = np.flatnonzero(~np.isnan(numbers.values))
     else:
-        text = text_values(raw)
+        if text is None:
+            text = text_values(raw)
         if merges:
             text = _apply_merges(text, merges)
         kept = np.flatnonzero(pc.is_valid(text).to_numpy(zero_copy_only=False))
