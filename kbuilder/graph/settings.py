@@ -398,7 +398,11 @@ def _int(value: Any, name: str, section: str, minimum: int) -> None:
 
 def _to_dict(settings: Any) -> dict[str, Any]:
     data = dataclasses.asdict(settings)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    def plain(value: Any) -> Any:  # JSON's lists, nested ones too (roles, merges)
+        return [plain(v) for v in value] if isinstance(value, tuple) else value
+
+    return {k: plain(v) for k, v in data.items()}
 
 
 def _from_dict(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:

@@ -259,9 +259,10 @@ def _suggest_merges(counts: dict[str, int]) -> tuple[tuple[str, str], ...]:
             groups[longer[0]] += groups.pop(key)
     out = []
     for values in groups.values():
-        best = max(values, key=lambda v: counts[v])
-        out += [(v, best) for v in values if v != best]
-    return tuple(out)
+        # The most frequent spelling; on a tie the longest, in lower case ('male').
+        best = max(values, key=lambda v: (counts[v], len(v), v == v.lower(), v))
+        out += [(v, best) for v in sorted(values) if v != best]
+    return tuple(sorted(out, key=lambda pair: (pair[1], pair[0])))
 
 
 # ======================================================================== encoding
