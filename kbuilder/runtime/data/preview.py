@@ -150,9 +150,8 @@ def describe_csv(path: str | Path, head: int = HEAD_ROWS,
                for seen, role in zip(inferred, roles, strict=True)]
     heads = [table.columns[n].slice(0, head).to_pylist() for n in table.header]
     rows = table.num_rows
-    if not table.complete and table.bytes_read:
-        size = Path(spec.path).stat().st_size
-        rows = max(rows, round(rows * size / table.bytes_read))
+    if not table.complete:
+        rows = max(rows, table.estimated_rows)
     return CsvPreview(
         path=spec.path,
         name=table.name,

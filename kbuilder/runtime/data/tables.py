@@ -23,7 +23,6 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings, SettingsError, TableSpec
 from kbuilder.graph.table_layout import (
-    SAMPLE_BYTES,
     Layout,
     TableLayoutError,
     check_unique,
@@ -43,6 +42,7 @@ MISSING_CATEGORY = "(missing)"
 # or free text; one-hot encoding it would only add noise.
 MAX_AUTO_CATEGORIES = 50
 _SCAN_CHUNK = 4 << 20
+HEAD_BYTES = 4 << 20  # what a preview parses at most
 
 
 def _case_variants(word: str) -> list[str]:
@@ -76,6 +76,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
     complete: bool = True  # False: a preview's first rows only
     bytes_read: int = 0
+    estimated_rows: int = 0  # a preview's estimate of all the file's rows
 
     @property
     def num_rows(self) -> int:
@@ -144,7 +145,7 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
 
     read = pacsv.ReadOptions(
         column_names=layout.names, skip_rows=layout.skip, encoding=layout.encoding,
-        use_threads=max_rows is None, block_size=SAMPLE_BYTES if max_rows else None,
+        use_threads=max_rows is None,
     )
     parse = pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
                                invalid_row_handler=invalid)
@@ -158,10 +159,10 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
     try:
         if max_rows is None:
             data = pacsv.read_csv(path, read, parse, convert)
-            complete, bytes_read = True, size
+            complete, bytes_read, parsed = True, size, None
         else:
-            data, complete, bytes_read = _read_head(path, read, parse, convert, max_rows,
-                                                    size)
+            data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
+                                                            max_rows, size)
     except pa.ArrowInvalid as exc:
         raise _csv_error(name, path, layout, exc, max_rows) from None
     except (UnicodeDecodeError, pa.ArrowException) as exc:
@@ -175,30 +176,37 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
     lines = _row_lines(path, layout, data.num_rows, bool(skipped) or len(dropped) > 0, dropped,
                        size if complete else bytes_read)
     columns = {n: data.column(i) for i, n in enumerate(layout.names)}
+    estimate = data.num_rows
+    if not complete and parsed:  # the rows of the whole file, by the share read
+        estimate = max(data.num_rows, round(parsed * size / max(1, bytes_read)))
     return Table(name, str(path), "tsv" if layout.delimiter == "\t" else "csv",
                  layout.names, columns, lines[: data.num_rows], "line", layout.delimiter,
-                 layout.decimal, layout.encoding, layout.notes, complete, bytes_read)
+                 layout.decimal, layout.encoding, layout.notes, complete, bytes_read,
+                 estimate)
 
 
 def _read_head(path: Path, read: Any, parse: Any, convert: Any, max_rows: int,
-               size: int) -> tuple[Any, bool, int]:
-    """The first ``max_rows`` rows: a few blocks of the file, not all of it."""
+               size: int) -> tuple[Any, bool, int, int]:
+    """The first ``max_rows`` rows, parsed from the file's first ``HEAD_BYTES`` only
+    (cut after its last complete line); also how many rows those bytes held."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    batches, rows, complete = [], 0, True
     with open(path, "rb") as f:
-        reader = pacsv.open_csv(f, read, parse, convert)
-        for batch in reader:
-            batches.append(batch)
-            rows += batch.num_rows
-            if rows > max_rows:
-                complete = False
-                break
-        position = min(f.tell(), size)
-    table = pa.Table.from_batches(batches, schema=reader.schema).slice(0, max_rows)
-    return table, complete, position if not complete else size
-
+        data = f.read(HEAD_BYTES)
+    complete = len(data) >= size
+    if not complete:
+        data = data[: data.rfind(b"\n") + 1] or data
+    try:
+        table = pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
+    except pa.ArrowInvalid:
+        if complete:
+            raise
+        # A quoted value with a newline cut in two at the end: half as much is enough.
+        data = data[: data.rfind(b"\n", 0, len(data) // 2) + 1]
+        table = pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
+    parsed = table.num_rows
+    return table.slice(0, max_rows), complete and parsed <= max_rows, len(data), parsed
 
 def _delimiter_name(delimiter: str) -> str:
     return {"\t": "tab"}.get(delimiter, delimiter)
