@@ -137,7 +137,10 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
         if not len(finite) and not numbers.bad:
             return _Column(_role(name, "empty", override, missing, 0, (),
                                  "the column is empty: left out"), numbers)
-        whole = bool(np.all(finite == np.round(finite)))
+        # Whole numbers? The first thousand values usually tell (measurements are not).
+        head = finite[:1000]
+        whole = bool(np.all(head == np.round(head))) and bool(
+            np.all(finite == np.round(finite)))
         # Distinct values are counted for whole numbers (codes, flags, identifiers) and
         # small columns; a million measurements need no sort to be numbers.
         distinct = np.unique(finite) if whole or len(finite) <= 20_000 else \
@@ -355,7 +358,6 @@ def _median_entry(name: str, count: int) -> dict[str, Any] | None:
 
 def _encode(table: Table, info: _Column, kept: np.ndarray, all_rows: bool):
     """Blocks of float32 features for one column: (block, names, missing entry)."""
-    import pyarrow as pa
 
     role, name = info.role, info.role.name
     lines = None if all_rows else kept
@@ -371,11 +373,12 @@ def _encode(table: Table, info: _Column, kept: np.ndarray, all_rows: bool):
                 path=table.path, column=name, line=int(table.lines[row]),
             )
         values = numbers.values
-        raw = table.columns[name]
-        check_float32(table, name, values, lines, raw if all_rows else
-                      raw.take(pa.array(kept)))
+        with np.errstate(over="ignore"):
+            block = values.astype(np.float32)[:, None]
+        if np.isinf(block).any():  # too large for float32 (or infinite): say where
+            check_float32(table, name, values, lines, table.columns[name])
         n_missing = int(np.isnan(values).sum())
-        yield values.astype(np.float32)[:, None], [name], _median_entry(name, n_missing)
+        yield block, [name], _median_entry(name, n_missing)
         return
     if role.role == "boolean":
         text = info.text if info.text is not None else text_values(
