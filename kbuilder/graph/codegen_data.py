@@ -11,9 +11,13 @@ runtime (see the docstring of ``kbuilder.runtime.data``):
   drawn with ``SPLIT_SEED``; a source with its own test (or validation) set keeps it;
 * the built-in tabular sets standardised with the training rows' mean and standard
   deviation, pixel values of built-in image sets scaled to 0..1;
-* CSV files: the target's missing rows left out, class labels numbered in sorted order,
-  text features one-hot encoded (a missing value is its own category), missing numbers
-  filled with the training rows' median;
+* tables: read with pyarrow (Parquet with pyarrow, Excel with pandas) with the layout
+  kbuilder detected written out as settings (delimiter, decimal mark, encoding, lines
+  above the data, column names); the target's missing rows left out, class labels
+  numbered in sorted order; columns by the same roles as the runtime (``roles.py``):
+  categories one-hot encoded (a missing value is its own category), yes/no as 0/1, dates
+  as year/month/day-of-week/day-of-year(/hour), identifiers and free text left out;
+  missing numbers filled with the training rows' median;
 * NumPy files and image folders as they are (images resized with Pillow, bilinear, values
   kept 0..255).
 
@@ -275,9 +279,10 @@ def read_table(path):
     for column in table.columns:  # rows whose every cell is empty are not samples
         empty = pc.is_null(column)
         if column.type == "string":
-            empty = pc.or_(empty, pc.equal(pc.utf8_trim_whitespace(column), ""))
-        blank = empty if blank is None else pc.and_(blank, empty)
-    mask = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+            empty = pc.or_kleene(empty, pc.or_kleene(pc.equal(column, ""),
+                                                    pc.utf8_is_space(column)))
+        blank = empty if blank is None else pc.and_kleene(blank, empty)
+    mask = np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
     if mask.any():
         table = table.filter(~mask)
     return {name: table.column(i) for i, name in enumerate(COLUMNS)}

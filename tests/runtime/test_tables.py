@@ -279,3 +279,18 @@ def test_the_preview_reads_only_the_start_of_a_big_file(tmp_path):
     assert [c.kind for c in preview.columns] == ["number", "number", "text"]
     if before is not None and os.name == "posix":
         assert after - before < 16 << 20, after - before  # not the 64 MB
+
+
+def test_blank_lines_are_skipped_and_the_lines_stay_right(tmp_path):
+    path = tmp_path / "gappy.csv"
+    rows = [f"{i},{'xyz'[i % 3]},{LABELS[i]}" for i in range(20)]
+    rows[5] = ",,"  # line 7: only delimiters
+    rows[9] = "   "  # line 11: only spaces
+    rows[12] = ""  # line 14: empty
+    rows[15] = "oops,x,a"  # line 17
+    path.write_text("n,kind,label\n" + "\n".join(rows) + "\n")
+    exc = error(path, features=("n",))
+    assert (exc.line, exc.column) == (17, "n")
+    ds = load(path, features=("kind",), test_split=0.5)
+    assert len(everything(ds)) == 17
+    assert not {7, 11, 14} & set(ds.test_rows.tolist())

@@ -1,13 +1,14 @@
-"""What the data panel previews: a CSV file's columns, a few samples, the data's summary.
+"""What the data panel previews: a table's columns, a few samples, the data's summary.
 
-``describe_csv`` says what a CSV file holds before it becomes a dataset: its columns,
-their types, the first rows. The panel shows it so the user can pick the target and
-feature columns and mark categorical ones, even when the file cannot be loaded as chosen
-yet (a column of numbers with a typo, a target with one class...). The types follow the
-rules of ``kbuilder.runtime.data`` exactly — same delimiter sniffing, decoding and
-missing-value markers — because the file is read by the same helpers.
+``describe_csv`` says what a table file holds before it becomes a dataset: its columns,
+their types and roles (``roles.py``: the loader's own record, so the panel and the loader
+agree), the first rows. It reads only the first rows (at most the file's first 4 MB), so
+a file of gigabytes previews in about a second; the row count is then an estimate. The
+panel shows it so the user can pick the target and feature columns, roles and merges,
+even when the file cannot be loaded as chosen yet (a column of numbers with a typo, a
+target with one class...).
 
-``load_job`` is what the panel runs in a background thread: the CSV's columns, the
+``load_job`` is what the panel runs in a background thread: the table's columns, the
 ``Dataset``, its summary and a few samples (``preview_samples``: some images of each class,
 or the first rows of a table).
 

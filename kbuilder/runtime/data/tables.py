@@ -257,8 +257,9 @@ def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
 
     def empty(column: Any) -> Any:
         gaps = pc.is_null(column)
-        if pa.types.is_string(column.type):
-            gaps = pc.or_(gaps, pc.equal(pc.utf8_trim_whitespace(column), ""))
+        if pa.types.is_string(column.type):  # "" or only spaces (no strings allocated)
+            blank = pc.or_kleene(pc.equal(column, ""), pc.utf8_is_space(column))
+            gaps = pc.or_kleene(gaps, blank)  # null | x: a gap
         return gaps
 
     # The column with the fewest gaps first: usually it has none, and no row is blank.
@@ -268,8 +269,8 @@ def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
     blank = None
     for column in data.columns:
         gaps = empty(column)
-        blank = gaps if blank is None else pc.and_(blank, gaps)
-    mask = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+        blank = gaps if blank is None else pc.and_kleene(blank, gaps)
+    mask = np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
     if not mask.any():
         return data, np.zeros(0, np.int64)
     return data.filter(~mask), np.flatnonzero(mask)
