@@ -294,3 +294,21 @@ def test_blank_lines_are_skipped_and_the_lines_stay_right(tmp_path):
     ds = load(path, features=("kind",), test_split=0.5)
     assert len(everything(ds)) == 17
     assert not {7, 11, 14} & set(ds.test_rows.tolist())
+
+
+def test_the_data_tab_gets_the_columns_before_the_whole_file_is_read(tmp_path, monkeypatch):
+    from kbuilder.runtime.data import preview
+
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n" + "".join(f"{i},{LABELS[i]}\n" for i in range(20)))
+    events = []
+    real = preview.load_data
+
+    def loading(*args, **kwargs):
+        events.append("whole file")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(preview, "load_data", loading)
+    result = preview.load_job(DataSettings(source=f"csv:{path}"),
+                              columns=lambda csv: events.append(csv.header))
+    assert events == [["a", "label"], "whole file"] and result.dataset is not None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,18 +222,27 @@ def csv_path(settings: DataSettings) -> str:
     return settings.table().path
 
 
-def load_job(settings: DataSettings, progress: Progress | None = None) -> LoadResult:
-    """Read the CSV's columns (for CSV sources), load the data, summarise it.
+def load_job(settings: DataSettings, progress: Progress | None = None,
+             columns: Callable[[CsvPreview], None] | None = None) -> LoadResult:
+    """Read the table's columns (for table sources), load the data, summarise it.
 
-    A CSV without a chosen target gets its last column as the target (the loader's
+    A table without a chosen target gets its last column as the target (the loader's
     default) in ``result.settings``. Never raises for bad data: the ``DataError`` is in
     the result.
+
+    Args:
+        settings: the data settings.
+        progress: called as ``progress(stage, done, total)`` while loading.
+        columns: called with the ``CsvPreview`` as soon as the first rows are read, before
+            the whole file is (a big file's columns show in about a second).
     """
     start = time.monotonic()
     result = LoadResult(settings)
     try:
         if settings.kind == "csv":
             result.csv = describe_csv(csv_path(settings), settings=settings)
+            if columns is not None:
+                columns(result.csv)
             if settings.table().target is None:
                 # The loader's default, made explicit: the panel shows it as the target.
                 settings = dataclasses.replace(settings, target=result.csv.header[-1])
