@@ -397,7 +397,7 @@ def date_parts(column):
     if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
         stamps = pd.to_datetime(pd.Series(column.to_pandas()), errors="coerce", utc=True)
     else:
-        series = pd.Series(text_values(column).to_numpy(zero_copy_only=False), dtype=object)
+        series = text_values(column).to_pandas()
         stamps = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
         bad = np.flatnonzero((stamps.isna() & series.notna()).to_numpy())
         if len(bad):

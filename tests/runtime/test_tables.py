@@ -312,3 +312,11 @@ def test_the_data_tab_gets_the_columns_before_the_whole_file_is_read(tmp_path, m
     result = preview.load_job(DataSettings(source=f"csv:{path}"),
                               columns=lambda csv: events.append(csv.header))
     assert events == [["a", "label"], "whole file"] and result.dataset is not None
+
+
+def test_a_bad_date_names_its_line(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("d,label\n2024-01-05,a\n2024-02-30x,b\n2024-03-01,a\n")
+    exc = error(path, roles=(("d", "datetime"),))
+    assert "line 3, column 'd': '2024-02-30x' is not a date" in str(exc)
+    assert (exc.line, exc.column) == (3, "d")

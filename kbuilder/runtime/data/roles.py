@@ -426,8 +426,12 @@ def _one_hot(name: str, text: Any) -> tuple[np.ndarray, list[str], dict[str, Any
 
 
 def _boolean(table: Table, name: str, text: Any, lines: np.ndarray | None):
-    values = text.to_pylist()
-    lowered = sorted({v.lower() for v in values if v is not None})
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(text).combine_chunks()  # one string per value, not cell
+    words = encoded.dictionary.to_pylist()
+    lowered = sorted({v.lower() for v in words})
     if set(lowered) <= _TRUE | _FALSE:
         true = _TRUE
     elif len(lowered) <= 2:
@@ -436,7 +440,9 @@ def _boolean(table: Table, name: str, text: Any, lines: np.ndarray | None):
         raise DataError(
             f"Column '{name}' of {table.name} has {len(lowered)} different values; a yes/no "
             "column has two. Make it categorical instead.", path=table.path, column=name)
-    out = np.asarray([np.nan if v is None else float(v.lower() in true) for v in values])
+    lookup = np.asarray([float(v.lower() in true) for v in words] + [np.nan])
+    codes = pc.fill_null(encoded.indices, pa.scalar(len(words), encoded.indices.type))
+    out = lookup[codes.to_numpy(zero_copy_only=False)]
     n_missing = int(np.isnan(out).sum())
     return out.astype(np.float32)[:, None], [name], _median_entry(name, n_missing)
 
@@ -454,8 +460,7 @@ def date_parts(column: Any) -> tuple[list[str], np.ndarray, int]:
         stamps = pd.to_datetime(series, errors="coerce", utc=True)
         bad = 0
     else:
-        text = text_values(column)
-        series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+        series = text_values(column).to_pandas()  # arrow-backed text, not one str a cell
         stamps = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
         bad = int((stamps.isna() & series.notna()).sum())
     parts = {
