@@ -322,8 +322,15 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
             f"{table.name} has no usable feature columns besides the target '{target}'.",
             path=table.path,
         )
-    x = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
-    del blocks
+    # Column by column into a column-major array: contiguous writes (np.concatenate of
+    # (n, 1) blocks along axis 1 is six times slower); the split's row selection makes
+    # the usual row-major arrays of the Dataset.
+    x = np.empty((len(kept), len(names)), dtype=np.float32, order="F")
+    at = 0
+    while blocks:
+        block = blocks.pop(0)
+        x[:, at:at + block.shape[1]] = block
+        at += block.shape[1]
     return Raw(
         x, y, task, table.name,
         class_names=class_names,
