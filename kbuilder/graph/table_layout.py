@@ -20,6 +20,9 @@ from kbuilder.graph.errors import GraphError
 from kbuilder.graph.settings import TableSpec
 from kbuilder.graph.text import plural
 
+# Cells that mean "no value" (any case): the loader, generated scripts and the Data tab's
+# table head all use these.
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "?", "-"})
 SAMPLE_BYTES = 1 << 20  # what is read to detect the layout
 SNIFF_LINES = 50
 BINARY_PROBE = 65536

@@ -59,6 +59,7 @@ from kbuilder.runtime.data.dataset import (
 )
 from kbuilder.runtime.data.images import IMAGE_EXTENSIONS
 from kbuilder.runtime.data.labels import CLASS_LABEL_LIMIT, TASKS, infer_task
+from kbuilder.runtime.data.roles import ROLES, ColumnRole, column_roles
 from kbuilder.runtime.data.split import finish
 from kbuilder.runtime.data.tables import (
     MAX_AUTO_CATEGORIES,
@@ -145,12 +146,14 @@ def dataset_from_arrays(
 __all__ = [
     "ADAPTABLE_LAYERS",
     "AdaptResult",
+    "ColumnRole",
     "CLASS_LABEL_LIMIT",
     "FLOAT32_MAX",
     "IMAGE_EXTENSIONS",
     "MAX_AUTO_CATEGORIES",
     "MISSING_CATEGORY",
     "MISSING_MARKERS",
+    "ROLES",
     "SEQUENCE_LENGTH",
     "TASKS",
     "VOCABULARY_SIZE",
@@ -158,6 +161,7 @@ __all__ = [
     "Dataset",
     "Progress",
     "adapt_layers",
+    "column_roles",
     "dataset_from_arrays",
     "fit_to_input",
     "infer_task",

@@ -23,6 +23,7 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings, SettingsError, TableSpec
 from kbuilder.graph.table_layout import (
+    MISSING_MARKERS,
     Layout,
     TableLayoutError,
     check_unique,
@@ -35,8 +36,6 @@ from kbuilder.runtime.data.labels import encode_labels, infer_task
 from kbuilder.runtime.data.split import Raw
 
 NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$"
-# Cells that mean "no value" (any case).
-MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "?", "-"})
 MISSING_CATEGORY = "(missing)"
 # A text column with more distinct values than this, most of them unique, is an identifier
 # or free text; one-hot encoding it would only add noise.
