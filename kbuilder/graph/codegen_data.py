@@ -264,10 +264,10 @@ def read_table(path):
     def blank_or_error(row):  # a line of only delimiters and spaces is not a sample
         return "skip" if not row.text.strip(" \t\r" + DELIMITER + '"') else "error"
 
-    try:
-        table = pacsv.read_csv(
+    def read(encoding):
+        return pacsv.read_csv(
             path,
-            pacsv.ReadOptions(column_names=COLUMNS, skip_rows=SKIP_ROWS, encoding=ENCODING),
+            pacsv.ReadOptions(column_names=COLUMNS, skip_rows=SKIP_ROWS, encoding=encoding),
             pacsv.ParseOptions(delimiter=DELIMITER, newlines_in_values=True,
                                invalid_row_handler=blank_or_error),
             pacsv.ConvertOptions(
@@ -275,6 +275,14 @@ def read_table(path):
                 column_types={c: pa.string() for c in TEXT_COLUMNS if c in COLUMNS},
                 decimal_point=DECIMAL),
         )
+
+    try:
+        try:
+            table = read(ENCODING)
+        except pa.ArrowInvalid as exc:
+            if "UTF8" not in str(exc) or ENCODING != "utf8":
+                raise
+            table = read("cp1252")  # UTF-8 only at the start: a Windows export, as kbuilder reads it
     except (OSError, pa.ArrowInvalid) as exc:
         raise SystemExit(f"Could not read {path}: {exc}") from exc
     blank = None
@@ -414,7 +422,7 @@ def date_parts(column):
 _define("encode_feature", r'''
 def encode_feature(name, role, numbers, text, column):
     """A used feature column as float32 blocks: [(block, names, has missing numbers)]."""
-    if role in ("numeric", "boolean") and numbers is None and role == "numeric":
+    if role == "numeric" and numbers is None:  # the user's choice, on a column of text
         numbers = as_numbers(column)
     if role in ("numeric", "boolean") and numbers is not None:
         values, bad, first = numbers

@@ -320,3 +320,11 @@ def test_a_bad_date_names_its_line(tmp_path):
     exc = error(path, roles=(("d", "datetime"),))
     assert "line 3, column 'd': '2024-02-30x' is not a date" in str(exc)
     assert (exc.line, exc.column) == (3, "d")
+
+
+def test_a_windows_export_with_its_first_accent_past_the_first_megabyte(tmp_path):
+    path = tmp_path / "late.csv"
+    rows = "".join(f"{i},plain,{LABELS[i % 20]}\n" for i in range(70_000))  # > 1 MB
+    path.write_bytes(("n,city,label\n" + rows + "1,Zürich,a\n").encode("cp1252"))
+    ds = load(path)
+    assert "city=Zürich" in ds.feature_names

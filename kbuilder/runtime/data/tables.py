@@ -13,6 +13,7 @@ row for messages, and the role of each column (``roles.py``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -156,12 +157,28 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
         column_types=types, decimal_point=layout.decimal,
     )
     try:
-        if max_rows is None:
-            data = pacsv.read_csv(path, read, parse, convert)
-            complete, bytes_read, parsed = True, size, None
-        else:
-            data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
-                                                            max_rows, size)
+        try:
+            if max_rows is None:
+                data = pacsv.read_csv(path, read, parse, convert)
+                complete, bytes_read, parsed = True, size, None
+            else:
+                data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
+                                                                max_rows, size)
+        except pa.ArrowInvalid as exc:
+            if not ("UTF8" in str(exc) and spec.encoding is None
+                    and layout.encoding == "utf8"):
+                raise
+            # Valid UTF-8 at the start only: a Windows export after all (as detected when
+            # the first megabyte already shows it).
+            layout = dataclasses.replace(layout, encoding="cp1252")
+            read.encoding = "cp1252"
+            skipped.clear()
+            if max_rows is None:
+                data = pacsv.read_csv(path, read, parse, convert)
+                complete, bytes_read, parsed = True, size, None
+            else:
+                data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
+                                                                max_rows, size)
     except pa.ArrowInvalid as exc:
         raise _csv_error(name, path, layout, exc, max_rows) from None
     except (UnicodeDecodeError, pa.ArrowException) as exc:
