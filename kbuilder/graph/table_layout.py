@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -88,8 +87,19 @@ def _layout(spec: TableSpec, path: Path, head: bytes, size: int) -> Layout:
     lines = text.splitlines()
     physical = [i for i, line in enumerate(lines) if line.strip()]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows = list(itertools.islice((r for r in reader if any(c.strip() for c in r)),
-                                 SNIFF_LINES))
+    rows: list[list[str]] = []
+    start = 1  # the line the record being read starts on
+    try:
+        for row in reader:
+            if any(c.strip() for c in row):
+                rows.append(row)
+                if len(rows) == SNIFF_LINES:
+                    break
+            start = reader.line_num + 1
+    except csv.Error as exc:  # e.g. a quote opened and never closed: one huge value
+        raise TableLayoutError(
+            f"{name} line {start} cannot be read as CSV ({exc}): look for a quote (\") "
+            "that is opened there and not closed.", path=str(path), line=start) from None
     decimal = spec.decimal or _detect_decimal(rows, delimiter)
     notes: list[str] = []
     header = spec.header

@@ -328,3 +328,13 @@ def test_a_windows_export_with_its_first_accent_past_the_first_megabyte(tmp_path
     path.write_bytes(("n,city,label\n" + rows + "1,Zürich,a\n").encode("cp1252"))
     ds = load(path)
     assert "city=Zürich" in ds.feature_names
+
+
+@pytest.mark.parametrize("rows_after", [2, 20_000])
+def test_a_quote_never_closed_names_the_line_it_opens_on(tmp_path, rows_after):
+    path = tmp_path / "q.csv"
+    rows = ["a,b,label"] + [f"{i},x,{LABELS[i]}" for i in range(10)] + ['5,"unclosed,b']
+    rows += [f"{i},y,a" for i in range(rows_after)]
+    path.write_text("\n".join(rows) + "\n")
+    exc = error(path)
+    assert exc.line == 12 and "quote" in str(exc), str(exc)

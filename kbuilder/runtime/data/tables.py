@@ -251,14 +251,19 @@ def _csv_error(name: str, path: Path, layout: Layout, exc: Exception,
 
 
 def _first_ragged(path: Path, layout: Layout) -> tuple[int, int] | None:
+    """The first line (where its record starts) with the wrong number of values."""
     codec = "utf-8-sig" if layout.encoding == "utf8" else layout.encoding
     with open(path, encoding=codec, errors="replace", newline="") as f:
         reader = csv.reader(f, delimiter=layout.delimiter)
-        for i, row in enumerate(reader):
-            if i < layout.skip or not any(cell.strip() for cell in row):
-                continue
-            if len(row) != len(layout.names):
-                return reader.line_num, len(row)
+        start = 1
+        try:
+            for i, row in enumerate(reader):
+                if i >= layout.skip and any(cell.strip() for cell in row) \
+                        and len(row) != len(layout.names):
+                    return start, len(row)
+                start = reader.line_num + 1
+        except csv.Error:  # a quote never closed: the value runs to the end of the file
+            return start, 1
     return None
 
 
