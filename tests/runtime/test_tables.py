@@ -338,3 +338,13 @@ def test_a_quote_never_closed_names_the_line_it_opens_on(tmp_path, rows_after):
     path.write_text("\n".join(rows) + "\n")
     exc = error(path)
     assert exc.line == 12 and "quote" in str(exc), str(exc)
+
+
+def test_one_hot_encoding_a_huge_category_column_is_refused(tmp_path, monkeypatch):
+    from kbuilder.runtime.data import roles
+
+    monkeypatch.setattr(roles, "ONE_HOT_LIMIT", 1000)  # as if the column were enormous
+    path = tmp_path / "ids.csv"
+    path.write_text("code,label\n" + "".join(f"c{i},{LABELS[i % 20]}\n" for i in range(40)))
+    exc = error(path, categorical=("code",))
+    assert "Column 'code' has 40 categories" in str(exc) and exc.column == "code"

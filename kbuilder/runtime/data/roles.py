@@ -53,6 +53,8 @@ _ID_NAME = re.compile(r"(?i)^(id|.*[_ .-]id|.*identifier|uuid|guid|row_?id|index
 _ISO_DATE = re.compile(
     r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
 DATE_PARTS = ("year", "month", "day_of_week", "day_of_year", "hour")
+# A one-hot block larger than this is refused with a sentence rather than allocated.
+ONE_HOT_LIMIT = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -424,6 +426,12 @@ def _one_hot(name: str, text: Any) -> tuple[np.ndarray, list[str], dict[str, Any
     position = {c: i for i, c in enumerate(categories)}
     rank = np.asarray([position[v] for v in dictionary], dtype=np.int64)
     codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    size = len(codes) * len(categories) * 4
+    if size > ONE_HOT_LIMIT:
+        raise DataError(
+            f"Column '{name}' has {len(categories):,} categories: one 0/1 column each for "
+            f"{len(codes):,} rows would need {size / 1e9:.1f} GB. Leave it out, or use a "
+            "column with fewer categories.", column=name)
     block = np.zeros((len(codes), len(categories)), dtype=np.float32)
     block[np.arange(len(codes)), codes] = 1.0
     entry = None
