@@ -16,6 +16,7 @@ import csv
 import dataclasses
 import itertools
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,10 @@ MISSING_CATEGORY = "(missing)"
 MAX_AUTO_CATEGORIES = 50
 _SCAN_CHUNK = 4 << 20
 HEAD_BYTES = 4 << 20  # what a preview parses at most
+# pyarrow's parallel parsing pays from three cores on; on two it only competed with the
+# rest of the load (bench/data_scale.py: 6.0-6.3 s single-threaded against 6.7-7.2 s for
+# 10^6 rows on a busy two-core machine).
+PARSE_THREADS = (os.cpu_count() or 1) > 2
 
 
 def _case_variants(word: str) -> list[str]:
@@ -145,7 +150,7 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
 
     read = pacsv.ReadOptions(
         column_names=layout.names, skip_rows=layout.skip, encoding=layout.encoding,
-        use_threads=max_rows is None,
+        use_threads=max_rows is None and PARSE_THREADS,
     )
     parse = pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
                                invalid_row_handler=invalid)
