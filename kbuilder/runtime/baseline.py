@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.runtime.diagnosis import CHANCE_MARGIN
+
 # The linear baseline's size rule: at most this many training rows (a seeded subsample),
 # and rows x features at most ``MAX_CELLS`` (a 28x28 image: ~3,000 rows); inputs with more
 # than ``MAX_FEATURES`` values per sample (images above ~64x64 pixels, long sequences) get
@@ -161,7 +163,9 @@ def _classification(ds: Any, x_train: Any, x_test: Any, model: float,
                                           classify=True)
     n = len(test_ids)
     tolerance = max(ACCURACY_TOLERANCE, 2 / n)
-    if model <= trivial + tolerance:
+    # "No better than guessing" as ``diagnosis`` says it: less than a tenth of the way
+    # from always guessing the most common class to perfect.
+    if model <= trivial + max(tolerance, CHANCE_MARGIN * (1 - trivial)):
         verdict = BELOW_TRIVIAL
     elif linear is not None and model < linear - tolerance:
         verdict = BELOW_LINEAR
@@ -179,7 +183,8 @@ def _regression(ds: Any, x_train: Any, x_test: Any, model: float,
     trivial = float(np.abs(y_test - np.nanmean(y_train, axis=0)).mean())
     linear, note, rows, seconds = _linear(x_train, x_test, y_train, y_test, token_ids,
                                           classify=False)
-    if model >= trivial * 0.98:
+    closed = trivial - linear if linear is not None and linear < trivial else 0.0
+    if model >= min(trivial * 0.98, trivial - CHANCE_MARGIN * closed):
         verdict = BELOW_TRIVIAL
     elif linear is not None and model > max(
             linear * REGRESSION_SLACK,

@@ -110,8 +110,7 @@ def _below_baseline(base: Baselines) -> str:
         guess = ("always guessing" if base.task == "classification" else "always predicting")
         label = base.trivial_label.removeprefix("always ")
         return f"{what} is no better than {guess} {label} ({_figure(base.trivial)}){linear}"
-    worse = "lower" if base.higher_is_better else "higher"
-    return (f"{what} is {worse} than a {base.linear_label} on the same features gets "
+    return (f"{what} is worse than a {base.linear_label} on the same features "
             f"({_figure(base.linear)})")
 
 

@@ -166,8 +166,8 @@ class Run:
         diagnosis = ""
         if status != "nan":  # a NaN loss is explained already
             diagnosis = diagnose(self.facts(history, test_metrics, first_loss, baselines))
-        message = " ".join(t for t in (message, diagnosis,
-                                       baselines.summary() if baselines else "") if t)
+        message = " ".join(t for t in (message, baselines.summary() if baselines else "",
+                                       diagnosis) if t)
         elapsed = round(time.perf_counter() - self.started, 3)
         finished = p.Finished(
             run_id=self.request.run_id, status=status, message=message, history=history,

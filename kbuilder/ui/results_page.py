@@ -125,23 +125,26 @@ def baseline_html(record: dict[str, Any]) -> str:
         cells.append((base.linear_label, base.linear))
     row = "".join(
         f"<td style='padding:2px 18px 2px 0'><span style='color:{colors.muted.name()}'>"
-        f"{html.escape(name)}</span><br><b>{html.escape(_figure(value))}</b></td>"
+        f"{html.escape(name, quote=False)}</span><br><b>{_figure(value)}</b></td>"
         for name, value in cells)
     title = (f"Compared with simple baselines — {html.escape(base.metric)} on the "
              f"{html.escape(base.split)} split ({base.samples} samples)")
     text = f"<b>{title}</b><table cellspacing=0><tr>{row}</tr></table>"
     if base.linear_note:
         text += (f"<p style='color:{colors.muted.name()}'>No {html.escape(base.linear_label)}"
-                 f": {html.escape(base.linear_note)}</p>")
+                 f": {html.escape(base.linear_note, quote=False)}</p>")
     if base.beaten:
         text += "<p>The model beats these baselines.</p>"
     else:
-        worse = ("the linear model" if base.verdict == "not_better_than_linear"
-                 else "always guessing" if base.task == "classification"
-                 else "always predicting the mean")
+        if base.verdict == "not_better_than_linear":
+            verdict = f"The model does not beat the {base.linear_label}."
+        else:
+            guess = "guessing" if base.task == "classification" else "predicting"
+            verdict = (f"The model does no better than always {guess} "
+                       f"{base.trivial_label.removeprefix('always ')}.")
         diagnosis = str(record.get("diagnosis") or "")
-        text += (f"<p style='color:{colors.warning.name()}'><b>The model does not beat "
-                 f"{html.escape(worse)}.</b> {html.escape(diagnosis)}</p>")
+        text += (f"<p style='color:{colors.warning.name()}'><b>{html.escape(verdict, quote=False)}"
+                 f"</b> {html.escape(diagnosis, quote=False)}</p>")
     return text
 
 

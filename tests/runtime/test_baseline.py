@@ -109,7 +109,7 @@ def test_other_causes_when_the_model_falls_short_of_the_linear_baseline(penguins
                                   {"accuracy": 0.8})
     facts = dict(first_loss=1.1, learning_rate=1e-3, baselines=base, epochs_planned=5)
     text = diagnose(RunFacts(epoch_losses=[1.0, 0.8, 0.7, 0.6, 0.5], **facts))
-    assert "lower than a logistic regression on the same features gets (1.00)" in text
+    assert "is worse than a logistic regression on the same features (1.00)" in text
     assert "still falling after the 5 epochs asked for; train for more epochs" in text
     text = diagnose(RunFacts(epoch_losses=[1.0, 0.9, 0.9], early_stopping=True,
                              **{**facts, "epochs_planned": 40}))
