@@ -1,4 +1,4 @@
-"""A generated table like the Palmer penguins: three species told apart by measurements in
+"""Generated tables in physical units. ``penguins_csv``: like the Palmer penguins: three species told apart by measurements in
 physical units (a body mass of ~4,000 g), two text columns that say nothing about the
 species, and a few missing values. Seeded; no download."""
 
@@ -36,4 +36,21 @@ def penguins_csv(path: Path, seed: int = 0, missing: int = 10) -> Path:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         writer.writerows(rows)
+    return path
+
+
+def cars_csv(path: Path, seed: int = 0, rows: int = 300) -> Path:
+    """A regression table: fuel consumption (l/100 km) from weight in kg, power in kW,
+    the model year and the fuel (text), nearly linear, with a little noise."""
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(1400, 300, rows).round()
+    power = rng.normal(90, 30, rows).round(1)
+    year = rng.integers(2000, 2021, rows)
+    fuel = rng.choice(["petrol", "diesel"], rows)
+    consumption = (1.5 + 0.004 * weight + 0.02 * power - 0.1 * (year - 2000)
+                   - 0.8 * (fuel == "diesel") + rng.normal(0, 0.2, rows)).round(2)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["weight_kg", "power_kw", "year", "fuel", "consumption"])
+        writer.writerows(zip(weight, power, year, fuel, consumption, strict=True))
     return path
