@@ -1,6 +1,9 @@
-"""Generated tables in physical units. ``penguins_csv``: like the Palmer penguins: three species told apart by measurements in
-physical units (a body mass of ~4,000 g), two text columns that say nothing about the
-species, and a few missing values. Seeded; no download."""
+"""Generated tables in physical units, seeded, no download.
+
+``penguins_csv``: like the Palmer penguins, three species told apart by measurements (a
+body mass of ~4,000 g), two text columns that say nothing about the species, and a few
+missing values. ``cars_csv``: a regression of fuel consumption on weight, power and year.
+"""
 
 from __future__ import annotations
 
