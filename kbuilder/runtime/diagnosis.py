@@ -50,6 +50,8 @@ class RunFacts:
             could end the run before.
         unscaled: where the inputs are far from unit scale while the model has no
             scaling layer (e.g. "column 'body_mass_g' goes up to 5698"); ``""`` if not.
+            ``scaling_layer`` is the layer that would scale them: ``"Normalization"``
+            for features, ``"Rescaling"`` for images.
     """
 
     epoch_losses: list[float | None] = field(default_factory=list)
@@ -63,6 +65,7 @@ class RunFacts:
     epochs_planned: int | None = None
     early_stopping: bool = False
     unscaled: str = ""
+    scaling_layer: str = "Normalization"
 
 
 def diagnose(facts: RunFacts) -> str:
@@ -131,11 +134,17 @@ def _cause(facts: RunFacts, diverged: bool, losses: list[float]) -> str:
     if rate is not None and rate <= typical * TOO_LOW:
         return (f"the learning rate {rate:g} is probably too low for {optimizer}; "
                 f"try {typical:g}.")
+    if facts.unscaled and facts.scaling_layer == "Rescaling":
+        return (f"the inputs are not scaled ({facts.unscaled}) and the model has no "
+                "Rescaling layer; fit the model to the data again ('Fit the model to this "
+                "data' in the Data tab, or kbuilder new --data), or add a Rescaling layer "
+                "(scale 1/255 for pixels) right after the Input.")
     if facts.unscaled:
         return (f"the inputs are not scaled ({facts.unscaled}) and the model has no "
-                "Normalization layer; fit the model to the data again ('Fit the model to this data' in the Data tab, or kbuilder new "
-                "--data), or add a Normalization layer right after the Input: kbuilder "
-                "adapts it to the training data.")
+                "Normalization layer; fit the model to the data again ('Fit the model to "
+                "this data' in the Data tab, or kbuilder new --data), or add a "
+                "Normalization layer right after the Input: kbuilder adapts it to the "
+                "training data.")
     if diverged:
         smaller = f" (e.g. {rate / 10:g})" if rate else ""
         return (f"try a smaller learning rate{smaller}, and scale the inputs (e.g. a "

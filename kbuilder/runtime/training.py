@@ -207,6 +207,7 @@ class Run:
             baselines=baselines, epochs_planned=self.settings.epochs,
             early_stopping=self.settings.early_stopping is not None,
             unscaled=self.unscaled(),
+            scaling_layer="Rescaling" if len(self.model.inputs[0].shape) >= 4 else "Normalization",
         )
 
     def unscaled(self) -> str:

@@ -116,6 +116,9 @@ def test_other_causes_when_the_model_falls_short_of_the_linear_baseline(penguins
     assert "early stopping ended the run after 3 of 40 epochs" in text
     text = diagnose(RunFacts(epoch_losses=[1.1, 1.1, 1.1], **{**facts, "learning_rate": 0.0}))
     assert "learning rate 0 is probably too low for adam; try 0.001" in text
+    pixels = diagnose(RunFacts(epoch_losses=[2.3, 2.3, 2.3], **facts,
+                               unscaled="the values go up to 255", scaling_layer="Rescaling"))
+    assert "has no Rescaling layer" in pixels and "scale 1/255" in pixels
     beaten = compare_with_baselines(penguins, penguins.x_train, penguins.x_test,
                                     {"accuracy": 1.0})
     assert diagnose(RunFacts(epoch_losses=[1.0, 0.1, 0.01], baselines=beaten,
@@ -131,7 +134,8 @@ def test_fitting_to_an_unscaled_table_adds_normalization_right_after_the_input(p
     assert graph.node(after).class_name == "Normalization"
     assert any("Normalization added" in note for note in fit.notes)
     # The pre-flight no longer warns, and fitting again adds no second one.
-    assert "unscaled_features" not in {f.code for f in check(graph, penguins, TrainingSettings(loss=fit.loss))}
+    findings = check(graph, penguins, TrainingSettings(loss=fit.loss))
+    assert "unscaled_features" not in {f.code for f in findings}
     again = fit_template_to_data(graph, penguins)
     again.apply()
     assert [n.class_name for n in graph.nodes].count("Normalization") == 1
