@@ -96,6 +96,14 @@ def details_html(record: dict[str, Any], label: str, project_path: Any = None) -
                              if v not in (None, [], (), {}) and k in applies)])
     section("Training settings",
             [(k, v) for k, v in training.items() if v not in (None, {}, [])])
+    base = Baselines.from_dict(record.get("baselines"))
+    if base is not None:
+        section(f"Baselines ({base.metric}, {base.split} split)", [
+            ("this model", _figure(base.model)), (base.trivial_label, _figure(base.trivial)),
+            (base.linear_label, _figure(base.linear) if base.linear is not None
+             else base.linear_note),
+            *([("linear model fitted on", f"{base.linear_rows} training rows in "
+                f"{base.linear_seconds:.2f} s")] if base.linear is not None else [])])
     section("Library versions", sorted((record.get("versions") or {}).items()))
     artifacts = record.get("artifacts") or {}
     if artifacts or record.get("run_dir"):

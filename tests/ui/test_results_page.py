@@ -257,6 +257,7 @@ def test_the_baselines_show_above_the_evaluation(results):
         assert ("The model does not beat the logistic regression." in text
                 or "The model does no better than always guessing '" in text)
         assert record["diagnosis"][:40] in text
+    assert f"{base['linear_rows']} training rows in" in page.details.toPlainText()
     # An older run, recorded before baselines existed, shows none.
     record.pop("baselines")
     page._show_current()
