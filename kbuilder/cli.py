@@ -783,7 +783,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, metavar="M.keras|P.kbproj")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--input", type=Path, metavar="FILE",
-                        help="inputs: .npy, .npz (array x) or a numeric CSV with a header")
+                        help="inputs: .npy, .npz (array x), a numeric CSV with a header, or "
+                        "a folder of images")
     source.add_argument("--data", metavar="SPEC", help="predict on the test split of SPEC")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="predictions.csv")
     p.add_argument("--backend", choices=("jax", "tensorflow", "torch", "openvino"),
@@ -796,9 +797,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from kbuilder.runtime import protocol as msg
 
     model_path, data = _trained_model_and_data(args.model, args.data)
-    if args.input is not None:
+    if args.input is not None and not args.input.is_dir():  # a folder: images
         _readable_file(args.input)
-    elif data is None:
+    elif args.input is None and data is None:
         raise CliError("Give the inputs with --input FILE or --data SPEC.")
     request = msg.StartPrediction(
         "predict", str(model_path), str(args.output),

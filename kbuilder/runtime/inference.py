@@ -69,6 +69,7 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
     if request.inputs_path and Path(request.inputs_path).is_dir():
         x = read_image_inputs(Path(request.inputs_path), tuple(model.inputs[0].shape[1:]))
         split = f"the images in {Path(request.inputs_path).name}"
+        class_names = _image_class_names(request.data)
     elif request.inputs_path:
         x = read_inputs(Path(request.inputs_path))
         split = f"the rows of {Path(request.inputs_path).name}"
@@ -120,6 +121,18 @@ def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
         truth = [None] * n  # multi-label or several targets: not one value
     return [{dataset.row_label: int(r), "true": t}
             for r, t in zip(rows, truth, strict=True)]
+
+
+def _image_class_names(data: dict[str, Any] | None) -> list[str] | None:
+    """The class names of the image folder a model was trained on (its sub-folders), if
+    the request names one: predictions on new images then say "cats", not "0"."""
+    from kbuilder.graph.settings import DataSettings
+
+    settings = DataSettings.from_dict(data) if data else None
+    if settings is None or settings.kind != "images" or not Path(settings.location).is_dir():
+        return None
+    return sorted(p.name for p in Path(settings.location).iterdir()
+                  if p.is_dir() and not p.name.startswith("."))
 
 
 def read_image_inputs(folder: Path, shape: tuple) -> Any:
