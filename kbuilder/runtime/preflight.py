@@ -1062,7 +1062,8 @@ def fit_template_to_data(graph: Graph, dataset: Dataset, *, augment: bool = Fals
         commands.append(SetParamCommand(graph, node.id, "shape", shape))
         notes.append(f"Input '{node.name}' shape set to {shape}.")
     commands += _fit_embeddings(graph, node, dataset, notes)
-    commands += _fit_image_input(graph, node, dataset, augment, notes)
+    # Augmentation flips and rotates images: only for an input that keeps their layout.
+    commands += _fit_image_input(graph, node, dataset, augment and len(shape) == 3, notes)
     head_commands, loss, metrics = _fit_head(graph, dataset, notes)
     return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
 
