@@ -96,7 +96,8 @@ class Dataset:
     """Arrays of the three splits plus what is known about them.
 
     ``x_*`` are NumPy arrays with samples first (a dict or list of arrays for models with
-    several inputs is allowed by every helper here). ``y_*`` are integer class ids
+    several inputs is allowed by every helper here), or ``Streamed`` sources read from
+    disk when used (image folders). ``y_*`` are integer class ids
     ``0..num_classes-1`` (shape ``(n,)``), one-hot rows ``(n, num_classes)``, or
     regression targets ``(n,)`` / ``(n, k)``. ``x_val``/``x_test`` are ``None`` when the
     split is empty.
