@@ -56,7 +56,7 @@ from kbuilder.runtime.data import (
     load_data,
     num_rows,
 )
-from kbuilder.runtime.data.dataset import Streamed, values_sample
+from kbuilder.runtime.data.dataset import DataError, Streamed, values_sample
 
 Severity = Literal["error", "warning"]
 
@@ -266,7 +266,11 @@ def _input_data(graph: Graph, ds: Dataset) -> tuple[list[tuple[Node, np.ndarray]
 def _check_inputs(graph: Graph, ds: Dataset, inference: ShapeInference) -> list[Finding]:
     pairs, findings = _input_data(graph, ds)
     for node, array in pairs:
-        array = values_sample(array)  # a stream (image folder): its first samples, read
+        try:
+            array = values_sample(array)  # a stream (image folder): its first samples, read
+        except DataError as exc:  # an unreadable image among them, named
+            findings.append(Finding("error", "unreadable_data", str(exc), node.id))
+            continue
         result = inference.result(node.id)
         if not result.outputs:
             continue  # the Input itself has a problem, reported as model_error

@@ -4,6 +4,7 @@ images stopped or skipped, streaming evaluation and prediction, Rescaling in the
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,19 @@ def test_fitting_an_image_template_adds_rescaling_and_optional_augmentation(tmp_
     # Digits are scaled already: no Rescaling there.
     digits = new_project_for_data("cnn_classifier", DataSettings("digits")).graph
     assert "Rescaling" not in {n.class_name for n in digits.nodes}
+
+
+def test_preflight_names_an_unreadable_image_among_those_it_samples(tmp_path):
+    folder = image_folder(tmp_path / "images", 20)
+    broken = folder / "class_0" / "0.png"  # the first training image
+    broken.write_bytes(b"not a png")
+    settings = images_settings(folder, validation_split=0.0, test_split=0.0)
+    project = new_project_for_data("cnn_classifier", settings)
+    findings = check(project.graph, load_data(settings),
+                     TrainingSettings.from_dict(project.training))
+    (finding,) = [f for f in findings if f.code == "unreadable_data"]
+    assert finding.severity == "error" and str(broken) in finding.message
+    skipping = dataclasses.replace(settings, skip_bad_images=True)
+    findings = check(project.graph, load_data(skipping),
+                     TrainingSettings.from_dict(project.training))
+    assert not [f for f in findings if f.severity == "error"], findings
