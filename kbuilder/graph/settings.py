@@ -53,6 +53,8 @@ class DataSettings:
     categorical: tuple[str, ...] = ()  # CSV: columns to one-hot encode
     image_size: tuple[int, int] = (64, 64)  # image folders: resize to this
     color_mode: str = "rgb"  # image folders: rgb | grayscale
+    skip_bad_images: bool = False  # image folders: leave unreadable files out, listed
+    cache_images: bool = False  # image folders: keep resized images in kbuilder's cache
     validation_split: float = 0.2
     test_split: float = 0.2
     seed: int = 0
@@ -102,6 +104,10 @@ class DataSettings:
                 param="image_size",
             )
         _int(self.seed, "seed", "data", minimum=0)
+        for name in ("skip_bad_images", "cache_images"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingsError(f"data: {name} must be true or false; found "
+                                    f"{getattr(self, name)!r}.", param=name)
 
 
 # The data settings each kind of source reads; the others keep their defaults and mean
@@ -109,7 +115,7 @@ class DataSettings:
 COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
 DATA_FIELDS_BY_KIND = {
     "csv": ("target", "features", "categorical"),
-    "images": ("image_size", "color_mode"),
+    "images": ("image_size", "color_mode", "skip_bad_images", "cache_images"),
     "npz": (),
     "builtin": (),
 }

@@ -27,6 +27,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     from kbuilder.graph.model import Graph
     from kbuilder.graph.settings import DataSettings, TrainingSettings
     from kbuilder.runtime.data import adapt_layers, fit_to_input, load_data
+    from kbuilder.runtime.data.dataset import values_sample
 
     data_settings = DataSettings.from_dict(request.data)
     settings = TrainingSettings.from_dict(request.training)
@@ -48,7 +49,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     x_train = fit_to_input(dataset.x_train, shape)
     x_val = fit_to_input(dataset.x_val, shape) if _rows(dataset.x_val) else None
     x_test = fit_to_input(dataset.x_test, shape) if _rows(dataset.x_test) else None
-    adapt_layers(model, x_train)
+    adapt_layers(model, values_sample(x_train, ADAPT_SAMPLES))
     model.compile(
         optimizer=keras.optimizers.get(
             {"class_name": settings.optimizer, "config": {"learning_rate": settings.learning_rate}}
@@ -57,6 +58,10 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
         metrics=list(settings.metrics),
     )
     return Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test)
+
+
+# A streamed source (an image folder) adapts Normalization layers on its first samples.
+ADAPT_SAMPLES = 2048
 
 
 def _rows(x: Any) -> int:
@@ -128,13 +133,15 @@ class Run:
 
     def fit(self, reporter: Any) -> None:
         """``model.fit`` with the reporter's callback list (see ``ProgressReporter``)."""
+        from kbuilder.runtime.data.feed import keras_feed, keras_validation
+
         d = self.dataset
         callbacks = reporter.callback_list(self.model, self.callbacks(), self.settings.epochs)
         self.model.fit(
-            self.x_train, d.y_train,
-            validation_data=(self.x_val, d.y_val) if self.x_val is not None else None,
+            **keras_feed(self.x_train, d.y_train, self.batch_size, shuffle=True,
+                         seed=self.settings.seed),
+            validation_data=keras_validation(self.x_val, d.y_val, self.batch_size),
             epochs=self.settings.epochs,
-            batch_size=self.settings.batch_size,
             verbose=0,
             callbacks=callbacks,
         )
@@ -153,16 +160,22 @@ class Run:
             artifacts["checkpoint"] = str(self.run_dir / "checkpoint.keras")
         if (self.run_dir / "logs").exists():
             artifacts["tensorboard"] = str(self.run_dir / "logs")
+        from kbuilder.runtime.data.feed import keras_feed, skipped_note
+
         test_metrics: dict[str, Any] = {}
         results: dict[str, Any] = {}
         baselines = None
         if self.request.evaluate and self.x_test is not None and status != "nan":
             test_metrics = p.jsonable(self.model.evaluate(
-                self.x_test, self.dataset.y_test, batch_size=self.batch_size, verbose=0,
+                **keras_feed(self.x_test, self.dataset.y_test, self.batch_size), verbose=0,
                 return_dict=True,
             ))
             results = self.results()
             baselines = self.baselines(results)
+        skipped = skipped_note(self.x_train, self.x_val, self.x_test)
+        if skipped:  # unreadable images left out (skip_bad_images)
+            message = f"{message} {skipped}"
+            results["skipped_images"] = getattr(self.x_train, "skipped", [])
         diagnosis = ""
         if status != "nan":  # a NaN loss is explained already
             diagnosis = diagnose(self.facts(history, test_metrics, first_loss, baselines))
@@ -221,8 +234,13 @@ class Run:
         return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
 
     def results(self) -> dict[str, Any]:
+        from kbuilder.runtime.data.feed import keras_feed, readable, readable_part
         from kbuilder.runtime.evaluation import describe_results
 
-        outputs = self.model.predict(self.x_test, batch_size=self.batch_size, verbose=0)
-        return describe_results(self.dataset, self.dataset.y_test, outputs,
-                                x=self.dataset.x_test)
+        outputs = self.model.predict(**keras_feed(self.x_test, None, self.batch_size),
+                                     verbose=0)
+        keep = readable(self.x_test)  # unreadable images skipped: not judged
+        return describe_results(self.dataset, self.dataset.y_test[keep], outputs[keep]
+                                if not isinstance(outputs, list | tuple)
+                                else [o[keep] for o in outputs],
+                                x=readable_part(self.dataset.x_test, keep))
