@@ -209,7 +209,25 @@ def _add_new(sub: argparse._SubParsersAction) -> None:
                    "images:DIR")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _add_image_options(p)
+    p.add_argument("--augment", action="store_true",
+                   help="image data: add random flip, rotation and zoom layers after the "
+                   "input (training only)")
     p.set_defaults(run=_cmd_new)
+
+
+def _add_image_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip-bad-images", action="store_true", default=None,
+                   help="image folders: leave unreadable images out (listed in the result) "
+                   "instead of stopping")
+    p.add_argument("--cache-images", action="store_true", default=None,
+                   help="image folders: keep resized images in kbuilder's cache folder")
+
+
+def _image_settings(args: argparse.Namespace) -> dict[str, bool]:
+    """The image-folder data settings given on the command line."""
+    return {name: True for name in ("skip_bad_images", "cache_images")
+            if getattr(args, name, None)}
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
@@ -225,7 +243,8 @@ def _cmd_new(args: argparse.Namespace) -> int:
     from kbuilder.graph.project import Project, save_project
 
     if args.data:
-        project = _project_for_data(template.name, args.data)
+        project = _project_for_data(template.name, args.data, _image_settings(args),
+                                    augment=args.augment)
     else:
         project = Project.new(template.build())
     try:
@@ -240,13 +259,14 @@ def _cmd_new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _project_for_data(template: str, spec: str) -> Any:
+def _project_for_data(template: str, spec: str, options: dict[str, Any] | None = None,
+                      augment: bool = False) -> Any:
     from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings, spec_fields
     from kbuilder.runtime.data import DataError
     from kbuilder.runtime.preflight import FitError, new_project_for_data
 
     try:
-        data = DataSettings.from_dict(spec_fields(spec))
+        data = DataSettings.from_dict({**spec_fields(spec), **(options or {})})
         # Sensible starting settings for a first run: a brisk learning rate that is halved
         # when the validation loss stalls, enough epochs, and stop when it stops improving,
         # keeping the best weights. (On digits, the CNN template reaches 97.5-98.3 % test
@@ -255,7 +275,7 @@ def _project_for_data(template: str, spec: str) -> Any:
         training = TrainingSettings(epochs=40, learning_rate=3e-3,
                                     early_stopping={"patience": 8},
                                     reduce_lr_on_plateau={"factor": 0.5, "patience": 3})
-        return new_project_for_data(template, data, training)
+        return new_project_for_data(template, data, training, augment=augment)
     except (SettingsError, DataError, FitError) as exc:
         raise CliError(str(exc)) from exc
 
@@ -425,6 +445,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history", type=Path, metavar="H.json", help="write the run record as JSON")
     p.add_argument("--no-save", action="store_true",
                    help="do not record the run in the project file")
+    _add_image_options(p)
     p.set_defaults(run=_cmd_train)
 
 
@@ -541,6 +562,7 @@ def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     data = dict(project.data or {})
     if args.data:
         data.update(spec_fields(args.data))
+    data.update(_image_settings(args))
     overrides = {
         "backend": args.backend, "device": args.device, "epochs": args.epochs,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
@@ -760,7 +782,8 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, metavar="M.keras|P.kbproj")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--input", type=Path, metavar="FILE",
-                        help="inputs: .npy, .npz (array x) or a numeric CSV with a header")
+                        help="inputs: .npy, .npz (array x), a numeric CSV with a header, or "
+                        "a folder of images")
     source.add_argument("--data", metavar="SPEC", help="predict on the test split of SPEC")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="predictions.csv")
     p.add_argument("--backend", choices=("jax", "tensorflow", "torch", "openvino"),
@@ -773,9 +796,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from kbuilder.runtime import protocol as msg
 
     model_path, data = _trained_model_and_data(args.model, args.data)
-    if args.input is not None:
+    if args.input is not None and not args.input.is_dir():  # a folder: images
         _readable_file(args.input)
-    elif data is None:
+    elif args.input is None and data is None:
         raise CliError("Give the inputs with --input FILE or --data SPEC.")
     request = msg.StartPrediction(
         "predict", str(model_path), str(args.output),

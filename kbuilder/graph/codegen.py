@@ -1150,12 +1150,18 @@ class _TrainingPlan:
 
     def load_statement(self, path_expr: str = "DATA_PATH") -> str:
         call = f"load_data({path_expr})" if self.data_path_kind else "load_data()"
-        lines = [
-            f"(x_train, y_train), (x_val, y_val), (x_test, y_test) = {call}",
-            "x_train, x_val, x_test = (fit_to_input(x) for x in (x_train, x_val, x_test))",
-        ]
+        lines = [f"(x_train, y_train), (x_val, y_val), (x_test, y_test) = {call}"]
+        if not self.data_section.streams:
+            lines.append("x_train, x_val, x_test = (fit_to_input(x) for x in "
+                         "(x_train, x_val, x_test))")
         if self.one_hot:
             lines.append("y_train, y_val, y_test = one_hot(y_train, y_val, y_test)")
+        if self.data_section.streams:  # image files: read batch by batch while training
+            lines += [
+                "train_batches = ImageBatches(x_train, y_train, shuffle=True)",
+                "val_batches = ImageBatches(x_val, y_val) if len(x_val) else None",
+                "test_batches = ImageBatches(x_test, y_test)",
+            ]
         lines.append('print("Samples for training, validation and test:", '
                      "(len(x_train), len(x_val), len(x_test)))")
         return "\n".join(lines)
@@ -1191,7 +1197,10 @@ class _TrainingPlan:
         lines.append("model = build_model()")
         if self.adapted:
             lines.append("# Layers without given statistics learn them from the training data.")
-            lines += [f"model.get_layer({_string(n)}).adapt(x_train)" for n in self.adapted]
+            # Streamed images: the first 2048 training images, as kbuilder adapts them.
+            sample = ("fit_to_input(read_images(x_train[:2048]))" if self.data_section.streams
+                      else "x_train")
+            lines += [f"model.get_layer({_string(n)}).adapt({sample})" for n in self.adapted]
         return lines
 
     def compile_lines(self) -> list[str]:
@@ -1256,13 +1265,16 @@ class _TrainingPlan:
 
     def fit_lines(self, epochs: str, output: str) -> list[str]:
         lines = self.compile_lines()
+        if self.data_section.streams:
+            data = ["    train_batches,", "    validation_data=val_batches,"]
+        else:
+            data = ["    x_train,", "    y_train,",
+                    "    validation_data=(x_val, y_val) if len(x_val) else None,"]
         lines += [
             "model.fit(",
-            "    x_train,",
-            "    y_train,",
-            "    validation_data=(x_val, y_val) if len(x_val) else None,",
+            *data,
             f"    epochs={epochs},",
-            "    batch_size=BATCH_SIZE,",
+            *([] if self.data_section.streams else ["    batch_size=BATCH_SIZE,"]),
             f"    callbacks=make_callbacks({output}),",
             ")",
         ]
@@ -1278,10 +1290,11 @@ class _TrainingPlan:
                 f"    model.load_weights(checkpoint_path({output}))",
             ]
         if self.has_test:
+            data = ("test_batches," if self.data_section.streams
+                    else "x_test, y_test, batch_size=BATCH_SIZE,")
             lines += [
                 "if len(x_test):",
-                "    results = model.evaluate(x_test, y_test, batch_size=BATCH_SIZE, "
-                "return_dict=True, verbose=0)",
+                f"    results = model.evaluate({data} return_dict=True, verbose=0)",
             ]
             lines += [
                 "    for name, value in results.items():",

@@ -19,7 +19,9 @@ runtime (see the docstring of ``kbuilder.runtime.data``):
   as year/month/day-of-week/day-of-year(/hour), identifiers and free text left out;
   missing numbers filled with the training rows' median;
 * NumPy files and image folders as they are (images resized with Pillow, bilinear, values
-  kept 0..255).
+  kept 0..255 as uint8). Image folders are streamed: ``load_data`` splits the file lists
+  without reading an image and ``ImageBatches`` (a ``keras.utils.PyDataset``) reads each
+  batch while the model trains, as kbuilder's ``runtime.data.feed`` does.
 
 ``tests/graph/test_codegen_data.py`` runs the generated functions next to ``load_data`` for
 every kind of source and compares arrays and split rows bit for bit: a change to one side
@@ -621,30 +623,55 @@ def image_classes(root):
     return classes
 ''')
 
-_define("read_image", '''
-def read_image(path, height, width, channels):
-    """One image resized to height x width (bilinear), as float32 pixel values 0..255."""
-    with Image.open(path) as image:
-        image = image.convert("RGB" if channels == 3 else "L")
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype="float32").reshape(height, width, channels)
+_define("read_images", '''
+def read_images(files):
+    """The image files resized to IMAGE_SIZE (bilinear), as uint8 pixel values 0..255."""
+    height, width = IMAGE_SIZE
+    mode, channels = ("RGB", 3) if COLOR_MODE == "rgb" else ("L", 1)
+    x = np.empty((len(files), height, width, channels), dtype="uint8")
+    for i, file in enumerate(files):
+        with Image.open(file) as image:
+            image = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+            x[i] = np.asarray(image, dtype="uint8").reshape(height, width, channels)
+    return x
 ''')
+
+_define("ImageBatches", '''
+class ImageBatches(keras.utils.PyDataset):
+    """Batches of (images, labels) read from their files while the model trains, so memory
+    stays the same however many images there are. `shuffle`: a new order each epoch."""
+
+    def __init__(self, files, labels, shuffle=False):
+        super().__init__()
+        self.files, self.labels, self.shuffle = files, labels, shuffle
+        self.order = np.arange(len(files))
+        self.rng = np.random.default_rng(SEED)
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(len(self.files) / BATCH_SIZE)
+
+    def __getitem__(self, index):
+        rows = self.order[index * BATCH_SIZE:(index + 1) * BATCH_SIZE]
+        return fit_to_input(read_images(self.files[rows])), self.labels[rows]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self.rng.permutation(len(self.files))
+''', "read_images", "fit_to_input")
 
 _define("load_images", '''
 def load_data(path):
-    """Images of one sub-folder per class, resized to IMAGE_SIZE; pixel values stay 0..255."""
+    """The image files of one sub-folder per class and their labels, split; the images are
+    read batch by batch (ImageBatches)."""
     classes = image_classes(path)
-    height, width = IMAGE_SIZE
-    channels = 3 if COLOR_MODE == "rgb" else 1
-    files = [(label, file) for label, (_, paths) in enumerate(classes) for file in paths]
-    x = np.empty((len(files), height, width, channels), dtype="float32")
-    for i, (_, file) in enumerate(files):
-        x[i] = read_image(file, height, width, channels)
-    y = np.array([label for label, _ in files], dtype="int32")
+    x = np.array([str(file) for _, paths in classes for file in paths])
+    y = np.concatenate([np.full(len(paths), label, dtype="int32")
+                        for label, (_, paths) in enumerate(classes)])
     print(f"Classes: {[name for name, _ in classes]}")
     train, validation, test = split_rows(len(y), labels=y)
     return (x[train], y[train]), (x[validation], y[validation]), (x[test], y[test])
-''', "image_classes", "read_image", "split_rows")
+''', "image_classes", "split_rows", "ImageBatches")
 
 
 # ------------------------------------------------------------------ built-in datasets
@@ -747,6 +774,7 @@ class DataSection:
     settings: tuple[str, ...]
     definitions: tuple[str, ...]
     path_argument: bool
+    streams: bool = False  # x_* are image files, read by ImageBatches
 
 
 # Every module-level name a data section may define (generated variables avoid them).
@@ -755,7 +783,7 @@ DEFINED_NAMES = frozenset(
      "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
      "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
      "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "math", "csv", "io", "re",
-     "Path", "Image", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT", "DELIMITER",
+     "Path", "Image", "ImageBatches", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT", "DELIMITER",
      "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
      "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
     | {name for name in _SOURCES if not name.startswith("load_")}
@@ -892,6 +920,7 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> D
         settings=tuple(lines),
         definitions=tuple(definitions),
         path_argument=kind in ("csv", "npz", "images"),
+        streams=kind == "images",
     )
 
 

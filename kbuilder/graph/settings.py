@@ -66,6 +66,8 @@ class DataSettings:
     merges: tuple[tuple[str, str, str], ...] = ()
     image_size: tuple[int, int] = (64, 64)  # image folders: resize to this
     color_mode: str = "rgb"  # image folders: rgb | grayscale
+    skip_bad_images: bool = False  # image folders: leave unreadable files out, listed
+    cache_images: bool = False  # image folders: keep resized images in kbuilder's cache
     validation_split: float = 0.2
     test_split: float = 0.2
     seed: int = 0
@@ -149,6 +151,10 @@ class DataSettings:
                     and all(isinstance(v, str) for v in triple)):
                 raise SettingsError("data: merges must be (column, value, becomes) triples.",
                                     param="merges")
+        for name in ("skip_bad_images", "cache_images"):
+            if not isinstance(getattr(self, name), bool):
+                raise SettingsError(f"data: {name} must be true or false; found "
+                                    f"{getattr(self, name)!r}.", param=name)
 
 
 # The roles a user may give a table's column (the loader infers one when none is given):
@@ -266,7 +272,7 @@ COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
 DATA_FIELDS_BY_KIND = {
     "csv": ("target", "features", "categorical", "header", "delimiter", "decimal",
             "encoding", "sheet", "roles", "merges"),
-    "images": ("image_size", "color_mode"),
+    "images": ("image_size", "color_mode", "skip_bad_images", "cache_images"),
     "npz": (),
     "builtin": (),
 }

@@ -85,10 +85,13 @@ def sample_images(x: Any, count: int) -> list[dict[str, Any]]:
     pixels as uint8, row-major, stretched per image to 0..255 (the model's inputs may be
     scaled or standardised; the picture only has to be recognisable).
     """
-    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[-1] not in (1, 3):
+    # An array, or a stream of images (read here: only the images kept).
+    if len(getattr(x, "shape", ())) != 4 or x.shape[-1] not in (1, 3):
         return []
     per_image = int(np.prod(x.shape[1:]))
     count = min(count, len(x), SAMPLE_IMAGE_BYTES // max(per_image, 1))
+    if count <= 0:
+        return []
     images = []
     for array in np.asarray(x[:count], dtype=np.float64):
         low, high = float(np.nanmin(array)), float(np.nanmax(array))

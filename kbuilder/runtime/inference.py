@@ -42,15 +42,22 @@ def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
     if x is None or num_rows(x) == 0:
         raise InferenceError(f"The {request.split} split of {dataset.source} is empty; "
                              "choose another split or change the split fractions.")
+    from kbuilder.runtime.data.feed import keras_feed, readable, readable_part
+
     raw_x = x
     x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
     metrics: dict[str, Any] = {}
     if getattr(model, "compiled", False) and getattr(model, "loss", None):
-        metrics = model.evaluate(x, y, batch_size=request.batch_size, verbose=0,
+        metrics = model.evaluate(**keras_feed(x, y, request.batch_size), verbose=0,
                                  return_dict=True)
-    outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
-    return p.Evaluated(request.run_id, request.split, num_rows(x), p.jsonable(metrics),
-                       p.jsonable(describe_results(dataset, y, outputs, x=raw_x)))
+    outputs = model.predict(**keras_feed(x, None, request.batch_size), verbose=0)
+    keep = readable(x)  # unreadable images left out (skip_bad_images) are not judged
+    if isinstance(outputs, list | tuple):
+        outputs = outputs[0]
+    results = describe_results(dataset, y[keep], np.asarray(outputs)[keep],
+                               x=readable_part(raw_x, keep))
+    return p.Evaluated(request.run_id, request.split, len(y[keep]), p.jsonable(metrics),
+                       p.jsonable(results))
 
 
 def run_prediction(request: p.StartPrediction) -> p.Predicted:
@@ -59,7 +66,11 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
     model = load_trained_model(request.model_path)
     class_names: list[str] | None = None
     known: list[dict[str, Any]] | None = None  # per row: where it comes from, its label
-    if request.inputs_path:
+    if request.inputs_path and Path(request.inputs_path).is_dir():
+        x = read_image_inputs(Path(request.inputs_path), tuple(model.inputs[0].shape[1:]))
+        split = f"the images in {Path(request.inputs_path).name}"
+        class_names = _image_class_names(request.data)
+    elif request.inputs_path:
         x = read_inputs(Path(request.inputs_path))
         split = f"the rows of {Path(request.inputs_path).name}"
     else:
@@ -74,13 +85,21 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
         known = test_split_columns(dataset)
         split = (f"the test set of {dataset.source}" if dataset.test_is_given
                  else f"the test split of {dataset.source}")
+    from kbuilder.runtime.data.feed import keras_feed, readable
+
     x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
-    outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
+    outputs = model.predict(**keras_feed(x, None, request.batch_size), verbose=0)
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
     rows = prediction_rows(np.asarray(outputs), class_names)
+    files = getattr(x, "files", None)
+    if files is not None:  # images: say which file each prediction is for
+        rows = [{"file": str(f), **row} for f, row in zip(files, rows, strict=True)]
     if known is not None:
         rows = [{**first, **row} for first, row in zip(known, rows, strict=True)]
+    keep = readable(x)  # unreadable images (skip_bad_images) get no prediction
+    if not isinstance(keep, slice):
+        rows = [row for row, kept in zip(rows, keep, strict=True) if kept]
     write_rows(Path(request.output_path), rows)
     return p.Predicted(request.run_id, request.output_path, len(rows), p.jsonable(rows[:10]),
                        split)
@@ -102,6 +121,29 @@ def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
         truth = [None] * n  # multi-label or several targets: not one value
     return [{dataset.row_label: int(r), "true": t}
             for r, t in zip(rows, truth, strict=True)]
+
+
+def _image_class_names(data: dict[str, Any] | None) -> list[str] | None:
+    """The class names of the image folder a model was trained on (its sub-folders), if
+    the request names one: predictions on new images then say "cats", not "0"."""
+    from kbuilder.graph.settings import DataSettings
+
+    settings = DataSettings.from_dict(data) if data else None
+    if settings is None or settings.kind != "images" or not Path(settings.location).is_dir():
+        return None
+    return sorted(p.name for p in Path(settings.location).iterdir()
+                  if p.is_dir() and not p.name.startswith("."))
+
+
+def read_image_inputs(folder: Path, shape: tuple) -> Any:
+    """The images anywhere under ``folder``, streamed at the model input's size."""
+    from kbuilder.runtime.data.images import image_files_for
+
+    if len(shape) != 3 or shape[-1] not in (1, 3) or None in shape:
+        raise InferenceError(f"{folder.name} is a folder of images, but the model takes "
+                             f"samples of shape {list(shape)}, not images (height, width, "
+                             "1 or 3 channels).")
+    return image_files_for(folder, (int(shape[0]), int(shape[1])), int(shape[2]))
 
 
 def read_inputs(path: Path) -> np.ndarray:

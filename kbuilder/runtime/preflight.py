@@ -56,6 +56,7 @@ from kbuilder.runtime.data import (
     load_data,
     num_rows,
 )
+from kbuilder.runtime.data.dataset import DataError, Streamed, values_sample
 
 Severity = Literal["error", "warning"]
 
@@ -81,6 +82,20 @@ UNSCALED_LIMIT = 10.0
 LARGE_TARGET = 100.0
 # Layers that scale their input to a trainable range; one right after an input is enough.
 SCALING_LAYERS = frozenset({"Rescaling", "Normalization"})
+# Layers without weights that leave pixel values as they are: a scaling layer after them
+# still scales the raw image.
+_PIXEL_PRESERVING = frozenset({
+    "Resizing", "CenterCrop", "RandomFlip", "RandomRotation", "RandomZoom",
+    "RandomTranslation", "RandomCrop", "RandomContrast", "RandomBrightness", "Reshape",
+    "Permute", "ZeroPadding2D", "Cropping2D", "Concatenate", "Identity",
+})
+# The augmentation block a fit adds on request (``augment=True``): mild, label-preserving
+# changes for photographs; the nodes are ordinary, editable layers (inactive at inference).
+AUGMENTATION = (
+    ("RandomFlip", {"mode": "horizontal"}),
+    ("RandomRotation", {"factor": 0.1}),
+    ("RandomZoom", {"height_factor": 0.1}),
+)
 
 
 @dataclass(frozen=True)
@@ -251,6 +266,11 @@ def _input_data(graph: Graph, ds: Dataset) -> tuple[list[tuple[Node, np.ndarray]
 def _check_inputs(graph: Graph, ds: Dataset, inference: ShapeInference) -> list[Finding]:
     pairs, findings = _input_data(graph, ds)
     for node, array in pairs:
+        try:
+            array = values_sample(array)  # a stream (image folder): its first samples, read
+        except DataError as exc:  # an unreadable image among them, named
+            findings.append(Finding("error", "unreadable_data", str(exc), node.id))
+            continue
         result = inference.result(node.id)
         if not result.outputs:
             continue  # the Input itself has a problem, reported as model_error
@@ -1009,17 +1029,21 @@ class DataFit:
             macro.do()
 
 
-def fit_template_to_data(graph: Graph, dataset: Dataset) -> DataFit:
+def fit_template_to_data(graph: Graph, dataset: Dataset, *, augment: bool = False) -> DataFit:
     """Plan the edits that make ``graph`` fit ``dataset``.
 
     The Input takes the data's sample shape (a flat input stays flat: its data is flattened
     at training time); the output ``Dense`` gets one unit per class with softmax (one
     sigmoid unit for two classes), or one linear unit per target for regression; the loss
-    and metrics follow.
+    and metrics follow. For an image folder (raw 0..255 pixels) a ``Rescaling(1/255)``
+    node goes right after the Input unless the model scales already, so the trained model
+    and its exports take raw images.
 
     Args:
         graph: a graph with one Input and a Dense output layer (e.g. a template).
         dataset: the data to fit.
+        augment: images only: also add an augmentation block (``AUGMENTATION``: random
+            flips, rotations and zooms, active only while training).
 
     Returns:
         A ``DataFit``; nothing is changed until ``apply()``.
@@ -1042,6 +1066,9 @@ def fit_template_to_data(graph: Graph, dataset: Dataset) -> DataFit:
         commands.append(SetParamCommand(graph, node.id, "shape", shape))
         notes.append(f"Input '{node.name}' shape set to {shape}.")
     commands += _fit_embeddings(graph, node, dataset, notes)
+    commands += _fit_normalization(graph, node, dataset, notes)
+    # Augmentation flips and rotates images: only for an input that keeps their layout.
+    commands += _fit_image_input(graph, node, dataset, augment and len(shape) == 3, notes)
     head_commands, loss, metrics = _fit_head(graph, dataset, notes)
     return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
 
@@ -1072,10 +1099,34 @@ def _fitted_input_shape(graph: Graph, node: Node, ds: Dataset) -> list[int | Non
     )
 
 
+def _fit_normalization(graph: Graph, node: Node, ds: Dataset,
+                       notes: list[str]) -> list[Command]:
+    """A Normalization layer right after a table's Input when its features are not
+    scaled (the pre-flight's ``unscaled_features``): without it, features in physical
+    units (a body mass of 4,000 g) saturate the first layer and the model learns nothing.
+    ``adapt_layers`` computes its mean and variance from the training split at training
+    time, so they are stored in the model and apply at prediction time too.
+    """
+    x = ds.x_train
+    if x.ndim != 2 or x.dtype.kind != "f" or not len(x):
+        return []  # images get Rescaling, token ids no scaling
+    if node.param("dtype", "float32").startswith(("int", "uint")):
+        return []
+    if _scaled_in_model(graph, node.id, ShapeInference(graph)):
+        return []
+    sample = np.abs(np.nan_to_num(x[:10_000].astype(np.float64), nan=0.0, posinf=0.0,
+                                  neginf=0.0))
+    if float(sample.max()) <= UNSCALED_LIMIT:
+        return []
+    notes.append(f"Normalization added after '{node.name}' (the features are not scaled; "
+                 "it is adapted to the training data).")
+    return [_insert_after(graph, node.id, "Normalization", {})]
+
+
 def _fit_embeddings(graph: Graph, node: Node, ds: Dataset, notes: list[str]) -> list[Command]:
     commands: list[Command] = []
-    if ds.x_train.dtype.kind not in "iu":
-        return commands
+    if ds.x_train.dtype.kind not in "iu" or isinstance(ds.x_train, Streamed):
+        return commands  # a stream is images, not ids
     top = int(ds.x_train.max(initial=0))
     for nid in graph.successors(node.id):
         layer = graph.layer_owner(nid)
@@ -1083,6 +1134,48 @@ def _fit_embeddings(graph: Graph, node: Node, ds: Dataset, notes: list[str]) -> 
             commands.append(SetParamCommand(graph, layer.id, "input_dim", top + 1))
             notes.append(f"'{layer.name}' input_dim set to {top + 1}.")
     return commands
+
+
+def _fit_image_input(graph: Graph, node: Node, ds: Dataset, augment: bool,
+                     notes: list[str]) -> list[Command]:
+    """Rescaling (and, on request, augmentation) right after the Input of raw images."""
+    if ds.settings is None or ds.settings.kind != "images" or len(ds.x_train.shape) != 4:
+        return []
+    commands: list[Command] = []
+    # Each insertion sits right after the Input, so the last one made comes first.
+    if augment and not _has_augmentation(graph, node.id):
+        for class_name, params in reversed(AUGMENTATION):
+            commands.append(_insert_after(graph, node.id, class_name, dict(params)))
+        notes.append("Augmentation added after the Input: "
+                     f"{', '.join(name for name, _ in AUGMENTATION)} (training only).")
+    if not _scales_pixels(graph, node.id):
+        commands.append(_insert_after(graph, node.id, "Rescaling",
+                                      {"scale": 1 / 255, "offset": 0.0}))
+        notes.append(f"Rescaling (1/255) added after '{node.name}': the model takes raw "
+                     "0..255 pixels, also at prediction time and in exports.")
+    return commands
+
+
+def _scales_pixels(graph: Graph, input_id: str) -> bool:
+    """A scaling layer after the input, past only layers that keep pixel values."""
+    stack, seen = list(graph.successors(input_id)), set()
+    while stack:
+        nid = stack.pop()
+        if nid in seen or graph.node(nid).kind != "layer":
+            continue
+        seen.add(nid)
+        name = graph.layer_owner(nid).class_name
+        if name in SCALING_LAYERS:
+            return True
+        if name in _PIXEL_PRESERVING:
+            stack.extend(graph.successors(nid))
+    return False
+
+
+def _has_augmentation(graph: Graph, input_id: str) -> bool:
+    names = {graph.layer_owner(n).class_name for n in graph.successors(input_id)
+             if graph.node(n).kind == "layer"}
+    return bool(names & {name for name, _ in AUGMENTATION})
 
 
 def _fit_head(graph: Graph, ds: Dataset,
@@ -1132,6 +1225,7 @@ def new_project_for_data(
     training: TrainingSettings | None = None,
     *,
     dataset: Dataset | None = None,
+    augment: bool = False,
 ) -> Project:
     """A new project from a template fitted to the data ``settings`` describe.
 
@@ -1141,6 +1235,7 @@ def new_project_for_data(
         training: training settings to start from; the fitted loss and metrics replace
             theirs. Stored in ``project.training``.
         dataset: the data, when already loaded (else ``load_data(settings)``).
+        augment: image data: add an augmentation block (see ``fit_template_to_data``).
 
     Returns:
         A new, unsaved ``Project`` whose history is clean.
@@ -1155,7 +1250,7 @@ def new_project_for_data(
                        f"{', '.join(TEMPLATES)}.")
     dataset = dataset if dataset is not None else load_data(settings)
     graph = template.build()
-    fit = fit_template_to_data(graph, dataset)
+    fit = fit_template_to_data(graph, dataset, augment=augment)
     fit.apply()  # part of the new project, not an undoable edit
     training = dataclasses.replace(training or TrainingSettings(), loss=fit.loss,
                                    metrics=fit.metrics)

@@ -16,6 +16,7 @@ import numpy as np
 
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 from kbuilder.runtime import protocol as p
+from kbuilder.runtime.baseline import Baselines, compare_with_baselines, largest_unscaled
 from kbuilder.runtime.diagnosis import RunFacts, diagnose
 
 
@@ -26,6 +27,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     from kbuilder.graph.model import Graph
     from kbuilder.graph.settings import DataSettings, TrainingSettings
     from kbuilder.runtime.data import adapt_layers, fit_to_input, load_data
+    from kbuilder.runtime.data.dataset import values_sample
 
     data_settings = DataSettings.from_dict(request.data)
     settings = TrainingSettings.from_dict(request.training)
@@ -47,7 +49,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     x_train = fit_to_input(dataset.x_train, shape)
     x_val = fit_to_input(dataset.x_val, shape) if _rows(dataset.x_val) else None
     x_test = fit_to_input(dataset.x_test, shape) if _rows(dataset.x_test) else None
-    adapt_layers(model, x_train)
+    adapt_layers(model, values_sample(x_train, ADAPT_SAMPLES))
     model.compile(
         optimizer=keras.optimizers.get(
             {"class_name": settings.optimizer, "config": {"learning_rate": settings.learning_rate}}
@@ -56,6 +58,10 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
         metrics=list(settings.metrics),
     )
     return Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test)
+
+
+# A streamed source (an image folder) adapts Normalization layers on its first samples.
+ADAPT_SAMPLES = 2048
 
 
 def _rows(x: Any) -> int:
@@ -127,13 +133,15 @@ class Run:
 
     def fit(self, reporter: Any) -> None:
         """``model.fit`` with the reporter's callback list (see ``ProgressReporter``)."""
+        from kbuilder.runtime.data.feed import keras_feed, keras_validation
+
         d = self.dataset
         callbacks = reporter.callback_list(self.model, self.callbacks(), self.settings.epochs)
         self.model.fit(
-            self.x_train, d.y_train,
-            validation_data=(self.x_val, d.y_val) if self.x_val is not None else None,
+            **keras_feed(self.x_train, d.y_train, self.batch_size, shuffle=True,
+                         seed=self.settings.seed),
+            validation_data=keras_validation(self.x_val, d.y_val, self.batch_size),
             epochs=self.settings.epochs,
-            batch_size=self.settings.batch_size,
             verbose=0,
             callbacks=callbacks,
         )
@@ -152,31 +160,49 @@ class Run:
             artifacts["checkpoint"] = str(self.run_dir / "checkpoint.keras")
         if (self.run_dir / "logs").exists():
             artifacts["tensorboard"] = str(self.run_dir / "logs")
+        from kbuilder.runtime.data.feed import keras_feed, skipped_note
+
         test_metrics: dict[str, Any] = {}
         results: dict[str, Any] = {}
+        baselines = None
         if self.request.evaluate and self.x_test is not None and status != "nan":
             test_metrics = p.jsonable(self.model.evaluate(
-                self.x_test, self.dataset.y_test, batch_size=self.batch_size, verbose=0,
+                **keras_feed(self.x_test, self.dataset.y_test, self.batch_size), verbose=0,
                 return_dict=True,
             ))
             results = self.results()
+            baselines = self.baselines(results)
+        skipped = skipped_note(self.x_train, self.x_val, self.x_test)
+        if skipped:  # unreadable images left out (skip_bad_images)
+            message = f"{message} {skipped}"
+            results["skipped_images"] = getattr(self.x_train, "skipped", [])
         diagnosis = ""
         if status != "nan":  # a NaN loss is explained already
-            diagnosis = diagnose(self.facts(history, test_metrics, first_loss))
+            diagnosis = diagnose(self.facts(history, test_metrics, first_loss, baselines))
+        message = " ".join(t for t in (message, baselines.summary() if baselines else "",
+                                       diagnosis) if t)
         elapsed = round(time.perf_counter() - self.started, 3)
         finished = p.Finished(
-            run_id=self.request.run_id, status=status,
-            message=f"{message} {diagnosis}" if diagnosis else message, history=history,
+            run_id=self.request.run_id, status=status, message=message, history=history,
             test_metrics=test_metrics, results=p.jsonable(results), artifacts=artifacts,
             seconds=elapsed, diagnosis=diagnosis,
+            baselines=baselines.to_dict() if baselines else {},
         )
         (self.run_dir / "result.json").write_text(json.dumps(
             {"status": status, "history": history, "test_metrics": test_metrics}, indent=1))
         return finished
 
-    def facts(self, history: dict, test_metrics: dict, first_loss: float | None) -> RunFacts:
-        """What ``diagnose`` needs: the loss curve, the learning rate, and the accuracy
-        of the test split (else validation, else training) beside its majority share."""
+    def baselines(self, results: dict[str, Any]) -> Baselines | None:
+        """The test figure beside a majority/mean and a linear baseline (``runtime.baseline``)."""
+        token_ids = any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs)
+        return compare_with_baselines(self.dataset, self.x_train, self.x_test, results,
+                                      token_ids=token_ids)
+
+    def facts(self, history: dict, test_metrics: dict, first_loss: float | None,
+              baselines: Baselines | None = None) -> RunFacts:
+        """What ``diagnose`` needs: the loss curve, the learning rate, the accuracy of the
+        test split (else validation, else training) beside its majority share, the
+        baselines, and whether unscaled inputs reach a model without a scaling layer."""
         d = self.dataset
         accuracy, split, y = test_metrics.get("accuracy"), "test", d.y_test
         for key, name, labels in (("val_accuracy", "validation", d.y_val),
@@ -191,11 +217,30 @@ class Run:
             epoch_losses=list(history.get("loss", [])), first_loss=first_loss,
             learning_rate=self.settings.learning_rate, optimizer=self.settings.optimizer,
             accuracy=accuracy, accuracy_split=split, majority_share=majority,
+            baselines=baselines, epochs_planned=self.settings.epochs,
+            early_stopping=self.settings.early_stopping is not None,
+            unscaled=self.unscaled(),
+            scaling_layer="Rescaling" if len(self.model.inputs[0].shape) >= 4 else "Normalization",
         )
 
+    def unscaled(self) -> str:
+        """Where the inputs are far from unit scale, when no layer of the model scales them."""
+        from kbuilder.runtime.preflight import SCALING_LAYERS, UNSCALED_LIMIT
+
+        if any(type(layer).__name__ in SCALING_LAYERS for layer in self.model.layers):
+            return ""
+        if any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
+            return ""  # ids: their size is no scale
+        return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
+
     def results(self) -> dict[str, Any]:
+        from kbuilder.runtime.data.feed import keras_feed, readable, readable_part
         from kbuilder.runtime.evaluation import describe_results
 
-        outputs = self.model.predict(self.x_test, batch_size=self.batch_size, verbose=0)
-        return describe_results(self.dataset, self.dataset.y_test, outputs,
-                                x=self.dataset.x_test)
+        outputs = self.model.predict(**keras_feed(self.x_test, None, self.batch_size),
+                                     verbose=0)
+        keep = readable(self.x_test)  # unreadable images skipped: not judged
+        return describe_results(self.dataset, self.dataset.y_test[keep], outputs[keep]
+                                if not isinstance(outputs, list | tuple)
+                                else [o[keep] for o in outputs],
+                                x=readable_part(self.dataset.x_test, keep))

@@ -90,6 +90,7 @@ class QtDataPage(QWidget):
         self.source.edited.connect(self._on_edited)
         self.source.chosen.connect(self.apply_controls)
         self.source.reload_requested.connect(lambda: self.apply_controls(force=True))
+        self.source.augment_check.toggled.connect(lambda _on: self._update_fit())
         preview = self._build_preview()
         self.checks = QtChecksPanel(self)
         self.checks.fix_requested.connect(self.apply_fix)
@@ -561,7 +562,8 @@ class QtDataPage(QWidget):
         from kbuilder.runtime.preflight import FitError, fit_template_to_data
 
         try:
-            fit = fit_template_to_data(self.doc.graph, self.dataset)
+            fit = fit_template_to_data(self.doc.graph, self.dataset,
+                                       augment=self.source.augment_check.isChecked())
         except (FitError, GraphError) as exc:
             return None, str(exc)
         training = self.training_settings()

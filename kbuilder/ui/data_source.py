@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -324,8 +325,23 @@ class QtDataSourceForm(QWidget):
         self.color_combo.addItem("Colour (RGB)", "rgb")
         self.color_combo.addItem("Greyscale", "grayscale")
         self.color_combo.currentIndexChanged.connect(self._on_control_changed)
+        self.skip_bad_check = QCheckBox("Skip unreadable images (listed in the result)", page)
+        self.skip_bad_check.setToolTip("Leave out images that cannot be read instead of "
+                                       "stopping the run at the first one.")
+        self.cache_check = QCheckBox("Cache resized images on disk", page)
+        self.cache_check.setToolTip("Keep the resized images in kbuilder's cache folder, so "
+                                    "later epochs and runs need not decode them again.")
+        # A choice for "Fit the model to this data", not a data setting: kept by the form.
+        self.augment_check = QCheckBox("Fitting adds augmentation (flip, rotation, zoom)",
+                                       page)
+        self.augment_check.setToolTip("Fit the model to this data adds RandomFlip, "
+                                      "RandomRotation and RandomZoom layers after the input; "
+                                      "they change images only while training.")
+        for check in (self.skip_bad_check, self.cache_check):
+            check.toggled.connect(self._on_control_changed)
         hint = QLabel("One sub-folder per class, e.g. photos/cats and photos/dogs. Images "
-                      "are resized to this size; pixel values stay 0..255.", page)
+                      "are read from disk while training, resized to this size; pixel values "
+                      "stay 0..255 (the fitted model rescales them).", page)
         hint.setObjectName("muted")
         hint.setWordWrap(True)
         form = QFormLayout(page)
@@ -333,6 +349,9 @@ class QtDataSourceForm(QWidget):
         form.addRow("Folder", row)
         form.addRow("Size (h × w)", size)
         form.addRow("Colours", self.color_combo)
+        form.addRow(self.skip_bad_check)
+        form.addRow(self.cache_check)
+        form.addRow(self.augment_check)
         form.addRow(hint)
         return page
 
@@ -360,6 +379,8 @@ class QtDataSourceForm(QWidget):
             self.height_spin.setValue(settings.image_size[0])
             self.width_spin.setValue(settings.image_size[1])
             self.color_combo.setCurrentIndex(self.color_combo.findData(settings.color_mode))
+            self.skip_bad_check.setChecked(settings.skip_bad_images)
+            self.cache_check.setChecked(settings.cache_images)
             self.validation_spin.setValue(settings.validation_split)
             self.test_spin.setValue(settings.test_split)
             self.seed_spin.setValue(settings.seed)
@@ -407,7 +428,9 @@ class QtDataSourceForm(QWidget):
             settings = DataSettings(
                 source=f"images:{self.images_path.text()}",
                 image_size=(self.height_spin.value(), self.width_spin.value()),
-                color_mode=self.color_combo.currentData(), **common,
+                color_mode=self.color_combo.currentData(),
+                skip_bad_images=self.skip_bad_check.isChecked(),
+                cache_images=self.cache_check.isChecked(), **common,
             )
         settings.validate()
         return settings

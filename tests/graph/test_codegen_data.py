@@ -27,6 +27,7 @@ from kbuilder.graph.project import Project
 from kbuilder.graph.settings import DataSettings
 from kbuilder.graph.templates import TEMPLATES
 from kbuilder.runtime import data as runtime_data
+from kbuilder.runtime.data.dataset import Streamed
 from tests.graph.helpers import add_input, add_layer, add_output
 from tests.graph.test_codegen import ruff_problems
 
@@ -224,9 +225,24 @@ def run_script_data(script: str) -> tuple[dict, list]:
     loaded = call(namespace["DATA_PATH"]) if "DATA_PATH" in namespace else call()
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = loaded
     fit = namespace["fit_to_input"]
+    if "ImageBatches" in namespace:  # image files, read batch by batch
+        return streamed_arrays(namespace, loaded), rows
     arrays = {"x_train": fit(x_train), "y_train": y_train, "x_val": fit(x_val), "y_val": y_val,
               "x_test": fit(x_test), "y_test": y_test}
     return arrays, rows
+
+
+def streamed_arrays(namespace: dict, splits) -> dict:
+    """The file lists of a script's image splits and the images its ``ImageBatches``
+    read from them, all batches joined in order."""
+    arrays = {}
+    for name, (files, y) in zip(("train", "val", "test"), splits, strict=True):
+        batches = namespace["ImageBatches"](files, y)
+        read = [batches[i] for i in range(len(batches))] if len(files) else []
+        arrays[f"files_{name}"] = [str(f) for f in files]
+        arrays[f"x_{name}"] = np.concatenate([b[0] for b in read]) if read else None
+        arrays[f"y_{name}"] = np.concatenate([b[1] for b in read]) if read else y
+    return arrays
 
 
 def run_notebook_data(notebook) -> dict:
@@ -236,6 +252,9 @@ def run_notebook_data(notebook) -> dict:
     with environment_kept():
         exec(compile(code[0], "setup-cell", "exec"), namespace)
     exec(compile(code[1], "data-cell", "exec"), namespace)
+    if "ImageBatches" in namespace:
+        return streamed_arrays(namespace, [(namespace[f"x_{s}"], namespace[f"y_{s}"])
+                                           for s in ("train", "val", "test")])
     names = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
     return {name: namespace[name] for name in names}
 
@@ -254,11 +273,19 @@ def run_runtime(settings: DataSettings, input_shape: tuple, monkeypatch) -> tupl
     monkeypatch.setattr(runtime_data.split, "split_rows", split)
 
     def fit(x):
-        return None if x is None else runtime_data.fit_to_input(x, input_shape)
+        if x is None:
+            return None
+        x = runtime_data.fit_to_input(x, input_shape)
+        # A streamed image folder: every image as the training feed reads it, in order.
+        return np.asarray(x) if isinstance(x, Streamed) else x
 
     arrays = {"x_train": fit(dataset.x_train), "y_train": dataset.y_train,
               "x_val": fit(dataset.x_val), "y_val": dataset.y_val,
               "x_test": fit(dataset.x_test), "y_test": dataset.y_test}
+    for name in ("train", "val", "test"):
+        x = getattr(dataset, f"x_{name}")
+        if isinstance(x, Streamed):  # the split's file list
+            arrays[f"files_{name}"] = [str(f) for f in x.files]
     return arrays, calls
 
 
@@ -282,6 +309,9 @@ def runtime_rows(calls: list, count: int, own_test: bool, own_validation: bool) 
 def assert_same_arrays(got: dict, want: dict) -> None:
     for name, expected in want.items():
         have = got[name]
+        if name.startswith("files_"):
+            assert have == expected, name
+            continue
         if expected is None:  # the runtime's empty split; the script's is an empty array
             assert have is None or len(have) == 0, name
             continue

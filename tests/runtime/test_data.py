@@ -3,6 +3,7 @@ folders, splits, fingerprints, summaries and adapt()."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import struct
@@ -514,9 +515,9 @@ def test_image_folder(tmp_path):
     (root / "cats" / "notes.txt").write_text("not an image")
     ds = load_data(DataSettings(source=f"images:{root}", image_size=(8, 8),
                                 validation_split=0.0, test_split=0.0))
-    assert ds.x_train.shape == (6, 8, 8, 3) and ds.x_train.dtype == np.float32
+    assert ds.x_train.shape == (6, 8, 8, 3) and ds.x_train.dtype == np.uint8
     assert ds.class_names == ["cats", "dogs"] and ds.y_train.tolist() == [0, 0, 0, 1, 1, 1]
-    assert 1.0 < ds.x_train.max() <= 255.0  # 0..255 kept: the model rescales
+    assert 1 < np.asarray(ds.x_train).max() <= 255  # 0..255 kept: the model rescales
     gray = load_data(DataSettings(source=f"images:{root}", image_size=(5, 6),
                                   color_mode="grayscale"))
     assert gray.sample_shape == (5, 6, 1)
@@ -527,17 +528,74 @@ def test_image_folder_progress(tmp_path):
     calls = []
     load_data(DataSettings(source=f"images:{root}", image_size=(4, 4)),
               progress=lambda *a: calls.append(a))
-    assert calls[-1] == ("Reading images", 4, 4)
+    assert calls[-1] == ("Listing images", 4, 4)
+
+
+def test_image_folder_streams_and_reads_only_what_is_indexed(tmp_path, monkeypatch):
+    from kbuilder.runtime.data import images
+
+    root = make_images(tmp_path / "pets", count=10)
+    opened = []
+    real_open = open
+    monkeypatch.setattr(images, "open", lambda f, *a, **k: (opened.append(f),
+                                                            real_open(f, *a, **k))[1],
+                        raising=False)
+    ds = load_data(DataSettings(source=f"images:{root}", image_size=(8, 8)))
+    assert opened == []  # listing and splitting decode nothing
+    assert len(ds.x_train) + len(ds.x_val) + len(ds.x_test) == 20
+    assert np.bincount(ds.y_test).tolist() == [2, 2]  # stratified like split_rows
+    first = ds.x_train[:3]
+    assert first.shape == (3, 8, 8, 3) and first.dtype == np.uint8 and len(opened) == 3
+    assert ds.summary()["splits"]["train"]["x_dtype"] == "uint8"
+    # The fingerprint knows the files (size, time), not only the settings.
+    again = load_data(DataSettings(source=f"images:{root}", image_size=(8, 8)))
+    assert again.fingerprint == ds.fingerprint
+    write_png(Path(ds.x_train.files[0]), np.zeros((10, 12, 3), np.uint8))
+    assert load_data(DataSettings(source=f"images:{root}",
+                                  image_size=(8, 8))).fingerprint != ds.fingerprint
+
+
+def test_image_cache_gives_the_same_pixels(tmp_path, monkeypatch):
+    monkeypatch.setenv("KBUILDER_CACHE_DIR", str(tmp_path / "cache"))
+    root = make_images(tmp_path / "pets", count=4)
+    settings = DataSettings(source=f"images:{root}", image_size=(5, 7), cache_images=True,
+                            validation_split=0.0, test_split=0.0)
+    plain = np.asarray(load_data(dataclasses.replace(settings, cache_images=False)).x_train)
+    first = load_data(settings).x_train
+    np.testing.assert_array_equal(np.asarray(first), plain)  # fills the cache
+    (cache_file,) = (tmp_path / "cache" / "images").iterdir()
+    assert cache_file.stat().st_size == 8 * (1 + 5 * 7 * 3)
+    second = load_data(settings).x_train
+    second._decode = None  # a decode would fail: every image comes from the cache
+    np.testing.assert_array_equal(np.asarray(second), plain)
 
 
 def test_corrupt_image_is_named(tmp_path):
     root = make_images(tmp_path / "pets")
     (root / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not an image")
-    with pytest.raises(DataError) as info:
-        load_data(DataSettings(source=f"images:{root}", image_size=(8, 8)))
+    ds = load_data(DataSettings(source=f"images:{root}", image_size=(8, 8),
+                                validation_split=0.0, test_split=0.0))
+    with pytest.raises(DataError) as info:  # found when read, not when listed
+        np.asarray(ds.x_train)
     assert str(info.value).startswith(f"{root / 'dogs' / 'broken.png'} is not a readable "
                                       "image")
+    assert "Skip unreadable images" in str(info.value)
     assert info.value.path == str(root / "dogs" / "broken.png")
+
+
+def test_bad_images_can_be_skipped(tmp_path):
+    root = make_images(tmp_path / "pets")
+    (root / "dogs" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not an image")
+    (root / "cats" / "empty.png").write_bytes(b"")
+    ds = load_data(DataSettings(source=f"images:{root}", image_size=(8, 8),
+                                validation_split=0.0, test_split=0.0, skip_bad_images=True))
+    assert ds.x_train.skipped == [str(root / "cats" / "empty.png")]  # known from the listing
+    x, y = ds.x_train.batch(np.arange(len(ds.x_train)), ds.y_train)
+    assert x.shape == (6, 8, 8, 3) and y.tolist() == [0, 0, 0, 1, 1, 1]
+    assert ds.x_train.skipped == sorted([str(root / "cats" / "empty.png"),
+                                         str(root / "dogs" / "broken.png")])
+    note = ds.x_train.skipped_note()
+    assert note.startswith("Skipped 2 unreadable images:") and "broken.png" in note
 
 
 def test_image_folder_structure_errors(tmp_path):
@@ -616,8 +674,9 @@ def test_both_image_decoders(tmp_path, monkeypatch, decoder):
     np.testing.assert_allclose(ds.x_train[0], 10, atol=0.5)
     np.testing.assert_allclose(ds.x_train[1], 200, atol=0.5)  # gray expanded to RGB
     (root / "light" / "c.png").write_bytes(b"GIF89a broken")
-    with pytest.raises(DataError, match=r"c.png is not a readable image \([^<]+\)\."):
-        load_data(DataSettings(source=f"images:{root}"))
+    with pytest.raises(DataError, match=r"c.png is not a readable image \([^<]+\)\. "):
+        np.asarray(load_data(DataSettings(source=f"images:{root}", validation_split=0.0,
+                                          test_split=0.0)).x_train)
 
 
 # ------------------------------------------------ hostile and odd files (issue 12 item 14)

@@ -450,3 +450,68 @@ def test_column_roles_are_shown_overridable_and_messy_categories_merge(qtbot, ml
     assert page.wait(60)
     assert mlp_window.project.data["merges"] == []
     assert "sex=M" in page.dataset.feature_names
+
+
+def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_window,
+                                                                   tmp_path):
+    """Issue 13 item 5: "Fit the model to this data" acts on the unscaled-features
+    warning: a Normalization right after the Input, adapted when training starts."""
+    from tests.runtime.penguins import penguins_csv
+
+    path = penguins_csv(tmp_path / "penguins.csv")
+    page = open_data_tab(mlp_window)
+    mlp_window.dialogs.open_path = str(path)
+    choose_kind(page, "csv")
+    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(60) and page.error is None, page.error
+    page.source.target_combo.setCurrentIndex(page.source.target_combo.findData("species"))
+    assert page.wait(60)
+    assert "unscaled_features" in {f.code for f in page.findings}
+    assert page.checks.fit_button.isEnabled()
+    assert "Normalization added after 'features'" in page.checks.fit_button.toolTip()
+    qtbot.mouseClick(page.checks.fit_button, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    graph = mlp_window.doc.graph
+    (features,) = graph.input_nodes()
+    assert [graph.node(n).class_name for n in graph.successors(features.id)] == \
+        ["Normalization"]
+    assert "unscaled_features" not in {f.code for f in page.findings}
+    assert not page.checks.fit_button.isEnabled()  # nothing left to fit
+
+
+def test_image_folder_options_and_fitting_with_augmentation(qtbot, window, tmp_path):
+    """The Data tab's image options reach the project's data settings; fitting the CNN
+    template with "augmentation" ticked adds Rescaling and the augmentation layers."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "shapes"
+    for k, name in enumerate(("circles", "squares")):
+        (folder / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((10, 10, 3), 50 + 100 * k, np.uint8)).save(
+                folder / name / f"{i}.png")
+    assert window.new_from_template("cnn_classifier")
+    page = open_data_tab(window)
+    window.dialogs.folder_path = str(folder)
+    choose_kind(page, "images")
+    page.source.height_spin.setValue(12)
+    page.source.width_spin.setValue(12)
+    qtbot.mouseClick(page.source.skip_bad_check, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.cache_check, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.images_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert page.error is None, page.error
+    data = window.project.data
+    assert data["skip_bad_images"] is True and data["cache_images"] is True
+    assert page.samples_view.currentWidget() is page.grid  # read only what it shows
+    qtbot.mouseClick(page.source.augment_check, Qt.MouseButton.LeftButton)
+    assert "Augmentation added" in page.checks.fit_button.toolTip()
+    qtbot.mouseClick(page.checks.fit_button, Qt.MouseButton.LeftButton)
+    graph = window.doc.graph
+    chain, node = [], graph.input_nodes()[0].id
+    for _ in range(4):
+        node = graph.successors(node)[0]
+        chain.append(graph.node(node).class_name)
+    assert chain == ["Rescaling", "RandomFlip", "RandomRotation", "RandomZoom"]
+    assert graph.input_nodes()[0].param("shape") == [12, 12, 3]

@@ -16,6 +16,9 @@ Decisions a user may ask about:
     * Built-in datasets come ready to train: pixel values scaled to 0..1 and tabular features
       standardised with the training split's mean and standard deviation (recorded in
       ``Dataset.preprocessing``).
+    * Image folders are streamed (``images.py``): the splits are lists of files
+      (``ImageFiles``, uint8 pixels read on demand), so memory does not depend on the
+      number of images; ``feed.keras_feed`` gives them to ``fit``/``evaluate``/``predict``.
     * The user's own files are not rescaled: images keep their 0..255 values and CSV
       features their units, so the scaling belongs in the model (a ``Rescaling`` or
       ``Normalization`` layer) and travels with it to prediction time. The pre-flight check

@@ -21,6 +21,9 @@ from kbuilder.graph.text import plural
 Progress = Callable[[str, int, "int | None"], None]
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Samples a streamed source decodes where a check or a summary looks at values (the
+# pre-flight scaling check, the value range): enough to see the scale, little memory.
+STREAM_SAMPLE = 64
 
 
 class DataError(Exception):
@@ -52,13 +55,49 @@ class DataError(Exception):
 
 
 
+# ============================================================================ streams
+class Streamed:
+    """Samples read from disk when used, standing where an array would (``x_*``).
+
+    Subclasses (``images.ImageFiles``) have ``shape``, ``dtype``, ``len()``, indexing that
+    reads those samples into a NumPy array, ``subset(index)`` (no reading), ``batch(index,
+    y)`` for training, ``with_sample_shape`` and ``fingerprint_bytes``. Training,
+    evaluation and prediction feed them through ``runtime.data.feed``.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def head(self, count: int = STREAM_SAMPLE) -> np.ndarray:
+        """The first ``count`` samples, read."""
+        return self[: min(count, len(self))]  # type: ignore[index]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        array = self[:]  # type: ignore[index]  # reads everything: avoid on large data
+        return array if dtype is None else array.astype(dtype)
+
+
+def values_sample(x: Any, count: int = STREAM_SAMPLE) -> Any:
+    """``x`` itself when it is in memory, else its first ``count`` samples, read."""
+    return map_x(lambda a: a.head(count) if isinstance(a, Streamed) else a, x)
+
+
 # ============================================================================ Dataset
 @dataclass(eq=False)
 class Dataset:
     """Arrays of the three splits plus what is known about them.
 
     ``x_*`` are NumPy arrays with samples first (a dict or list of arrays for models with
-    several inputs is allowed by every helper here). ``y_*`` are integer class ids
+    several inputs is allowed by every helper here), or ``Streamed`` sources read from
+    disk when used (image folders). ``y_*`` are integer class ids
     ``0..num_classes-1`` (shape ``(n,)``), one-hot rows ``(n, num_classes)``, or
     regression targets ``(n,)`` / ``(n, k)``. ``x_val``/``x_test`` are ``None`` when the
     split is empty.
@@ -132,6 +171,9 @@ class Dataset:
         h.update(json.dumps(meta, sort_keys=True).encode())
         for split, (x, y) in self.splits().items():
             for name, array in _named_arrays(f"{split}/x", x) + [(f"{split}/y", y)]:
+                if isinstance(array, Streamed):  # its files' names, sizes and times
+                    h.update(f"{name}:stream:".encode() + array.fingerprint_bytes())
+                    continue
                 array = np.ascontiguousarray(array)
                 h.update(f"{name}:{array.dtype.str}:{list(array.shape)}".encode())
                 h.update(array.tobytes())
@@ -179,6 +221,7 @@ class Dataset:
 
 
 def value_range(array: np.ndarray) -> dict[str, Any]:
+    array = values_sample(array)  # a stream: the range of its first samples
     if array.size == 0 or array.dtype.kind not in "biuf":
         return {"min": None, "max": None, "mean": None, "nan": 0}
     values = array.astype(np.float64, copy=False)
@@ -213,7 +256,7 @@ def num_rows(x: Any) -> int:
 
 
 def take_rows(x: Any, index: np.ndarray) -> Any:
-    return map_x(lambda a: a[index], x)
+    return map_x(lambda a: a.subset(index) if isinstance(a, Streamed) else a[index], x)
 
 
 def _named_arrays(prefix: str, x: Any) -> list[tuple[str, np.ndarray]]:
@@ -243,6 +286,9 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
     """
     shape = list(shape)
     have = tuple(x.shape[1:])
+    if isinstance(x, Streamed):  # checked here, reshaped as each batch is read
+        fitted = fit_to_input(np.zeros((1, *have), x.dtype), shape, name)
+        return x if fitted.shape[1:] == have else x.with_sample_shape(fitted.shape[1:])
     if len(have) == len(shape) and all(s is None or s == h for s, h in zip(shape, have,
                                                                         strict=True)):
         return x

@@ -28,7 +28,7 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings, SettingsError
 from kbuilder.runtime.data import load_data
-from kbuilder.runtime.data.dataset import DataError, Dataset, Progress
+from kbuilder.runtime.data.dataset import DataError, Dataset, Progress, Streamed
 from kbuilder.runtime.data.roles import ColumnRole, column_roles
 from kbuilder.runtime.data.tables import read_table
 
@@ -264,11 +264,11 @@ def preview_samples(ds: Dataset, images: int = PREVIEW_IMAGES,
                     rows: int = PREVIEW_ROWS) -> Samples:
     """Images (a few of each class) or the first rows of the training split."""
     x = ds.x_train
-    if not isinstance(x, np.ndarray):
+    if not isinstance(x, np.ndarray | Streamed):
         return Samples()  # several inputs: the summary lists them
     labels = [_label_text(ds, v) for v in _label_values(ds)]
-    if _is_image_batch(x):
-        index = _balanced(ds, images)
+    if _is_image_batch(x) or isinstance(x, Streamed):
+        index = _balanced(ds, images)  # a stream reads only these images
         return Samples("images", _to_uint8(x[index]), tuple(x.shape[1:]),
                        [labels[i] for i in index])
     flat = x.reshape(len(x), -1)
