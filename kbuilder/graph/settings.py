@@ -56,6 +56,11 @@ class DataSettings:
     validation_split: float = 0.2
     test_split: float = 0.2
     seed: int = 0
+    # NumPy files with one array per model input or output: (node name, array name) pairs
+    # saying which array feeds which Input node and which is the target of which Output.
+    # Empty: arrays are matched to the Inputs by name, and the array ``y`` is the target.
+    input_arrays: tuple[tuple[str, str], ...] = ()
+    output_arrays: tuple[tuple[str, str], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -66,7 +71,15 @@ class DataSettings:
         return parse_source(self.source)[1]
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
+        data = _to_dict(self)
+        for name in _ARRAY_MAPS:
+            # Written as {node: array}, and only when set, so that the settings (and the
+            # fingerprints of data recorded before these fields existed) stay as they were.
+            if data[name]:
+                data[name] = {node: array for node, array in getattr(self, name)}
+            else:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSettings:
@@ -74,6 +87,9 @@ class DataSettings:
         for name in ("features", "categorical", "image_size"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
+        for name in _ARRAY_MAPS:
+            if name in values:
+                values[name] = _array_map(values[name], name)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -102,6 +118,30 @@ class DataSettings:
                 param="image_size",
             )
         _int(self.seed, "seed", "data", minimum=0)
+        for name in _ARRAY_MAPS:
+            pairs = getattr(self, name)
+            _array_map(pairs, name)
+            nodes = [node for node, _ in pairs]
+            if len(set(nodes)) != len(nodes):
+                twice = next(n for n in nodes if nodes.count(n) > 1)
+                raise SettingsError(f"data: {name} names the node '{twice}' twice; each "
+                                    "node takes one array.", param=name)
+
+
+_ARRAY_MAPS = ("input_arrays", "output_arrays")
+
+
+def _array_map(value: Any, name: str) -> tuple[tuple[str, str], ...]:
+    """``{node: array}`` or ``[[node, array], ...]`` as pairs of non-empty names."""
+    items = list(value.items()) if isinstance(value, dict) else value
+    try:
+        pairs = tuple((node, array) for node, array in items)
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is None or not all(isinstance(v, str) and v for pair in pairs for v in pair):
+        raise SettingsError(f"data: {name} must map node names to array names, e.g. "
+                            f'{{"image": "images"}}; found {value!r}.', param=name)
+    return pairs
 
 
 # The data settings each kind of source reads; the others keep their defaults and mean
@@ -110,7 +150,7 @@ COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
 DATA_FIELDS_BY_KIND = {
     "csv": ("target", "features", "categorical"),
     "images": ("image_size", "color_mode"),
-    "npz": (),
+    "npz": _ARRAY_MAPS,
     "builtin": (),
 }
 

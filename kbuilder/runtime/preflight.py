@@ -226,6 +226,8 @@ def _input_data(graph: Graph, ds: Dataset) -> tuple[list[tuple[Node, np.ndarray]
     if not inputs:
         return [], [Finding("error", "no_inputs", "The model has no Input; add one for the "
                             "data to enter.")]
+    if isinstance(x, Mapping) and len(x) == 1 and len(inputs) == 1:
+        return [(inputs[0], next(iter(x.values())))], []  # one array, one input: no doubt
     if isinstance(x, Mapping):
         pairs, findings = [], []
         for node in inputs:
@@ -1012,50 +1014,74 @@ class DataFit:
 def fit_template_to_data(graph: Graph, dataset: Dataset) -> DataFit:
     """Plan the edits that make ``graph`` fit ``dataset``.
 
-    The Input takes the data's sample shape (a flat input stays flat: its data is flattened
-    at training time); the output ``Dense`` gets one unit per class with softmax (one
+    Each Input takes the sample shape of its array (by Input name when the data has one
+    array per input; a flat input stays flat: its data is flattened at training time); the
+    output ``Dense`` gets one unit per class with softmax (one
     sigmoid unit for two classes), or one linear unit per target for regression; the loss
     and metrics follow.
 
     Args:
-        graph: a graph with one Input and a Dense output layer (e.g. a template).
+        graph: a graph with a Dense output layer (e.g. a template).
         dataset: the data to fit.
 
     Returns:
         A ``DataFit``; nothing is changed until ``apply()``.
 
     Raises:
-        FitError: the graph cannot take this data (several inputs, no Dense output...).
+        FitError: the graph cannot take this data (an Input without data, no Dense output...).
     """
-    inputs = graph.input_nodes()
-    name = graph.name
-    if len(inputs) != 1 or isinstance(dataset.x_train, Mapping | list | tuple):
-        raise FitError(
-            f"'{name}' has {len(inputs)} inputs; automatic fitting handles one input fed "
-            "by one data array. Set the input shapes by hand."
-        )
-    node = inputs[0]
     commands: list[Command] = []
     notes: list[str] = []
-    shape = _fitted_input_shape(graph, node, dataset)
-    if shape != node.param("shape"):
-        commands.append(SetParamCommand(graph, node.id, "shape", shape))
-        notes.append(f"Input '{node.name}' shape set to {shape}.")
-    commands += _fit_embeddings(graph, node, dataset, notes)
+    for node, array in _input_arrays(graph, dataset):
+        shape = _fitted_input_shape(graph, node, array, dataset.source)
+        if shape != node.param("shape"):
+            commands.append(SetParamCommand(graph, node.id, "shape", shape))
+            notes.append(f"Input '{node.name}' shape set to {shape}.")
+        commands += _fit_embeddings(graph, node, array, notes)
     head_commands, loss, metrics = _fit_head(graph, dataset, notes)
     return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
 
 
-def _fitted_input_shape(graph: Graph, node: Node, ds: Dataset) -> list[int | None]:
-    data = list(ds.x_train.shape[1:])
+def _input_arrays(graph: Graph, ds: Dataset) -> list[tuple[Node, np.ndarray]]:
+    """Each Input node with its training array: by name when the data has one array per
+    input (an only array goes to an only input whatever its name), else in order."""
+    inputs, x = graph.input_nodes(), ds.x_train
+    shown = ", ".join(f"'{n.name}'" for n in inputs)
+    if not inputs:
+        raise FitError(f"'{graph.name}' has no Input for the data to enter.")
+    if isinstance(x, Mapping):
+        if len(inputs) == 1 and len(x) == 1:
+            return [(inputs[0], next(iter(x.values())))]
+        missing = [n.name for n in inputs if n.name not in x]
+        if missing:
+            raise FitError(
+                f"'{graph.name}' has the inputs {shown}, but {ds.source} has no array for "
+                f"{', '.join(repr(m) for m in missing)}; its arrays are "
+                f"{', '.join(repr(k) for k in x)}. Name each array after its Input (or "
+                "choose the array of each Input in the Data tab)."
+            )
+        return [(n, x[n.name]) for n in inputs]
+    arrays = list(x) if isinstance(x, list | tuple) else [x]
+    if len(arrays) != len(inputs):
+        raise FitError(
+            f"'{graph.name}' has {plural(len(inputs), 'input')} ({shown}) but {ds.source} "
+            f"gives {plural(len(arrays), 'array')} per sample. Give a NumPy .npz file with "
+            "one array per input, named after the Inputs, and the target array y."
+        )
+    return list(zip(inputs, arrays, strict=True))
+
+
+def _fitted_input_shape(graph: Graph, node: Node, array: np.ndarray,
+                        source: str) -> list[int | None]:
+    data = list(array.shape[1:])
     current = node.param("shape") or []
     dtype = node.param("dtype", "float32")
-    if dtype.startswith(("int", "uint")) and ds.x_train.dtype.kind == "f":
-        sample = ds.x_train[:1000]
+    if dtype.startswith(("int", "uint")) and array.dtype.kind == "f":
+        sample = array[:1000]
         if np.any(sample != np.round(sample)):
             raise FitError(
                 f"'{graph.name}' takes whole-number ids (e.g. word tokens) in "
-                f"'{node.name}', but {ds.source} has measured values. Choose a template "
+                f"'{node.name}', but {source} has measured values. Choose a template "
                 "for numeric features, such as mlp_classifier."
             )
     if len(current) == 1 and len(data) != 1:
@@ -1066,17 +1092,18 @@ def _fitted_input_shape(graph: Graph, node: Node, ds: Dataset) -> list[int | Non
         return data + [1]  # e.g. (28, 28) grayscale into a CNN that wants a channel axis
     raise FitError(
         f"'{graph.name}' expects samples with {plural(len(current), 'dimension')} in "
-        f"'{node.name}' (like {current}), but each sample of {ds.source} has shape {data}. "
+        f"'{node.name}' (like {current}), but each sample of {source} has shape {data}. "
         "Choose a template made for this kind of data (mlp_classifier for a table of features, "
         "cnn_classifier for images)."
     )
 
 
-def _fit_embeddings(graph: Graph, node: Node, ds: Dataset, notes: list[str]) -> list[Command]:
+def _fit_embeddings(graph: Graph, node: Node, array: np.ndarray,
+                    notes: list[str]) -> list[Command]:
     commands: list[Command] = []
-    if ds.x_train.dtype.kind not in "iu":
+    if array.dtype.kind not in "iu":
         return commands
-    top = int(ds.x_train.max(initial=0))
+    top = int(array.max(initial=0))
     for nid in graph.successors(node.id):
         layer = graph.layer_owner(nid)
         if layer.class_name == "Embedding" and (layer.param("input_dim") or 0) <= top:

@@ -25,7 +25,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     from kbuilder.graph.build import build_model
     from kbuilder.graph.model import Graph
     from kbuilder.graph.settings import DataSettings, TrainingSettings
-    from kbuilder.runtime.data import adapt_layers, fit_to_input, load_data
+    from kbuilder.runtime.data import adapt_layers, fit_to_model, load_data
 
     data_settings = DataSettings.from_dict(request.data)
     settings = TrainingSettings.from_dict(request.training)
@@ -43,10 +43,9 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     graph = Graph.from_dict(request.graph)
     weights = _load_weights(request.weights_path)
     model = build_model(graph, weights)
-    shape = tuple(model.inputs[0].shape[1:])
-    x_train = fit_to_input(dataset.x_train, shape)
-    x_val = fit_to_input(dataset.x_val, shape) if _rows(dataset.x_val) else None
-    x_test = fit_to_input(dataset.x_test, shape) if _rows(dataset.x_test) else None
+    x_train = fit_to_model(dataset.x_train, model)
+    x_val = fit_to_model(dataset.x_val, model) if _rows(dataset.x_val) else None
+    x_test = fit_to_model(dataset.x_test, model) if _rows(dataset.x_test) else None
     adapt_layers(model, x_train)
     model.compile(
         optimizer=keras.optimizers.get(

@@ -46,6 +46,8 @@ from kbuilder.runtime.data.dataset import (
     Dataset,
     Progress,
     fit_to_input,
+    fit_to_inputs,
+    fit_to_model,
     map_x,
     num_rows,
 )
@@ -90,7 +92,7 @@ def load_data(
     elif kind == "csv":
         raw = tables.load_csv(location, settings, task)
     elif kind == "npz":
-        raw = arrays.load_numpy(location, task)
+        raw = arrays.load_numpy(location, task, settings)
     elif kind == "images":
         raw = images.load_images(location, settings, progress)
     else:  # parse_source accepted a kind this module does not know yet
@@ -152,6 +154,8 @@ __all__ = [
     "adapt_layers",
     "dataset_from_arrays",
     "fit_to_input",
+    "fit_to_inputs",
+    "fit_to_model",
     "infer_task",
     "load_data",
     "looks_like_identifier",

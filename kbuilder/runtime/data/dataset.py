@@ -260,6 +260,57 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
     )
 
 
+def fit_to_inputs(x: Any, names: Sequence[str], shapes: Sequence[Sequence[int | None]]) -> Any:
+    """``x`` as a model of the inputs ``names`` (each taking samples of ``shapes``) takes it.
+
+    One input: the array itself (the only array of a dict or list, whatever its name).
+    Several: a list in the order of ``names``, from a dict by input name (arrays no input
+    takes are left out) or a list in the same order. Each array goes through
+    ``fit_to_input``. ``None`` stays ``None`` (an empty split).
+
+    Raises:
+        DataError: an input gets no array, or an array does not fit its input.
+    """
+    if x is None:
+        return None
+    names, shapes = list(names), list(shapes)
+    shown = ", ".join(f"'{n}'" for n in names)
+    if isinstance(x, Mapping):
+        if len(names) == 1 and len(x) == 1:
+            return fit_to_input(next(iter(x.values())), shapes[0], names[0])
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise DataError(
+                f"The model's Input{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(n) for n in missing)} get{'s' if len(missing) == 1 else ''} "
+                f"no data: the data has the arrays {', '.join(repr(k) for k in x)}, and the "
+                f"model's inputs are {shown}. Rename the arrays or the Inputs, or choose "
+                "the array of each Input in the Data tab.", column=missing[0],
+            )
+        arrays = [x[n] for n in names]
+    elif isinstance(x, list | tuple):
+        if len(x) != len(names):
+            raise DataError(f"The model has {plural(len(names), 'input')} ({shown}) but the "
+                            f"data gives {plural(len(x), 'array')} per sample.")
+        arrays = list(x)
+    else:
+        if len(names) != 1:
+            raise DataError(
+                f"The model has {plural(len(names), 'input')} ({shown}) but the data is "
+                "one array. Give a NumPy .npz file with one array per input, named after "
+                "the Inputs, and the target array y.")
+        arrays = [x]
+    fitted = [fit_to_input(a, s, n) for a, s, n in zip(arrays, shapes, names, strict=True)]
+    return fitted[0] if len(fitted) == 1 else fitted
+
+
+def fit_to_model(x: Any, model: Any) -> Any:
+    """``x`` fitted to a built Keras model's inputs (see ``fit_to_inputs``)."""
+    inputs = list(model.inputs)
+    names = [getattr(t, "name", None) or f"input_{i}" for i, t in enumerate(inputs)]
+    return fit_to_inputs(x, names, [tuple(t.shape[1:]) for t in inputs])
+
+
 def _shape_text(shape: Sequence[Any]) -> str:
     inner = ", ".join(str(d) for d in shape)
     return f"({inner}{',' if len(shape) == 1 else ''})"
