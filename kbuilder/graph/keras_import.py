@@ -1292,7 +1292,9 @@ def open_model_file(
         ModelImportError: the file is missing, damaged, refused or cannot be loaded.
     """
     from kbuilder.graph.build import deep_recursion
+    from kbuilder.graph.kbuilder_layers import register_all
 
+    register_all()  # kbuilder's own layers (FillMissing) are known classes, not custom code
     path = Path(path)
     config = read_model_config(path)
     check_model_config(config, trust=trust, remedy=remedy)

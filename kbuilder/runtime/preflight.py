@@ -56,6 +56,7 @@ from kbuilder.runtime.data import (
     load_data,
     num_rows,
 )
+from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
 
 Severity = Literal["error", "warning"]
 
@@ -150,7 +151,7 @@ def _check(graph: Graph, ds: Dataset, training: TrainingSettings,
         Finding("error", "model_error", message, nid)
         for nid, message in inference.errors()
     ]
-    findings += _check_data_values(ds)
+    findings += _check_data_values(ds, _filled_inputs(graph))
     findings += _check_inputs(graph, ds, inference)
     findings += _check_outputs(graph, ds, training, inference)
     findings += _check_adaptable(graph)
@@ -159,11 +160,29 @@ def _check(graph: Graph, ds: Dataset, training: TrainingSettings,
 
 
 # ----------------------------------------------------------------------- data values
-def _check_data_values(ds: Dataset) -> list[Finding]:
+def _filled_inputs(graph: Graph) -> set[str | None]:
+    """The names of the Inputs whose every path starts with a FillMissing layer (``None``
+    too when that is the only Input): missing values in their data are filled in the
+    model."""
+    inputs = graph.input_nodes()
+    filled: set[str | None] = set()
+    for node in inputs:
+        after = graph.successors(node.id)
+        if after and all(graph.node(n).kind == "layer"
+                         and graph.layer_owner(n).class_name in PASS_THROUGH_LAYERS
+                         for n in after):
+            filled.add(node.name)
+            if len(inputs) == 1:
+                filled.add(None)
+    return filled
+
+
+def _check_data_values(ds: Dataset, filled: set[str | None] = frozenset()) -> list[Finding]:
     findings = []
     for split, (x, y) in ds.splits().items():
         for name, array in _arrays(x):
-            bad = _non_finite(array)
+            bad = _non_finite(array[~np.isnan(array)] if name in filled
+                              and array.dtype.kind == "f" else array)
             if bad is None:
                 continue
             column = _column_name(ds, bad[1])
@@ -434,7 +453,8 @@ def _scaled_in_model(graph: Graph, input_id: str, inference: ShapeInference) -> 
             continue
         if graph.layer_owner(nid).class_name in SCALING_LAYERS:
             return True
-        if inference.result(nid).params == 0:  # reshaping, augmentation, pooling...
+        if (inference.result(nid).params == 0  # reshaping, augmentation, pooling...
+                or graph.layer_owner(nid).class_name in PASS_THROUGH_LAYERS):
             stack.extend(graph.successors(nid))
     return False
 
@@ -775,12 +795,16 @@ def _check_adaptable(graph: Graph) -> list[Finding]:
         if params is None or any(node.param(p) is not None for p in params):
             continue
         before = graph.predecessors(node.id)
+        while (len(before) == 1 and graph.node(before[0]).kind == "layer"
+               and graph.node(before[0]).class_name in PASS_THROUGH_LAYERS):
+            before = graph.predecessors(before[0])  # Input -> FillMissing -> this
         if len(before) == 1 and graph.node(before[0]).kind == "input":
             continue  # adapted on that input's training data before training
         findings.append(Finding(
             "warning", "not_adaptable",
             f"'{node.name}' ({node.class_name}) learns its {' and '.join(params)} from the "
-            "data, but only when it comes right after an Input; here it cannot be adapted "
+            "data, but only when it comes right after an Input (or after a FillMissing "
+            "right after one); here it cannot be adapted "
             "automatically. Move it after the Input or set its "
             f"{' and '.join(params)} by hand.",
             node.id,
