@@ -750,7 +750,8 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
             arrays = {name: chosen.get(name, name) for name in input_names}
             targets = [array for _, array in settings.output_arrays]
             lines += [
-                f"INPUT_ARRAYS = {_literal(arrays)}  # the array of each model input",
+                "# The array of each model input, by Input name.",
+                f"INPUT_ARRAYS = {_literal(arrays)}",
                 f"TARGET_ARRAY = {_literal(targets[0] if targets else None)}  "
                 "# None: the array named y (or label, labels, target)",
             ]

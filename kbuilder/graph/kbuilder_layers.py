@@ -136,9 +136,21 @@ def keras_class(class_name: str) -> type:
 
 
 def register_all() -> None:
-    """Define and register every class, so that a ``.keras`` file using them loads."""
+    """Define and register every class, so that a ``.keras`` file using them loads with
+    kbuilder's class (registered again: generated code run in this process registers its
+    own copy under the same name)."""
+    import keras
+
     for name in KBUILDER_LAYERS:
-        keras_class(name)
+        keras.saving.get_custom_objects()[f"{PACKAGE}>{name}"] = keras_class(name)
+
+
+def is_kbuilder_class(cls: type) -> bool:
+    """Whether ``cls`` is one of kbuilder's layers, or the copy generated code defines."""
+    import keras
+
+    name = keras.saving.get_registered_name(cls)
+    return name.startswith(f"{PACKAGE}>") and name.split(">", 1)[1] in KBUILDER_LAYERS
 
 
 def catalog_specs() -> list[Any]:

@@ -424,6 +424,7 @@ class _Importer:
 
         from kbuilder.graph import catalog
         from kbuilder.graph.errors import UnknownLayerError
+        from kbuilder.graph.kbuilder_layers import is_kbuilder_class
 
         op = node.operation
         if isinstance(op, InputLayer):
@@ -439,7 +440,8 @@ class _Importer:
             spec = catalog.get(type(op).__name__)
         except UnknownLayerError:
             spec = None
-        if spec is None or catalog.keras_class(spec) is not type(op):
+        if spec is None or (catalog.keras_class(spec) is not type(op)
+                            and not is_kbuilder_class(type(op))):
             return _Call(node, "unsupported", problem=_unsupported(op))
         return _parse_layer_call(node, spec)
 
