@@ -95,11 +95,9 @@ def _named_arrays_to_raw(arrays: dict[str, np.ndarray], name: str, task: str | N
                 "tab.", path=path,
             )
         targets = {"": found[0]}
-    if input_map:
-        inputs = input_map
-    else:
-        used = set(targets.values())
-        inputs = {k: k for k in train if k not in used}
+    # The mapping renames; every other array (but the targets) feeds the Input of its name.
+    used = set(targets.values()) | set(input_map.values())
+    inputs = {**input_map, **{k: k for k in train if k not in used and k not in input_map}}
     for role, chosen in (("input", inputs), ("target", targets)):
         missing = [a for a in chosen.values() if a not in train]
         if missing:
@@ -142,6 +140,21 @@ def _named_arrays_to_raw(arrays: dict[str, np.ndarray], name: str, task: str | N
         raw.notes.append(f"{name}: the arrays {', '.join(ignored)} feed no input and are "
                          "left out.")
     return raw
+
+
+def array_names(location: str) -> list[str]:
+    """The names of the arrays of an ``.npz`` file or a folder of ``.npy`` files, read from
+    the archive's index or the folder without loading any data; ``[]`` when unreadable."""
+    path = Path(location)
+    try:
+        if path.is_file() and path.suffix.lower() == ".npy":
+            path = path.parent
+        if path.is_dir():
+            return sorted(f.stem for f in path.glob("*.npy"))
+        with zipfile.ZipFile(path) as archive:
+            return [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return []
 
 
 def _node_of(mapping: dict[str, str], array: str) -> str:
