@@ -30,7 +30,8 @@ def load_trained_model(path: str) -> Any:
 
 def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
     from kbuilder.graph.settings import DataSettings
-    from kbuilder.runtime.data import fit_to_model, load_data, num_rows
+    from kbuilder.runtime.data import fit_targets, fit_to_model, load_data, num_rows
+    from kbuilder.runtime.data.dataset import first_target
     from kbuilder.runtime.evaluation import describe_results
 
     model = load_trained_model(request.model_path)
@@ -46,11 +47,13 @@ def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
     x = fit_to_model(x, model)
     metrics: dict[str, Any] = {}
     if getattr(model, "compiled", False) and getattr(model, "loss", None):
-        metrics = model.evaluate(x, y, batch_size=request.batch_size, verbose=0,
+        # Targets by Output name go in the file's order (a model file has no Output names).
+        metrics = model.evaluate(x, fit_targets(y), batch_size=request.batch_size, verbose=0,
                                  return_dict=True)
     outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
     return p.Evaluated(request.run_id, request.split, num_rows(raw_x), p.jsonable(metrics),
-                       p.jsonable(describe_results(dataset, y, outputs, x=raw_x)))
+                       p.jsonable(describe_results(dataset, first_target(y), outputs,
+                                                   x=raw_x)))
 
 
 def run_prediction(request: p.StartPrediction) -> p.Predicted:
@@ -89,9 +92,11 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
 def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
     """Per test sample: its row (or CSV line) in the source and its true label or value,
     the first columns of a prediction file, so each prediction can be checked."""
-    n = len(dataset.y_test)
+    from kbuilder.runtime.data.dataset import first_target
+
+    y = first_target(dataset.y_test)  # the first output's, as the predictions are
+    n = len(y)
     rows = dataset.test_rows if dataset.test_rows is not None else np.arange(n)
-    y = dataset.y_test
     if dataset.label_format in ("integer", "one_hot"):
         ids = dataset.labels_as_ids(y)
         names = dataset.class_names or [str(i) for i in range(int(ids.max()) + 1)]

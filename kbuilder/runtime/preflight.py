@@ -57,6 +57,7 @@ from kbuilder.runtime.data import (
     num_rows,
 )
 from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
+from kbuilder.runtime.data.dataset import first_target
 
 Severity = Literal["error", "warning"]
 
@@ -194,7 +195,7 @@ def _check_data_values(ds: Dataset, filled: set[str | None] = frozenset()) -> li
                 column=column,
             ))
             break
-        bad = _non_finite(np.asarray(y))
+        bad = next((b for _, a in _arrays(y) if (b := _non_finite(np.asarray(a)))), None)
         if bad is not None:
             findings.append(Finding(
                 "error", "nan_in_labels",
@@ -534,11 +535,14 @@ def _check_outputs(graph: Graph, ds: Dataset, training: TrainingSettings,
     heads = _heads(graph, inference)
     if not heads:
         return []
-    if len(heads) > 1 and not isinstance(ds.y_train, Mapping | list | tuple):
+    targets = len(ds.y_train) if isinstance(ds.y_train, Mapping) else 1
+    outputs = len(graph.output_refs())
+    if outputs != targets:
         return [Finding(
             "error", "outputs_count",
-            f"The model has {len(heads)} outputs but the data has one target per sample; "
-            "training needs one target array per output.",
+            f"The model has {plural(outputs, 'output')} but the data has "
+            f"{plural(targets, 'target')} per sample; training needs one target array per "
+            "output (choose them in the Data tab).",
         )]
     head = heads[0]
     if ds.task == "regression":
@@ -711,7 +715,8 @@ def _check_categorical(ds: Dataset, head: _Head, name: str, k: int,
 def _check_regression(graph: Graph, head: _Head, ds: Dataset,
                       training: TrainingSettings) -> list[Finding]:
     loss, name = training.loss, graph.node(head.output_src).name
-    targets = 1 if ds.y_train.ndim == 1 else int(ds.y_train.shape[1])
+    y = first_target(ds.y_train)
+    targets = 1 if y.ndim == 1 else int(y.shape[1])
     findings = []
     if loss in CLASSIFICATION_LOSSES:
         findings.append(Finding(
@@ -748,7 +753,8 @@ def _check_regression(graph: Graph, head: _Head, ds: Dataset,
             fix=_set_param(head.units_node, "units", targets) if head.units_node else None,
         ))
     findings += _check_regression_activation(head, name, ds)
-    peak = float(np.max(np.abs(ds.y_train))) if ds.y_train.size else 0.0
+    y = first_target(ds.y_train)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak > LARGE_TARGET and loss in ("mean_squared_error", "log_cosh"):
         findings.append(Finding(
             "warning", "large_targets",
@@ -761,7 +767,8 @@ def _check_regression(graph: Graph, head: _Head, ds: Dataset,
 
 
 def _check_regression_activation(head: _Head, name: str, ds: Dataset) -> list[Finding]:
-    low, high = float(np.min(ds.y_train)), float(np.max(ds.y_train))
+    y = first_target(ds.y_train)
+    low, high = float(np.min(y)), float(np.max(y))
     reach = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf),
              "softplus": (0.0, math.inf)}
     fix = (_set_param(head.activation_node, "activation", "linear")
@@ -1164,7 +1171,8 @@ def _fit_head(graph: Graph, ds: Dataset,
 def _head_for(ds: Dataset) -> tuple[int, str, str, tuple[str, ...]]:
     """(units, activation, loss, metrics) for the dataset's labels."""
     if ds.task == "regression":
-        targets = 1 if ds.y_train.ndim == 1 else int(ds.y_train.shape[1])
+        y = first_target(ds.y_train)
+        targets = 1 if y.ndim == 1 else int(y.shape[1])
         return targets, "linear", "mean_squared_error", ("mean_absolute_error",)
     k = ds.num_classes or 2
     fmt = ds.label_format

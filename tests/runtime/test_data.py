@@ -816,3 +816,20 @@ def test_fit_to_inputs_feeds_each_input_by_name_and_names_what_is_missing():
         fit_to_inputs(x, ["tabular", "scan"], [(3,), (16,)])
     with pytest.raises(DataError, match="The model has 2 inputs .* but the data is one array"):
         fit_to_inputs(np.ones((2, 3)), ["tabular", "image"], [(3,), (16,)])
+
+
+def test_npz_targets_of_several_outputs_split_together(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 2))
+    np.savez(tmp_path / "two.npz", rows=x, kind=np.arange(30) % 3, size=x.sum(axis=1))
+    settings = DataSettings(source=f"npz:{tmp_path / 'two.npz'}",
+                            output_arrays=(("kind", "kind"), ("size", "size")))
+    ds = load_data(settings)
+    assert set(ds.y_train) == {"kind", "size"} and ds.task == "classification"
+    assert ds.num_classes == 3 and ds.y_train["size"].dtype == np.float32
+    # The rows of both targets and of the input stay together through the split.
+    np.testing.assert_allclose(ds.y_test["size"], ds.x_test["rows"].sum(axis=1), rtol=1e-5)
+    summary = ds.summary()
+    assert summary["splits"]["train"]["y_shape"] == {"kind": [18], "size": [18]}
+    assert sum(summary["splits"]["train"]["class_counts"].values()) == 18
+    assert any("a target per output" in n for n in ds.notes)

@@ -392,3 +392,31 @@ def test_missing_values_are_filled_and_normalized_inside_the_model(worker, tmp_p
     assert abs(float(np.ravel(model.get_layer("norm").get_weights()[0])[1]) + 50) < 5
     out = model.predict(np.array([[np.nan, np.nan, np.nan]], dtype="float32"), verbose=0)
     assert np.isfinite(out).all()
+
+
+def test_a_model_of_two_outputs_trains_on_a_target_array_per_output(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 4)).astype("float32")
+    np.savez(tmp_path / "two.npz", rows=x, total=x.sum(axis=1), spread=x.std(axis=1))
+    h, g = History(), Graph("two_heads")
+    d = add_layer(h, g, "Dense", add_input(h, g, [4], name="rows"), units=8)
+    add_output(h, g, add_layer(h, g, "Dense", d, name="total_head", units=1), name="total")
+    add_output(h, g, add_layer(h, g, "Dense", d, name="spread_head", units=1), name="spread")
+    # Mapped in the order opposite to the Outputs': the targets follow the names.
+    data = DataSettings(source=f"npz:{tmp_path / 'two.npz'}",
+                        output_arrays=(("spread", "spread"), ("total", "total")))
+    w = Worker("jax")
+    try:
+        result = start(w, tmp_path, graph=g, data=data, epochs=60, batch_size=8,
+                       learning_rate=0.01, loss="mean_squared_error",
+                       metrics=("mean_absolute_error",)).wait()
+    finally:
+        w.shutdown()
+    assert isinstance(result, p.Finished) and result.status == "completed", result
+    losses = result.history
+    assert losses["total_head_loss"][-1] < 0.2 * losses["total_head_loss"][0]  # it learned
+    assert set(result.test_metrics) >= {"total_head_loss", "spread_head_loss"}
+    total, spread = keras.saving.load_model(result.artifacts["model"]).predict(x, verbose=0)
+    # Each head learned its own target, not the other's.
+    assert np.abs(total[:, 0] - x.sum(axis=1)).mean() < 0.5 * np.abs(
+        total[:, 0] - x.std(axis=1)).mean()

@@ -109,18 +109,11 @@ def _named_arrays_to_raw(arrays: dict[str, np.ndarray], name: str, task: str | N
     if not inputs:
         raise DataError(f"{name} holds only the target array '{next(iter(targets.values()))}'"
                         "; add one array per model input.", path=path)
-    if len(targets) > 1:
-        raise DataError(
-            f"{name}: several target arrays ({', '.join(targets.values())}) for several "
-            "outputs are not supported yet; choose one target array.", path=path)
-    target = next(iter(targets.values()))
-    picked: dict[str, Any] = {
-        "x": {node: arrays[train[a]] for node, a in inputs.items()},
-        "y": arrays[train[target]],
-    }
+    wanted = [*inputs.values(), *targets.values()]
+    picked: dict[str, Any] = {"x": {node: arrays[train[a]] for node, a in inputs.items()}}
+    splits = {"": train}
     for split in ("test", "val"):
         given = groups[split]
-        wanted = [*inputs.values(), target]
         have = [a for a in wanted if a in given]
         if not have:
             continue
@@ -132,10 +125,27 @@ def _named_arrays_to_raw(arrays: dict[str, np.ndarray], name: str, task: str | N
                 path=path,
             )
         picked[f"x_{split}"] = {node: arrays[given[a]] for node, a in inputs.items()}
-        picked[f"y_{split}"] = arrays[given[target]]
-    ignored = sorted(set(train) - set(inputs.values()) - {target})
-    raw = arrays_to_raw(picked, name, task, path, x_name=", ".join(inputs.values()),
-                        y_name=target)
+        splits[f"_{split}"] = given
+    x_name = ", ".join(inputs.values())
+    # Each target is encoded on its own (its task, its classes); the first one is what
+    # the dataset's task, classes and summaries describe.
+    raws = {}
+    for node, target in targets.items():
+        one = {**picked, **{f"y{suffix}": arrays[given[target]]
+                            for suffix, given in splits.items()}}
+        raws[node] = arrays_to_raw(one, name, task, path, x_name=x_name, y_name=target)
+    raw = next(iter(raws.values()))
+    if len(raws) > 1:
+        raw.y = {node: r.y for node, r in raws.items()}
+        for split in ("test", "validation"):
+            if getattr(raw, split) is not None:
+                setattr(raw, split, (getattr(raw, split)[0],
+                                     {node: getattr(r, split)[1] for node, r in raws.items()}))
+        raw.notes += [n for r in list(raws.values())[1:] for n in r.notes]
+        raw.notes.append(
+            f"{name} has a target per output ({', '.join(targets.values())}); the task and "
+            f"classes shown are those of '{next(iter(targets.values()))}'.")
+    ignored = sorted(set(train) - set(wanted))
     if ignored:
         raw.notes.append(f"{name}: the arrays {', '.join(ignored)} feed no input and are "
                          "left out.")
