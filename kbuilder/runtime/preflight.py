@@ -257,8 +257,18 @@ def _input_data(graph: Graph, ds: Dataset) -> tuple[list[tuple[Node, np.ndarray]
                 findings.append(Finding(
                     "error", "input_without_data",
                     f"Input '{node.name}' gets no data: the data has arrays named "
-                    f"{', '.join(map(str, x))}. Rename the input or the array.", node.id,
+                    f"{', '.join(map(str, x))}. Rename the input or the array, or choose "
+                    "the array of each Input in the Data tab.", node.id,
                 ))
+        names = {n.name for n in inputs}
+        unused = [str(k) for k in x if k not in names]
+        if unused and not findings:
+            findings.append(Finding(
+                "warning", "unused_arrays",
+                f"The array{'s' if len(unused) > 1 else ''} {', '.join(map(repr, unused))} "
+                f"of the data feed{'' if len(unused) > 1 else 's'} no Input of the model and "
+                "will not be used in training.",
+            ))
         return pairs, findings
     arrays = list(x) if isinstance(x, list | tuple) else [x]
     if len(arrays) != len(inputs):

@@ -575,6 +575,11 @@ def test_an_input_without_its_array_is_named_in_fitting_and_in_the_checks():
     finding = only(check(graph, ds, TrainingSettings(loss="binary_crossentropy")),
                    "input_without_data")
     assert finding.node_id == graph.find("image").id
+    x = {**two_input_data().x_train, "notes": np.zeros((24, 2), "float32")}
+    ds = dataset_from_arrays(x, np.arange(24) % 3)
+    fit_template_to_data(graph, ds).apply()
+    assert "'notes' of the data feeds no Input" in only(
+        check(graph, ds, TrainingSettings()), "unused_arrays").message
 
 
 def fill_then_normalize(ds: Dataset, fill: bool = True) -> Graph:
