@@ -701,8 +701,9 @@ def _module_from_file(path: Path) -> Any:
 
 
 def _notebook_build_model(path: Path) -> Callable[[], Any]:
-    """``build_model`` from a notebook: its imports and function definitions, nothing else
-    (the other cells load data and train)."""
+    """``build_model`` from a notebook: its imports and function and class definitions
+    (layer classes it defines, such as FillMissing), nothing else (the other cells load
+    data and train)."""
     import ast
 
     import nbformat
@@ -714,7 +715,8 @@ def _notebook_build_model(path: Path) -> Callable[[], Any]:
         if cell.cell_type == "code":
             tree = ast.parse(cell.source)
             kept += [node for node in tree.body
-                     if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef)]
+                     if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef
+                                   | ast.ClassDef)]
     namespace: dict[str, Any] = {"__name__": "kbuilder_notebook_check"}
     exec(compile(ast.Module(body=kept, type_ignores=[]), str(path), "exec"), namespace)
     if "build_model" not in namespace:
@@ -746,6 +748,10 @@ def _copy_weights(source: Any, target: Any) -> None:
                               "trained weights.")
         try:
             twin.set_weights(layer.get_weights())
+            if hasattr(twin, "finalize_state"):
+                # Adapted preprocessing (Normalization) derives its working values from
+                # the weights here, as Keras's own loading does.
+                twin.finalize_state()
         except ValueError as exc:
             raise ExportError(f"The trained weights of '{path}' do not fit the generated "
                               f"layer: {exc}") from exc

@@ -1,5 +1,6 @@
-"""A model that fills missing values and normalises inside itself exports with parity, and
-its exports fill the gaps of raw rows as the Keras model does."""
+"""A model that fills missing values and normalises inside itself exports with parity (the
+converted formats, and the generated code and notebook, which define FillMissing), and its
+exports fill the gaps of raw rows as the Keras model does."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def exports(tmp_path_factory):
     source = folder / "filled.keras"
     model.save(source)
     outputs = {"keras": folder / "out.keras", "savedmodel": folder / "savedmodel",
-               "onnx": folder / "model.onnx"}
+               "onnx": folder / "model.onnx", "python": folder / "python",
+               "notebook": folder / "model.ipynb"}
     worker = Worker("tensorflow")
     try:
         results = {f: TrainingRun(worker, p.StartExport(f"fill-{f}", str(source), f, str(out),
@@ -56,7 +58,7 @@ def exports(tmp_path_factory):
     return model, outputs, results
 
 
-@pytest.mark.parametrize("format", ["keras", "savedmodel", "onnx"])
+@pytest.mark.parametrize("format", ["keras", "savedmodel", "onnx", "python", "notebook"])
 def test_the_export_passes_its_parity_check(exports, format):
     _, outputs, results = exports
     result = results[format]
