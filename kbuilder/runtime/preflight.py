@@ -1079,6 +1079,7 @@ def fit_template_to_data(graph: Graph, dataset: Dataset) -> DataFit:
             commands.append(SetParamCommand(graph, node.id, "shape", shape))
             notes.append(f"Input '{node.name}' shape set to {shape}.")
         commands += _fit_embeddings(graph, node, array, notes)
+        commands += _fit_normalization(graph, node, array, notes)
     head_commands, loss, metrics = _fit_head(graph, dataset, notes)
     return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
 
@@ -1137,6 +1138,29 @@ def _fitted_input_shape(graph: Graph, node: Node, array: np.ndarray,
         "Choose a template made for this kind of data (mlp_classifier for a table of features, "
         "cnn_classifier for images)."
     )
+
+
+def _fit_normalization(graph: Graph, node: Node, x: np.ndarray,
+                       notes: list[str]) -> list[Command]:
+    """A Normalization layer right after a table's Input when its features are not
+    scaled (the pre-flight's ``unscaled_features``): without it, features in physical
+    units (a body mass of 4,000 g) saturate the first layer and the model learns nothing.
+    ``adapt_layers`` computes its mean and variance from the training split at training
+    time, so they are stored in the model and apply at prediction time too.
+    """
+    if x.ndim != 2 or x.dtype.kind != "f" or not len(x):
+        return []  # images get Rescaling, token ids no scaling
+    if node.param("dtype", "float32").startswith(("int", "uint")):
+        return []
+    if _scaled_in_model(graph, node.id, ShapeInference(graph)):
+        return []
+    sample = np.abs(np.nan_to_num(x[:10_000].astype(np.float64), nan=0.0, posinf=0.0,
+                                  neginf=0.0))
+    if float(sample.max()) <= UNSCALED_LIMIT:
+        return []
+    notes.append(f"Normalization added after '{node.name}' (the features are not scaled; "
+                 "it is adapted to the training data).")
+    return [_insert_after(graph, node.id, "Normalization", {})]
 
 
 def _fit_embeddings(graph: Graph, node: Node, array: np.ndarray,

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 2  # 2: Heartbeat; Finished.diagnosis; Predicted.split
+PROTOCOL_VERSION = 2  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
 HEARTBEAT_SECONDS = 1.0
 
 
@@ -200,6 +200,11 @@ class Finished(Message):
     ``diagnosis`` is a sentence when the run learned nothing useful (its loss diverged or
     never improved, or it does no better than guessing), saying the likely cause; it is
     also the end of ``message``. Empty when nothing is wrong.
+
+    ``baselines`` is ``runtime.baseline.Baselines.to_dict()``: the model's test figure
+    beside always guessing the most common class (or the mean) and a linear model, and
+    whether it beats them; empty without a test split. Read it with
+    ``Baselines.from_dict``.
     """
 
     type: ClassVar[str] = "finished"
@@ -212,6 +217,7 @@ class Finished(Message):
     artifacts: dict[str, str]  # "model" -> path of the trained .keras, ...
     seconds: float
     diagnosis: str = ""
+    baselines: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def run_record(run: TrainingRun, started: p.RunStarted | None) -> dict[str, Any]
         record.update(status=result.status, message=result.message,
                       test_metrics=result.test_metrics, results=result.results,
                       artifacts=result.artifacts, seconds=result.seconds,
-                      diagnosis=result.diagnosis)
+                      diagnosis=result.diagnosis, baselines=result.baselines)
     elif isinstance(result, p.Failed):
         record.update(status="failed", message=result.reason, test_metrics={}, results={},
                       artifacts={}, traceback=result.traceback[-4000:])

@@ -16,6 +16,7 @@ import numpy as np
 
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 from kbuilder.runtime import protocol as p
+from kbuilder.runtime.baseline import Baselines, compare_with_baselines, largest_unscaled
 from kbuilder.runtime.diagnosis import RunFacts, diagnose
 
 
@@ -162,29 +163,43 @@ class Run:
             artifacts["tensorboard"] = str(self.run_dir / "logs")
         test_metrics: dict[str, Any] = {}
         results: dict[str, Any] = {}
+        baselines = None
         if self.request.evaluate and self.x_test is not None and status != "nan":
             test_metrics = p.jsonable(self.model.evaluate(
                 self.x_test, self.y_test, batch_size=self.batch_size, verbose=0,
                 return_dict=True,
             ))
             results = self.results()
+            baselines = self.baselines(results)
         diagnosis = ""
         if status != "nan":  # a NaN loss is explained already
-            diagnosis = diagnose(self.facts(history, test_metrics, first_loss))
+            diagnosis = diagnose(self.facts(history, test_metrics, first_loss, baselines))
+        message = " ".join(t for t in (message, baselines.summary() if baselines else "",
+                                       diagnosis) if t)
         elapsed = round(time.perf_counter() - self.started, 3)
         finished = p.Finished(
-            run_id=self.request.run_id, status=status,
-            message=f"{message} {diagnosis}" if diagnosis else message, history=history,
+            run_id=self.request.run_id, status=status, message=message, history=history,
             test_metrics=test_metrics, results=p.jsonable(results), artifacts=artifacts,
             seconds=elapsed, diagnosis=diagnosis,
+            baselines=baselines.to_dict() if baselines else {},
         )
         (self.run_dir / "result.json").write_text(json.dumps(
             {"status": status, "history": history, "test_metrics": test_metrics}, indent=1))
         return finished
 
-    def facts(self, history: dict, test_metrics: dict, first_loss: float | None) -> RunFacts:
-        """What ``diagnose`` needs: the loss curve, the learning rate, and the accuracy
-        of the test split (else validation, else training) beside its majority share."""
+    def baselines(self, results: dict[str, Any]) -> Baselines | None:
+        """The test figure beside a majority/mean and a linear baseline (``runtime.baseline``)."""
+        if isinstance(self.dataset.y_train, dict):
+            return None  # a target per output: no one figure to compare
+        token_ids = any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs)
+        return compare_with_baselines(self.dataset, self.x_train, self.x_test, results,
+                                      token_ids=token_ids)
+
+    def facts(self, history: dict, test_metrics: dict, first_loss: float | None,
+              baselines: Baselines | None = None) -> RunFacts:
+        """What ``diagnose`` needs: the loss curve, the learning rate, the accuracy of the
+        test split (else validation, else training) beside its majority share, the
+        baselines, and whether unscaled inputs reach a model without a scaling layer."""
         d = self.dataset
         accuracy, split, y = test_metrics.get("accuracy"), "test", d.y_test
         for key, name, labels in (("val_accuracy", "validation", d.y_val),
@@ -199,7 +214,21 @@ class Run:
             epoch_losses=list(history.get("loss", [])), first_loss=first_loss,
             learning_rate=self.settings.learning_rate, optimizer=self.settings.optimizer,
             accuracy=accuracy, accuracy_split=split, majority_share=majority,
+            baselines=baselines, epochs_planned=self.settings.epochs,
+            early_stopping=self.settings.early_stopping is not None,
+            unscaled=self.unscaled(),
+            scaling_layer="Rescaling" if len(self.model.inputs[0].shape) >= 4 else "Normalization",
         )
+
+    def unscaled(self) -> str:
+        """Where the inputs are far from unit scale, when no layer of the model scales them."""
+        from kbuilder.runtime.preflight import SCALING_LAYERS, UNSCALED_LIMIT
+
+        if any(type(layer).__name__ in SCALING_LAYERS for layer in self.model.layers):
+            return ""
+        if any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
+            return ""  # ids: their size is no scale
+        return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
 
     def results(self) -> dict[str, Any]:
         from kbuilder.runtime.data.dataset import first_target

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from kbuilder.graph import runs as run_files
 from kbuilder.graph.settings import data_fields
 from kbuilder.runtime import protocol as p
+from kbuilder.runtime.baseline import Baselines
 from kbuilder.ui import icons, theme
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.run_format import (
@@ -95,6 +96,14 @@ def details_html(record: dict[str, Any], label: str, project_path: Any = None) -
                              if v not in (None, [], (), {}) and k in applies)])
     section("Training settings",
             [(k, v) for k, v in training.items() if v not in (None, {}, [])])
+    base = Baselines.from_dict(record.get("baselines"))
+    if base is not None:
+        section(f"Baselines ({base.metric}, {base.split} split)", [
+            ("this model", _figure(base.model)), (base.trivial_label, _figure(base.trivial)),
+            (base.linear_label, _figure(base.linear) if base.linear is not None
+             else base.linear_note),
+            *([("linear model fitted on", f"{base.linear_rows} training rows in "
+                f"{base.linear_seconds:.2f} s")] if base.linear is not None else [])])
     section("Library versions", sorted((record.get("versions") or {}).items()))
     artifacts = record.get("artifacts") or {}
     if artifacts or record.get("run_dir"):
@@ -109,6 +118,48 @@ def details_html(record: dict[str, Any], label: str, project_path: Any = None) -
         text += ("<p><b>Error</b></p>"
                  f"<pre>{html.escape(str(record['traceback'])[-2000:])}</pre>")
     return text
+
+
+def baseline_html(record: dict[str, Any]) -> str:
+    """The run's test figure beside the trivial and linear baselines
+    (``runtime.baseline``), with the diagnosis when the model does not beat them; ``""``
+    for a run without baselines (no test split, an older run)."""
+    base = Baselines.from_dict(record.get("baselines"))
+    if base is None:
+        return ""
+    colors = theme.colors()
+    cells = [("this model", base.model), (base.trivial_label, base.trivial)]
+    if base.linear is not None:
+        cells.append((base.linear_label, base.linear))
+    row = "".join(
+        f"<td style='padding:2px 18px 2px 0'><span style='color:{colors.muted.name()}'>"
+        f"{html.escape(name, quote=False)}</span><br><b>{_figure(value)}</b></td>"
+        for name, value in cells)
+    title = (f"Compared with simple baselines — {html.escape(base.metric)} on the "
+             f"{html.escape(base.split)} split ({base.samples} samples)")
+    text = f"<b>{title}</b><table cellspacing=0><tr>{row}</tr></table>"
+    if base.linear_note:
+        text += (f"<p style='color:{colors.muted.name()}'>No {html.escape(base.linear_label)}"
+                 f": {html.escape(base.linear_note, quote=False)}</p>")
+    if base.beaten:
+        text += "<p>The model beats these baselines.</p>"
+    else:
+        if base.verdict == "not_better_than_linear":
+            verdict = f"The model does not beat the {base.linear_label}."
+        else:
+            guess = "guessing" if base.task == "classification" else "predicting"
+            verdict = (f"The model does no better than always {guess} "
+                       f"{base.trivial_label.removeprefix('always ')}.")
+        diagnosis = str(record.get("diagnosis") or "")
+        text += (f"<p style='color:{colors.warning.name()}'><b>{html.escape(verdict, quote=False)}"
+                 f"</b> {html.escape(diagnosis, quote=False)}</p>")
+    return text
+
+
+def _figure(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "—"
+    return f"{value:.2f}" if abs(value) < 100 else f"{value:,.1f}"
 
 
 def _plain(value: Any) -> str:
@@ -220,7 +271,20 @@ class QtResultsPage(QWidget):
         left.addWidget(self.plots)
         left.setSizes([300, 480])
 
-        self.tabs = QTabWidget(splitter)
+        right = QWidget(splitter)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        # The baselines above the evaluation: a 0.36 accuracy means something only next
+        # to what always guessing and a linear model get on the same split.
+        self.baseline = QLabel(right)
+        self.baseline.setObjectName("baselines")
+        self.baseline.setWordWrap(True)
+        self.baseline.setTextFormat(Qt.TextFormat.RichText)
+        self.baseline.setContentsMargins(8, 8, 8, 4)
+        self.baseline.hide()
+        right_layout.addWidget(self.baseline)
+        self.tabs = QTabWidget(right)
+        right_layout.addWidget(self.tabs, 1)
         self.evaluation = QtEvaluationView(self.tabs)
         self.evaluation.evaluate_requested.connect(self.evaluate_again)
         self.details = QTextBrowser(self.tabs)
@@ -228,7 +292,7 @@ class QtResultsPage(QWidget):
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.details, "Details")
         splitter.addWidget(left)
-        splitter.addWidget(self.tabs)
+        splitter.addWidget(right)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         splitter.setSizes([560, 840])
@@ -425,6 +489,9 @@ class QtResultsPage(QWidget):
             or model_path(record, self._project_path()) else "This run has no trained model on disk.")
         self.export_button.setEnabled(bool(self.doc is not None))
         self.delete_button.setEnabled(bool(self.selected_run_ids()))
+        baselines = baseline_html(record) if record is not None else ""
+        self.baseline.setText(baselines)
+        self.baseline.setVisible(bool(baselines))
         if record is None:
             self.details.setHtml("")
             self.evaluation.clear("Select a run to see how its model does.")

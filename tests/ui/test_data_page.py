@@ -405,6 +405,33 @@ def test_a_model_for_larger_images_is_adapted_to_the_data_in_one_click(qtbot, wi
     assert len(doc.history._done) == depth and "resizing" not in doc.graph.names()
 
 
+def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_window,
+                                                                   tmp_path):
+    """Issue 13 item 5: "Fit the model to this data" acts on the unscaled-features
+    warning: a Normalization right after the Input, adapted when training starts."""
+    from tests.runtime.penguins import penguins_csv
+
+    path = penguins_csv(tmp_path / "penguins.csv")
+    page = open_data_tab(mlp_window)
+    mlp_window.dialogs.open_path = str(path)
+    choose_kind(page, "csv")
+    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(60) and page.error is None, page.error
+    page.source.target_combo.setCurrentIndex(page.source.target_combo.findData("species"))
+    assert page.wait(60)
+    assert "unscaled_features" in {f.code for f in page.findings}
+    assert page.checks.fit_button.isEnabled()
+    assert "Normalization added after 'features'" in page.checks.fit_button.toolTip()
+    qtbot.mouseClick(page.checks.fit_button, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    graph = mlp_window.doc.graph
+    (features,) = graph.input_nodes()
+    assert [graph.node(n).class_name for n in graph.successors(features.id)] == \
+        ["Normalization"]
+    assert "unscaled_features" not in {f.code for f in page.findings}
+    assert not page.checks.fit_button.isEnabled()  # nothing left to fit
+
+
 def test_a_model_of_two_inputs_gets_its_arrays_chosen_fitted_and_trained(qtbot, window,
                                                                          tmp_path):
     """The multi-input template on a file whose image array is not named after the Input:

@@ -238,3 +238,45 @@ def test_a_run_recorded_while_the_tab_is_hidden_shows_when_it_is_opened(window, 
     digits.runs.append(again)
     window.train_page.run_recorded.emit(again)
     assert page.current_run_id() == "second" and "Run #4" in page.evaluation.title.text()
+
+
+def test_the_baselines_show_above_the_evaluation(results):
+    """Issue 13 item 5: a test figure beside always guessing and a logistic regression."""
+    window, page = results
+    click_row(page, 0)
+    record = page.record(page.current_run_id())
+    base = record["baselines"]
+    text = page.baseline.text()
+    assert page.baseline.isVisibleTo(page)
+    assert "Compared with simple baselines — accuracy on the test split" in text
+    assert f"<b>{base['model']:.2f}</b>" in text and f"<b>{base['linear']:.2f}</b>" in text
+    assert "this model" in text and "always '" in text and "logistic regression" in text
+    if base["verdict"] == "better":
+        assert "The model beats these baselines." in text
+    else:  # two epochs: the digits CNN may not reach a logistic regression yet
+        assert ("The model does not beat the logistic regression." in text
+                or "The model does no better than always guessing '" in text)
+        assert record["diagnosis"][:40] in text
+    assert f"{base['linear_rows']} training rows in" in page.details.toPlainText()
+    # An older run, recorded before baselines existed, shows none.
+    record.pop("baselines")
+    page._show_current()
+    assert not page.baseline.isVisibleTo(page)
+
+
+def test_a_regression_run_is_compared_with_the_mean(window, run_folder):
+    _, diabetes = trained_projects(run_folder)
+    window.set_project(diabetes)
+    window._show_page(window.results_page)
+    page = window.results_page
+    record = diabetes.runs[0]
+    text = page.baseline.text()
+    assert "mean absolute error on the test split" in text
+    assert "always the mean" in text and "ridge regression" in text
+    mae = record["results"]["mae"]
+    assert f"<b>{mae:.2f}</b>" in text if mae < 100 else f"<b>{mae:,.1f}</b>" in text
+    # Three epochs of an MLP on diabetes do not beat a ridge regression: flagged.
+    assert record["baselines"]["verdict"] != "better"
+    assert ("The model does not beat the ridge regression." in text
+            or "The model does no better than always predicting the mean." in text)
+    assert record["diagnosis"] and "ridge regression" in record["diagnosis"]
