@@ -30,7 +30,8 @@ def load_trained_model(path: str) -> Any:
 
 def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
     from kbuilder.graph.settings import DataSettings
-    from kbuilder.runtime.data import fit_to_input, load_data, num_rows
+    from kbuilder.runtime.data import fit_targets, fit_to_model, load_data, num_rows
+    from kbuilder.runtime.data.dataset import first_target
     from kbuilder.runtime.evaluation import describe_results
 
     model = load_trained_model(request.model_path)
@@ -45,23 +46,25 @@ def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
     from kbuilder.runtime.data.feed import keras_feed, readable, readable_part
 
     raw_x = x
-    x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
+    x = fit_to_model(x, model)
     metrics: dict[str, Any] = {}
     if getattr(model, "compiled", False) and getattr(model, "loss", None):
-        metrics = model.evaluate(**keras_feed(x, y, request.batch_size), verbose=0,
-                                 return_dict=True)
+        # Targets by Output name go in the file's order (a model file has no Output names).
+        metrics = model.evaluate(**keras_feed(x, fit_targets(y), request.batch_size),
+                                 verbose=0, return_dict=True)
     outputs = model.predict(**keras_feed(x, None, request.batch_size), verbose=0)
     keep = readable(x)  # unreadable images left out (skip_bad_images) are not judged
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
-    results = describe_results(dataset, y[keep], np.asarray(outputs)[keep],
+    truth = first_target(y)
+    results = describe_results(dataset, truth[keep], np.asarray(outputs)[keep],
                                x=readable_part(raw_x, keep))
-    return p.Evaluated(request.run_id, request.split, len(y[keep]), p.jsonable(metrics),
+    return p.Evaluated(request.run_id, request.split, len(truth[keep]), p.jsonable(metrics),
                        p.jsonable(results))
 
 
 def run_prediction(request: p.StartPrediction) -> p.Predicted:
-    from kbuilder.runtime.data import fit_to_input
+    from kbuilder.runtime.data import fit_to_model
 
     model = load_trained_model(request.model_path)
     class_names: list[str] | None = None
@@ -87,7 +90,7 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
                  else f"the test split of {dataset.source}")
     from kbuilder.runtime.data.feed import keras_feed, readable
 
-    x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
+    x = fit_to_model(x, model)
     outputs = model.predict(**keras_feed(x, None, request.batch_size), verbose=0)
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
@@ -108,9 +111,11 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
 def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
     """Per test sample: its row (or CSV line) in the source and its true label or value,
     the first columns of a prediction file, so each prediction can be checked."""
-    n = len(dataset.y_test)
+    from kbuilder.runtime.data.dataset import first_target
+
+    y = first_target(dataset.y_test)  # the first output's, as the predictions are
+    n = len(y)
     rows = dataset.test_rows if dataset.test_rows is not None else np.arange(n)
-    y = dataset.y_test
     if dataset.label_format in ("integer", "one_hot"):
         ids = dataset.labels_as_ids(y)
         names = dataset.class_names or [str(i) for i in range(int(ids.max()) + 1)]
@@ -146,8 +151,9 @@ def read_image_inputs(folder: Path, shape: tuple) -> Any:
     return image_files_for(folder, (int(shape[0]), int(shape[1])), int(shape[2]))
 
 
-def read_inputs(path: Path) -> np.ndarray:
-    """Model inputs from ``.npy``, ``.npz`` (array ``x``) or a numeric CSV with a header."""
+def read_inputs(path: Path) -> Any:
+    """Model inputs from ``.npy``, ``.npz`` (array ``x``, or one array per model input by
+    name) or a numeric CSV with a header."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise InferenceError(f"The input file '{path}' does not exist.")
@@ -156,10 +162,17 @@ def read_inputs(path: Path) -> np.ndarray:
 
         arrays = read_array_file(path)  # headers checked before anything is allocated
         name = "x" if "x" in arrays else ("x_test" if "x_test" in arrays else None)
-        if name is None:
-            raise InferenceError(f"'{path.name}' has no array 'x'; it has "
-                                 f"{', '.join(arrays) or 'no arrays'}.")
-        return arrays[name]
+        if name is not None:
+            return arrays[name]
+        # One array per model input, by Input name (matched by fit_to_model); a target
+        # array in the file is not an input.
+        from kbuilder.runtime.data.arrays import TARGET_ARRAYS
+
+        named = {k: a for k, a in arrays.items() if k.lower() not in TARGET_ARRAYS}
+        if not named:
+            raise InferenceError(f"'{path.name}' has no array 'x' and no array per model "
+                                 f"input; it has {', '.join(arrays) or 'no arrays'}.")
+        return named
     if suffix == ".csv":
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
