@@ -694,7 +694,7 @@ def test_training_script_follows_the_settings(training_runs):
     _, stdout, _, _, script = training_runs["csv"]
     assert "Classes: ['setosa', 'versicolor', 'virginica']" in stdout
     assert 'model.get_layer("normalization").adapt(x_train)' in script
-    assert "import csv" in script and "sklearn" not in script
+    assert "import pyarrow.csv as pacsv" in script and "sklearn" not in script
     _, stdout, _, _, script = training_runs["images"]
     assert "Classes: ['cats', 'dogs']" in stdout and "from PIL import Image" in script
 
