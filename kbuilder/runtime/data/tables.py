@@ -44,10 +44,9 @@ MISSING_CATEGORY = "(missing)"
 MAX_AUTO_CATEGORIES = 50
 _SCAN_CHUNK = 4 << 20
 HEAD_BYTES = 4 << 20  # what a preview parses at most
-# pyarrow's parallel parsing pays from three cores on; on two it only competed with the
-# rest of the load (bench/data_scale.py: 6.0-6.3 s single-threaded against 6.7-7.2 s for
-# 10^6 rows on a busy two-core machine).
-PARSE_THREADS = (os.cpu_count() or 1) > 2
+# pyarrow's parallel parsing halves the wall time of a large file from two cores on (for
+# about 10 % more CPU time); bench/data_scale.py, 10^6 rows: 0.95 s against 1.74 s.
+PARSE_THREADS = (os.cpu_count() or 1) > 1
 
 
 def _case_variants(word: str) -> list[str]:
@@ -152,7 +151,11 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
         column_names=layout.names, skip_rows=layout.skip, encoding=layout.encoding,
         use_threads=max_rows is None and PARSE_THREADS,
     )
-    parse = pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
+    # Scanned before the parse (the line numbers come from it): without a quote in the
+    # file no value holds a newline, and pyarrow parses faster when told so.
+    scan = _newline_scan(path, size) if max_rows is None else None
+    parse = pacsv.ParseOptions(delimiter=layout.delimiter,
+                               newlines_in_values=scan is None or scan[1],
                                invalid_row_handler=invalid)
     convert = pacsv.ConvertOptions(
         # As text, cells stay as written (the preview shows them); text_values reads the
@@ -195,7 +198,7 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
     if data.num_rows == 0:
         raise DataError(f"{name} has a header row but no data rows.", path=str(path))
     lines = _row_lines(path, layout, data.num_rows, bool(skipped) or len(dropped) > 0, dropped,
-                       size if complete else bytes_read)
+                       size if complete else bytes_read, scan if max_rows is None else None)
     columns = {n: data.column(i) for i, n in enumerate(layout.names)}
     estimate = data.num_rows
     if not complete and parsed:  # the rows of the whole file, by the share read
@@ -302,27 +305,35 @@ def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
     return data.filter(~mask), np.flatnonzero(mask)
 
 
+def _newline_scan(path: Path, limit: int) -> tuple[int, bool, bytes]:
+    """The newlines in the first ``limit`` bytes, whether they hold a quote, their last
+    byte. The file is mapped, not read (numpy counts a 150 MB file in 0.07 s where
+    ``bytes.count`` over read chunks takes 0.2 s)."""
+    import mmap
+
+    if limit <= 0:
+        return 0, False, b""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        limit = min(limit, len(mapped))
+        data = np.frombuffer(mapped, dtype=np.uint8, count=limit)
+        newlines = 0
+        for start in range(0, limit, _SCAN_CHUNK):  # a bounded comparison array
+            newlines += int(np.count_nonzero(data[start:start + _SCAN_CHUNK] == 10))
+        last = data[limit - 1:limit].tobytes() if limit else b""
+        del data  # before the map closes
+        quotes = mapped.find(b'"', 0, limit) >= 0
+    return newlines, quotes, last
+
+
 def _row_lines(path: Path, layout: Layout, rows: int, irregular: bool, dropped: np.ndarray,
-               limit: int) -> np.ndarray:
+               limit: int, scan: tuple[int, bool, bytes] | None = None) -> np.ndarray:
     """The line each row ends on.
 
     Counting newlines is enough when every line is a row (the usual case, checked); a file
     with quoted newlines or blank lines is scanned for the records' ends.
     """
     total = rows + len(dropped)
-    with open(path, "rb") as f:
-        data_newlines = 0
-        quotes = False
-        read = 0
-        last = b""
-        while read < limit:
-            chunk = f.read(min(_SCAN_CHUNK, limit - read))
-            if not chunk:
-                break
-            read += len(chunk)
-            data_newlines += chunk.count(b"\n")
-            quotes = quotes or b'"' in chunk
-            last = chunk[-1:]
+    data_newlines, quotes, last = scan if scan is not None else _newline_scan(path, limit)
     physical = data_newlines + (1 if last not in (b"\n", b"") else 0)
     if not quotes and not irregular and physical - (layout.first_data_line - 1) == total:
         lines = np.arange(layout.first_data_line, layout.first_data_line + total)
@@ -491,13 +502,40 @@ def _excel_text(value: Any) -> str:
 def text_values(column: Any) -> Any:
     """A text column stripped, with its missing markers as nulls (a pyarrow array)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if column.type != pa.string() and column.type != pa.large_string():
+        import pyarrow.compute as pc
+
         column = pc.cast(column, pa.string())
-    stripped = pc.utf8_trim_whitespace(column)
+    dictionary, indices = _encoded(column)
+    return _expand(_clean_text(dictionary), indices)
+
+
+def _clean_text(text: Any) -> Any:
+    """``text`` stripped, with its missing markers as nulls."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stripped = pc.utf8_trim_whitespace(text)
     missing = pc.is_in(pc.utf8_lower(stripped), value_set=pa.array(sorted(MISSING_MARKERS)))
     return pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+
+
+def _encoded(column: Any) -> tuple[Any, Any]:
+    """A text column as (its distinct values, each cell's index into them, null where the
+    cell is null): what is done to a value is then done once per value, not per cell (a
+    category column of a million cells has a handful)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    return encoded.dictionary, encoded.indices
+
+
+def _expand(values: Any, indices: Any) -> Any:
+    """Per-value strings back to one per cell (a chunked array, as the column was)."""
+    import pyarrow as pa
+
+    return pa.chunked_array([values.take(indices)], values.type)
 
 
 @dataclass
@@ -525,22 +563,29 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
         return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return None
-    clean = text = text_values(column)
+    dictionary, indices = _encoded(column)
+    clean_values = text = _clean_text(dictionary)
     if decimal == ",":
         text = pc.replace_substring_regex(text, pattern=r"^([+-]?\d+),(\d+)$",
                                           replacement=r"\1.\2")
     # What a number looks like (Python's float() would also take '1_000'); arrow's cast
     # then parses them, as its CSV reader parses the columns it types as numbers.
     number = pc.match_substring_regex(text, NUMBER_PATTERN, ignore_case=True)
-    numeric = pc.fill_null(number, True)
-    values = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
-    values = values.to_numpy(zero_copy_only=False)
-    bad_mask = ~numeric.to_numpy(zero_copy_only=False)
+    numeric = pc.fill_null(number, True).to_numpy(zero_copy_only=False)
+    parsed = pc.cast(pc.if_else(number, text, pa.scalar(None, pa.string())), pa.float64())
+    # One more slot for the null cells (null indices): NaN, a number (not a bad cell).
+    lookup = np.append(parsed.to_numpy(zero_copy_only=False), np.nan)
+    numeric = np.append(numeric, True)
+    codes = pc.fill_null(indices, pa.scalar(len(dictionary), indices.type)) \
+        .to_numpy(zero_copy_only=False)
+    values = lookup[codes]
+    clean = _expand(clean_values, indices)
+    bad_mask = ~numeric[codes]
     bad = int(bad_mask.sum())
     if not bad:
         return Numbers(values, text=clean)
     first = int(np.flatnonzero(bad_mask)[0])
-    return Numbers(values, bad, first, text[first].as_py(), clean)
+    return Numbers(values, bad, first, text[int(codes[first])].as_py(), clean)
 
 
 def float32_problem(value: float) -> str | None:
