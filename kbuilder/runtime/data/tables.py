@@ -44,6 +44,7 @@ MISSING_CATEGORY = "(missing)"
 MAX_AUTO_CATEGORIES = 50
 _SCAN_CHUNK = 4 << 20
 HEAD_BYTES = 4 << 20  # what a preview parses at most
+TYPE_HEAD_BYTES = 1 << 20  # what the column types of a whole read are guessed from
 # pyarrow's parallel parsing halves the wall time of a large file from two cores on (for
 # about 10 % more CPU time); bench/data_scale.py, 10^6 rows: 0.95 s against 1.74 s.
 PARSE_THREADS = (os.cpu_count() or 1) > 1
@@ -157,17 +158,21 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
     parse = pacsv.ParseOptions(delimiter=layout.delimiter,
                                newlines_in_values=scan is None or scan[1],
                                invalid_row_handler=invalid)
-    convert = pacsv.ConvertOptions(
-        # As text, cells stay as written (the preview shows them); text_values reads the
-        # missing markers in them.
-        null_values=[] if as_text else _NULL_VALUES, strings_can_be_null=not as_text,
-        quoted_strings_can_be_null=not as_text,
-        column_types=types, decimal_point=layout.decimal,
-    )
+
+    def converter(extra: dict[str, Any]) -> Any:
+        return pacsv.ConvertOptions(
+            # As text, cells stay as written (the preview shows them); text_values reads
+            # the missing markers in them.
+            null_values=[] if as_text else _NULL_VALUES, strings_can_be_null=not as_text,
+            quoted_strings_can_be_null=not as_text,
+            column_types={**types, **extra}, decimal_point=layout.decimal,
+        )
+
+    convert = converter({})
     try:
         try:
             if max_rows is None:
-                data = pacsv.read_csv(path, read, parse, convert)
+                data = _read_whole(path, read, parse, converter, skipped, size, as_text)
                 complete, bytes_read, parsed = True, size, None
             else:
                 data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
@@ -182,7 +187,7 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
             read.encoding = "cp1252"
             skipped.clear()
             if max_rows is None:
-                data = pacsv.read_csv(path, read, parse, convert)
+                data = _read_whole(path, read, parse, converter, skipped, size, as_text)
                 complete, bytes_read, parsed = True, size, None
             else:
                 data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
@@ -207,6 +212,53 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
                  layout.names, columns, lines[: data.num_rows], "line", layout.delimiter,
                  layout.decimal, layout.encoding, layout.notes, complete, bytes_read,
                  estimate)
+
+
+def _read_whole(path: Path, read: Any, parse: Any, converter: Any, skipped: list[int],
+                size: int, as_text: bool) -> Any:
+    """The whole file, with the columns that its first megabyte shows to be decimal
+    numbers read as float64 straight away: pyarrow then skips its type inference for
+    them (a quarter of the parse of a table of measurements). Should a later cell not be
+    a number after all, the file is read again without the types, as it would have been.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    floats = {} if as_text else _float_columns(path, read, parse, converter({}), size)
+    if floats:
+        try:
+            return pacsv.read_csv(path, read, parse, converter(floats))
+        except pa.ArrowInvalid as exc:
+            if "conversion error" not in str(exc).lower():
+                raise
+            skipped.clear()  # the handler is called again for the same rows
+    return pacsv.read_csv(path, read, parse, converter({}))
+
+
+def _float_columns(path: Path, read: Any, parse: Any, convert: Any,
+                   size: int) -> dict[str, Any]:
+    """The columns pyarrow reads as float64 from the file's first megabyte (none for a
+    file of a few megabytes, where guessing would not pay)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    head_size = TYPE_HEAD_BYTES
+    if size <= 4 * head_size:
+        return {}
+    with open(path, "rb") as f:
+        data = f.read(head_size)
+    data = data[: data.rfind(b"\n") + 1]
+    head_read = pacsv.ReadOptions(column_names=read.column_names, skip_rows=read.skip_rows,
+                                  encoding=read.encoding, use_threads=False)
+    head_parse = pacsv.ParseOptions(delimiter=parse.delimiter,
+                                    newlines_in_values=parse.newlines_in_values,
+                                    invalid_row_handler=lambda row: "skip")
+    try:
+        table = pacsv.read_csv(pa.py_buffer(data), head_read, head_parse, convert)
+    except pa.ArrowException:  # a quoted value cut in two, say: no guess
+        return {}
+    return {name: pa.float64() for name, kind in zip(table.column_names, table.schema.types,
+                                                     strict=True) if kind == pa.float64()}
 
 
 def _read_head(path: Path, read: Any, parse: Any, convert: Any, max_rows: int,
@@ -700,7 +752,9 @@ def target_values(
             return values.astype(np.float32), task, None, kept, notes
         ids, names, label_notes = encode_labels(values, source)
         return ids, task, names, kept, notes + label_notes
-    encoded = pc.dictionary_encode(text.take(pa.array(kept))).combine_chunks()
+    if len(kept) < table.num_rows:
+        text = text.take(pa.array(kept))
+    encoded = pc.dictionary_encode(text).combine_chunks()
     uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=str)
     if task == "regression":
         raise DataError(f"The target '{column}' of {table.name} holds text; it cannot be "
