@@ -397,3 +397,19 @@ def test_a_quoted_newline_past_the_head_keeps_the_line_numbers_right(tmp_path, t
     assert len(everything(ds)) == 20_002
     rows = load(path, features=("y",), test_split=0.5).test_rows
     assert set(rows.tolist()) <= set(range(2, 20_002)) | {20_003, 20_004}  # not 20_002
+
+
+@pytest.mark.parametrize("rows", [3, 4, 6, 9, 1003])  # 2, 3, 4, 6, 752 values present
+def test_the_median_fill_is_numpys_median_of_the_training_rows(tmp_path, rows):
+    rng = np.random.default_rng(rows)
+    values = rng.normal(50, 20, rows).round(1)
+    cells = [f"{v}" if i % 4 else "" for i, v in enumerate(values)]  # every 4th missing
+    path = tmp_path / "gaps.csv"
+    path.write_text("x,label\n" + "".join(f"{c},{LABELS[i % 2]}\n"
+                                          for i, c in enumerate(cells)))
+    ds = load(path, categorical=("label",))
+    train = np.asarray([v for i, v in enumerate(values) if i % 4], np.float32)
+    assert len(ds.x_train) == len(values)
+    (entry,) = ds.missing
+    assert entry["filled_with"] == float(np.median(train))
+    assert not np.isnan(ds.x_train).any()
