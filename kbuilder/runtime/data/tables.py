@@ -559,8 +559,20 @@ def text_values(column: Any) -> Any:
         import pyarrow.compute as pc
 
         column = pc.cast(column, pa.string())
+    if not _repetitive(column):
+        return _clean_text(column)
     dictionary, indices = _encoded(column)
     return _expand(_clean_text(dictionary), indices)
+
+
+def _repetitive(column: Any, sample: int = 10_000) -> bool:
+    """Whether the column's first cells repeat a few values (categories, labels), so
+    that working on its distinct values pays; an identifier's are all different, and
+    encoding them first would triple the time."""
+    import pyarrow.compute as pc
+
+    head = column.slice(0, sample)
+    return len(pc.unique(head)) * 4 <= len(head)
 
 
 def _clean_text(text: Any) -> Any:
@@ -615,8 +627,10 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
         return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return None
-    dictionary, indices = _encoded(column)
-    clean_values = text = _clean_text(dictionary)
+    few = _repetitive(column)
+    if few:
+        dictionary, indices = _encoded(column)
+    clean_values = text = _clean_text(dictionary if few else column)
     if decimal == ",":
         text = pc.replace_substring_regex(text, pattern=r"^([+-]?\d+),(\d+)$",
                                           replacement=r"\1.\2")
@@ -625,6 +639,14 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
     number = pc.match_substring_regex(text, NUMBER_PATTERN, ignore_case=True)
     numeric = pc.fill_null(number, True).to_numpy(zero_copy_only=False)
     parsed = pc.cast(pc.if_else(number, text, pa.scalar(None, pa.string())), pa.float64())
+    if not few:  # cell by cell
+        values = parsed.to_numpy(zero_copy_only=False)
+        bad_mask = ~numeric
+        bad = int(bad_mask.sum())
+        if not bad:
+            return Numbers(values, text=clean_values)
+        first = int(np.flatnonzero(bad_mask)[0])
+        return Numbers(values, bad, first, text[first].as_py(), clean_values)
     # One more slot for the null cells (null indices): NaN, a number (not a bad cell).
     lookup = np.append(parsed.to_numpy(zero_copy_only=False), np.nan)
     numeric = np.append(numeric, True)
