@@ -348,3 +348,68 @@ def test_one_hot_encoding_a_huge_category_column_is_refused(tmp_path, monkeypatc
     path.write_text("code,label\n" + "".join(f"c{i},{LABELS[i % 20]}\n" for i in range(40)))
     exc = error(path, categorical=("code",))
     assert "Column 'code' has 40 categories" in str(exc) and exc.column == "code"
+
+
+@pytest.fixture
+def typed_head(monkeypatch):
+    """A small head for the column types of a whole read (as if the file were large);
+    the columns guessed as numbers, per call."""
+    from kbuilder.runtime.data import tables
+
+    monkeypatch.setattr(tables, "TYPE_HEAD_BYTES", 16 << 10)
+    guesses = []
+    guess = tables._float_columns
+
+    def spy(*args):
+        found = guess(*args)
+        guesses.append(sorted(found))
+        return found
+
+    monkeypatch.setattr(tables, "_float_columns", spy)
+    return guesses
+
+
+def big_table(path: Path, tail: str, rows: int = 20_000) -> Path:
+    """A table of measurements past the head the column types are guessed from, ending
+    with ``tail``."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(50, 20, (rows, 2)).round(3)
+    body = "".join(f"{a},{b},{LABELS[i % 20]}\n" for i, (a, b) in enumerate(values))
+    path.write_text("x,y,label\n" + body + tail)
+    return path
+
+
+def test_a_number_column_with_text_past_the_head_names_its_line(tmp_path, typed_head):
+    path = big_table(tmp_path / "late_text.csv", "1.5,oops,a\n2.5,3.5,b\n")
+    exc = error(path)
+    assert typed_head == [["x", "y"]]  # guessed from the head, then read again untyped
+    assert (exc.line, exc.column) == (20_002, "y") and "'oops' is not a number" in str(exc)
+    ds = load(path, features=("x",))
+    assert len(everything(ds)) == 20_002 and ds.x_train.dtype == np.float32
+
+
+def test_a_quoted_newline_past_the_head_keeps_the_line_numbers_right(tmp_path, typed_head):
+    path = big_table(tmp_path / "late_quote.csv", '1.5,2.5,"a\nb"\nbad,1,a\n')
+    exc = error(path, features=("x",), categorical=("label",))
+    assert (exc.line, exc.column) == (20_004, "x")
+    ds = load(path, features=("y",))
+    assert typed_head == [["x", "y"]] * 2  # both times read again, untyped
+    assert len(everything(ds)) == 20_002
+    rows = load(path, features=("y",), test_split=0.5).test_rows
+    assert set(rows.tolist()) <= set(range(2, 20_002)) | {20_003, 20_004}  # not 20_002
+
+
+@pytest.mark.parametrize("rows", [3, 4, 6, 9, 1003])  # 2, 3, 4, 6, 752 values present
+def test_the_median_fill_is_numpys_median_of_the_training_rows(tmp_path, rows):
+    rng = np.random.default_rng(rows)
+    values = rng.normal(50, 20, rows).round(1)
+    cells = [f"{v}" if i % 4 else "" for i, v in enumerate(values)]  # every 4th missing
+    path = tmp_path / "gaps.csv"
+    path.write_text("x,label\n" + "".join(f"{c},{LABELS[i % 2]}\n"
+                                          for i, c in enumerate(cells)))
+    ds = load(path, categorical=("label",))
+    train = np.asarray([v for i, v in enumerate(values) if i % 4], np.float32)
+    assert len(ds.x_train) == len(values)
+    (entry,) = ds.missing
+    assert entry["filled_with"] == float(np.median(train))
+    assert not np.isnan(ds.x_train).any()

@@ -130,38 +130,45 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
     if numbers is not None and not (numbers.bad and override is None
                                     and numbers.bad >= _present(numbers) / 2):
         values = numbers.values
-        finite = values[~np.isnan(values)]
-        missing = n - len(finite) - numbers.bad
+        gaps = np.isnan(values)
+        count = len(values) - int(np.count_nonzero(gaps))  # present numbers
+        missing = n - count - numbers.bad
         if is_target:
             return _Column(dataclasses.replace(_role(
-                name, "target", None, missing, len(np.unique(finite)), (),
+                name, "target", None, missing, len(np.unique(values[~gaps])), (),
                 "the column to predict"), numbers=True), numbers)
-        if not len(finite) and not numbers.bad:
+        if not count and not numbers.bad:
             return _Column(_role(name, "empty", override, missing, 0, (),
                                  "the column is empty: left out"), numbers)
-        # Whole numbers? The first thousand values usually tell (measurements are not).
-        head = finite[:1000]
-        whole = bool(np.all(head == np.round(head))) and bool(
-            np.all(finite == np.round(finite)))
+        # Whole numbers? The first thousand values usually tell (measurements are not);
+        # only then are all of them looked at.
+        head = _first_present(values, gaps, 1000)
+        finite = None
+        whole = bool(np.all(head == np.round(head)))
+        if whole:
+            finite = values[~gaps]
+            whole = bool(np.all(finite == np.round(finite)))
         # Distinct values are counted for whole numbers (codes, flags, identifiers) and
         # small columns; a million measurements need no sort to be numbers.
-        distinct = np.unique(finite) if whole or len(finite) <= 20_000 else \
-            np.unique(finite[:SHOWN_CATEGORIES * 100])
+        if whole or count <= 20_000:
+            distinct = np.unique(finite if finite is not None else values[~gaps])
+        else:
+            distinct = np.unique(head[:SHOWN_CATEGORIES * 100])
         examples = tuple(_number_text(v) for v in distinct[:SHOWN_CATEGORIES])
         first_text = None
         if numbers.bad:
             first_text = (numbers.first_text or "", int(table.lines[numbers.first_bad]))
             if rows is not None:
                 first_text = (first_text[0], int(table.lines[rows[numbers.first_bad]]))
-        whole = whole and len(finite) > 0
+        whole = whole and count > 0
         if pa.types.is_boolean(column.type) or (whole and set(distinct) <= {0.0, 1.0}
                                                  and len(distinct) == 2):
             role, reason = "boolean", "yes/no values (0 and 1)"
-        elif whole and len(distinct) == len(finite) and len(finite) >= 20 \
+        elif whole and len(distinct) == count and count >= 20 \
                 and _ID_NAME.match(name) and not chosen:
             role, reason = "identifier", (f"{len(distinct)} different whole numbers, one per "
                                           "row, like an identifier: left out")
-        elif whole and len(distinct) <= CODE_VALUES and len(finite) >= 4 * len(distinct):
+        elif whole and len(distinct) <= CODE_VALUES and count >= 4 * len(distinct):
             role, reason = "numeric", (f"whole numbers with {len(distinct)} values: used as "
                                        "numbers; if they are codes of categories, make it "
                                        "categorical")
@@ -212,6 +219,17 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
         role, reason = "categorical", f"text with {distinct} categories: one-hot encoded"
     return _Column(ColumnRole(name, override or role, reason, role, missing, distinct,
                               examples, _suggest_merges(counts)), None, text, counts)
+
+
+def _first_present(values: np.ndarray, gaps: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` values that are not NaN (fewer if there are not so many),
+    found without copying the whole column."""
+    size = count
+    while True:
+        head = values[:size][~gaps[:size]]
+        if len(head) >= count or size >= len(values):
+            return head[:count]
+        size *= 4
 
 
 def _role(name: str, role: str, override: str | None, missing: int, distinct: int,
@@ -338,7 +356,7 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
         class_names=class_names,
         num_classes=len(class_names) if class_names else None,
         feature_names=names, impute_columns=impute, missing=missing, notes=notes,
-        row_ids=np.asarray(table.lines[kept]), row_label=table.row_label,
+        row_ids=np.asarray(table.lines[kept]), row_label=table.row_label, x_owned=True,
     )
 
 

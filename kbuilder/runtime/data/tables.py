@@ -44,10 +44,10 @@ MISSING_CATEGORY = "(missing)"
 MAX_AUTO_CATEGORIES = 50
 _SCAN_CHUNK = 4 << 20
 HEAD_BYTES = 4 << 20  # what a preview parses at most
-# pyarrow's parallel parsing pays from three cores on; on two it only competed with the
-# rest of the load (bench/data_scale.py: 6.0-6.3 s single-threaded against 6.7-7.2 s for
-# 10^6 rows on a busy two-core machine).
-PARSE_THREADS = (os.cpu_count() or 1) > 2
+TYPE_HEAD_BYTES = 1 << 20  # what the column types of a whole read are guessed from
+# pyarrow's parallel parsing halves the wall time of a large file from two cores on (for
+# about 10 % more CPU time); bench/data_scale.py, 10^6 rows: 0.95 s against 1.74 s.
+PARSE_THREADS = (os.cpu_count() or 1) > 1
 
 
 def _case_variants(word: str) -> list[str]:
@@ -152,19 +152,27 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
         column_names=layout.names, skip_rows=layout.skip, encoding=layout.encoding,
         use_threads=max_rows is None and PARSE_THREADS,
     )
-    parse = pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
+    # Scanned before the parse (the line numbers come from it): without a quote in the
+    # file no value holds a newline, and pyarrow parses faster when told so.
+    scan = _newline_scan(path, size) if max_rows is None else None
+    parse = pacsv.ParseOptions(delimiter=layout.delimiter,
+                               newlines_in_values=scan is None or scan[1],
                                invalid_row_handler=invalid)
-    convert = pacsv.ConvertOptions(
-        # As text, cells stay as written (the preview shows them); text_values reads the
-        # missing markers in them.
-        null_values=[] if as_text else _NULL_VALUES, strings_can_be_null=not as_text,
-        quoted_strings_can_be_null=not as_text,
-        column_types=types, decimal_point=layout.decimal,
-    )
+
+    def converter(extra: dict[str, Any]) -> Any:
+        return pacsv.ConvertOptions(
+            # As text, cells stay as written (the preview shows them); text_values reads
+            # the missing markers in them.
+            null_values=[] if as_text else _NULL_VALUES, strings_can_be_null=not as_text,
+            quoted_strings_can_be_null=not as_text,
+            column_types={**types, **extra}, decimal_point=layout.decimal,
+        )
+
+    convert = converter({})
     try:
         try:
             if max_rows is None:
-                data = pacsv.read_csv(path, read, parse, convert)
+                data = _read_whole(path, read, parse, converter, skipped, size, as_text)
                 complete, bytes_read, parsed = True, size, None
             else:
                 data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
@@ -179,7 +187,7 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
             read.encoding = "cp1252"
             skipped.clear()
             if max_rows is None:
-                data = pacsv.read_csv(path, read, parse, convert)
+                data = _read_whole(path, read, parse, converter, skipped, size, as_text)
                 complete, bytes_read, parsed = True, size, None
             else:
                 data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
@@ -195,7 +203,7 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
     if data.num_rows == 0:
         raise DataError(f"{name} has a header row but no data rows.", path=str(path))
     lines = _row_lines(path, layout, data.num_rows, bool(skipped) or len(dropped) > 0, dropped,
-                       size if complete else bytes_read)
+                       size if complete else bytes_read, scan if max_rows is None else None)
     columns = {n: data.column(i) for i, n in enumerate(layout.names)}
     estimate = data.num_rows
     if not complete and parsed:  # the rows of the whole file, by the share read
@@ -204,6 +212,53 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
                  layout.names, columns, lines[: data.num_rows], "line", layout.delimiter,
                  layout.decimal, layout.encoding, layout.notes, complete, bytes_read,
                  estimate)
+
+
+def _read_whole(path: Path, read: Any, parse: Any, converter: Any, skipped: list[int],
+                size: int, as_text: bool) -> Any:
+    """The whole file, with the columns that its first megabyte shows to be decimal
+    numbers read as float64 straight away: pyarrow then skips its type inference for
+    them (a quarter of the parse of a table of measurements). Should a later cell not be
+    a number after all, the file is read again without the types, as it would have been.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    floats = {} if as_text else _float_columns(path, read, parse, converter({}), size)
+    if floats:
+        try:
+            return pacsv.read_csv(path, read, parse, converter(floats))
+        except pa.ArrowInvalid as exc:
+            if "conversion error" not in str(exc).lower():
+                raise
+            skipped.clear()  # the handler is called again for the same rows
+    return pacsv.read_csv(path, read, parse, converter({}))
+
+
+def _float_columns(path: Path, read: Any, parse: Any, convert: Any,
+                   size: int) -> dict[str, Any]:
+    """The columns pyarrow reads as float64 from the file's first megabyte (none for a
+    file of a few megabytes, where guessing would not pay)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    head_size = TYPE_HEAD_BYTES
+    if size <= 4 * head_size:
+        return {}
+    with open(path, "rb") as f:
+        data = f.read(head_size)
+    data = data[: data.rfind(b"\n") + 1]
+    head_read = pacsv.ReadOptions(column_names=read.column_names, skip_rows=read.skip_rows,
+                                  encoding=read.encoding, use_threads=False)
+    head_parse = pacsv.ParseOptions(delimiter=parse.delimiter,
+                                    newlines_in_values=parse.newlines_in_values,
+                                    invalid_row_handler=lambda row: "skip")
+    try:
+        table = pacsv.read_csv(pa.py_buffer(data), head_read, head_parse, convert)
+    except pa.ArrowException:  # a quoted value cut in two, say: no guess
+        return {}
+    return {name: pa.float64() for name, kind in zip(table.column_names, table.schema.types,
+                                                     strict=True) if kind == pa.float64()}
 
 
 def _read_head(path: Path, read: Any, parse: Any, convert: Any, max_rows: int,
@@ -302,27 +357,35 @@ def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
     return data.filter(~mask), np.flatnonzero(mask)
 
 
+def _newline_scan(path: Path, limit: int) -> tuple[int, bool, bytes]:
+    """The newlines in the first ``limit`` bytes, whether they hold a quote, their last
+    byte. The file is mapped, not read (numpy counts a 150 MB file in 0.07 s where
+    ``bytes.count`` over read chunks takes 0.2 s)."""
+    import mmap
+
+    if limit <= 0:
+        return 0, False, b""
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        limit = min(limit, len(mapped))
+        data = np.frombuffer(mapped, dtype=np.uint8, count=limit)
+        newlines = 0
+        for start in range(0, limit, _SCAN_CHUNK):  # a bounded comparison array
+            newlines += int(np.count_nonzero(data[start:start + _SCAN_CHUNK] == 10))
+        last = data[limit - 1:limit].tobytes() if limit else b""
+        del data  # before the map closes
+        quotes = mapped.find(b'"', 0, limit) >= 0
+    return newlines, quotes, last
+
+
 def _row_lines(path: Path, layout: Layout, rows: int, irregular: bool, dropped: np.ndarray,
-               limit: int) -> np.ndarray:
+               limit: int, scan: tuple[int, bool, bytes] | None = None) -> np.ndarray:
     """The line each row ends on.
 
     Counting newlines is enough when every line is a row (the usual case, checked); a file
     with quoted newlines or blank lines is scanned for the records' ends.
     """
     total = rows + len(dropped)
-    with open(path, "rb") as f:
-        data_newlines = 0
-        quotes = False
-        read = 0
-        last = b""
-        while read < limit:
-            chunk = f.read(min(_SCAN_CHUNK, limit - read))
-            if not chunk:
-                break
-            read += len(chunk)
-            data_newlines += chunk.count(b"\n")
-            quotes = quotes or b'"' in chunk
-            last = chunk[-1:]
+    data_newlines, quotes, last = scan if scan is not None else _newline_scan(path, limit)
     physical = data_newlines + (1 if last not in (b"\n", b"") else 0)
     if not quotes and not irregular and physical - (layout.first_data_line - 1) == total:
         lines = np.arange(layout.first_data_line, layout.first_data_line + total)
@@ -491,13 +554,52 @@ def _excel_text(value: Any) -> str:
 def text_values(column: Any) -> Any:
     """A text column stripped, with its missing markers as nulls (a pyarrow array)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if column.type != pa.string() and column.type != pa.large_string():
+        import pyarrow.compute as pc
+
         column = pc.cast(column, pa.string())
-    stripped = pc.utf8_trim_whitespace(column)
+    if not _repetitive(column):
+        return _clean_text(column)
+    dictionary, indices = _encoded(column)
+    return _expand(_clean_text(dictionary), indices)
+
+
+def _repetitive(column: Any, sample: int = 10_000) -> bool:
+    """Whether the column's first cells repeat a few values (categories, labels), so
+    that working on its distinct values pays; an identifier's are all different, and
+    encoding them first would triple the time."""
+    import pyarrow.compute as pc
+
+    head = column.slice(0, sample)
+    return len(pc.unique(head)) * 4 <= len(head)
+
+
+def _clean_text(text: Any) -> Any:
+    """``text`` stripped, with its missing markers as nulls."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stripped = pc.utf8_trim_whitespace(text)
     missing = pc.is_in(pc.utf8_lower(stripped), value_set=pa.array(sorted(MISSING_MARKERS)))
     return pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+
+
+def _encoded(column: Any) -> tuple[Any, Any]:
+    """A text column as (its distinct values, each cell's index into them, null where the
+    cell is null): what is done to a value is then done once per value, not per cell (a
+    category column of a million cells has a handful)."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    return encoded.dictionary, encoded.indices
+
+
+def _expand(values: Any, indices: Any) -> Any:
+    """Per-value strings back to one per cell (a chunked array, as the column was)."""
+    import pyarrow as pa
+
+    return pa.chunked_array([values.take(indices)], values.type)
 
 
 @dataclass
@@ -525,22 +627,39 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
         return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return None
-    clean = text = text_values(column)
+    few = _repetitive(column)
+    if few:
+        dictionary, indices = _encoded(column)
+    clean_values = text = _clean_text(dictionary if few else column)
     if decimal == ",":
         text = pc.replace_substring_regex(text, pattern=r"^([+-]?\d+),(\d+)$",
                                           replacement=r"\1.\2")
     # What a number looks like (Python's float() would also take '1_000'); arrow's cast
     # then parses them, as its CSV reader parses the columns it types as numbers.
     number = pc.match_substring_regex(text, NUMBER_PATTERN, ignore_case=True)
-    numeric = pc.fill_null(number, True)
-    values = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
-    values = values.to_numpy(zero_copy_only=False)
-    bad_mask = ~numeric.to_numpy(zero_copy_only=False)
+    numeric = pc.fill_null(number, True).to_numpy(zero_copy_only=False)
+    parsed = pc.cast(pc.if_else(number, text, pa.scalar(None, pa.string())), pa.float64())
+    if not few:  # cell by cell
+        values = parsed.to_numpy(zero_copy_only=False)
+        bad_mask = ~numeric
+        bad = int(bad_mask.sum())
+        if not bad:
+            return Numbers(values, text=clean_values)
+        first = int(np.flatnonzero(bad_mask)[0])
+        return Numbers(values, bad, first, text[first].as_py(), clean_values)
+    # One more slot for the null cells (null indices): NaN, a number (not a bad cell).
+    lookup = np.append(parsed.to_numpy(zero_copy_only=False), np.nan)
+    numeric = np.append(numeric, True)
+    codes = pc.fill_null(indices, pa.scalar(len(dictionary), indices.type)) \
+        .to_numpy(zero_copy_only=False)
+    values = lookup[codes]
+    clean = _expand(clean_values, indices)
+    bad_mask = ~numeric[codes]
     bad = int(bad_mask.sum())
     if not bad:
         return Numbers(values, text=clean)
     first = int(np.flatnonzero(bad_mask)[0])
-    return Numbers(values, bad, first, text[first].as_py(), clean)
+    return Numbers(values, bad, first, text[int(codes[first])].as_py(), clean)
 
 
 def float32_problem(value: float) -> str | None:
@@ -655,7 +774,9 @@ def target_values(
             return values.astype(np.float32), task, None, kept, notes
         ids, names, label_notes = encode_labels(values, source)
         return ids, task, names, kept, notes + label_notes
-    encoded = pc.dictionary_encode(text.take(pa.array(kept))).combine_chunks()
+    if len(kept) < table.num_rows:
+        text = text.take(pa.array(kept))
+    encoded = pc.dictionary_encode(text).combine_chunks()
     uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=str)
     if task == "regression":
         raise DataError(f"The target '{column}' of {table.name} holds text; it cannot be "
