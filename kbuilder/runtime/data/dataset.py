@@ -317,6 +317,28 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
     )
 
 
+def match_inputs(x: Any, names: Sequence[str], ranks: Sequence[int | None]) -> Any:
+    """``x`` with its keys renamed to the Input ``names`` when no key is an Input's name
+    and each array pairs with exactly one Input of its sample rank (a table's features
+    with the Input of shape ``[n]``, images with the Input of shape ``[h, w, c]``): a
+    table with a column of image paths feeding a tabular + image model. ``x`` itself
+    otherwise (then the names decide, and the messages say what lacks data).
+    """
+    if not isinstance(x, Mapping) or len(x) != len(names) or len(names) < 2 \
+            or any(n in x for n in names):
+        return x
+    by_rank: dict[int | None, list[str]] = {}
+    for name, rank in zip(names, ranks, strict=True):
+        by_rank.setdefault(rank, []).append(name)
+    renamed = {}
+    for key, array in x.items():
+        fits = by_rank.get(len(array.shape) - 1, [])
+        if len(fits) != 1 or fits[0] in renamed.values():
+            return x
+        renamed[key] = fits[0]
+    return {renamed[k]: v for k, v in x.items()}
+
+
 def fit_to_inputs(x: Any, names: Sequence[str], shapes: Sequence[Sequence[int | None]]) -> Any:
     """``x`` as a model of the inputs ``names`` (each taking samples of ``shapes``) takes it.
 
@@ -332,6 +354,7 @@ def fit_to_inputs(x: Any, names: Sequence[str], shapes: Sequence[Sequence[int | 
         return None
     names, shapes = list(names), list(shapes)
     shown = ", ".join(f"'{n}'" for n in names)
+    x = match_inputs(x, names, [len(s) for s in shapes])
     if isinstance(x, Mapping):
         if len(names) == 1 and len(x) == 1:
             return fit_to_input(next(iter(x.values())), shapes[0], names[0])

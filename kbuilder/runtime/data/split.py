@@ -34,6 +34,9 @@ class Raw:
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
     row_ids: np.ndarray | None = None  # per sample, e.g. CSV line numbers; else 0..n-1
     row_label: str = "row"
+    # ``x`` is a dict (a table with a column of image paths): the key of the table's
+    # features, which the median filling applies to.
+    table_key: str | None = None
 
 
 def finish(raw: Raw, settings: DataSettings) -> Dataset:
@@ -74,7 +77,13 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
     x_train, y_train = take_rows(raw.x, train_idx), take_rows(raw.y, train_idx)
     x_val, y_val = part(val_idx, raw.validation)
     x_test, y_test = part(test_idx, raw.test)
-    if raw.impute_columns:
+    if raw.impute_columns and raw.table_key is not None:
+        key = raw.table_key
+        parts = (x_train, x_val, x_test)
+        filled = _impute_median(raw, *(None if x is None else x[key] for x in parts))
+        x_train, x_val, x_test = (None if x is None else {**x, key: f}
+                                  for x, f in zip(parts, filled, strict=True))
+    elif raw.impute_columns:
         x_train, x_val, x_test = _impute_median(raw, x_train, x_val, x_test)
     if raw.standardize:
         x_train, x_val, x_test = _standardize(raw, x_train, x_val, x_test)
@@ -154,7 +163,7 @@ def _impute_median(raw: Raw, *parts: Any) -> list[Any]:
         fill[col], gaps[col] = median, True
     for x in parts:
         if x is not None:
-            if np.may_share_memory(x, raw.x):
+            if isinstance(raw.x, np.ndarray) and np.may_share_memory(x, raw.x):
                 x = x.copy()  # the split's rows are copies already (fancy indexing)
             for start in range(0, len(x), 1 << 16):  # in blocks: a bounded mask
                 rows = x[start:start + (1 << 16)]
