@@ -318,25 +318,26 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
 
 
 def match_inputs(x: Any, names: Sequence[str], ranks: Sequence[int | None]) -> Any:
-    """``x`` with its keys renamed to the Input ``names`` when no key is an Input's name
-    and each array pairs with exactly one Input of its sample rank (a table's features
-    with the Input of shape ``[n]``, images with the Input of shape ``[h, w, c]``): a
-    table with a column of image paths feeding a tabular + image model. ``x`` itself
-    otherwise (then the names decide, and the messages say what lacks data).
+    """``x`` with the keys that name no Input renamed to the Inputs that have no array,
+    when each such array pairs with exactly one of them by sample rank (a table's
+    features with the Input of shape ``[n]``, images with the Input of shape ``[h, w,
+    c]``): a table with a column of image paths feeding a tabular + image model, some or
+    none of its Inputs chosen by hand. ``x`` itself otherwise (then the names decide, and
+    the messages say what lacks data).
     """
-    if not isinstance(x, Mapping) or len(x) != len(names) or len(names) < 2 \
-            or any(n in x for n in names):
+    if not isinstance(x, Mapping) or len(x) != len(names) or len(names) < 2:
         return x
-    by_rank: dict[int | None, list[str]] = {}
-    for name, rank in zip(names, ranks, strict=True):
-        by_rank.setdefault(rank, []).append(name)
-    renamed = {}
-    for key, array in x.items():
-        fits = by_rank.get(len(array.shape) - 1, [])
+    free = [(n, r) for n, r in zip(names, ranks, strict=True) if n not in x]
+    loose = [k for k in x if k not in names]
+    if not free or len(free) != len(loose):
+        return x
+    renamed: dict[str, str] = {}
+    for key in loose:
+        fits = [n for n, r in free if r == len(x[key].shape) - 1]
         if len(fits) != 1 or fits[0] in renamed.values():
             return x
         renamed[key] = fits[0]
-    return {renamed[k]: v for k, v in x.items()}
+    return {renamed.get(k, k): v for k, v in x.items()}
 
 
 def fit_to_inputs(x: Any, names: Sequence[str], shapes: Sequence[Sequence[int | None]]) -> Any:
