@@ -314,8 +314,7 @@ COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
 DATA_FIELDS_BY_KIND = {
     "csv": ("target", "features", "categorical", "header", "delimiter", "decimal",
             "encoding", "sheet", "roles", "merges",
-            # a column of image paths: how its images are read, which Input each feeds
-            "image_size", "color_mode", "skip_bad_images", "cache_images", *_ARRAY_MAPS),
+            *_ARRAY_MAPS),  # a column of image paths: which Input it feeds
     "images": ("image_size", "color_mode", "skip_bad_images", "cache_images"),
     "npz": _ARRAY_MAPS,
     "builtin": (),

@@ -317,19 +317,25 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
     )
 
 
+# The key of a table's feature columns when ``x`` is a dict (a table with image paths).
+TABLE_FEATURES = "features"
+
+
 def match_inputs(x: Any, names: Sequence[str], ranks: Sequence[int | None]) -> Any:
     """``x`` with the keys that name no Input renamed to the Inputs that have no array,
     when each such array pairs with exactly one of them by sample rank (a table's
     features with the Input of shape ``[n]``, images with the Input of shape ``[h, w,
-    c]``): a table with a column of image paths feeding a tabular + image model, some or
-    none of its Inputs chosen by hand. ``x`` itself otherwise (then the names decide, and
+    c]``): a table with a column of image paths feeding a tabular + image model, some of
+    its Inputs chosen by hand, the features (``TABLE_FEATURES``) not. ``x`` itself otherwise (then the names decide, and
     the messages say what lacks data).
     """
     if not isinstance(x, Mapping) or len(x) != len(names) or len(names) < 2:
         return x
     free = [(n, r) for n, r in zip(names, ranks, strict=True) if n not in x]
     loose = [k for k in x if k not in names]
-    if not free or len(free) != len(loose):
+    # Only a table's inputs (its features not yet given an Input): arrays a user named
+    # in a NumPy file are matched by their names, and a wrong name is said so.
+    if not free or len(free) != len(loose) or TABLE_FEATURES not in loose:
         return x
     renamed: dict[str, str] = {}
     for key in loose:

@@ -6,7 +6,8 @@ it becomes an ``ImageFiles`` stream (``images.py``: read on demand as uint8, res
 an image Input, while the other feature columns feed the table Input. The source's ``x``
 is then a dict, ``{"features": table, column: images}``; ``DataSettings.input_arrays``
 renames its keys to the model's Input names (``node -> column`` or ``node -> "features"``),
-and without it ``dataset.match_inputs`` pairs them with the Inputs by shape rank.
+and without it ``dataset.match_inputs`` pairs them with the Inputs by shape rank (while
+the features have no Input chosen).
 
 Decisions a user may ask about:
     * Paths are relative to the table's folder (or absolute), so a project folder moved
@@ -26,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import DataSettings
-from kbuilder.runtime.data.dataset import DataError
+from kbuilder.runtime.data.dataset import TABLE_FEATURES, DataError
 from kbuilder.runtime.data.images import IMAGE_EXTENSIONS, ImageFiles
 
-FEATURES = "features"  # the key of the table's features in a dict ``x``
+FEATURES = TABLE_FEATURES  # the key of the table's features in a dict ``x``
 # Files looked up to infer the role: the first few present values must exist.
 _CHECKED = 5
 
