@@ -119,3 +119,23 @@ def test_the_multi_input_template_trains_and_predicts_from_such_a_csv_on_the_cli
     (new / "images" / "s2.png").unlink()
     assert run("predict", project, "--input", new / "rows.csv", "-o", tmp_path / "q.csv") != 0
     assert "rows.csv line 4, column 'scan'" in capsys.readouterr().err
+
+
+def test_a_batch_of_two_inputs_leaves_an_unreadable_images_row_out_of_both(tmp_path):
+    from kbuilder.runtime.data.feed import StreamBatches, readable, skipped_note
+
+    path = write_image_rows(tmp_path, n=12)
+    (tmp_path / "images" / "s1.png").write_bytes(b"not a png")
+    ds = load_data(DataSettings(source=f"csv:{path}:target=label", image_size=(8, 8),
+                                skip_bad_images=True, validation_split=0.0, test_split=0.0))
+    x = [ds.x_train["features"], ds.x_train["scan"]]
+    batches = StreamBatches(x, ds.y_train, batch_size=12)
+    (features, images), y = batches[0]
+    assert len(features) == len(images) == len(y) == 11
+    rows = [i for i in range(12) if i != 1]  # CSV row i is s{i}.png
+    np.testing.assert_array_equal(y, ds.y_train[rows])
+    np.testing.assert_allclose(features, ds.x_train["features"][rows])
+    assert "s1.png" in skipped_note(x)
+    assert readable(x).sum() == 11
+    (predicted,) = StreamBatches(x, None, batch_size=12)[0]  # a 1-tuple: not (x, y)
+    assert [len(a) for a in predicted] == [12, 12]

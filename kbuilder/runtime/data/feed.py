@@ -153,7 +153,7 @@ def readable_part(x: Any, keep: Any) -> Any:
 
 def skipped_note(*sources: Any) -> str | None:
     """The note listing unreadable images left out of ``sources``, if any were."""
-    for source in sources:
+    for source in (s for x in sources for s in streams(x)):  # several inputs too
         note = getattr(source, "skipped_note", None)
         if note is not None and note():
             return note()

@@ -150,12 +150,10 @@ def table_rows_with_images(path: str, settings: DataSettings, trained: Any) -> A
     from kbuilder.runtime.data.roles import _analyse, _encode
     from kbuilder.runtime.data.tables import read_table
 
-    kind, _ = parse_source(settings.source)
-    source = settings.source.replace(settings.location, str(path), 1)
-    spec = dataclasses.replace(settings.table(), path=str(path))
-    if kind != "csv":
+    if parse_source(settings.source)[0] != "csv":
         return None
-    table = read_table(spec)
+    source = settings.source.replace(settings.location, str(path), 1)
+    table = read_table(dataclasses.replace(settings.table(), path=str(path)))
     target = settings.target or spec.target
     features = list(settings.features) if settings.features is not None else [
         c for c in table.header if c != target]
