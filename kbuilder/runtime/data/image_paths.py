@@ -153,7 +153,8 @@ def table_rows_with_images(path: str, settings: DataSettings, trained: Any) -> A
     if parse_source(settings.source)[0] != "csv":
         return None
     source = settings.source.replace(settings.location, str(path), 1)
-    table = read_table(dataclasses.replace(settings.table(), path=str(path)))
+    spec = dataclasses.replace(settings.table(), path=str(path))
+    table = read_table(spec)
     target = settings.target or spec.target
     features = list(settings.features) if settings.features is not None else [
         c for c in table.header if c != target]
