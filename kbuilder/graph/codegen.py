@@ -1174,6 +1174,15 @@ class _TrainingPlan:
     def data_section(self) -> Any:
         from kbuilder.graph.codegen_data import data_section
 
+        inputs_count = len(self.model.graph.input_nodes())
+        if self.kind == "csv" and (inputs_count > 1 or any(
+                role == "image_path" for _, role in self.data.roles)):
+            # Not yet: the script would need the image-path column's streaming reader.
+            raise CodegenError(
+                "kbuilder cannot write a training script yet for a table that feeds "
+                f"{'several inputs' if inputs_count > 1 else 'an image Input'} (a column of "
+                "image paths); train it in kbuilder or with `kbuilder train`, and export "
+                "the trained model instead.")
         inputs = ([n.name for n in self.model.graph.input_nodes()] if self.arrays_by_input
                   else None)
         return data_section(self.data, self.kind, self.training.loss if self.one_hot else None,

@@ -199,7 +199,9 @@ def _array_map(value: Any, name: str) -> tuple[tuple[str, str], ...]:
 
 # The roles a user may give a table's column (the loader infers one when none is given):
 # numbers, categories (one-hot), a 0/1 flag, a date/time expanded into numbers, or unused.
-ROLE_CHOICES = ("numeric", "categorical", "boolean", "datetime", "ignore")
+# "image_path": the cells are image files (relative to the table's folder, or absolute)
+# that feed an image Input of the model (``runtime.data.image_paths``).
+ROLE_CHOICES = ("numeric", "categorical", "boolean", "datetime", "image_path", "ignore")
 
 # ========================================================================== tables
 TABLE_FORMATS = ("csv", "tsv", "parquet", "excel")
@@ -311,7 +313,8 @@ def _check_table_options(spec: Any) -> None:
 COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
 DATA_FIELDS_BY_KIND = {
     "csv": ("target", "features", "categorical", "header", "delimiter", "decimal",
-            "encoding", "sheet", "roles", "merges"),
+            "encoding", "sheet", "roles", "merges",
+            *_ARRAY_MAPS),  # a column of image paths: which Input it feeds
     "images": ("image_size", "color_mode", "skip_bad_images", "cache_images"),
     "npz": _ARRAY_MAPS,
     "builtin": (),

@@ -73,6 +73,9 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
         x = read_image_inputs(Path(request.inputs_path), tuple(model.inputs[0].shape[1:]))
         split = f"the images in {Path(request.inputs_path).name}"
         class_names = _image_class_names(request.data)
+    elif request.inputs_path and (table := _table_with_images(request)) is not None:
+        x, class_names = table
+        split = f"the rows of {Path(request.inputs_path).name}"
     elif request.inputs_path:
         x = read_inputs(Path(request.inputs_path))
         split = f"the rows of {Path(request.inputs_path).name}"
@@ -106,6 +109,24 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
     write_rows(Path(request.output_path), rows)
     return p.Predicted(request.run_id, request.output_path, len(rows), p.jsonable(rows[:10]),
                        split)
+
+
+def _table_with_images(request: p.StartPrediction) -> Any:
+    """The inputs of a CSV like the training table with a column of image paths, or
+    ``None`` (another kind of file, or training data without image paths)."""
+    from kbuilder.graph.settings import DataSettings
+    from kbuilder.runtime.data import load_data
+    from kbuilder.runtime.data.image_paths import table_rows_with_images
+
+    settings = DataSettings.from_dict(request.data) if request.data else None
+    if settings is None or settings.kind != "csv" or \
+            Path(request.inputs_path).suffix.lower() != ".csv":
+        return None
+    trained = load_data(settings)  # its feature names and fill values (images not read)
+    if not isinstance(trained.x_train, dict):
+        return None
+    x = table_rows_with_images(request.inputs_path, settings, trained)
+    return None if x is None else (x, trained.class_names)
 
 
 def test_split_columns(dataset: Any) -> list[dict[str, Any]]:

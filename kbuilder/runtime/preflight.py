@@ -57,7 +57,13 @@ from kbuilder.runtime.data import (
     num_rows,
 )
 from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
-from kbuilder.runtime.data.dataset import DataError, Streamed, first_target, values_sample
+from kbuilder.runtime.data.dataset import (
+    DataError,
+    Streamed,
+    first_target,
+    match_inputs,
+    values_sample,
+)
 
 Severity = Literal["error", "warning"]
 
@@ -255,7 +261,7 @@ def _input_data(graph: Graph, ds: Dataset) -> tuple[list[tuple[Node, np.ndarray]
                                                      list[Finding]]:
     """Pairs of (Input node, its training array), or a finding saying they do not pair."""
     inputs = graph.input_nodes()
-    x = ds.x_train
+    x = _matched(inputs, ds.x_train)
     names = ", ".join(f"'{n.name}'" for n in inputs)
     if not inputs:
         return [], [Finding("error", "no_inputs", "The model has no Input; add one for the "
@@ -1104,15 +1110,24 @@ def fit_template_to_data(graph: Graph, dataset: Dataset, *, augment: bool = Fals
         commands += _fit_embeddings(graph, node, array, notes)
         commands += _fit_normalization(graph, node, array, notes)
         # Augmentation flips and rotates images: only for an input that keeps their layout.
-        commands += _fit_image_input(graph, node, dataset, augment and len(shape) == 3, notes)
+        commands += _fit_image_input(graph, node, dataset, augment and len(shape) == 3, notes,
+                                     array)
     head_commands, loss, metrics = _fit_head(graph, dataset, notes)
     return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
+
+
+def _matched(inputs: list[Node], x: Any) -> Any:
+    """``x`` keyed by the Inputs' names when it pairs with them by rank (a table with a
+    column of image paths, see ``dataset.match_inputs``)."""
+    ranks = [len(n.param("shape")) if n.param("shape") else None for n in inputs]
+    return match_inputs(x, [n.name for n in inputs], ranks)
 
 
 def _input_arrays(graph: Graph, ds: Dataset) -> list[tuple[Node, np.ndarray]]:
     """Each Input node with its training array: by name when the data has one array per
     input (an only array goes to an only input whatever its name), else in order."""
-    inputs, x = graph.input_nodes(), ds.x_train
+    inputs = graph.input_nodes()
+    x = _matched(inputs, ds.x_train)
     shown = ", ".join(f"'{n.name}'" for n in inputs)
     if not inputs:
         raise FitError(f"'{graph.name}' has no Input for the data to enter.")
@@ -1203,9 +1218,12 @@ def _fit_embeddings(graph: Graph, node: Node, array: np.ndarray,
 
 
 def _fit_image_input(graph: Graph, node: Node, ds: Dataset, augment: bool,
-                     notes: list[str]) -> list[Command]:
-    """Rescaling (and, on request, augmentation) right after the Input of raw images."""
-    if ds.settings is None or ds.settings.kind != "images" or len(ds.x_train.shape) != 4:
+                     notes: list[str], array: Any = None) -> list[Command]:
+    """Rescaling (and, on request, augmentation) right after the Input of raw images:
+    an image folder's, or a table's column of image paths (a stream of images)."""
+    streamed = isinstance(array, Streamed) and len(array.shape) == 4
+    if not streamed and (ds.settings is None or ds.settings.kind != "images"
+                         or len(ds.x_train.shape) != 4):
         return []
     commands: list[Command] = []
     # Each insertion sits right after the Input, so the last one made comes first.

@@ -81,7 +81,7 @@ ENCODING_CHOICES = (("Detect", None), ("UTF-8", "utf-8"), ("Windows (cp1252)", "
                     ("Latin-1", "latin-1"))
 # The roles a user can give a column (ROLE_CHOICES of the settings), after "auto".
 ROLE_LABELS = {"numeric": "number", "categorical": "category", "boolean": "yes/no",
-               "datetime": "date", "ignore": "leave out"}
+               "datetime": "date", "image_path": "image file", "ignore": "leave out"}
 NUMPY_FILTER = "NumPy arrays (*.npz *.npy);;All files (*)"
 # Columns of the CSV column table.
 COL_NAME, COL_TYPE, COL_USE, COL_CATEGORICAL, COL_ROLE = range(5)
@@ -276,6 +276,15 @@ class QtDataSourceForm(QWidget):
         layout.addWidget(self.columns_view, 1)
         layout.addWidget(self.merge_note)
         layout.addWidget(self.merge_button, 0, Qt.AlignmentFlag.AlignLeft)
+        # A column of image paths: which Input takes the images, which the other columns.
+        self.column_mapping = QtArrayMapping(page)
+        self.column_mapping.setTitle("Columns of the model's Inputs")
+        self.column_mapping.setToolTip(
+            "Which Input takes the images of each column of image paths, and which takes "
+            "the other columns (\"features\"); automatic pairs them by shape")
+        self.column_mapping.edited.connect(self._on_control_changed)
+        self.column_mapping.setVisible(False)
+        layout.addWidget(self.column_mapping)
         layout.addWidget(hint)
         return page
 
@@ -317,6 +326,7 @@ class QtDataSourceForm(QWidget):
     def set_model_nodes(self, inputs: list[str], outputs: list[str]) -> None:
         """The model's Input and Output names, for choosing their arrays."""
         self.array_mapping.set_nodes(inputs, outputs)
+        self.column_mapping.set_nodes(inputs, [])
 
     def _show_arrays(self, location: str) -> None:
         from kbuilder.runtime.data.arrays import array_groups, array_names
@@ -393,6 +403,7 @@ class QtDataSourceForm(QWidget):
             self.npz_path.setText(settings.location if kind == "npz" else "")
             self._show_arrays(settings.location if kind == "npz" else "")
             self.array_mapping.set_mapping(settings.input_arrays, settings.output_arrays)
+            self.column_mapping.set_mapping(settings.input_arrays if kind == "csv" else (), ())
             self.images_path.setText(settings.location if kind == "images" else "")
             self.height_spin.setValue(settings.image_size[0])
             self.width_spin.setValue(settings.image_size[1])
@@ -435,7 +446,8 @@ class QtDataSourceForm(QWidget):
                 decimal=self.decimal_combo.currentData(),
                 encoding=self.encoding_combo.currentData(),
                 sheet=self.sheet_edit.text().strip() or None,
-                roles=self._role_choices(path), merges=self._merges, **common)
+                roles=self._role_choices(path), merges=self._merges,
+                **self._image_column_settings(), **common)
         elif kind == "npz":
             if not self.npz_path.text():
                 return None
@@ -528,6 +540,7 @@ class QtDataSourceForm(QWidget):
             self.columns.removeRows(0, self.columns.rowCount())
             self.target_combo.clear()
             if csv is None:
+                self.column_mapping.setVisible(False)
                 return
             target = settings.target if settings and settings.target in csv.header \
                 else csv.header[-1]
@@ -572,9 +585,27 @@ class QtDataSourceForm(QWidget):
                                      roles.get(column.name))
             self.target_combo.setCurrentIndex(self.target_combo.findData(target))
             self._mark_target(target)
+            self._show_image_columns(csv, roles)
             self._show_merges(csv)
         finally:
             self._updating = updating
+
+    def _show_image_columns(self, csv: CsvPreview, roles: dict[str, str]) -> None:
+        """The Input mapping, shown when some column holds image paths."""
+        images = [c.name for c in csv.columns if roles.get(c.name, c.role.role if c.role
+                                                           else None) == "image_path"]
+        self.column_mapping.set_arrays(["features", *images] if images else [])
+        self.column_mapping.setVisible(bool(images))
+
+    def _image_column_settings(self) -> dict[str, Any]:
+        """The Input mapping and how images are read, for a table with image paths (the
+        image size and colour of the image-folder page, as loaded from the project)."""
+        if not self.column_mapping.isVisibleTo(self.column_mapping.parentWidget()):
+            return {}
+        return {"input_arrays": self.column_mapping.mapping()[0],
+                "image_size": (self.height_spin.value(), self.width_spin.value()),
+                "color_mode": self.color_combo.currentData(),
+                "skip_bad_images": self.skip_bad_check.isChecked()}
 
     def _add_role_combo(self, row: int, column: Any, chosen: str | None) -> None:
         """The column's role: what kbuilder inferred (and why), or the user's choice."""

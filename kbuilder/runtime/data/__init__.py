@@ -31,6 +31,10 @@ Decisions a user may ask about:
       datetime, identifier, free text, empty) that the user can override; identifiers and
       free text are left out unless chosen, dates become year/month/day-of-week/day-of-year
       (and hour) features.
+    * A table column of image paths (role ``image_path``; ``image_paths.py``) feeds an
+      image Input as a stream of those files, the other columns the table Input: ``x`` is
+      then ``{"features": ..., column: ImageFiles}``, renamed by ``input_arrays`` or paired
+      with the model's Inputs by shape; paths are relative to the table's folder.
     * A numeric target is a class label when every value is a whole number and there are at
       most ``CLASS_LABEL_LIMIT`` distinct values, and fewer than half as many as rows;
       otherwise it is a regression target. Text targets are always class labels. Pass

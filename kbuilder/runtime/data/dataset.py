@@ -317,6 +317,35 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
     )
 
 
+# The key of a table's feature columns when ``x`` is a dict (a table with image paths).
+TABLE_FEATURES = "features"
+
+
+def match_inputs(x: Any, names: Sequence[str], ranks: Sequence[int | None]) -> Any:
+    """``x`` with the keys that name no Input renamed to the Inputs that have no array,
+    when each such array pairs with exactly one of them by sample rank (a table's
+    features with the Input of shape ``[n]``, images with the Input of shape ``[h, w,
+    c]``): a table with a column of image paths feeding a tabular + image model, some of
+    its Inputs chosen by hand, the features (``TABLE_FEATURES``) not. ``x`` itself otherwise (then the names decide, and
+    the messages say what lacks data).
+    """
+    if not isinstance(x, Mapping) or len(x) != len(names) or len(names) < 2:
+        return x
+    free = [(n, r) for n, r in zip(names, ranks, strict=True) if n not in x]
+    loose = [k for k in x if k not in names]
+    # Only a table's inputs (its features not yet given an Input): arrays a user named
+    # in a NumPy file are matched by their names, and a wrong name is said so.
+    if not free or len(free) != len(loose) or TABLE_FEATURES not in loose:
+        return x
+    renamed: dict[str, str] = {}
+    for key in loose:
+        fits = [n for n, r in free if r == len(x[key].shape) - 1]
+        if len(fits) != 1 or fits[0] in renamed.values():
+            return x
+        renamed[key] = fits[0]
+    return {renamed.get(k, k): v for k, v in x.items()}
+
+
 def fit_to_inputs(x: Any, names: Sequence[str], shapes: Sequence[Sequence[int | None]]) -> Any:
     """``x`` as a model of the inputs ``names`` (each taking samples of ``shapes``) takes it.
 
@@ -332,6 +361,7 @@ def fit_to_inputs(x: Any, names: Sequence[str], shapes: Sequence[Sequence[int | 
         return None
     names, shapes = list(names), list(shapes)
     shown = ", ".join(f"'{n}'" for n in names)
+    x = match_inputs(x, names, [len(s) for s in shapes])
     if isinstance(x, Mapping):
         if len(names) == 1 and len(x) == 1:
             return fit_to_input(next(iter(x.values())), shapes[0], names[0])

@@ -22,7 +22,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from kbuilder.runtime.data.dataset import Streamed
+from kbuilder.runtime.data.dataset import Streamed, map_x, num_rows
 
 # Batches read ahead of the model: memory is this many batches, whatever the data size.
 QUEUE_BATCHES = 8
@@ -32,7 +32,7 @@ def keras_feed(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle: bool =
                seed: int = 0) -> dict[str, Any]:
     """Keyword arguments for ``model.fit``/``evaluate``/``predict`` (``x``, and ``y`` and
     ``batch_size`` for arrays): a streamed ``x`` becomes a ``StreamBatches``."""
-    if not isinstance(x, Streamed):
+    if not streams(x):
         feed: dict[str, Any] = {"x": x, "batch_size": batch_size}
         if y is not None:
             feed["y"] = y
@@ -40,18 +40,51 @@ def keras_feed(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle: bool =
     return {"x": StreamBatches(x, y, batch_size, shuffle=shuffle, seed=seed)}
 
 
+def streams(x: Any) -> list[Streamed]:
+    """The streamed sources of ``x`` (an array, a stream, or a dict or list of inputs)."""
+    if isinstance(x, Streamed):
+        return [x]
+    if isinstance(x, dict | list | tuple):
+        return [a for a in (x.values() if isinstance(x, dict) else x)
+                if isinstance(a, Streamed)]
+    return []
+
+
+def read_batch(x: Any, rows: np.ndarray, y: Any) -> Any:
+    """``x`` (and ``y``) at ``rows``, streams read: ``x`` alone to predict (``y`` None),
+    else ``(x, y)`` with unreadable images' rows left out of every input (skip_bad)."""
+    if isinstance(x, Streamed):
+        return x[rows] if y is None else x.batch(rows, y)
+    if y is None:
+        return map_x(lambda a: a[rows], x)
+    keep = np.ones(len(rows), dtype=bool)
+
+    def read(a: Any) -> Any:
+        if not isinstance(a, Streamed):
+            return a[rows]
+        images, kept = a.read_kept(rows)
+        keep[:] &= kept
+        return images
+
+    batch = map_x(read, x)
+    if keep.all():
+        return batch, y[rows]
+    return map_x(lambda a: a[keep], batch), y[rows[keep]]
+
+
 class StreamBatches(keras.utils.PyDataset):
     """Batches of a streamed source and its labels, read while the model computes.
 
     Args:
-        source: the samples (``Streamed``).
+        source: the samples (``Streamed``), or a dict or list of inputs some of which
+            are streamed (the others arrays, indexed by the same rows).
         y: their labels (``None`` to predict).
         batch_size: samples per batch; the last one may be smaller, and so may a batch
             with unreadable images left out (``skip_bad_images``).
         shuffle: a new order each epoch, drawn from ``seed``.
     """
 
-    def __init__(self, source: Streamed, y: np.ndarray | None, batch_size: int, *,
+    def __init__(self, source: Any, y: np.ndarray | None, batch_size: int, *,
                  shuffle: bool = False, seed: int = 0):
         workers = int(os.environ.get("KBUILDER_DATA_WORKERS", "2"))
         processes = os.environ.get("KBUILDER_DATA_PROCESSES", "") == "1"
@@ -64,23 +97,25 @@ class StreamBatches(keras.utils.PyDataset):
         self._reported = 0
 
     def _new_order(self) -> np.ndarray:
-        n = len(self.source)
+        n = num_rows(self.source)
         return self._rng.permutation(n) if self.shuffle else np.arange(n)
 
     def __len__(self) -> int:
-        return max(1, math.ceil(len(self.source) / self.batch_size))
+        return max(1, math.ceil(num_rows(self.source) / self.batch_size))
 
     def __getitem__(self, index: int) -> Any:
         rows = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        if self.y is None:  # predictions: one per sample (an unreadable one reads black)
-            return self.source[rows]
-        return self.source.batch(rows, self.y)
+        # Predictions: one per sample (an unreadable image reads black). Several inputs
+        # go as a 1-tuple: Keras takes a bare pair of inputs for ``(x, y)``.
+        batch = read_batch(self.source, rows, self.y)
+        return (batch,) if self.y is None and not isinstance(self.source, Streamed) \
+            else batch
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
             self._order = self._new_order()
-        note = getattr(self.source, "skipped_note", lambda: None)()
-        skipped = len(getattr(self.source, "bad", ()))
+        note = skipped_note(*streams(self.source))
+        skipped = sum(len(getattr(s, "bad", ())) for s in streams(self.source))
         if note and skipped > self._reported:  # into the worker's log, once per news
             print(f"kbuilder data: {note}", flush=True)
             self._reported = skipped
@@ -90,7 +125,7 @@ def keras_validation(x: Any, y: np.ndarray | None, batch_size: int) -> Any:
     """``validation_data`` for ``model.fit``: ``(x, y)``, a ``StreamBatches`` or ``None``."""
     if x is None or y is None:
         return None
-    if isinstance(x, Streamed):
+    if streams(x):
         return StreamBatches(x, y, batch_size)
     return (x, y)
 
@@ -98,22 +133,27 @@ def keras_validation(x: Any, y: np.ndarray | None, batch_size: int) -> Any:
 def readable(x: Any) -> Any:
     """An index of the samples of ``x`` to judge: all of them, or, of a stream, those not
     left out as unreadable (``skip_bad_images``)."""
-    if not isinstance(x, Streamed) or not getattr(x, "bad", None):
+    sources = [s for s in streams(x) if getattr(s, "bad", None)]
+    if not sources:
         return slice(None)
-    bad = x.bad
-    return np.array([str(f) not in bad for f in x.files], dtype=bool)
+    keep = np.ones(num_rows(x), dtype=bool)
+    for source in sources:
+        keep &= np.array([str(f) not in source.bad for f in source.files], dtype=bool)
+    return keep
 
 
 def readable_part(x: Any, keep: Any) -> Any:
     """The samples of ``x`` that ``readable`` kept."""
     if isinstance(keep, slice):
         return x
-    return x.subset(np.flatnonzero(keep))
+    from kbuilder.runtime.data.dataset import take_rows
+
+    return take_rows(x, np.flatnonzero(keep))
 
 
 def skipped_note(*sources: Any) -> str | None:
     """The note listing unreadable images left out of ``sources``, if any were."""
-    for source in sources:
+    for source in (s for x in sources for s in streams(x)):  # several inputs too
         note = getattr(source, "skipped_note", None)
         if note is not None and note():
             return note()

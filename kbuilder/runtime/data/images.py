@@ -164,6 +164,19 @@ class ImageFiles(Streamed):
                 out[j] = image
         return out
 
+    def read_kept(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The images at ``index`` (a bad one black) and which were read: a batch of
+        several inputs leaves the same rows out of every input."""
+        out = np.zeros((len(index), *self.sample_shape), np.uint8)
+        keep = np.ones(len(index), dtype=bool)
+        for j, i in enumerate(index):
+            image = self._read(int(i), strict=not self.skip_bad)
+            if image is None:
+                keep[j] = False
+            else:
+                out[j] = image
+        return out, keep
+
     def batch(self, index: np.ndarray, y: np.ndarray | None) -> tuple[np.ndarray, Any]:
         """The images at ``index`` and their labels, bad images left out when skipped."""
         images, keep = [], []

@@ -112,7 +112,8 @@ class CsvPreview:
         if column.kind == "empty":
             return "The column is empty: the loader leaves it out."
         role = column.role
-        if role is not None and not role.used and role.role != "target":
+        # Image paths are no features, but used: they feed the model's image Input.
+        if role is not None and not role.used and role.role not in ("target", "image_path"):
             return role.reason[0].upper() + role.reason[1:] + "."
         return None
 

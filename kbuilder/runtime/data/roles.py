@@ -28,6 +28,7 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings
 from kbuilder.runtime.data.dataset import DataError
+from kbuilder.runtime.data.image_paths import looks_like_image_paths, with_image_columns
 from kbuilder.runtime.data.split import Raw
 from kbuilder.runtime.data.tables import (
     MISSING_CATEGORY,
@@ -42,7 +43,7 @@ from kbuilder.runtime.data.tables import (
 )
 
 ROLES = ("numeric", "categorical", "boolean", "datetime", "identifier", "text", "empty",
-         "target", "ignore")
+         "image_path", "target", "ignore")
 USED_ROLES = ("numeric", "categorical", "boolean", "datetime")
 SHOWN_CATEGORIES = 6
 # Whole numbers with at most this many values might be category codes (the role says so).
@@ -202,6 +203,9 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
     if len(counts) == 2 and (lowered <= _TRUE | _FALSE) and lowered & _TRUE \
             and lowered & _FALSE:
         role, reason = "boolean", "yes/no values"
+    elif counts and looks_like_image_paths(list(counts)[:200], table.path):
+        role, reason = "image_path", ("image files: they feed the model's image Input, "
+                                      "read from disk as it trains")
     elif counts and _is_dates(counts):
         role, reason = "datetime", ("dates: expanded to year, month, day of week and day of "
                                     "year (make it 'ignore' to leave it out)")
@@ -321,11 +325,15 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
     missing: list[dict[str, Any]] = []
     impute: list[int] = []
     explicit_features = settings.features is not None
+    image_columns: list[tuple[str, Any]] = []
     for name in features:
         chosen = explicit_features or name in settings.categorical \
             or name in settings.role_overrides()
         info = _analyse(table, name, settings, False, None if all_rows else kept, chosen)
         role = info.role
+        if role.role == "image_path":  # not a feature: a stream for an image Input
+            image_columns.append((name, info.text))
+            continue
         if not role.used:
             notes.append(_left_out_note(role))
             continue
@@ -337,7 +345,7 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
                 missing.append(entry)
             blocks.append(block)
             names += block_names
-    if not blocks:
+    if not blocks and not image_columns:
         raise DataError(
             f"{table.name} has no usable feature columns besides the target '{target}'.",
             path=table.path,
@@ -345,14 +353,18 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
     # Column by column into a column-major array: contiguous writes (np.concatenate of
     # (n, 1) blocks along axis 1 is six times slower); the split's row selection makes
     # the usual row-major arrays of the Dataset.
-    x = np.empty((len(kept), len(names)), dtype=np.float32, order="F")
+    x: Any = np.empty((len(kept), len(names)), dtype=np.float32, order="F")
     at = 0
     while blocks:
         block = blocks.pop(0)
         x[:, at:at + block.shape[1]] = block
         at += block.shape[1]
+    table_key = None
+    if image_columns:
+        x, table_key, image_notes = with_image_columns(table, x, image_columns, kept, settings)
+        notes += image_notes
     return Raw(
-        x, y, task, table.name,
+        x, y, task, table.name, table_key=table_key,
         class_names=class_names,
         num_classes=len(class_names) if class_names else None,
         feature_names=names, impute_columns=impute, missing=missing, notes=notes,

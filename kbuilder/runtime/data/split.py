@@ -37,6 +37,9 @@ class Raw:
     # x was built by the loader and nobody else holds it: the median fill may write into
     # it before the split (once per column, not once per part; the same values).
     x_owned: bool = False
+    # ``x`` is a dict (a table with a column of image paths): the key of the table's
+    # features, which the median filling applies to.
+    table_key: str | None = None
 
 
 def finish(raw: Raw, settings: DataSettings) -> Dataset:
@@ -82,7 +85,13 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
     x_train, y_train = take_rows(raw.x, train_idx), take_rows(raw.y, train_idx)
     x_val, y_val = part(val_idx, raw.validation)
     x_test, y_test = part(test_idx, raw.test)
-    if raw.impute_columns and not filled:
+    if raw.impute_columns and not filled and raw.table_key is not None:
+        key = raw.table_key
+        parts = (x_train, x_val, x_test)
+        columns = _impute_median(raw, *(None if x is None else x[key] for x in parts))
+        x_train, x_val, x_test = (None if x is None else {**x, key: f}
+                                  for x, f in zip(parts, columns, strict=True))
+    elif raw.impute_columns and not filled:
         x_train, x_val, x_test = _impute_median(raw, x_train, x_val, x_test)
     if raw.standardize:
         x_train, x_val, x_test = _standardize(raw, x_train, x_val, x_test)
@@ -201,7 +210,7 @@ def _impute_median(raw: Raw, *parts: Any) -> list[Any]:
         fill[col], gaps[col] = median, True
     for x in parts:
         if x is not None:
-            if np.may_share_memory(x, raw.x):
+            if isinstance(raw.x, np.ndarray) and np.may_share_memory(x, raw.x):
                 x = x.copy()  # the split's rows are copies already (fancy indexing)
             for start in range(0, len(x), 1 << 16):  # in blocks: a bounded mask
                 rows = x[start:start + (1 << 16)]
