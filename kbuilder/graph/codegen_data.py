@@ -11,9 +11,13 @@ runtime (see the docstring of ``kbuilder.runtime.data``):
   drawn with ``SPLIT_SEED``; a source with its own test (or validation) set keeps it;
 * the built-in tabular sets standardised with the training rows' mean and standard
   deviation, pixel values of built-in image sets scaled to 0..1;
-* CSV files: the target's missing rows left out, class labels numbered in sorted order,
-  text features one-hot encoded (a missing value is its own category), missing numbers
-  filled with the training rows' median;
+* tables: read with pyarrow (Parquet with pyarrow, Excel with pandas) with the layout
+  kbuilder detected written out as settings (delimiter, decimal mark, encoding, lines
+  above the data, column names); the target's missing rows left out, class labels
+  numbered in sorted order; columns by the same roles as the runtime (``roles.py``):
+  categories one-hot encoded (a missing value is its own category), yes/no as 0/1, dates
+  as year/month/day-of-week/day-of-year(/hour), identifiers and free text left out;
+  missing numbers filled with the training rows' median;
 * NumPy files and image folders as they are (images resized with Pillow, bilinear, values
   kept 0..255).
 
@@ -30,13 +34,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kbuilder.graph.table_layout import MISSING_MARKERS as _TABLE_MISSING
+
 # The numbers of kbuilder.runtime.data (the tests check they agree).
 CLASS_LABEL_LIMIT = 20
 VOCABULARY_SIZE = 10_000
 SEQUENCE_LENGTH = 200
 MAX_AUTO_CATEGORIES = 50
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-MISSING_MARKERS = ("", "na", "n/a", "nan", "null", "?")
+MISSING_MARKERS = tuple(sorted(_TABLE_MISSING))
 MISSING_CATEGORY = "(missing)"
 
 _TEXT_SETS = ("imdb", "reuters")
@@ -200,173 +206,319 @@ def one_hot(*label_arrays):
     return [np.eye(num_classes, dtype="float32")[y] for y in label_arrays]
 ''')
 
-# ------------------------------------------------------------------------------- CSV
+# ----------------------------------------------------------------------------- tables
 def _set_literal(values: tuple[str, ...]) -> str:
     return "{" + ", ".join(f'"{v}"' for v in sorted(values)) + "}"
 
 
 _CSV_RULES = f"""
-# How kbuilder reads a CSV file.
+# How kbuilder reads a table.
 MISSING_MARKERS = {_set_literal(MISSING_MARKERS)}  # cells that mean "no value" (any case)
 MISSING_CATEGORY = "{MISSING_CATEGORY}"  # the category of a missing text value
 CLASS_LABEL_LIMIT = {CLASS_LABEL_LIMIT}  # more distinct whole numbers than this: values to predict
 MAX_AUTO_CATEGORIES = {MAX_AUTO_CATEGORIES}  # more text values than this, most unique: an identifier
+ID_NAME = re.compile(r"(?i)^(id|.*[_ .-]id|.*identifier|uuid|guid|row_?id|index)$")
+ISO_DATE = re.compile(
+    r"\\d{{4}}-\\d{{1,2}}-\\d{{1,2}}([ T]\\d{{1,2}}:\\d{{2}}(:\\d{{2}}(\\.\\d+)?)?)?(Z|[+-]\\d{{2}}:?\\d{{2}})?"
+)
+TRUE_WORDS, FALSE_WORDS = {{"true", "yes", "y", "t"}}, {{"false", "no", "n", "f"}}
+NUMBER = r"^[+-]?(\\d+\\.?\\d*([eE][+-]?\\d+)?|\\.\\d+([eE][+-]?\\d+)?|inf|infinity|nan)$"  # a number
 """
 
-_define("read_table", '''
+_define("read_table_parquet", r'''
 def read_table(path):
-    """The header, rows (cells stripped), line numbers and delimiter of a CSV file."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise SystemExit(f"Could not read {path}: {exc.strerror or exc}.") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")  # spreadsheet exports on Windows
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-    try:
-        sample = "\\n".join(text.splitlines()[:50])
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\\t|").delimiter
-    except csv.Error:
-        delimiter = ","  # e.g. a single column: nothing to sniff
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [cell.strip() for cell in next(reader, [])]
-    rows, lines = [], []
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue  # blank lines are not samples
-        if len(row) != len(header):
-            raise SystemExit(
-                f"{path} line {reader.line_num} has {len(row)} values but the header has "
-                f"{len(header)} columns."
-            )
-        rows.append([cell.strip() for cell in row])
-        lines.append(reader.line_num)
-    if not rows:
-        raise SystemExit(f"{path} has no data rows below its header line.")
-    header = [cell or f"column_{i + 1}" for i, cell in enumerate(header)]
-    if len(set(header)) < len(header):
-        raise SystemExit(f"{path} has two columns of the same name; rename one of them.")
-    return header, rows, lines, delimiter
+    """The table's columns as pyarrow arrays, read with kbuilder's parser and options."""
+    table = pq.read_table(path)
+    return {
+        str(name): (column.cast(column.type.value_type)
+                    if pa.types.is_dictionary(column.type) else column)
+        for name, column in zip(table.column_names, table.columns, strict=True)
+    }
 ''')
 
-_define("numbers_or_none", '''
-def numbers_or_none(column, cells, lines, delimiter):
-    """A column's cells as numbers (NaN where missing), or None when it is a text column.
+_define("read_table_excel", r'''
+def read_table(path):
+    """The table's columns as pyarrow arrays, read with kbuilder's parser and options."""
+    frame = pd.read_excel(path, sheet_name=SHEET if SHEET is not None else 0, header=None,
+                          skiprows=SKIP_ROWS, dtype=object, na_filter=False)
+    cells = [[excel_text(v) for v in row] for row in frame.itertuples(index=False)]
+    names = COLUMNS or [c.strip() or f"column_{i + 1}" for i, c in enumerate(cells[0])]
+    body = [row for row in (cells if COLUMNS else cells[1:]) if any(c.strip() for c in row)]
+    return {
+        name: pa.chunked_array([pa.array(
+            [None if row[j].strip().lower() in MISSING_MARKERS else row[j].strip()
+             for row in body], pa.string())])
+        for j, name in enumerate(names)
+    }
+''', "excel_text")
 
-    A column of mostly numbers with a few other values has typos: that stops the script.
-    """
-    values = np.full(len(cells), np.nan)
-    bad = []
-    for i, cell in enumerate(cells):
-        if cell.lower() in MISSING_MARKERS:
-            continue
-        try:
-            values[i] = float(cell)
-        except ValueError:
-            if delimiter == ";" and re.fullmatch(r"[+-]?\\d+,\\d+", cell):
-                values[i] = float(cell.replace(",", "."))  # a decimal comma
-            else:
-                bad.append(i)
-    present = sum(cell.lower() not in MISSING_MARKERS for cell in cells)
-    if not bad:
-        return values
-    if len(bad) < present / 2:
-        raise SystemExit(
-            f"Line {lines[bad[0]]}, column {column!r}: {cells[bad[0]]!r} is not a number. "
-            "Correct it, leave the cell empty for a missing value, or mark the column as "
-            "categorical (CATEGORICAL)."
+_define("read_table_csv", r'''
+def read_table(path):
+    """The table's columns as pyarrow arrays, read with kbuilder's parser and options."""
+    nulls = sorted({
+        "".join(p) for marker in MISSING_MARKERS
+        for p in itertools.product(*[(c.lower(), c.upper()) if c.isalpha() else (c,)
+                                     for c in marker])
+    })
+
+    def blank_or_error(row):  # a line of only delimiters and spaces is not a sample
+        return "skip" if not row.text.strip(" \t\r" + DELIMITER + '"') else "error"
+
+    def read(encoding):
+        return pacsv.read_csv(
+            path,
+            pacsv.ReadOptions(column_names=COLUMNS, skip_rows=SKIP_ROWS, encoding=encoding),
+            pacsv.ParseOptions(delimiter=DELIMITER, newlines_in_values=True,
+                               invalid_row_handler=blank_or_error),
+            pacsv.ConvertOptions(
+                null_values=nulls, strings_can_be_null=True, quoted_strings_can_be_null=True,
+                column_types={c: pa.string() for c in TEXT_COLUMNS if c in COLUMNS},
+                decimal_point=DECIMAL),
         )
-    return None
+
+    try:
+        try:
+            table = read(ENCODING)
+        except pa.ArrowInvalid as exc:
+            if "UTF8" not in str(exc) or ENCODING != "utf8":
+                raise
+            table = read("cp1252")  # UTF-8 only at the start: a Windows export, as kbuilder reads it
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise SystemExit(f"Could not read {path}: {exc}") from exc
+    blank = None
+    for column in table.columns:  # rows whose every cell is empty are not samples
+        empty = pc.is_null(column)
+        if column.type == "string":
+            empty = pc.or_kleene(empty, pc.or_kleene(pc.equal(column, ""),
+                                                    pc.utf8_is_space(column)))
+        blank = empty if blank is None else pc.and_kleene(blank, empty)
+    mask = np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if mask.any():
+        table = table.filter(~mask)
+    return {name: table.column(i) for i, name in enumerate(COLUMNS)}
 ''')
 
-_define("csv_target", '''
-def csv_target(column, cells, lines, delimiter):
+_define("excel_text", r'''
+def excel_text(value):
+    """An Excel cell as the text kbuilder reads."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    return str(value)
+''')
+
+_define("text_values", r'''
+def text_values(column, merges=None):
+    """A column as stripped text, its missing markers as nulls, spellings merged."""
+    if column.type != pa.string():
+        column = pc.cast(column, pa.string())
+    stripped = pc.utf8_trim_whitespace(column)
+    missing = pc.is_in(pc.utf8_lower(stripped), value_set=pa.array(sorted(MISSING_MARKERS)))
+    text = pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+    if merges:
+        encoded = pc.dictionary_encode(text).combine_chunks()
+        dictionary = [merges.get(v, v) for v in encoded.dictionary.to_pylist()]
+        text = pa.chunked_array([pc.take(pa.array(dictionary, pa.string()), encoded.indices)])
+    return text
+''')
+
+_define("as_numbers", r'''
+def as_numbers(column):
+    """(values with NaN where missing, index of the first non-number or None, its text),
+    or None for a column of dates or of anything else but text and numbers."""
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind) \
+            or pa.types.is_decimal(kind):
+        return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), None, None
+    if not pa.types.is_string(kind):
+        return None
+    text = text_values(column)
+    if DECIMAL == ",":
+        text = pc.replace_substring_regex(text, pattern=r"^([+-]?\d+),(\d+)$",
+                                          replacement=r"\1.\2")
+    numeric = pc.fill_null(pc.match_substring_regex(text, NUMBER, ignore_case=True), True)
+    values = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
+    values = values.to_numpy(zero_copy_only=False)
+    bad = np.flatnonzero(~numeric.to_numpy(zero_copy_only=False))
+    if not len(bad):
+        return values, None, None
+    return values, bad, text[int(bad[0])].as_py()
+''', "text_values")
+
+_define("column_role", r'''
+def column_role(name, column, chosen):
+    """What kbuilder makes of a feature column: (role, numbers or None, text or None).
+
+    Roles: numeric, boolean, categorical, datetime (used); identifier, text, empty and
+    ignore (left out). ROLES and CATEGORICAL overrule what the values suggest.
+    """
+    override = "categorical" if name in CATEGORICAL else ROLES.get(name)
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        return override or "datetime", None, None
+    merges = MERGES.get(name)
+    numbers = as_numbers(column) if override in (None, "numeric") and not merges else None
+    if numbers is not None:
+        values, bad, _ = numbers
+        bad_count = 0 if bad is None else len(bad)
+        present = int((~np.isnan(values)).sum()) + bad_count
+        if not (bad_count and override is None and bad_count >= present / 2):
+            finite = values[~np.isnan(values)]
+            distinct = np.unique(finite)
+            whole = bool(np.all(distinct == np.round(distinct))) if len(distinct) else False
+            if not len(finite) and not bad_count:
+                role = "empty"
+            elif pa.types.is_boolean(column.type) or (
+                whole and set(distinct) <= {0.0, 1.0} and len(distinct) == 2
+            ):
+                role = "boolean"
+            elif (whole and len(distinct) == len(finite) and len(finite) >= 20
+                  and ID_NAME.match(name) and not chosen):
+                role = "identifier"
+            else:
+                role = "numeric"
+            return override or role, numbers, None
+    text = text_values(column, merges)
+    counts = pc.value_counts(text.drop_null())
+    values = [v for v in counts.field("values").to_pylist() if v is not None]
+    lowered = {v.lower() for v in values}
+    categories = len(values) + (1 if text.null_count else 0)
+    if not values:
+        role = "empty"
+    elif len(values) == 2 and lowered <= TRUE_WORDS | FALSE_WORDS and lowered & TRUE_WORDS \
+            and lowered & FALSE_WORDS:
+        role = "boolean"
+    elif sum(bool(ISO_DATE.fullmatch(v)) for v in sorted(values)[:200]) >= 0.95 * min(
+            200, len(values)):
+        role = "datetime"
+    elif categories > MAX_AUTO_CATEGORIES and categories > len(text) / 2 and not chosen:
+        role = "identifier"
+    else:
+        role = "categorical"
+    return override or role, None, text
+''', "as_numbers", "text_values")
+
+_define("date_parts", r'''
+def date_parts(column):
+    """Year, month, day of week (Monday 0), day of year and, when any value has a time of
+    day, hour (with minutes as a fraction): one float column each, NaN where missing."""
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        stamps = pd.to_datetime(pd.Series(column.to_pandas()), errors="coerce", utc=True)
+    else:
+        series = text_values(column).to_pandas()
+        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+        bad = np.flatnonzero((stamps.isna() & series.notna()).to_numpy())
+        if len(bad):
+            raise SystemExit(f"{series.iloc[bad[0]]!r} is not a date (YYYY-MM-DD).")
+    parts = {"year": stamps.dt.year, "month": stamps.dt.month,
+             "day_of_week": stamps.dt.day_of_week, "day_of_year": stamps.dt.day_of_year}
+    if bool(((stamps.dt.hour.fillna(0) != 0) | (stamps.dt.minute.fillna(0) != 0)).any()):
+        parts["hour"] = stamps.dt.hour + stamps.dt.minute / 60
+    return {k: v.to_numpy(dtype=np.float64, na_value=np.nan) for k, v in parts.items()}
+''', "text_values")
+
+_define("encode_feature", r'''
+def encode_feature(name, role, numbers, text, column):
+    """A used feature column as float32 blocks: [(block, names, has missing numbers)]."""
+    if role == "numeric" and numbers is None:  # the user's choice, on a column of text
+        numbers = as_numbers(column)
+    if role in ("numeric", "boolean") and numbers is not None:
+        values, bad, first = numbers
+        if bad is not None:
+            raise SystemExit(f"Column {name!r}: {first!r} is not a number. Correct it, leave "
+                             "the cell empty for a missing value, or list it in CATEGORICAL.")
+        if np.any(np.abs(values[~np.isnan(values)]) > np.finfo("float32").max):
+            raise SystemExit(f"Column {name!r} holds a value too large for 32-bit floats.")
+        missing = bool(np.isnan(values).any())
+        return [(values.astype("float32")[:, None], [name], missing)]
+    if role == "boolean":
+        text = text if text is not None else text_values(column, MERGES.get(name))
+        cells = text.to_pylist()
+        lowered = sorted({v.lower() for v in cells if v is not None})
+        true = TRUE_WORDS if set(lowered) <= TRUE_WORDS | FALSE_WORDS else set(lowered[1:])
+        values = np.asarray([np.nan if v is None else float(v.lower() in true) for v in cells])
+        return [(values.astype("float32")[:, None], [name], bool(np.isnan(values).any()))]
+    if role == "datetime":
+        return [(values.astype("float32")[:, None], [f"{name}.{part}"],
+                 bool(np.isnan(values).any())) for part, values in date_parts(column).items()]
+    text = text if text is not None else text_values(column, MERGES.get(name))
+    filled = pc.fill_null(text, pa.scalar(MISSING_CATEGORY, pa.string()))
+    encoded = pc.dictionary_encode(filled).combine_chunks()
+    dictionary = encoded.dictionary.to_pylist()
+    categories = sorted(dictionary)
+    rank = np.asarray([categories.index(v) for v in dictionary], dtype=np.int64)
+    codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    block = np.zeros((len(codes), len(categories)), dtype="float32")
+    block[np.arange(len(codes)), codes] = 1.0
+    return [(block, [f"{name}={category}" for category in categories], False)]
+''', "as_numbers", "text_values", "date_parts")
+
+_define("table_target", r'''
+def table_target(column, merges):
     """The target: class ids and class names, or values and None; and the rows kept."""
-    kept = [i for i, cell in enumerate(cells) if cell.lower() not in MISSING_MARKERS]
-    if not kept:
-        raise SystemExit(f"The target column {column!r} has no values.")
-    if len(kept) < len(cells):
-        print(f"{len(cells) - len(kept)} row(s) without a value for {column!r} left out.")
-    present = [cells[i] for i in kept]
-    numbers = numbers_or_none(column, present, [lines[i] for i in kept], delimiter)
-    values = np.asarray(present) if numbers is None else numbers
+    numbers = None if merges else as_numbers(column)
+    if numbers is not None and numbers[1] is not None:
+        values, bad, first = numbers
+        present = int((~np.isnan(values)).sum()) + len(bad)
+        if len(bad) < present / 2:
+            raise SystemExit(f"Target {TARGET!r}: {first!r} is not a number.")
+        numbers = None
+    if numbers is not None:
+        kept = np.flatnonzero(~np.isnan(numbers[0]))
+        values = numbers[0][kept]
+    else:
+        text = text_values(column, merges)
+        kept = np.flatnonzero(pc.is_valid(text).to_numpy(zero_copy_only=False))
+        values = np.asarray(text.take(pa.array(kept)).to_pylist(), dtype=str)
+    if not len(kept):
+        raise SystemExit(f"The target column {TARGET!r} has no values.")
+    if len(kept) < len(column):
+        print(f"{len(column) - len(kept)} row(s) without a value for {TARGET!r} left out.")
     if not is_classification(values):
         return values.astype("float32"), None, kept
     classes, names = class_list(values)
     return class_ids(classes, values), names, kept
-''', "numbers_or_none", "is_classification", "class_list", "class_ids")
+''', "as_numbers", "text_values", "is_classification", "class_list", "class_ids")
 
-_define("csv_feature", '''
-def csv_feature(column, cells, lines, delimiter, categorical, chosen):
-    """One feature column as (block of columns, their names, whether numbers are missing).
-
-    Numbers stay numbers; text (or a CATEGORICAL column) becomes one 0/1 column per
-    category. None: the column is empty, or looks like an identifier and was not `chosen`.
-    """
-    missing = sum(cell.lower() in MISSING_MARKERS for cell in cells)
-    if missing == len(cells):
-        print(f"Column {column!r} is empty and left out.")
-        return None
-    if not categorical:
-        numbers = numbers_or_none(column, cells, lines, delimiter)
-        if numbers is not None:
-            return numbers[:, None], [column], missing > 0
-    labels = [MISSING_CATEGORY if c.lower() in MISSING_MARKERS else c for c in cells]
-    categories = sorted(set(labels))
-    if not chosen and len(categories) > MAX_AUTO_CATEGORIES and (
-        len(categories) > len(cells) / 2
-    ):
-        print(f"Column {column!r} has {len(categories)} different text values, like an "
-              "identifier, and is left out (list it in FEATURES to use it).")
-        return None
-    index = {category: i for i, category in enumerate(categories)}
-    block = np.zeros((len(cells), len(categories)), dtype="float32")
-    block[np.arange(len(cells)), [index[label] for label in labels]] = 1.0
-    return block, [f"{column}={category}" for category in categories], False
-''', "numbers_or_none")
-
-_define("load_csv", '''
+_define("load_csv", r'''
 def load_data(path):
-    """The CSV file's features and target, split into training, validation and test rows."""
-    header, rows, lines, delimiter = read_table(path)
+    """The table's features and target, split into training, validation and test rows."""
+    columns = read_table(path)
+    header = list(columns)
     target = TARGET or header[-1]
     features = list(FEATURES) if FEATURES is not None else [c for c in header if c != target]
-    for column in [target, *features, *CATEGORICAL]:
-        if column not in header:
+    for column in [target, *features, *CATEGORICAL, *ROLES]:
+        if column not in columns:
             raise SystemExit(f"{path} has no column {column!r}; its columns are {header}.")
     if target in features:
         raise SystemExit(f"{target!r} is both the target and a feature; remove it from FEATURES.")
-    cells = {name: [row[i] for row in rows] for i, name in enumerate(header)}
-    y, classes, kept = csv_target(target, cells[target], lines, delimiter)
-    kept_lines = [lines[i] for i in kept]
+    y, classes, kept = table_target(columns[target], MERGES.get(target))
+    rows = None if len(kept) == len(columns[target]) else pa.array(kept)
     blocks, names, with_missing = [], [], []
-    for column in features:
-        encoded = csv_feature(
-            column, [cells[column][i] for i in kept], kept_lines, delimiter,
-            categorical=column in CATEGORICAL,
-            chosen=FEATURES is not None or column in CATEGORICAL,
-        )
-        if encoded is None:
+    for name in features:
+        column = columns[name] if rows is None else columns[name].take(rows)
+        chosen = FEATURES is not None or name in CATEGORICAL or name in ROLES
+        role, numbers, text = column_role(name, column, chosen)
+        if role not in ("numeric", "categorical", "boolean", "datetime"):
+            print(f"Column {name!r} is left out ({role}); list it in FEATURES or ROLES to use it.")
             continue
-        block, block_names, missing = encoded
-        if missing:
-            with_missing.append(len(names))
-        blocks.append(block)
-        names += block_names
+        for block, block_names, missing in encode_feature(name, role, numbers, text, column):
+            if missing:
+                with_missing.append(len(names))
+            blocks.append(block)
+            names += block_names
     if not blocks:
         raise SystemExit(f"{path} has no usable feature columns besides {target!r}.")
-    x = np.concatenate(blocks, axis=1).astype("float32")
+    x = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
     if classes is not None:
         print(f"Classes: {classes}")
     train, validation, test = split_rows(len(y), labels=None if classes is None else y)
     x_train, x_val, x_test = fill_missing(with_missing, names, x[train], x[validation], x[test])
     return (x_train, y[train]), (x_val, y[validation]), (x_test, y[test])
-''', "read_table", "csv_target", "csv_feature", "split_rows", "fill_missing")
+''', "read_table", "table_target", "column_role", "encode_feature", "split_rows",
+        "fill_missing")
 
 # ----------------------------------------------------------------------------- NumPy
 _define("read_arrays", '''
@@ -603,17 +755,61 @@ DEFINED_NAMES = frozenset(
      "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
      "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
      "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "math", "csv", "io", "re",
-     "Path", "Image"}
+     "Path", "Image", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT", "DELIMITER",
+     "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
+     "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
     | {name for name in _SOURCES if not name.startswith("load_")}
 )
 
 
-def csv_location(location: str) -> tuple[str, str | None]:
-    """``PATH[:target=COLUMN]`` -> (path, column or None), as the runtime reads it."""
-    path, sep, target = location.rpartition(":target=")
-    if sep and path:
-        return path, target
-    return location, None
+def table_settings(settings: Any) -> list[str]:
+    """The settings lines of a table source: its file, how to read it (the layout kbuilder
+    detects, written out so the script reads the file as the run did), its columns."""
+    from kbuilder.graph.codegen import _literal, _string
+    from kbuilder.graph.table_layout import TableLayoutError, read_layout
+
+    spec = settings.table()
+    lines = [f"DATA_PATH = {_string(spec.path)}",
+             f"FORMAT = {_string(spec.format)}  # csv, tsv, parquet or excel"]
+    if spec.format in ("csv", "tsv"):
+        try:
+            layout = read_layout(spec)
+            options = (layout.delimiter, layout.decimal, layout.encoding, layout.skip,
+                       layout.names)
+        except (OSError, TableLayoutError):  # not readable here: kbuilder's defaults
+            options = (spec.delimiter or ("\t" if spec.format == "tsv" else ","),
+                       spec.decimal or ".", spec.encoding or "utf8", 1, None)
+        delimiter, decimal, encoding, skip, names = options
+        lines += [
+            f"DELIMITER = {_string(delimiter)}",
+            f"DECIMAL = {_string(decimal)}  # the decimal mark of numbers",
+            f"ENCODING = {_string(encoding)}",
+            f"SKIP_ROWS = {skip}  # lines above the data (a description, the header)",
+            f"COLUMNS = {_literal(names)}",
+        ]
+    else:
+        lines.append('DECIMAL = "."  # the decimal mark of numbers written as text')
+    if spec.format == "excel":
+        header = spec.header
+        lines += [
+            f"SHEET = {_literal(spec.sheet)}  # None: the first sheet",
+            f"SKIP_ROWS = {(header - 1) if isinstance(header, int) else 0}",
+            f"COLUMNS = {_literal(None)}  # None: the first row names the columns",
+        ]
+    text_columns = sorted(set(settings.categorical)
+                          | {c for c, r in settings.roles if r == "categorical"})
+    features = list(settings.features) if settings.features is not None else None
+    lines += [
+        f"TARGET = {_literal(spec.target)}  # the column to predict (None: the last one)",
+        f"FEATURES = {_literal(features)}  # the input columns (None: all but TARGET)",
+        f"CATEGORICAL = {_literal(list(settings.categorical))}  "
+        "# columns of categories, one-hot encoded",
+        f"ROLES = {_literal(dict(settings.roles))}  "
+        "# column -> numeric, categorical, boolean, datetime or ignore",
+        f"MERGES = {_literal(settings.merge_map())}  # column -> {{spelling: category}}",
+        f"TEXT_COLUMNS = {_literal(text_columns)}  # read as text, as written",
+    ]
+    return lines
 
 
 def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> DataSection:
@@ -657,19 +853,16 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> D
             ]
         loader, needs = _keras_loader(location), ["split_rows", "standardize"]
     elif kind == "csv":
-        path, spec_target = csv_location(location)
-        stdlib |= {"import csv", "import io", "import re"}
-        features = list(settings.features) if settings.features is not None else None
-        lines += [
-            f"DATA_PATH = {_string(path)}",
-            f"TARGET = {_literal(settings.target or spec_target)}  "
-            "# the column to predict (None: the last one)",
-            f"FEATURES = {_literal(features)}  # the input columns (None: all but TARGET)",
-            f"CATEGORICAL = {_literal(list(settings.categorical))}  "
-            "# columns of categories, one-hot encoded",
-        ]
+        fmt = settings.table().format
+        stdlib |= {"import re"} | ({"import itertools"} if fmt in ("csv", "tsv") else set())
+        third |= {"import pandas as pd", "import pyarrow as pa", "import pyarrow.compute as pc",
+                  {"parquet": "import pyarrow.parquet as pq", "excel": "import pandas as pd"}
+                  .get(fmt, "import pyarrow.csv as pacsv")}
+        lines += table_settings(settings)
         rules.append(_CSV_RULES.strip("\n"))
-        loader, needs = _SOURCES["load_csv"][0], list(_SOURCES["load_csv"][1])
+        loader = _SOURCES["load_csv"][0]
+        needs = [f"read_table_{'csv' if fmt == 'tsv' else fmt}",
+                 *(n for n in _SOURCES["load_csv"][1] if n != "read_table")]
     elif kind == "npz":
         stdlib.add("from pathlib import Path")
         lines.append(f"DATA_PATH = {_string(location)}")

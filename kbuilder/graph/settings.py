@@ -8,8 +8,11 @@ setting is.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kbuilder.graph.errors import GraphError
@@ -51,6 +54,16 @@ class DataSettings:
     target: str | None = None  # CSV: the column to predict
     features: tuple[str, ...] | None = None  # CSV: feature columns (None: all others)
     categorical: tuple[str, ...] = ()  # CSV: columns to one-hot encode
+    # Tables: how to read the file; None: as the source spec says, else detected.
+    header: int | str | None = None  # "none" (no header row) or the header's line (1-based)
+    delimiter: str | None = None  # one of DELIMITERS
+    decimal: str | None = None  # "." or ","
+    encoding: str | None = None  # a Python codec name (utf-8, cp1252, latin-1, ...)
+    sheet: str | None = None  # Excel: the sheet (None: the first)
+    # Tables: the user's column roles, ((column, role), ...) with roles from ROLE_CHOICES,
+    # and category merges, ((column, value, becomes), ...), applied before encoding.
+    roles: tuple[tuple[str, str], ...] = ()
+    merges: tuple[tuple[str, str, str], ...] = ()
     image_size: tuple[int, int] = (64, 64)  # image folders: resize to this
     color_mode: str = "rgb"  # image folders: rgb | grayscale
     validation_split: float = 0.2
@@ -65,6 +78,22 @@ class DataSettings:
     def location(self) -> str:
         return parse_source(self.source)[1]
 
+    def table(self) -> TableSpec:
+        """How to read a table source: the spec's options, overridden by these fields."""
+        spec = parse_table_spec(self.source)
+        chosen = {name: getattr(self, name) for name in TABLE_OPTIONS}
+        return dataclasses.replace(spec, **{k: v for k, v in chosen.items() if v is not None})
+
+    def role_overrides(self) -> dict[str, str]:
+        return dict(self.roles)
+
+    def merge_map(self) -> dict[str, dict[str, str]]:
+        """column -> {value: the value it becomes}."""
+        out: dict[str, dict[str, str]] = {}
+        for column, value, becomes in self.merges:
+            out.setdefault(column, {})[value] = becomes
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return _to_dict(self)
 
@@ -74,6 +103,10 @@ class DataSettings:
         for name in ("features", "categorical", "image_size"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
+        for name in ("roles", "merges"):  # lists of lists in the project file
+            if isinstance(values.get(name), list):
+                values[name] = tuple(tuple(v) if isinstance(v, list) else v
+                                     for v in values[name])
         settings = cls(**values)
         settings.validate()
         return settings
@@ -102,13 +135,137 @@ class DataSettings:
                 param="image_size",
             )
         _int(self.seed, "seed", "data", minimum=0)
+        _check_table_options(self)
+        for pair in self.roles:
+            if not (isinstance(pair, tuple) and len(pair) == 2
+                    and all(isinstance(v, str) for v in pair)):
+                raise SettingsError("data: roles must be (column, role) pairs.", param="roles")
+            if pair[1] not in ROLE_CHOICES:
+                raise SettingsError(
+                    f"data: the role of column {pair[0]!r} must be one of "
+                    f"{', '.join(ROLE_CHOICES)}; found {pair[1]!r}.", param="roles")
+        for triple in self.merges:
+            if not (isinstance(triple, tuple) and len(triple) == 3
+                    and all(isinstance(v, str) for v in triple)):
+                raise SettingsError("data: merges must be (column, value, becomes) triples.",
+                                    param="merges")
+
+
+# The roles a user may give a table's column (the loader infers one when none is given):
+# numbers, categories (one-hot), a 0/1 flag, a date/time expanded into numbers, or unused.
+ROLE_CHOICES = ("numeric", "categorical", "boolean", "datetime", "ignore")
+
+# ========================================================================== tables
+TABLE_FORMATS = ("csv", "tsv", "parquet", "excel")
+TABLE_OPTIONS = ("target", "header", "delimiter", "decimal", "encoding", "sheet")
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
+_EXTENSIONS = {".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
+               ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
+_OPTION = re.compile(r":(" + "|".join(TABLE_OPTIONS) + r")=")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table source's file and reading options, as ``parse_table_spec`` reads them.
+
+    ``None`` means "detect" (``target``: the last column). ``header`` is ``"none"`` or the
+    1-based line of the header row (lines above it are skipped).
+    """
+
+    format: str
+    path: str
+    target: str | None = None
+    header: int | str | None = None
+    delimiter: str | None = None
+    decimal: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+
+
+def parse_table_spec(source: str) -> TableSpec:
+    """``csv:PATH[:target=COL][:header=none|N][:delimiter=;|tab|,][:decimal=,]
+    [:encoding=NAME][:sheet=NAME]``, ``tsv:PATH``, ``parquet:PATH``, ``excel:PATH``.
+
+    The format is the prefix, or for ``csv:`` the file's extension (``.tsv``, ``.parquet``,
+    ``.xlsx``...). The one parser of these options: the CLI, the loader, the preview and
+    the Data tab all call it.
+
+    Raises:
+        SettingsError: not a table source, or an option with a value that is not allowed.
+    """
+    prefix, sep, rest = source.partition(":") if isinstance(source, str) else ("", "", "")
+    if not sep or prefix not in TABLE_FORMATS or not rest:
+        raise SettingsError(f"data: {source!r} is not a table source (csv:PATH, tsv:PATH, "
+                            "parquet:PATH or excel:PATH).", param="source")
+    matches = list(_OPTION.finditer(rest))
+    path = rest[: matches[0].start()] if matches else rest
+    options: dict[str, Any] = {}
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(rest)
+        options[match.group(1)] = rest[match.end():end]
+    if not path:
+        raise SettingsError(f"data: {source!r} names no file.", param="source")
+    if "header" in options and options["header"].isdigit():
+        options["header"] = int(options["header"])
+    if "delimiter" in options:
+        options["delimiter"] = DELIMITERS.get(options["delimiter"], options["delimiter"])
+    fmt = prefix
+    if prefix == "csv":
+        fmt = _EXTENSIONS.get(Path(path).suffix.lower(), "csv")
+    spec = TableSpec(fmt, path, **{k: (v or None) if k != "header" else v
+                                   for k, v in options.items()})
+    _check_table_options(spec)
+    return spec
+
+
+def spec_fields(spec: str) -> dict[str, Any]:
+    """A command line's ``--data`` spec as data settings: ``{"source": ..., "target":
+    ..., ...}`` with the table options as fields (only those the spec names)."""
+    try:
+        table = parse_table_spec(spec)
+    except SettingsError:
+        return {"source": spec}
+    prefix = spec.partition(":")[0]
+    fields: dict[str, Any] = {"source": f"{prefix}:{table.path}"}
+    for name in TABLE_OPTIONS:
+        value = getattr(table, name)
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def _check_table_options(spec: Any) -> None:
+    header = spec.header
+    if header is not None and header != "none" and not (
+        isinstance(header, int) and not isinstance(header, bool) and header >= 1
+    ):
+        raise SettingsError(
+            "data: header must be 'none' (no header row) or the header's line number "
+            f"(1, 2, ...); found {header!r}.", param="header")
+    if spec.delimiter is not None and spec.delimiter not in DELIMITERS.values():
+        raise SettingsError(
+            "data: delimiter must be one of , ; tab |; found "
+            f"{spec.delimiter!r}.", param="delimiter")
+    if spec.decimal is not None and spec.decimal not in (".", ","):
+        raise SettingsError(f"data: decimal must be '.' or ','; found {spec.decimal!r}.",
+                            param="decimal")
+    if spec.encoding is not None:
+        try:
+            codecs.lookup(spec.encoding)
+        except (LookupError, TypeError):
+            raise SettingsError(
+                f"data: unknown encoding {spec.encoding!r}; use e.g. utf-8, cp1252 or "
+                "latin-1.", param="encoding") from None
+    if spec.sheet is not None and not isinstance(spec.sheet, str):
+        raise SettingsError("data: sheet must be a sheet's name.", param="sheet")
 
 
 # The data settings each kind of source reads; the others keep their defaults and mean
 # nothing for it (image settings for a CSV, CSV columns for digits).
 COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
 DATA_FIELDS_BY_KIND = {
-    "csv": ("target", "features", "categorical"),
+    "csv": ("target", "features", "categorical", "header", "delimiter", "decimal",
+            "encoding", "sheet", "roles", "merges"),
     "images": ("image_size", "color_mode"),
     "npz": (),
     "builtin": (),
@@ -136,11 +293,14 @@ def parse_source(source: str) -> tuple[str, str]:
     if source in SKLEARN_DATASETS or source in KERAS_DATASETS:
         return "builtin", source
     kind, sep, location = source.partition(":")
-    if sep and kind in ("csv", "npz", "images") and location:
+    if sep and kind in TABLE_FORMATS and location:
+        return "csv", location  # every table format is read by the CSV source
+    if sep and kind in ("npz", "images") and location:
         return kind, location
     raise SettingsError(
         f"data: unknown data source {source!r}. Use a built-in dataset "
-        f"({', '.join(SKLEARN_DATASETS + KERAS_DATASETS)}), csv:PATH, npz:PATH or images:DIR.",
+        f"({', '.join(SKLEARN_DATASETS + KERAS_DATASETS)}), csv:PATH, tsv:PATH, parquet:PATH, "
+        "excel:PATH, npz:PATH or images:DIR.",
         param="source",
     )
 
@@ -238,7 +398,11 @@ def _int(value: Any, name: str, section: str, minimum: int) -> None:
 
 def _to_dict(settings: Any) -> dict[str, Any]:
     data = dataclasses.asdict(settings)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    def plain(value: Any) -> Any:  # JSON's lists, nested ones too (roles, merges)
+        return [plain(v) for v in value] if isinstance(value, tuple) else value
+
+    return {k: plain(v) for k, v in data.items()}
 
 
 def _from_dict(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:

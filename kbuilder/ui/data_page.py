@@ -46,6 +46,9 @@ LOAD_DELAY_MS = 350  # after the last change of a control
 CHECK_DELAY_MS = 400  # after the last edit of the model
 
 
+# The progress stage that carries a table's columns, read from its first rows.
+COLUMNS_STAGE = "columns"
+
 class QtDataPage(QWidget):
     """Choose the data source, split it, preview it and check it against the model.
 
@@ -315,7 +318,9 @@ class QtDataPage(QWidget):
         def work(progress):
             from kbuilder.runtime.data.preview import load_job
 
-            return load_job(settings, progress)
+            # The columns, from the first rows, shown while the whole file is read.
+            return load_job(settings, progress,
+                            columns=lambda csv: progress(COLUMNS_STAGE, 0, csv))
 
         self.loader.start(work)
 
@@ -326,6 +331,12 @@ class QtDataPage(QWidget):
         self.source.reload_button.setEnabled(not busy and self.doc is not None)
 
     def _on_progress(self, stage: str, done: int, total: object) -> None:
+        if stage == COLUMNS_STAGE:
+            if self.source.csv is None or self.source.csv.path != total.path:
+                self.source.show_columns(total, self.source.settings_or_none())
+            rows = f"{'about ' if not total.complete else ''}{total.rows:,}"
+            self.status.setText(f"Reading all {rows} rows of {total.name}…")
+            return
         if isinstance(total, int) and total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(done)

@@ -23,6 +23,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QListView, QTableView, QWidget
 
+from kbuilder.graph.table_layout import MISSING_MARKERS  # the loader's
 from kbuilder.ui import theme
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ TILE = 64  # image grid: the side of a sample's picture, in pixels
 SPLIT_NAMES = ("train", "validation", "test")
 # Bar colours of the splits in the class-count chart (readable on light and dark).
 SPLIT_COLORS = {"train": "#3b82f6", "validation": "#f59e0b", "test": "#10b981"}
-MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "?"})  # as runtime/data.py
 
 
 # ============================================================================== table

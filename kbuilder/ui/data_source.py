@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from kbuilder.graph.settings import (
     KERAS_DATASETS,
+    ROLE_CHOICES,
     SKLEARN_DATASETS,
     DataSettings,
     SettingsError,
@@ -42,8 +43,8 @@ from kbuilder.ui import theme
 if TYPE_CHECKING:
     from kbuilder.runtime.data.preview import CsvPreview
 
-KINDS = (("builtin", "Built-in dataset"), ("csv", "CSV file"), ("npz", "NumPy file (.npz/.npy)"),
-         ("images", "Image folder"))
+KINDS = (("builtin", "Built-in dataset"), ("csv", "Table (CSV, TSV, Parquet, Excel)"),
+         ("npz", "NumPy file (.npz/.npy)"), ("images", "Image folder"))
 DATASET_INFO = {
     "digits": "1,797 handwritten digits, 8×8 pixels, 10 classes. Offline (scikit-learn).",
     "iris": "150 iris flowers, 4 measurements, 3 species. Offline (scikit-learn).",
@@ -66,10 +67,22 @@ DATASET_INFO = {
     "boston_housing": "506 houses, 13 measurements, price (regression). Downloaded on first "
                       "use (57 kB).",
 }
-CSV_FILTER = "CSV files (*.csv *.tsv *.txt);;All files (*)"
+CSV_FILTER = ("Tables (*.csv *.tsv *.tab *.txt *.parquet *.pq *.xlsx *.xlsm);;"
+              "All files (*)")
+# The reading options a user can pick: (label, value); None: detected.
+HEADER_CHOICES = (("Detect", None), ("No header row", "none"), ("Line 1", 1), ("Line 2", 2),
+                  ("Line 3", 3))
+DELIMITER_CHOICES = (("Detect", None), ("Comma ,", ","), ("Semicolon ;", ";"),
+                     ("Tab", "\t"), ("Bar |", "|"))
+DECIMAL_CHOICES = (("Detect", None), ("Point 1.5", "."), ("Comma 1,5", ","))
+ENCODING_CHOICES = (("Detect", None), ("UTF-8", "utf-8"), ("Windows (cp1252)", "cp1252"),
+                    ("Latin-1", "latin-1"))
+# The roles a user can give a column (ROLE_CHOICES of the settings), after "auto".
+ROLE_LABELS = {"numeric": "number", "categorical": "category", "boolean": "yes/no",
+               "datetime": "date", "ignore": "leave out"}
 NUMPY_FILTER = "NumPy arrays (*.npz *.npy);;All files (*)"
 # Columns of the CSV column table.
-COL_NAME, COL_TYPE, COL_USE, COL_CATEGORICAL = range(4)
+COL_NAME, COL_TYPE, COL_USE, COL_CATEGORICAL, COL_ROLE = range(5)
 # On the "Use" item: why the loader leaves the column out by default (None: it uses it).
 LEFT_OUT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -198,8 +211,9 @@ class QtDataSourceForm(QWidget):
         self.target_combo = QComboBox(page)
         self.target_combo.setToolTip("The column the model learns to predict")
         self.target_combo.currentIndexChanged.connect(self._on_target_changed)
-        self.columns = QStandardItemModel(0, 4, page)
-        self.columns.setHorizontalHeaderLabels(["Column", "Type", "Use", "Categorical"])
+        self.columns = QStandardItemModel(0, 5, page)
+        self.columns.setHorizontalHeaderLabels(["Column", "Type", "Use", "Categorical",
+                                                "Role"])
         self.columns.itemChanged.connect(self._on_column_item_changed)
         self.columns_view = QTableView(page)
         self.columns_view.setModel(self.columns)
@@ -212,9 +226,38 @@ class QtDataSourceForm(QWidget):
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(COL_NAME, 90)
         header.setSectionResizeMode(COL_TYPE, QHeaderView.ResizeMode.Stretch)
-        for col in (COL_USE, COL_CATEGORICAL):
+        for col in (COL_USE, COL_CATEGORICAL, COL_ROLE):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.columns_view.setMinimumHeight(200)
+        self._merges: tuple[tuple[str, str, str], ...] = ()  # the user's merged spellings
+        self.merge_button = QPushButton(page)
+        self.merge_button.clicked.connect(self._on_merge_clicked)
+        self.merge_button.hide()
+        self.merge_note = QLabel(page)
+        self.merge_note.setObjectName("muted")
+        self.merge_note.setWordWrap(True)
+        self.merge_note.hide()
+        self.header_combo = self._choice_combo(page, HEADER_CHOICES,
+                                               "Which line names the columns")
+        self.delimiter_combo = self._choice_combo(page, DELIMITER_CHOICES,
+                                                  "What separates the values of a row")
+        self.decimal_combo = self._choice_combo(page, DECIMAL_CHOICES,
+                                                "How numbers write their decimals")
+        self.encoding_combo = self._choice_combo(page, ENCODING_CHOICES,
+                                                 "The text encoding of the file")
+        self.sheet_edit = QLineEdit(page)
+        self.sheet_edit.setPlaceholderText("first sheet")
+        self.sheet_edit.setToolTip("Excel: the sheet to read")
+        self.sheet_edit.editingFinished.connect(self._on_control_changed)
+        reading = QFormLayout()
+        reading.setContentsMargins(0, 0, 0, 0)
+        reading.addRow("Header", self.header_combo)
+        reading.addRow("Delimiter", self.delimiter_combo)
+        reading.addRow("Decimal", self.decimal_combo)
+        reading.addRow("Encoding", self.encoding_combo)
+        reading.addRow("Sheet", self.sheet_edit)
+        self.reading_box = QGroupBox("Reading", page)
+        self.reading_box.setLayout(reading)
         hint = QLabel("Untick “Use” to leave a column out; tick “Categorical” for numbers "
                       "that are codes (e.g. 1 = A, 2 = B). Text columns are always "
                       "categorical; missing numbers are filled with the median.", page)
@@ -227,9 +270,28 @@ class QtDataSourceForm(QWidget):
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
+        layout.addWidget(self.reading_box)
         layout.addWidget(self.columns_view, 1)
+        layout.addWidget(self.merge_note)
+        layout.addWidget(self.merge_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(hint)
         return page
+
+    def _choice_combo(self, parent: QWidget, choices: tuple, tip: str) -> QComboBox:
+        combo = QComboBox(parent)
+        for label, value in choices:
+            combo.addItem(label, value)
+        combo.setToolTip(tip)
+        combo.currentIndexChanged.connect(self._on_control_changed)
+        return combo
+
+    @staticmethod
+    def _select(combo: QComboBox, value: Any) -> None:
+        index = combo.findData(value)
+        if index < 0 and value is not None:  # e.g. header on line 7: shown as it is
+            combo.addItem(str(value), value)
+            index = combo.count() - 1
+        combo.setCurrentIndex(max(0, index))
 
     def _build_npz(self) -> QWidget:
         page = QWidget(self)
@@ -286,6 +348,13 @@ class QtDataSourceForm(QWidget):
                 self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(
                     settings.location))
             self.csv_path.setText(csv_file(settings) if kind == "csv" else "")
+            table = settings.table() if kind == "csv" else None
+            self._select(self.header_combo, table.header if table else None)
+            self._select(self.delimiter_combo, table.delimiter if table else None)
+            self._select(self.decimal_combo, table.decimal if table else None)
+            self._select(self.encoding_combo, table.encoding if table else None)
+            self.sheet_edit.setText((table.sheet or "") if table else "")
+            self._merges = tuple(settings.merges)
             self.npz_path.setText(settings.location if kind == "npz" else "")
             self.images_path.setText(settings.location if kind == "images" else "")
             self.height_spin.setValue(settings.image_size[0])
@@ -320,8 +389,14 @@ class QtDataSourceForm(QWidget):
             if not path:
                 return None
             target, features, categorical = self._column_choices(path)
-            settings = DataSettings(source=f"csv:{path}", target=target, features=features,
-                                    categorical=categorical, **common)
+            settings = DataSettings(
+                source=f"csv:{path}", target=target, features=features,
+                categorical=categorical, header=self.header_combo.currentData(),
+                delimiter=self.delimiter_combo.currentData(),
+                decimal=self.decimal_combo.currentData(),
+                encoding=self.encoding_combo.currentData(),
+                sheet=self.sheet_edit.text().strip() or None,
+                roles=self._role_choices(path), merges=self._merges, **common)
         elif kind == "npz":
             if not self.npz_path.text():
                 return None
@@ -381,6 +456,7 @@ class QtDataSourceForm(QWidget):
         if path:
             self._updating = True
             self.csv_path.setText(path)
+            self._merges = ()
             self.show_columns(None, None)  # a new file: its own columns, target unset
             self._updating = False
             self.chosen.emit()
@@ -413,6 +489,7 @@ class QtDataSourceForm(QWidget):
                 else csv.header[-1]
             features = settings.features if settings else None
             categorical = set(settings.categorical) if settings else set()
+            roles = settings.role_overrides() if settings else {}
             for column in csv.columns:
                 self.target_combo.addItem(f"{column.name}  ({column.description})",
                                           column.name)
@@ -444,11 +521,77 @@ class QtDataSourceForm(QWidget):
                     cat.setToolTip("Text values are always categories (one-hot encoded).")
                 for item in (name, kind):
                     item.setEditable(False)
-                self.columns.appendRow([name, kind, use, cat])
+                role_item = QStandardItem()
+                role_item.setEditable(False)
+                self.columns.appendRow([name, kind, use, cat, role_item])
+                self._add_role_combo(self.columns.rowCount() - 1, column,
+                                     roles.get(column.name))
             self.target_combo.setCurrentIndex(self.target_combo.findData(target))
             self._mark_target(target)
+            self._show_merges(csv)
         finally:
             self._updating = updating
+
+    def _add_role_combo(self, row: int, column: Any, chosen: str | None) -> None:
+        """The column's role: what kbuilder inferred (and why), or the user's choice."""
+        role = column.role
+        inferred = role.inferred if role is not None else "numeric"
+        combo = QComboBox(self.columns_view)
+        combo.addItem(f"auto: {ROLE_LABELS.get(inferred, inferred)}", None)
+        for value in ROLE_CHOICES:
+            combo.addItem(ROLE_LABELS[value], value)
+        combo.setCurrentIndex(max(0, combo.findData(chosen)))
+        reason = role.reason if role is not None else ""
+        combo.setToolTip(f"kbuilder sees {inferred}: {reason}." if reason else "")
+        self.columns.item(row, COL_ROLE).setToolTip(combo.toolTip())
+        self.columns.item(row, COL_ROLE).setData(column.name, Qt.ItemDataRole.UserRole)
+        combo.currentIndexChanged.connect(self._on_control_changed)
+        self.columns_view.setIndexWidget(self.columns.index(row, COL_ROLE), combo)
+
+    def role_combo(self, name: str) -> QComboBox | None:
+        """The role chooser of column ``name`` (None: no such column shown)."""
+        for row in range(self.columns.rowCount()):
+            if self.columns.item(row, COL_NAME).text() == name:
+                return self.columns_view.indexWidget(self.columns.index(row, COL_ROLE))
+        return None
+
+    def _role_choices(self, path: str) -> tuple[tuple[str, str], ...]:
+        if self.csv is None or self.csv.path != path:
+            return ()
+        chosen = []
+        for row in range(self.columns.rowCount()):
+            combo = self.columns_view.indexWidget(self.columns.index(row, COL_ROLE))
+            if combo is not None and combo.currentData() is not None:
+                chosen.append((self.columns.item(row, COL_NAME).text(), combo.currentData()))
+        return tuple(chosen)
+
+    # ======================================================= messy categories
+    def _suggested_merges(self, csv: CsvPreview | None) -> tuple[tuple[str, str, str], ...]:
+        if csv is None:
+            return ()
+        return tuple((c.name, value, becomes) for c in csv.columns if c.role is not None
+                     for value, becomes in c.role.merges)
+
+    def _show_merges(self, csv: CsvPreview | None) -> None:
+        """Offer to merge spellings of one category (``M``/``male``/``Male``) in one
+        click; once merged, offer to undo it."""
+        if self._merges:
+            self.merge_button.setText("Undo the merge of spellings")
+            self.merge_note.setText("Merged: " + _merge_text(self._merges))
+        else:
+            suggested = self._suggested_merges(csv)
+            self.merge_button.setText("Merge spellings of the same category")
+            self.merge_note.setText(
+                "These look like one category written several ways: "
+                + _merge_text(suggested) if suggested else "")
+        shown = bool(self._merges) or bool(self._suggested_merges(csv))
+        self.merge_button.setVisible(shown)
+        self.merge_note.setVisible(shown)
+
+    def _on_merge_clicked(self) -> None:
+        self._merges = () if self._merges else self._suggested_merges(self.csv)
+        self._show_merges(self.csv)
+        self.chosen.emit()  # load at once: the user asked for it
 
     def _mark_target(self, target: str | None) -> None:
         for row in range(self.columns.rowCount()):
@@ -502,10 +645,19 @@ class QtDataSourceForm(QWidget):
             self.show_columns(self.csv, self.settings_or_none())
 
 
+def _merge_text(merges: tuple[tuple[str, str, str], ...]) -> str:
+    """``sex: M, Male → male; F → female``."""
+    by_target: dict[tuple[str, str], list[str]] = {}
+    for column, value, becomes in merges:
+        by_target.setdefault((column, becomes), []).append(value)
+    parts = [f"{column}: {', '.join(repr(v) for v in values)} → {becomes!r}"
+             for (column, becomes), values in by_target.items()]
+    return "; ".join(parts) + "."
+
+
 def csv_file(settings: DataSettings) -> str:
-    """The file of a ``csv:PATH[:target=COLUMN]`` source."""
-    path, sep, _target = settings.location.rpartition(":target=")
-    return path if sep and path else settings.location
+    """The file of a table source (``csv:PATH[:target=COLUMN]...``)."""
+    return settings.table().path
 
 
 __all__ = ["QtDataSourceForm", "csv_file"]

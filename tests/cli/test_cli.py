@@ -424,3 +424,18 @@ def test_check_refuses_what_build_refuses(tmp_path, capsys):
         err = capsys.readouterr()
         assert ("'dense': saved weight 1 has shape (16, 4), but the layer needs (16, 8)"
                 in err.out + err.err), command
+
+
+def test_new_reads_the_table_options_of_the_data_spec(tmp_path, capsys):
+    """``--data csv:PATH:header=none:delimiter=;`` fits the template and stores the options
+    as data settings (the one spec parser, as the GUI and the loader read them)."""
+    path = tmp_path / "plain.csv"
+    path.write_text("".join(f"{i * 0.5};{i % 4};{'ab'[i % 2]}\n" for i in range(30)))
+    out = tmp_path / "p.kbproj"
+    argv = ["new", "--template", "mlp_classifier", "--data",
+            f"csv:{path}:header=none:delimiter=;", "-o", str(out)]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    with zipfile.ZipFile(out) as archive:
+        data = json.loads(archive.read("project.json"))["data"]
+    assert data["source"] == f"csv:{path}"
+    assert (data["header"], data["delimiter"]) == ("none", ";")

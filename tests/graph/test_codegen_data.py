@@ -70,6 +70,62 @@ def write_semicolon_csv(folder: Path) -> str:
     return f"csv:{path}:target=harvest"
 
 
+def write_headerless_csv(folder: Path) -> str:
+    """No header row (columns column_1..), said in the spec; a metadata-free numeric table."""
+    rng = np.random.default_rng(11)
+    path = folder / "plain.csv"
+    lines = [f"{rng.normal():.4f},{rng.integers(0, 9)},{'ab'[i % 2]}" for i in range(36)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return f"csv:{path}:header=none"
+
+
+def write_sklearn_style_csv(folder: Path) -> str:
+    """scikit-learn's layout: a metadata line (n_samples, n_features, class names), then
+    header-less rows, in cp1252 with quoted text holding a newline."""
+    rng = np.random.default_rng(12)
+    path = folder / "shipped.csv"
+    lines = ["30,3,setosa,versicolor,virginica"]
+    for i in range(30):
+        lines.append(f"{rng.normal():.3f},{rng.normal() * 1000:.1f},"
+                     f"\"caf\u00e9 {i % 3}\nline\",{i % 3}")
+    path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+    return f"csv:{path}"
+
+
+def write_dates_tsv(folder: Path) -> str:
+    """A TSV with dates (some with a time), a yes/no column, an identifier, messy category
+    spellings (merged by the settings) and integer codes made categorical by a role."""
+    rng = np.random.default_rng(13)
+    path = folder / "visits.tsv"
+    lines = ["id\twhen\tfasting\tsex\tcode\tscore"]
+    for i in range(48):
+        when = f"2024-{1 + i % 12:02d}-{1 + (i * 5) % 28:02d}" + (" 08:30" if i % 4 == 0 else "")
+        lines.append("\t".join([
+            str(1000 + i), "" if i == 5 else when, ["yes", "no", "NA"][i % 3],
+            ["M", "male", "Male ", "female", "F"][i % 5], str(i % 4),
+            f"{rng.normal(10, 2):.2f}",
+        ]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    return f"tsv:{path}"
+
+
+def write_parquet(folder: Path) -> str:
+    """Parquet with floats (NaN), text (a pandas category), timestamps and integer labels."""
+    import pandas as pd
+
+    rng = np.random.default_rng(14)
+    path = folder / "measure.parquet"
+    n = 40
+    frame = pd.DataFrame({
+        "length": np.where(np.arange(n) % 6 == 0, np.nan, rng.normal(5, 1, n)),
+        "colour": pd.Categorical(["red", "blue", None, "green"] * (n // 4)),
+        "taken": pd.date_range("2023-03-01 06:00", periods=n, freq="29h"),
+        "label": rng.integers(0, 3, n),
+    })
+    frame.to_parquet(path)
+    return f"parquet:{path}"
+
+
 def write_npz(folder: Path) -> str:
     rng = np.random.default_rng(5)
     path = folder / "signals.npz"
@@ -249,6 +305,14 @@ CASES = {
     "csv_categorical_missing": (write_csv, {"target": "outcome", "categorical": ["grade"]},
                                 "sparse_categorical_crossentropy", False),
     "csv_semicolon_regression": (write_semicolon_csv, {}, "mean_squared_error", False),
+    "csv_headerless": (write_headerless_csv, {}, "sparse_categorical_crossentropy", False),
+    "csv_metadata_line_cp1252": (write_sklearn_style_csv, {"seed": 5},
+                                 "sparse_categorical_crossentropy", False),
+    "tsv_dates_roles_merges": (write_dates_tsv, {
+        "target": "sex", "roles": [["code", "categorical"]],
+        "merges": [["sex", "M", "male"], ["sex", "Male", "male"], ["sex", "F", "female"]],
+    }, "sparse_categorical_crossentropy", False),
+    "parquet": (write_parquet, {}, "sparse_categorical_crossentropy", False),
     "npz_text_labels": (write_npz, {"seed": 9}, "sparse_categorical_crossentropy", False),
     "npz_own_test": (write_npz_with_test, {}, "sparse_categorical_crossentropy", True),
     "npy_folder_regression": (write_npy_folder, {"validation_split": 0.0},

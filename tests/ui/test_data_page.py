@@ -430,3 +430,50 @@ def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_wi
         ["Normalization"]
     assert "unscaled_features" not in {f.code for f in page.findings}
     assert not page.checks.fit_button.isEnabled()  # nothing left to fit
+
+
+def test_column_roles_are_shown_overridable_and_messy_categories_merge(qtbot, mlp_window,
+                                                                       tmp_path):
+    """The Role column says what kbuilder makes of each column and why; a role chosen
+    there is stored and used; spellings of one category merge in one click, and back."""
+    rows = ["patient_id,visit,sex,weight,outcome"]
+    sexes = ["M", "male", "Male", "female", "F", "female"]
+    for i in range(60):
+        rows.append(f"{1000 + i},2024-0{1 + i % 9}-1{i % 10},{sexes[i % 6]},"
+                    f"{60 + i % 17},{'ab'[i % 2]}")
+    path = tmp_path / "clinic.csv"
+    path.write_text("\n".join(rows) + "\n")
+    page = open_data_tab(mlp_window)
+    mlp_window.dialogs.open_path = str(path)
+    choose_kind(page, "csv")
+    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert page.error is None, page.error
+
+    visit = page.source.role_combo("visit")
+    assert visit.currentText() == "auto: date" and "day of week" in visit.toolTip()
+    assert page.source.role_combo("patient_id").currentText() == "auto: identifier"
+    assert "identifier" in page.source.role_combo("patient_id").toolTip()
+    assert "visit.month" in page.dataset.feature_names
+
+    # The user leaves the date out.
+    visit.setCurrentIndex(visit.findData("ignore"))
+    assert page.wait(60)
+    assert mlp_window.project.data["roles"] == [["visit", "ignore"]]
+    assert not any(n.startswith("visit") for n in page.dataset.feature_names)
+
+    # Messy spellings of sex are pointed out, merged in one click...
+    assert page.source.merge_button.isVisible()
+    assert "'M', 'Male' → 'male'" in page.source.merge_note.text()
+    assert {"sex=M", "sex=Male", "sex=F"} <= set(page.dataset.feature_names)
+    qtbot.mouseClick(page.source.merge_button, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert ["sex", "M", "male"] in mlp_window.project.data["merges"]
+    assert [n for n in page.dataset.feature_names if n.startswith("sex=")] == \
+        ["sex=female", "sex=male"]
+    # ...and unmerged the same way.
+    assert page.source.merge_button.text().startswith("Undo")
+    qtbot.mouseClick(page.source.merge_button, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert mlp_window.project.data["merges"] == []
+    assert "sex=M" in page.dataset.feature_names

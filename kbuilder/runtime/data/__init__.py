@@ -1,4 +1,4 @@
-"""Data sources: built-in datasets, CSV, NumPy and image folders, split and summarised.
+"""Data sources: built-in datasets, tables, NumPy and image folders, split and summarised.
 
 ``load_data(settings)`` turns a ``DataSettings`` into a ``Dataset``: NumPy arrays for the
 training, validation and test splits, the task (classification or regression), class and
@@ -20,6 +20,14 @@ Decisions a user may ask about:
       features their units, so the scaling belongs in the model (a ``Rescaling`` or
       ``Normalization`` layer) and travels with it to prediction time. The pre-flight check
       suggests that layer when the values are large.
+    * Tables (``csv:``, ``tsv:``, ``parquet:``, ``excel:`` sources; see
+      ``kbuilder.graph.settings.parse_table_spec`` for the options) are parsed by pyarrow
+      (Excel by pandas + openpyxl); the encoding, delimiter, decimal comma and header row
+      (or its absence, or a metadata line above the data) are detected from the first
+      megabyte. Each column gets a role (``roles.py``: numeric, categorical, boolean,
+      datetime, identifier, free text, empty) that the user can override; identifiers and
+      free text are left out unless chosen, dates become year/month/day-of-week/day-of-year
+      (and hour) features.
     * A numeric target is a class label when every value is a whole number and there are at
       most ``CLASS_LABEL_LIMIT`` distinct values, and fewer than half as many as rows;
       otherwise it is a regression target. Text targets are always class labels. Pass
@@ -51,6 +59,7 @@ from kbuilder.runtime.data.dataset import (
 )
 from kbuilder.runtime.data.images import IMAGE_EXTENSIONS
 from kbuilder.runtime.data.labels import CLASS_LABEL_LIMIT, TASKS, infer_task
+from kbuilder.runtime.data.roles import ROLES, ColumnRole, column_roles
 from kbuilder.runtime.data.split import finish
 from kbuilder.runtime.data.tables import (
     MAX_AUTO_CATEGORIES,
@@ -137,12 +146,14 @@ def dataset_from_arrays(
 __all__ = [
     "ADAPTABLE_LAYERS",
     "AdaptResult",
+    "ColumnRole",
     "CLASS_LABEL_LIMIT",
     "FLOAT32_MAX",
     "IMAGE_EXTENSIONS",
     "MAX_AUTO_CATEGORIES",
     "MISSING_CATEGORY",
     "MISSING_MARKERS",
+    "ROLES",
     "SEQUENCE_LENGTH",
     "TASKS",
     "VOCABULARY_SIZE",
@@ -150,6 +161,7 @@ __all__ = [
     "Dataset",
     "Progress",
     "adapt_layers",
+    "column_roles",
     "dataset_from_arrays",
     "fit_to_input",
     "infer_task",

@@ -1,13 +1,14 @@
-"""What the data panel previews: a CSV file's columns, a few samples, the data's summary.
+"""What the data panel previews: a table's columns, a few samples, the data's summary.
 
-``describe_csv`` says what a CSV file holds before it becomes a dataset: its columns,
-their types, the first rows. The panel shows it so the user can pick the target and
-feature columns and mark categorical ones, even when the file cannot be loaded as chosen
-yet (a column of numbers with a typo, a target with one class...). The types follow the
-rules of ``kbuilder.runtime.data`` exactly — same delimiter sniffing, decoding and
-missing-value markers — because the file is read by the same helpers.
+``describe_csv`` says what a table file holds before it becomes a dataset: its columns,
+their types and roles (``roles.py``: the loader's own record, so the panel and the loader
+agree), the first rows. It reads only the first rows (at most the file's first 4 MB), so
+a file of gigabytes previews in about a second; the row count is then an estimate. The
+panel shows it so the user can pick the target and feature columns, roles and merges,
+even when the file cannot be loaded as chosen yet (a column of numbers with a typo, a
+target with one class...).
 
-``load_job`` is what the panel runs in a background thread: the CSV's columns, the
+``load_job`` is what the panel runs in a background thread: the table's columns, the
 ``Dataset``, its summary and a few samples (``preview_samples``: some images of each class,
 or the first rows of a table).
 
@@ -18,26 +19,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.settings import DataSettings, SettingsError
 from kbuilder.runtime.data import load_data
 from kbuilder.runtime.data.dataset import DataError, Dataset, Progress
-from kbuilder.runtime.data.tables import (  # the loader's own reading rules, shared on purpose
-    _is_missing,
-    _parse_number,
-    _read_table,
-    looks_like_identifier,
-)
+from kbuilder.runtime.data.roles import ColumnRole, column_roles
+from kbuilder.runtime.data.tables import read_table
 
 HEAD_ROWS = 50
 # Samples shown in the preview grid, and rows in the table head.
 PREVIEW_IMAGES = 40
 PREVIEW_ROWS = 50
+# Rows the preview reads to describe the columns (from the start of the file): a 2 GB file
+# previews in about the time of reading a few megabytes.
+SAMPLE_ROWS = 20_000
 
 # Distinct text values at most this many: listed as the column's categories.
 SHOWN_CATEGORIES = 6
@@ -45,18 +46,20 @@ SHOWN_CATEGORIES = 6
 
 @dataclass(frozen=True)
 class CsvColumn:
-    """One column of a CSV file as the loader sees it.
+    """One column of a table as the loader sees it.
 
     Attributes:
         name: the header's name.
         kind: ``"number"`` (every present value is a number), ``"text"`` (mostly text:
             one-hot encoded as a feature, class labels as a target), ``"mixed"`` (mostly
-            numbers with some text: the loader refuses it unless marked categorical) or
-            ``"empty"``.
+            numbers with some text: the loader refuses it unless marked categorical),
+            ``"date"`` or ``"empty"``.
         missing: how many cells are empty or a missing marker (``NA``, ``?``, ...).
         distinct: how many different present values.
         examples: a few present values.
         first_text: for ``"mixed"``: the first value that is not a number, and its line.
+        role: the column's role (``kbuilder.runtime.data.roles``): what the loader makes
+            of it and why.
     """
 
     name: str
@@ -65,6 +68,7 @@ class CsvColumn:
     distinct: int
     examples: tuple[str, ...] = ()
     first_text: tuple[str, int] | None = None
+    role: ColumnRole | None = None
 
     @property
     def description(self) -> str:
@@ -78,7 +82,11 @@ class CsvColumn:
 
 @dataclass(frozen=True)
 class CsvPreview:
-    """The columns of a CSV file and its first rows (as text, as written)."""
+    """The columns of a table and its first rows (as text, as written).
+
+    ``rows`` is exact when ``complete``; else it is estimated from the share of the file
+    read (the preview reads the first ``SAMPLE_ROWS`` rows only).
+    """
 
     path: str
     name: str
@@ -87,6 +95,9 @@ class CsvPreview:
     rows: int
     delimiter: str
     head_lines: tuple[int, ...] = field(default=())
+    complete: bool = True
+    sampled: int = 0  # rows read to describe the columns
+    bytes_read: int = 0
 
     @property
     def header(self) -> list[str]:
@@ -100,60 +111,84 @@ class CsvPreview:
         is used). The loader's own rules, so the column table and the summary agree."""
         if column.kind == "empty":
             return "The column is empty: the loader leaves it out."
-        categories = column.distinct + (1 if column.missing else 0)
-        if column.kind == "text" and looks_like_identifier(categories, self.rows):
-            return (f"{column.distinct} different text values, like an identifier or free "
-                    "text: left out unless you tick it.")
+        role = column.role
+        if role is not None and not role.used and role.role != "target":
+            return role.reason[0].upper() + role.reason[1:] + "."
         return None
 
 
-def describe_csv(path: str | Path, head: int = HEAD_ROWS) -> CsvPreview:
-    """Read a CSV file's columns with their detected types, and its first rows.
+def describe_csv(path: str | Path, head: int = HEAD_ROWS,
+                 settings: DataSettings | None = None) -> CsvPreview:
+    """Read a table's columns with their roles, and its first rows.
+
+    Only the first ``SAMPLE_ROWS`` rows are read (the file's first megabytes), so even a
+    file of gigabytes previews in about a second.
 
     Args:
-        path: the CSV file.
+        path: the file (or a table source spec, ``csv:PATH:header=none...``).
         head: how many data rows to keep for the preview.
+        settings: the data settings whose reading options and roles apply.
 
     Returns:
         A ``CsvPreview``.
 
     Raises:
-        DataError: the file cannot be read as CSV (the message names the file and line).
+        DataError: the file cannot be read as a table (the message names file and line).
     """
-    table = _read_table(Path(path))
-    columns = []
-    for i, name in enumerate(table.header):
-        cells = [row[i] for row in table.rows]
-        columns.append(_describe_column(name, cells, table.lines, table.delimiter))
+    settings = settings or DataSettings(source=_as_source(path))
+    try:
+        spec = settings.table()
+    except SettingsError as exc:
+        raise DataError(str(exc)) from None
+    table = read_table(spec, max_rows=SAMPLE_ROWS, as_text=True)
+    target = settings.target or spec.target
+    # The column's type as written, and its role as the user's choices make it.
+    bare = dataclasses.replace(settings, categorical=(), roles=(), merges=())
+    inferred = column_roles(table, bare, target)
+    chosen = set(settings.categorical) | set(settings.role_overrides()) \
+        | set(settings.merge_map())
+    roles = column_roles(table, settings, target) if chosen else inferred
+    columns = [dataclasses.replace(_column(seen), role=role)
+               for seen, role in zip(inferred, roles, strict=True)]
+    heads = [table.columns[n].slice(0, head).to_pylist() for n in table.header]
+    rows = table.num_rows
+    if not table.complete:
+        rows = max(rows, table.estimated_rows)
     return CsvPreview(
-        path=str(path),
+        path=spec.path,
         name=table.name,
         columns=tuple(columns),
-        head=tuple(tuple(row) for row in table.rows[:head]),
-        rows=len(table.rows),
+        head=tuple(tuple((v or "").strip() for v in row) for row in zip(*heads, strict=True)),
+        rows=rows,
         delimiter=table.delimiter,
-        head_lines=tuple(table.lines[:head]),
+        head_lines=tuple(int(v) for v in table.lines[:head]),
+        complete=table.complete,
+        sampled=table.num_rows,
+        bytes_read=table.bytes_read,
     )
 
 
-def _describe_column(name: str, cells: list[str], lines: list[int],
-                     delimiter: str) -> CsvColumn:
-    present = [(cell, line) for cell, line in zip(cells, lines, strict=True)
-               if not _is_missing(cell)]
-    missing = len(cells) - len(present)
-    distinct = list(dict.fromkeys(cell for cell, _ in present))
-    examples = tuple(distinct[:SHOWN_CATEGORIES])
-    if not present:
-        return CsvColumn(name, "empty", missing, 0)
-    text = [(cell, line) for cell, line in present if _parse_number(cell, delimiter) is None]
-    if not text:
-        kind = "number"
-    elif len(text) < len(present) / 2:  # the loader's rule: a typo, not a text column
+def _as_source(path: str | Path) -> str:
+    text = str(path)
+    prefix = text.partition(":")[0]
+    if prefix in ("csv", "tsv", "parquet", "excel") and ":" in text and len(prefix) > 1:
+        return text
+    return f"csv:{text}"
+
+
+def _column(role: ColumnRole) -> CsvColumn:
+    if role.inferred == "empty":
+        kind = "empty"
+    elif role.first_text is not None:
         kind = "mixed"
+    elif role.inferred == "datetime":
+        kind = "date"
+    elif role.numbers:
+        kind = "number"
     else:
         kind = "text"
-    return CsvColumn(name, kind, missing, len(distinct), examples,
-                     text[0] if kind == "mixed" else None)
+    return CsvColumn(role.name, kind, role.missing, role.distinct, role.examples,
+                     role.first_text, role)
 
 
 # ========================================================================= loading
@@ -183,24 +218,32 @@ class LoadResult:
 
 
 def csv_path(settings: DataSettings) -> str:
-    """The file of a ``csv:PATH[:target=COLUMN]`` source."""
-    path, sep, _target = settings.location.rpartition(":target=")
-    return path if sep and path else settings.location
+    """The file of a table source (``csv:PATH[:target=COLUMN]...``)."""
+    return settings.table().path
 
 
-def load_job(settings: DataSettings, progress: Progress | None = None) -> LoadResult:
-    """Read the CSV's columns (for CSV sources), load the data, summarise it.
+def load_job(settings: DataSettings, progress: Progress | None = None,
+             columns: Callable[[CsvPreview], None] | None = None) -> LoadResult:
+    """Read the table's columns (for table sources), load the data, summarise it.
 
-    A CSV without a chosen target gets its last column as the target (the loader's
+    A table without a chosen target gets its last column as the target (the loader's
     default) in ``result.settings``. Never raises for bad data: the ``DataError`` is in
     the result.
+
+    Args:
+        settings: the data settings.
+        progress: called as ``progress(stage, done, total)`` while loading.
+        columns: called with the ``CsvPreview`` as soon as the first rows are read, before
+            the whole file is (a big file's columns show in about a second).
     """
     start = time.monotonic()
     result = LoadResult(settings)
     try:
         if settings.kind == "csv":
-            result.csv = describe_csv(csv_path(settings))
-            if settings.target is None and ":target=" not in settings.location:
+            result.csv = describe_csv(csv_path(settings), settings=settings)
+            if columns is not None:
+                columns(result.csv)
+            if settings.table().target is None:
                 # The loader's default, made explicit: the panel shows it as the target.
                 settings = dataclasses.replace(settings, target=result.csv.header[-1])
                 result.settings = settings

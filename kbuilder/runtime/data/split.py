@@ -146,11 +146,21 @@ def _impute_median(raw: Raw, *parts: Any) -> list[Any]:
         finite = values[~np.isnan(values)]
         medians[col] = float(np.median(finite)) if finite.size else 0.0
     out = []
+    # One row of fill values (NaN elsewhere) broadcast over each part: whole-array passes
+    # instead of one strided pass per column.
+    fill = np.full(x_train.shape[1], np.nan, dtype=x_train.dtype)
+    gaps = np.zeros(x_train.shape[1], dtype=bool)
+    for col, median in medians.items():
+        fill[col], gaps[col] = median, True
     for x in parts:
         if x is not None:
-            x = x.copy()
-            for col, median in medians.items():
-                x[np.isnan(x[:, col]), col] = median
+            if np.may_share_memory(x, raw.x):
+                x = x.copy()  # the split's rows are copies already (fancy indexing)
+            for start in range(0, len(x), 1 << 16):  # in blocks: a bounded mask
+                rows = x[start:start + (1 << 16)]
+                mask = np.isnan(rows)
+                mask &= gaps
+                np.copyto(rows, fill, where=mask)
         out.append(x)
     for entry in raw.missing:
         if entry.get("index") in medians:

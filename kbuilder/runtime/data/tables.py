@@ -1,209 +1,549 @@
-"""CSV files: read, columns chosen and encoded, each problem named by line and column."""
+"""Tables (CSV, TSV, Parquet, Excel): read, columns given roles and encoded, each problem
+named by file, line and column.
+
+The parsing is pyarrow's (multithreaded, columnar: a numeric column goes straight to a float
+array, never through one Python string per cell); Excel goes through pandas + openpyxl.
+What kbuilder adds is what a parser cannot know: the header row (or its absence, or a
+metadata line above the data as in scikit-learn's CSV files), the encoding, the delimiter
+and the decimal comma (each detected, each overridable in the data spec), the line of each
+row for messages, and the role of each column (``roles.py``).
+"""
 
 
 from __future__ import annotations
 
 import csv
-import io
+import dataclasses
+import itertools
 import math
-import re
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.settings import DataSettings, SettingsError, TableSpec
+from kbuilder.graph.table_layout import (
+    MISSING_MARKERS,
+    Layout,
+    TableLayoutError,
+    check_unique,
+    looks_like_header,
+    read_layout,
+)
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data.dataset import FLOAT32_MAX, DataError
 from kbuilder.runtime.data.labels import encode_labels, infer_task
 from kbuilder.runtime.data.split import Raw
 
-MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "?"})
+NUMBER_PATTERN = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)$"
 MISSING_CATEGORY = "(missing)"
 # A text column with more distinct values than this, most of them unique, is an identifier
 # or free text; one-hot encoding it would only add noise.
-# A text column with more distinct values than this, most of them unique, is an identifier
-# or free text; one-hot encoding it would only add noise.
 MAX_AUTO_CATEGORIES = 50
+_SCAN_CHUNK = 4 << 20
+HEAD_BYTES = 4 << 20  # what a preview parses at most
+# pyarrow's parallel parsing pays from three cores on; on two it only competed with the
+# rest of the load (bench/data_scale.py: 6.0-6.3 s single-threaded against 6.7-7.2 s for
+# 10^6 rows on a busy two-core machine).
+PARSE_THREADS = (os.cpu_count() or 1) > 2
 
 
-# ================================================================================= CSV
-def _csv_location(location: str) -> tuple[str, str | None]:
-    """``PATH[:target=COLUMN]`` -> (path, column or None)."""
-    path, sep, target = location.rpartition(":target=")
-    if sep and path:
-        return path, target
-    return location, None
+def _case_variants(word: str) -> list[str]:
+    letters = [(c.lower(), c.upper()) if c.isalpha() else (c,) for c in word]
+    return ["".join(p) for p in itertools.product(*letters)]
 
 
+# pyarrow matches null values exactly: every spelling of every marker, as written.
+_NULL_VALUES = sorted({v for m in MISSING_MARKERS for v in _case_variants(m)})
+
+
+# ============================================================================ a table
 @dataclass
-class _Table:
+class Table:
+    """A table as read: one pyarrow array per column, and where each row is in the file.
+
+    ``lines`` holds, per row, the line it ends on (CSV, 1-based, the header counted) or its
+    row in the sheet (Excel) or its row number (Parquet, 1-based); ``row_label`` says which.
+    """
+
     name: str  # the file's name, as messages show it
     path: str
+    format: str
     header: list[str]
-    rows: list[list[str]]
-    lines: list[int]  # the line each row ends on (1-based)
-    delimiter: str
+    columns: dict[str, Any]  # name -> pyarrow ChunkedArray
+    lines: np.ndarray
+    row_label: str = "line"
+    delimiter: str = ","
+    decimal: str = "."
+    encoding: str | None = None
+    notes: list[str] = field(default_factory=list)
+    complete: bool = True  # False: a preview's first rows only
+    bytes_read: int = 0
+    estimated_rows: int = 0  # a preview's estimate of all the file's rows
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.lines)
+
+    def where(self, row: int) -> str:
+        """``"data.csv line 17"`` for messages."""
+        return f"{self.name} {self.row_label} {int(self.lines[row])}"
 
 
-def load_csv(location: str, settings: DataSettings, task: str | None) -> Raw:
-    path_text, spec_target = _csv_location(location)
-    table = _read_table(Path(path_text))
-    notes: list[str] = []
-    target = settings.target or spec_target
-    if target is None:
-        target = table.header[-1]
-        notes.append(f"No target column was chosen; using the last column '{target}'.")
-    _require_columns(table, [target])
-    if settings.features is not None:
-        _require_columns(table, list(settings.features))
-        if target in settings.features:
-            raise DataError(
-                f"Column '{target}' of {table.name} is both the target and a feature; "
-                "the model must not see the answer. Remove it from the features.",
-                path=path_text, column=target,
-            )
-        features = list(settings.features)
-    else:
-        features = [c for c in table.header if c != target]
-    _require_columns(table, list(settings.categorical))
+def read_table(spec: TableSpec, *, max_rows: int | None = None,
+               as_text: bool = False, text_columns: tuple[str, ...] = ()) -> Table:
+    """Read the table ``spec`` names.
 
-    cells = {name: [row[i] for row in table.rows] for i, name in enumerate(table.header)}
-    y, task, class_names, kept, target_notes = _csv_target(table, target, cells[target], task)
-    notes += target_notes
-    columns, names, missing, impute = [], [], [], []
-    for name in features:
-        values = [cells[name][i] for i in kept]
-        lines = [table.lines[i] for i in kept]
-        explicit = settings.features is not None or name in settings.categorical
-        encoded = _csv_feature(table, name, values, lines, name in settings.categorical,
-                               explicit, notes)
-        if encoded is None:
-            continue
-        block, block_names, missing_entry = encoded
-        if missing_entry is not None:
-            if missing_entry.get("filled_with") == "median":
-                missing_entry["index"] = len(names)  # filled after the split, see finish
-                impute.append(len(names))
-            missing.append(missing_entry)
-        columns.append(block)
-        names += block_names
-    if not columns:
-        raise DataError(
-            f"{table.name} has no usable feature columns besides the target '{target}'.",
-            path=path_text,
-        )
-    x = np.concatenate(columns, axis=1).astype(np.float32)
-    return Raw(
-        x, y, task, table.name,
-        class_names=class_names,
-        num_classes=len(class_names) if class_names else None,
-        feature_names=names, impute_columns=impute, missing=missing, notes=notes,
-        row_ids=np.asarray([table.lines[i] for i in kept]), row_label="line",
-    )
+    Args:
+        spec: the file and its reading options (``DataSettings.table()``).
+        max_rows: read only about this many rows from the start (a preview); the file is
+            then read only as far as needed.
+        as_text: every column as text, as written (the preview shows cells as they are).
+        text_columns: columns to keep as text even if they hold numbers (categorical).
 
-
-def _read_table(path: Path) -> _Table:
-    """Header and rows of a CSV file, with the line of each row; rejects what is not CSV."""
-    name = path.name
+    Raises:
+        DataError: the file cannot be read as a table; the message names file and line.
+    """
+    path = Path(spec.path)
     if not path.exists():
-        raise DataError(f"The CSV file {path} does not exist.", path=str(path))
+        raise DataError(f"The {_what(spec.format)} {path} does not exist.", path=str(path))
     if path.is_dir():
-        raise DataError(f"{path} is a folder, not a CSV file.", path=str(path))
-    raw = path.read_bytes()
-    if b"\x00" in raw[:65536]:
-        raise DataError(
-            f"{name} is not a text file (it contains binary data). A CSV file is text with "
-            "one row per sample and a header row naming the columns.", path=str(path),
-        )
-    text = _decode(raw)
-    if not text.strip():
-        raise DataError(f"{name} is empty; a CSV file needs a header row and data rows.",
-                        path=str(path))
-    delimiter = _sniff_delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        raise DataError(f"{path} is a folder, not a {_what(spec.format)}.", path=str(path))
+    if spec.format == "parquet":
+        return _read_parquet(spec, path, max_rows)
+    if spec.format == "excel":
+        return _read_excel(spec, path, max_rows)
+    return _read_csv(spec, path, max_rows, as_text, text_columns)
+
+
+def _what(fmt: str) -> str:
+    return {"csv": "CSV file", "tsv": "TSV file", "parquet": "Parquet file",
+            "excel": "Excel file"}[fmt]
+
+
+# ---------------------------------------------------------------------------- CSV
+def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
+              text_columns: tuple[str, ...]) -> Table:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    name = path.name
+    size = path.stat().st_size
     try:
-        header = [cell.strip() for cell in next(reader)]
-        rows, lines = [], []
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue  # blank lines (often at the end) are not samples
-            if len(row) != len(header):
-                raise DataError(
-                    f"{name} line {reader.line_num} has {plural(len(row), 'value')} but the "
-                    f"header has {plural(len(header), 'column')}. Check for a missing or extra "
-                    f"'{_delimiter_name(delimiter)}' or an unclosed quote.",
-                    path=str(path), line=reader.line_num,
-                )
-            rows.append([cell.strip() for cell in row])
-            lines.append(reader.line_num)
-    except csv.Error as exc:
-        raise DataError(f"{name} line {reader.line_num} cannot be read as CSV: {exc}.",
-                        path=str(path), line=reader.line_num) from exc
-    header = [cell or f"column_{i + 1}" for i, cell in enumerate(header)]
-    _check_unique(header, name, str(path))
-    if not rows:
+        layout = read_layout(spec)
+    except TableLayoutError as exc:
+        raise DataError(str(exc), path=exc.path, line=exc.line, column=exc.column) from None
+    types: dict[str, Any] = {}
+    if as_text:
+        types = {n: pa.string() for n in layout.names}
+    else:
+        types = {n: pa.string() for n in text_columns if n in layout.names}
+    skipped: list[int] = []  # rows of only delimiters/spaces, or the wrong number of values
+
+    def invalid(row: Any) -> str:
+        if not row.text.strip(" \t\r" + layout.delimiter + '"'):
+            skipped.append(1)
+            return "skip"  # a blank line (maybe with delimiters) is not a sample
+        return "error"
+
+    read = pacsv.ReadOptions(
+        column_names=layout.names, skip_rows=layout.skip, encoding=layout.encoding,
+        use_threads=max_rows is None and PARSE_THREADS,
+    )
+    parse = pacsv.ParseOptions(delimiter=layout.delimiter, newlines_in_values=True,
+                               invalid_row_handler=invalid)
+    convert = pacsv.ConvertOptions(
+        # As text, cells stay as written (the preview shows them); text_values reads the
+        # missing markers in them.
+        null_values=[] if as_text else _NULL_VALUES, strings_can_be_null=not as_text,
+        quoted_strings_can_be_null=not as_text,
+        column_types=types, decimal_point=layout.decimal,
+    )
+    try:
+        try:
+            if max_rows is None:
+                data = pacsv.read_csv(path, read, parse, convert)
+                complete, bytes_read, parsed = True, size, None
+            else:
+                data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
+                                                                max_rows, size)
+        except pa.ArrowInvalid as exc:
+            if not ("UTF8" in str(exc) and spec.encoding is None
+                    and layout.encoding == "utf8"):
+                raise
+            # Valid UTF-8 at the start only: a Windows export after all (as detected when
+            # the first megabyte already shows it).
+            layout = dataclasses.replace(layout, encoding="cp1252")
+            read.encoding = "cp1252"
+            skipped.clear()
+            if max_rows is None:
+                data = pacsv.read_csv(path, read, parse, convert)
+                complete, bytes_read, parsed = True, size, None
+            else:
+                data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
+                                                                max_rows, size)
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(name, path, layout, exc, max_rows) from None
+    except (UnicodeDecodeError, pa.ArrowException) as exc:
+        raise DataError(f"{name} cannot be read as a CSV file: {exc}.", path=str(path)) \
+            from None
+    if data.num_rows == 0 and not skipped:
         raise DataError(f"{name} has a header row but no data rows.", path=str(path))
-    return _Table(name, str(path), header, rows, lines, delimiter)
+    data, dropped = _drop_blank_rows(data)
+    if data.num_rows == 0:
+        raise DataError(f"{name} has a header row but no data rows.", path=str(path))
+    lines = _row_lines(path, layout, data.num_rows, bool(skipped) or len(dropped) > 0, dropped,
+                       size if complete else bytes_read)
+    columns = {n: data.column(i) for i, n in enumerate(layout.names)}
+    estimate = data.num_rows
+    if not complete and parsed:  # the rows of the whole file, by the share read
+        estimate = max(data.num_rows, round(parsed * size / max(1, bytes_read)))
+    return Table(name, str(path), "tsv" if layout.delimiter == "\t" else "csv",
+                 layout.names, columns, lines[: data.num_rows], "line", layout.delimiter,
+                 layout.decimal, layout.encoding, layout.notes, complete, bytes_read,
+                 estimate)
 
 
-def _decode(raw: bytes) -> str:
+def _read_head(path: Path, read: Any, parse: Any, convert: Any, max_rows: int,
+               size: int) -> tuple[Any, bool, int, int]:
+    """The first ``max_rows`` rows, parsed from the file's first ``HEAD_BYTES`` only
+    (cut after its last complete line); also how many rows those bytes held."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with open(path, "rb") as f:
+        data = f.read(HEAD_BYTES)
+    complete = len(data) >= size
+    if not complete:
+        data = data[: data.rfind(b"\n") + 1] or data
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252")  # spreadsheet exports on Windows
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def _sniff_delimiter(text: str) -> str:
-    sample = "\n".join(text.splitlines()[:50])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return ","  # e.g. a single column: nothing to sniff
-
+        table = pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
+    except pa.ArrowInvalid:
+        if complete:
+            raise
+        # A quoted value with a newline cut in two at the end: half as much is enough.
+        data = data[: data.rfind(b"\n", 0, len(data) // 2) + 1]
+        table = pacsv.read_csv(pa.py_buffer(data), read, parse, convert)
+    parsed = table.num_rows
+    return table.slice(0, max_rows), complete and parsed <= max_rows, len(data), parsed
 
 def _delimiter_name(delimiter: str) -> str:
     return {"\t": "tab"}.get(delimiter, delimiter)
 
 
-def _check_unique(header: list[str], name: str, path: str) -> None:
-    seen: dict[str, int] = {}
-    for i, column in enumerate(header):
-        if column in seen:
-            raise DataError(
-                f"{name} has two columns named '{column}' (columns {seen[column] + 1} and "
-                f"{i + 1}); column names must be unique. Rename one of them.",
-                path=path, column=column,
+def _csv_error(name: str, path: Path, layout: Layout, exc: Exception,
+               max_rows: int | None) -> DataError:
+    """A pyarrow parse error as a sentence naming the line (found with Python's csv
+    module: only on this error path, so its speed does not matter)."""
+    text = str(exc)
+    if "Expected" in text and "columns" in text:
+        found = _first_ragged(path, layout)
+        if found is not None:
+            line, count = found
+            return DataError(
+                f"{name} line {line} has {plural(count, 'value')} but the header has "
+                f"{plural(len(layout.names), 'column')}. Check for a missing or extra "
+                f"'{_delimiter_name(layout.delimiter)}' or an unclosed quote.",
+                path=str(path), line=line,
             )
-        seen[column] = i
+    if "UTF8" in text or "utf-8" in text.lower() or "decode" in text.lower():
+        return DataError(
+            f"{name} is not in the {layout.encoding} encoding it seemed to be ({text}). "
+            "Say which one it is, e.g. encoding=cp1252 or encoding=latin-1.", path=str(path))
+    return DataError(f"{name} cannot be read as a CSV file: {text}.", path=str(path))
 
 
-def _require_columns(table: _Table, columns: list[str]) -> None:
-    for column in columns:
-        if column not in table.header:
-            raise DataError(
-                f"Column '{column}' is not in {table.name}; its columns are: "
-                f"{', '.join(table.header)}.",
-                path=table.path, column=column,
-            )
-
-
-def _parse_number(cell: str, delimiter: str) -> float | None:
-    try:
-        return float(cell)
-    except ValueError:
-        pass
-    if delimiter == ";" and re.fullmatch(r"[+-]?\d+,\d+", cell):
-        return float(cell.replace(",", "."))  # a decimal comma (European spreadsheets)
+def _first_ragged(path: Path, layout: Layout) -> tuple[int, int] | None:
+    """The first line (where its record starts) with the wrong number of values."""
+    codec = "utf-8-sig" if layout.encoding == "utf8" else layout.encoding
+    with open(path, encoding=codec, errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter=layout.delimiter)
+        start = 1
+        try:
+            for i, row in enumerate(reader):
+                if i >= layout.skip and any(cell.strip() for cell in row) \
+                        and len(row) != len(layout.names):
+                    return start, len(row)
+                start = reader.line_num + 1
+        except csv.Error:  # a quote never closed: the value runs to the end of the file
+            return start, 1
     return None
 
 
-def _float32_problem(value: float) -> str | None:
+def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
+    """Rows whose every cell is empty are not samples (often a line of delimiters at the
+    end); returns the rest and the indices of the dropped rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if data.num_columns == 0:
+        return data, np.zeros(0, np.int64)
+
+    def empty(column: Any) -> Any:
+        gaps = pc.is_null(column)
+        if pa.types.is_string(column.type):  # "" or only spaces (no strings allocated)
+            blank = pc.or_kleene(pc.equal(column, ""), pc.utf8_is_space(column))
+            gaps = pc.or_kleene(gaps, blank)  # null | x: a gap
+        return gaps
+
+    # The column with the fewest gaps first: usually it has none, and no row is blank.
+    fewest = min(data.columns, key=lambda c: (c.null_count, pa.types.is_string(c.type)))
+    if not pc.any(empty(fewest)).as_py():
+        return data, np.zeros(0, np.int64)
+    blank = None
+    for column in data.columns:
+        gaps = empty(column)
+        blank = gaps if blank is None else pc.and_kleene(blank, gaps)
+    mask = np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if not mask.any():
+        return data, np.zeros(0, np.int64)
+    return data.filter(~mask), np.flatnonzero(mask)
+
+
+def _row_lines(path: Path, layout: Layout, rows: int, irregular: bool, dropped: np.ndarray,
+               limit: int) -> np.ndarray:
+    """The line each row ends on.
+
+    Counting newlines is enough when every line is a row (the usual case, checked); a file
+    with quoted newlines or blank lines is scanned for the records' ends.
+    """
+    total = rows + len(dropped)
+    with open(path, "rb") as f:
+        data_newlines = 0
+        quotes = False
+        read = 0
+        last = b""
+        while read < limit:
+            chunk = f.read(min(_SCAN_CHUNK, limit - read))
+            if not chunk:
+                break
+            read += len(chunk)
+            data_newlines += chunk.count(b"\n")
+            quotes = quotes or b'"' in chunk
+            last = chunk[-1:]
+    physical = data_newlines + (1 if last not in (b"\n", b"") else 0)
+    if not quotes and not irregular and physical - (layout.first_data_line - 1) == total:
+        lines = np.arange(layout.first_data_line, layout.first_data_line + total)
+    else:
+        lines = _scan_record_lines(path, layout, limit)
+    if len(dropped):
+        lines = np.delete(lines[:total], dropped)
+    return lines
+
+
+def _scan_record_lines(path: Path, layout: Layout, limit: int) -> np.ndarray:
+    """The end line of every non-blank record after the header, with quotes respected
+    (a newline inside quotes is part of a value), in chunks of bounded memory."""
+    delim = ord(layout.delimiter)
+    blank_bytes = np.zeros(256, dtype=bool)
+    for c in b" \t\r\n\"":
+        blank_bytes[c] = True
+    blank_bytes[delim] = True
+    ends: list[np.ndarray] = []
+    counts: list[np.ndarray] = []
+    in_quotes = 0
+    newline_base = 0
+    carry_nonblank = 0
+    carry_fields = 0
+    with open(path, "rb") as f:
+        read = 0
+        while read < limit:
+            chunk = f.read(min(_SCAN_CHUNK, limit - read))
+            if not chunk:
+                break
+            read += len(chunk)
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            quote = a == 34
+            parity = (np.cumsum(quote, dtype=np.int64) + in_quotes) & 1
+            outside = parity == 0  # at a quote char itself this is after it; fine for \n
+            newline = a == 10
+            ends_here = np.flatnonzero(newline & outside)
+            line_no = np.cumsum(newline, dtype=np.int64) + newline_base  # lines ended
+            nonblank = np.cumsum(~blank_bytes[a], dtype=np.int64)
+            fields = np.cumsum((a == delim) & outside, dtype=np.int64)
+            if len(ends_here):
+                nb = np.diff(np.concatenate([[0], nonblank[ends_here]]))
+                nb[0] += carry_nonblank
+                fl = np.diff(np.concatenate([[0], fields[ends_here]]))
+                fl[0] += carry_fields
+                ends.append(line_no[ends_here])
+                counts.append(np.stack([nb, fl], axis=1))
+                tail = slice(ends_here[-1] + 1, None)
+                carry_nonblank = int(nonblank[-1] - nonblank[ends_here[-1]])
+                carry_fields = int(fields[-1] - fields[ends_here[-1]])
+                del tail
+            else:
+                carry_nonblank += int(nonblank[-1])
+                carry_fields += int(fields[-1])
+            in_quotes = int(parity[-1])
+            newline_base = int(line_no[-1])
+    if carry_nonblank:  # a last record without a newline
+        ends.append(np.asarray([newline_base + 1]))
+        counts.append(np.asarray([[carry_nonblank, carry_fields]]))
+    if not ends:
+        return np.zeros(0, np.int64)
+    end_lines = np.concatenate(ends)
+    info = np.concatenate(counts)
+    # pyarrow skips empty lines and (through the handler) blank ones with the wrong number
+    # of fields; blank ones with the right number become blank rows, dropped later.
+    keep = (info[:, 0] > 0) | (info[:, 1] + 1 == len(layout.names))
+    nonempty = end_lines >= layout.first_data_line
+    return end_lines[keep & nonempty]
+
+
+# ------------------------------------------------------------------- Parquet, Excel
+def _read_parquet(spec: TableSpec, path: Path, max_rows: int | None) -> Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if max_rows is None:
+            data = pq.read_table(path)
+            complete = True
+        else:
+            parquet = pq.ParquetFile(path)
+            batches = next(parquet.iter_batches(batch_size=max_rows), None)
+            data = pa.Table.from_batches([batches]) if batches is not None else \
+                parquet.schema_arrow.empty_table()
+            complete = data.num_rows >= parquet.metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path.name} cannot be read as a Parquet file: {exc}.",
+                        path=str(path)) from None
+    names = [str(n) for n in data.column_names]
+    check_unique(names, path.name, str(path))
+    if data.num_rows == 0:
+        raise DataError(f"{path.name} has no rows.", path=str(path))
+    columns = {n: _flatten(data.column(i)) for i, n in enumerate(names)}
+    return Table(path.name, str(path), "parquet", names, columns,
+                 np.arange(1, data.num_rows + 1), "row", complete=complete,
+                 bytes_read=path.stat().st_size)
+
+
+def _flatten(column: Any) -> Any:
+    """Dictionary-encoded (categorical) columns as plain values."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
+
+
+def _read_excel(spec: TableSpec, path: Path, max_rows: int | None) -> Table:
+    import pyarrow as pa
+
+    try:
+        import openpyxl  # noqa: F401  (pandas reads .xlsx through it)
+    except ImportError:
+        raise DataError(
+            f"{path.name} is an Excel file; reading it needs the openpyxl package "
+            "(pip install openpyxl), or save the sheet as CSV.", path=str(path)) from None
+    import pandas as pd
+
+    header = spec.header
+    skip = (header - 1) if isinstance(header, int) else 0
+    try:
+        frame = pd.read_excel(
+            path, sheet_name=spec.sheet if spec.sheet is not None else 0,
+            header=None, skiprows=skip, nrows=None if max_rows is None else max_rows + 1,
+            dtype=object, na_filter=False,
+        )
+    except ValueError as exc:  # an unknown sheet, among others
+        raise DataError(f"{path.name}: {exc}.", path=str(path)) from None
+    except Exception as exc:  # openpyxl raises its own zoo of errors for damaged files
+        raise DataError(f"{path.name} cannot be read as an Excel file: {exc}.",
+                        path=str(path)) from None
+    cells = [[_excel_text(v) for v in row] for row in frame.itertuples(index=False)]
+    if not cells:
+        raise DataError(f"{path.name} has an empty sheet.", path=str(path))
+    if header == "none" or (header is None and not looks_like_header(cells, ".")):
+        names = [f"column_{i + 1}" for i in range(len(cells[0]))]
+        body, first = cells, skip + 1
+    else:
+        names = [c.strip() or f"column_{i + 1}" for i, c in enumerate(cells[0])]
+        body, first = cells[1:], skip + 2
+    check_unique(names, path.name, str(path))
+    keep = [i for i, row in enumerate(body) if any(c.strip() for c in row)]
+    if not keep:
+        raise DataError(f"{path.name} has a header row but no data rows.", path=str(path))
+    columns = {}
+    for j, n in enumerate(names):
+        values = [body[i][j].strip() for i in keep]
+        columns[n] = pa.chunked_array([pa.array(
+            [None if v.lower() in MISSING_MARKERS else v for v in values], pa.string())])
+    return Table(path.name, str(path), "excel", names, columns,
+                 np.asarray([first + i for i in keep]), "row",
+                 complete=max_rows is None or len(frame) <= max_rows)
+
+
+def _excel_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat(sep=" ") if hasattr(value, "hour") else value.isoformat()
+    return str(value)
+
+
+# ======================================================================= columns
+def text_values(column: Any) -> Any:
+    """A text column stripped, with its missing markers as nulls (a pyarrow array)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.type != pa.string() and column.type != pa.large_string():
+        column = pc.cast(column, pa.string())
+    stripped = pc.utf8_trim_whitespace(column)
+    missing = pc.is_in(pc.utf8_lower(stripped), value_set=pa.array(sorted(MISSING_MARKERS)))
+    return pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+
+
+@dataclass
+class Numbers:
+    """A column as numbers: ``values`` (float64, NaN where missing) and the rows whose
+    cell is not a number (``bad``) with the first of them as written; ``text``: the
+    column as ``text_values`` gave it (for a column read as text)."""
+
+    values: np.ndarray
+    bad: int = 0
+    first_bad: int | None = None
+    first_text: str | None = None
+    text: Any = None
+
+
+def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
+    """The column as numbers, or ``None`` when it holds dates or is not numeric at all."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+        return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
+    if pa.types.is_decimal(kind):
+        return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None
+    clean = text = text_values(column)
+    if decimal == ",":
+        text = pc.replace_substring_regex(text, pattern=r"^([+-]?\d+),(\d+)$",
+                                          replacement=r"\1.\2")
+    # What a number looks like (Python's float() would also take '1_000'); arrow's cast
+    # then parses them, as its CSV reader parses the columns it types as numbers.
+    number = pc.match_substring_regex(text, NUMBER_PATTERN, ignore_case=True)
+    numeric = pc.fill_null(number, True)
+    values = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
+    values = values.to_numpy(zero_copy_only=False)
+    bad_mask = ~numeric.to_numpy(zero_copy_only=False)
+    bad = int(bad_mask.sum())
+    if not bad:
+        return Numbers(values, text=clean)
+    first = int(np.flatnonzero(bad_mask)[0])
+    return Numbers(values, bad, first, text[first].as_py(), clean)
+
+
+def float32_problem(value: float) -> str | None:
     """Why ``value`` cannot be trained on (Keras computes in float32), or ``None``."""
     if math.isinf(value):
         return "is infinite"
@@ -213,71 +553,125 @@ def _float32_problem(value: float) -> str | None:
     return None
 
 
-def _is_missing(cell: str) -> bool:
-    return cell.lower() in MISSING_MARKERS
+def check_float32(table: Table, column: str, values: np.ndarray, rows: np.ndarray | None,
+                  raw: Any = None) -> None:
+    """Refuse a value a float32 model cannot hold, naming its line."""
+    with np.errstate(invalid="ignore"):
+        over = np.flatnonzero(np.abs(values) > FLOAT32_MAX)
+    if not len(over):
+        return
+    i = int(over[0])
+    row = int(rows[i]) if rows is not None else i
+    value = float(values[i])
+    written = _written(raw, row) if raw is not None else None
+    cell = written or (("-inf" if value < 0 else "inf") if math.isinf(value)
+                       else f"{value:g}")
+    problem = float32_problem(value)
+    raise DataError(
+        f"{table.where(row)}, column '{column}': {cell} {problem}. Correct the value, leave "
+        "the cell empty for a missing value, or rescale the column (e.g. other units).",
+        path=table.path, column=column, line=int(table.lines[row]),
+    )
 
 
-def _numeric_values(
-    table: _Table, column: str, cells: list[str], lines: list[int], forced: bool
-) -> np.ndarray | None:
-    """Floats (NaN where missing) when the column is numeric; ``None`` when it is text.
+def _written(column: Any, row: int) -> str | None:
+    import pyarrow as pa
 
-    A column whose values are mostly numbers but not all is a typo, not a text column
-    (unless ``forced``: then every non-number is an error).
-    """
-    values = np.full(len(cells), np.nan)
-    bad = []
-    for i, cell in enumerate(cells):
-        if _is_missing(cell):
-            continue
-        number = _parse_number(cell, table.delimiter)
-        if number is None:
-            bad.append(i)
-            continue
-        problem = _float32_problem(number)
-        if problem:
-            raise DataError(
-                f"{table.name} line {lines[i]}, column '{column}': {cell} {problem}. "
-                "Correct the value, leave the cell empty for a missing value, or rescale "
-                "the column (e.g. other units).",
-                path=table.path, column=column, line=lines[i],
-            )
-        values[i] = number
-    present = len(cells) - sum(_is_missing(c) for c in cells)
-    if not bad:
-        return values
-    if forced or len(bad) < present / 2:
-        i = bad[0]
-        raise DataError(
-            f"{table.name} line {lines[i]}, column '{column}': '{cells[i]}' is not a "
-            "number. Correct it, leave the cell empty for a missing value, or mark the "
-            "column as categorical.",
-            path=table.path, column=column, line=lines[i],
-        )
+    if pa.types.is_string(column.type):
+        value = column[row].as_py()
+        return value.strip() if value else None
     return None
 
 
-def _csv_target(
-    table: _Table, column: str, cells: list[str], task: str | None
-) -> tuple[np.ndarray, str, list[str] | None, list[int], list[str]]:
+# ================================================================= the CSV source
+def load_csv(location: str, settings: DataSettings, task: str | None) -> Raw:
+    """A table source as ``Raw`` features and target (see ``kbuilder.runtime.data``)."""
+    from kbuilder.runtime.data.roles import encode_table
+
+    try:
+        spec = settings.table()
+    except SettingsError as exc:
+        raise DataError(str(exc)) from None
+    categorical = set(settings.categorical) | {
+        c for c, r in settings.roles if r == "categorical"}
+    table = read_table(spec, text_columns=tuple(sorted(categorical)))
+    return encode_table(table, settings, spec.target, task)
+
+
+def require_columns(table: Table, columns: list[str]) -> None:
+    for column in columns:
+        if column not in table.columns:
+            raise DataError(
+                f"Column '{column}' is not in {table.name}; its columns are: "
+                f"{', '.join(table.header)}.",
+                path=table.path, column=column,
+            )
+
+
+def target_values(
+    table: Table, column: str, merges: dict[str, str], task: str | None
+) -> tuple[np.ndarray, str, list[str] | None, np.ndarray, list[str]]:
     """Labels or targets, the task, class names, rows kept (target present), notes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     notes = []
-    kept = [i for i, cell in enumerate(cells) if not _is_missing(cell)]
-    if len(kept) < len(cells):
-        notes.append(f"{len(cells) - len(kept)} row(s) without a value for the target "
+    raw = table.columns[column]
+    numbers = text = None
+    if not merges:
+        numbers = as_numbers(raw, table.decimal)
+    if numbers is not None and numbers.bad:
+        present = int((~np.isnan(numbers.values)).sum()) + numbers.bad
+        if task == "regression" or numbers.bad < present / 2:
+            i = numbers.first_bad
+            raise DataError(
+                f"{table.where(i)}, column '{column}': '{numbers.first_text}' is not a "
+                "number. Correct it, leave the cell empty for a missing value, or mark the "
+                "column as categorical.",
+                path=table.path, column=column, line=int(table.lines[i]),
+            )
+        text = numbers.text
+        numbers = None
+    if numbers is not None:
+        kept = np.flatnonzero(~np.isnan(numbers.values))
+    else:
+        if text is None:
+            text = text_values(raw)
+        if merges:
+            text = _apply_merges(text, merges)
+        kept = np.flatnonzero(pc.is_valid(text).to_numpy(zero_copy_only=False))
+    if len(kept) < table.num_rows:
+        notes.append(f"{table.num_rows - len(kept)} row(s) without a value for the target "
                      f"'{column}' were left out.")
-    if not kept:
+    if not len(kept):
         raise DataError(f"The target column '{column}' of {table.name} has no values.",
                         path=table.path, column=column)
-    present = [cells[i] for i in kept]
-    lines = [table.lines[i] for i in kept]
-    numbers = _numeric_values(table, column, present, lines, forced=task == "regression")
-    values = np.asarray(present) if numbers is None else numbers
-    task = task or infer_task(values)
+    source = f"{table.name} (column '{column}')"
+    if numbers is not None:
+        values = numbers.values[kept]
+        check_float32(table, column, values, kept)
+        task = task or infer_task(values)
+        if task == "regression":
+            return values.astype(np.float32), task, None, kept, notes
+        ids, names, label_notes = encode_labels(values, source)
+        return ids, task, names, kept, notes + label_notes
+    encoded = pc.dictionary_encode(text.take(pa.array(kept))).combine_chunks()
+    uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=str)
     if task == "regression":
-        return values.astype(np.float32), task, None, kept, notes
-    ids, names, label_notes = encode_labels(values, f"{table.name} (column '{column}')")
-    return ids, task, names, kept, notes + label_notes
+        raise DataError(f"The target '{column}' of {table.name} holds text; it cannot be "
+                        "predicted as a number.", path=table.path, column=column)
+    rank, names, label_notes = encode_labels(uniques, source)
+    ids = rank[encoded.indices.to_numpy(zero_copy_only=False)].astype(np.int32)
+    return ids, "classification", names, kept, notes + label_notes
+
+
+def _apply_merges(text: Any, merges: dict[str, str]) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(text).combine_chunks()
+    dictionary = [merges.get(v, v) for v in encoded.dictionary.to_pylist()]
+    return pa.chunked_array([pc.take(pa.array(dictionary, pa.string()), encoded.indices)])
 
 
 def looks_like_identifier(categories: int, cells: int) -> bool:
@@ -288,39 +682,3 @@ def looks_like_identifier(categories: int, cells: int) -> bool:
     The data panel's column table uses the same rule to show which columns are used.
     """
     return categories > MAX_AUTO_CATEGORIES and categories > cells / 2
-
-
-def _csv_feature(
-    table: _Table, column: str, cells: list[str], lines: list[int], categorical: bool,
-    explicit: bool, notes: list[str],
-) -> tuple[np.ndarray, list[str], dict[str, Any] | None] | None:
-    """One feature column encoded: (block of columns, their names, missing-value entry)."""
-    n_missing = sum(_is_missing(c) for c in cells)
-    if n_missing == len(cells):
-        notes.append(f"Column '{column}' is empty and was left out.")
-        return None
-    if not categorical:
-        numbers = _numeric_values(table, column, cells, lines, forced=False)
-        if numbers is not None:
-            entry = None
-            if n_missing:
-                entry = {"column": column, "count": n_missing, "filled_with": "median"}
-            return numbers[:, None], [column], entry
-    labels = [MISSING_CATEGORY if _is_missing(c) else c for c in cells]
-    categories = sorted(set(labels))
-    if not explicit and looks_like_identifier(len(categories), len(cells)):
-        notes.append(
-            f"Column '{column}' has {len(categories)} different text values, like an "
-            "identifier or free text, and was left out. Choose it as a feature or mark it "
-            "categorical to use it anyway."
-        )
-        return None
-    index = {c: i for i, c in enumerate(categories)}
-    block = np.zeros((len(cells), len(categories)), dtype=np.float32)
-    block[np.arange(len(cells)), [index[v] for v in labels]] = 1.0
-    entry = None
-    if n_missing:
-        entry = {"column": column, "count": n_missing, "filled_with": MISSING_CATEGORY}
-    return block, [f"{column}={c}" for c in categories], entry
-
-
