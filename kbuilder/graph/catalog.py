@@ -460,12 +460,14 @@ def keras_class(spec: LayerSpec) -> type:
     """
     import keras
 
-    from kbuilder.graph import app_layers, ops
+    from kbuilder.graph import app_layers, kbuilder_layers, ops
 
     if ops.is_operation(spec.class_name):
         return ops.keras_class(spec.class_name)
     if spec.class_name in app_layers.APPLICATION_LAYERS:
         return app_layers.keras_class(spec.class_name)
+    if kbuilder_layers.is_kbuilder_layer(spec.class_name):
+        return kbuilder_layers.keras_class(spec.class_name)
     return getattr(keras.layers, spec.api_name or spec.class_name)
 
 
@@ -985,6 +987,9 @@ def _catalog() -> _Catalog:
         if cls.__name__ in EXCLUDED or not issubclass(cls, keras.layers.Layer):
             continue
         specs.append(_layer_spec(cls, names))
+    from kbuilder.graph import kbuilder_layers
+
+    specs += kbuilder_layers.catalog_specs()  # kbuilder's own layers are in the palette
     order = {c: i for i, c in enumerate(_category_order())}
     specs.sort(key=lambda s: (order.get(s.category, len(order)), s.class_name))
     by_name = {}

@@ -40,6 +40,8 @@ from kbuilder.graph import ops
 from kbuilder.graph.app_layers import APPLICATION_LAYERS, class_source
 from kbuilder.graph.codegen_data import DEFINED_NAMES as DATA_NAMES
 from kbuilder.graph.errors import GraphError, UnknownLayerError
+from kbuilder.graph.kbuilder_layers import KBUILDER_LAYERS
+from kbuilder.graph.kbuilder_layers import class_source as kbuilder_class_source
 from kbuilder.graph.model import Graph, Node, to_snake_case
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 
@@ -192,7 +194,7 @@ def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
 _RESERVED = frozenset({
     "keras", "layers", "np", "numpy", "os", "argparse", "importlib", "main", "model",
     "make_callbacks", "checkpoint_path", "logs_folder", "build_model", *DATA_NAMES,
-    *APPLICATION_LAYERS,
+    *APPLICATION_LAYERS, *KBUILDER_LAYERS,
 })
 _TAKEN_BY_PYTHON = frozenset(
     {*keyword.kwlist, *keyword.softkwlist, *dir(builtins)}
@@ -238,6 +240,9 @@ def _model_functions_of(graph: Graph) -> _ModelFunctions:
         used = sorted({n.class_name for _, n in graph.walk() if n.class_name} & set(
             APPLICATION_LAYERS))
         definitions: list[str] = [class_source(name) for name in used]
+        own = sorted({n.class_name for _, n in graph.walk() if n.class_name} & set(
+            KBUILDER_LAYERS))
+        definitions += [kbuilder_class_source(name) for name in own]
         _write_function(graph, inference, "build_model", graph.name, function_names,
                         definitions, top_level=True)
         inputs = graph.input_nodes()
@@ -564,7 +569,8 @@ def _render_layer(spec: Any, kept: dict[str, Any], name: str | None) -> str:
     if name is not None:
         keywords.append(f"name={_string(name)}")
     # An application's own layer class is defined in the generated module itself.
-    module = "" if spec.class_name in APPLICATION_LAYERS else "layers."
+    defined_here = spec.class_name in APPLICATION_LAYERS or spec.class_name in KBUILDER_LAYERS
+    module = "" if defined_here else "layers."
     return f"{module}{spec.api_name or spec.class_name}({', '.join(positional + keywords)})"
 
 
@@ -1013,7 +1019,10 @@ _OPTIMIZERS = {
 }
 # The layers whose state the training run learns from the training data (``adapt``) when
 # the project gives none, as kbuilder's own training does.
-_ADAPTED = {"Normalization": "mean", "Discretization": "bin_boundaries"}
+_ADAPTED = {"Normalization": "mean", "Discretization": "bin_boundaries",
+            "FillMissing": "fill_values"}
+# Layers after which the data is still the input's, only cleaner (see runtime.data.adapt).
+_PASS_THROUGH = frozenset({"FillMissing"})
 
 @dataclass
 class _TrainingPlan:
@@ -1023,7 +1032,7 @@ class _TrainingPlan:
     data: Any  # DataSettings
     training: Any  # TrainingSettings
     model: _ModelFunctions
-    adapted: list[str] = field(default_factory=list)
+    adapted: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def of(cls, project: Any) -> _TrainingPlan:
@@ -1080,22 +1089,37 @@ class _TrainingPlan:
         what = {"csv": "the CSV file", "npz": "the NumPy file", "images": "the image folder"}
         return f"{what[self.kind]} {_quote_text(name)}; {split}"
 
-    def _layers_to_adapt(self) -> list[str]:
-        """Top-level layers fed straight by the model input that learn state from data."""
+    def _layers_to_adapt(self) -> list[tuple[str, str]]:
+        """``(layer name, data expression)`` of the top-level layers that learn state from
+        the data of a model input they take straight, or through a ``FillMissing``
+        (adapted on the filled data), in the order a run adapts them."""
         graph = self.model.graph
-        if len(graph.input_nodes()) != 1:
+        inputs = graph.input_nodes()
+        if len(inputs) > 1 and not self.arrays_by_input:
             return []
-        source = graph.input_nodes()[0].id
-        names = []
-        for node in graph.nodes:
+        data_of: dict[str, str] = {}  # node id -> the expression of the data it gives
+        for i, node in enumerate(inputs):
+            data_of[node.id] = f"x_train[{i}]" if len(inputs) > 1 else "x_train"
+        adapted = []
+        for node in map(graph.node, graph.topological_order()):  # FillMissing first
+            sources = [e.src for e in graph.edges_into(node.id)]
+            if len(sources) != 1 or sources[0] not in data_of or node.shared_with:
+                continue
+            data = data_of[sources[0]]
             state = _ADAPTED.get(node.class_name or "")
-            if (
-                state is not None and not node.shared_with
-                and node.params.get(state) is None
-                and [e.src for e in graph.edges_into(node.id)] == [source]
-            ):
-                names.append(node.name)
-        return names
+            if state is not None and node.params.get(state) is None:
+                adapted.append((node.name, data))
+            if node.class_name in _PASS_THROUGH:
+                data_of[node.id] = f"model.get_layer({_string(node.name)})({data})"
+        return adapted
+
+    @property
+    def arrays_by_input(self) -> bool:
+        """Whether the data gives one array per model input (by name): a NumPy file for a
+        model of several inputs, or with arrays chosen for the inputs."""
+        return self.kind == "npz" and (len(self.model.graph.input_nodes()) > 1
+                                       or bool(self.data.input_arrays)
+                                       or bool(self.data.output_arrays))
 
     # ----------------------------------------------------------------- setup
     def setup_code(self, script: bool = True) -> str:
@@ -1126,14 +1150,21 @@ class _TrainingPlan:
     def settings_code(self) -> str:
         t = self.training
         shape = self.model.input_shapes[0] if self.model.input_shapes else ()
+        if self.arrays_by_input:
+            names = [n.name for n in self.model.graph.input_nodes()]
+            shapes = {n: tuple(s) for n, s in zip(names, self.model.input_shapes, strict=True)}
+            shape_line = ("# One sample of each model input (no batch dimension), by Input name.\n"
+                          f"INPUT_SHAPES = {_literal(shapes)}")
+        else:
+            shape_line = (f"INPUT_SHAPE = {_literal(tuple(shape))}  "
+                          "# one sample as the model takes it (no batch dimension)")
         lines = [
             "# Settings from the kbuilder project.",
             f"SEED = {t.seed}  # seed of the weights' initialisation, shuffling and dropout",
             f"EPOCHS = {t.epochs}",
             f"BATCH_SIZE = {t.batch_size}",
             f"LEARNING_RATE = {_literal(float(t.learning_rate))}",
-            f"INPUT_SHAPE = {_literal(tuple(shape))}  "
-            "# one sample as the model takes it (no batch dimension)",
+            shape_line,
             *self.data_section.settings,
         ]
         return "\n".join(lines)
@@ -1143,28 +1174,32 @@ class _TrainingPlan:
     def data_section(self) -> Any:
         from kbuilder.graph.codegen_data import data_section
 
-        return data_section(self.data, self.kind, self.training.loss if self.one_hot else None)
+        inputs = ([n.name for n in self.model.graph.input_nodes()] if self.arrays_by_input
+                  else None)
+        return data_section(self.data, self.kind, self.training.loss if self.one_hot else None,
+                            input_names=inputs)
 
     def data_definitions(self) -> list[str]:
         return list(self.data_section.definitions)
 
     def load_statement(self, path_expr: str = "DATA_PATH") -> str:
         call = f"load_data({path_expr})" if self.data_path_kind else "load_data()"
+        fit = "fit_to_inputs" if self.arrays_by_input else "fit_to_input"
         lines = [
             f"(x_train, y_train), (x_val, y_val), (x_test, y_test) = {call}",
-            "x_train, x_val, x_test = (fit_to_input(x) for x in (x_train, x_val, x_test))",
+            f"x_train, x_val, x_test = ({fit}(x) for x in (x_train, x_val, x_test))",
         ]
         if self.one_hot:
             lines.append("y_train, y_val, y_test = one_hot(y_train, y_val, y_test)")
         lines.append('print("Samples for training, validation and test:", '
-                     "(len(x_train), len(x_val), len(x_test)))")
+                     "(len(y_train), len(y_val), len(y_test)))")
         return "\n".join(lines)
 
     def mismatch_lines(self) -> list[str]:
         """A clear stop when the data cannot feed the model as it is."""
         graph = self.model.graph
         inputs = [n.name for n in graph.input_nodes()]
-        if len(inputs) > 1:
+        if len(inputs) > 1 and not self.arrays_by_input:
             message = (
                 f"This model takes {len(inputs)} inputs ({', '.join(inputs)}), but the data "
                 "gives one array per sample. Edit load_data() to give one array per input, "
@@ -1191,7 +1226,7 @@ class _TrainingPlan:
         lines.append("model = build_model()")
         if self.adapted:
             lines.append("# Layers without given statistics learn them from the training data.")
-            lines += [f"model.get_layer({_string(n)}).adapt(x_train)" for n in self.adapted]
+            lines += [f"model.get_layer({_string(n)}).adapt({data})" for n, data in self.adapted]
         return lines
 
     def compile_lines(self) -> list[str]:
@@ -1260,7 +1295,7 @@ class _TrainingPlan:
             "model.fit(",
             "    x_train,",
             "    y_train,",
-            "    validation_data=(x_val, y_val) if len(x_val) else None,",
+            "    validation_data=(x_val, y_val) if len(y_val) else None,",
             f"    epochs={epochs},",
             "    batch_size=BATCH_SIZE,",
             f"    callbacks=make_callbacks({output}),",
@@ -1279,7 +1314,7 @@ class _TrainingPlan:
             ]
         if self.has_test:
             lines += [
-                "if len(x_test):",
+                "if len(y_test):",
                 "    results = model.evaluate(x_test, y_test, batch_size=BATCH_SIZE, "
                 "return_dict=True, verbose=0)",
             ]

@@ -197,6 +197,31 @@ def fit_to_input(x):
     )
 ''')
 
+_define("fit_to_inputs", '''
+def fit_to_inputs(x):
+    """The array of each model input (INPUT_SHAPES, by Input name), in the model's order,
+    each given its input's shape, e.g. 64 values as 8x8x1 (one None takes the rest)."""
+    fitted = []
+    for name, wanted in INPUT_SHAPES.items():
+        a, shape = x[name], list(wanted)
+        have = a.shape[1:]
+        if len(have) == len(shape) and all(
+            s is None or s == h for s, h in zip(shape, have, strict=True)
+        ):
+            fitted.append(a)
+            continue
+        size = math.prod(have)
+        known = math.prod(s for s in shape if s is not None)
+        unknown = sum(s is None for s in shape)
+        if not ((unknown == 0 and known == size) or (unknown == 1 and known and size % known == 0)):
+            raise SystemExit(
+                f"Each sample of the array for {name!r} has shape {have}, which does not fit "
+                f"that input's shape {wanted}. Change the shape of the Input to fit the data."
+            )
+        fitted.append(a.reshape((len(a), *[-1 if s is None else s for s in shape])))
+    return fitted
+''')
+
 _define("one_hot", '''
 def one_hot(*label_arrays):
     """Class ids as one-hot rows, which @LOSS@ expects (rows stay as they are)."""
@@ -598,6 +623,44 @@ def load_data(path):
     )
 ''', "read_arrays", "as_features", "as_targets", "split_rows")
 
+_define("load_npz_named", '''
+def load_data(path):
+    """One array per model input (INPUT_ARRAYS: Input name -> array) and the target array
+    (TARGET_ARRAY, or the one named y, label, labels or target); arrays NAME_test and
+    NAME_val are the file's own test and validation splits."""
+    arrays = read_arrays(path)
+    target = TARGET_ARRAY or next(
+        (k for k in arrays if k.lower() in ("y", "label", "labels", "target")), None
+    )
+    wanted = [*INPUT_ARRAYS.values(), target]
+    lacking = [name for name in wanted if name not in arrays]
+    if lacking:
+        raise SystemExit(f"{path} has no array {lacking[0]!r}; it holds {sorted(arrays)}.")
+    given = [s for s in ("test", "val") if all(f"{a}_{s}" in arrays for a in wanted)]
+    suffixes = ["", *(f"_{s}" for s in given)]
+    xs = [{name: as_features(arrays[a + suffix]) for name, a in INPUT_ARRAYS.items()}
+          for suffix in suffixes]
+    ys, classes = as_targets(*(np.asarray(arrays[target + suffix]) for suffix in suffixes))
+    own = dict(zip(given, zip(xs[1:], ys[1:], strict=True), strict=True))
+    x, y = xs[0], ys[0]
+    labels = None
+    if classes is not None:
+        print(f"Classes: {classes}")
+        labels = y.argmax(axis=1) if y.ndim == 2 else y
+    train, validation, test = split_rows(
+        len(y), labels, test_given="test" in own, validation_given="val" in own
+    )
+
+    def rows(index):
+        return {name: a[index] for name, a in x.items()}
+
+    return (
+        (rows(train), y[train]),
+        own.get("val", (rows(validation), y[validation])),
+        own.get("test", (rows(test), y[test])),
+    )
+''', "read_arrays", "as_features", "as_targets", "split_rows")
+
 # ------------------------------------------------------------------------------ images
 _define("image_classes", f'''
 def image_classes(root):
@@ -754,7 +817,8 @@ DEFINED_NAMES = frozenset(
     {"load_data", "fit_to_input", "one_hot", "MISSING_MARKERS", "MISSING_CATEGORY",
      "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
      "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
-     "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "math", "csv", "io", "re",
+     "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "INPUT_SHAPES",
+     "INPUT_ARRAYS", "TARGET_ARRAY", "fit_to_inputs", "math", "csv", "io", "re",
      "Path", "Image", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT", "DELIMITER",
      "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
      "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
@@ -812,7 +876,8 @@ def table_settings(settings: Any) -> list[str]:
     return lines
 
 
-def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> DataSection:
+def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
+                 input_names: list[str] | None = None) -> DataSection:
     """The data section for ``settings`` (a ``DataSettings``) of source ``kind``.
 
     Args:
@@ -820,6 +885,9 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> D
         kind: ``"sklearn"``, ``"keras"``, ``"csv"``, ``"npz"`` or ``"images"``.
         one_hot_loss: the loss that wants one-hot labels, if the project's loss does; the
             section then also defines ``one_hot``.
+        input_names: for a NumPy file with one array per model input, the model's Input
+            names (``load_data`` then gives ``x`` as a dict by Input name, and
+            ``fit_to_inputs`` a list in this order).
     """
     from kbuilder.graph.codegen import _literal, _string
 
@@ -868,7 +936,19 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> D
         lines.append(f"DATA_PATH = {_string(location)}")
         rules.append(f"CLASS_LABEL_LIMIT = {CLASS_LABEL_LIMIT}  "
                      "# more distinct whole numbers than this: values to predict")
-        loader, needs = _SOURCES["load_npz"][0], list(_SOURCES["load_npz"][1])
+        if input_names is None:
+            loader, needs = _SOURCES["load_npz"][0], list(_SOURCES["load_npz"][1])
+        else:
+            chosen = dict(settings.input_arrays)
+            arrays = {name: chosen.get(name, name) for name in input_names}
+            targets = [array for _, array in settings.output_arrays]
+            lines += [
+                "# The array of each model input, by Input name.",
+                f"INPUT_ARRAYS = {_literal(arrays)}",
+                f"TARGET_ARRAY = {_literal(targets[0] if targets else None)}  "
+                "# None: the array named y (or label, labels, target)",
+            ]
+            loader, needs = _SOURCES["load_npz_named"][0], list(_SOURCES["load_npz_named"][1])
     elif kind == "images":
         stdlib.add("from pathlib import Path")
         third.add("from PIL import Image")
@@ -880,7 +960,7 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None) -> D
         loader, needs = _SOURCES["load_images"][0], list(_SOURCES["load_images"][1])
     else:
         raise ValueError(f"unknown data kind {kind!r}")
-    needs.append("fit_to_input")
+    needs.append("fit_to_input" if input_names is None else "fit_to_inputs")
     if one_hot_loss:
         needs.append("one_hot")
     definitions = [*rules, *_with_dependencies(needs), loader]

@@ -424,6 +424,7 @@ class _Importer:
 
         from kbuilder.graph import catalog
         from kbuilder.graph.errors import UnknownLayerError
+        from kbuilder.graph.kbuilder_layers import is_kbuilder_class
 
         op = node.operation
         if isinstance(op, InputLayer):
@@ -439,7 +440,8 @@ class _Importer:
             spec = catalog.get(type(op).__name__)
         except UnknownLayerError:
             spec = None
-        if spec is None or catalog.keras_class(spec) is not type(op):
+        if spec is None or (catalog.keras_class(spec) is not type(op)
+                            and not is_kbuilder_class(type(op))):
             return _Call(node, "unsupported", problem=_unsupported(op))
         return _parse_layer_call(node, spec)
 
@@ -1292,7 +1294,9 @@ def open_model_file(
         ModelImportError: the file is missing, damaged, refused or cannot be loaded.
     """
     from kbuilder.graph.build import deep_recursion
+    from kbuilder.graph.kbuilder_layers import register_all
 
+    register_all()  # kbuilder's own layers (FillMissing) are known classes, not custom code
     path = Path(path)
     config = read_model_config(path)
     check_model_config(config, trust=trust, remedy=remedy)

@@ -69,6 +69,11 @@ class DataSettings:
     validation_split: float = 0.2
     test_split: float = 0.2
     seed: int = 0
+    # NumPy files with one array per model input or output: (node name, array name) pairs
+    # saying which array feeds which Input node and which is the target of which Output.
+    # Empty: arrays are matched to the Inputs by name, and the array ``y`` is the target.
+    input_arrays: tuple[tuple[str, str], ...] = ()
+    output_arrays: tuple[tuple[str, str], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -95,7 +100,15 @@ class DataSettings:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
+        data = _to_dict(self)
+        for name in _ARRAY_MAPS:
+            # Written as {node: array}, and only when set, so that the settings (and the
+            # fingerprints of data recorded before these fields existed) stay as they were.
+            if data[name]:
+                data[name] = {node: array for node, array in getattr(self, name)}
+            else:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSettings:
@@ -107,6 +120,9 @@ class DataSettings:
             if isinstance(values.get(name), list):
                 values[name] = tuple(tuple(v) if isinstance(v, list) else v
                                      for v in values[name])
+        for name in _ARRAY_MAPS:
+            if name in values:
+                values[name] = _array_map(values[name], name)
         settings = cls(**values)
         settings.validate()
         return settings
@@ -149,6 +165,30 @@ class DataSettings:
                     and all(isinstance(v, str) for v in triple)):
                 raise SettingsError("data: merges must be (column, value, becomes) triples.",
                                     param="merges")
+        for name in _ARRAY_MAPS:
+            pairs = getattr(self, name)
+            _array_map(pairs, name)
+            nodes = [node for node, _ in pairs]
+            if len(set(nodes)) != len(nodes):
+                twice = next(n for n in nodes if nodes.count(n) > 1)
+                raise SettingsError(f"data: {name} names the node '{twice}' twice; each "
+                                    "node takes one array.", param=name)
+
+
+_ARRAY_MAPS = ("input_arrays", "output_arrays")
+
+
+def _array_map(value: Any, name: str) -> tuple[tuple[str, str], ...]:
+    """``{node: array}`` or ``[[node, array], ...]`` as pairs of non-empty names."""
+    items = list(value.items()) if isinstance(value, dict) else value
+    try:
+        pairs = tuple((node, array) for node, array in items)
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is None or not all(isinstance(v, str) and v for pair in pairs for v in pair):
+        raise SettingsError(f"data: {name} must map node names to array names, e.g. "
+                            f'{{"image": "images"}}; found {value!r}.', param=name)
+    return pairs
 
 
 # The roles a user may give a table's column (the loader infers one when none is given):
@@ -267,7 +307,7 @@ DATA_FIELDS_BY_KIND = {
     "csv": ("target", "features", "categorical", "header", "delimiter", "decimal",
             "encoding", "sheet", "roles", "merges"),
     "images": ("image_size", "color_mode"),
-    "npz": (),
+    "npz": _ARRAY_MAPS,
     "builtin": (),
 }
 

@@ -333,6 +333,7 @@ class _Source:
         if cached is not None:
             return cached
         model = _load_model(model_path) if model_path else _build_project_model(project_path)
+        _constant_statistics(model)
         for old in cls._cache.values():
             old.close()
         cls._cache = {key: cls(model, model_path, project_path)}
@@ -369,6 +370,23 @@ class _Source:
         for trace in self._traces.values():
             trace.close()
         self._traces.clear()
+
+
+def _constant_statistics(model: Any) -> None:
+    """Hold each ``Normalization``'s mean and variance as NumPy arrays.
+
+    Keras keeps them as eager tensors derived from the layer's weights; a trace captures
+    such tensors as extra inputs, which ONNX's converter then expects to be fed (the export
+    fails its check: "Required inputs ... Sub/y:0 are missing"). NumPy arrays become
+    constants of the traced graph instead. Only the working copies change: the weights,
+    and so the saved model, stay as they are.
+    """
+    import keras
+
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if type(layer).__name__ == "Normalization" and getattr(layer, "mean", None) is not None:
+            layer.mean = keras.ops.convert_to_numpy(layer.mean)
+            layer.variance = keras.ops.convert_to_numpy(layer.variance)
 
 
 def _file_key(path: Path | None) -> tuple:
@@ -683,8 +701,9 @@ def _module_from_file(path: Path) -> Any:
 
 
 def _notebook_build_model(path: Path) -> Callable[[], Any]:
-    """``build_model`` from a notebook: its imports and function definitions, nothing else
-    (the other cells load data and train)."""
+    """``build_model`` from a notebook: its imports and function and class definitions
+    (layer classes it defines, such as FillMissing), nothing else (the other cells load
+    data and train)."""
     import ast
 
     import nbformat
@@ -696,7 +715,8 @@ def _notebook_build_model(path: Path) -> Callable[[], Any]:
         if cell.cell_type == "code":
             tree = ast.parse(cell.source)
             kept += [node for node in tree.body
-                     if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef)]
+                     if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef
+                                   | ast.ClassDef)]
     namespace: dict[str, Any] = {"__name__": "kbuilder_notebook_check"}
     exec(compile(ast.Module(body=kept, type_ignores=[]), str(path), "exec"), namespace)
     if "build_model" not in namespace:
@@ -728,6 +748,10 @@ def _copy_weights(source: Any, target: Any) -> None:
                               "trained weights.")
         try:
             twin.set_weights(layer.get_weights())
+            if hasattr(twin, "finalize_state"):
+                # Adapted preprocessing (Normalization) derives its working values from
+                # the weights here, as Keras's own loading does.
+                twin.finalize_state()
         except ValueError as exc:
             raise ExportError(f"The trained weights of '{path}' do not fit the generated "
                               f"layer: {exc}") from exc

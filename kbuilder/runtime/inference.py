@@ -30,7 +30,8 @@ def load_trained_model(path: str) -> Any:
 
 def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
     from kbuilder.graph.settings import DataSettings
-    from kbuilder.runtime.data import fit_to_input, load_data, num_rows
+    from kbuilder.runtime.data import fit_targets, fit_to_model, load_data, num_rows
+    from kbuilder.runtime.data.dataset import first_target
     from kbuilder.runtime.evaluation import describe_results
 
     model = load_trained_model(request.model_path)
@@ -43,18 +44,20 @@ def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
         raise InferenceError(f"The {request.split} split of {dataset.source} is empty; "
                              "choose another split or change the split fractions.")
     raw_x = x
-    x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
+    x = fit_to_model(x, model)
     metrics: dict[str, Any] = {}
     if getattr(model, "compiled", False) and getattr(model, "loss", None):
-        metrics = model.evaluate(x, y, batch_size=request.batch_size, verbose=0,
+        # Targets by Output name go in the file's order (a model file has no Output names).
+        metrics = model.evaluate(x, fit_targets(y), batch_size=request.batch_size, verbose=0,
                                  return_dict=True)
     outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
-    return p.Evaluated(request.run_id, request.split, num_rows(x), p.jsonable(metrics),
-                       p.jsonable(describe_results(dataset, y, outputs, x=raw_x)))
+    return p.Evaluated(request.run_id, request.split, num_rows(raw_x), p.jsonable(metrics),
+                       p.jsonable(describe_results(dataset, first_target(y), outputs,
+                                                   x=raw_x)))
 
 
 def run_prediction(request: p.StartPrediction) -> p.Predicted:
-    from kbuilder.runtime.data import fit_to_input
+    from kbuilder.runtime.data import fit_to_model
 
     model = load_trained_model(request.model_path)
     class_names: list[str] | None = None
@@ -74,7 +77,7 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
         known = test_split_columns(dataset)
         split = (f"the test set of {dataset.source}" if dataset.test_is_given
                  else f"the test split of {dataset.source}")
-    x = fit_to_input(x, tuple(model.inputs[0].shape[1:]))
+    x = fit_to_model(x, model)
     outputs = model.predict(x, batch_size=request.batch_size, verbose=0)
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
@@ -89,9 +92,11 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
 def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
     """Per test sample: its row (or CSV line) in the source and its true label or value,
     the first columns of a prediction file, so each prediction can be checked."""
-    n = len(dataset.y_test)
+    from kbuilder.runtime.data.dataset import first_target
+
+    y = first_target(dataset.y_test)  # the first output's, as the predictions are
+    n = len(y)
     rows = dataset.test_rows if dataset.test_rows is not None else np.arange(n)
-    y = dataset.y_test
     if dataset.label_format in ("integer", "one_hot"):
         ids = dataset.labels_as_ids(y)
         names = dataset.class_names or [str(i) for i in range(int(ids.max()) + 1)]
@@ -104,8 +109,9 @@ def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
             for r, t in zip(rows, truth, strict=True)]
 
 
-def read_inputs(path: Path) -> np.ndarray:
-    """Model inputs from ``.npy``, ``.npz`` (array ``x``) or a numeric CSV with a header."""
+def read_inputs(path: Path) -> Any:
+    """Model inputs from ``.npy``, ``.npz`` (array ``x``, or one array per model input by
+    name) or a numeric CSV with a header."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise InferenceError(f"The input file '{path}' does not exist.")
@@ -114,10 +120,17 @@ def read_inputs(path: Path) -> np.ndarray:
 
         arrays = read_array_file(path)  # headers checked before anything is allocated
         name = "x" if "x" in arrays else ("x_test" if "x_test" in arrays else None)
-        if name is None:
-            raise InferenceError(f"'{path.name}' has no array 'x'; it has "
-                                 f"{', '.join(arrays) or 'no arrays'}.")
-        return arrays[name]
+        if name is not None:
+            return arrays[name]
+        # One array per model input, by Input name (matched by fit_to_model); a target
+        # array in the file is not an input.
+        from kbuilder.runtime.data.arrays import TARGET_ARRAYS
+
+        named = {k: a for k, a in arrays.items() if k.lower() not in TARGET_ARRAYS}
+        if not named:
+            raise InferenceError(f"'{path.name}' has no array 'x' and no array per model "
+                                 f"input; it has {', '.join(arrays) or 'no arrays'}.")
+        return named
     if suffix == ".csv":
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))

@@ -56,6 +56,8 @@ from kbuilder.runtime.data import (
     load_data,
     num_rows,
 )
+from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
+from kbuilder.runtime.data.dataset import first_target
 
 Severity = Literal["error", "warning"]
 
@@ -150,7 +152,7 @@ def _check(graph: Graph, ds: Dataset, training: TrainingSettings,
         Finding("error", "model_error", message, nid)
         for nid, message in inference.errors()
     ]
-    findings += _check_data_values(ds)
+    findings += _check_data_values(ds, _filled_inputs(graph))
     findings += _check_inputs(graph, ds, inference)
     findings += _check_outputs(graph, ds, training, inference)
     findings += _check_adaptable(graph)
@@ -159,11 +161,29 @@ def _check(graph: Graph, ds: Dataset, training: TrainingSettings,
 
 
 # ----------------------------------------------------------------------- data values
-def _check_data_values(ds: Dataset) -> list[Finding]:
+def _filled_inputs(graph: Graph) -> set[str | None]:
+    """The names of the Inputs whose every path starts with a FillMissing layer (``None``
+    too when that is the only Input): missing values in their data are filled in the
+    model."""
+    inputs = graph.input_nodes()
+    filled: set[str | None] = set()
+    for node in inputs:
+        after = graph.successors(node.id)
+        if after and all(graph.node(n).kind == "layer"
+                         and graph.layer_owner(n).class_name in PASS_THROUGH_LAYERS
+                         for n in after):
+            filled.add(node.name)
+            if len(inputs) == 1:
+                filled.add(None)
+    return filled
+
+
+def _check_data_values(ds: Dataset, filled: set[str | None] = frozenset()) -> list[Finding]:
     findings = []
     for split, (x, y) in ds.splits().items():
         for name, array in _arrays(x):
-            bad = _non_finite(array)
+            bad = _non_finite(array[~np.isnan(array)] if name in filled
+                              and array.dtype.kind == "f" else array)
             if bad is None:
                 continue
             column = _column_name(ds, bad[1])
@@ -175,7 +195,7 @@ def _check_data_values(ds: Dataset) -> list[Finding]:
                 column=column,
             ))
             break
-        bad = _non_finite(np.asarray(y))
+        bad = next((b for _, a in _arrays(y) if (b := _non_finite(np.asarray(a)))), None)
         if bad is not None:
             findings.append(Finding(
                 "error", "nan_in_labels",
@@ -226,6 +246,8 @@ def _input_data(graph: Graph, ds: Dataset) -> tuple[list[tuple[Node, np.ndarray]
     if not inputs:
         return [], [Finding("error", "no_inputs", "The model has no Input; add one for the "
                             "data to enter.")]
+    if isinstance(x, Mapping) and len(x) == 1 and len(inputs) == 1:
+        return [(inputs[0], next(iter(x.values())))], []  # one array, one input: no doubt
     if isinstance(x, Mapping):
         pairs, findings = [], []
         for node in inputs:
@@ -235,8 +257,18 @@ def _input_data(graph: Graph, ds: Dataset) -> tuple[list[tuple[Node, np.ndarray]
                 findings.append(Finding(
                     "error", "input_without_data",
                     f"Input '{node.name}' gets no data: the data has arrays named "
-                    f"{', '.join(map(str, x))}. Rename the input or the array.", node.id,
+                    f"{', '.join(map(str, x))}. Rename the input or the array, or choose "
+                    "the array of each Input in the Data tab.", node.id,
                 ))
+        names = {n.name for n in inputs}
+        unused = [str(k) for k in x if k not in names]
+        if unused and not findings:
+            findings.append(Finding(
+                "warning", "unused_arrays",
+                f"The array{'s' if len(unused) > 1 else ''} {', '.join(map(repr, unused))} "
+                f"of the data feed{'' if len(unused) > 1 else 's'} no Input of the model and "
+                "will not be used in training.",
+            ))
         return pairs, findings
     arrays = list(x) if isinstance(x, list | tuple) else [x]
     if len(arrays) != len(inputs):
@@ -432,7 +464,8 @@ def _scaled_in_model(graph: Graph, input_id: str, inference: ShapeInference) -> 
             continue
         if graph.layer_owner(nid).class_name in SCALING_LAYERS:
             return True
-        if inference.result(nid).params == 0:  # reshaping, augmentation, pooling...
+        if (inference.result(nid).params == 0  # reshaping, augmentation, pooling...
+                or graph.layer_owner(nid).class_name in PASS_THROUGH_LAYERS):
             stack.extend(graph.successors(nid))
     return False
 
@@ -512,11 +545,14 @@ def _check_outputs(graph: Graph, ds: Dataset, training: TrainingSettings,
     heads = _heads(graph, inference)
     if not heads:
         return []
-    if len(heads) > 1 and not isinstance(ds.y_train, Mapping | list | tuple):
+    targets = len(ds.y_train) if isinstance(ds.y_train, Mapping) else 1
+    outputs = len(graph.output_refs())
+    if outputs != targets:
         return [Finding(
             "error", "outputs_count",
-            f"The model has {len(heads)} outputs but the data has one target per sample; "
-            "training needs one target array per output.",
+            f"The model has {plural(outputs, 'output')} but the data has "
+            f"{plural(targets, 'target')} per sample; training needs one target array per "
+            "output (choose them in the Data tab).",
         )]
     head = heads[0]
     if ds.task == "regression":
@@ -689,7 +725,8 @@ def _check_categorical(ds: Dataset, head: _Head, name: str, k: int,
 def _check_regression(graph: Graph, head: _Head, ds: Dataset,
                       training: TrainingSettings) -> list[Finding]:
     loss, name = training.loss, graph.node(head.output_src).name
-    targets = 1 if ds.y_train.ndim == 1 else int(ds.y_train.shape[1])
+    y = first_target(ds.y_train)
+    targets = 1 if y.ndim == 1 else int(y.shape[1])
     findings = []
     if loss in CLASSIFICATION_LOSSES:
         findings.append(Finding(
@@ -726,7 +763,8 @@ def _check_regression(graph: Graph, head: _Head, ds: Dataset,
             fix=_set_param(head.units_node, "units", targets) if head.units_node else None,
         ))
     findings += _check_regression_activation(head, name, ds)
-    peak = float(np.max(np.abs(ds.y_train))) if ds.y_train.size else 0.0
+    y = first_target(ds.y_train)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak > LARGE_TARGET and loss in ("mean_squared_error", "log_cosh"):
         findings.append(Finding(
             "warning", "large_targets",
@@ -739,7 +777,8 @@ def _check_regression(graph: Graph, head: _Head, ds: Dataset,
 
 
 def _check_regression_activation(head: _Head, name: str, ds: Dataset) -> list[Finding]:
-    low, high = float(np.min(ds.y_train)), float(np.max(ds.y_train))
+    y = first_target(ds.y_train)
+    low, high = float(np.min(y)), float(np.max(y))
     reach = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf),
              "softplus": (0.0, math.inf)}
     fix = (_set_param(head.activation_node, "activation", "linear")
@@ -773,12 +812,16 @@ def _check_adaptable(graph: Graph) -> list[Finding]:
         if params is None or any(node.param(p) is not None for p in params):
             continue
         before = graph.predecessors(node.id)
+        while (len(before) == 1 and graph.node(before[0]).kind == "layer"
+               and graph.node(before[0]).class_name in PASS_THROUGH_LAYERS):
+            before = graph.predecessors(before[0])  # Input -> FillMissing -> this
         if len(before) == 1 and graph.node(before[0]).kind == "input":
             continue  # adapted on that input's training data before training
         findings.append(Finding(
             "warning", "not_adaptable",
             f"'{node.name}' ({node.class_name}) learns its {' and '.join(params)} from the "
-            "data, but only when it comes right after an Input; here it cannot be adapted "
+            "data, but only when it comes right after an Input (or after a FillMissing "
+            "right after one); here it cannot be adapted "
             "automatically. Move it after the Input or set its "
             f"{' and '.join(params)} by hand.",
             node.id,
@@ -1012,51 +1055,75 @@ class DataFit:
 def fit_template_to_data(graph: Graph, dataset: Dataset) -> DataFit:
     """Plan the edits that make ``graph`` fit ``dataset``.
 
-    The Input takes the data's sample shape (a flat input stays flat: its data is flattened
-    at training time); the output ``Dense`` gets one unit per class with softmax (one
+    Each Input takes the sample shape of its array (by Input name when the data has one
+    array per input; a flat input stays flat: its data is flattened at training time); the
+    output ``Dense`` gets one unit per class with softmax (one
     sigmoid unit for two classes), or one linear unit per target for regression; the loss
     and metrics follow.
 
     Args:
-        graph: a graph with one Input and a Dense output layer (e.g. a template).
+        graph: a graph with a Dense output layer (e.g. a template).
         dataset: the data to fit.
 
     Returns:
         A ``DataFit``; nothing is changed until ``apply()``.
 
     Raises:
-        FitError: the graph cannot take this data (several inputs, no Dense output...).
+        FitError: the graph cannot take this data (an Input without data, no Dense output...).
     """
-    inputs = graph.input_nodes()
-    name = graph.name
-    if len(inputs) != 1 or isinstance(dataset.x_train, Mapping | list | tuple):
-        raise FitError(
-            f"'{name}' has {len(inputs)} inputs; automatic fitting handles one input fed "
-            "by one data array. Set the input shapes by hand."
-        )
-    node = inputs[0]
     commands: list[Command] = []
     notes: list[str] = []
-    shape = _fitted_input_shape(graph, node, dataset)
-    if shape != node.param("shape"):
-        commands.append(SetParamCommand(graph, node.id, "shape", shape))
-        notes.append(f"Input '{node.name}' shape set to {shape}.")
-    commands += _fit_embeddings(graph, node, dataset, notes)
-    commands += _fit_normalization(graph, node, dataset, notes)
+    for node, array in _input_arrays(graph, dataset):
+        shape = _fitted_input_shape(graph, node, array, dataset.source)
+        if shape != node.param("shape"):
+            commands.append(SetParamCommand(graph, node.id, "shape", shape))
+            notes.append(f"Input '{node.name}' shape set to {shape}.")
+        commands += _fit_embeddings(graph, node, array, notes)
+        commands += _fit_normalization(graph, node, array, notes)
     head_commands, loss, metrics = _fit_head(graph, dataset, notes)
     return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
 
 
-def _fitted_input_shape(graph: Graph, node: Node, ds: Dataset) -> list[int | None]:
-    data = list(ds.x_train.shape[1:])
+def _input_arrays(graph: Graph, ds: Dataset) -> list[tuple[Node, np.ndarray]]:
+    """Each Input node with its training array: by name when the data has one array per
+    input (an only array goes to an only input whatever its name), else in order."""
+    inputs, x = graph.input_nodes(), ds.x_train
+    shown = ", ".join(f"'{n.name}'" for n in inputs)
+    if not inputs:
+        raise FitError(f"'{graph.name}' has no Input for the data to enter.")
+    if isinstance(x, Mapping):
+        if len(inputs) == 1 and len(x) == 1:
+            return [(inputs[0], next(iter(x.values())))]
+        missing = [n.name for n in inputs if n.name not in x]
+        if missing:
+            raise FitError(
+                f"'{graph.name}' has the inputs {shown}, but {ds.source} has no array for "
+                f"{', '.join(repr(m) for m in missing)}; its arrays are "
+                f"{', '.join(repr(k) for k in x)}. Name each array after its Input (or "
+                "choose the array of each Input in the Data tab)."
+            )
+        return [(n, x[n.name]) for n in inputs]
+    arrays = list(x) if isinstance(x, list | tuple) else [x]
+    if len(arrays) != len(inputs):
+        raise FitError(
+            f"'{graph.name}' has {plural(len(inputs), 'input')} ({shown}) but {ds.source} "
+            f"gives {plural(len(arrays), 'array')} per sample. Give a NumPy .npz file with "
+            "one array per input, named after the Inputs, and the target array y."
+        )
+    return list(zip(inputs, arrays, strict=True))
+
+
+def _fitted_input_shape(graph: Graph, node: Node, array: np.ndarray,
+                        source: str) -> list[int | None]:
+    data = list(array.shape[1:])
     current = node.param("shape") or []
     dtype = node.param("dtype", "float32")
-    if dtype.startswith(("int", "uint")) and ds.x_train.dtype.kind == "f":
-        sample = ds.x_train[:1000]
+    if dtype.startswith(("int", "uint")) and array.dtype.kind == "f":
+        sample = array[:1000]
         if np.any(sample != np.round(sample)):
             raise FitError(
                 f"'{graph.name}' takes whole-number ids (e.g. word tokens) in "
-                f"'{node.name}', but {ds.source} has measured values. Choose a template "
+                f"'{node.name}', but {source} has measured values. Choose a template "
                 "for numeric features, such as mlp_classifier."
             )
     if len(current) == 1 and len(data) != 1:
@@ -1067,13 +1134,13 @@ def _fitted_input_shape(graph: Graph, node: Node, ds: Dataset) -> list[int | Non
         return data + [1]  # e.g. (28, 28) grayscale into a CNN that wants a channel axis
     raise FitError(
         f"'{graph.name}' expects samples with {plural(len(current), 'dimension')} in "
-        f"'{node.name}' (like {current}), but each sample of {ds.source} has shape {data}. "
+        f"'{node.name}' (like {current}), but each sample of {source} has shape {data}. "
         "Choose a template made for this kind of data (mlp_classifier for a table of features, "
         "cnn_classifier for images)."
     )
 
 
-def _fit_normalization(graph: Graph, node: Node, ds: Dataset,
+def _fit_normalization(graph: Graph, node: Node, x: np.ndarray,
                        notes: list[str]) -> list[Command]:
     """A Normalization layer right after a table's Input when its features are not
     scaled (the pre-flight's ``unscaled_features``): without it, features in physical
@@ -1081,7 +1148,6 @@ def _fit_normalization(graph: Graph, node: Node, ds: Dataset,
     ``adapt_layers`` computes its mean and variance from the training split at training
     time, so they are stored in the model and apply at prediction time too.
     """
-    x = ds.x_train
     if x.ndim != 2 or x.dtype.kind != "f" or not len(x):
         return []  # images get Rescaling, token ids no scaling
     if node.param("dtype", "float32").startswith(("int", "uint")):
@@ -1097,11 +1163,12 @@ def _fit_normalization(graph: Graph, node: Node, ds: Dataset,
     return [_insert_after(graph, node.id, "Normalization", {})]
 
 
-def _fit_embeddings(graph: Graph, node: Node, ds: Dataset, notes: list[str]) -> list[Command]:
+def _fit_embeddings(graph: Graph, node: Node, array: np.ndarray,
+                    notes: list[str]) -> list[Command]:
     commands: list[Command] = []
-    if ds.x_train.dtype.kind not in "iu":
+    if array.dtype.kind not in "iu":
         return commands
-    top = int(ds.x_train.max(initial=0))
+    top = int(array.max(initial=0))
     for nid in graph.successors(node.id):
         layer = graph.layer_owner(nid)
         if layer.class_name == "Embedding" and (layer.param("input_dim") or 0) <= top:
@@ -1138,7 +1205,8 @@ def _fit_head(graph: Graph, ds: Dataset,
 def _head_for(ds: Dataset) -> tuple[int, str, str, tuple[str, ...]]:
     """(units, activation, loss, metrics) for the dataset's labels."""
     if ds.task == "regression":
-        targets = 1 if ds.y_train.ndim == 1 else int(ds.y_train.shape[1])
+        y = first_target(ds.y_train)
+        targets = 1 if y.ndim == 1 else int(y.shape[1])
         return targets, "linear", "mean_squared_error", ("mean_absolute_error",)
     k = ds.num_classes or 2
     fmt = ds.label_format

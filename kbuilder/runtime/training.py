@@ -26,7 +26,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     from kbuilder.graph.build import build_model
     from kbuilder.graph.model import Graph
     from kbuilder.graph.settings import DataSettings, TrainingSettings
-    from kbuilder.runtime.data import adapt_layers, fit_to_input, load_data
+    from kbuilder.runtime.data import adapt_layers, fit_targets, fit_to_model, load_data
 
     data_settings = DataSettings.from_dict(request.data)
     settings = TrainingSettings.from_dict(request.training)
@@ -44,19 +44,26 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     graph = Graph.from_dict(request.graph)
     weights = _load_weights(request.weights_path)
     model = build_model(graph, weights)
-    shape = tuple(model.inputs[0].shape[1:])
-    x_train = fit_to_input(dataset.x_train, shape)
-    x_val = fit_to_input(dataset.x_val, shape) if _rows(dataset.x_val) else None
-    x_test = fit_to_input(dataset.x_test, shape) if _rows(dataset.x_test) else None
+    x_train = fit_to_model(dataset.x_train, model)
+    x_val = fit_to_model(dataset.x_val, model) if _rows(dataset.x_val) else None
+    x_test = fit_to_model(dataset.x_test, model) if _rows(dataset.x_test) else None
+    outputs = [n.name for n in graph.output_nodes()]
+    targets = {split: fit_targets(y, outputs) if y is not None else None
+               for split, y in (("train", dataset.y_train), ("val", dataset.y_val),
+                                ("test", dataset.y_test))}
     adapt_layers(model, x_train)
     model.compile(
         optimizer=keras.optimizers.get(
             {"class_name": settings.optimizer, "config": {"learning_rate": settings.learning_rate}}
         ),
         loss=settings.loss,
-        metrics=list(settings.metrics),
+        # Several outputs: each is measured with the metrics (Keras wants one list each).
+        metrics=(list(settings.metrics) if len(model.outputs) == 1
+                 else [list(settings.metrics) for _ in model.outputs]),
     )
-    return Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test)
+    run = Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test)
+    run.y_train, run.y_val, run.y_test = targets["train"], targets["val"], targets["test"]
+    return run
 
 
 def _rows(x: Any) -> int:
@@ -84,6 +91,8 @@ class Run:
         self.request, self.backend, self.device = request, backend, device
         self.settings, self.dataset, self.model = settings, dataset, model
         self.x_train, self.x_val, self.x_test = x_train, x_val, x_test
+        # The targets as model.fit takes them (a list by output for several outputs).
+        self.y_train, self.y_val, self.y_test = dataset.y_train, dataset.y_val, dataset.y_test
         self.run_dir = Path(request.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.batch_size = settings.batch_size
@@ -128,11 +137,10 @@ class Run:
 
     def fit(self, reporter: Any) -> None:
         """``model.fit`` with the reporter's callback list (see ``ProgressReporter``)."""
-        d = self.dataset
         callbacks = reporter.callback_list(self.model, self.callbacks(), self.settings.epochs)
         self.model.fit(
-            self.x_train, d.y_train,
-            validation_data=(self.x_val, d.y_val) if self.x_val is not None else None,
+            self.x_train, self.y_train,
+            validation_data=(self.x_val, self.y_val) if self.x_val is not None else None,
             epochs=self.settings.epochs,
             batch_size=self.settings.batch_size,
             verbose=0,
@@ -158,7 +166,7 @@ class Run:
         baselines = None
         if self.request.evaluate and self.x_test is not None and status != "nan":
             test_metrics = p.jsonable(self.model.evaluate(
-                self.x_test, self.dataset.y_test, batch_size=self.batch_size, verbose=0,
+                self.x_test, self.y_test, batch_size=self.batch_size, verbose=0,
                 return_dict=True,
             ))
             results = self.results()
@@ -181,6 +189,8 @@ class Run:
 
     def baselines(self, results: dict[str, Any]) -> Baselines | None:
         """The test figure beside a majority/mean and a linear baseline (``runtime.baseline``)."""
+        if isinstance(self.dataset.y_train, dict):
+            return None  # a target per output: no one figure to compare
         token_ids = any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs)
         return compare_with_baselines(self.dataset, self.x_train, self.x_test, results,
                                       token_ids=token_ids)
@@ -197,9 +207,9 @@ class Run:
             if accuracy is None and history.get(key):
                 accuracy, split, y = history[key][-1], name, labels
         majority = None
-        if (d.task == "classification" and y is not None and len(y)
+        if (d.task == "classification" and y is not None and _rows(y)
                 and d.label_format in ("integer", "one_hot")):
-            majority = float(np.bincount(d.labels_as_ids(y)).max() / len(y))
+            majority = float(np.bincount(d.labels_as_ids(y)).max() / _rows(y))
         return RunFacts(
             epoch_losses=list(history.get("loss", [])), first_loss=first_loss,
             learning_rate=self.settings.learning_rate, optimizer=self.settings.optimizer,
@@ -221,8 +231,9 @@ class Run:
         return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
 
     def results(self) -> dict[str, Any]:
+        from kbuilder.runtime.data.dataset import first_target
         from kbuilder.runtime.evaluation import describe_results
 
         outputs = self.model.predict(self.x_test, batch_size=self.batch_size, verbose=0)
-        return describe_results(self.dataset, self.dataset.y_test, outputs,
+        return describe_results(self.dataset, first_target(self.dataset.y_test), outputs,
                                 x=self.dataset.x_test)

@@ -224,6 +224,7 @@ class QtDataPage(QWidget):
         if doc is None:
             return
         doc.history_changed.connect(self._on_history_changed)
+        self._show_model_nodes()
         settings = self.project_settings()
         self.source.set_settings(settings)
         self._data_stale = True
@@ -552,7 +553,15 @@ class QtDataPage(QWidget):
         # An edit after a fix (or its undo elsewhere) makes the page's Undo meaningless.
         self.undo_button.hide()
         self._undo_state = None
+        self._show_model_nodes()
         self._schedule_checks()
+
+    def _show_model_nodes(self) -> None:
+        """The model's Inputs and Outputs, for choosing the array of each."""
+        if self.doc is not None:
+            graph = self.doc.graph
+            self.source.set_model_nodes([n.name for n in graph.input_nodes()],
+                                        [n.name for n in graph.output_nodes()])
 
     def _fit_plan(self) -> tuple[Any, str]:
         """(the ``DataFit`` or ``None``, why not / what it does)."""

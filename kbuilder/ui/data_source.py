@@ -39,6 +39,7 @@ from kbuilder.graph.settings import (
     SettingsError,
 )
 from kbuilder.ui import theme
+from kbuilder.ui.array_mapping import QtArrayMapping
 
 if TYPE_CHECKING:
     from kbuilder.runtime.data.preview import CsvPreview
@@ -298,14 +299,29 @@ class QtDataSourceForm(QWidget):
         self.npz_path, self.npz_choose, row = self._path_row(page, "No file chosen",
                                                              self.choose_npz)
         hint = QLabel("An .npz with arrays x and y (or x_train, y_train and optionally "
-                      "x_test, y_test), or a folder of x.npy and y.npy.", page)
+                      "x_test, y_test), or a folder of x.npy and y.npy. For a model of "
+                      "several inputs: one array per Input, named after it (or chosen "
+                      "below), and the target y; NAME_test arrays make the test split.", page)
         hint.setObjectName("muted")
         hint.setWordWrap(True)
+        self.array_mapping = QtArrayMapping(page)
+        self.array_mapping.edited.connect(self._on_control_changed)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(row)
         layout.addWidget(hint)
+        layout.addWidget(self.array_mapping)
         return page
+
+    def set_model_nodes(self, inputs: list[str], outputs: list[str]) -> None:
+        """The model's Input and Output names, for choosing their arrays."""
+        self.array_mapping.set_nodes(inputs, outputs)
+
+    def _show_arrays(self, location: str) -> None:
+        from kbuilder.runtime.data.arrays import array_groups, array_names
+
+        names = array_names(location) if location else []
+        self.array_mapping.set_arrays(list(array_groups(names)["train"]))
 
     def _build_images(self) -> QWidget:
         page = QWidget(self)
@@ -356,6 +372,8 @@ class QtDataSourceForm(QWidget):
             self.sheet_edit.setText((table.sheet or "") if table else "")
             self._merges = tuple(settings.merges)
             self.npz_path.setText(settings.location if kind == "npz" else "")
+            self._show_arrays(settings.location if kind == "npz" else "")
+            self.array_mapping.set_mapping(settings.input_arrays, settings.output_arrays)
             self.images_path.setText(settings.location if kind == "images" else "")
             self.height_spin.setValue(settings.image_size[0])
             self.width_spin.setValue(settings.image_size[1])
@@ -400,7 +418,9 @@ class QtDataSourceForm(QWidget):
         elif kind == "npz":
             if not self.npz_path.text():
                 return None
-            settings = DataSettings(source=f"npz:{self.npz_path.text()}", **common)
+            inputs, outputs = self.array_mapping.mapping()
+            settings = DataSettings(source=f"npz:{self.npz_path.text()}",
+                                    input_arrays=inputs, output_arrays=outputs, **common)
         else:
             if not self.images_path.text():
                 return None
@@ -466,6 +486,7 @@ class QtDataSourceForm(QWidget):
                                              self._start_folder(self.npz_path.text()))
         if path:
             self.npz_path.setText(path)
+            self._show_arrays(path)
             self.chosen.emit()
 
     def choose_folder(self) -> None:

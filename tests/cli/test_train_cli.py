@@ -178,3 +178,32 @@ def test_a_stop_a_stopped_worker_does_not_answer_ends_in_a_kill(stopped_worker_t
     assert worker.process.returncode is not None
     (record,) = load_project(project).runs
     assert record["status"] == "failed" and len(record["history"]["loss"]) >= 1
+
+
+def test_the_multi_input_template_trains_evaluates_and_predicts_from_the_cli(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    tabular = rng.normal(size=(60, 4)).astype("float32")
+    image = rng.random((60, 6, 6, 1)).astype("float32")
+    y = (tabular[:, 0] > 0).astype("int64")
+    data = tmp_path / "patients.npz"
+    np.savez(data, tabular=tabular, image=image, y=y)
+    project = tmp_path / "p.kbproj"
+    assert run("new", "--template", "multi_input", "--data", f"npz:{data}", "-o", project) == 0
+    graph = load_project(project).graph
+    assert graph.find("image").param("shape") == [6, 6, 1]
+    assert run("train", project, "--backend", "jax", "--epochs", "2",
+               "--history", tmp_path / "h.json") == 0
+    history = json.loads((tmp_path / "h.json").read_text())
+    assert history["status"] == "completed" and len(history["history"]["loss"]) == 2
+    capsys.readouterr()
+    assert run("evaluate", project, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 12
+    rows = tmp_path / "rows.npz"
+    np.savez(rows, image=image[:5], tabular=tabular[:5])  # by Input name, in any order
+    assert run("predict", project, "--input", rows, "-o", tmp_path / "p.csv") == 0
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 6
+    np.savez(rows, tabular=tabular[:5])
+    assert run("predict", project, "--input", rows, "-o", tmp_path / "p.csv") != 0
+    assert "'image'" in capsys.readouterr().err

@@ -534,6 +534,30 @@ def npz_project(folder: Path) -> Project:
     return project
 
 
+def two_input_gaps_project(folder: Path) -> Project:
+    """The multi-input template with FillMissing -> Normalization on its tabular branch,
+    fitted to a file of one array per Input whose table has gaps."""
+    from kbuilder.graph.commands import ConnectCommand, DisconnectCommand
+
+    rng = np.random.default_rng(0)
+    tabular = rng.normal(loc=50, scale=10, size=(48, 10)).astype("float32")
+    tabular[::5, 2] = np.nan
+    np.savez(folder / "two_inputs.npz", tabular=tabular, image=rng.random((48, 32, 32, 3)),
+             y=np.arange(48) % 2)
+    graph = TEMPLATES["multi_input"].build()
+    history = History()
+    tab, dense = graph.find("tabular").id, graph.find("tabular_dense").id
+    (edge,) = graph.edges_into(dense)
+    history.push(DisconnectCommand(graph, edge.id))
+    fill = add_layer(history, graph, "FillMissing", tab, name="fill")
+    norm = add_layer(history, graph, "Normalization", fill, name="norm")
+    history.push(ConnectCommand(graph, norm, 0, dense, "inputs"))
+    project = Project.new(graph)
+    project.data = {"source": f"npz:{folder / 'two_inputs.npz'}"}
+    project.training = {"epochs": 1, "loss": "binary_crossentropy"}
+    return project
+
+
 def notebook_script(notebook) -> str:
     return "\n\n".join(c.source for c in notebook.cells if c.cell_type == "code") + "\n"
 
@@ -614,6 +638,8 @@ def training_runs(tmp_path_factory):
         "cnn_digits": (generate_training_script(small_cnn_project()), ["--epochs", "1"],
                        no_tf, {}),
         "npz": (generate_training_script(npz_project(folder)), [], no_tf, {}),
+        "two_inputs_gaps": (generate_training_script(two_input_gaps_project(folder)), [],
+                            [], {}),
         "notebook": (notebook_script(generate_notebook(small_cnn_project())), None, no_tf, {}),
         # Normalization (adapted here) calls TensorFlow on the JAX backend.
         "csv": (generate_training_script(csv_project(folder)), [], [], {}),
@@ -634,7 +660,7 @@ def _start_training_first(request):
 
 
 @pytest.mark.parametrize("case", ["mlp_digits", "cnn_digits", "csv", "npz", "images",
-                                  "notebook"])
+                                  "notebook", "two_inputs_gaps"])
 def test_training_scripts_and_notebooks_run(case, training_runs, tmp_path):
     code, stdout, stderr, workdir, script = training_runs[case]
     assert code == 0, stderr[-3000:]
@@ -693,6 +719,19 @@ def test_every_data_source_gives_a_clean_script(data, training, tmp_path):
     assert f'os.environ["KERAS_BACKEND"] = "{training.get("backend", "jax")}"' in script
     notebook = generate_notebook(project)
     compile(notebook_script(notebook), "notebook.py", "exec")
+
+
+def test_a_two_input_script_fills_the_gaps_with_the_training_medians(training_runs):
+    _, stdout, _, workdir, script = training_runs["two_inputs_gaps"]
+    assert 'model.get_layer("fill").adapt(x_train[0])' in script
+    assert 'model.get_layer("norm").adapt(model.get_layer("fill")(x_train[0]))' in script
+    assert "raise SystemExit(" not in script.split("def main")[1]
+    from kbuilder.graph.kbuilder_layers import register_all
+
+    register_all()
+    model = keras.saving.load_model(workdir / "model.keras")
+    fill = model.get_layer("fill").get_weights()[0]
+    assert np.isfinite(fill).all() and abs(float(fill[2]) - 50) < 10
 
 
 def test_multi_input_script_stops_with_a_clear_message(tmp_path):

@@ -388,3 +388,76 @@ def test_the_rules_agree_with_the_runtime():
     assert codegen_data.IMAGE_EXTENSIONS == runtime_data.IMAGE_EXTENSIONS
     assert set(codegen_data.MISSING_MARKERS) == runtime_data.MISSING_MARKERS
     assert codegen_data.MISSING_CATEGORY == runtime_data.MISSING_CATEGORY
+
+
+# ======================================================================================
+# One array per model input
+# ======================================================================================
+
+
+def write_multi_npz(folder: Path, own_test: bool) -> str:
+    """Arrays named after a model's two Inputs (one of images to flatten), text class
+    labels in `label`, an array no input takes, and maybe the file's own test split."""
+    rng = np.random.default_rng(11)
+    path = folder / "two_inputs.npz"
+    n = 44
+    arrays = {"vitals": rng.normal(size=(n, 3)), "scan": rng.random((n, 4, 4)),
+              "label": np.array(["a", "b", "c"])[rng.integers(0, 3, n)],
+              "unused": rng.normal(size=(n, 2))}
+    if own_test:
+        arrays |= {"vitals_test": rng.normal(size=(6, 3)), "scan_test": rng.random((6, 4, 4)),
+                   "label_test": np.array(["a", "b", "c"])[rng.integers(0, 3, 6)],
+                   "unused_test": rng.normal(size=(6, 2))}
+    np.savez(path, **arrays)
+    return f"npz:{path}"
+
+
+def two_input_project(settings: DataSettings, loss: str) -> Project:
+    h, graph = History(), Graph("two_inputs")
+    vitals = add_input(h, graph, [3], name="vitals")
+    scan = add_input(h, graph, [16], name="scan")  # the data's 4x4 samples are flattened
+    joined = add_layer(h, graph, "Concatenate", vitals, scan)
+    add_output(h, graph, add_layer(h, graph, "Dense", joined, units=3))
+    project = Project.new(graph)
+    project.data = settings.to_dict()
+    project.training = {"loss": loss}
+    return project
+
+
+@pytest.mark.parametrize("own_test, mapped", [(False, False), (True, False), (False, True)])
+def test_a_file_of_one_array_per_input_is_prepared_as_kbuilder_does(own_test, mapped,
+                                                                     tmp_path):
+    source = write_multi_npz(tmp_path, own_test)
+    extra = ({"input_arrays": {"vitals": "vitals", "scan": "scan"},
+              "output_arrays": {"output": "label"}} if mapped else {})
+    settings = DataSettings.from_dict({"source": source, "seed": 5, **extra})
+    project = two_input_project(settings, "sparse_categorical_crossentropy")
+    dataset = runtime_data.load_data(settings)
+    names, shapes = ["vitals", "scan"], [(3,), (16,)]
+    want = {"y_train": dataset.y_train, "y_val": dataset.y_val, "y_test": dataset.y_test}
+    for split in ("train", "val", "test"):
+        fitted = runtime_data.fit_to_inputs(getattr(dataset, f"x_{split}"), names, shapes)
+        for name, array in zip(names, fitted, strict=True):
+            want[f"x_{split}/{name}"] = array
+    script = generate_training_script(project)
+    assert ruff_problems(script, tmp_path) == ""
+    assert "raise SystemExit(" not in script.split("def main")[1].split("load_data")[0]
+    namespace: dict = {"__name__": "generated_training"}
+    with environment_kept():
+        exec(compile(script, "train.py", "exec"), namespace)
+    splits = namespace["load_data"](namespace["DATA_PATH"])
+    got = {}
+    for split, (x, y) in zip(("train", "val", "test"), splits, strict=True):
+        got[f"y_{split}"] = y
+        for name, array in zip(names, namespace["fit_to_inputs"](x), strict=True):
+            got[f"x_{split}/{name}"] = array
+    assert_same_arrays(got, want)
+    assert len(got["x_test/scan"]) == (6 if own_test else len(dataset.y_test))
+    notebook = generate_notebook(project)
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    space: dict = {"__name__": "notebook"}
+    with environment_kept():
+        exec(compile(code[0], "setup-cell", "exec"), space)
+    exec(compile(code[1], "data-cell", "exec"), space)
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(space["x_train"][i], want[f"x_train/{name}"])

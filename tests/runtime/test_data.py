@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.settings import DataSettings, SettingsError
 from kbuilder.runtime.data import (
     DataError,
     Dataset,
@@ -481,9 +481,9 @@ def test_npz_pickled_array_is_refused(tmp_path):
 
 def test_npz_missing_arrays_and_length_mismatch(tmp_path):
     path = tmp_path / "data.npz"
-    np.savez(path, features=np.zeros((3, 2)), labels=np.zeros(3))
-    with pytest.raises(DataError, match="must hold arrays named x and y .* it holds: "
-                       "features, labels"):
+    np.savez(path, features=np.zeros((3, 2)), measures=np.zeros(3))
+    with pytest.raises(DataError, match="must hold arrays named x and y .*, or one array per "
+                       "model input and the target array y; it holds: features, measures"):
         load_data(DataSettings(source=f"npz:{path}"))
     np.savez(path, x=np.zeros((10, 2)), y=np.zeros(9))
     with pytest.raises(DataError, match="data.npz: x has 10 samples but y has 9"):
@@ -748,3 +748,88 @@ def test_test_samples_know_their_row_or_csv_line(tmp_path):
         assert first["true"] == label  # labels alternate: a wrong line shows
     digits = load_data(DataSettings(source="digits"))
     assert digits.row_label == "row" and not digits.test_is_given
+
+
+# ------------------------------------------------------------ one array per model input
+def two_inputs(tmp_path, **extra):
+    rng = np.random.default_rng(0)
+    arrays = {"tabular": rng.normal(size=(40, 3)), "image": rng.random((40, 4, 4, 1)),
+              "y": np.array(["no", "yes"])[np.arange(40) % 2], **extra}
+    path = tmp_path / "two.npz"
+    np.savez(path, **arrays)
+    return path, arrays
+
+
+def test_npz_of_one_array_per_input_gives_x_by_input_name(tmp_path):
+    path, arrays = two_inputs(tmp_path)
+    ds = load_data(DataSettings(source=f"npz:{path}", test_split=0.25))
+    assert set(ds.x_train) == {"tabular", "image"} and ds.class_names == ["no", "yes"]
+    assert ds.sample_shape == {"tabular": (3,), "image": (4, 4, 1)}
+    assert ds.x_train["tabular"].dtype == np.float32
+    assert len(ds.x_test["image"]) == len(ds.y_test) == 10
+    # The two arrays of a sample stay together through the split.
+    rows = [int(np.flatnonzero((arrays["tabular"].astype("float32") == r).all(axis=1))[0])
+            for r in ds.x_test["tabular"]]
+    np.testing.assert_array_equal(ds.x_test["image"], arrays["image"][rows].astype("float32"))
+
+
+def test_npz_arrays_of_a_split_and_a_mapping_to_other_names(tmp_path):
+    rng = np.random.default_rng(1)
+    path, _ = two_inputs(tmp_path, tabular_test=rng.normal(size=(6, 3)),
+                         image_test=rng.random((6, 4, 4, 1)), y_test=np.array(["no", "yes"] * 3),
+                         extra=np.zeros(40), extra_test=np.ones(6))
+    ds = load_data(DataSettings(source=f"npz:{path}"))
+    assert ds.test_is_given and len(ds.y_test) == 6 and set(ds.x_test) == {
+        "tabular", "image", "extra"}
+    mapped = DataSettings(source=f"npz:{path}", input_arrays=(("scan", "image"),),
+                          output_arrays=(("output", "y"),))
+    ds = load_data(mapped)
+    assert set(ds.x_train) == {"scan", "tabular", "extra"}  # renamed; the rest by its name
+    again = DataSettings.from_dict(mapped.to_dict())
+    assert again == mapped and mapped.to_dict()["input_arrays"] == {"scan": "image"}
+    assert "input_arrays" not in DataSettings(source=f"npz:{path}").to_dict()
+
+
+def test_npz_mapping_and_split_mistakes_are_named(tmp_path):
+    path, _ = two_inputs(tmp_path, image_test=np.zeros((2, 4, 4, 1)))
+    with pytest.raises(DataError, match="has image_test but not tabular_test, y_test"):
+        load_data(DataSettings(source=f"npz:{path}"))
+    path, _ = two_inputs(tmp_path)
+    with pytest.raises(DataError, match="has no array 'scan' \\(chosen as input of 'pixels'\\)"
+                       ".* it holds: image, tabular, y"):
+        load_data(DataSettings(source=f"npz:{path}", input_arrays=(("pixels", "scan"),)))
+    with pytest.raises(SettingsError, match="names the node 'a' twice"):
+        DataSettings(source="npz:x.npz", input_arrays=(("a", "x"), ("a", "y"))).validate()
+    with pytest.raises(SettingsError, match="input_arrays must map node names to array names"):
+        DataSettings.from_dict({"source": "npz:x.npz", "input_arrays": ["image"]})
+
+
+def test_fit_to_inputs_feeds_each_input_by_name_and_names_what_is_missing():
+    from kbuilder.runtime.data import fit_to_inputs
+
+    x = {"image": np.zeros((2, 4, 4, 1)), "tabular": np.ones((2, 3)), "extra": np.ones((2, 1))}
+    tab, image = fit_to_inputs(x, ["tabular", "image"], [(3,), (16,)])
+    assert tab.shape == (2, 3) and image.shape == (2, 16)
+    assert fit_to_inputs({"whatever": np.ones((2, 3))}, ["rows"], [(3,)]).shape == (2, 3)
+    with pytest.raises(DataError, match="The model's Input 'scan' gets no data: the data has "
+                       "the arrays 'image', 'tabular', 'extra'"):
+        fit_to_inputs(x, ["tabular", "scan"], [(3,), (16,)])
+    with pytest.raises(DataError, match="The model has 2 inputs .* but the data is one array"):
+        fit_to_inputs(np.ones((2, 3)), ["tabular", "image"], [(3,), (16,)])
+
+
+def test_npz_targets_of_several_outputs_split_together(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 2))
+    np.savez(tmp_path / "two.npz", rows=x, kind=np.arange(30) % 3, size=x.sum(axis=1))
+    settings = DataSettings(source=f"npz:{tmp_path / 'two.npz'}",
+                            output_arrays=(("kind", "kind"), ("size", "size")))
+    ds = load_data(settings)
+    assert set(ds.y_train) == {"kind", "size"} and ds.task == "classification"
+    assert ds.num_classes == 3 and ds.y_train["size"].dtype == np.float32
+    # The rows of both targets and of the input stay together through the split.
+    np.testing.assert_allclose(ds.y_test["size"], ds.x_test["rows"].sum(axis=1), rtol=1e-5)
+    summary = ds.summary()
+    assert summary["splits"]["train"]["y_shape"] == {"kind": [18], "size": [18]}
+    assert sum(summary["splits"]["train"]["class_counts"].values()) == 18
+    assert any("a target per output" in n for n in ds.notes)

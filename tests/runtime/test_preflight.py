@@ -550,3 +550,64 @@ def test_multi_label_needs_binary_crossentropy():
     wrong = dataclasses.replace(training, loss="categorical_crossentropy")
     finding = only(check(graph, ds, wrong), "multi_label_loss")
     assert finding.fix == {"action": "set_loss", "loss": "binary_crossentropy"}
+
+
+# ------------------------------------------------------- several inputs, missing values
+def two_input_data(image_name: str = "image") -> Dataset:
+    rng = np.random.default_rng(0)
+    x = {"tabular": rng.normal(size=(40, 7)).astype("float32"),
+         image_name: rng.random((40, 12, 12, 3)).astype("float32")}
+    return dataset_from_arrays(x, np.arange(40) % 3)
+
+
+def test_fitting_a_template_of_two_inputs_sets_each_input_from_its_array():
+    ds = two_input_data()
+    graph = get_template("multi_input").build()
+    fit = fit_template_to_data(graph, ds)
+    fit.apply()
+    assert graph.find("tabular").param("shape") == [7]
+    assert graph.find("image").param("shape") == [12, 12, 3]
+    assert graph.find("prediction").param("units") == 3
+    assert fit.loss == "sparse_categorical_crossentropy"
+    assert not [f for f in check(graph, ds, TrainingSettings(loss=fit.loss))
+                if f.severity == "error"]
+
+
+def test_an_input_without_its_array_is_named_in_fitting_and_in_the_checks():
+    ds = two_input_data(image_name="scan")
+    graph = get_template("multi_input").build()
+    with pytest.raises(FitError, match="has no array for 'image'; its arrays are 'tabular', "
+                       "'scan'"):
+        fit_template_to_data(graph, ds)
+    finding = only(check(graph, ds, TrainingSettings(loss="binary_crossentropy")),
+                   "input_without_data")
+    assert finding.node_id == graph.find("image").id
+    x = {**two_input_data().x_train, "notes": np.zeros((24, 2), "float32")}
+    ds = dataset_from_arrays(x, np.arange(24) % 3)
+    fit_template_to_data(graph, ds).apply()
+    assert "'notes' of the data feeds no Input" in only(
+        check(graph, ds, TrainingSettings()), "unused_arrays").message
+
+
+def fill_then_normalize(ds: Dataset, fill: bool = True) -> Graph:
+    h, g = History(), Graph("gaps")
+    x = add_input(h, g, [3], name="rows")
+    if fill:
+        x = add_layer(h, g, "FillMissing", x)
+    x = add_layer(h, g, "Normalization", x)
+    add_output(h, g, add_layer(h, g, "Dense", x, units=2, activation="softmax"))
+    return g
+
+
+def test_missing_values_filled_in_the_model_are_no_error():
+    x = np.random.default_rng(1).normal(loc=500, size=(30, 3)).astype("float32")
+    x[::4, 1] = np.nan
+    ds = dataset_from_arrays(x, np.arange(30) % 2)
+    training = TrainingSettings()
+    found = codes(check(fill_then_normalize(ds), ds, training))
+    assert "nan_in_data" not in found and "unscaled_features" not in found
+    assert "not_adaptable" not in found  # Normalization is adapted on the filled data
+    assert "nan_in_data" in codes(check(fill_then_normalize(ds, fill=False), ds, training))
+    x[3, 2] = np.inf  # FillMissing fills gaps, not infinities
+    ds = dataset_from_arrays(x, np.arange(30) % 2)
+    assert "nan_in_data" in codes(check(fill_then_normalize(ds), ds, training))

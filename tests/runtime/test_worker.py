@@ -331,3 +331,92 @@ def digits_graph() -> Graph:
     y = add_layer(h, g, "Dense", d, name="digit", units=10, activation="softmax")
     add_output(h, g, y)
     return g
+
+
+# ------------------------------------------------- several inputs, missing values in the model
+def write_two_input_npz(folder: Path, n: int = 64) -> Path:
+    """Arrays named after the multi_input template's Inputs (small images) and a target
+    that depends on both."""
+    rng = np.random.default_rng(0)
+    tabular = rng.normal(size=(n, 5)).astype("float32")
+    image = rng.random((n, 8, 8, 3)).astype("float32")
+    y = (tabular[:, 0] + 4 * (image[:, :, :, 0].mean(axis=(1, 2)) - 0.5) > 0).astype("int64")
+    path = folder / "two_inputs.npz"
+    np.savez(path, tabular=tabular, image=image, y=y)
+    return path
+
+
+def test_the_multi_input_template_trains_on_one_array_per_input(worker, tmp_path):
+    from kbuilder.runtime.preflight import new_project_for_data
+
+    path = write_two_input_npz(tmp_path)
+    data = DataSettings(source=f"npz:{path}")
+    project = new_project_for_data("multi_input", data)
+    graph = project.graph
+    assert graph.find("tabular").param("shape") == [5]
+    assert graph.find("image").param("shape") == [8, 8, 3]
+    run = start(worker, tmp_path, graph=graph, data=data, epochs=2,
+                loss=project.training["loss"], metrics=tuple(project.training["metrics"]))
+    events = list(run.events())
+    started, finished = events[0], events[-1]
+    assert isinstance(finished, p.Finished) and finished.status == "completed", finished
+    assert started.train_samples + started.val_samples + started.test_samples == 64
+    assert started.data_summary["sample_shape"] == {"tabular": [5], "image": [8, 8, 3]}
+    assert len(finished.history["loss"]) == 2 and np.isfinite(finished.history["loss"]).all()
+    assert np.array(finished.results["confusion_matrix"]).sum() == started.test_samples
+    model = keras.saving.load_model(finished.artifacts["model"])
+    assert [t.name for t in model.inputs] == ["tabular", "image"]
+    with np.load(path) as arrays:
+        out = model.predict([arrays["tabular"][:3], arrays["image"][:3]], verbose=0)
+    assert out.shape == (3, 1) and np.all((0 <= out) & (out <= 1))
+
+
+def test_missing_values_are_filled_and_normalized_inside_the_model(worker, tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(loc=[100.0, -50.0, 0.0], scale=[30.0, 5.0, 1.0], size=(80, 3))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    y = (np.nan_to_num(x[:, 0], nan=100.0) > 100).astype("int64")
+    np.savez(tmp_path / "gaps.npz", x=x.astype("float32"), y=y)
+    h, g = History(), Graph("filled")
+    f = add_layer(h, g, "FillMissing", add_input(h, g, [3], name="rows"), name="fill")
+    n = add_layer(h, g, "Normalization", f, name="norm")
+    add_output(h, g, add_layer(h, g, "Dense", n, name="head", units=1, activation="sigmoid"))
+    run = start(worker, tmp_path, graph=g, data=DataSettings(source=f"npz:{tmp_path / 'gaps.npz'}"),
+                epochs=2, loss="binary_crossentropy")
+    result = run.wait()
+    assert isinstance(result, p.Finished) and result.status == "completed", result
+    assert np.isfinite(result.history["loss"]).all() and np.isfinite(result.history["val_loss"]).all()
+    model = keras.saving.load_model(result.artifacts["model"])
+    fill = model.get_layer("fill").get_weights()[0]
+    assert abs(fill[0] - 100) < 20 and abs(fill[1] + 50) < 5  # medians of the training rows
+    assert abs(float(np.ravel(model.get_layer("norm").get_weights()[0])[1]) + 50) < 5
+    out = model.predict(np.array([[np.nan, np.nan, np.nan]], dtype="float32"), verbose=0)
+    assert np.isfinite(out).all()
+
+
+def test_a_model_of_two_outputs_trains_on_a_target_array_per_output(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 4)).astype("float32")
+    np.savez(tmp_path / "two.npz", rows=x, total=x.sum(axis=1), spread=x.std(axis=1))
+    h, g = History(), Graph("two_heads")
+    d = add_layer(h, g, "Dense", add_input(h, g, [4], name="rows"), units=8)
+    add_output(h, g, add_layer(h, g, "Dense", d, name="total_head", units=1), name="total")
+    add_output(h, g, add_layer(h, g, "Dense", d, name="spread_head", units=1), name="spread")
+    # Mapped in the order opposite to the Outputs': the targets follow the names.
+    data = DataSettings(source=f"npz:{tmp_path / 'two.npz'}",
+                        output_arrays=(("spread", "spread"), ("total", "total")))
+    w = Worker("jax")
+    try:
+        result = start(w, tmp_path, graph=g, data=data, epochs=60, batch_size=8,
+                       learning_rate=0.01, loss="mean_squared_error",
+                       metrics=("mean_absolute_error",)).wait()
+    finally:
+        w.shutdown()
+    assert isinstance(result, p.Finished) and result.status == "completed", result
+    losses = result.history
+    assert losses["total_head_loss"][-1] < 0.2 * losses["total_head_loss"][0]  # it learned
+    assert set(result.test_metrics) >= {"total_head_loss", "spread_head_loss"}
+    total, spread = keras.saving.load_model(result.artifacts["model"]).predict(x, verbose=0)
+    # Each head learned its own target, not the other's.
+    assert np.abs(total[:, 0] - x.sum(axis=1)).mean() < 0.5 * np.abs(
+        total[:, 0] - x.std(axis=1)).mean()

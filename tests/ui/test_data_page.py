@@ -477,3 +477,48 @@ def test_column_roles_are_shown_overridable_and_messy_categories_merge(qtbot, ml
     assert page.wait(60)
     assert mlp_window.project.data["merges"] == []
     assert "sex=M" in page.dataset.feature_names
+
+
+def test_a_model_of_two_inputs_gets_its_arrays_chosen_fitted_and_trained(qtbot, window,
+                                                                         tmp_path):
+    """The multi-input template on a file whose image array is not named after the Input:
+    the user picks it for the Input, fits the model and trains, all in the app."""
+    import numpy as np
+
+    from tests.ui.test_train_page import RUN_TIMEOUT_MS, click, train_page
+
+    rng = np.random.default_rng(0)
+    tabular = rng.normal(size=(48, 4)).astype("float32")
+    np.savez(tmp_path / "visits.npz", tabular=tabular, pixels=rng.random((48, 6, 6, 3)),
+             y=(tabular[:, 0] > 0).astype("int64"))
+    assert window.new_from_template("multi_input")
+    page = open_data_tab(window)
+    window.dialogs.open_path = str(tmp_path / "visits.npz")
+    choose_kind(page, "npz")
+    qtbot.mouseClick(page.source.npz_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(120)
+    mapping = page.source.array_mapping
+    assert set(mapping.combos) == {("input", "tabular"), ("input", "image"),
+                                   ("output", "output")}
+    # Without a choice the Input 'image' has no array of its name: the checks say so.
+    assert any(f.code == "input_without_data" for f in page.findings), page.findings
+    combo = mapping.combos[("input", "image")]
+    assert [combo.itemText(i) for i in range(combo.count())] == [
+        "automatic", "tabular", "pixels", "y"]
+    with qtbot.waitSignal(page.data_changed, timeout=60_000):
+        combo.setCurrentIndex(combo.findData("pixels"))
+        assert page.wait(120)
+    assert window.project.data["input_arrays"] == {"image": "pixels"}
+    assert page.error is None and set(page.dataset.x_train) == {"tabular", "image"}
+    assert page.checks.fit_button.isEnabled(), page.checks.fit_button.toolTip()
+    assert page.fit_model()
+    assert window.doc.graph.find("image").param("shape") == [6, 6, 3]
+    assert page.wait(60)
+    assert not [f for f in page.findings if f.severity == "error"], page.findings
+
+    train = train_page(window, "jax", epochs=1, batch_size=16)
+    with qtbot.waitSignal(train.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
+        click(train.train_button)
+    record = recorded.args[0]
+    assert record["status"] == "completed", record.get("message")
+    assert record["data"]["input_arrays"] == {"image": "pixels"}

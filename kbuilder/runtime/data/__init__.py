@@ -53,7 +53,10 @@ from kbuilder.runtime.data.dataset import (
     DataError,
     Dataset,
     Progress,
+    fit_targets,
     fit_to_input,
+    fit_to_inputs,
+    fit_to_model,
     map_x,
     num_rows,
 )
@@ -99,7 +102,7 @@ def load_data(
     elif kind == "csv":
         raw = tables.load_csv(location, settings, task)
     elif kind == "npz":
-        raw = arrays.load_numpy(location, task)
+        raw = arrays.load_numpy(location, task, settings)
     elif kind == "images":
         raw = images.load_images(location, settings, progress)
     else:  # parse_source accepted a kind this module does not know yet
@@ -164,6 +167,9 @@ __all__ = [
     "column_roles",
     "dataset_from_arrays",
     "fit_to_input",
+    "fit_targets",
+    "fit_to_inputs",
+    "fit_to_model",
     "infer_task",
     "load_data",
     "looks_like_identifier",

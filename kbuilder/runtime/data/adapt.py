@@ -19,7 +19,11 @@ ADAPTABLE_LAYERS: dict[str, tuple[str, ...]] = {
     "StringLookup": ("vocabulary",),
     "IntegerLookup": ("vocabulary",),
     "Discretization": ("bin_boundaries",),
+    "FillMissing": ("fill_values",),
 }
+# Layers whose output is the model input's data, only cleaner: a layer after one is adapted
+# on that data as it comes out (Input -> FillMissing -> Normalization), in model order.
+PASS_THROUGH_LAYERS = frozenset({"FillMissing"})
 
 
 @dataclass(frozen=True)
@@ -34,10 +38,11 @@ class AdaptResult:
 def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
     """Call ``adapt()`` on the model's adaptable layers with the training data they see.
 
-    Only a layer that takes a model input directly can be adapted here: its data is that
-    input's training data. A layer deeper in the model sees values that only exist once the
-    earlier layers run, so it is reported instead (give its statistics as parameters, or
-    move it right after the input).
+    A layer that takes a model input directly is adapted on that input's training data;
+    one after a ``FillMissing`` (itself after an input) on the data with the gaps filled,
+    once the ``FillMissing`` is adapted. A layer deeper in the model sees values that only
+    exist once the earlier layers run, so it is reported instead (give its statistics as
+    parameters, or move it right after the input).
 
     Args:
         model: a built ``keras.Model``.
@@ -46,11 +51,35 @@ def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
     Returns:
         One ``AdaptResult`` per adaptable layer, in model order.
     """
-    by_tensor = {id(t): i for i, t in enumerate(model.inputs)}
+    import keras
+
     names = [getattr(t, "name", None) or f"input_{i}" for i, t in enumerate(model.inputs)]
+    # Tensor id -> (the name of the input it comes from, a function giving its data).
+    sources: dict[int, tuple[str, Any]] = {}
+    for i, t in enumerate(model.inputs):
+        sources[id(t)] = (names[i], lambda i=i: _input_data(x_train, i, names[i],
+                                                           len(model.inputs)))
+    cache: dict[int, np.ndarray] = {}
+
+    def data_of(tensor_id: int) -> np.ndarray:
+        if tensor_id not in cache:
+            cache[tensor_id] = sources[tensor_id][1]()
+        return cache[tensor_id]
+
     results = []
     for layer in model.layers:
         kind = type(layer).__name__
+        if kind not in ADAPTABLE_LAYERS and kind not in PASS_THROUGH_LAYERS:
+            continue
+        inbound = getattr(layer, "_inbound_nodes", [])
+        sources_in = [id(t) for node in inbound for t in node.input_tensors]
+        known = {s for s in sources_in if s in sources}
+        direct = len(known) == 1 and len(sources_in) == 1
+        if direct and kind in PASS_THROUGH_LAYERS and len(inbound) == 1:
+            (source,) = known
+            out = inbound[0].output_tensors[0]
+            sources[id(out)] = (sources[source][0], lambda layer=layer, source=source:
+                                keras.ops.convert_to_numpy(layer(data_of(source))))
         if kind not in ADAPTABLE_LAYERS:
             continue
         config = layer.get_config()
@@ -58,22 +87,20 @@ def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
             results.append(AdaptResult(layer.name, False, f"'{layer.name}' has its "
                            f"{' and '.join(ADAPTABLE_LAYERS[kind])} set; nothing to adapt."))
             continue
-        sources = [id(t) for node in getattr(layer, "_inbound_nodes", [])
-                   for t in node.input_tensors]
-        index = {by_tensor[s] for s in sources if s in by_tensor}
-        if len(index) != 1 or len(sources) != 1:
+        if not direct:
             results.append(AdaptResult(
                 layer.name, False,
                 f"'{layer.name}' ({kind}) cannot be adapted automatically because it does "
-                "not take a model input directly. Move it right after the Input, or set its "
-                f"{' and '.join(ADAPTABLE_LAYERS[kind])} by hand.",
+                "not take a model input directly (or through FillMissing). Move it right "
+                f"after the Input, or set its {' and '.join(ADAPTABLE_LAYERS[kind])} by hand.",
             ))
             continue
-        (i,) = index
-        data = _input_data(x_train, i, names[i], len(model.inputs))
+        (source,) = known
+        data = data_of(source)
         layer.adapt(data)
         results.append(AdaptResult(layer.name, True, f"'{layer.name}' adapted on "
-                                   f"{num_rows(data)} training samples of '{names[i]}'."))
+                                   f"{num_rows(data)} training samples of "
+                                   f"'{sources[source][0]}'."))
     return results
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.graph.settings import DataSettings
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data.dataset import FLOAT32_MAX, DataError, is_zero_one, map_x
 from kbuilder.runtime.data.labels import encode_labels, infer_task
@@ -18,29 +19,37 @@ from kbuilder.runtime.data.split import Raw
 
 # An array claiming more than this share of the computer's memory is refused before it is
 # read (a damaged or hostile header could otherwise claim terabytes).
-# An array claiming more than this share of the computer's memory is refused before it is
-# read (a damaged or hostile header could otherwise claim terabytes).
 MAX_MEMORY_SHARE = 0.5
 
 
 # =============================================================================== NumPy
 _NUMPY_SETS = (("x", "y"), ("x_train", "y_train"))
+# The target of a NumPy file with one array per model input, when no mapping names it.
+TARGET_ARRAYS = ("y", "label", "labels", "target")
+# Name endings of the arrays of a split the file gives itself; other names are training.
+_SPLIT_ENDINGS = (("_test", "test"), ("_val", "val"), ("_train", "train"))
 
 
-def load_numpy(location: str, task: str | None) -> Raw:
+def load_numpy(location: str, task: str | None,
+               settings: DataSettings | None = None) -> Raw:
+    """Arrays ``x`` and ``y`` (or ``x_train``/``y_train``), or one array per model input.
+
+    A file without ``x`` (or with a mapping in ``settings``) holds named arrays: each
+    feeds the Input of that name (``settings.input_arrays`` maps Input names to array
+    names), and the target is ``y`` (or ``label``, ``labels``, ``target``), or the arrays
+    ``settings.output_arrays`` name, one per Output. ``NAME_test``/``NAME_val`` arrays
+    are the file's own test and validation splits, as ``x_test`` is for ``x``.
+    """
     path = Path(location)
     arrays = _read_numpy_arrays(path)
     name = path.name
+    mapped = settings is not None and (settings.input_arrays or settings.output_arrays)
     lower = {k.lower(): k for k in arrays}
     for x_key, y_key in _NUMPY_SETS:
-        if x_key in lower and y_key in lower:
+        if x_key in lower and y_key in lower and not mapped:
             break
     else:
-        raise DataError(
-            f"{name} must hold arrays named x and y (or x_train and y_train, optionally "
-            f"with x_test and y_test); it holds: {', '.join(sorted(arrays)) or 'nothing'}.",
-            path=str(path),
-        )
+        return _named_arrays_to_raw(arrays, name, task, str(path), settings)
     picked = {
         "x": arrays[lower[x_key]], "y": arrays[lower[y_key]],
         "x_test": arrays.get(lower.get("x_test", "")),
@@ -50,6 +59,116 @@ def load_numpy(location: str, task: str | None) -> Raw:
     }
     return arrays_to_raw(picked, name, task, str(path), x_name=lower[x_key],
                           y_name=lower[y_key])
+
+
+def array_groups(names: Any) -> dict[str, dict[str, str]]:
+    """``{split: {base name: array name}}`` of a file's arrays (``split`` is ``"train"``,
+    ``"test"`` or ``"val"``): ``image_test`` is the test split of ``image``."""
+    groups: dict[str, dict[str, str]] = {"train": {}, "test": {}, "val": {}}
+    for key in names:
+        base, split = key, "train"
+        for ending, which in _SPLIT_ENDINGS:
+            if key.lower().endswith(ending) and len(key) > len(ending):
+                base, split = key[: -len(ending)], which
+                break
+        groups[split][base] = key
+    return groups
+
+
+def _named_arrays_to_raw(arrays: dict[str, np.ndarray], name: str, task: str | None,
+                         path: str, settings: DataSettings | None) -> Raw:
+    """A Raw whose ``x`` is ``{Input name: array}`` (and ``y`` one array per Output)."""
+    groups = array_groups(arrays)
+    train = groups["train"]
+    held = ", ".join(sorted(arrays)) or "nothing"
+    output_map = dict(settings.output_arrays) if settings else {}
+    input_map = dict(settings.input_arrays) if settings else {}
+    if output_map:
+        targets = output_map
+    else:
+        found = [k for k in train if k.lower() in TARGET_ARRAYS]
+        if len(found) != 1:
+            raise DataError(
+                f"{name} must hold arrays named x and y (or x_train and y_train), or one "
+                f"array per model input and the target array y; it holds: {held}. Name the "
+                "target array y, or choose the arrays of each Input and Output in the Data "
+                "tab.", path=path,
+            )
+        targets = {"": found[0]}
+    # The mapping renames; every other array (but the targets) feeds the Input of its name.
+    used = set(targets.values()) | set(input_map.values())
+    inputs = {**input_map, **{k: k for k in train if k not in used and k not in input_map}}
+    for role, chosen in (("input", inputs), ("target", targets)):
+        missing = [a for a in chosen.values() if a not in train]
+        if missing:
+            raise DataError(
+                f"{name} has no array '{missing[0]}' (chosen as {role} of "
+                f"'{_node_of(chosen, missing[0])}'); it holds: {held}.",
+                path=path, column=missing[0],
+            )
+    if not inputs:
+        raise DataError(f"{name} holds only the target array '{next(iter(targets.values()))}'"
+                        "; add one array per model input.", path=path)
+    wanted = [*inputs.values(), *targets.values()]
+    picked: dict[str, Any] = {"x": {node: arrays[train[a]] for node, a in inputs.items()}}
+    splits = {"": train}
+    for split in ("test", "val"):
+        given = groups[split]
+        have = [a for a in wanted if a in given]
+        if not have:
+            continue
+        if len(have) != len(wanted):
+            lacking = [f"{a}_{split}" for a in wanted if a not in given]
+            raise DataError(
+                f"{name} has {', '.join(given[a] for a in have)} but not "
+                f"{', '.join(lacking)}; give the {split} split of every array or of none.",
+                path=path,
+            )
+        picked[f"x_{split}"] = {node: arrays[given[a]] for node, a in inputs.items()}
+        splits[f"_{split}"] = given
+    x_name = ", ".join(inputs.values())
+    # Each target is encoded on its own (its task, its classes); the first one is what
+    # the dataset's task, classes and summaries describe.
+    raws = {}
+    for node, target in targets.items():
+        one = {**picked, **{f"y{suffix}": arrays[given[target]]
+                            for suffix, given in splits.items()}}
+        raws[node] = arrays_to_raw(one, name, task, path, x_name=x_name, y_name=target)
+    raw = next(iter(raws.values()))
+    if len(raws) > 1:
+        raw.y = {node: r.y for node, r in raws.items()}
+        for split in ("test", "validation"):
+            if getattr(raw, split) is not None:
+                setattr(raw, split, (getattr(raw, split)[0],
+                                     {node: getattr(r, split)[1] for node, r in raws.items()}))
+        raw.notes += [n for r in list(raws.values())[1:] for n in r.notes]
+        raw.notes.append(
+            f"{name} has a target per output ({', '.join(targets.values())}); the task and "
+            f"classes shown are those of '{next(iter(targets.values()))}'.")
+    ignored = sorted(set(train) - set(wanted))
+    if ignored:
+        raw.notes.append(f"{name}: the arrays {', '.join(ignored)} feed no input and are "
+                         "left out.")
+    return raw
+
+
+def array_names(location: str) -> list[str]:
+    """The names of the arrays of an ``.npz`` file or a folder of ``.npy`` files, read from
+    the archive's index or the folder without loading any data; ``[]`` when unreadable."""
+    path = Path(location)
+    try:
+        if path.is_file() and path.suffix.lower() == ".npy":
+            path = path.parent
+        if path.is_dir():
+            return sorted(f.stem for f in path.glob("*.npy"))
+        with zipfile.ZipFile(path) as archive:
+            return [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return []
+
+
+def _node_of(mapping: dict[str, str], array: str) -> str:
+    return next(node for node, a in mapping.items() if a == array) or "the model"
 
 
 def _read_numpy_arrays(path: Path) -> dict[str, np.ndarray]:

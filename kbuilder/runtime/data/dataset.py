@@ -58,7 +58,9 @@ class Dataset:
     """Arrays of the three splits plus what is known about them.
 
     ``x_*`` are NumPy arrays with samples first (a dict or list of arrays for models with
-    several inputs is allowed by every helper here). ``y_*`` are integer class ids
+    several inputs is allowed by every helper here; a dict by Output name of ``y_*`` for
+    several outputs, the first of which ``task``, the classes and the summary's class
+    counts describe). ``y_*`` are integer class ids
     ``0..num_classes-1`` (shape ``(n,)``), one-hot rows ``(n, num_classes)``, or
     regression targets ``(n,)`` / ``(n, k)``. ``x_val``/``x_test`` are ``None`` when the
     split is empty.
@@ -106,13 +108,15 @@ class Dataset:
         ``"values"`` (regression)."""
         if self.task == "regression":
             return "values"
-        y = self.y_train
+        y = first_target(self.y_train)
         if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1):
             return "integer"
         return "one_hot" if is_one_hot(y) else "multi_label"
 
     def labels_as_ids(self, y: np.ndarray) -> np.ndarray:
-        """Class ids ``(n,)`` from any label format (argmax of one-hot rows)."""
+        """Class ids ``(n,)`` from any label format (argmax of one-hot rows); of the first
+        output's targets when ``y`` has one per output."""
+        y = first_target(y)
         if self.label_format == "one_hot":
             return np.argmax(y, axis=-1)
         return np.asarray(y).reshape(len(y), -1)[:, 0].astype(np.int64)
@@ -131,7 +135,7 @@ class Dataset:
         }
         h.update(json.dumps(meta, sort_keys=True).encode())
         for split, (x, y) in self.splits().items():
-            for name, array in _named_arrays(f"{split}/x", x) + [(f"{split}/y", y)]:
+            for name, array in _named_arrays(f"{split}/x", x) + _named_arrays(f"{split}/y", y):
                 array = np.ascontiguousarray(array)
                 h.update(f"{name}:{array.dtype.str}:{list(array.shape)}".encode())
                 h.update(array.tobytes())
@@ -146,12 +150,12 @@ class Dataset:
                 "count": num_rows(x),
                 "x_shape": map_x(lambda a: list(a.shape), x),
                 "x_dtype": map_x(lambda a: str(a.dtype), x),
-                "y_shape": list(y.shape),
-                "y_dtype": str(y.dtype),
+                "y_shape": map_x(lambda a: list(a.shape), y),
+                "y_dtype": map_x(lambda a: str(a.dtype), y),
             }
             if self.task == "classification":
                 if self.label_format == "multi_label":
-                    counts = np.asarray(y).sum(axis=0).astype(np.int64)
+                    counts = np.asarray(first_target(y)).sum(axis=0).astype(np.int64)
                 else:
                     counts = np.bincount(self.labels_as_ids(y),
                                          minlength=self.num_classes or 0)
@@ -174,7 +178,7 @@ class Dataset:
             "fingerprint": self.fingerprint,
         }
         if self.task == "regression":
-            summary["y_range"] = value_range(self.y_train)
+            summary["y_range"] = value_range(first_target(self.y_train))
         return summary
 
 
@@ -210,6 +214,13 @@ def num_rows(x: Any) -> int:
     if isinstance(x, list | tuple):
         return len(x[0])
     return len(x)
+
+
+def first_target(y: Any) -> Any:
+    """``y`` itself, or the targets of the first output when ``y`` has one per output."""
+    if isinstance(y, Mapping):
+        return next(iter(y.values()))
+    return y
 
 
 def take_rows(x: Any, index: np.ndarray) -> Any:
@@ -258,6 +269,78 @@ def fit_to_input(x: np.ndarray, shape: Sequence[int | None], name: str = "input"
         f"has shape {_shape_text(have)} = {plural(size, 'value')}. Set the input's shape to "
         f"{list(have)}, or choose data that matches."
     )
+
+
+def fit_to_inputs(x: Any, names: Sequence[str], shapes: Sequence[Sequence[int | None]]) -> Any:
+    """``x`` as a model of the inputs ``names`` (each taking samples of ``shapes``) takes it.
+
+    One input: the array itself (the only array of a dict or list, whatever its name).
+    Several: a list in the order of ``names``, from a dict by input name (arrays no input
+    takes are left out) or a list in the same order. Each array goes through
+    ``fit_to_input``. ``None`` stays ``None`` (an empty split).
+
+    Raises:
+        DataError: an input gets no array, or an array does not fit its input.
+    """
+    if x is None:
+        return None
+    names, shapes = list(names), list(shapes)
+    shown = ", ".join(f"'{n}'" for n in names)
+    if isinstance(x, Mapping):
+        if len(names) == 1 and len(x) == 1:
+            return fit_to_input(next(iter(x.values())), shapes[0], names[0])
+        missing = [n for n in names if n not in x]
+        if missing:
+            raise DataError(
+                f"The model's Input{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(n) for n in missing)} get{'s' if len(missing) == 1 else ''} "
+                f"no data: the data has the arrays {', '.join(repr(k) for k in x)}, and the "
+                f"model's inputs are {shown}. Rename the arrays or the Inputs, or choose "
+                "the array of each Input in the Data tab.", column=missing[0],
+            )
+        arrays = [x[n] for n in names]
+    elif isinstance(x, list | tuple):
+        if len(x) != len(names):
+            raise DataError(f"The model has {plural(len(names), 'input')} ({shown}) but the "
+                            f"data gives {plural(len(x), 'array')} per sample.")
+        arrays = list(x)
+    else:
+        if len(names) != 1:
+            raise DataError(
+                f"The model has {plural(len(names), 'input')} ({shown}) but the data is "
+                "one array. Give a NumPy .npz file with one array per input, named after "
+                "the Inputs, and the target array y.")
+        arrays = [x]
+    fitted = [fit_to_input(a, s, n) for a, s, n in zip(arrays, shapes, names, strict=True)]
+    return fitted[0] if len(fitted) == 1 else fitted
+
+
+def fit_targets(y: Any, output_names: Sequence[str] | None = None) -> Any:
+    """``y`` as ``model.fit`` takes it: the array itself, or for targets by Output name a
+    list in the order of ``output_names`` (the graph's Output nodes; the dict's own order
+    when not known, as for a model file).
+
+    Raises:
+        DataError: an Output has no target.
+    """
+    if not isinstance(y, Mapping):
+        return y
+    names = list(output_names) if output_names else list(y)
+    missing = [n for n in names if n not in y]
+    if missing:
+        raise DataError(
+            f"The model's Output '{missing[0]}' has no target: the data has targets for "
+            f"{', '.join(repr(k) for k in y)}. Choose the target array of each Output in "
+            "the Data tab.", column=missing[0])
+    targets = [y[n] for n in names]
+    return targets[0] if len(targets) == 1 else targets
+
+
+def fit_to_model(x: Any, model: Any) -> Any:
+    """``x`` fitted to a built Keras model's inputs (see ``fit_to_inputs``)."""
+    inputs = list(model.inputs)
+    names = [getattr(t, "name", None) or f"input_{i}" for i, t in enumerate(inputs)]
+    return fit_to_inputs(x, names, [tuple(t.shape[1:]) for t in inputs])
 
 
 def _shape_text(shape: Sequence[Any]) -> str:

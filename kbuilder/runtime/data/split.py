@@ -11,7 +11,7 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings
 from kbuilder.graph.text import plural
-from kbuilder.runtime.data.dataset import DataError, Dataset, num_rows, take_rows
+from kbuilder.runtime.data.dataset import DataError, Dataset, first_target, num_rows, take_rows
 
 
 @dataclass
@@ -40,7 +40,7 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
     """Split, then apply the preprocessing that is fitted on the training split."""
     rng = np.random.default_rng(settings.seed)
     stratify = raw.task == "classification"
-    labels = _ids_for_split(raw.y) if stratify else None
+    labels = _ids_for_split(first_target(raw.y)) if stratify else None
     n = num_rows(raw.x)
     everything = np.arange(n)
     if raw.test is not None:
@@ -69,9 +69,9 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
             return given
         if idx is None or len(idx) == 0:
             return None, None
-        return take_rows(raw.x, idx), raw.y[idx]
+        return take_rows(raw.x, idx), take_rows(raw.y, idx)
 
-    x_train, y_train = take_rows(raw.x, train_idx), raw.y[train_idx]
+    x_train, y_train = take_rows(raw.x, train_idx), take_rows(raw.y, train_idx)
     x_val, y_val = part(val_idx, raw.validation)
     x_test, y_test = part(test_idx, raw.test)
     if raw.impute_columns:
