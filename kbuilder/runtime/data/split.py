@@ -34,6 +34,7 @@ class Raw:
     preprocessing: list[dict[str, Any]] = field(default_factory=list)
     row_ids: np.ndarray | None = None  # per sample, e.g. CSV line numbers; else 0..n-1
     row_label: str = "row"
+    row_encoder: Any = None  # tables in "model" encoding: a row_encoder.RowEncoder
 
 
 def finish(raw: Raw, settings: DataSettings) -> Dataset:
@@ -74,6 +75,10 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
     x_train, y_train = take_rows(raw.x, train_idx), take_rows(raw.y, train_idx)
     x_val, y_val = part(val_idx, raw.validation)
     x_test, y_test = part(test_idx, raw.test)
+    if raw.row_encoder is not None:
+        from kbuilder.runtime.data.row_encoder import fit_vocabularies
+
+        x_train, x_val, x_test = fit_vocabularies(raw.row_encoder, [x_train, x_val, x_test])
     if raw.impute_columns:
         x_train, x_val, x_test = _impute_median(raw, x_train, x_val, x_test)
     if raw.standardize:
@@ -98,6 +103,7 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
         test_rows=test_rows,
         row_label="row" if raw.test is not None else raw.row_label,
         test_is_given=raw.test is not None,
+        row_encoder=raw.row_encoder,
     )
 
 
