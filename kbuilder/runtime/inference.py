@@ -63,7 +63,11 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
     class_names: list[str] | None = None
     known: list[dict[str, Any]] | None = None  # per row: where it comes from, its label
     if request.inputs_path:
-        x = read_inputs(Path(request.inputs_path))
+        x = read_inputs(Path(request.inputs_path), request.model_path)
+        from kbuilder.runtime.data.row_encoder import trained_encoder
+
+        encoder = trained_encoder(request.model_path)
+        class_names = encoder.class_names if encoder is not None else None
         split = f"the rows of {Path(request.inputs_path).name}"
     else:
         from kbuilder.graph.settings import DataSettings
@@ -109,12 +113,24 @@ def test_split_columns(dataset: Any) -> list[dict[str, Any]]:
             for r, t in zip(rows, truth, strict=True)]
 
 
-def read_inputs(path: Path) -> Any:
+def read_inputs(path: Path, model_path: str | None = None) -> Any:
     """Model inputs from ``.npy``, ``.npz`` (array ``x``, or one array per model input by
-    name) or a numeric CSV with a header."""
+    name) or a numeric CSV with a header; for a model trained on a table in "model"
+    encoding (a ``row_encoder.json`` beside ``model_path``), raw rows of a table file with
+    the training file's columns (the target column may be there; it is not used)."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise InferenceError(f"The input file '{path}' does not exist.")
+    from kbuilder.runtime.data.row_encoder import encode_file, trained_encoder
+
+    encoder = trained_encoder(model_path) if model_path else None
+    if encoder is not None and suffix not in (".npy", ".npz"):
+        from kbuilder.runtime.data import DataError
+
+        try:
+            return encode_file(encoder, path)
+        except DataError as exc:
+            raise InferenceError(str(exc)) from None
     if suffix in (".npy", ".npz"):
         from kbuilder.runtime.data import read_array_file
 

@@ -46,6 +46,7 @@ class RowEncoder:
         decimal: the decimal mark of the training file ("." or ",").
         feature_names: the names of the numeric block's columns.
         numeric_input: the name of the Input taking the numeric block.
+        class_names: the classes the model predicts (their order), for prediction files.
     """
 
     columns: list[dict[str, Any]] = field(default_factory=list)
@@ -54,6 +55,7 @@ class RowEncoder:
     decimal: str = "."
     feature_names: list[str] = field(default_factory=list)
     numeric_input: str = NUMERIC_INPUT
+    class_names: list[str] | None = None
 
     @property
     def input_names(self) -> list[str]:
@@ -215,7 +217,8 @@ def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]
     from kbuilder.runtime.data.tables import MISSING_CATEGORY
 
     encoder = RowEncoder(decimal=table.decimal or ".", feature_names=list(names),
-                         merges={c: m for c, m in settings.merge_map().items()})
+                         merges={c: m for c, m in settings.merge_map().items()},
+                         class_names=list(class_names) if class_names else None)
     taken = {NUMERIC_INPUT}
     x: dict[str, np.ndarray] = {}
     if blocks:
