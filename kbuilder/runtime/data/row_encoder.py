@@ -152,6 +152,8 @@ def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
     Raises:
         DataError: a column the model needs is not in the table, or a number is not one.
     """
+    import pyarrow as pa
+
     from kbuilder.runtime.data.tables import as_numbers, require_columns, text_values
 
     require_columns(table, encoder.source_columns)
@@ -162,7 +164,10 @@ def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
         at = 0
         for spec in encoder.columns:
             name, column = spec["column"], table.columns[spec["column"]]
-            if spec["kind"] == "date":
+            if pa.types.is_null(column.type):  # every cell empty (e.g. one row to predict)
+                width = len(spec.get("parts", [None]))
+                block = np.full((n, width), np.nan, dtype=np.float32)
+            elif spec["kind"] == "date":
                 block = date_block(column, spec["parts"])
             elif spec["kind"] == "boolean":
                 block = boolean_values(text_values(column), spec["true"], spec["false"])
