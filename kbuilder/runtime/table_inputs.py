@@ -42,6 +42,8 @@ def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[C
     """
     from kbuilder.runtime.preflight import FitError, _Deferred, _insert_after, _RewireCommand
 
+    if sorted(n.name for n in graph.input_nodes()) == sorted(encoder.input_names):
+        return []  # fitted already: its input stage is there, maybe edited by the user
     if not is_flat_table_model(graph):
         raise FitError(f"'{graph.name}' does not have one Input of features; a table's "
                        "preprocessing inside the model needs one (e.g. mlp_classifier).")

@@ -233,8 +233,9 @@ class Run:
 
         if any(type(layer).__name__ in SCALING_LAYERS for layer in self.model.layers):
             return ""
-        if any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
-            return ""  # ids: their size is no scale
+        if self.dataset.row_encoder is None and any(
+                str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
+            return ""  # ids: their size is no scale (a table's category codes are small)
         return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
 
     def results(self) -> dict[str, Any]:

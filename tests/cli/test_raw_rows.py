@@ -127,7 +127,8 @@ def test_a_flat_project_still_trains_as_before(tmp_path, table):
     loaded.graph = graph
     loaded.data = settings.to_dict()
     save_project(loaded, project)
-    assert [n.param("shape") for n in graph.input_nodes()] == [[8]]
+    (features,) = graph.input_nodes()  # the one-hot encoded features, 4 + 3 + 2
+    assert features.param("shape") == [9]
     assert run("train", project, "--backend", "jax", "--epochs", "2",
                "--history", tmp_path / "flat.json") == 0
     record = json.loads((tmp_path / "flat.json").read_text())
