@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,7 +91,7 @@ def test_predict_on_raw_rows_gives_the_runs_predictions(tmp_path, table, backend
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["test_metrics"]["accuracy"] >= 0.8  # measured 1.00 on jax in 5 epochs
     encoder_file = record["artifacts"]["row_encoder"]
-    assert RowEncoder.load(__import__("pathlib").Path(encoder_file)).categories
+    assert RowEncoder.load(Path(encoder_file)).categories
     assert run("predict", project, "--backend", backend, "-o", tmp_path / "test.csv") == 0
     assert run("predict", project, "--backend", backend, "--input", table,
                "-o", tmp_path / "raw.csv") == 0
@@ -110,6 +111,13 @@ def test_predict_on_raw_rows_gives_the_runs_predictions(tmp_path, table, backend
     (answer,) = read(tmp_path / "odd_out.csv")
     assert answer["predicted"] in ("Adelie", "Chinstrap", "Gentoo")
     assert np.isfinite(float(answer["confidence"]))
+    if backend == "jax":  # the encoder goes next to an export, with a note on its use
+        capsys.readouterr()
+        assert run("export", project, "--format", "keras", "-o", tmp_path / "m.keras") == 0
+        note = capsys.readouterr().out
+        assert "m.row_encoder.json" in note and "'numeric' is float32 (n, 4)" in note
+        exported = RowEncoder.load(tmp_path / "m.row_encoder.json")
+        assert exported.to_dict() == RowEncoder.load(Path(encoder_file)).to_dict()
 
 
 def test_a_flat_project_still_trains_as_before(tmp_path, table):
