@@ -1117,6 +1117,8 @@ class _TrainingPlan:
     def arrays_by_input(self) -> bool:
         """Whether the data gives one array per model input (by name): a NumPy file for a
         model of several inputs, or with arrays chosen for the inputs."""
+        if self.kind == "csv" and self.data.table_encoding == "model":
+            return True  # a table's raw numbers and category codes, by Input name
         return self.kind == "npz" and (len(self.model.graph.input_nodes()) > 1
                                        or bool(self.data.input_arrays)
                                        or bool(self.data.output_arrays))

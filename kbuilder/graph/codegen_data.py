@@ -547,6 +547,70 @@ def load_data(path):
 ''', "read_table", "table_target", "column_role", "encode_feature", "split_rows",
         "fill_missing")
 
+_define("load_csv_model", r'''
+def load_data(path):
+    """The table's raw model inputs and target, split into training, validation and test
+    rows: "numeric" holds the numbers as written (NaN where missing; the model's
+    FillMissing and Normalization fill and scale them) and each categorical column gives
+    codes of its own Input: 1.. for the training rows' sorted categories (VOCABULARIES,
+    filled in here), 0 for a value the training rows do not have."""
+    columns = read_table(path)
+    header = list(columns)
+    target = TARGET or header[-1]
+    features = list(FEATURES) if FEATURES is not None else [c for c in header if c != target]
+    for column in [target, *features, *CATEGORICAL, *ROLES]:
+        if column not in columns:
+            raise SystemExit(f"{path} has no column {column!r}; its columns are {header}.")
+    if target in features:
+        raise SystemExit(f"{target!r} is both the target and a feature; remove it from FEATURES.")
+    y, classes, kept = table_target(columns[target], MERGES.get(target))
+    rows = None if len(kept) == len(columns[target]) else pa.array(kept)
+    blocks, categories, taken = [], {}, {"numeric"}
+    for name in features:
+        column = columns[name] if rows is None else columns[name].take(rows)
+        chosen = FEATURES is not None or name in CATEGORICAL or name in ROLES
+        role, numbers, text = column_role(name, column, chosen)
+        if role not in ("numeric", "categorical", "boolean", "datetime"):
+            print(f"Column {name!r} is left out ({role}); list it in FEATURES or ROLES to use it.")
+            continue
+        if role == "categorical":
+            text = text if text is not None else text_values(column, MERGES.get(name))
+            filled = pc.fill_null(text, pa.scalar(MISSING_CATEGORY, pa.string()))
+            categories[input_name(name, taken)] = (name, filled)
+            continue
+        blocks += [block for block, _, _ in encode_feature(name, role, numbers, text, column)]
+    if classes is not None:
+        print(f"Classes: {classes}")
+    train, validation, test = split_rows(len(y), labels=None if classes is None else y)
+    x = {"numeric": np.concatenate(blocks, axis=1)} if blocks else {}
+    for key, (name, text) in categories.items():
+        VOCABULARIES[name] = sorted(set(text.take(pa.array(train)).to_pylist()))
+        x[key] = category_codes(text, VOCABULARIES[name])
+    return tuple(({k: v[part] for k, v in x.items()}, y[part])
+                 for part in (train, validation, test))
+''', "read_table", "table_target", "column_role", "encode_feature", "split_rows",
+        "input_name", "category_codes")
+
+_define("input_name", r'''
+def input_name(column, taken):
+    """The model Input of a categorical column: its name in lower-case letters, digits, _."""
+    base = re.sub(r"[^0-9a-zA-Z]+", "_", column).strip("_").lower() or "column"
+    base = f"c_{base}" if base[0].isdigit() else base
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    taken.add(name)
+    return name
+''')
+
+_define("category_codes", r'''
+def category_codes(text, vocabulary):
+    """int32 (n, 1) codes: 1 + the position in vocabulary, 0 for any other value."""
+    index = pc.index_in(text, value_set=pa.array(vocabulary, pa.string()))
+    codes = pc.fill_null(pc.add(index, 1), 0).to_numpy(zero_copy_only=False)
+    return codes.astype("int32").reshape(-1, 1)
+''')
+
 # ----------------------------------------------------------------------------- NumPy
 _define("read_arrays", '''
 def read_arrays(path):
@@ -846,7 +910,8 @@ DEFINED_NAMES = frozenset(
      "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
      "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
      "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "INPUT_SHAPES",
-     "INPUT_ARRAYS", "TARGET_ARRAY", "fit_to_inputs", "math", "csv", "io", "re",
+     "INPUT_ARRAYS", "TARGET_ARRAY", "VOCABULARIES",
+     "fit_to_inputs", "math", "csv", "io", "re",
      "Path", "Image", "ImageBatches", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT",
      "DELIMITER", "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
      "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
@@ -956,9 +1021,12 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
                   .get(fmt, "import pyarrow.csv as pacsv")}
         lines += table_settings(settings)
         rules.append(_CSV_RULES.strip("\n"))
-        loader = _SOURCES["load_csv"][0]
+        source = "load_csv_model" if settings.table_encoding == "model" else "load_csv"
+        if source == "load_csv_model":
+            lines.append("VOCABULARIES = {}  # column -> its training categories (load_data)")
+        loader = _SOURCES[source][0]
         needs = [f"read_table_{'csv' if fmt == 'tsv' else fmt}",
-                 *(n for n in _SOURCES["load_csv"][1] if n != "read_table")]
+                 *(n for n in _SOURCES[source][1] if n != "read_table")]
     elif kind == "npz":
         stdlib.add("from pathlib import Path")
         lines.append(f"DATA_PATH = {_string(location)}")

@@ -76,6 +76,11 @@ class DataSettings:
     # Empty: arrays are matched to the Inputs by name, and the array ``y`` is the target.
     input_arrays: tuple[tuple[str, str], ...] = ()
     output_arrays: tuple[tuple[str, str], ...] = ()
+    # Tables: "flat" gives one float32 array of encoded features (categories one-hot,
+    # missing numbers filled: preprocessing outside the model); "model" gives raw numbers
+    # (NaN where missing) in the input "numeric" and category codes per categorical column,
+    # for a model whose input stage does the rest (see runtime/data/row_encoder.py).
+    table_encoding: str = "flat"
 
     @property
     def kind(self) -> str:
@@ -110,6 +115,8 @@ class DataSettings:
                 data[name] = {node: array for node, array in getattr(self, name)}
             else:
                 del data[name]
+        if data["table_encoding"] == "flat":
+            del data["table_encoding"]  # old projects' settings and fingerprints unchanged
         return data
 
     @classmethod
@@ -131,6 +138,10 @@ class DataSettings:
 
     def validate(self) -> None:
         parse_source(self.source)
+        if self.table_encoding not in TABLE_ENCODINGS:
+            raise SettingsError(f"data: table_encoding must be one of "
+                                f"{', '.join(TABLE_ENCODINGS)}; received "
+                                f"{self.table_encoding!r}.")
         _fraction(self.validation_split, "validation_split", "data")
         _fraction(self.test_split, "test_split", "data")
         if self.validation_split + self.test_split >= 1:
@@ -182,6 +193,7 @@ class DataSettings:
 
 
 _ARRAY_MAPS = ("input_arrays", "output_arrays")
+TABLE_ENCODINGS = ("flat", "model")
 
 
 def _array_map(value: Any, name: str) -> tuple[tuple[str, str], ...]:

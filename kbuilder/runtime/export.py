@@ -259,6 +259,7 @@ def export_model(
             raise ExportError(f"The export to {spec.title} failed: {exc}") from exc
         except Exception as exc:
             raise _conversion_error(exc, spec, source) from exc
+        files += _row_encoder_files(source, stage, destination, report)
         if verify:
             row = _verify(spec, staged, source, batch or VERIFY_BATCH)
             report.rows.append(row)
@@ -266,6 +267,30 @@ def export_model(
                 raise ExportError(_parity_failure(spec, row, destination))
         report.files = [str(f) for f in _publish(files, stage, destination)]
     return report
+
+
+def _row_encoder_files(source: _Source, stage: Path, destination: Path,
+                       report: ExportReport) -> list[Path]:
+    """The trained model's ``row_encoder.json`` (a table in "model" encoding) written
+    next to the export, with a note saying how a raw row becomes the model's inputs."""
+    from kbuilder.runtime.data.row_encoder import trained_encoder
+
+    encoder = trained_encoder(source.model_path) if source.model_path else None
+    if encoder is None:
+        return []
+    staged = encoder.save(stage / f"{destination.stem}.row_encoder.json")
+    categories = ", ".join(f"'{c['input']}' (column '{c['column']}')"
+                           for c in encoder.categories) or "none"
+    report.notes.append(
+        f"The model takes raw table rows through {staged.name}: input "
+        f"'{encoder.numeric_input}' is float32 (n, {len(encoder.feature_names)}) of the "
+        f"columns {', '.join(encoder.feature_names)} in that order, in the file's units, "
+        "NaN where missing (yes/no as 1/0, dates as the listed parts); each categorical "
+        f"input ({categories}) is int32 (n, 1): 1 + the value's position in its "
+        "'vocabulary' (a missing value is '(missing)'), 0 for a value not in it. Filling, "
+        "scaling and one-hot encoding happen inside the model. In Python: "
+        "kbuilder.runtime.data.row_encoder.encode_file(RowEncoder.load(path), 'rows.csv').")
+    return [staged]
 
 
 def run_export(request: p.StartExport) -> p.Exported:

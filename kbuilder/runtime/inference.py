@@ -77,7 +77,11 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
         x, class_names = table
         split = f"the rows of {Path(request.inputs_path).name}"
     elif request.inputs_path:
-        x = read_inputs(Path(request.inputs_path))
+        x = read_inputs(Path(request.inputs_path), request.model_path)
+        from kbuilder.runtime.data.row_encoder import trained_encoder
+
+        encoder = trained_encoder(request.model_path)
+        class_names = encoder.class_names if encoder is not None else None
         split = f"the rows of {Path(request.inputs_path).name}"
     else:
         from kbuilder.graph.settings import DataSettings
@@ -119,9 +123,9 @@ def _table_with_images(request: p.StartPrediction) -> Any:
     from kbuilder.runtime.data.image_paths import table_rows_with_images
 
     settings = DataSettings.from_dict(request.data) if request.data else None
-    if settings is None or settings.kind != "csv" or \
+    if settings is None or settings.kind != "csv" or settings.table_encoding == "model" or \
             Path(request.inputs_path).suffix.lower() != ".csv":
-        return None
+        return None  # in "model" encoding the run's row encoder reads the rows
     trained = load_data(settings)  # its feature names and fill values (images not read)
     if not isinstance(trained.x_train, dict):
         return None
@@ -172,12 +176,24 @@ def read_image_inputs(folder: Path, shape: tuple) -> Any:
     return image_files_for(folder, (int(shape[0]), int(shape[1])), int(shape[2]))
 
 
-def read_inputs(path: Path) -> Any:
+def read_inputs(path: Path, model_path: str | None = None) -> Any:
     """Model inputs from ``.npy``, ``.npz`` (array ``x``, or one array per model input by
-    name) or a numeric CSV with a header."""
+    name) or a numeric CSV with a header; for a model trained on a table in "model"
+    encoding (a ``row_encoder.json`` beside ``model_path``), raw rows of a table file with
+    the training file's columns (the target column may be there; it is not used)."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise InferenceError(f"The input file '{path}' does not exist.")
+    from kbuilder.runtime.data.row_encoder import encode_file, trained_encoder
+
+    encoder = trained_encoder(model_path) if model_path else None
+    if encoder is not None and suffix not in (".npy", ".npz"):
+        from kbuilder.runtime.data import DataError
+
+        try:
+            return encode_file(encoder, path)
+        except DataError as exc:
+            raise InferenceError(str(exc)) from None
     if suffix in (".npy", ".npz"):
         from kbuilder.runtime.data import read_array_file
 

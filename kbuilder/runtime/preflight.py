@@ -1102,6 +1102,12 @@ def fit_template_to_data(graph: Graph, dataset: Dataset, *, augment: bool = Fals
     """
     commands: list[Command] = []
     notes: list[str] = []
+    if dataset.row_encoder is not None:  # a table with its preprocessing in the model
+        from kbuilder.runtime.table_inputs import table_input_commands
+
+        commands += table_input_commands(graph, dataset.row_encoder, notes)
+        head_commands, loss, metrics = _fit_head(graph, dataset, notes)
+        return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
     for node, array in _input_arrays(graph, dataset):
         shape = _fitted_input_shape(graph, node, array, dataset.source)
         if shape != node.param("shape"):
@@ -1333,8 +1339,12 @@ def new_project_for_data(
     if template is None:
         raise FitError(f"Unknown template '{template_name}'. The templates are: "
                        f"{', '.join(TEMPLATES)}.")
-    dataset = dataset if dataset is not None else load_data(settings)
     graph = template.build()
+    settings = model_encoding_for(graph, settings)
+    if dataset is not None and dataset.settings is not None and \
+            dataset.settings.table_encoding != settings.table_encoding:
+        dataset = None  # loaded for the other encoding
+    dataset = dataset if dataset is not None else load_data(settings)
     fit = fit_template_to_data(graph, dataset, augment=augment)
     fit.apply()  # part of the new project, not an undoable edit
     training = dataclasses.replace(training or TrainingSettings(), loss=fit.loss,
@@ -1346,6 +1356,16 @@ def new_project_for_data(
     return project
 
 
+def model_encoding_for(graph: Graph, settings: DataSettings) -> DataSettings:
+    """``settings`` with ``table_encoding="model"`` when they describe a table and
+    ``graph`` takes flat features: fitting puts the table's preprocessing in the model."""
+    from kbuilder.runtime.table_inputs import is_flat_table_model
+
+    if settings.kind == "csv" and is_flat_table_model(graph):  # every table format
+        return dataclasses.replace(settings, table_encoding="model")
+    return settings
+
+
 __all__ = [
     "DataFit",
     "Finding",
@@ -1355,5 +1375,6 @@ __all__ = [
     "check",
     "errors",
     "fit_template_to_data",
+    "model_encoding_for",
     "new_project_for_data",
 ]

@@ -164,6 +164,11 @@ class Run:
         artifacts = {"model": str(self.run_dir / "model.keras")}
         with no_tensorflow_probe():  # saving asks about TensorFlow types: not on JAX/torch
             self.model.save(artifacts["model"])
+        if self.dataset.row_encoder is not None:  # raw rows -> inputs, beside the model
+            from kbuilder.runtime.data.row_encoder import FILE_NAME
+
+            artifacts["row_encoder"] = str(self.dataset.row_encoder.save(
+                self.run_dir / FILE_NAME))
         if (self.run_dir / "checkpoint.keras").exists():
             artifacts["checkpoint"] = str(self.run_dir / "checkpoint.keras")
         if (self.run_dir / "logs").exists():
@@ -204,7 +209,9 @@ class Run:
         """The test figure beside a majority/mean and a linear baseline (``runtime.baseline``)."""
         if isinstance(self.dataset.y_train, dict):
             return None  # a target per output: no one figure to compare
-        token_ids = any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs)
+        # Category codes of a table (row_encoder) are not tokens: the linear model gets them.
+        token_ids = self.dataset.row_encoder is None and any(
+            str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs)
         return compare_with_baselines(self.dataset, self.x_train, self.x_test, results,
                                       token_ids=token_ids)
 
@@ -239,8 +246,9 @@ class Run:
 
         if any(type(layer).__name__ in SCALING_LAYERS for layer in self.model.layers):
             return ""
-        if any(str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
-            return ""  # ids: their size is no scale
+        if self.dataset.row_encoder is None and any(
+                str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
+            return ""  # ids: their size is no scale (a table's category codes are small)
         return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
 
     def results(self) -> dict[str, Any]:

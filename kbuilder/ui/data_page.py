@@ -564,14 +564,15 @@ class QtDataPage(QWidget):
             self.source.set_model_nodes([n.name for n in graph.input_nodes()],
                                         [n.name for n in graph.output_nodes()])
 
-    def _fit_plan(self) -> tuple[Any, str]:
+    def _fit_plan(self, dataset: Any = None) -> tuple[Any, str]:
         """(the ``DataFit`` or ``None``, why not / what it does)."""
-        if self.doc is None or self.dataset is None:
+        dataset = dataset if dataset is not None else self.dataset
+        if self.doc is None or dataset is None:
             return None, "Load data first."
         from kbuilder.runtime.preflight import FitError, fit_template_to_data
 
         try:
-            fit = fit_template_to_data(self.doc.graph, self.dataset,
+            fit = fit_template_to_data(self.doc.graph, dataset,
                                        augment=self.source.augment_check.isChecked())
         except (FitError, GraphError) as exc:
             return None, str(exc)
@@ -586,8 +587,22 @@ class QtDataPage(QWidget):
         self.checks.fit_button.setToolTip(text)
 
     def fit_model(self) -> bool:
-        """Fit the model's input and output layer and the loss to the data."""
-        fit, text = self._fit_plan()
+        """Fit the model's input and output layer and the loss to the data; a table's
+        preprocessing goes into the model (``table_encoding="model"``, data reloaded)."""
+        data, dataset = None, None
+        if self.doc is not None and self.dataset is not None:
+            from kbuilder.runtime.data import DataError, load_data
+            from kbuilder.runtime.preflight import model_encoding_for
+
+            settings = self.project_settings()
+            wanted = model_encoding_for(self.doc.graph, settings)
+            if wanted != settings:
+                try:
+                    data, dataset = wanted, load_data(wanted)
+                except DataError as exc:
+                    self.status.setText(str(exc))
+                    return False
+        fit, text = self._fit_plan(dataset)
         if fit is None or self.doc is None:
             self.status.setText(text)
             return False
@@ -596,7 +611,7 @@ class QtDataPage(QWidget):
         command = MacroCommand("fit model to data", fit.commands) if fit.commands else None
         training = dataclasses.replace(self.training_settings(), loss=fit.loss,
                                        metrics=tuple(fit.metrics))
-        return self._apply_change(command, training, None,
+        return self._apply_change(command, training, data,
                                   f"Fitted the model to the data: {text}")
 
     # ================================================================== theme

@@ -37,9 +37,10 @@ def new_project(folder, name):
 def test_a_fitted_model_learns_the_penguins_with_the_first_run_settings(folder, capsys):
     project = new_project(folder, "fitted.kbproj")
     graph = load_project(project).graph
-    (features,) = graph.input_nodes()
-    assert [graph.node(n).class_name for n in graph.successors(features.id)] == \
-        ["Normalization"]
+    features = graph.find("numeric")  # the numbers; the categories have their own Inputs
+    (fill,) = graph.successors(features.id)
+    assert graph.node(fill).class_name == "FillMissing"
+    assert [graph.node(n).class_name for n in graph.successors(fill)] == ["Normalization"]
     capsys.readouterr()
     # The first-run settings of `new --data` (40 epochs, early stopping): nothing changed.
     assert run("train", project, "--history", folder / "fitted.json") == 0

@@ -491,3 +491,49 @@ def test_a_file_of_one_array_per_input_is_prepared_as_kbuilder_does(own_test, ma
     exec(compile(code[1], "data-cell", "exec"), space)
     for i, name in enumerate(names):
         np.testing.assert_array_equal(space["x_train"][i], want[f"x_train/{name}"])
+
+
+@pytest.mark.parametrize("writer, extra", [
+    (write_csv, {"target": "outcome", "categorical": ["grade"]}),
+    (write_dates_tsv, {}),
+])
+def test_a_table_in_model_encoding_is_prepared_as_kbuilder_does(writer, extra, tmp_path):
+    """Raw numbers (NaN kept) and category codes of the training vocabulary, one array per
+    Input of the fitted model, the same in the script, the notebook and the runtime."""
+    from kbuilder.runtime.preflight import new_project_for_data
+
+    settings = DataSettings.from_dict({"source": writer(tmp_path), "seed": 4,
+                                       "table_encoding": "model", **extra})
+    dataset = runtime_data.load_data(settings)
+    project = new_project_for_data("mlp_classifier", settings, dataset=dataset)
+    inputs = project.graph.input_nodes()
+    names, shapes = [n.name for n in inputs], [tuple(n.param("shape")) for n in inputs]
+    assert names[0] == "numeric" and len(names) >= 2
+    want = {"y_train": dataset.y_train, "y_val": dataset.y_val, "y_test": dataset.y_test}
+    for split in ("train", "val", "test"):
+        fitted = runtime_data.fit_to_inputs(getattr(dataset, f"x_{split}"), names, shapes)
+        for name, array in zip(names, fitted, strict=True):
+            want[f"x_{split}/{name}"] = array
+    assert np.isnan(want["x_train/numeric"]).any()  # filled by the model, not the data
+    script = generate_training_script(project)
+    assert ruff_problems(script, tmp_path) == ""
+    namespace: dict = {"__name__": "generated_training"}
+    with environment_kept():
+        exec(compile(script, "train.py", "exec"), namespace)
+    splits = namespace["load_data"](namespace["DATA_PATH"])
+    got = {}
+    for split, (x, y) in zip(("train", "val", "test"), splits, strict=True):
+        got[f"y_{split}"] = y
+        for name, array in zip(names, namespace["fit_to_inputs"](x), strict=True):
+            got[f"x_{split}/{name}"] = array
+    assert_same_arrays(got, want)
+    vocabularies = {c["column"]: c["vocabulary"] for c in dataset.row_encoder.categories}
+    assert namespace["VOCABULARIES"] == vocabularies
+    notebook = generate_notebook(project)
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    space: dict = {"__name__": "notebook"}
+    with environment_kept():
+        exec(compile(code[0], "setup-cell", "exec"), space)
+    exec(compile(code[1], "data-cell", "exec"), space)
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(space["x_train"][i], want[f"x_train/{name}"])

@@ -472,9 +472,13 @@ def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_wi
     qtbot.mouseClick(page.checks.fit_button, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     graph = mlp_window.doc.graph
-    (features,) = graph.input_nodes()
-    assert [graph.node(n).class_name for n in graph.successors(features.id)] == \
-        ["Normalization"]
+    # The table's preprocessing is in the model: raw numbers through FillMissing and
+    # Normalization, each category through its own Input and a CategoryEncoding.
+    assert mlp_window.doc.project.data["table_encoding"] == "model"
+    (fill,) = graph.successors(graph.find("numeric").id)
+    assert graph.node(fill).class_name == "FillMissing"
+    assert [graph.node(n).class_name for n in graph.successors(fill)] == ["Normalization"]
+    assert graph.find("island_one_hot").class_name == "CategoryEncoding"
     assert "unscaled_features" not in {f.code for f in page.findings}
     assert not page.checks.fit_button.isEnabled()  # nothing left to fit
 

@@ -126,6 +126,8 @@ class Dataset:
     test_rows: np.ndarray | None = None
     row_label: str = "row"
     test_is_given: bool = False
+    # Tables in "model" encoding: how raw rows become the inputs (a RowEncoder).
+    row_encoder: Any = None
 
     def splits(self) -> dict[str, tuple[Any, np.ndarray]]:
         """``{"train": (x, y), "validation": ..., "test": ...}`` for the non-empty splits."""

@@ -326,6 +326,8 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
     impute: list[int] = []
     explicit_features = settings.features is not None
     image_columns: list[tuple[str, Any]] = []
+    in_model = settings.table_encoding == "model"
+    model_inputs: list[tuple[str, dict[str, Any]]] = []  # in model mode: (kind, spec)
     for name in features:
         chosen = explicit_features or name in settings.categorical \
             or name in settings.role_overrides()
@@ -337,6 +339,10 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
         if not role.used:
             notes.append(_left_out_note(role))
             continue
+        if in_model:
+            model_inputs.append(_model_column(table, info, kept, all_rows, names, blocks,
+                                              missing))
+            continue
         for block, block_names, entry in _encode(table, info, kept, all_rows):
             if entry is not None:
                 if entry.get("filled_with") == "median":
@@ -345,6 +351,11 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
                 missing.append(entry)
             blocks.append(block)
             names += block_names
+    if in_model and model_inputs:
+        from kbuilder.runtime.data.row_encoder import model_raw
+
+        return model_raw(table, settings, model_inputs, blocks, names, missing, kept, y,
+                         task, class_names, notes)
     if not blocks and not image_columns:
         raise DataError(
             f"{table.name} has no usable feature columns besides the target '{target}'.",
@@ -370,6 +381,51 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
         feature_names=names, impute_columns=impute, missing=missing, notes=notes,
         row_ids=np.asarray(table.lines[kept]), row_label=table.row_label, x_owned=True,
     )
+
+
+def _model_column(table: Table, info: _Column, kept: np.ndarray, all_rows: bool,
+                  names: list[str], blocks: list[np.ndarray],
+                  missing: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """One used column for a model that preprocesses inside itself (``row_encoder``):
+    numeric blocks (NaN kept) appended to ``blocks``/``names``, or a categorical column's
+    text; returns (kind, its record)."""
+    role, name = info.role, info.role.name
+    if role.role == "categorical":
+        text = info.text if info.text is not None else text_values(
+            _rows(table.columns[name], kept, all_rows))
+        if text.null_count:
+            missing.append({"column": name, "count": text.null_count,
+                            "filled_with": MISSING_CATEGORY})
+        return "category", {"column": name, "text": text}
+    spec: dict[str, Any] = {"column": name, "kind": "number"}
+    if role.role == "datetime":
+        spec = {"column": name, "kind": "date", "parts": []}
+    elif role.role == "boolean" and info.numbers is None:
+        text = info.text if info.text is not None else text_values(
+            _rows(table.columns[name], kept, all_rows))
+        true, false = _boolean_words(text)
+        spec = {"column": name, "kind": "boolean", "true": true, "false": false}
+    for block, block_names, entry in _encode(table, info, kept, all_rows):
+        if entry is not None:
+            if entry.get("filled_with") == "median":
+                entry["filled_with"] = "in the model (FillMissing: the training median)"
+            missing.append(entry)
+        if spec["kind"] == "date":
+            spec["parts"].append(block_names[0].rsplit(".", 1)[1])
+        blocks.append(block)
+        names += block_names
+    return "numeric", spec
+
+
+def _boolean_words(text: Any) -> tuple[list[str], list[str]]:
+    """The lowered words a yes/no column reads as 1 and as 0 (as ``_boolean`` reads them)."""
+    import pyarrow.compute as pc
+
+    words = pc.dictionary_encode(text).combine_chunks().dictionary.to_pylist()
+    lowered = sorted({v.lower() for v in words})
+    if set(lowered) <= _TRUE | _FALSE:
+        return sorted(set(lowered) & _TRUE), sorted(set(lowered) & _FALSE)
+    return lowered[1:], lowered[:1]
 
 
 def _left_out_note(role: ColumnRole) -> str:

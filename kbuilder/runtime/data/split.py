@@ -40,6 +40,7 @@ class Raw:
     # ``x`` is a dict (a table with a column of image paths): the key of the table's
     # features, which the median filling applies to.
     table_key: str | None = None
+    row_encoder: Any = None  # tables in "model" encoding: a row_encoder.RowEncoder
 
 
 def finish(raw: Raw, settings: DataSettings) -> Dataset:
@@ -85,6 +86,10 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
     x_train, y_train = take_rows(raw.x, train_idx), take_rows(raw.y, train_idx)
     x_val, y_val = part(val_idx, raw.validation)
     x_test, y_test = part(test_idx, raw.test)
+    if raw.row_encoder is not None:
+        from kbuilder.runtime.data.row_encoder import fit_vocabularies
+
+        x_train, x_val, x_test = fit_vocabularies(raw.row_encoder, [x_train, x_val, x_test])
     if raw.impute_columns and not filled and raw.table_key is not None:
         key = raw.table_key
         parts = (x_train, x_val, x_test)
@@ -115,6 +120,7 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
         test_rows=test_rows,
         row_label="row" if raw.test is not None else raw.row_label,
         test_is_given=raw.test is not None,
+        row_encoder=raw.row_encoder,
     )
 
 

@@ -1,0 +1,284 @@
+"""Raw table rows as the inputs of a model that preprocesses inside itself.
+
+With ``DataSettings.table_encoding == "model"`` a table becomes a dict of model inputs:
+
+    * ``numeric``: float32 ``(n, k)`` in the file's units, NaN where a value is missing
+      (numbers, yes/no flags as 0/1, and date parts, in ``RowEncoder.columns`` order); the
+      model's ``FillMissing`` and ``Normalization`` (adapted on the training split) do the
+      rest;
+    * one int32 ``(n, 1)`` array of category codes per categorical column, named after
+      the column (``input_name``): 0 is a value not seen in training, 1..K the sorted
+      vocabulary of the training split (missing values are the category ``(missing)``);
+      the model one-hot encodes it (``CategoryEncoding``).
+
+The text -> code step is the only preprocessing outside the model: JAX and PyTorch
+cannot carry strings in a graph. ``RowEncoder`` is that step as a small JSON record,
+saved next to the trained model (``row_encoder.json``) and next to every export, and
+applied wherever kbuilder predicts from raw rows (``encode_rows``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kbuilder.runtime.data.dataset import DataError
+
+NUMERIC_INPUT = "numeric"
+FILE_NAME = "row_encoder.json"
+
+
+@dataclass
+class RowEncoder:
+    """How raw rows of a table become a model's inputs (see the module docstring).
+
+    Attributes:
+        columns: the numeric block's columns in order, each ``{"column", "kind"}`` with
+            kind ``"number"``, ``"boolean"`` (plus ``"true"``/``"false"``: the lowered
+            words) or ``"date"`` (plus ``"parts"``, from ``roles.DATE_PARTS``).
+        categories: per categorical column ``{"column", "input", "vocabulary"}``.
+        merges: column -> {value: the value it becomes}, applied before anything else.
+        decimal: the decimal mark of the training file ("." or ",").
+        feature_names: the names of the numeric block's columns.
+        numeric_input: the name of the Input taking the numeric block.
+        class_names: the classes the model predicts (their order), for prediction files.
+    """
+
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[dict[str, Any]] = field(default_factory=list)
+    merges: dict[str, dict[str, str]] = field(default_factory=dict)
+    decimal: str = "."
+    feature_names: list[str] = field(default_factory=list)
+    numeric_input: str = NUMERIC_INPUT
+    class_names: list[str] | None = None
+
+    @property
+    def input_names(self) -> list[str]:
+        names = [self.numeric_input] if self.columns else []
+        return names + [c["input"] for c in self.categories]
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [c["column"] for c in self.columns] + [c["column"] for c in self.categories]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "kbuilder.row_encoder/1", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RowEncoder:
+        values = {k: v for k, v in data.items() if k != "format"}
+        return cls(**values)
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> RowEncoder:
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+def input_name(column: str, taken: set[str]) -> str:
+    """A node name for a column's Input: lower-case letters, digits and underscores."""
+    base = re.sub(r"[^0-9a-zA-Z]+", "_", column).strip("_").lower() or "column"
+    if base[0].isdigit():
+        base = f"c_{base}"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    taken.add(name)
+    return name
+
+
+def category_text(column: Any, merges: dict[str, str]) -> Any:
+    """A categorical column's values as text, merged, missing as ``(missing)``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from kbuilder.runtime.data.tables import MISSING_CATEGORY, _apply_merges, text_values
+
+    text = text_values(column)
+    if merges:
+        text = _apply_merges(text, merges)
+    return pc.fill_null(text, pa.scalar(MISSING_CATEGORY, pa.string()))
+
+
+def category_codes(text: Any, vocabulary: list[str]) -> np.ndarray:
+    """int32 ``(n, 1)`` codes: 1 + the position in ``vocabulary``, 0 for other values."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    index = pc.index_in(text, value_set=pa.array(vocabulary, pa.string()))
+    codes = pc.fill_null(pc.add(index, 1), 0).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int32).reshape(-1, 1)
+
+
+def boolean_values(text: Any, true: list[str], false: list[str]) -> np.ndarray:
+    """float32 0/1 by the training words (lowered); NaN for missing or other words."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lowered = pc.utf8_lower(text)
+    out = np.full(len(text), np.nan, dtype=np.float32)
+    out[pc.fill_null(pc.is_in(lowered, value_set=pa.array(true, pa.string())), False)
+        .to_numpy(zero_copy_only=False)] = 1.0
+    out[pc.fill_null(pc.is_in(lowered, value_set=pa.array(false, pa.string())), False)
+        .to_numpy(zero_copy_only=False)] = 0.0
+    return out
+
+
+def date_block(column: Any, parts: list[str]) -> np.ndarray:
+    """float32 ``(n, len(parts))``: the date parts the training data had."""
+    from kbuilder.runtime.data.roles import date_parts
+
+    names, block, _bad = date_parts(column)
+    out = np.empty((len(block), len(parts)), dtype=np.float32)
+    for j, part in enumerate(parts):
+        if part in names:
+            out[:, j] = block[:, names.index(part)]
+        else:  # no time of day in these rows: hour 0 where there is a date
+            out[:, j] = np.where(np.isnan(block[:, 0]), np.nan, 0.0)
+    return out
+
+
+def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
+    """The model inputs for the rows of ``table`` (a ``tables.Table``) by ``encoder``.
+
+    Raises:
+        DataError: a column the model needs is not in the table, or a number is not one.
+    """
+    import pyarrow as pa
+
+    from kbuilder.runtime.data.tables import as_numbers, require_columns, text_values
+
+    require_columns(table, encoder.source_columns)
+    n = table.num_rows
+    out: dict[str, np.ndarray] = {}
+    if encoder.columns:
+        numeric = np.empty((n, len(encoder.feature_names)), dtype=np.float32)
+        at = 0
+        for spec in encoder.columns:
+            name, column = spec["column"], table.columns[spec["column"]]
+            if pa.types.is_null(column.type):  # every cell empty (e.g. one row to predict)
+                width = len(spec.get("parts", [None]))
+                block = np.full((n, width), np.nan, dtype=np.float32)
+            elif spec["kind"] == "date":
+                block = date_block(column, spec["parts"])
+            elif spec["kind"] == "boolean":
+                block = boolean_values(text_values(column), spec["true"], spec["false"])
+            else:
+                numbers = as_numbers(column, table.decimal or encoder.decimal)
+                if numbers is None or numbers.bad:
+                    i = 0 if numbers is None else int(numbers.first_bad or 0)
+                    shown = numbers.first_text if numbers is not None else "?"
+                    raise DataError(
+                        f"{table.where(i)}, column '{name}': '{shown}' is not a number. The "
+                        "model was trained on numbers in this column; correct the cell or "
+                        "leave it empty for a missing value.",
+                        path=table.path, column=name, line=int(table.lines[i]))
+                with np.errstate(over="ignore"):
+                    block = numbers.values.astype(np.float32)
+            block = block.reshape(n, -1)
+            numeric[:, at:at + block.shape[1]] = block
+            at += block.shape[1]
+        out[encoder.numeric_input] = numeric
+    for spec in encoder.categories:
+        text = category_text(table.columns[spec["column"]],
+                             encoder.merges.get(spec["column"], {}))
+        out[spec["input"]] = category_codes(text, spec["vocabulary"])
+    return out
+
+
+def encode_file(encoder: RowEncoder, path: Path) -> dict[str, np.ndarray]:
+    """The model inputs for the rows of a table file (CSV, TSV, Parquet, Excel; its
+    layout detected as for training data). A target column in it is ignored."""
+    from kbuilder.graph.settings import parse_table_spec
+    from kbuilder.runtime.data.tables import read_table
+
+    spec = parse_table_spec(f"csv:{path}")  # the format follows the file's extension
+    categorical = tuple(sorted(c["column"] for c in encoder.categories))
+    table = read_table(spec, text_columns=categorical)
+    return encode_rows(encoder, table)
+
+
+def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]]],
+              blocks: list[np.ndarray], names: list[str], missing: list[dict[str, Any]],
+              kept: np.ndarray, y: np.ndarray, task: str, class_names: list[str] | None,
+              notes: list[str]) -> Any:
+    """``Raw`` model inputs (see the module docstring) from ``roles.encode_table``.
+
+    Category codes are ranks in all the rows' sorted categories here; ``fit_vocabularies``
+    (after the split) makes them codes of the training split's vocabulary.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from kbuilder.runtime.data.split import Raw
+    from kbuilder.runtime.data.tables import MISSING_CATEGORY
+
+    encoder = RowEncoder(decimal=table.decimal or ".", feature_names=list(names),
+                         merges={c: m for c, m in settings.merge_map().items()},
+                         class_names=list(class_names) if class_names else None)
+    taken = {NUMERIC_INPUT}
+    x: dict[str, np.ndarray] = {}
+    if blocks:
+        numeric = np.empty((len(kept), len(names)), dtype=np.float32)
+        at = 0
+        for block in blocks:
+            numeric[:, at:at + block.shape[1]] = block
+            at += block.shape[1]
+        x[NUMERIC_INPUT] = numeric
+    for kind, spec in columns:
+        if kind == "numeric":
+            encoder.columns.append(spec)
+            continue
+        text = pc.fill_null(spec.pop("text"), pa.scalar(MISSING_CATEGORY, pa.string()))
+        encoded = pc.dictionary_encode(text).combine_chunks()
+        dictionary = encoded.dictionary.to_pylist()
+        every = sorted(dictionary)
+        position = {c: i for i, c in enumerate(every)}
+        rank = np.asarray([position[v] for v in dictionary], dtype=np.int32)
+        name = input_name(spec["column"], taken)
+        x[name] = rank[encoded.indices.to_numpy(zero_copy_only=False)].reshape(-1, 1)
+        encoder.categories.append({"column": spec["column"], "input": name,
+                                   "vocabulary": every})
+    notes.append("The table's inputs are raw: missing numbers are filled and features "
+                 "scaled inside the model, categories one-hot encoded by it from codes "
+                 f"(the rows' text becomes codes by {FILE_NAME}, saved with the model).")
+    return Raw(x, y, task, table.name, class_names=class_names,
+               num_classes=len(class_names) if class_names else None,
+               feature_names=list(names), missing=missing, notes=notes,
+               row_ids=np.asarray(table.lines[kept]), row_label=table.row_label,
+               row_encoder=encoder)
+
+
+def fit_vocabularies(encoder: RowEncoder, parts: list[Any]) -> list[Any]:
+    """Codes of the training split's vocabulary (``parts[0]`` is the training split):
+    ``model_raw``'s ranks in every row's categories become 1 + the position among the
+    categories the training rows have, 0 for the others."""
+    out = [dict(p) if p is not None else None for p in parts]
+    for spec in encoder.categories:
+        name, every = spec["input"], spec["vocabulary"]
+        seen = np.unique(out[0][name])
+        remap = np.zeros(len(every), dtype=np.int32)
+        remap[seen] = np.arange(1, len(seen) + 1, dtype=np.int32)
+        spec["vocabulary"] = [every[i] for i in seen]
+        for x in out:
+            if x is not None:
+                x[name] = remap[x[name]]
+    return out
+
+
+def trained_encoder(model_path: str | Path) -> RowEncoder | None:
+    """The ``row_encoder.json`` saved next to a trained model, if any."""
+    path = Path(model_path).parent / FILE_NAME
+    return RowEncoder.load(path) if path.exists() else None
+
+
+__all__ = ["FILE_NAME", "NUMERIC_INPUT", "RowEncoder", "encode_file", "encode_rows",
+           "fit_vocabularies", "input_name", "model_raw", "trained_encoder"]

@@ -1,0 +1,95 @@
+"""The input stage of a model fitted to a table in "model" encoding, as graph nodes.
+
+``Input numeric -> FillMissing -> Normalization`` for the numbers (both adapted on the
+training split when training starts, so the fill values, means and variances are weights
+of the model) and, per categorical column, ``Input(int32, [1]) -> CategoryEncoding
+(one_hot)``; a ``Concatenate`` joins them into what the template's Input fed. The user
+sees these nodes and can edit them like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kbuilder.graph.commands import (
+    AddNodeCommand,
+    Command,
+    ConnectCommand,
+    RenameNodeCommand,
+    SetParamCommand,
+    new_input_node,
+    new_layer_node,
+)
+from kbuilder.graph.model import Graph
+
+
+def is_flat_table_model(graph: Graph) -> bool:
+    """Whether ``graph`` has one Input of flat float features (e.g. mlp_classifier)."""
+    inputs = graph.input_nodes()
+    if len(inputs) != 1:
+        return False
+    node = inputs[0]
+    return len(node.param("shape") or []) == 1 and \
+        not node.param("dtype", "float32").startswith(("int", "uint"))
+
+
+def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[Command]:
+    """The edits that give ``graph``'s only Input the input stage of ``encoder`` (a
+    ``RowEncoder``); built but not done.
+
+    Raises:
+        FitError: the graph has not one flat Input, or a column's input name is taken.
+    """
+    from kbuilder.runtime.preflight import FitError, _Deferred, _insert_after, _RewireCommand
+
+    if sorted(n.name for n in graph.input_nodes()) == sorted(encoder.input_names):
+        return []  # fitted already: its input stage is there, maybe edited by the user
+    if not is_flat_table_model(graph):
+        raise FitError(f"'{graph.name}' does not have one Input of features; a table's "
+                       "preprocessing inside the model needs one (e.g. mlp_classifier).")
+    if not encoder.columns:
+        raise FitError("The table has no numeric column; use table_encoding 'flat' for a "
+                       "table of categories only.")
+    node = graph.input_nodes()[0]
+    commands: list[Command] = []
+    if node.name != encoder.numeric_input:
+        commands.append(RenameNodeCommand(graph, node.id, encoder.numeric_input))
+    width = len(encoder.feature_names)
+    if node.param("shape") != [width]:
+        commands.append(SetParamCommand(graph, node.id, "shape", [width]))
+    if encoder.categories:
+        x, y = node.position
+        join = new_layer_node(graph, "Concatenate", {}, position=(x, y + 240))
+        commands.append(AddNodeCommand(graph, join))
+        commands += [_RewireCommand(graph, e.id, join.id) for e in graph.edges_from(node.id)]
+        commands.append(_Deferred(lambda: ConnectCommand(graph, node.id, 0, join.id)))
+        for i, spec in enumerate(encoder.categories):
+            name = spec["input"]
+            if graph.unique_name(name) != name:
+                raise FitError(f"The Input for column '{spec['column']}' would be named "
+                               f"'{name}', which a layer of '{graph.name}' already has; "
+                               "rename that layer first.")
+            at = (x + 220 * (i + 1), y)
+            source = new_input_node(graph, [1], "int32", name, position=at)
+            one_hot = new_layer_node(
+                graph, "CategoryEncoding",
+                {"num_tokens": len(spec["vocabulary"]) + 1, "output_mode": "one_hot"},
+                name=f"{name}_one_hot", position=(at[0], at[1] + 120))
+            commands += [AddNodeCommand(graph, source), AddNodeCommand(graph, one_hot)]
+            commands.append(_Deferred(lambda s=source, o=one_hot:
+                                      ConnectCommand(graph, s.id, 0, o.id)))
+            commands.append(_Deferred(lambda o=one_hot: ConnectCommand(graph, o.id, 0,
+                                                                       join.id)))
+        notes.append(f"Categorical column(s) {', '.join(repr(c['column']) for c in encoder.categories)} "
+                     "enter through their own Input and a CategoryEncoding (one-hot); a "
+                     "Concatenate joins them to the numbers.")
+    # Each insertion sits right after the Input: Normalization first, then FillMissing
+    # gives Input -> FillMissing -> Normalization.
+    commands.append(_insert_after(graph, node.id, "Normalization", {}))
+    commands.append(_insert_after(graph, node.id, "FillMissing", {}))
+    notes.append(f"'{encoder.numeric_input}' takes {width} raw number(s) "
+                 "through FillMissing and Normalization, adapted to the training data.")
+    return commands
+
+
+__all__ = ["is_flat_table_model", "table_input_commands"]
