@@ -1177,7 +1177,8 @@ class _TrainingPlan:
         from kbuilder.graph.codegen_data import data_section
 
         inputs_count = len(self.model.graph.input_nodes())
-        if self.kind == "csv" and (inputs_count > 1 or any(
+        in_model = self.data.table_encoding == "model"  # several inputs, all from columns
+        if self.kind == "csv" and ((inputs_count > 1 and not in_model) or any(
                 role == "image_path" for _, role in self.data.roles)):
             # Not yet: the script would need the image-path column's streaming reader.
             raise CodegenError(

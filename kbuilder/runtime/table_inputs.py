@@ -15,11 +15,13 @@ from kbuilder.graph.commands import (
     AddNodeCommand,
     Command,
     ConnectCommand,
+    MoveNodesCommand,
     RenameNodeCommand,
     SetParamCommand,
     new_input_node,
     new_layer_node,
 )
+from kbuilder.graph.layout import layered_positions
 from kbuilder.graph.model import Graph
 
 
@@ -89,6 +91,9 @@ def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[C
     commands.append(_insert_after(graph, node.id, "FillMissing", {}))
     notes.append(f"'{encoder.numeric_input}' takes {width} raw number(s) "
                  "through FillMissing and Normalization, adapted to the training data.")
+    # Several new rows and columns: lay the whole model out again (as the toolbar's
+    # arrange does) so the new nodes do not sit on the template's, in the same edit.
+    commands.append(_Deferred(lambda: MoveNodesCommand(graph, layered_positions(graph))))
     return commands
 
 

@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
 from kbuilder.graph import runs as run_files
 from kbuilder.graph.settings import data_fields
 from kbuilder.runtime import protocol as p
-from kbuilder.runtime.baseline import Baselines
 from kbuilder.ui import icons, theme
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.run_format import (
@@ -96,6 +95,8 @@ def details_html(record: dict[str, Any], label: str, project_path: Any = None) -
                              if v not in (None, [], (), {}) and k in applies)])
     section("Training settings",
             [(k, v) for k, v in training.items() if v not in (None, {}, [])])
+    from kbuilder.runtime.baseline import Baselines  # numpy: not before the window shows
+
     base = Baselines.from_dict(record.get("baselines"))
     if base is not None:
         section(f"Baselines ({base.metric}, {base.split} split)", [
@@ -124,6 +125,8 @@ def baseline_html(record: dict[str, Any]) -> str:
     """The run's test figure beside the trivial and linear baselines
     (``runtime.baseline``), with the diagnosis when the model does not beat them; ``""``
     for a run without baselines (no test split, an older run)."""
+    from kbuilder.runtime.baseline import Baselines  # numpy: not before the window shows
+
     base = Baselines.from_dict(record.get("baselines"))
     if base is None:
         return ""
