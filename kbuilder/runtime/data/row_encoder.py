@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.files import atomic_write
 from kbuilder.runtime.data.dataset import DataError
 
 NUMERIC_INPUT = "numeric"
@@ -75,7 +76,7 @@ class RowEncoder:
         return cls(**values)
 
     def save(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.to_dict(), indent=1))
+        atomic_write(path, json.dumps(self.to_dict(), indent=1))  # never half a file
         return path
 
     @classmethod

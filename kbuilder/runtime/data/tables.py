@@ -169,14 +169,15 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
         )
 
     convert = converter({})
+    def read_all() -> tuple[Any, bool, int, Any]:
+        if max_rows is None:
+            return _read_whole(path, read, parse, converter, skipped, size, as_text), True, \
+                size, None
+        return _read_head(path, read, parse, convert, max_rows, size)
+
     try:
         try:
-            if max_rows is None:
-                data = _read_whole(path, read, parse, converter, skipped, size, as_text)
-                complete, bytes_read, parsed = True, size, None
-            else:
-                data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
-                                                                max_rows, size)
+            data, complete, bytes_read, parsed = read_all()
         except pa.ArrowInvalid as exc:
             if not ("UTF8" in str(exc) and spec.encoding is None
                     and layout.encoding == "utf8"):
@@ -186,12 +187,7 @@ def _read_csv(spec: TableSpec, path: Path, max_rows: int | None, as_text: bool,
             layout = dataclasses.replace(layout, encoding="cp1252")
             read.encoding = "cp1252"
             skipped.clear()
-            if max_rows is None:
-                data = _read_whole(path, read, parse, converter, skipped, size, as_text)
-                complete, bytes_read, parsed = True, size, None
-            else:
-                data, complete, bytes_read, parsed = _read_head(path, read, parse, convert,
-                                                                max_rows, size)
+            data, complete, bytes_read, parsed = read_all()
     except pa.ArrowInvalid as exc:
         raise _csv_error(name, path, layout, exc, max_rows) from None
     except (UnicodeDecodeError, pa.ArrowException) as exc:
