@@ -9,8 +9,8 @@ so batch and epoch curves of the same metric share one plot.
 
 pyqtgraph (and NumPy) load with the plots, not with this module: importing them took a
 third of the window's start-up. The dashboard builds its plots when it is first shown or
-first fed a run; the engine loader imports pyqtgraph in the background after the window's
-first paint (``kbuilder.ui.engine``), so the first visit to the Train tab does not wait.
+first fed a run; the engine loader imports pyqtgraph (on the GUI thread) once the catalog
+is built (``kbuilder.ui.engine``), so the first visit to the Train tab does not wait.
 """
 
 from __future__ import annotations

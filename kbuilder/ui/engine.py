@@ -73,11 +73,8 @@ class QtEngineLoader(QObject):
             inference = ShapeInference(graph)
             inference.update()
             inference.close()
-            # Imported here, in the background, to keep them off the first showing of a
-            # tab: the Train and Results tabs plot with pyqtgraph (~0.5 s, kept off the
-            # window's start-up), and the built-in datasets (scikit-learn, ~0.5 s) are the
-            # Data tab's default.
-            import pyqtgraph  # noqa: F401
+            # Imported here, in the background, to keep it off the first showing of the
+            # Data tab, whose default is a built-in dataset (scikit-learn, ~0.5 s).
             import sklearn.datasets  # noqa: F401
 
             message = ""
@@ -92,6 +89,12 @@ class QtEngineLoader(QObject):
             self.failed.emit(message)
             return
         self._ready = True
+        # The Train and Results tabs plot with pyqtgraph (~0.6 s to import), kept off the
+        # window's start-up and off the first showing of those tabs. It is imported here,
+        # on the GUI thread: its import reads every attribute of PySide6's modules, which
+        # creates Qt types lazily, and doing that beside the GUI thread crashed the process.
+        import pyqtgraph  # noqa: F401
+
         # Keras and its friends are hundreds of thousands of long-lived objects; a full
         # garbage collection walking them all stalls the window for ~0.4 s (seen while
         # data loads). Frozen objects are left out of collections.
