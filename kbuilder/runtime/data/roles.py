@@ -27,14 +27,17 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import DataSettings
+from kbuilder.runtime.data.arrow_numpy import from_numpy, to_numpy
 from kbuilder.runtime.data.dataset import DataError
 from kbuilder.runtime.data.image_paths import looks_like_image_paths, with_image_columns
 from kbuilder.runtime.data.split import Raw
 from kbuilder.runtime.data.tables import (
     MISSING_CATEGORY,
+    Encoded,
     Numbers,
     Table,
     as_numbers,
+    category_ranks,
     check_float32,
     looks_like_identifier,
     require_columns,
@@ -100,6 +103,7 @@ class _Column:
     numbers: Numbers | None = None
     text: Any = None  # pyarrow strings (stripped, missing as null)
     counts: dict[str, int] | None = None
+    encoded: Encoded | None = None  # the same text as codes, where it repeats a few values
 
 
 def column_roles(table: Table, settings: DataSettings | None = None,
@@ -115,7 +119,7 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
 
     column = table.columns[name]
     if rows is not None and len(rows) != len(column):
-        column = column.take(pa.array(rows))
+        column = column.take(from_numpy(rows))
     n = len(column)
     override = settings.role_overrides().get(name)
     if name in settings.categorical:
@@ -183,21 +187,22 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
     # text
     text = numbers.text if numbers is not None and numbers.text is not None \
         else text_values(column)
+    encoded = numbers.encoded if numbers is not None else None
     if merges:
         from kbuilder.runtime.data.tables import _apply_merges
 
-        text = _apply_merges(text, merges)
+        text, encoded = _apply_merges(text, merges), None
     missing = text.null_count
-    counts = _value_counts(text)
+    counts = encoded.counts() if encoded is not None else _value_counts(text)
     distinct = len(counts)
     examples = tuple(list(counts)[:SHOWN_CATEGORIES])
     if is_target:
         return _Column(_role(name, "target", None, missing, distinct, examples,
                              "the column to predict", _suggest_merges(counts)), None, text,
-                       counts)
+                       counts, encoded)
     if not distinct:
         return _Column(_role(name, "empty", override, missing, 0, (),
-                             "the column is empty: left out"), None, text, counts)
+                             "the column is empty: left out"), None, text, counts, encoded)
     lowered = {v.lower() for v in counts}
     categories = distinct + (1 if missing else 0)
     if len(counts) == 2 and (lowered <= _TRUE | _FALSE) and lowered & _TRUE \
@@ -222,7 +227,7 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
     else:
         role, reason = "categorical", f"text with {distinct} categories: one-hot encoded"
     return _Column(ColumnRole(name, override or role, reason, role, missing, distinct,
-                              examples, _suggest_merges(counts)), None, text, counts)
+                              examples, _suggest_merges(counts)), None, text, counts, encoded)
 
 
 def _first_present(values: np.ndarray, gaps: np.ndarray, count: int) -> np.ndarray:
@@ -396,7 +401,7 @@ def _model_column(table: Table, info: _Column, kept: np.ndarray, all_rows: bool,
         if text.null_count:
             missing.append({"column": name, "count": text.null_count,
                             "filled_with": MISSING_CATEGORY})
-        return "category", {"column": name, "text": text}
+        return "category", {"column": name, "text": text, "encoded": info.encoded}
     spec: dict[str, Any] = {"column": name, "kind": "number"}
     if role.role == "datetime":
         spec = {"column": name, "kind": "date", "parts": []}
@@ -491,27 +496,18 @@ def _encode(table: Table, info: _Column, kept: np.ndarray, all_rows: bool):
     # categorical
     text = info.text if info.text is not None else text_values(
         _rows(table.columns[name], kept, all_rows))
-    yield _one_hot(name, text)
+    yield _one_hot(name, text, info.encoded)
 
 
 def _rows(column: Any, kept: np.ndarray, all_rows: bool) -> Any:
-    import pyarrow as pa
 
-    return column if all_rows else column.take(pa.array(kept))
+    return column if all_rows else column.take(from_numpy(kept))
 
 
-def _one_hot(name: str, text: Any) -> tuple[np.ndarray, list[str], dict[str, Any] | None]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+def _one_hot(name: str, text: Any, encoded: Encoded | None = None,
+             ) -> tuple[np.ndarray, list[str], dict[str, Any] | None]:
     n_missing = text.null_count
-    filled = pc.fill_null(text, pa.scalar(MISSING_CATEGORY, pa.string()))
-    encoded = pc.dictionary_encode(filled).combine_chunks()
-    dictionary = encoded.dictionary.to_pylist()
-    categories = sorted(dictionary)
-    position = {c: i for i, c in enumerate(categories)}
-    rank = np.asarray([position[v] for v in dictionary], dtype=np.int64)
-    codes = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    categories, codes = category_ranks(text, encoded)
     size = len(codes) * len(categories) * 4
     if size > ONE_HOT_LIMIT:
         raise DataError(
@@ -527,7 +523,6 @@ def _one_hot(name: str, text: Any) -> tuple[np.ndarray, list[str], dict[str, Any
 
 
 def _boolean(table: Table, name: str, text: Any, lines: np.ndarray | None):
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     encoded = pc.dictionary_encode(text).combine_chunks()  # one string per value, not cell
@@ -542,8 +537,8 @@ def _boolean(table: Table, name: str, text: Any, lines: np.ndarray | None):
             f"Column '{name}' of {table.name} has {len(lowered)} different values; a yes/no "
             "column has two. Make it categorical instead.", path=table.path, column=name)
     lookup = np.asarray([float(v.lower() in true) for v in words] + [np.nan])
-    codes = pc.fill_null(encoded.indices, pa.scalar(len(words), encoded.indices.type))
-    out = lookup[codes.to_numpy(zero_copy_only=False)]
+    slot = from_numpy(np.asarray([len(words)], str(encoded.indices.type)))[0]
+    out = lookup[to_numpy(pc.fill_null(encoded.indices, slot))]
     n_missing = int(np.isnan(out).sum())
     return out.astype(np.float32)[:, None], [name], _median_entry(name, n_missing)
 

@@ -33,6 +33,7 @@ from kbuilder.graph.table_layout import (
     read_layout,
 )
 from kbuilder.graph.text import plural
+from kbuilder.runtime.data.arrow_numpy import from_numpy, string_scalar, strings, to_numpy
 from kbuilder.runtime.data.dataset import FLOAT32_MAX, DataError
 from kbuilder.runtime.data.labels import encode_labels, infer_task
 from kbuilder.runtime.data.split import Raw
@@ -335,7 +336,8 @@ def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
     def empty(column: Any) -> Any:
         gaps = pc.is_null(column)
         if pa.types.is_string(column.type):  # "" or only spaces (no strings allocated)
-            blank = pc.or_kleene(pc.equal(column, ""), pc.utf8_is_space(column))
+            blank = pc.or_kleene(pc.equal(column, string_scalar("")),
+                                 pc.utf8_is_space(column))
             gaps = pc.or_kleene(gaps, blank)  # null | x: a gap
         return gaps
 
@@ -347,10 +349,10 @@ def _drop_blank_rows(data: Any) -> tuple[Any, np.ndarray]:
     for column in data.columns:
         gaps = empty(column)
         blank = gaps if blank is None else pc.and_kleene(blank, gaps)
-    mask = np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
+    mask = to_numpy(pc.fill_null(blank, from_numpy(np.zeros(1, bool))[0]))
     if not mask.any():
         return data, np.zeros(0, np.int64)
-    return data.filter(~mask), np.flatnonzero(mask)
+    return data.filter(from_numpy(~mask)), np.flatnonzero(mask)
 
 
 def _newline_scan(path: Path, limit: int) -> tuple[int, bool, bytes]:
@@ -573,12 +575,11 @@ def _repetitive(column: Any, sample: int = 10_000) -> bool:
 
 def _clean_text(text: Any) -> Any:
     """``text`` stripped, with its missing markers as nulls."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     stripped = pc.utf8_trim_whitespace(text)
-    missing = pc.is_in(pc.utf8_lower(stripped), value_set=pa.array(sorted(MISSING_MARKERS)))
-    return pc.if_else(missing, pa.scalar(None, pa.string()), stripped)
+    missing = pc.is_in(pc.utf8_lower(stripped), value_set=strings(sorted(MISSING_MARKERS)))
+    return pc.if_else(missing, string_scalar(None), stripped)
 
 
 def _encoded(column: Any) -> tuple[Any, Any]:
@@ -599,16 +600,72 @@ def _expand(values: Any, indices: Any) -> Any:
 
 
 @dataclass
+class Encoded:
+    """A text column (as ``text_values`` gives it) as its distinct present values, in the
+    order they first occur, and each cell's index into them (-1: missing). Counting,
+    one-hot encoding and numbering classes then work on a handful of values and an
+    integer array, not on a million strings hashed again at every step."""
+
+    values: list[str]
+    codes: np.ndarray  # int32, one per cell
+
+    @property
+    def missing(self) -> int:
+        return int(np.count_nonzero(self.codes < 0))
+
+    def counts(self) -> dict[str, int]:
+        """Present values and their counts, most frequent first (ties: first seen)."""
+        tally = np.bincount(self.codes[self.codes >= 0], minlength=len(self.values))
+        return dict(sorted(zip(self.values, tally.tolist(), strict=True),
+                           key=lambda pair: -pair[1]))
+
+
+def _encode_clean(dictionary: Any, codes: np.ndarray) -> Encoded:
+    """``Encoded`` from a cleaned dictionary (which may repeat a value, 'a ' and 'a' both
+    being 'a', or hold nulls, the missing markers) and each cell's index into it
+    (``len(dictionary)`` for a missing cell)."""
+    import pyarrow.compute as pc
+
+    unique = pc.dictionary_encode(dictionary)
+    slot = from_numpy(np.full(1, -1, str(unique.indices.type)))[0]
+    remap = np.append(to_numpy(pc.fill_null(unique.indices, slot)), -1).astype(np.int32)
+    return Encoded(unique.dictionary.to_pylist(), remap[codes])
+
+
+def category_ranks(text: Any, encoded: Encoded | None) -> tuple[list[str], np.ndarray]:
+    """A categorical column's categories, sorted, with ``(missing)`` for missing cells,
+    and each cell's position among them (int64)."""
+    import pyarrow.compute as pc
+
+    if encoded is not None:
+        dictionary, codes = list(encoded.values), encoded.codes
+        if encoded.missing:
+            if MISSING_CATEGORY not in dictionary:
+                dictionary.append(MISSING_CATEGORY)
+            codes = np.where(codes < 0, dictionary.index(MISSING_CATEGORY), codes)
+    else:
+        filled = pc.fill_null(text, string_scalar(MISSING_CATEGORY))
+        unique = pc.dictionary_encode(filled).combine_chunks()
+        dictionary, codes = unique.dictionary.to_pylist(), to_numpy(unique.indices)
+    categories = sorted(dictionary)
+    position = {c: i for i, c in enumerate(categories)}
+    rank = np.asarray([position[v] for v in dictionary], dtype=np.int64)
+    return categories, rank[codes]
+
+
+@dataclass
 class Numbers:
     """A column as numbers: ``values`` (float64, NaN where missing) and the rows whose
     cell is not a number (``bad``) with the first of them as written; ``text``: the
-    column as ``text_values`` gave it (for a column read as text)."""
+    column as ``text_values`` gave it (for a column read as text), and ``encoded`` the
+    same as codes where the column repeats a few values."""
 
     values: np.ndarray
     bad: int = 0
     first_bad: int | None = None
     first_text: str | None = None
     text: Any = None
+    encoded: Encoded | None = None
 
 
 def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
@@ -618,9 +675,9 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
 
     kind = column.type
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-        return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
+        return Numbers(to_numpy(pc.cast(column, pa.float64())))
     if pa.types.is_decimal(kind):
-        return Numbers(pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False))
+        return Numbers(to_numpy(pc.cast(column, pa.float64())))
     if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return None
     few = _repetitive(column)
@@ -633,10 +690,10 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
     # What a number looks like (Python's float() would also take '1_000'); arrow's cast
     # then parses them, as its CSV reader parses the columns it types as numbers.
     number = pc.match_substring_regex(text, NUMBER_PATTERN, ignore_case=True)
-    numeric = pc.fill_null(number, True).to_numpy(zero_copy_only=False)
-    parsed = pc.cast(pc.if_else(number, text, pa.scalar(None, pa.string())), pa.float64())
+    numeric = to_numpy(pc.fill_null(number, from_numpy(np.ones(1, bool))[0]))
+    parsed = pc.cast(pc.if_else(number, text, string_scalar(None)), pa.float64())
     if not few:  # cell by cell
-        values = parsed.to_numpy(zero_copy_only=False)
+        values = to_numpy(parsed)
         bad_mask = ~numeric
         bad = int(bad_mask.sum())
         if not bad:
@@ -644,10 +701,10 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
         first = int(np.flatnonzero(bad_mask)[0])
         return Numbers(values, bad, first, text[first].as_py(), clean_values)
     # One more slot for the null cells (null indices): NaN, a number (not a bad cell).
-    lookup = np.append(parsed.to_numpy(zero_copy_only=False), np.nan)
+    lookup = np.append(to_numpy(parsed), np.nan)
     numeric = np.append(numeric, True)
-    codes = pc.fill_null(indices, pa.scalar(len(dictionary), indices.type)) \
-        .to_numpy(zero_copy_only=False)
+    slot = from_numpy(np.asarray([len(dictionary)], str(indices.type)))[0]
+    codes = to_numpy(pc.fill_null(indices, slot))
     values = lookup[codes]
     clean = _expand(clean_values, indices)
     bad_mask = ~numeric[codes]
@@ -655,7 +712,8 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
     if not bad:
         return Numbers(values, text=clean)
     first = int(np.flatnonzero(bad_mask)[0])
-    return Numbers(values, bad, first, text[int(codes[first])].as_py(), clean)
+    return Numbers(values, bad, first, text[int(codes[first])].as_py(), clean,
+                   _encode_clean(clean_values, codes))
 
 
 def float32_problem(value: float) -> str | None:
@@ -727,12 +785,11 @@ def target_values(
     table: Table, column: str, merges: dict[str, str], task: str | None
 ) -> tuple[np.ndarray, str, list[str] | None, np.ndarray, list[str]]:
     """Labels or targets, the task, class names, rows kept (target present), notes."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     notes = []
     raw = table.columns[column]
-    numbers = text = None
+    numbers = text = encoded = None
     if not merges:
         numbers = as_numbers(raw, table.decimal)
     if numbers is not None and numbers.bad:
@@ -745,7 +802,7 @@ def target_values(
                 "column as categorical.",
                 path=table.path, column=column, line=int(table.lines[i]),
             )
-        text = numbers.text
+        text, encoded = numbers.text, numbers.encoded
         numbers = None
     if numbers is not None:
         kept = np.flatnonzero(~np.isnan(numbers.values))
@@ -754,7 +811,8 @@ def target_values(
             text = text_values(raw)
         if merges:
             text = _apply_merges(text, merges)
-        kept = np.flatnonzero(pc.is_valid(text).to_numpy(zero_copy_only=False))
+        kept = np.flatnonzero(encoded.codes >= 0) if encoded is not None else \
+            np.flatnonzero(to_numpy(pc.is_valid(text)))
     if len(kept) < table.num_rows:
         notes.append(f"{table.num_rows - len(kept)} row(s) without a value for the target "
                      f"'{column}' were left out.")
@@ -770,15 +828,18 @@ def target_values(
             return values.astype(np.float32), task, None, kept, notes
         ids, names, label_notes = encode_labels(values, source)
         return ids, task, names, kept, notes + label_notes
-    if len(kept) < table.num_rows:
-        text = text.take(pa.array(kept))
-    encoded = pc.dictionary_encode(text).combine_chunks()
-    uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=str)
     if task == "regression":
         raise DataError(f"The target '{column}' of {table.name} holds text; it cannot be "
                         "predicted as a number.", path=table.path, column=column)
-    rank, names, label_notes = encode_labels(uniques, source)
-    ids = rank[encoded.indices.to_numpy(zero_copy_only=False)].astype(np.int32)
+    if encoded is not None:
+        uniques, codes = encoded.values, encoded.codes[kept]
+    else:
+        if len(kept) < table.num_rows:
+            text = text.take(from_numpy(kept))
+        unique = pc.dictionary_encode(text).combine_chunks()
+        uniques, codes = unique.dictionary.to_pylist(), to_numpy(unique.indices)
+    rank, names, label_notes = encode_labels(np.asarray(uniques, dtype=str), source)
+    ids = rank[codes].astype(np.int32)
     return ids, "classification", names, kept, notes + label_notes
 
 
@@ -788,7 +849,7 @@ def _apply_merges(text: Any, merges: dict[str, str]) -> Any:
 
     encoded = pc.dictionary_encode(text).combine_chunks()
     dictionary = [merges.get(v, v) for v in encoded.dictionary.to_pylist()]
-    return pa.chunked_array([pc.take(pa.array(dictionary, pa.string()), encoded.indices)])
+    return pa.chunked_array([pc.take(strings(dictionary), encoded.indices)])
 
 
 def looks_like_identifier(categories: int, cells: int) -> bool:

@@ -1,0 +1,91 @@
+"""Arrow arrays to and from NumPy through their buffers, without pyarrow's pandas bridge.
+
+pyarrow converts between Arrow and Python or NumPy objects (``to_numpy``, ``pa.array``,
+``pa.scalar``, a Python value passed to a compute function) through its pandas layer, which
+imports pandas on first use: 0.5 s of CPU and some 40 MB, a third of a large CSV's whole
+ingest (bench/data_scale.py). The table loader needs only flat numbers, booleans and a few
+literal strings, which these functions read and write as buffers. Dates and Excel sheets
+still go through pandas, where it does the work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_NUMPY_TYPES = {  # Arrow type name -> NumPy dtype, for the types the loader reads
+    "double": np.float64, "float": np.float32, "int64": np.int64, "int32": np.int32,
+    "int16": np.int16, "int8": np.int8, "uint64": np.uint64, "uint32": np.uint32,
+    "uint16": np.uint16, "uint8": np.uint8,
+}
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A numeric or boolean Arrow array (or chunked array) as a NumPy array.
+
+    Missing values become NaN in a float array; other types must have none. The result may
+    be a read-only view of the Arrow memory (as ``Array.to_numpy`` gives without nulls).
+
+    Raises:
+        TypeError: the type is not a number or a boolean, or an integer array has nulls.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(array, pa.ChunkedArray):
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
+    kind = array.type
+    if pa.types.is_boolean(kind):
+        if array.null_count:
+            raise TypeError("a boolean array with missing values has no NumPy form")
+        if not len(array):
+            return np.zeros(0, dtype=bool)
+        bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
+        flags = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")
+        return flags[array.offset:].view(bool)
+    dtype = _NUMPY_TYPES.get(str(kind))
+    if dtype is None:
+        raise TypeError(f"no NumPy form for Arrow type {kind}")
+    if array.null_count:
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError("an integer array with missing values has no NumPy form")
+        array = pc.fill_null(array, from_numpy(np.full(1, np.nan, dtype))[0])
+    if not len(array):
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
+                         offset=array.offset * np.dtype(dtype).itemsize)
+
+
+def from_numpy(values: np.ndarray) -> Any:
+    """A 1-D numeric NumPy array as an Arrow array (no copy when it is contiguous)."""
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    if values.dtype == bool:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    kind = next(k for k, d in _NUMPY_TYPES.items() if np.dtype(d) == values.dtype)
+    arrow = {"double": pa.float64(), "float": pa.float32()}.get(kind) or getattr(pa, kind)()
+    return pa.Array.from_buffers(arrow, len(values), [None, pa.py_buffer(values)])
+
+
+def strings(values: list[str]) -> Any:
+    """Python strings as an Arrow string array (e.g. the value set of ``pc.is_in``)."""
+    import pyarrow as pa
+
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def string_scalar(value: str | None) -> Any:
+    """An Arrow string scalar (``None``: the missing string)."""
+    import pyarrow as pa
+
+    return pa.nulls(1, pa.string())[0] if value is None else strings([value])[0]
+
+
+__all__ = ["from_numpy", "string_scalar", "strings", "to_numpy"]
