@@ -147,3 +147,49 @@ def test_the_menu_action_asks_for_a_file_and_cancelling_does_nothing(results):
     window.predict_file_action.trigger()
     assert not page.predictions.busy and page.predictions.table.rowCount() == 0
     assert window.current_page() is page
+
+
+@pytest.mark.slow
+def test_an_image_run_predicts_on_a_folder_of_images(window, qtbot, tmp_path):
+    """A run trained on an image folder asks for a folder and predicts on every image in
+    it (sub-folders too), each named by its file, as `kbuilder predict --input DIR`."""
+    import numpy as np
+
+    from kbuilder.graph.settings import DataSettings
+    from kbuilder.runtime.client import Worker
+    from kbuilder.runtime.preflight import new_project_for_data
+    from tests.runtime.test_data import write_png
+    from tests.runtime.test_image_streaming import image_folder
+    from tests.ui.trained_runs import _train
+
+    settings = DataSettings(source=f"images:{image_folder(tmp_path / 'images', 36, 3)}",
+                            image_size=(16, 16))
+    project = new_project_for_data("cnn_classifier", settings)
+    worker = Worker("jax")
+    try:
+        project.runs = [_train(project, worker, tmp_path / "run", epochs=1, batch_size=12)]
+    finally:
+        worker.shutdown()
+    window.set_project(project)
+    window._show_page(window.results_page)
+    page = window.results_page
+    new = tmp_path / "new"
+    write_png(new / "dark.png", np.full((8, 8, 3), 40, np.uint8))
+    write_png(new / "more" / "light.png", np.full((8, 8, 3), 230, np.uint8))
+    window.dialogs.folder_path = str(new)
+    window.dialogs.open_path = str(tmp_path / "not asked.csv")
+    try:
+        click(page.predict_button, page.predict_button.rect().center())
+        view = page.predictions
+        qtbot.waitUntil(lambda: not view.busy, timeout=180_000)
+    finally:
+        page.shutdown_workers()
+    assert view.status.text() == "2 predictions for the images in new.", view.status.text()
+    assert [Path(f).name for f in view.column("file")] == ["dark.png", "light.png"]
+    assert set(view.column("predicted")) <= {"class_0", "class_1", "class_2"}
+    out = tmp_path / "cli.csv"
+    model = project.runs[0]["artifacts"]["model"]
+    assert cli.main(["predict", model, "--input", str(new), "-o", str(out)]) == 0
+    expected = read(out)
+    for k in range(3):  # the CLI, given a model file only, names the classes 0, 1, 2
+        assert view.column(f"p_class_{k}") == [f"{float(r[f'p_{k}']):.4f}" for r in expected]
