@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,12 @@ from kbuilder.runtime import protocol as p
 
 class InferenceError(ValueError):
     """Inputs that the model cannot be run on; the message says why."""
+
+
+# ``progress(done, total)``: batches predicted so far and in all (None when unknown).
+Progress = Callable[[int, "int | None"], None]
+# Progress reports at most this often (seconds), besides the last batch's.
+PROGRESS_INTERVAL = 0.1
 
 
 def load_trained_model(path: str) -> Any:
@@ -63,7 +71,14 @@ def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
                        p.jsonable(results))
 
 
-def run_prediction(request: p.StartPrediction) -> p.Predicted:
+def run_prediction(request: p.StartPrediction,
+                   progress: Progress | None = None) -> p.Predicted:
+    """Predict as ``request`` says and write the predictions' CSV; ``progress`` hears
+    how many batches are done (the worker sends it on as ``protocol.Progress``).
+
+    Raises:
+        InferenceError: the inputs do not suit the model; the message says why.
+    """
     from kbuilder.runtime.data import fit_to_model
 
     model = load_trained_model(request.model_path)
@@ -77,7 +92,8 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
         x, class_names = table
         split = f"the rows of {Path(request.inputs_path).name}"
     elif request.inputs_path:
-        x = read_inputs(Path(request.inputs_path), request.model_path)
+        x, known = read_inputs_and_rows(Path(request.inputs_path), request.model_path,
+                                        request.input_columns)
         from kbuilder.runtime.data.row_encoder import trained_encoder
 
         encoder = trained_encoder(request.model_path)
@@ -98,7 +114,9 @@ def run_prediction(request: p.StartPrediction) -> p.Predicted:
     from kbuilder.runtime.data.feed import keras_feed, readable
 
     x = fit_to_model(x, model)
-    outputs = model.predict(**keras_feed(x, None, request.batch_size), verbose=0)
+    callbacks = [_progress_callback(progress)] if progress is not None else None
+    outputs = model.predict(**keras_feed(x, None, request.batch_size), verbose=0,
+                            callbacks=callbacks)
     if isinstance(outputs, list | tuple):
         outputs = outputs[0]
     rows = prediction_rows(np.asarray(outputs), class_names)
@@ -176,22 +194,48 @@ def read_image_inputs(folder: Path, shape: tuple) -> Any:
     return image_files_for(folder, (int(shape[0]), int(shape[1])), int(shape[2]))
 
 
+def _progress_callback(progress: Progress) -> Any:
+    """A Keras callback telling ``progress`` the batches predicted, ~10 times a second."""
+    import keras
+
+    class _Predicting(keras.callbacks.Callback):
+        last = 0.0
+
+        def on_predict_batch_end(self, batch, logs=None):
+            total = (self.params or {}).get("steps")
+            now = time.monotonic()
+            if now - self.last >= PROGRESS_INTERVAL or (total and batch + 1 >= total):
+                self.last = now
+                progress(batch + 1, total)
+
+    return _Predicting()
+
+
 def read_inputs(path: Path, model_path: str | None = None) -> Any:
     """Model inputs from ``.npy``, ``.npz`` (array ``x``, or one array per model input by
     name) or a numeric CSV with a header; for a model trained on a table in "model"
     encoding (a ``row_encoder.json`` beside ``model_path``), raw rows of a table file with
     the training file's columns (the target column may be there; it is not used)."""
+    return read_inputs_and_rows(path, model_path)[0]
+
+
+def read_inputs_and_rows(path: Path, model_path: str | None = None,
+                         columns: int = 0) -> tuple[Any, list[dict[str, Any]] | None]:
+    """``read_inputs`` and, for a table with ``columns`` > 0, per row its line (or row)
+    number and its first ``columns`` cells as read (``None`` otherwise): the first
+    columns of the predictions' file, so each prediction can be matched to its row."""
     suffix = path.suffix.lower()
     if not path.exists():
         raise InferenceError(f"The input file '{path}' does not exist.")
-    from kbuilder.runtime.data.row_encoder import encode_file, trained_encoder
+    from kbuilder.runtime.data.row_encoder import encode_rows, read_rows, trained_encoder
 
     encoder = trained_encoder(model_path) if model_path else None
     if encoder is not None and suffix not in (".npy", ".npz"):
         from kbuilder.runtime.data import DataError
 
         try:
-            return encode_file(encoder, path)
+            table = read_rows(encoder, path)
+            return encode_rows(encoder, table), table_columns(table, columns)
         except DataError as exc:
             raise InferenceError(str(exc)) from None
     if suffix in (".npy", ".npz"):
@@ -200,7 +244,7 @@ def read_inputs(path: Path, model_path: str | None = None) -> Any:
         arrays = read_array_file(path)  # headers checked before anything is allocated
         name = "x" if "x" in arrays else ("x_test" if "x_test" in arrays else None)
         if name is not None:
-            return arrays[name]
+            return arrays[name], None
         # One array per model input, by Input name (matched by fit_to_model); a target
         # array in the file is not an input.
         from kbuilder.runtime.data.arrays import TARGET_ARRAYS
@@ -209,7 +253,7 @@ def read_inputs(path: Path, model_path: str | None = None) -> Any:
         if not named:
             raise InferenceError(f"'{path.name}' has no array 'x' and no array per model "
                                  f"input; it has {', '.join(arrays) or 'no arrays'}.")
-        return named
+        return named, None
     if suffix == ".csv":
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
@@ -225,8 +269,27 @@ def read_inputs(path: Path, model_path: str | None = None) -> Any:
                 except ValueError:
                     raise InferenceError(f"{path.name} line {i}, column '{header[j]}': "
                                          f"{cell!r} is not a number.") from None
-        return values
+        shown = [{"line": i, **{name: float(v) for name, v in zip(header[:columns], row,
+                                                                  strict=False)}}
+                 for i, row in enumerate(values, start=2)] if columns > 0 else None
+        return values, shown
     raise InferenceError(f"Inputs must be a .npy, .npz or .csv file; received '{path.name}'.")
+
+
+def table_columns(table: Any, columns: int) -> list[dict[str, Any]] | None:
+    """Per row of ``table`` (a ``tables.Table``): its line (or row) number and its first
+    ``columns`` cells as read; ``None`` for ``columns`` <= 0."""
+    if columns <= 0:
+        return None
+    names = table.header[:columns]
+    cells = {name: table.columns[name].to_pylist() for name in names}
+    return [{table.row_label: int(line), **{name: _cell(cells[name][i]) for name in names}}
+            for i, line in enumerate(table.lines)]
+
+
+def _cell(value: Any) -> Any:
+    """A cell as a prediction file and the protocol carry it: text, a number or empty."""
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
 def prediction_rows(outputs: np.ndarray, class_names: list[str] | None) -> list[dict[str, Any]]:
@@ -247,7 +310,7 @@ def prediction_rows(outputs: np.ndarray, class_names: list[str] | None) -> list[
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
+    with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["predicted"])
         writer.writeheader()
         writer.writerows(rows)

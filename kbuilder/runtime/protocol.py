@@ -25,7 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 2  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
+PROTOCOL_VERSION = 3  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
+# 3: Progress; StartPrediction.input_columns
 HEARTBEAT_SECONDS = 1.0
 
 
@@ -72,7 +73,12 @@ class StartEvaluation(Message):
 @dataclass(frozen=True)
 class StartPrediction(Message):
     """Predict with the model at ``model_path`` on the arrays/CSV at ``inputs_path``
-    (or, when it is None, on the test split of ``data``) and write a CSV of predictions."""
+    (or, when it is None, on the test split of ``data``) and write a CSV of predictions.
+
+    ``input_columns``: for a table in ``inputs_path``, its row's line (or row) number and
+    its first this many columns, as read, go in front of each prediction, so a person can
+    see which row a prediction is for (the app's Predictions tab asks for a few).
+    """
 
     type: ClassVar[str] = "start_prediction"
     run_id: str
@@ -81,6 +87,7 @@ class StartPrediction(Message):
     inputs_path: str | None = None
     data: dict[str, Any] | None = None
     batch_size: int = 32
+    input_columns: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,18 @@ class EpochEnd(Message):
 
 
 @dataclass(frozen=True)
+class Progress(Message):
+    """How far a job other than training has come (``total`` is None when unknown);
+    at most ~10 per second. Predictions send one per batches predicted."""
+
+    type: ClassVar[str] = "progress"
+    run_id: str
+    stage: str  # what is being done, e.g. "predicting"
+    done: int
+    total: int | None = None
+
+
+@dataclass(frozen=True)
 class LogLine(Message):
     type: ClassVar[str] = "log_line"
     run_id: str | None
@@ -270,7 +289,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     for cls in (
         StartTraining, StartEvaluation, StartPrediction, StartExport, StopRequested,
         PauseRequested, ResumeRequested, Shutdown, WorkerReady, Heartbeat, RunStarted, BatchEnd,
-        EpochEnd, LogLine, Finished, Evaluated, Predicted, Exported, Failed,
+        EpochEnd, Progress, LogLine, Finished, Evaluated, Predicted, Exported, Failed,
     )
 }
 

@@ -97,4 +97,25 @@ def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[C
     return commands
 
 
-__all__ = ["is_flat_table_model", "table_input_commands"]
+def planned_stage_notes(numbers: list[str], categorical: list[str]) -> list[str]:
+    """What ``table_input_commands`` will build for a table whose columns of numbers
+    (numeric, boolean, date) and categorical columns are these, said before the table is
+    read in "model" encoding (the Data tab's fit button shows it)."""
+    from kbuilder.graph.text import plural
+    from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
+
+    def named(columns: list[str]) -> str:
+        shown = ", ".join(repr(c) for c in columns[:4])
+        return shown + (f" and {len(columns) - 4} more" if len(columns) > 4 else "")
+
+    notes = [f"The table's preprocessing goes into the model: {plural(len(numbers), 'column')}"
+             f" of numbers ({named(numbers)}) enter Input '{NUMERIC_INPUT}' through "
+             "FillMissing and Normalization, adapted to the training data."]
+    if categorical:
+        notes.append(f"Each categorical column ({named(categorical)}) gets its own int32 "
+                     "Input and a CategoryEncoding (one-hot); a Concatenate joins them to "
+                     "the numbers.")
+    return notes
+
+
+__all__ = ["is_flat_table_model", "planned_stage_notes", "table_input_commands"]

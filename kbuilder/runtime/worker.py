@@ -236,7 +236,10 @@ def run_inference(request: p.StartEvaluation | p.StartPrediction, channel: Chann
         if isinstance(request, p.StartEvaluation):
             channel.send(inference.run_evaluation(request))
         else:
-            channel.send(inference.run_prediction(request))
+            def progress(done: int, total: int | None) -> None:
+                channel.send(p.Progress(request.run_id, "predicting", done, total))
+
+            channel.send(inference.run_prediction(request, progress))
     except Exception as exc:
         from kbuilder.graph.shapes import explain_exception
 

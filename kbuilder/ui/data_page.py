@@ -81,6 +81,12 @@ class QtDataPage(QWidget):
         self.loader.progressed.connect(self._on_progress)
         self.checker = QtBackgroundJob("preflight", self)
         self.checker.finished.connect(self._on_checked)
+        # "Fit the model to this data" on a table reads it again with its preprocessing in
+        # the model ("model" encoding), seconds for a big file: off the GUI thread too.
+        self.fitter = QtBackgroundJob("fit", self)
+        self.fitter.finished.connect(self._on_fit_loaded)
+        self.fitter.progressed.connect(self._on_progress)
+        self._fitting: DataSettings | None = None  # the settings a running fit started from
         self._load_timer = QTimer(self, singleShot=True, interval=LOAD_DELAY_MS)
         self._load_timer.timeout.connect(self.apply_controls)
         self._check_timer = QTimer(self, singleShot=True, interval=CHECK_DELAY_MS)
@@ -210,6 +216,8 @@ class QtDataPage(QWidget):
         self._undo_state = None
         self.loader.cancel()
         self.checker.cancel()
+        self.fitter.cancel()  # a fit read for the previous project is dropped
+        self._fitting = None
         self._load_timer.stop()
         self._check_timer.stop()
         self.dataset = self.summary = self._loaded_csv = None
@@ -273,12 +281,12 @@ class QtDataPage(QWidget):
             if self._check_timer.isActive():
                 self._check_timer.stop()
                 self._run_checks()
-            if not self.loader.wait(max(0.0, deadline - time.monotonic())):
-                return False
-            if not self.checker.wait(max(0.0, deadline - time.monotonic())):
-                return False
+            # A job's result can start another (a fit's data -> checks): each wait is
+            # only a step, the loop ends when none is busy.
+            for job in (self.loader, self.checker, self.fitter):
+                job.wait(max(0.0, deadline - time.monotonic()))
             if not (self._load_timer.isActive() or self._check_timer.isActive()
-                    or self.loader.busy or self.checker.busy):
+                    or self.loader.busy or self.checker.busy or self.fitter.busy):
                 return True
         return False
 
@@ -500,9 +508,10 @@ class QtDataPage(QWidget):
         return True
 
     def _apply_change(self, command: Any, training: TrainingSettings,
-                      data: DataSettings | None, message: str) -> bool:
+                      data: DataSettings | None, message: str, loaded: Any = None) -> bool:
         """Push ``command`` (one undoable edit) and store the new settings; the page's
-        Undo button then reverts all of it."""
+        Undo button then reverts all of it. ``loaded``: the ``LoadResult`` of ``data``
+        when it was read already (a fit), so it is shown instead of read again."""
         assert self.doc is not None
         project = self.doc.project
         before = (dict(project.training), dict(project.data))
@@ -518,7 +527,10 @@ class QtDataPage(QWidget):
         if changed_data:
             project.data = data.to_dict()
             self.source.set_settings(data)
-            self._load(data)
+            if loaded is not None:
+                self._on_loaded(loaded)
+            else:
+                self._load(data)
         if changed_training or changed_data:
             self.data_changed.emit()
         self._undo_state = (command is not None,
@@ -583,28 +595,85 @@ class QtDataPage(QWidget):
 
     def _update_fit(self) -> None:
         fit, text = self._fit_plan()
-        self.checks.fit_button.setEnabled(fit is not None)
+        if fit is not None:
+            stage = self._planned_stage()
+            if stage:  # the plan on the flat data is not what the fit will build
+                text = " ".join([*stage, fit.notes[-1]])  # the last note: the output layer's
+            text = f"{text} One undoable edit."
+        self.checks.fit_button.setEnabled(fit is not None and not self.fitter.busy)
         self.checks.fit_button.setToolTip(text)
 
+    def _planned_stage(self) -> list[str]:
+        """What fitting will build when it reads the table again in "model" encoding
+        (``table_inputs.planned_stage_notes``); empty when it will not."""
+        csv = self._loaded_csv
+        if self.doc is None or csv is None:
+            return []
+        from kbuilder.runtime.preflight import model_encoding_for
+        from kbuilder.runtime.table_inputs import planned_stage_notes
+
+        settings = self.project_settings()
+        if model_encoding_for(self.doc.graph, settings) == settings:
+            return []
+        target = settings.table().target  # the preview's roles may predate its choice
+        roles = [(c.name, c.role.role) for c in csv.columns
+                 if c.role is not None and c.name != target]
+        return planned_stage_notes(
+            [n for n, r in roles if r in ("numeric", "boolean", "datetime")],
+            [n for n, r in roles if r == "categorical"])
+
     def fit_model(self) -> bool:
-        """Fit the model's input and output layer and the loss to the data; a table's
-        preprocessing goes into the model (``table_encoding="model"``, data reloaded)."""
-        data, dataset = None, None
+        """Fit the model's input and output layer and the loss to the data, as one
+        undoable edit; a table's preprocessing goes into the model
+        (``table_encoding="model"``).
+
+        That needs the table read again in "model" encoding: it is read in the background
+        (the window stays usable, the page shows it is busy) and the fit is made when it
+        is read. Returns whether the fit was made or started.
+        """
+        if self.fitter.busy:
+            return False  # the button is disabled meanwhile
         if self.doc is not None and self.dataset is not None:
-            from kbuilder.runtime.data import DataError, load_data
             from kbuilder.runtime.preflight import model_encoding_for
 
             settings = self.project_settings()
             wanted = model_encoding_for(self.doc.graph, settings)
             if wanted != settings:
-                try:
-                    data, dataset = wanted, load_data(wanted)
-                except DataError as exc:
-                    self.status.setText(str(exc))
-                    return False
+                self._fitting = settings
+
+                def work(progress):
+                    from kbuilder.runtime.data.preview import load_job
+
+                    return load_job(wanted, progress)
+
+                self.checks.fit_button.setEnabled(False)
+                self._set_busy(True, f"Reading {_source_title(wanted)} again with its "
+                                     "preprocessing in the model, to fit the model to it…")
+                self.fitter.start(work)
+                return True
+        return self._fit(None, None)
+
+    def _on_fit_loaded(self, result: Any) -> None:
+        self._set_busy(False, "")
+        started, self._fitting = self._fitting, None
+        if isinstance(result, Exception) or result.error is not None or result.dataset is None:
+            error = result if isinstance(result, Exception) else result.error
+            self.status.setText(f"The model was not fitted: {error}")
+            self._update_fit()
+            return
+        if self.doc is None or started != self.project_settings():
+            self.status.setText("The data settings changed while the data was read for the "
+                                "fit; nothing was changed. Fit again to fit these.")
+            self._update_fit()
+            return
+        self._fit(result.settings, result.dataset, result)
+
+    def _fit(self, data: DataSettings | None, dataset: Any, loaded: Any = None) -> bool:
+        """Make the fit to ``dataset`` (``None``: the loaded data), storing ``data``."""
         fit, text = self._fit_plan(dataset)
         if fit is None or self.doc is None:
             self.status.setText(text)
+            self._update_fit()
             return False
         from kbuilder.graph.commands import MacroCommand
 
@@ -612,7 +681,7 @@ class QtDataPage(QWidget):
         training = dataclasses.replace(self.training_settings(), loss=fit.loss,
                                        metrics=tuple(fit.metrics))
         return self._apply_change(command, training, data,
-                                  f"Fitted the model to the data: {text}")
+                                  f"Fitted the model to the data: {text}", loaded)
 
     # ================================================================== theme
     def _on_theme(self) -> None:

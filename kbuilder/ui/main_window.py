@@ -221,6 +221,10 @@ class MainWindow(QMainWindow):
                 self.results_page.current_run_id()), K("Ctrl+Alt+E"),
             tip="Export a trained model to ONNX, SavedModel, OpenVINO, LiteRT, .keras, "
             "Python or a notebook, checked against Keras")
+        self.predict_file_action = self._action(
+            "&Predict on a File…", self._predict_on_file,
+            tip="Predict with the selected run's trained model on a file of rows or a "
+            "folder of images (Results tab)")
         self.quit_action = self._action("&Quit", self.close, S.Quit)
         self.undo_action = self._action("&Undo", self._undo, S.Undo, "undo")
         # The platform's Redo (Ctrl+Shift+Z here) and Ctrl+Y, which Windows users expect.
@@ -305,6 +309,8 @@ class MainWindow(QMainWindow):
         theme_menu.addActions(self.theme_actions.actions())
         train_menu = bar.addMenu("&Train")
         train_menu.addActions([self.train_action, self.stop_action])
+        train_menu.addSeparator()
+        train_menu.addAction(self.predict_file_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addActions([self.getting_started_action, self.keys_help_action])
         help_menu.addSeparator()
@@ -792,6 +798,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"{name} was changed by another program; saving will ask before "
                 "replacing its model.", 10000)
+
+    def _predict_on_file(self) -> bool:
+        """Train > Predict on a File…: the Results tab, predicting with its current run."""
+        self._show_page(self.results_page)
+        return self.results_page.predict_on_file()
 
     def export_keras(self, path: str | None = None) -> bool:
         """Save a model as ``.keras``: a trained run's (the latest is offered first) or the

@@ -176,8 +176,10 @@ class QtChecksPanel(QWidget):
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
         self.fit_button = QPushButton("Fit the model to this data", self)
-        self.fit_button.setToolTip("Set the input shape, the output units and activation "
-                                   "and the loss to match the data — one undoable edit.")
+        # Replaced by what the fit will do (the data page's _update_fit) once data loads.
+        self.fit_button.setToolTip("Fit the model's inputs (for a table, its preprocessing "
+                                   "inside the model), output layer and loss to the data — "
+                                   "one undoable edit.")
         self.fit_button.setEnabled(False)
         self.fit_button.clicked.connect(self.fit_requested)
         header = QHBoxLayout()

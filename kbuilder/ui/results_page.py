@@ -4,8 +4,8 @@ The runs are the JSON records of ``kbuilder.runtime.runner.run_record`` in
 ``project.runs``. The list shows each run's settings and outcome; selecting several
 overlays their curves (one colour per run, training solid, validation dashed). The run
 under the cursor shows its evaluation (``evaluation_view``) and its reproducibility
-details; its trained model can be opened in the editor, evaluated again on another split
-or exported (``export_dialog``).
+details; its trained model can be opened in the editor, evaluated again on another split,
+run on a file of new rows or images (``prediction_view``) or exported (``export_dialog``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from kbuilder.graph import runs as run_files
 from kbuilder.graph.settings import data_fields
 from kbuilder.runtime import protocol as p
-from kbuilder.ui import icons, theme
+from kbuilder.ui import icons, prediction_view, theme
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.run_format import (
     SPLIT_NAMES,
@@ -159,6 +159,17 @@ def baseline_html(record: dict[str, Any]) -> str:
     return text
 
 
+def _takes_images(record: dict[str, Any]) -> bool:
+    """Whether the run was trained on a folder of images (its predictions are then on a
+    folder of images too)."""
+    from kbuilder.graph.settings import DataSettings, SettingsError
+
+    try:
+        return DataSettings.from_dict(dict(record.get("data") or {})).kind == "images"
+    except SettingsError:
+        return False
+
+
 def _figure(value: Any) -> str:
     if not isinstance(value, int | float):
         return "—"
@@ -251,9 +262,11 @@ class QtResultsPage(QWidget):
         self.open_button.clicked.connect(self.open_model)
         self.export_button = QPushButton(icons.icon("export"), "Export…", runs_box)
         self.export_button.clicked.connect(lambda: self.open_export_dialog(self.current_run_id()))
+        self.predict_button = QPushButton(icons.icon("open"), "Predict on a file…", runs_box)
+        self.predict_button.clicked.connect(lambda: self.predict_on_file())
         self.delete_button = QPushButton(icons.icon("delete"), "Delete", runs_box)
         self.delete_button.clicked.connect(self.delete_selected)
-        for button in (self.open_button, self.export_button):
+        for button in (self.open_button, self.predict_button, self.export_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.delete_button)
@@ -292,7 +305,9 @@ class QtResultsPage(QWidget):
         self.evaluation.evaluate_requested.connect(self.evaluate_again)
         self.details = QTextBrowser(self.tabs)
         self.details.setOpenLinks(False)
+        self.predictions = prediction_view.QtPredictionView(self._dialogs, self.tabs)
         self.tabs.addTab(self.evaluation, "Evaluation")
+        self.tabs.addTab(self.predictions, "Predictions")
         self.tabs.addTab(self.details, "Details")
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -319,6 +334,7 @@ class QtResultsPage(QWidget):
             self.export_dialog.set_document(doc)
         if self._built:
             self.evaluation.set_busy(False)
+            self.predictions.stop()
             self.refresh()
 
     def show_run(self, run_id: str) -> None:
@@ -368,6 +384,8 @@ class QtResultsPage(QWidget):
     def shutdown_workers(self) -> None:
         """End the workers of evaluations and exports (the window is closing)."""
         self.job.shutdown()
+        if self._built:
+            self.predictions.shutdown()
         if self.export_dialog is not None:
             self.export_dialog.shutdown_workers()
 
@@ -491,6 +509,12 @@ class QtResultsPage(QWidget):
             "Open the run's trained model in the editor" if record is None
             or model_path(record, self._project_path()) else "This run has no trained model on disk.")
         self.export_button.setEnabled(bool(self.doc is not None))
+        trained = record is not None and model_path(record, self._project_path()) is not None
+        self.predict_button.setEnabled(trained)
+        self.predict_button.setToolTip(
+            "Predict with the run's trained model on a file of rows (as in the training "
+            "data) or a folder of images; the predictions show in the Predictions tab"
+            if trained or record is None else "This run has no trained model on disk.")
         self.delete_button.setEnabled(bool(self.selected_run_ids()))
         baselines = baseline_html(record) if record is not None else ""
         self.baseline.setText(baselines)
@@ -636,6 +660,30 @@ class QtResultsPage(QWidget):
     def _show_current_buttons(self) -> None:
         record = self.record(self.current_run_id())
         self.evaluation.set_can_evaluate(record is not None and model_path(record, self._project_path()) is not None)
+
+    def predict_on_file(self, inputs: str | None = None) -> bool:
+        """Predict with the current run's model on ``inputs``, or on a file (a folder, for
+        a model of images) the user chooses; the Predictions tab shows the outcome."""
+        self.ensure_built()
+        record = self.record(self.current_run_id())
+        path = model_path(record, self._project_path()) if record else None
+        if record is None or path is None:
+            self._dialogs().show_info("Predict on a file", "Select a run with a trained "
+                                      "model first (train one in the Train tab).")
+            return False
+        if self.predictions.busy:
+            self.tabs.setCurrentWidget(self.predictions)
+            return False
+        if not inputs:
+            inputs = (self._dialogs().ask_folder("Predict on the images in a folder")
+                      if _takes_images(record) else
+                      self._dialogs().ask_open_path("Predict on a file",
+                                                    prediction_view.TABLE_FILTER))
+        if not inputs:
+            return False
+        self.tabs.setCurrentWidget(self.predictions)
+        return self.predictions.predict(record, run_label(self._index_of(record["run_id"])),
+                                        path, inputs)
 
     def open_export_dialog(self, run_id: str | None = None) -> Any:
         """Show the export dialog (one per window, not modal) with ``run_id``'s model, or

@@ -23,6 +23,8 @@ EXAMPLES = [
     p.Failed("r1", "boom", "Traceback...", {"loss": [0.5]}),
     p.StartEvaluation("r2", "/m.keras", {"source": "iris"}),
     p.StartPrediction("r3", "/m.keras", "/out.csv", "/x.npy"),
+    p.StartPrediction("r3", "/m.keras", "/out.csv", "/rows.csv", input_columns=4),
+    p.Progress("r3", "predicting", 3, 10),
     p.Evaluated("r2", "test", 30, {"accuracy": 1.0}, {"task": "classification"}),
     p.Predicted("r3", "/out.csv", 3, [{"predicted": "a"}]),
     p.StartExport("r4", "/m.keras", "onnx", "/out/m.onnx", True),

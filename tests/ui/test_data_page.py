@@ -468,9 +468,28 @@ def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_wi
     assert page.wait(60)
     assert "unscaled_features" in {f.code for f in page.findings}
     assert page.checks.fit_button.isEnabled()
-    assert "Normalization added after 'features'" in page.checks.fit_button.toolTip()
+    # The button says what the fit will build (not the flat plan of the data as loaded).
+    tip = page.checks.fit_button.toolTip()
+    assert "Normalization added after 'features'" not in tip
+    assert ("4 columns of numbers ('bill_length_mm', 'bill_depth_mm', 'flipper_length_mm',"
+            " 'body_mass_g') enter Input 'numeric' through FillMissing and Normalization"
+            in tip), tip
+    assert "Each categorical column ('island', 'sex') gets its own int32 Input and a " \
+        "CategoryEncoding (one-hot)" in tip, tip
+    assert "'predictions' set to 3 unit(s) with softmax" in tip and \
+        tip.endswith("One undoable edit."), tip
+    doc = mlp_window.doc
+    depth = len(doc.history._done)
     qtbot.mouseClick(page.checks.fit_button, Qt.MouseButton.LeftButton)
+    # The table is read again in the background: the page says so, the window stays usable.
+    assert page.fitter.busy and page.progress.isVisibleTo(page)
+    assert "again with its preprocessing in the model" in page.status.text()
+    assert not page.checks.fit_button.isEnabled()
+    mlp_window._show_page(mlp_window.editor)
+    mlp_window._show_page(page)
     assert page.wait(60)
+    assert len(doc.history._done) == depth + 1  # one undoable edit
+    assert page.status.text().startswith("Fitted the model to the data: "), page.status.text()
     graph = mlp_window.doc.graph
     # The table's preprocessing is in the model: raw numbers through FillMissing and
     # Normalization, each category through its own Input and a CategoryEncoding.
@@ -481,6 +500,12 @@ def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_wi
     assert graph.find("island_one_hot").class_name == "CategoryEncoding"
     assert "unscaled_features" not in {f.code for f in page.findings}
     assert not page.checks.fit_button.isEnabled()  # nothing left to fit
+    # The page's Undo reverts the model edit and the encoding together.
+    qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert len(doc.history._done) == depth
+    assert [n.name for n in graph.input_nodes()] == ["features"]
+    assert "table_encoding" not in mlp_window.doc.project.data
 
 
 def test_image_folder_options_and_fitting_with_augmentation(qtbot, window, tmp_path):

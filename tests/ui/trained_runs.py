@@ -58,3 +58,28 @@ def trained_projects(folder: Path) -> tuple[Any, Any]:
     digits, diabetes = _projects()
     digits.runs, diabetes.runs = copy.deepcopy(_cache["records"])
     return digits, diabetes
+
+
+def trained_table_project(folder: Path) -> tuple[Any, Path]:
+    """``(project, csv)``: the MLP template fitted to a generated penguins CSV (its
+    preprocessing in the model, ``table_encoding="model"``) with one 3-epoch run on JAX."""
+    from kbuilder.graph.settings import DataSettings
+    from kbuilder.runtime.preflight import new_project_for_data
+    from tests.runtime.penguins import penguins_csv
+
+    if "table" not in _cache:
+        from kbuilder.runtime.client import Worker
+
+        table = penguins_csv(folder / "penguins.csv", missing=20)
+        project = new_project_for_data(
+            "mlp_classifier", DataSettings(source=f"csv:{table}:target=species"))
+        worker = Worker("jax")
+        try:
+            _cache["table"] = (table, _train(project, worker, folder / "table-run", epochs=3))
+        finally:
+            worker.shutdown()
+    table, record = _cache["table"]
+    project = new_project_for_data("mlp_classifier",
+                                   DataSettings(source=f"csv:{table}:target=species"))
+    project.runs = [copy.deepcopy(record)]
+    return project, table

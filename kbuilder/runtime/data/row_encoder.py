@@ -196,13 +196,22 @@ def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
 def encode_file(encoder: RowEncoder, path: Path) -> dict[str, np.ndarray]:
     """The model inputs for the rows of a table file (CSV, TSV, Parquet, Excel; its
     layout detected as for training data). A target column in it is ignored."""
+    return encode_rows(encoder, read_rows(encoder, path))
+
+
+def read_rows(encoder: RowEncoder, path: Path) -> Any:
+    """The table file at ``path`` as ``encode_rows`` takes it (a ``tables.Table``): its
+    layout detected as for training data, the categorical columns kept as text.
+
+    Raises:
+        DataError: the file cannot be read as a table; the message names file and line.
+    """
     from kbuilder.graph.settings import parse_table_spec
     from kbuilder.runtime.data.tables import read_table
 
     spec = parse_table_spec(f"csv:{path}")  # the format follows the file's extension
     categorical = tuple(sorted(c["column"] for c in encoder.categories))
-    table = read_table(spec, text_columns=categorical)
-    return encode_rows(encoder, table)
+    return read_table(spec, text_columns=categorical)
 
 
 def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]]],
