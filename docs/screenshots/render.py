@@ -71,13 +71,23 @@ def render_data_page(app: QApplication, window: MainWindow, name: str = "data-pa
     window.grab().save(str(HERE / name))
 
 
+def record_run(project, data, training, worker, run_dir: Path) -> None:
+    """Train ``project`` once on ``worker`` and append the run's record, as the window does."""
+    from kbuilder.runtime import protocol as p
+    from kbuilder.runtime.runner import run_record, start_run
+
+    run = start_run(project, data, training, worker=worker, run_dir=run_dir)
+    started = None
+    for message in run.events():
+        started = message if isinstance(message, p.RunStarted) else started
+    project.runs.append(run_record(run, started))
+
+
 def train_digits_runs(folder: Path) -> object:
     """The CNN template fitted to digits, with two real runs (JAX, two learning rates)."""
     from kbuilder.graph.settings import DataSettings, TrainingSettings
-    from kbuilder.runtime import protocol as p
     from kbuilder.runtime.client import Worker
     from kbuilder.runtime.preflight import new_project_for_data
-    from kbuilder.runtime.runner import run_record, start_run
 
     project = new_project_for_data("cnn_classifier", DataSettings(source="digits"))
     worker = Worker("jax")
@@ -85,12 +95,8 @@ def train_digits_runs(folder: Path) -> object:
         for i, rate in enumerate((1e-3, 3e-3)):
             training = TrainingSettings.from_dict(
                 {**project.training, "backend": "jax", "epochs": 6, "learning_rate": rate})
-            run = start_run(project, DataSettings.from_dict(project.data), training,
-                            worker=worker, run_dir=folder / f"run{i + 1}")
-            started = None
-            for message in run.events():
-                started = message if isinstance(message, p.RunStarted) else started
-            project.runs.append(run_record(run, started))
+            record_run(project, DataSettings.from_dict(project.data), training, worker,
+                       folder / f"run{i + 1}")
     finally:
         worker.shutdown()
     return project

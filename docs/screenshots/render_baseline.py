@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from render import HERE, new_window, settle  # the README's renderer, beside this file
+from render import HERE, new_window, record_run, settle  # the README's renderer, beside this file
 
 sys.path.insert(0, str(HERE.parents[1]))
 
@@ -22,10 +22,8 @@ from kbuilder.ui.app import create_application  # noqa: E402
 def penguin_runs(folder: Path) -> object:
     from kbuilder.graph.commands import ConnectCommand, History, RemoveNodesCommand
     from kbuilder.graph.settings import DataSettings, TrainingSettings
-    from kbuilder.runtime import protocol as p
     from kbuilder.runtime.client import Worker
     from kbuilder.runtime.preflight import new_project_for_data
-    from kbuilder.runtime.runner import run_record, start_run
     from tests.runtime.penguins import penguins_csv
 
     data = DataSettings(source=f"csv:{penguins_csv(folder / 'penguins.csv')}",
@@ -45,12 +43,8 @@ def penguin_runs(folder: Path) -> object:
                 history.push(RemoveNodesCommand(graph, [norm.id]))
                 history.push(ConnectCommand(graph, src, 0, dst))
             training = TrainingSettings.from_dict({**project.training, "backend": "jax"})
-            run = start_run(project, data, training, worker=worker,
-                            run_dir=folder / f"run{i + 1}")
-            started = None
-            for message in run.events():
-                started = message if isinstance(message, p.RunStarted) else started
-            project.runs.append(run_record(run, started))
+            record_run(project, DataSettings.from_dict(project.data), training, worker,
+                       folder / f"run{i + 1}")
             print(project.runs[-1]["message"])
     finally:
         worker.shutdown()

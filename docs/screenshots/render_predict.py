@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from render import HERE, new_window, settle  # the README's renderer, beside this file
+from render import HERE, new_window, record_run, settle  # the README's renderer, beside this file
 
 sys.path.insert(0, str(HERE.parents[1]))
 
@@ -24,10 +24,8 @@ from kbuilder.ui.app import create_application  # noqa: E402
 
 def penguin_run(folder: Path) -> tuple[object, Path]:
     from kbuilder.graph.settings import DataSettings, TrainingSettings
-    from kbuilder.runtime import protocol as p
     from kbuilder.runtime.client import Worker
     from kbuilder.runtime.preflight import new_project_for_data
-    from kbuilder.runtime.runner import run_record, start_run
     from tests.runtime.penguins import penguins_csv
 
     table = penguins_csv(folder / "penguins.csv")
@@ -37,12 +35,8 @@ def penguin_run(folder: Path) -> tuple[object, Path]:
     training = TrainingSettings.from_dict({**project.training, "backend": "jax"})
     worker = Worker("jax")
     try:
-        run = start_run(project, DataSettings.from_dict(project.data), training,
-                        worker=worker, run_dir=folder / "run1")
-        started = None
-        for message in run.events():
-            started = message if isinstance(message, p.RunStarted) else started
-        project.runs.append(run_record(run, started))
+        record_run(project, DataSettings.from_dict(project.data), training, worker,
+                   folder / "run1")
     finally:
         worker.shutdown()
     print(project.runs[-1]["message"])
