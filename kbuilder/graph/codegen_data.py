@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kbuilder.graph.settings import IMAGE_EXTENSIONS
 from kbuilder.graph.table_layout import MISSING_MARKERS as _TABLE_MISSING
 
 # The numbers of kbuilder.runtime.data (the tests check they agree).
@@ -43,7 +44,6 @@ CLASS_LABEL_LIMIT = 20
 VOCABULARY_SIZE = 10_000
 SEQUENCE_LENGTH = 200
 MAX_AUTO_CATEGORIES = 50
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MISSING_MARKERS = tuple(sorted(_TABLE_MISSING))
 MISSING_CATEGORY = "(missing)"
 

@@ -21,7 +21,11 @@ SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 KERAS_DATASETS = (
     "mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing",
 )
+# The built-in datasets whose samples are images (a model trained on one predicts on images).
+BUILTIN_IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 DATA_KINDS = ("builtin", "csv", "npz", "images")
+# The image files kbuilder reads (image folders, image-path columns, predictions).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 BACKENDS = ("jax", "tensorflow", "torch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
               "ftrl", "lion", "lamb")
@@ -221,6 +225,8 @@ TABLE_OPTIONS = ("target", "header", "delimiter", "decimal", "encoding", "sheet"
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
 _EXTENSIONS = {".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
                ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
+# The file names a table source takes (``csv:`` with any of them reads by the suffix).
+TABLE_SUFFIXES = (".csv", ".txt", *_EXTENSIONS)
 _OPTION = re.compile(r":(" + "|".join(TABLE_OPTIONS) + r")=")
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
 
 
@@ -84,9 +83,10 @@ def run_prediction(request: p.StartPrediction,
     model = load_trained_model(request.model_path)
     class_names: list[str] | None = None
     known: list[dict[str, Any]] | None = None  # per row: where it comes from, its label
-    if request.inputs_path and Path(request.inputs_path).is_dir():
+    if request.inputs_path and _is_images(Path(request.inputs_path)):
         x = read_image_inputs(Path(request.inputs_path), tuple(model.inputs[0].shape[1:]))
-        split = f"the images in {Path(request.inputs_path).name}"
+        split = (f"the images in {Path(request.inputs_path).name}"
+                 if Path(request.inputs_path).is_dir() else Path(request.inputs_path).name)
         class_names = _image_class_names(request.data)
     elif request.inputs_path and (table := _table_with_images(request)) is not None:
         x, class_names = table
@@ -183,15 +183,25 @@ def _image_class_names(data: dict[str, Any] | None) -> list[str] | None:
                   if p.is_dir() and not p.name.startswith("."))
 
 
-def read_image_inputs(folder: Path, shape: tuple) -> Any:
-    """The images anywhere under ``folder``, streamed at the model input's size."""
+def _is_images(path: Path) -> bool:
+    """A folder (of images) or one image file."""
+    from kbuilder.graph.settings import IMAGE_EXTENSIONS
+
+    return path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_image_inputs(path: Path, shape: tuple) -> Any:
+    """The images anywhere under the folder ``path``, or the one image file ``path``,
+    streamed at the model input's size."""
     from kbuilder.runtime.data.images import image_files_for
 
     if len(shape) != 3 or shape[-1] not in (1, 3) or None in shape:
-        raise InferenceError(f"{folder.name} is a folder of images, but the model takes "
-                             f"samples of shape {list(shape)}, not images (height, width, "
-                             "1 or 3 channels).")
-    return image_files_for(folder, (int(shape[0]), int(shape[1])), int(shape[2]))
+        what = "a folder of images" if path.is_dir() else "an image"
+        raise InferenceError(f"{path.name} is {what}, but the model takes samples of shape "
+                             f"{list(shape)}, not images (height, width, 1 or 3 channels).")
+    if not path.exists():
+        raise InferenceError(f"The input file '{path}' does not exist.")
+    return image_files_for(path, (int(shape[0]), int(shape[1])), int(shape[2]))
 
 
 def _progress_callback(progress: Progress) -> Any:
@@ -254,26 +264,40 @@ def read_inputs_and_rows(path: Path, model_path: str | None = None,
             raise InferenceError(f"'{path.name}' has no array 'x' and no array per model "
                                  f"input; it has {', '.join(arrays) or 'no arrays'}.")
         return named, None
-    if suffix == ".csv":
-        with path.open(newline="") as handle:
-            rows = list(csv.reader(handle))
-        header, body = rows[0], rows[1:]
-        values = np.zeros((len(body), len(header)), dtype="float32")
-        for i, row in enumerate(body, start=2):
-            if len(row) != len(header):
-                raise InferenceError(f"{path.name} line {i}: {plural(len(row), 'value')}, "
-                                     f"but the header has {plural(len(header), 'column')}.")
-            for j, cell in enumerate(row):
-                try:
-                    values[i - 2, j] = float(cell)
-                except ValueError:
-                    raise InferenceError(f"{path.name} line {i}, column '{header[j]}': "
-                                         f"{cell!r} is not a number.") from None
-        shown = [{"line": i, **{name: float(v) for name, v in zip(header[:columns], row,
-                                                                  strict=False)}}
-                 for i, row in enumerate(values, start=2)] if columns > 0 else None
-        return values, shown
-    raise InferenceError(f"Inputs must be a .npy, .npz or .csv file; received '{path.name}'.")
+    from kbuilder.graph.settings import TABLE_SUFFIXES
+
+    if suffix in TABLE_SUFFIXES:
+        return _numeric_table(path, columns)
+    raise InferenceError(f"Inputs must be a .npy, .npz or table file (.csv, .tsv, .parquet, "
+                         f".xlsx); received '{path.name}'.")
+
+
+def _numeric_table(path: Path, columns: int) -> tuple[np.ndarray, list[dict[str, Any]] | None]:
+    """A table of numbers (the model's inputs, encoded already) as float32 (n, columns),
+    and per row its line and first ``columns`` cells when asked."""
+    from kbuilder.graph.settings import parse_table_spec
+    from kbuilder.runtime.data import DataError
+    from kbuilder.runtime.data.tables import as_numbers, read_table
+
+    try:
+        table = read_table(parse_table_spec(f"csv:{path}"))
+    except DataError as exc:
+        raise InferenceError(str(exc)) from None
+    values = np.empty((table.num_rows, len(table.header)), dtype="float32")
+    for j, name in enumerate(table.header):
+        numbers = as_numbers(table.columns[name], table.decimal)
+        if numbers is None or numbers.bad:
+            row = numbers.first_bad if numbers is not None else 0
+            cell = numbers.first_text if numbers is not None else table.columns[name][0]
+            raise InferenceError(f"{table.where(row or 0)}, column '{name}': {str(cell)!r} is "
+                                 "not a number. This model takes numbers only (its inputs "
+                                 "are encoded already).")
+        empty = np.flatnonzero(np.isnan(numbers.values))
+        if len(empty):
+            raise InferenceError(f"{table.where(int(empty[0]))}, column '{name}' is empty. "
+                                 "This model needs a number in every cell; fill it in.")
+        values[:, j] = numbers.values
+    return values, table_columns(table, columns)
 
 
 def table_columns(table: Any, columns: int) -> list[dict[str, Any]] | None:
@@ -295,6 +319,12 @@ def _cell(value: Any) -> Any:
 def prediction_rows(outputs: np.ndarray, class_names: list[str] | None) -> list[dict[str, Any]]:
     from kbuilder.runtime.evaluation import class_predictions
 
+    if _is_sigmoid_classes(outputs, class_names):
+        assert class_names is not None
+        predicted, confidence = class_predictions(outputs)
+        return [{"predicted": class_names[k], "confidence": float(c),
+                 f"p_{class_names[1]}": float(v)}
+                for k, c, v in zip(predicted, confidence, outputs.reshape(-1), strict=True)]
     if outputs.ndim == 2 and outputs.shape[1] > 1 and np.allclose(outputs.sum(axis=1), 1,
                                                                   atol=1e-3):
         names = class_names or [str(i) for i in range(outputs.shape[1])]
@@ -308,9 +338,19 @@ def prediction_rows(outputs: np.ndarray, class_names: list[str] | None) -> list[
     return [{f"output_{j}": float(v) for j, v in enumerate(row)} for row in flat]
 
 
+def _is_sigmoid_classes(outputs: np.ndarray, class_names: list[str] | None) -> bool:
+    """One probability per sample (a sigmoid output) of a model trained on two classes:
+    it says how likely the second class is."""
+    return (class_names is not None and len(class_names) == 2 and outputs.ndim == 2
+            and outputs.shape[1] == 1 and bool(np.all((outputs >= 0) & (outputs <= 1))))
+
+
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """The predictions' CSV, written atomically: a kill leaves the old file or the new."""
+    from kbuilder import files
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with files.atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["predicted"])
         writer.writeheader()
         writer.writerows(rows)

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder import files
+from kbuilder.graph.settings import IMAGE_EXTENSIONS
 from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
 from kbuilder.ui import icons
@@ -47,6 +48,11 @@ MAX_SHOWN = 1000
 INPUT_COLUMNS = 4
 TABLE_FILTER = ("Tables and arrays (*.csv *.tsv *.tab *.txt *.parquet *.pq *.xlsx *.xlsm "
                 "*.xls *.npy *.npz);;All files (*)")
+IMAGE_FILTER = (f"Images ({' '.join('*' + e for e in IMAGE_EXTENSIONS)});;All files (*)")
+ARRAY_FILTER = "NumPy arrays (*.npy *.npz);;All files (*)"
+# What a model of images can predict on, in the order results_page asks.
+IMAGE_INPUT_CHOICES = ("The images in a folder", "One image file",
+                       "A NumPy array of images (.npy, .npz)")
 
 
 def cell_text(column: str, value: str) -> str:

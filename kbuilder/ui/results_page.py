@@ -160,14 +160,16 @@ def baseline_html(record: dict[str, Any]) -> str:
 
 
 def _takes_images(record: dict[str, Any]) -> bool:
-    """Whether the run was trained on a folder of images (its predictions are then on a
-    folder of images too)."""
-    from kbuilder.graph.settings import DataSettings, SettingsError
+    """Whether the run was trained on images (a folder of them, or a built-in set of
+    images): it then predicts on images too."""
+    from kbuilder.graph.settings import BUILTIN_IMAGE_DATASETS, DataSettings, SettingsError
 
     try:
-        return DataSettings.from_dict(dict(record.get("data") or {})).kind == "images"
+        settings = DataSettings.from_dict(dict(record.get("data") or {}))
     except SettingsError:
         return False
+    return settings.kind == "images" or (settings.kind == "builtin"
+                                         and settings.location in BUILTIN_IMAGE_DATASETS)
 
 
 def _figure(value: Any) -> str:
@@ -675,15 +677,29 @@ class QtResultsPage(QWidget):
             self.tabs.setCurrentWidget(self.predictions)
             return False
         if not inputs:
-            inputs = (self._dialogs().ask_folder("Predict on the images in a folder")
-                      if _takes_images(record) else
-                      self._dialogs().ask_open_path("Predict on a file",
-                                                    prediction_view.TABLE_FILTER))
+            inputs = self._ask_inputs(_takes_images(record))
         if not inputs:
             return False
         self.tabs.setCurrentWidget(self.predictions)
         return self.predictions.predict(record, run_label(self._index_of(record["run_id"])),
                                         path, inputs)
+
+    def _ask_inputs(self, images: bool) -> str:
+        """The file (or folder) to predict on, as the user picks it; "" when cancelled.
+        A model of images predicts on a folder of them, one image, or an array file."""
+        dialogs = self._dialogs()
+        if not images:
+            return dialogs.ask_open_path("Predict on a file", prediction_view.TABLE_FILTER)
+        choice = dialogs.ask_choice("Predict on a file", "Predict on:",
+                                    list(prediction_view.IMAGE_INPUT_CHOICES))
+        if choice == 0:
+            return dialogs.ask_folder("Predict on the images in a folder")
+        if choice == 1:
+            return dialogs.ask_open_path("Predict on an image", prediction_view.IMAGE_FILTER)
+        if choice == 2:
+            return dialogs.ask_open_path("Predict on an array file",
+                                         prediction_view.ARRAY_FILTER)
+        return ""
 
     def open_export_dialog(self, run_id: str | None = None) -> Any:
         """Show the export dialog (one per window, not modal) with ``run_id``'s model, or

@@ -114,8 +114,12 @@ def test_the_multi_input_template_trains_and_predicts_from_such_a_csv_on_the_cli
     capsys.readouterr()
     assert run("predict", project, "--input", new / "rows.csv", "-o", tmp_path / "p.csv") == 0
     predictions = (tmp_path / "p.csv").read_text().splitlines()
-    assert len(predictions) == 6 and predictions[0] == "output_0"  # one sigmoid unit
-    assert all(0 <= float(v) <= 1 for v in predictions[1:])
+    # One sigmoid unit for two classes: the class it says, and how sure.
+    assert len(predictions) == 6 and predictions[0] == "predicted,confidence,p_well"
+    for row in predictions[1:]:
+        label, confidence, p_well = row.split(",")
+        assert label == ("well" if float(p_well) >= 0.5 else "sick")
+        assert 0.5 <= float(confidence) <= 1 and 0 <= float(p_well) <= 1
     (new / "images" / "s2.png").unlink()
     assert run("predict", project, "--input", new / "rows.csv", "-o", tmp_path / "q.csv") != 0
     assert "rows.csv line 4, column 'scan'" in capsys.readouterr().err

@@ -178,18 +178,29 @@ def test_an_image_run_predicts_on_a_folder_of_images(window, qtbot, tmp_path):
     write_png(new / "more" / "light.png", np.full((8, 8, 3), 230, np.uint8))
     window.dialogs.folder_path = str(new)
     window.dialogs.open_path = str(tmp_path / "not asked.csv")
+    window.dialogs.choice = 0  # "The images in a folder"
+    view = page.predictions
     try:
         click(page.predict_button, page.predict_button.rect().center())
-        view = page.predictions
         qtbot.waitUntil(lambda: not view.busy, timeout=180_000)
+        assert view.status.text() == "2 predictions for the images in new.", view.status.text()
+        assert [Path(f).name for f in view.column("file")] == ["dark.png", "light.png"]
+        assert set(view.column("predicted")) <= {"class_0", "class_1", "class_2"}
+        from_folder = {k: view.column(f"p_class_{k}") for k in range(3)}
+        # One image file: the same numbers as that image had in the folder.
+        window.dialogs.choice, window.dialogs.open_path = 1, str(new / "dark.png")
+        click(page.predict_button, page.predict_button.rect().center())
+        qtbot.waitUntil(lambda: not view.busy, timeout=180_000)
+        assert view.status.text() == "1 prediction for dark.png.", view.status.text()
+        assert {k: view.column(f"p_class_{k}") for k in range(3)} == {
+            k: column[:1] for k, column in from_folder.items()}
     finally:
         page.shutdown_workers()
-    assert view.status.text() == "2 predictions for the images in new.", view.status.text()
-    assert [Path(f).name for f in view.column("file")] == ["dark.png", "light.png"]
-    assert set(view.column("predicted")) <= {"class_0", "class_1", "class_2"}
+    assert window.dialogs.asked_choice[0] == ("Predict on:", [
+        "The images in a folder", "One image file", "A NumPy array of images (.npy, .npz)"])
     out = tmp_path / "cli.csv"
     model = project.runs[0]["artifacts"]["model"]
     assert cli.main(["predict", model, "--input", str(new), "-o", str(out)]) == 0
     expected = read(out)
     for k in range(3):  # the CLI, given a model file only, names the classes 0, 1, 2
-        assert view.column(f"p_class_{k}") == [f"{float(r[f'p_{k}']):.4f}" for r in expected]
+        assert from_folder[k] == [f"{float(r[f'p_{k}']):.4f}" for r in expected]

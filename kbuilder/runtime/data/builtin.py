@@ -15,8 +15,6 @@ from kbuilder.runtime.data.split import Raw
 
 # imdb / reuters: keep the most frequent words and pad or cut every text to this many
 # tokens (the text classifier template's Embedding and Input use the same numbers).
-# imdb / reuters: keep the most frequent words and pad or cut every text to this many
-# tokens (the text classifier template's Embedding and Input use the same numbers).
 VOCABULARY_SIZE = 10_000
 SEQUENCE_LENGTH = 200
 

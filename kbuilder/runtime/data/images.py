@@ -37,12 +37,11 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.settings import IMAGE_EXTENSIONS, DataSettings
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data.dataset import DataError, Progress, Streamed
 from kbuilder.runtime.data.split import Raw
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 # Pillow's format plugin per extension: opening with the right one skips probing them all.
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF",
             ".webp": "WEBP"}
@@ -293,8 +292,10 @@ class ImageFiles(Streamed):
 
 def image_files_for(folder: Path, image_size: tuple[int, int], channels: int,
                     skip_bad: bool = False) -> ImageFiles:
-    """Every image under ``folder`` (sub-folders too, no classes), to predict on."""
-    files = image_files_in(folder) if folder.is_dir() else []
+    """Every image under ``folder`` (sub-folders too, no classes), or the one image file
+    ``folder``, to predict on."""
+    files = (image_files_in(folder) if folder.is_dir()
+             else [folder] if folder.suffix.lower() in IMAGE_EXTENSIONS else [])
     if not files:
         raise DataError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}).",
                         path=str(folder))
