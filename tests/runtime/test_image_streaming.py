@@ -127,8 +127,9 @@ def test_evaluation_and_prediction_stream_the_folder(worker, tmp_path):
     with out.open() as handle:
         rows = list(csv.DictReader(handle))
     assert [Path(r["file"]).name for r in rows] == ["dark.png", "light.png"]
-    # Two classes: one sigmoid unit, the probability of class_1.
-    assert float(rows[0]["output_0"]) < 0.5 < float(rows[1]["output_0"])
+    # Two classes: one sigmoid unit, the probability of class_1, named by its folders.
+    assert [r["predicted"] for r in rows] == ["class_0", "class_1"]
+    assert float(rows[0]["p_class_1"]) < 0.5 < float(rows[1]["p_class_1"])
 
 
 def test_fitting_an_image_template_adds_rescaling_and_optional_augmentation(tmp_path):
