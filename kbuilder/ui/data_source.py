@@ -605,7 +605,8 @@ class QtDataSourceForm(QWidget):
         return {"input_arrays": self.column_mapping.mapping()[0],
                 "image_size": (self.height_spin.value(), self.width_spin.value()),
                 "color_mode": self.color_combo.currentData(),
-                "skip_bad_images": self.skip_bad_check.isChecked()}
+                "skip_bad_images": self.skip_bad_check.isChecked(),
+                "cache_images": self.cache_check.isChecked()}
 
     def _add_role_combo(self, row: int, column: Any, chosen: str | None) -> None:
         """The column's role: what kbuilder inferred (and why), or the user's choice."""

@@ -143,3 +143,23 @@ def test_a_batch_of_two_inputs_leaves_an_unreadable_images_row_out_of_both(tmp_p
     assert readable(x).sum() == 11
     (predicted,) = StreamBatches(x, None, batch_size=12)[0]  # a 1-tuple: not (x, y)
     assert [len(a) for a in predicted] == [12, 12]
+
+
+def test_the_images_of_a_column_can_be_cached_resized(tmp_path, monkeypatch):
+    """cache_images for a column of image paths, as for an image folder: the second read
+    decodes nothing; the cache is the column's own."""
+    monkeypatch.setenv("KBUILDER_CACHE_DIR", str(tmp_path / "cache"))
+    path = write_image_rows(tmp_path / "data", n=12)
+    settings = DataSettings(source=f"csv:{path}:target=label", image_size=(6, 6),
+                            cache_images=True, validation_split=0.0, test_split=0.0)
+    plain = np.asarray(load_data(DataSettings(
+        source=f"csv:{path}:target=label", image_size=(6, 6), validation_split=0.0,
+        test_split=0.0)).x_train["scan"])
+    first = load_data(settings)
+    assert any("cached in" in note for note in first.notes)
+    np.testing.assert_array_equal(np.asarray(first.x_train["scan"]), plain)  # fills it
+    (cache_file,) = (tmp_path / "cache" / "images").iterdir()
+    assert cache_file.stat().st_size == 12 * (1 + 6 * 6 * 3)
+    second = load_data(settings).x_train["scan"]
+    second._decode = None  # a decode would fail: every image comes from the cache
+    np.testing.assert_array_equal(np.asarray(second), plain)

@@ -28,7 +28,7 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings
 from kbuilder.runtime.data.dataset import TABLE_FEATURES, DataError
-from kbuilder.runtime.data.images import IMAGE_EXTENSIONS, ImageFiles
+from kbuilder.runtime.data.images import IMAGE_EXTENSIONS, ImageFiles, cache_file_for
 
 FEATURES = TABLE_FEATURES  # the key of the table's features in a dict ``x``
 # Files looked up to infer the role: the first few present values must exist.
@@ -70,6 +70,9 @@ def with_image_columns(table: Any, features: np.ndarray, columns: list[tuple[str
         notes.append(f"Column '{name}' names image files: they are read from disk as the "
                      f"model trains, resized to {height}x{width} ({settings.color_mode}), "
                      "pixel values kept as 0..255 (uint8).")
+        if x[name].cache_path:
+            notes.append(f"Resized images of column '{name}' are cached in "
+                         f"{x[name].cache_path}.")
     mapping = dict(settings.input_arrays)
     named: dict[str, str] = {}
     if mapping:
@@ -131,6 +134,8 @@ def image_column(table: Any, name: str, text: Any, kept: np.ndarray,
                         skip_bad=settings.skip_bad_images)
     for file in images.files[stats[:, 0] == 0]:
         images.bad_file(str(file), "the file is empty")
+    if settings.cache_images:
+        images.cache_path = str(cache_file_for(Path(table.path).resolve() / name, images))
     return images
 
 

@@ -70,7 +70,7 @@ def load_images(location: str, settings: DataSettings, progress: Progress | None
     for file in images.files[stats[:, 0] == 0]:  # known bad without reading anything
         images.bad_file(str(file), "the file is empty")
     if settings.cache_images:
-        images.cache_path = str(_cache_file(root, images))
+        images.cache_path = str(cache_file_for(root, images))
     notes = [f"Images resized to {height}x{width} ({settings.color_mode}) as they are read; "
              "pixel values kept as 0..255 (uint8)."]
     if settings.cache_images:
@@ -312,7 +312,9 @@ def _bad_image_error(file: str, reason: str) -> DataError:
     )
 
 
-def _cache_file(root: Path, images: ImageFiles) -> Path:
+def cache_file_for(root: Path, images: ImageFiles) -> Path:
+    """The cache file of resized ``images`` listed under ``root`` (a folder, or a table
+    and its column): a new file when a listed image, the size or the colour mode change."""
     from kbuilder.runtime.devices import cache_dir
 
     key = hashlib.sha256(str(root.resolve()).encode() + images.fingerprint_bytes())
