@@ -163,3 +163,22 @@ def test_the_images_of_a_column_can_be_cached_resized(tmp_path, monkeypatch):
     second = load_data(settings).x_train["scan"]
     second._decode = None  # a decode would fail: every image comes from the cache
     np.testing.assert_array_equal(np.asarray(second), plain)
+
+
+def test_a_model_of_table_columns_only_refuses_image_paths_instead_of_dropping_them(
+        tmp_path, capsys):
+    """Fitting the MLP (preprocessing inside the model) to a table with image paths: the
+    images cannot feed it, and that is said rather than training without them."""
+    path = write_image_rows(tmp_path, n=12)
+    assert run("new", "-o", tmp_path / "p.kbproj", "--template", "mlp_classifier", "--data",
+               f"csv:{path}:target=label") != 0
+    assert "Column 'scan' of rows.csv names image files" in capsys.readouterr().err
+    assert not (tmp_path / "p.kbproj").exists()
+    settings = DataSettings(source=f"csv:{path}:target=label", table_encoding="model")
+    with pytest.raises(DataError, match="Column 'scan' of rows.csv names image files") as info:
+        load_data(settings)
+    assert "multi_input" in str(info.value) and info.value.column == "scan"
+    # Left out by choice, the rest trains as a table.
+    ds = load_data(DataSettings(source=f"csv:{path}:target=label", table_encoding="model",
+                                roles=(("scan", "ignore"),)))
+    assert "scan" not in ds.x_train
