@@ -8,10 +8,9 @@ after a newer edit is dropped.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder.ui import icons, theme
+from kbuilder.ui.background_job import QtBackgroundJob
 from kbuilder.ui.document import QtDocument
 
 LIGHT_STYLE, DARK_STYLE = "friendly", "one-dark"
@@ -90,10 +90,6 @@ class QtPygmentsHighlighter(QSyntaxHighlighter):
             self.setFormat(start, length, fmt)
 
 
-class _Worker(QObject):
-    finished = Signal(int, str, str)  # generation, code, error
-
-
 class QtCodeView(QWidget):
     """Signals: generated(code) after each successful generation."""
 
@@ -102,9 +98,7 @@ class QtCodeView(QWidget):
     def __init__(self, parent: QWidget | None = None, delay_ms: int = 300):
         super().__init__(parent)
         self.doc: QtDocument | None = None
-        self._generation = 0
         self._stale = True
-        self._busy = False
         self.code = ""
         self.error = ""
         self.editor = QPlainTextEdit(self)
@@ -130,10 +124,8 @@ class QtCodeView(QWidget):
         layout.setSpacing(2)
         layout.addLayout(bar)
         layout.addWidget(self.editor, 1)
-        # No parent: a generation may finish after the panel is gone; the thread keeps
-        # the worker alive and the connection to the deleted panel is simply dropped.
-        self._worker = _Worker()
-        self._worker.finished.connect(self._on_finished)
+        self._job = QtBackgroundJob("codegen", self)
+        self._job.finished.connect(self._on_finished)
         self._timer = QTimer(self, singleShot=True, interval=delay_ms)
         self._timer.timeout.connect(self._regenerate_if_shown)
         theme.manager().changed.connect(self._on_theme)
@@ -162,7 +154,7 @@ class QtCodeView(QWidget):
 
     def _schedule(self) -> None:
         self._stale = True
-        self._generation += 1  # results of earlier graphs are now outdated
+        self._job.cancel()  # a generation running now is of an earlier graph
         if self.isVisible() and self.doc is not None:
             self._timer.start()
 
@@ -178,40 +170,28 @@ class QtCodeView(QWidget):
 
     @property
     def up_to_date(self) -> bool:
-        return not self._stale and not self._busy
+        return not self._stale and not self._job.busy
 
     def regenerate(self) -> None:
         """Generate the code of the current graph in the background."""
         if self.doc is None:
             return
         self._stale = False
-        self._busy = True
-        generation = self._generation
-        worker = self._worker
         graph = self.doc.graph.copy()  # the thread must not read a graph being edited
         self.status.setText("Generating code…")
 
-        def work() -> None:
+        def work(progress) -> tuple[str, str]:
             try:
                 from kbuilder.graph.codegen import generate_model_code
 
-                code, error = generate_model_code(graph), ""
+                return generate_model_code(graph), ""
             except Exception as exc:  # shown in the panel; the last good code stays
-                code, error = "", str(exc) or type(exc).__name__
-            try:
-                worker.finished.emit(generation, code, error)
-            except RuntimeError:  # the application is shutting down
-                pass
+                return "", str(exc) or type(exc).__name__
 
-        threading.Thread(target=work, name="kbuilder-codegen", daemon=True).start()
+        self._job.start(work)
 
-    def _on_finished(self, generation: int, code: str, error: str) -> None:
-        if generation != self._generation:
-            self._busy = False
-            if self.isVisible() and self._stale:
-                self._timer.start()
-            return
-        self._busy = False
+    def _on_finished(self, result: tuple[str, str]) -> None:
+        code, error = result
         self.error = error
         if error:
             self.status.setText(f"The code is not up to date: {error}")
@@ -236,10 +216,10 @@ class QtCodeView(QWidget):
         if self._stale or not self.code:
             self.regenerate()
         deadline = time.monotonic() + timeout
-        while self._busy and time.monotonic() < deadline:
+        while self._job.busy and time.monotonic() < deadline:
             QCoreApplication.processEvents()
             time.sleep(0.01)
-        return not self._busy and not self.error
+        return not self._job.busy and not self.error
 
     def _set_text(self, text: str) -> None:
         scroll = self.editor.verticalScrollBar().value()

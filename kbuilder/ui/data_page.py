@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
 from kbuilder.ui import theme
-from kbuilder.ui.data_loader import QtBackgroundJob
+from kbuilder.ui.background_job import QtBackgroundJob
 from kbuilder.ui.data_preview import QtClassCounts, QtSampleGrid, QtTableHead, summary_html
 from kbuilder.ui.data_source import QtDataSourceForm, csv_file
 from kbuilder.ui.document import QtDocument

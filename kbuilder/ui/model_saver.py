@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from kbuilder.files import atomic_path
 from kbuilder.runtime import protocol as p
-from kbuilder.ui.data_loader import QtBackgroundJob
+from kbuilder.ui.background_job import QtBackgroundJob
 from kbuilder.ui.worker_job import QtWorkerJob
 
 

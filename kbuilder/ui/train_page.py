@@ -10,7 +10,6 @@ events as Qt signals for the dashboard; every run that ends is recorded in
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -48,6 +47,7 @@ from kbuilder.graph.settings import (
     TrainingSettings,
 )
 from kbuilder.ui import icons, theme
+from kbuilder.ui.background_job import QtBackgroundJob
 from kbuilder.ui.dashboard import BACKEND_LABELS, QtDashboard, training_heading
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.run_controller import (
@@ -84,7 +84,6 @@ class QtTrainPage(QWidget):
     run_recorded = Signal(object)
     data_tab_requested = Signal()
     running_changed = Signal(bool)
-    _checked = Signal(int, object, str)  # (attempt, findings, error) from the check thread
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -93,7 +92,6 @@ class QtTrainPage(QWidget):
         self.backends = installed_backends()
         self._loading = False
         self._checking = False
-        self._attempt = 0
         self._pending: tuple[Any, DataSettings, TrainingSettings] | None = None
         self._run_project: Any = None  # where the running run will be recorded
         self._run_metrics: tuple[str, ...] = ()
@@ -141,7 +139,8 @@ class QtTrainPage(QWidget):
         c.run_failed.connect(self._on_failed)
         c.devices_found.connect(self._on_devices)
         c.worker_silent.connect(self._on_worker_silent)
-        self._checked.connect(self._on_checked)
+        self._check_job = QtBackgroundJob("preflight", self)
+        self._check_job.finished.connect(self._on_checked)
         # Warming waits a moment: a project opened only to switch its backend (or a user
         # scrolling through the backends) must not start imports that are thrown away.
         self._warm_timer = QTimer(self, singleShot=True, interval=WARM_DELAY_MS)
@@ -618,36 +617,30 @@ class QtTrainPage(QWidget):
             return False
         self.banner.hide()
         self._checking = True
-        self._attempt += 1
-        attempt = self._attempt
         graph = self.doc.graph.copy()  # the thread must not read a graph being edited
         self._pending = (self.doc.project, data, training)
         self._say("Checking the data against the model…")
         self._update_controls()
         self.running_changed.emit(True)
-        signal = self._checked
 
-        def work() -> None:
+        def work(progress) -> tuple[list, str]:
             try:
                 from kbuilder.runtime.data import load_data
                 from kbuilder.runtime.preflight import check
 
-                findings, error = check(graph, load_data(data), training), ""
+                return check(graph, load_data(data), training), ""
             except (GraphError, OSError, ValueError) as exc:
-                findings, error = [], str(exc) or type(exc).__name__
+                return [], str(exc) or type(exc).__name__
             except Exception as exc:  # the data module's own errors, and anything else
-                findings, error = [], f"{type(exc).__name__}: {exc}"
-            try:
-                signal.emit(attempt, findings, error)
-            except RuntimeError:  # the page is gone
-                pass
+                return [], f"{type(exc).__name__}: {exc}"
 
-        threading.Thread(target=work, name="kbuilder-preflight", daemon=True).start()
+        self._check_job.start(work)
         return True
 
-    def _on_checked(self, attempt: int, findings: list, error: str) -> None:
-        if attempt != self._attempt or not self._checking:
+    def _on_checked(self, result: tuple[list, str]) -> None:
+        if not self._checking:
             return
+        findings, error = result
         self._checking = False
         pending, self._pending = self._pending, None
         from kbuilder.runtime.preflight import errors as preflight_errors
@@ -687,7 +680,7 @@ class QtTrainPage(QWidget):
     def stop(self) -> None:
         if self._checking:  # nothing runs yet: forget the check
             self._checking = False
-            self._attempt += 1
+            self._check_job.cancel()
             self._say("Cancelled.")
             self._update_controls()
             self.running_changed.emit(False)

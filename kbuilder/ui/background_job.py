@@ -1,10 +1,11 @@
-"""Background work of the data panel, so the window never freezes.
+"""Background work in the window: the one way the UI runs something off the GUI thread.
 
 ``QtBackgroundJob`` runs one function at a time in a thread and hands its result back on
 the GUI thread; a job started while another runs makes the older result outdated (it is
-dropped when it arrives), so the panel always shows what the latest settings give. The
-data panel runs ``kbuilder.runtime.data.preview.load_job`` (reading and summarising can
-take seconds) and the pre-flight checks with it.
+dropped when it arrives), so a panel always shows what the latest state gives. The data
+panel's preview and fit, the model's save, the code view's generation and the Train tab's
+pre-flight check all run through it. (Worker processes have their own idiom,
+``worker_job.QtWorkerJob``; training runs go through ``run_controller``.)
 
 No numpy here: this module is imported when the window starts.
 """
