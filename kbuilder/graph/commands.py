@@ -20,6 +20,7 @@ from kbuilder.graph.errors import (
     SharedLayerError,
 )
 from kbuilder.graph.events import EventGroup
+from kbuilder.graph.layout import room_below
 from kbuilder.graph.model import (
     DEFAULT_PORT,
     UNSET,
@@ -769,3 +770,69 @@ def _fresh_ids(data: dict[str, Any]) -> dict[str, Any]:
         for ed in data.get("edges", [])
     ]
     return {"name": data.get("name", "block"), "nodes": nodes, "edges": edges}
+
+
+# ============================================================ edits built when done
+def insert_after(graph: Graph, node_id: str, class_name: str, params: dict[str, Any],
+                  times: int = 1, name: str | None = None) -> Command:
+    """A command adding a layer right after ``node_id``, taking over all its connections;
+    the nodes below move down to make room for it.
+
+    Built when done (``DeferredCommand``), so several insertions after one node in one fix each
+    see the graph as the previous one left it: the last one done sits right after it.
+    ``times``: connections from ``node_id`` to the new layer (3 to repeat a channel).
+    """
+    source = graph.node(node_id)
+
+    def build() -> Command:
+        position, moves = room_below(graph, node_id)
+        layer = new_layer_node(graph, class_name, params, position=position,
+                               name=graph.unique_name(name) if name else None)
+        steps: list[Command] = [MoveNodesCommand(graph, moves)] if moves else []
+        steps.append(AddNodeCommand(graph, layer))
+        steps += [RewireCommand(graph, e.id, layer.id) for e in graph.edges_from(node_id)]
+        steps += [DeferredCommand(lambda: ConnectCommand(graph, node_id, 0, layer.id))
+                  for _ in range(times)]
+        return MacroCommand(f"add {class_name} after {source.name}", steps)
+
+    command = DeferredCommand(build)
+    command.text = f"add {class_name} after {source.name}"
+    return command
+
+
+class RewireCommand(Command):
+    """Make a connection start at another node, keeping its place among the target port's
+    connections (their order matters for Concatenate and the like)."""
+
+    def __init__(self, graph: Graph, edge_id: str, new_src: str):
+        self.graph, self.old = graph, graph.edge(edge_id)
+        self.new = Edge(new_id(), new_src, 0, self.old.dst, self.old.dst_port)
+        self.text = "reconnect"
+
+    def do(self) -> None:
+        index = self.graph.edge_index(self.old.id)
+        self.graph._delete_edge(self.old.id)
+        self.graph._insert_edge(self.new, index)
+
+    def undo(self) -> None:
+        index = self.graph.edge_index(self.new.id)
+        self.graph._delete_edge(self.new.id)
+        self.graph._insert_edge(self.old, index)
+
+
+class DeferredCommand(Command):
+    """A command built when it is done (its checks need the earlier steps' effects)."""
+
+    def __init__(self, build: Any):
+        self.build, self.command = build, None
+
+    def do(self) -> None:
+        # Built once: a redo must recreate the same nodes and edges (later commands in the
+        # history refer to their ids).
+        if self.command is None:
+            self.command = self.build()
+        self.command.do()
+
+    def undo(self) -> None:
+        assert self.command is not None
+        self.command.undo()

@@ -34,16 +34,12 @@ from typing import Any, Literal
 import numpy as np
 
 from kbuilder.graph.commands import (
-    AddNodeCommand,
     Command,
-    ConnectCommand,
     MacroCommand,
-    MoveNodesCommand,
     SetParamCommand,
-    new_layer_node,
+    insert_after,
 )
-from kbuilder.graph.layout import room_below
-from kbuilder.graph.model import Edge, Graph, Node, new_id
+from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.project import Project
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.graph.shapes import ShapeInference, TensorSpec
@@ -952,20 +948,20 @@ def apply_fix(
             commands.append(SetParamCommand(graph, step["node_id"], step["param"],
                                             step["value"]))
         elif action == "add_rescaling":
-            commands.append(_insert_after(graph, step["after"], "Rescaling",
-                                          {"scale": step["scale"],
-                                           "offset": step.get("offset", 0.0)}))
+            commands.append(insert_after(graph, step["after"], "Rescaling",
+                                         {"scale": step["scale"],
+                                          "offset": step.get("offset", 0.0)}))
         elif action == "add_normalization":
-            commands.append(_insert_after(graph, step["after"], "Normalization", {}))
+            commands.append(insert_after(graph, step["after"], "Normalization", {}))
         elif action == "add_resizing":
-            commands.append(_insert_after(graph, step["after"], "Resizing",
-                                          {"height": step["height"],
-                                           "width": step["width"]}))
+            commands.append(insert_after(graph, step["after"], "Resizing",
+                                         {"height": step["height"],
+                                          "width": step["width"]}))
         elif action == "add_grey_to_rgb":
             # The grey channel three times: what a model made for RGB images (a
             # pretrained one above all) sees of a grey picture; no weights to learn.
-            commands.append(_insert_after(graph, step["after"], "Concatenate",
-                                          {"axis": -1}, times=3, name="grey_to_rgb"))
+            commands.append(insert_after(graph, step["after"], "Concatenate",
+                                         {"axis": -1}, times=3, name="grey_to_rgb"))
         elif action == "set_loss":
             training = dataclasses.replace(training, loss=step["loss"])
             if "metrics" in step:
@@ -986,71 +982,6 @@ def apply_fix(
     elif commands:
         command = MacroCommand("apply fix", commands)
     return FixResult(command, training, data)
-
-
-def _insert_after(graph: Graph, node_id: str, class_name: str, params: dict[str, Any],
-                  times: int = 1, name: str | None = None) -> Command:
-    """A command adding a layer right after ``node_id``, taking over all its connections;
-    the nodes below move down to make room for it.
-
-    Built when done (``_Deferred``), so several insertions after one node in one fix each
-    see the graph as the previous one left it: the last one done sits right after it.
-    ``times``: connections from ``node_id`` to the new layer (3 to repeat a channel).
-    """
-    source = graph.node(node_id)
-
-    def build() -> Command:
-        position, moves = room_below(graph, node_id)
-        layer = new_layer_node(graph, class_name, params, position=position,
-                               name=graph.unique_name(name) if name else None)
-        steps: list[Command] = [MoveNodesCommand(graph, moves)] if moves else []
-        steps.append(AddNodeCommand(graph, layer))
-        steps += [_RewireCommand(graph, e.id, layer.id) for e in graph.edges_from(node_id)]
-        steps += [_Deferred(lambda: ConnectCommand(graph, node_id, 0, layer.id))
-                  for _ in range(times)]
-        return MacroCommand(f"add {class_name} after {source.name}", steps)
-
-    command = _Deferred(build)
-    command.text = f"add {class_name} after {source.name}"
-    return command
-
-
-class _RewireCommand(Command):
-    """Make a connection start at another node, keeping its place among the target port's
-    connections (their order matters for Concatenate and the like)."""
-
-    def __init__(self, graph: Graph, edge_id: str, new_src: str):
-        self.graph, self.old = graph, graph.edge(edge_id)
-        self.new = Edge(new_id(), new_src, 0, self.old.dst, self.old.dst_port)
-        self.text = "reconnect"
-
-    def do(self) -> None:
-        index = self.graph.edge_index(self.old.id)
-        self.graph._delete_edge(self.old.id)
-        self.graph._insert_edge(self.new, index)
-
-    def undo(self) -> None:
-        index = self.graph.edge_index(self.new.id)
-        self.graph._delete_edge(self.new.id)
-        self.graph._insert_edge(self.old, index)
-
-
-class _Deferred(Command):
-    """A command built when it is done (its checks need the earlier steps' effects)."""
-
-    def __init__(self, build: Any):
-        self.build, self.command = build, None
-
-    def do(self) -> None:
-        # Built once: a redo must recreate the same nodes and edges (later commands in the
-        # history refer to their ids).
-        if self.command is None:
-            self.command = self.build()
-        self.command.do()
-
-    def undo(self) -> None:
-        assert self.command is not None
-        self.command.undo()
 
 
 # ============================================================= fitting templates to data
@@ -1206,7 +1137,7 @@ def _fit_normalization(graph: Graph, node: Node, x: np.ndarray,
         return []
     notes.append(f"Normalization added after '{node.name}' (the features are not scaled; "
                  "it is adapted to the training data).")
-    return [_insert_after(graph, node.id, "Normalization", {})]
+    return [insert_after(graph, node.id, "Normalization", {})]
 
 
 def _fit_embeddings(graph: Graph, node: Node, array: np.ndarray,
@@ -1235,11 +1166,11 @@ def _fit_image_input(graph: Graph, node: Node, ds: Dataset, augment: bool,
     # Each insertion sits right after the Input, so the last one made comes first.
     if augment and not _has_augmentation(graph, node.id):
         for class_name, params in reversed(AUGMENTATION):
-            commands.append(_insert_after(graph, node.id, class_name, dict(params)))
+            commands.append(insert_after(graph, node.id, class_name, dict(params)))
         notes.append("Augmentation added after the Input: "
                      f"{', '.join(name for name, _ in AUGMENTATION)} (training only).")
     if not _scales_pixels(graph, node.id):
-        commands.append(_insert_after(graph, node.id, "Rescaling",
+        commands.append(insert_after(graph, node.id, "Rescaling",
                                       {"scale": 1 / 255, "offset": 0.0}))
         notes.append(f"Rescaling (1/255) added after '{node.name}': the model takes raw "
                      "0..255 pixels, also at prediction time and in exports.")

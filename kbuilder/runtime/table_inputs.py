@@ -15,9 +15,12 @@ from kbuilder.graph.commands import (
     AddNodeCommand,
     Command,
     ConnectCommand,
+    DeferredCommand,
     MoveNodesCommand,
     RenameNodeCommand,
+    RewireCommand,
     SetParamCommand,
+    insert_after,
     new_input_node,
     new_layer_node,
 )
@@ -42,7 +45,7 @@ def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[C
     Raises:
         FitError: the graph has not one flat Input, or a column's input name is taken.
     """
-    from kbuilder.runtime.preflight import FitError, _Deferred, _insert_after, _RewireCommand
+    from kbuilder.runtime.preflight import FitError
 
     if sorted(n.name for n in graph.input_nodes()) == sorted(encoder.input_names):
         return []  # fitted already: its input stage is there, maybe edited by the user
@@ -63,8 +66,8 @@ def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[C
         x, y = node.position
         join = new_layer_node(graph, "Concatenate", {}, position=(x, y + 240))
         commands.append(AddNodeCommand(graph, join))
-        commands += [_RewireCommand(graph, e.id, join.id) for e in graph.edges_from(node.id)]
-        commands.append(_Deferred(lambda: ConnectCommand(graph, node.id, 0, join.id)))
+        commands += [RewireCommand(graph, e.id, join.id) for e in graph.edges_from(node.id)]
+        commands.append(DeferredCommand(lambda: ConnectCommand(graph, node.id, 0, join.id)))
         for i, spec in enumerate(encoder.categories):
             name = spec["input"]
             if graph.unique_name(name) != name:
@@ -78,22 +81,22 @@ def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[C
                 {"num_tokens": len(spec["vocabulary"]) + 1, "output_mode": "one_hot"},
                 name=f"{name}_one_hot", position=(at[0], at[1] + 120))
             commands += [AddNodeCommand(graph, source), AddNodeCommand(graph, one_hot)]
-            commands.append(_Deferred(lambda s=source, o=one_hot:
+            commands.append(DeferredCommand(lambda s=source, o=one_hot:
                                       ConnectCommand(graph, s.id, 0, o.id)))
-            commands.append(_Deferred(lambda o=one_hot: ConnectCommand(graph, o.id, 0,
+            commands.append(DeferredCommand(lambda o=one_hot: ConnectCommand(graph, o.id, 0,
                                                                        join.id)))
         notes.append(f"Categorical column(s) {', '.join(repr(c['column']) for c in encoder.categories)} "
                      "enter through their own Input and a CategoryEncoding (one-hot); a "
                      "Concatenate joins them to the numbers.")
     # Each insertion sits right after the Input: Normalization first, then FillMissing
     # gives Input -> FillMissing -> Normalization.
-    commands.append(_insert_after(graph, node.id, "Normalization", {}))
-    commands.append(_insert_after(graph, node.id, "FillMissing", {}))
+    commands.append(insert_after(graph, node.id, "Normalization", {}))
+    commands.append(insert_after(graph, node.id, "FillMissing", {}))
     notes.append(f"'{encoder.numeric_input}' takes {width} raw number(s) "
                  "through FillMissing and Normalization, adapted to the training data.")
     # Several new rows and columns: lay the whole model out again (as the toolbar's
     # arrange does) so the new nodes do not sit on the template's, in the same edit.
-    commands.append(_Deferred(lambda: MoveNodesCommand(graph, layered_positions(graph))))
+    commands.append(DeferredCommand(lambda: MoveNodesCommand(graph, layered_positions(graph))))
     return commands
 
 
