@@ -13,11 +13,6 @@ from kbuilder.ui.testing import click, type_into
 from tests.ui.trained_runs import trained_projects
 
 
-@pytest.fixture(scope="session")
-def run_folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
-
-
 @pytest.fixture
 def dialog(window, run_folder):
     digits, _ = trained_projects(run_folder)

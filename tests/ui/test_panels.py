@@ -193,4 +193,10 @@ class TestGallery(PanelTest):
         from kbuilder.graph.templates import TEMPLATES
 
         assert set(TEMPLATES) <= set(panel.cards)
-        assert panel.cards["mlp_classifier"].preview.pixmap() is not None
+        # QLabel.pixmap() is never None in PySide6: an unset one is a null pixmap.
+        pixmap = panel.cards["mlp_classifier"].preview.pixmap()
+        assert not pixmap.isNull()
+        image = pixmap.toImage()
+        colours = {image.pixel(x, y) for x in range(0, image.width(), 3)
+                   for y in range(0, image.height(), 3)}
+        assert len(colours) > 2  # the template's nodes are drawn, not only the background
