@@ -72,10 +72,11 @@ MODEL_CODE = "model.py"
 TRAINING_SCRIPT = "train.py"
 WEIGHTS_FILE = "model.weights.h5"
 
-# Modules an export may need, and the package that provides each.
+# Modules an export may need, and the package that provides each (to name in a message).
 PACKAGES = {
-    "tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxruntime",
-    "openvino": "openvino", "tensorflow": "tensorflow-cpu", "jax2onnx": "jax2onnx",
+    "tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxruntime", "openvino": "openvino",
+    "tensorflow": "tensorflow" if sys.platform == "darwin" else "tensorflow-cpu",
+    "jax2onnx": "jax2onnx",
     "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert",
     "nbformat": "nbformat", "h5py": "h5py",
 }
@@ -923,11 +924,18 @@ def _run_notebook(path: Path, inputs: list[np.ndarray], source: _Source) -> list
     return _keras_outputs(model, inputs)
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
+def _version(*distributions: str) -> str:
+    """The version of the first of ``distributions`` installed (TensorFlow is published as
+    ``tensorflow-cpu`` on Linux and Windows, ``tensorflow`` on macOS)."""
+    for distribution in distributions:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "?"
+
+
+_TENSORFLOW = ("tensorflow-cpu", "tensorflow")
 
 
 def _keras_runtime() -> str:
@@ -939,12 +947,12 @@ def _keras_runtime() -> str:
 def _litert_runtime() -> str:
     if importlib.util.find_spec("ai_edge_litert") is not None:
         return f"LiteRT (ai_edge_litert {_version('ai-edge-litert')})"
-    return f"LiteRT (tf.lite, TensorFlow {_version('tensorflow-cpu')})"
+    return f"LiteRT (tf.lite, TensorFlow {_version(*_TENSORFLOW)})"
 
 
 _RUNNERS: dict[str, tuple[Callable[[], str], Callable[..., list[np.ndarray]]]] = {
     "keras": (_keras_runtime, _run_keras),
-    "savedmodel": (lambda: f"TensorFlow {_version('tensorflow-cpu')}", _run_savedmodel),
+    "savedmodel": (lambda: f"TensorFlow {_version(*_TENSORFLOW)}", _run_savedmodel),
     "onnx": (lambda: f"onnxruntime {_version('onnxruntime')}", _run_onnx),
     "openvino": (lambda: f"OpenVINO {_version('openvino')} (CPU, f32)", _run_openvino),
     "litert": (_litert_runtime, _run_litert),
