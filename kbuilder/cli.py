@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from kbuilder.graph.settings import BACKENDS, INFERENCE_BACKENDS
 from kbuilder.graph.text import plural
 
 EXIT_OK = 0
@@ -429,7 +430,7 @@ def _save_model_atomically(model: Any, path: Path) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a project in a background worker")
     p.add_argument("project", type=Path, metavar="P.kbproj")
-    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"),
+    p.add_argument("--backend", choices=BACKENDS,
                    help="default: the project's training setting")
     p.add_argument("--device", help="cpu or gpu:N (see `kbuilder doctor`)")
     p.add_argument("--data", metavar="SPEC",
@@ -730,7 +731,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="a trained model, or a project (its latest trained run)")
     p.add_argument("--data", metavar="SPEC", help="default: the project's data")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default="jax")
+    p.add_argument("--backend", choices=BACKENDS, default="jax")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=_cmd_evaluate)
 
@@ -786,8 +787,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "a folder of images")
     source.add_argument("--data", metavar="SPEC", help="predict on the test split of SPEC")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="predictions.csv")
-    p.add_argument("--backend", choices=("jax", "tensorflow", "torch", "openvino"),
-                   default="jax",
+    p.add_argument("--backend", choices=BACKENDS + INFERENCE_BACKENDS, default="jax",
                    help="openvino: Keras's OpenVINO inference backend (CPU; it cannot train)")
     p.set_defaults(run=_cmd_predict)
 

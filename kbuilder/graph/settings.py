@@ -22,7 +22,9 @@ KERAS_DATASETS = (
     "mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing",
 )
 DATA_KINDS = ("builtin", "csv", "npz", "images")
-BACKENDS = ("jax", "tensorflow", "torch")
+BACKENDS = ("jax", "tensorflow", "torch")  # the Keras backends that train
+# Backends that only run trained models: Keras's OpenVINO backend has no training loop.
+INFERENCE_BACKENDS = ("openvino",)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
               "ftrl", "lion", "lamb")
 LOSSES = (
