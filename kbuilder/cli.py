@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 from kbuilder.graph.settings import BACKENDS, INFERENCE_BACKENDS
 from kbuilder.graph.text import plural
+from kbuilder.runtime.export_formats import FORMATS
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -1029,17 +1030,12 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- export
-# The formats of `kbuilder.runtime.export.FORMATS`, listed here so that `--help` does not
-# import the runtime (a test keeps the two in step).
-EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "openvino", "litert", "python", "notebook")
-
-
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to a deployment format or to code")
     p.add_argument("model", type=Path, metavar="M.keras|P.kbproj",
                    help="a model, or a project (its latest trained run; without one, its "
                    "untrained model)")
-    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--format", required=True, choices=tuple(FORMATS))
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
                    help="M.keras, a SavedModel folder, M.onnx, M.xml (M.bin is written "
                    "beside it), M.tflite, a folder for python, N.ipynb")

@@ -99,6 +99,13 @@ def test_ui_app_does_not_import_keras():
     assert result["loaded"] == []
 
 
+def test_the_export_formats_are_listed_without_numpy_or_keras():
+    # The CLI's parser and the Export dialog read them; the exporter stays in its worker.
+    result = _imported_after(("kbuilder.runtime.export_formats",),
+                             ("numpy",) + QT + KERAS_AND_BACKENDS)
+    assert result["imported"] and result["loaded"] == []
+
+
 def test_cli_imports_neither_qt_nor_keras():
     # `kbuilder --help` and the app's start must not pay for keras or Qt they do not use.
     result = _imported_after(("kbuilder.cli",), QT + KERAS_AND_BACKENDS)

@@ -1,6 +1,6 @@
 """Export a saved model to a deployment format and check it against Keras (inside a worker).
 
-Formats (``FORMATS``): ``keras`` (the ``.keras`` file), ``savedmodel`` (a TensorFlow
+Formats (``FORMATS``, in ``export_formats.py``): ``keras`` (the ``.keras`` file), ``savedmodel`` (a TensorFlow
 SavedModel folder), ``onnx``, ``openvino`` (an ``.xml`` file with its ``.bin`` beside it),
 ``litert`` (a ``.tflite`` file), ``python`` (a folder with ``model.py`` — ``build_model()`` —,
 ``train.py`` and the trained weights) and ``notebook`` (a Jupyter notebook of the training
@@ -52,20 +52,13 @@ import numpy as np
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
+from kbuilder.runtime.export_formats import FILE_SUFFIXES, FORMATS, ExportFormat
 
 # Samples in the parity check's batch, and the length used for a dimension the model leaves
 # open (e.g. a sequence of any length).
 VERIFY_BATCH = 4
 OPEN_DIMENSION = 8
 SEED = 0
-
-# Converted float32 graphs differ from Keras only by the order of floating-point operations
-# (fused kernels, other accumulation orders): ~1e-7 on the templates. 1e-4 leaves headroom
-# for deep models while any real conversion error (a wrong weight, a dropped layer, an
-# active augmentation layer) shows as 1e-2 or more. Formats that run Keras itself on the
-# same backend must agree to float32 rounding.
-CONVERTED_TOLERANCE = 1e-4
-SAME_ENGINE_TOLERANCE = 1e-6
 
 # The Python export's files.
 MODEL_CODE = "model.py"
@@ -90,52 +83,6 @@ _LAYER_ADVICE = {
     "TextVectorization": "turn text into token ids before the data reaches the model",
     "IntegerLookup": "map the values to indices before the data reaches the model",
     "Hashing": "hash the values before the data reaches the model",
-}
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    """One export format.
-
-    Args:
-        name: the ``--format`` value.
-        title: the name users know it by.
-        suffix: the output's file suffix; ``""`` when the output is a folder.
-        runtime: what the parity check runs the export with.
-        converted: made by converting the TensorFlow graph (needs the TensorFlow backend).
-        keras_format: ``model.export(format=...)`` for the other backends' own exporters.
-    """
-
-    name: str
-    title: str
-    suffix: str
-    runtime: str
-    converted: bool = False
-    keras_format: str | None = None
-
-    @property
-    def tolerance(self) -> float:
-        return CONVERTED_TOLERANCE if self.converted else SAME_ENGINE_TOLERANCE
-
-
-FORMATS: dict[str, ExportFormat] = {
-    f.name: f
-    for f in (
-        ExportFormat("keras", "Keras", ".keras", "Keras"),
-        ExportFormat("savedmodel", "TensorFlow SavedModel", "", "TensorFlow", True,
-                     "tf_saved_model"),
-        ExportFormat("onnx", "ONNX", ".onnx", "onnxruntime", True, "onnx"),
-        ExportFormat("openvino", "OpenVINO IR", ".xml", "OpenVINO", True, "openvino"),
-        ExportFormat("litert", "LiteRT", ".tflite", "LiteRT interpreter", True, "litert"),
-        ExportFormat("python", "Python code", "", "Keras (generated build_model)"),
-        ExportFormat("notebook", "Jupyter notebook", ".ipynb",
-                     "Keras (the notebook's build_model)"),
-    )
-}
-
-# File suffixes that say "this is a file", so a folder output must not carry one.
-_FILE_SUFFIXES = {f.suffix for f in FORMATS.values() if f.suffix} | {
-    ".h5", ".bin", ".py", ".zip", ".pb", ".json", ".kbproj", ".npz", ".npy", ".csv",
 }
 
 
@@ -200,7 +147,7 @@ def check_output(format: str, output: str | os.PathLike[str]) -> Path:
         raise ExportError(f"An export to {spec.title} is written to a file ending in "
                           f"'{spec.suffix}'; received '{path}'.")
     if not spec.suffix:
-        if suffix in _FILE_SUFFIXES:
+        if suffix in FILE_SUFFIXES:
             raise ExportError(f"An export to {spec.title} is a folder; give a folder name "
                               f"without the file suffix '{path.suffix}' (received '{path}').")
         if path.is_file():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kbuilder.runtime.export import FORMATS
+from kbuilder.runtime.export_formats import FORMATS
 from kbuilder.ui.testing import click, type_into
 from tests.ui.trained_runs import trained_projects
 
