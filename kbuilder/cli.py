@@ -292,17 +292,11 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     project = _load_project(args.project)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     print(json.dumps(report, indent=2) if args.json else _format_check(report))
     return EXIT_OK if report["ok"] else EXIT_PROBLEMS
-
-
-def check_graph(graph: Any, weights: dict[str, list[Any]] | None = None) -> dict[str, Any]:
-    """``kbuilder.graph.report.check_graph``: the one validation of check, build, codegen,
-    export and train (imported when used, to keep ``kbuilder --help`` fast)."""
-    from kbuilder.graph.report import check_graph as check
-
-    return check(graph, weights)
 
 
 def _format_check(report: dict[str, Any]) -> str:
@@ -386,6 +380,8 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 def _cmd_build(args: argparse.Namespace) -> int:
     output = _writable_file(args.output, ".keras", force=True)
     project = _load_project(args.project)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be built", report["errors"], args.project)
@@ -455,6 +451,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     project = _load_project(args.project)
     _check_train_outputs(args)
     data, training = _run_settings(project, args)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be trained", report["errors"], args.project)
@@ -701,10 +699,13 @@ def _add_codegen(sub: argparse._SubParsersAction) -> None:
 def _cmd_codegen(args: argparse.Namespace) -> int:
     output = _writable_file(args.output, ".ipynb" if args.notebook else ".py", force=True)
     project = _load_project(args.project)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be written as code", report["errors"], args.project)
         return EXIT_PROBLEMS
+    from kbuilder.files import atomic_write
     from kbuilder.graph import codegen
     from kbuilder.graph.errors import GraphError
 
@@ -712,9 +713,9 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         if args.notebook:
             codegen.write_notebook(project, output)
         elif args.training_script:
-            codegen.write_text_atomically(output, codegen.generate_training_script(project))
+            atomic_write(output, codegen.generate_training_script(project))
         else:
-            codegen.write_text_atomically(output, codegen.generate_model_code(project.graph))
+            atomic_write(output, codegen.generate_model_code(project.graph))
     except GraphError as exc:  # e.g. a data or training setting that is not valid
         raise CliError(str(exc), EXIT_PROBLEMS) from exc
     except OSError as exc:
@@ -1094,6 +1095,8 @@ def _export_source(path: Path) -> tuple[str | None, str | None, str]:
         return str(model), str(path), (
             f"Exporting the model trained in run {run.get('run_id', '?')} of {path} "
             f"({run.get('backend', '?')}, {run.get('status', '?')}).")
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be exported", report["errors"], path)

@@ -593,14 +593,14 @@ def _export_natively(
 
 
 def _export_python(source: _Source, staged: Path, report: ExportReport) -> list[Path]:
+    from kbuilder.files import atomic_write
     from kbuilder.graph import codegen
 
     project = source.project()
     staged.mkdir()
     code = staged / MODEL_CODE
-    codegen.write_text_atomically(code, codegen.generate_model_code(project.graph))
-    codegen.write_text_atomically(staged / TRAINING_SCRIPT,
-                                  codegen.generate_training_script(project))
+    atomic_write(code, codegen.generate_model_code(project.graph))
+    atomic_write(staged / TRAINING_SCRIPT, codegen.generate_training_script(project))
     # The weights are saved from the generated model itself, so `load_weights` finds every
     # layer where the generated code puts it.
     generated = _module_from_file(code).build_model()

@@ -164,6 +164,17 @@ class TestCodeView(PanelTest):
         qtbot.waitUntil(lambda: "layers.Conv2D(8," in "".join(panel.code.split()),
                         timeout=120_000)
 
+    def test_save_as_replaces_the_file_whole(self, qtbot, panel, doc, tmp_path):
+        self.attach(panel, doc)
+        assert panel.wait(120)
+        target = tmp_path / "model.py"
+        target.write_text("old code\n")
+        assert panel.save_as(str(target))
+        assert target.read_text() == panel.editor.toPlainText()
+        assert [f.name for f in tmp_path.iterdir()] == ["model.py"]  # no temporary left
+        assert not panel.save_as(str(tmp_path / "missing" / "model.py"))
+        assert "Could not save" in panel.status.text()
+
 
 class TestPalette(PanelTest):
     def make_panel(self):
