@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -309,8 +310,12 @@ def prediction_rows(outputs: np.ndarray, class_names: list[str] | None) -> list[
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """The predictions as CSV, written atomically: an earlier file is replaced whole."""
+    from kbuilder.files import atomic_write
+
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else ["predicted"])
+    writer.writeheader()
+    writer.writerows(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["predicted"])
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write(path, text.getvalue())
