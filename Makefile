@@ -1,4 +1,5 @@
-# Two entry points for people: `make run` (the app) and `make test` (the whole suite).
+# Two entry points for people: `make run` (the app) and `make test` (the linters, then the
+# whole suite).
 # Both create the virtual environment on first use from the pinned constraints.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -32,12 +33,14 @@ system-libs:
 run: $(STAMP) system-libs
 	$(BIN)/kbuilder gui
 
-test: $(STAMP)
+# The linters first: they take seconds, the suite minutes (CI runs this through .ci/run).
+test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# ruff, and the import contracts of pyproject.toml ([tool.importlinter]) on this checkout.
 lint: $(STAMP)
 	$(BIN)/ruff check kbuilder tests bench
-	$(BIN)/lint-imports
+	PYTHONPATH=$(CURDIR) $(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python bench/shape_update.py

@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from kbuilder.graph.settings import BACKENDS, INFERENCE_BACKENDS
 from kbuilder.graph.text import plural
+from kbuilder.runtime.export_formats import FORMATS
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -290,17 +292,11 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     project = _load_project(args.project)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     print(json.dumps(report, indent=2) if args.json else _format_check(report))
     return EXIT_OK if report["ok"] else EXIT_PROBLEMS
-
-
-def check_graph(graph: Any, weights: dict[str, list[Any]] | None = None) -> dict[str, Any]:
-    """``kbuilder.graph.report.check_graph``: the one validation of check, build, codegen,
-    export and train (imported when used, to keep ``kbuilder --help`` fast)."""
-    from kbuilder.graph.report import check_graph as check
-
-    return check(graph, weights)
 
 
 def _format_check(report: dict[str, Any]) -> str:
@@ -384,6 +380,8 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
 def _cmd_build(args: argparse.Namespace) -> int:
     output = _writable_file(args.output, ".keras", force=True)
     project = _load_project(args.project)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be built", report["errors"], args.project)
@@ -429,7 +427,7 @@ def _save_model_atomically(model: Any, path: Path) -> None:
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a project in a background worker")
     p.add_argument("project", type=Path, metavar="P.kbproj")
-    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"),
+    p.add_argument("--backend", choices=BACKENDS,
                    help="default: the project's training setting")
     p.add_argument("--device", help="cpu or gpu:N (see `kbuilder doctor`)")
     p.add_argument("--data", metavar="SPEC",
@@ -453,6 +451,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     project = _load_project(args.project)
     _check_train_outputs(args)
     data, training = _run_settings(project, args)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be trained", report["errors"], args.project)
@@ -699,10 +699,13 @@ def _add_codegen(sub: argparse._SubParsersAction) -> None:
 def _cmd_codegen(args: argparse.Namespace) -> int:
     output = _writable_file(args.output, ".ipynb" if args.notebook else ".py", force=True)
     project = _load_project(args.project)
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be written as code", report["errors"], args.project)
         return EXIT_PROBLEMS
+    from kbuilder.files import atomic_write
     from kbuilder.graph import codegen
     from kbuilder.graph.errors import GraphError
 
@@ -710,9 +713,9 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         if args.notebook:
             codegen.write_notebook(project, output)
         elif args.training_script:
-            codegen.write_text_atomically(output, codegen.generate_training_script(project))
+            atomic_write(output, codegen.generate_training_script(project))
         else:
-            codegen.write_text_atomically(output, codegen.generate_model_code(project.graph))
+            atomic_write(output, codegen.generate_model_code(project.graph))
     except GraphError as exc:  # e.g. a data or training setting that is not valid
         raise CliError(str(exc), EXIT_PROBLEMS) from exc
     except OSError as exc:
@@ -730,7 +733,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="a trained model, or a project (its latest trained run)")
     p.add_argument("--data", metavar="SPEC", help="default: the project's data")
     p.add_argument("--split", choices=("train", "val", "test"), default="test")
-    p.add_argument("--backend", choices=("jax", "tensorflow", "torch"), default="jax")
+    p.add_argument("--backend", choices=BACKENDS, default="jax")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=_cmd_evaluate)
 
@@ -786,8 +789,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                         "a folder of images")
     source.add_argument("--data", metavar="SPEC", help="predict on the test split of SPEC")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="predictions.csv")
-    p.add_argument("--backend", choices=("jax", "tensorflow", "torch", "openvino"),
-                   default="jax",
+    p.add_argument("--backend", choices=BACKENDS + INFERENCE_BACKENDS, default="jax",
                    help="openvino: Keras's OpenVINO inference backend (CPU; it cannot train)")
     p.set_defaults(run=_cmd_predict)
 
@@ -1029,17 +1031,12 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- export
-# The formats of `kbuilder.runtime.export.FORMATS`, listed here so that `--help` does not
-# import the runtime (a test keeps the two in step).
-EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "openvino", "litert", "python", "notebook")
-
-
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to a deployment format or to code")
     p.add_argument("model", type=Path, metavar="M.keras|P.kbproj",
                    help="a model, or a project (its latest trained run; without one, its "
                    "untrained model)")
-    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--format", required=True, choices=tuple(FORMATS))
     p.add_argument("-o", "--output", required=True, type=Path, metavar="OUT",
                    help="M.keras, a SavedModel folder, M.onnx, M.xml (M.bin is written "
                    "beside it), M.tflite, a folder for python, N.ipynb")
@@ -1098,6 +1095,8 @@ def _export_source(path: Path) -> tuple[str | None, str | None, str]:
         return str(model), str(path), (
             f"Exporting the model trained in run {run.get('run_id', '?')} of {path} "
             f"({run.get('backend', '?')}, {run.get('status', '?')}).")
+    from kbuilder.graph.report import check_graph
+
     report = check_graph(project.graph, project.weights)
     if not report["ok"]:
         _print_errors("The model cannot be exported", report["errors"], path)

@@ -1,7 +1,8 @@
 """The architecture contract: which layer of kbuilder may import what.
 
-graph and runtime never import Qt; ui never imports keras or a backend; graph does not
-depend on runtime or the CLI (import-linter contracts in pyproject.toml). On top of the
+graph and runtime never import Qt; ui never imports keras or a backend; the layers
+``cli > ui > runtime > graph`` import only downwards (import-linter contracts in
+pyproject.toml, also run by ``make lint`` before ``make test``). On top of the
 static check, fresh interpreters show what importing a module really pulls in — keras must
 be imported lazily, inside the functions that need it.
 """
@@ -98,21 +99,37 @@ def test_ui_app_does_not_import_keras():
     assert result["loaded"] == []
 
 
+def test_the_export_formats_are_listed_without_numpy_or_keras():
+    # The CLI's parser and the Export dialog read them; the exporter stays in its worker.
+    result = _imported_after(("kbuilder.runtime.export_formats",),
+                             ("numpy",) + QT + KERAS_AND_BACKENDS)
+    assert result["imported"] and result["loaded"] == []
+
+
 def test_cli_imports_neither_qt_nor_keras():
     # `kbuilder --help` and the app's start must not pay for keras or Qt they do not use.
     result = _imported_after(("kbuilder.cli",), QT + KERAS_AND_BACKENDS)
     assert result["loaded"] == []
 
 
+QT_CONTRACT = "graph and runtime never import Qt"
+KERAS_CONTRACT = "ui never imports keras or a backend"
+LAYERS_CONTRACT = "layers: cli > ui > runtime > graph"
+
+
 @pytest.mark.parametrize(
-    ("module", "statement", "contract"),
+    ("module", "statement", "contracts"),
     [
-        ("graph/model.py", "import PySide6", "graph and runtime never import Qt"),
-        ("ui/app.py", "import keras", "ui never imports keras or a backend"),
-        ("graph/model.py", "import kbuilder.runtime.doctor", "graph does not depend on runtime"),
+        ("graph/model.py", "import PySide6", {QT_CONTRACT}),
+        ("ui/app.py", "import keras", {KERAS_CONTRACT}),
+        ("graph/model.py", "import kbuilder.runtime.doctor", {LAYERS_CONTRACT}),
+        ("ui/app.py", "import kbuilder.cli", {LAYERS_CONTRACT}),
+        # Outside the layers, but graph imports kbuilder.files: graph -> files -> ui.
+        ("files.py", "import kbuilder.ui.theme", {LAYERS_CONTRACT}),
+        ("runtime/devices.py", "import kbuilder.ui.theme", {QT_CONTRACT, LAYERS_CONTRACT}),
     ],
 )
-def test_contracts_catch_a_violation(tmp_path, module, statement, contract):
+def test_contracts_catch_a_violation(tmp_path, module, statement, contracts):
     """The contracts are not vacuous: a copy of the package with one bad import fails."""
     shutil.copytree(
         REPO / "kbuilder", tmp_path / "kbuilder", ignore=shutil.ignore_patterns("__pycache__")
@@ -124,6 +141,25 @@ def test_contracts_catch_a_violation(tmp_path, module, statement, contract):
 
     proc = _run_lint_imports(tmp_path, config)
 
-    assert proc.returncode != 0, proc.stdout
-    assert f"{contract} BROKEN" in proc.stdout, proc.stdout + proc.stderr
-    assert "1 broken" in proc.stdout, "only the injected import may break a contract"
+    broken = {line.removesuffix(" BROKEN") for line in proc.stdout.splitlines()
+              if line.endswith(" BROKEN")}
+    assert broken == contracts, proc.stdout + proc.stderr  # exactly those, no others
+    assert (proc.returncode != 0) == bool(contracts), proc.stdout
+
+
+def test_make_test_runs_the_linters_before_the_suite():
+    """CI runs ``make test`` (.ci/run): ruff and the contracts must be part of it."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    # -n prints the recipe without running it; STAMP= skips creating the environment.
+    proc = subprocess.run([make, "-n", "test", "STAMP="], cwd=REPO, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+
+    def first(word: str) -> int:
+        return next(i for i, line in enumerate(lines) if word in line)
+
+    assert first("ruff check") < first("lint-imports") < first("pytest"), proc.stdout
+    assert "make test" in (REPO / ".ci" / "run").read_text()

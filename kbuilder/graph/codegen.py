@@ -174,15 +174,10 @@ def write_notebook(project: Any, path: str | os.PathLike[str]) -> None:
     """
     import nbformat
 
-    text = nbformat.writes(generate_notebook(project), version=4)
-    write_text_atomically(path, text if text.endswith("\n") else text + "\n")
-
-
-def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` line ends) atomically (``kbuilder.files.atomic_write``)."""
     from kbuilder.files import atomic_write
 
-    atomic_write(path, text)
+    text = nbformat.writes(generate_notebook(project), version=4)
+    atomic_write(path, text if text.endswith("\n") else text + "\n")
 
 
 # ======================================================================================

@@ -66,7 +66,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -106,7 +106,14 @@ class ModelImportError(GraphError):
     Args:
         message: what is wrong and what to do, on one line.
         problems: one message per layer that stands in the way, when there are any.
+
+    Attributes:
+        trust_would_help: opening the file with ``trust=True`` would get past this refusal
+            (only code-carrying objects stand in the way: ``NeedsTrustError``). A view asks
+            the user on this, never on the message's words.
     """
+
+    trust_would_help: ClassVar[bool] = False
 
     def __init__(self, message: str, problems: list[str] | None = None):
         super().__init__(message)
@@ -118,6 +125,8 @@ class NeedsTrustError(ModelImportError):
 
     Opening it with ``trust=True`` would run that code; a view asks the user first.
     """
+
+    trust_would_help: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)

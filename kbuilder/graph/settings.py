@@ -26,7 +26,9 @@ BUILTIN_IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar1
 DATA_KINDS = ("builtin", "csv", "npz", "images")
 # The image files kbuilder reads (image folders, image-path columns, predictions).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-BACKENDS = ("jax", "tensorflow", "torch")
+BACKENDS = ("jax", "tensorflow", "torch")  # the Keras backends that train
+# Backends that only run trained models: Keras's OpenVINO backend has no training loop.
+INFERENCE_BACKENDS = ("openvino",)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam",
               "ftrl", "lion", "lamb")
 LOSSES = (

@@ -21,7 +21,7 @@ from typing import Any
 
 from kbuilder.graph.events import EventGroup
 from kbuilder.graph.flops import estimate_flops
-from kbuilder.graph.model import Graph, Node
+from kbuilder.graph.model import Graph, Node, stable_topological_order
 
 
 @dataclass(frozen=True)
@@ -401,24 +401,10 @@ def order_with_sharing(graph: Graph) -> list[str]:
     extra = [(n.shared_with, n.id) for n in graph.nodes if n.shared_with in graph]
     if not extra:
         return base
-    rank = {nid: i for i, nid in enumerate(base)}
     succ: dict[str, list[str]] = {nid: list(graph.successors(nid)) for nid in base}
-    indegree = {nid: len(graph.predecessors(nid)) for nid in base}
     for owner, sharer in extra:
         succ[owner].append(sharer)  # type: ignore[index]
-        indegree[sharer] += 1
-    import heapq
-
-    ready = [(rank[n], n) for n, d in indegree.items() if d == 0]
-    heapq.heapify(ready)
-    order: list[str] = []
-    while ready:
-        _, nid = heapq.heappop(ready)
-        order.append(nid)
-        for dst in succ[nid]:
-            indegree[dst] -= 1
-            if indegree[dst] == 0:
-                heapq.heappush(ready, (rank[dst], dst))
+    order = stable_topological_order(base, succ)
     return order if len(order) == len(base) else base
 
 

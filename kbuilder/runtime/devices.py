@@ -4,11 +4,10 @@ is imported (the only point at which all three backends reliably honour them).""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-BACKENDS = ("jax", "tensorflow", "torch")
-# Backends that only run trained models: Keras's OpenVINO backend has no training loop.
-INFERENCE_BACKENDS = ("openvino",)
+from kbuilder.graph.settings import BACKENDS, INFERENCE_BACKENDS
 
 
 class DeviceError(ValueError):
@@ -91,20 +90,87 @@ def jax_compilation_cache() -> dict[str, str]:
     }
 
 
-def visible_devices(backend: str) -> list[str]:
-    """Devices the current process's backend sees (call inside a worker)."""
+@dataclass(frozen=True)
+class Device:
+    """One device a backend sees, named the way ``--device`` takes it."""
+
+    name: str  # "cpu", "gpu:0", "tpu:0", ...
+    kind: str  # "cpu", "gpu", "tpu"
+    detail: str  # what the backend calls it ("NVIDIA H200", "host")
+
+
+def backend_devices(backend: str) -> list[Device]:
+    """The devices this process's ``backend`` sees; imports the backend, so call it in a
+    worker or in ``kbuilder doctor``'s probe process, never in the window.
+
+    The one listing of devices: the worker's ``WorkerReady.devices`` and the doctor's report
+    both come from here.
+    """
     if backend in INFERENCE_BACKENDS:
-        return ["cpu"]
+        return [Device("cpu", "cpu", "host")]
+    return name_devices(_device_entries(backend))
+
+
+def visible_devices(backend: str) -> list[str]:
+    """The names of ``backend_devices`` (call inside a worker)."""
+    return [d.name for d in backend_devices(backend)]
+
+
+def name_devices(entries: list[tuple[str, str]]) -> list[Device]:
+    """``(kind, detail)`` in backend order -> ``cpu``, ``gpu:0``, ``gpu:1``, ...
+
+    Backends describe the host CPU differently (and JAX may split it into several devices);
+    it is one device, ``cpu``, to kbuilder.
+    """
+    devices: list[Device] = []
+    counts: dict[str, int] = {}
+    cpus = 0
+    for kind, detail in entries:
+        if kind == "cpu":
+            cpus += 1
+            continue
+        index = counts.get(kind, 0)
+        counts[kind] = index + 1
+        devices.append(Device(f"{kind}:{index}", kind, detail))
+    if cpus:
+        devices.insert(0, Device("cpu", "cpu", "host" if cpus == 1 else f"host, {cpus} devices"))
+    return devices
+
+
+def _kind(platform_name: str) -> str:
+    platform_name = platform_name.lower()
+    return "gpu" if platform_name in ("gpu", "cuda", "rocm", "metal") else platform_name
+
+
+def _device_entries(backend: str) -> list[tuple[str, str]]:
     if backend == "jax":
         import jax
 
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-    elif backend == "tensorflow":
+        found = list(jax.devices())
+        # jax.devices() lists only the default platform (the GPU when there is one).
+        if not any(d.platform == "cpu" for d in found):
+            try:
+                found = list(jax.devices("cpu")) + found
+            except Exception:  # best effort: JAX_PLATFORMS without cpu, a plugin's error
+                pass
+        return [(_kind(d.platform), str(getattr(d, "device_kind", d))) for d in found]
+    if backend == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_physical_devices("GPU")
-    else:
+        entries = []
+        for d in tf.config.list_physical_devices():
+            detail = d.name.replace("/physical_device:", "")
+            if d.device_type == "GPU":
+                try:
+                    details = tf.config.experimental.get_device_details(d)
+                    detail = details.get("device_name", detail)
+                except Exception:  # best effort: the name stays TensorFlow's device id
+                    pass
+            entries.append((_kind(d.device_type), detail))
+        return entries
+    if backend == "torch":
         import torch
 
-        gpus = list(range(torch.cuda.device_count()))
-    return ["cpu"] + [f"gpu:{i}" for i in range(len(gpus))]
+        return [("cpu", "cpu")] + [("gpu", torch.cuda.get_device_name(i))
+                                   for i in range(torch.cuda.device_count())]
+    raise DeviceError(f"Unknown backend {backend!r}; use one of {', '.join(BACKENDS)}.")

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from typing import Any
 
-BACKENDS: tuple[str, ...] = ("jax", "tensorflow", "torch")
+from kbuilder.graph.settings import BACKENDS
 
 # Display name -> distributions that provide it, in the order tried. Several packages are
 # published under more than one distribution name (CPU/GPU builds, "essentials" subsets).
@@ -40,11 +40,12 @@ PACKAGES: dict[str, tuple[str, ...]] = {
 
 DEFAULT_TIMEOUT = 60.0
 
-# The probe prints one line starting with this marker; anything else on stdout (a backend
-# chatting at import time) is ignored.
+# The probe (a script run in a fresh process; the devices come from devices.py) prints one
+# line starting with this marker; anything else on stdout (a backend chatting at import
+# time) is ignored.
 _MARKER = "KBUILDER_PROBE "
 
-_PRELUDE = f"""
+_PROBE = f"""
 import json, sys
 
 def report(available, version=None, devices=(), error=None):
@@ -56,86 +57,21 @@ def report(available, version=None, devices=(), error=None):
 def describe(exc):
     return f"{{type(exc).__name__}}: {{exc}}".strip().splitlines()[0]
 
-def kind_of(platform_name):
-    platform_name = platform_name.lower()
-    if platform_name in ("gpu", "cuda", "rocm", "metal"):
-        return "gpu"
-    return platform_name
+def probe(backend):
+    try:
+        module = __import__(backend)
+    except Exception as exc:
+        report(False, error=describe(exc))
+        return
+    devices, error = [], None
+    try:
+        from kbuilder.runtime.devices import backend_devices
 
-def name_devices(entries):
-    # entries: (kind, detail) in backend order -> cpu, gpu:0, gpu:1, ...
-    # Backends describe the host CPU differently (and JAX may split it into several
-    # devices); it is one device, "cpu", to kbuilder.
-    devices, counts, cpus = [], {{}}, 0
-    for kind, detail in entries:
-        if kind == "cpu":
-            cpus += 1
-            continue
-        index = counts.get(kind, 0)
-        counts[kind] = index + 1
-        devices.append({{"name": f"{{kind}}:{{index}}", "kind": kind, "detail": detail}})
-    if cpus:
-        detail = "host" if cpus == 1 else f"host, {{cpus}} devices"
-        devices.insert(0, {{"name": "cpu", "kind": "cpu", "detail": detail}})
-    return devices
+        devices = [vars(d) for d in backend_devices(backend)]
+    except Exception as exc:
+        error = describe(exc)
+    report(True, module.__version__, devices, error)
 """
-
-_PROBES: dict[str, str] = {
-    "jax": """
-try:
-    import jax
-except Exception as exc:
-    report(False, error=describe(exc))
-    raise SystemExit(0)
-entries, error = [], None
-try:
-    found = list(jax.devices())
-    # jax.devices() lists only the default platform (the GPU when there is one).
-    if not any(d.platform == "cpu" for d in found):
-        try:
-            found = list(jax.devices("cpu")) + found
-        except Exception:
-            pass
-    entries = [(kind_of(d.platform), str(getattr(d, "device_kind", d))) for d in found]
-except Exception as exc:
-    error = describe(exc)
-report(True, jax.__version__, name_devices(entries), error)
-""",
-    "tensorflow": """
-try:
-    import tensorflow as tf
-except Exception as exc:
-    report(False, error=describe(exc))
-    raise SystemExit(0)
-entries, error = [], None
-try:
-    for d in tf.config.list_physical_devices():
-        detail = d.name.replace("/physical_device:", "")
-        if d.device_type == "GPU":
-            try:
-                detail = tf.config.experimental.get_device_details(d).get("device_name", detail)
-            except Exception:
-                pass
-        entries.append((kind_of(d.device_type), detail))
-except Exception as exc:
-    error = describe(exc)
-report(True, tf.__version__, name_devices(entries), error)
-""",
-    "torch": """
-try:
-    import torch
-except Exception as exc:
-    report(False, error=describe(exc))
-    raise SystemExit(0)
-entries, error = [("cpu", "cpu")], None
-try:
-    for i in range(torch.cuda.device_count()):
-        entries.append(("gpu", torch.cuda.get_device_name(i)))
-except Exception as exc:
-    error = describe(exc)
-report(True, torch.__version__, name_devices(entries), error)
-""",
-}
 
 
 def package_version(name: str) -> str | None:
@@ -175,7 +111,7 @@ def probe_backend(backend: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, A
     Raises:
         ValueError: if ``backend`` is not one of ``BACKENDS``.
     """
-    if backend not in _PROBES:
+    if backend not in BACKENDS:
         raise ValueError(
             f"Received an invalid value for `backend`, expected one of {BACKENDS}. "
             f"Received: backend={backend!r}"
@@ -183,7 +119,7 @@ def probe_backend(backend: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, A
     start = time.perf_counter()
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _PRELUDE + _PROBES[backend]],
+            [sys.executable, "-c", f"{_PROBE}\nprobe({backend!r})\n"],
             capture_output=True,
             text=True,
             errors="replace",

@@ -1,6 +1,6 @@
 """Export a saved model to a deployment format and check it against Keras (inside a worker).
 
-Formats (``FORMATS``): ``keras`` (the ``.keras`` file), ``savedmodel`` (a TensorFlow
+Formats (``FORMATS``, in ``export_formats.py``): ``keras`` (the ``.keras`` file), ``savedmodel`` (a TensorFlow
 SavedModel folder), ``onnx``, ``openvino`` (an ``.xml`` file with its ``.bin`` beside it),
 ``litert`` (a ``.tflite`` file), ``python`` (a folder with ``model.py`` — ``build_model()`` —,
 ``train.py`` and the trained weights) and ``notebook`` (a Jupyter notebook of the training
@@ -52,6 +52,7 @@ import numpy as np
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
+from kbuilder.runtime.export_formats import FILE_SUFFIXES, FORMATS, ExportFormat
 
 # Samples in the parity check's batch, and the length used for a dimension the model leaves
 # open (e.g. a sequence of any length).
@@ -59,23 +60,16 @@ VERIFY_BATCH = 4
 OPEN_DIMENSION = 8
 SEED = 0
 
-# Converted float32 graphs differ from Keras only by the order of floating-point operations
-# (fused kernels, other accumulation orders): ~1e-7 on the templates. 1e-4 leaves headroom
-# for deep models while any real conversion error (a wrong weight, a dropped layer, an
-# active augmentation layer) shows as 1e-2 or more. Formats that run Keras itself on the
-# same backend must agree to float32 rounding.
-CONVERTED_TOLERANCE = 1e-4
-SAME_ENGINE_TOLERANCE = 1e-6
-
 # The Python export's files.
 MODEL_CODE = "model.py"
 TRAINING_SCRIPT = "train.py"
 WEIGHTS_FILE = "model.weights.h5"
 
-# Modules an export may need, and the package that provides each.
+# Modules an export may need, and the package that provides each (to name in a message).
 PACKAGES = {
-    "tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxruntime",
-    "openvino": "openvino", "tensorflow": "tensorflow-cpu", "jax2onnx": "jax2onnx",
+    "tf2onnx": "tf2onnx", "onnx": "onnx", "onnxruntime": "onnxruntime", "openvino": "openvino",
+    "tensorflow": "tensorflow" if sys.platform == "darwin" else "tensorflow-cpu",
+    "jax2onnx": "jax2onnx",
     "litert_torch": "litert-torch", "ai_edge_litert": "ai-edge-litert",
     "nbformat": "nbformat", "h5py": "h5py",
 }
@@ -89,52 +83,6 @@ _LAYER_ADVICE = {
     "TextVectorization": "turn text into token ids before the data reaches the model",
     "IntegerLookup": "map the values to indices before the data reaches the model",
     "Hashing": "hash the values before the data reaches the model",
-}
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    """One export format.
-
-    Args:
-        name: the ``--format`` value.
-        title: the name users know it by.
-        suffix: the output's file suffix; ``""`` when the output is a folder.
-        runtime: what the parity check runs the export with.
-        converted: made by converting the TensorFlow graph (needs the TensorFlow backend).
-        keras_format: ``model.export(format=...)`` for the other backends' own exporters.
-    """
-
-    name: str
-    title: str
-    suffix: str
-    runtime: str
-    converted: bool = False
-    keras_format: str | None = None
-
-    @property
-    def tolerance(self) -> float:
-        return CONVERTED_TOLERANCE if self.converted else SAME_ENGINE_TOLERANCE
-
-
-FORMATS: dict[str, ExportFormat] = {
-    f.name: f
-    for f in (
-        ExportFormat("keras", "Keras", ".keras", "Keras"),
-        ExportFormat("savedmodel", "TensorFlow SavedModel", "", "TensorFlow", True,
-                     "tf_saved_model"),
-        ExportFormat("onnx", "ONNX", ".onnx", "onnxruntime", True, "onnx"),
-        ExportFormat("openvino", "OpenVINO IR", ".xml", "OpenVINO", True, "openvino"),
-        ExportFormat("litert", "LiteRT", ".tflite", "LiteRT interpreter", True, "litert"),
-        ExportFormat("python", "Python code", "", "Keras (generated build_model)"),
-        ExportFormat("notebook", "Jupyter notebook", ".ipynb",
-                     "Keras (the notebook's build_model)"),
-    )
-}
-
-# File suffixes that say "this is a file", so a folder output must not carry one.
-_FILE_SUFFIXES = {f.suffix for f in FORMATS.values() if f.suffix} | {
-    ".h5", ".bin", ".py", ".zip", ".pb", ".json", ".kbproj", ".npz", ".npy", ".csv",
 }
 
 
@@ -199,7 +147,7 @@ def check_output(format: str, output: str | os.PathLike[str]) -> Path:
         raise ExportError(f"An export to {spec.title} is written to a file ending in "
                           f"'{spec.suffix}'; received '{path}'.")
     if not spec.suffix:
-        if suffix in _FILE_SUFFIXES:
+        if suffix in FILE_SUFFIXES:
             raise ExportError(f"An export to {spec.title} is a folder; give a folder name "
                               f"without the file suffix '{path.suffix}' (received '{path}').")
         if path.is_file():
@@ -645,14 +593,14 @@ def _export_natively(
 
 
 def _export_python(source: _Source, staged: Path, report: ExportReport) -> list[Path]:
+    from kbuilder.files import atomic_write
     from kbuilder.graph import codegen
 
     project = source.project()
     staged.mkdir()
     code = staged / MODEL_CODE
-    codegen.write_text_atomically(code, codegen.generate_model_code(project.graph))
-    codegen.write_text_atomically(staged / TRAINING_SCRIPT,
-                                  codegen.generate_training_script(project))
+    atomic_write(code, codegen.generate_model_code(project.graph))
+    atomic_write(staged / TRAINING_SCRIPT, codegen.generate_training_script(project))
     # The weights are saved from the generated model itself, so `load_weights` finds every
     # layer where the generated code puts it.
     generated = _module_from_file(code).build_model()
@@ -923,11 +871,18 @@ def _run_notebook(path: Path, inputs: list[np.ndarray], source: _Source) -> list
     return _keras_outputs(model, inputs)
 
 
-def _version(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
+def _version(*distributions: str) -> str:
+    """The version of the first of ``distributions`` installed (TensorFlow is published as
+    ``tensorflow-cpu`` on Linux and Windows, ``tensorflow`` on macOS)."""
+    for distribution in distributions:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "?"
+
+
+_TENSORFLOW = ("tensorflow-cpu", "tensorflow")
 
 
 def _keras_runtime() -> str:
@@ -939,12 +894,12 @@ def _keras_runtime() -> str:
 def _litert_runtime() -> str:
     if importlib.util.find_spec("ai_edge_litert") is not None:
         return f"LiteRT (ai_edge_litert {_version('ai-edge-litert')})"
-    return f"LiteRT (tf.lite, TensorFlow {_version('tensorflow-cpu')})"
+    return f"LiteRT (tf.lite, TensorFlow {_version(*_TENSORFLOW)})"
 
 
 _RUNNERS: dict[str, tuple[Callable[[], str], Callable[..., list[np.ndarray]]]] = {
     "keras": (_keras_runtime, _run_keras),
-    "savedmodel": (lambda: f"TensorFlow {_version('tensorflow-cpu')}", _run_savedmodel),
+    "savedmodel": (lambda: f"TensorFlow {_version(*_TENSORFLOW)}", _run_savedmodel),
     "onnx": (lambda: f"onnxruntime {_version('onnxruntime')}", _run_onnx),
     "openvino": (lambda: f"OpenVINO {_version('openvino')} (CPU, f32)", _run_openvino),
     "litert": (_litert_runtime, _run_litert),

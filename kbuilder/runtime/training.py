@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.files import atomic_write
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.baseline import Baselines, compare_with_baselines, largest_unscaled
@@ -201,7 +202,7 @@ class Run:
             seconds=elapsed, diagnosis=diagnosis,
             baselines=baselines.to_dict() if baselines else {},
         )
-        (self.run_dir / "result.json").write_text(json.dumps(
+        atomic_write(self.run_dir / "result.json", json.dumps(
             {"status": status, "history": history, "test_metrics": test_metrics}, indent=1))
         return finished
 

@@ -194,7 +194,7 @@ def library_versions(backend: str) -> dict[str, str]:
 
 def run_training(request: p.StartTraining, channel: Channel, backend: str, device: str) -> None:
     """One run, from data to a saved model; every outcome ends in Finished or Failed."""
-    from kbuilder.runtime.devices import INFERENCE_BACKENDS
+    from kbuilder.graph.settings import INFERENCE_BACKENDS
 
     if backend in INFERENCE_BACKENDS:
         channel.send(p.Failed(request.run_id, (

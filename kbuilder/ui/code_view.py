@@ -245,10 +245,10 @@ class QtCodeView(QWidget):
                                                       "Python files (*.py)")
             if not path:
                 return False
-        from kbuilder.graph.codegen import write_text_atomically
+        from kbuilder.files import atomic_write
 
         try:
-            write_text_atomically(path, self.editor.toPlainText())
+            atomic_write(path, self.editor.toPlainText())
         except OSError as exc:
             self.status.setText(f"Could not save {Path(path).name}: {exc.strerror or exc}")
             return False

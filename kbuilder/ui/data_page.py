@@ -33,7 +33,7 @@ from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSetting
 from kbuilder.ui import theme
 from kbuilder.ui.background_job import QtBackgroundJob
 from kbuilder.ui.data_preview import QtClassCounts, QtSampleGrid, QtTableHead, summary_html
-from kbuilder.ui.data_source import QtDataSourceForm, csv_file
+from kbuilder.ui.data_source import QtDataSourceForm
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.preflight_view import QtChecksPanel
 
@@ -692,7 +692,7 @@ class QtDataPage(QWidget):
 def _source_title(settings: DataSettings) -> str:
     if settings.kind == "builtin":
         return settings.location
-    return Path(csv_file(settings) if settings.kind == "csv" else settings.location).name
+    return Path(settings.table().path if settings.kind == "csv" else settings.location).name
 
 
 def _fix_text(finding: Finding, node_name) -> str:

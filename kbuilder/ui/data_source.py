@@ -392,7 +392,7 @@ class QtDataSourceForm(QWidget):
             if kind == "builtin":
                 self.dataset_combo.setCurrentIndex(self.dataset_combo.findData(
                     settings.location))
-            self.csv_path.setText(csv_file(settings) if kind == "csv" else "")
+            self.csv_path.setText(settings.table().path if kind == "csv" else "")
             table = settings.table() if kind == "csv" else None
             self._select(self.header_combo, table.header if table else None)
             self._select(self.delimiter_combo, table.delimiter if table else None)
@@ -413,7 +413,7 @@ class QtDataSourceForm(QWidget):
             self.validation_spin.setValue(settings.validation_split)
             self.test_spin.setValue(settings.test_split)
             self.seed_spin.setValue(settings.seed)
-            if kind != "csv" or (self.csv is not None and self.csv.path != csv_file(settings)):
+            if kind != "csv" or (self.csv is not None and self.csv.path != settings.table().path):
                 self.show_columns(None, settings)
         finally:
             self._updating = False
@@ -731,9 +731,4 @@ def _merge_text(merges: tuple[tuple[str, str, str], ...]) -> str:
     return "; ".join(parts) + "."
 
 
-def csv_file(settings: DataSettings) -> str:
-    """The file of a table source (``csv:PATH[:target=COLUMN]...``)."""
-    return settings.table().path
-
-
-__all__ = ["QtDataSourceForm", "csv_file"]
+__all__ = ["QtDataSourceForm"]

@@ -38,7 +38,8 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder.runtime import protocol as p
-from kbuilder.runtime.export import FORMATS, ExportError, check_output, export_backend
+from kbuilder.runtime.export import ExportError, check_output, export_backend
+from kbuilder.runtime.export_formats import FORMATS
 from kbuilder.ui import theme
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.run_format import key_metric, model_path, run_label, when_text

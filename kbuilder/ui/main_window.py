@@ -652,7 +652,7 @@ class MainWindow(QMainWindow):
         if not self.ensure_engine():
             return False
         from kbuilder.graph.errors import GraphError
-        from kbuilder.graph.keras_import import NeedsTrustError, import_file
+        from kbuilder.graph.keras_import import ModelImportError, import_file
 
         name = Path(path).name
         self.statusBar().showMessage(f"Importing {name}…")
@@ -660,7 +660,9 @@ class MainWindow(QMainWindow):
         try:
             try:
                 project = import_file(path)
-            except NeedsTrustError as exc:
+            except ModelImportError as exc:
+                if not exc.trust_would_help:
+                    raise  # said below, like any other import error
                 QApplication.restoreOverrideCursor()
                 if not self.dialogs.ask_trust(name, str(exc)):
                     self.statusBar().showMessage(f"Did not open {name}.", 5000)

@@ -1,8 +1,7 @@
 """The ``kbuilder`` command line.
 
-Argument handling, ``doctor`` and ``gui`` work on their own. The commands that need the
-graph modules (catalog, templates, project, shapes, build) skip themselves until those
-modules exist, through ``pytest.importorskip``.
+Argument handling, ``doctor`` and ``gui`` in fresh processes; the commands on projects
+in-process through ``cli.main``.
 """
 
 from __future__ import annotations
@@ -18,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from kbuilder import cli
+from kbuilder.graph import catalog as graph_catalog
+from kbuilder.graph import project as graph_project
+from kbuilder.graph import templates as graph_templates
 
 REPO = Path(__file__).resolve().parents[2]
 DEVICE_NAME = re.compile(r"^(cpu|gpu:\d+|tpu:\d+)$")
@@ -193,21 +195,20 @@ def test_gui_without_display_explains_what_to_do():
     assert "QT_QPA_PLATFORM=offscreen" in proc.stderr
 
 
-# ----------------------------------------------- commands that need the graph modules
+# ------------------------------------------------------------- commands on projects
 @pytest.fixture
 def catalog():
-    return pytest.importorskip("kbuilder.graph.catalog")
+    return graph_catalog
 
 
 @pytest.fixture
 def templates():
-    return pytest.importorskip("kbuilder.graph.templates")
+    return graph_templates
 
 
 @pytest.fixture
 def project_module(templates):
-    pytest.importorskip("kbuilder.graph.shapes")
-    return pytest.importorskip("kbuilder.graph.project")
+    return graph_project
 
 
 @pytest.fixture
@@ -341,7 +342,6 @@ def test_check_unreadable_project_exits_2(project_module, tmp_path, capsys):
 # Keras's own loader on JAX with numpy 2; not kbuilder's to fix.
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_build_saves_a_loadable_keras_model(mlp_project, tmp_path, capsys):
-    pytest.importorskip("kbuilder.graph.build")
     output = tmp_path / "model.keras"
     assert cli.main(["build", str(mlp_project), "-o", str(output)]) == 0
     assert "Saved model" in capsys.readouterr().out
@@ -357,7 +357,6 @@ def test_build_saves_a_loadable_keras_model(mlp_project, tmp_path, capsys):
 
 
 def test_build_with_errors_lists_them_and_exits_1(project_module, templates, tmp_path, capsys):
-    pytest.importorskip("kbuilder.graph.build")
     path = tmp_path / "broken.kbproj"
     name = _project_with_a_disconnected_layer(project_module, templates, path)
     output = tmp_path / "model.keras"

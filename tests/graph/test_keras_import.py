@@ -751,8 +751,9 @@ def test_predict_and_export_explain_a_lambda_layer(tmp_path):
         _load_model(path)
     assert str(export_info.value).startswith(expected)
     # A typed answer to "would trusting the file open it?" for the window.
-    with pytest.raises(NeedsTrustError):
+    with pytest.raises(NeedsTrustError) as trust:
         import_file(path)
+    assert trust.value.trust_would_help
 
 
 def test_a_custom_class_needs_more_than_trust(tmp_path):
@@ -765,6 +766,7 @@ def test_a_custom_class_needs_more_than_trust(tmp_path):
     with pytest.raises(ModelImportError) as info:
         check_model_config(config)
     assert not isinstance(info.value, NeedsTrustError)
+    assert not info.value.trust_would_help  # trusting would still leave Doubler unknown
 
 
 @pytest.mark.slow

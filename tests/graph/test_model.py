@@ -27,7 +27,7 @@ from kbuilder.graph.errors import (
     PortError,
     SharedLayerError,
 )
-from kbuilder.graph.model import UNSET, Graph
+from kbuilder.graph.model import UNSET, Graph, stable_topological_order
 from tests.graph.helpers import add_input, add_layer, add_output, mlp, snapshot
 
 
@@ -249,3 +249,28 @@ def test_block_ports_connected_outside_cannot_be_removed_inside():
         RemoveNodesCommand(sub, [sub.output_nodes()[0].id])
     h.push(RemoveNodesCommand(g, [ids["output"]]))
     h.push(RemoveNodesCommand(sub, [sub.output_nodes()[0].id]))  # nothing uses it now
+
+
+def test_the_topological_order_is_stable_and_leaves_a_cycle_out():
+    ids = ["e", "a", "d", "b", "c"]
+    successors = {"a": ["b"], "b": ["c"], "e": ["c"], "d": []}
+    order = stable_topological_order(ids, successors)
+    assert order == ["e", "a", "d", "b", "c"]  # only "c" must wait; ties keep the given order
+    assert stable_topological_order(list(reversed(ids)), successors) == ["d", "a", "b", "e", "c"]
+    # b -> c -> b: both, and what follows them, are left out for the caller to report.
+    cyclic = {"a": ["b"], "b": ["c"], "c": ["b", "d"]}
+    assert stable_topological_order(["a", "b", "c", "d"], cyclic) == ["a"]
+
+
+def test_a_shared_layer_s_owner_is_computed_before_its_sharer():
+    from kbuilder.graph.shapes import order_with_sharing
+
+    g, h, ids = mlp()
+    # A sharer placed before its owner in node order, fed straight from the input.
+    shared = new_shared_node(g, ids["dense"])
+    h.push(AddNodeCommand(g, shared, index=0))
+    h.push(ConnectCommand(g, ids["input"], 0, shared.id, "inputs"))
+    assert g.topological_order().index(shared.id) < g.topological_order().index(ids["dense"])
+    order = order_with_sharing(g)
+    assert order.index(ids["dense"]) < order.index(shared.id)
+    assert sorted(order) == sorted(g.node_ids)

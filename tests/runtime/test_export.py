@@ -29,7 +29,7 @@ import pytest
 
 from kbuilder import cli
 from kbuilder.graph.templates import TEMPLATES
-from kbuilder.runtime import export
+from kbuilder.runtime import export, export_formats
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker
 
@@ -434,8 +434,12 @@ def test_missing_packages_are_recognised():
     assert export._missing_package(ValueError("other")) is None
 
 
-def test_the_cli_formats_are_the_export_formats():
-    assert cli.EXPORT_FORMATS == tuple(export.FORMATS)
+def test_the_cli_offers_every_export_format():
+    assert export.FORMATS is export_formats.FORMATS  # one table, not a copy
+    with pytest.raises(cli.CliError) as refused:
+        cli.build_parser().parse_args(["export", "m.keras", "--format", "bogus", "-o", "x"])
+    for name in export_formats.FORMATS:
+        assert f"'{name}'" in str(refused.value), refused.value
 
 
 # ====================================================================== the CLI

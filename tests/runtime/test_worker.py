@@ -181,27 +181,33 @@ def test_pause_holds_training_until_resumed(tmp_path):
                                          (signal.SIGSEGV, "segmentation fault")])
 def test_dead_worker_gives_a_failed_message_with_the_history(tmp_path, sig, words):
     w = Worker("jax")
-    run = start(w, tmp_path, epochs=1000, batch_size=4)
-    for event in run.events():
-        if isinstance(event, p.EpochEnd):
-            os.kill(w.process.pid, sig)
-    result = run.result
-    assert isinstance(result, p.Failed)
-    assert words in result.reason
-    assert len(result.history["loss"]) >= 1
-    w.kill()
-    w.shutdown()
+    try:
+        run = start(w, tmp_path, epochs=1000, batch_size=4)
+        for event in run.events():
+            if isinstance(event, p.EpochEnd):
+                os.kill(w.process.pid, sig)
+        result = run.result
+        assert isinstance(result, p.Failed)
+        assert words in result.reason
+        assert len(result.history["loss"]) >= 1
+    finally:  # a failed assertion must not leave a worker training 1000 epochs
+        w.kill()
+        w.shutdown()
     assert w.log_path.exists()  # a worker that died keeps its log for a look
 
 
 def test_kill_ends_the_run_in_a_failed_message_with_the_history(tmp_path):
     w = Worker("jax")
-    run = start(w, tmp_path, epochs=1000, batch_size=4)
-    events = []
-    for event in run.events():  # no OSError from a closed connection: the events go on
-        events.append(event)
-        if isinstance(event, p.EpochEnd) and not run.killed:
-            run.kill()
+    try:
+        run = start(w, tmp_path, epochs=1000, batch_size=4)
+        events = []
+        for event in run.events():  # no OSError from a closed connection: the events go on
+            events.append(event)
+            if isinstance(event, p.EpochEnd) and not run.killed:
+                run.kill()
+    finally:
+        if w.alive:  # the loop raised before the kill: end the 1000-epoch run here
+            w.kill()
     result = run.result
     assert isinstance(events[-1], p.Failed) and events[-1] is result
     assert "killed (Kill)" in result.reason and "model" in result.reason

@@ -21,6 +21,12 @@ def engine():
     return catalog
 
 
+@pytest.fixture(scope="session")
+def run_folder(tmp_path_factory):
+    """Where the runs of ``tests/ui/trained_runs.py`` are trained, once per session."""
+    return tmp_path_factory.mktemp("runs")
+
+
 @pytest.fixture
 def loader(qapp, engine):
     from kbuilder.ui.engine import QtEngineLoader

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kbuilder.runtime.export import FORMATS
+from kbuilder.runtime.export_formats import FORMATS
 from kbuilder.ui.testing import click, type_into
 from tests.ui.trained_runs import trained_projects
-
-
-@pytest.fixture(scope="session")
-def run_folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
 
 
 @pytest.fixture

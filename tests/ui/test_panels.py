@@ -164,6 +164,17 @@ class TestCodeView(PanelTest):
         qtbot.waitUntil(lambda: "layers.Conv2D(8," in "".join(panel.code.split()),
                         timeout=120_000)
 
+    def test_save_as_replaces_the_file_whole(self, qtbot, panel, doc, tmp_path):
+        self.attach(panel, doc)
+        assert panel.wait(120)
+        target = tmp_path / "model.py"
+        target.write_text("old code\n")
+        assert panel.save_as(str(target))
+        assert target.read_text() == panel.editor.toPlainText()
+        assert [f.name for f in tmp_path.iterdir()] == ["model.py"]  # no temporary left
+        assert not panel.save_as(str(tmp_path / "missing" / "model.py"))
+        assert "Could not save" in panel.status.text()
+
 
 class TestPalette(PanelTest):
     def make_panel(self):
@@ -193,4 +204,10 @@ class TestGallery(PanelTest):
         from kbuilder.graph.templates import TEMPLATES
 
         assert set(TEMPLATES) <= set(panel.cards)
-        assert panel.cards["mlp_classifier"].preview.pixmap() is not None
+        # QLabel.pixmap() is never None in PySide6: an unset one is a null pixmap.
+        pixmap = panel.cards["mlp_classifier"].preview.pixmap()
+        assert not pixmap.isNull()
+        image = pixmap.toImage()
+        colours = {image.pixel(x, y) for x in range(0, image.width(), 3)
+                   for y in range(0, image.height(), 3)}
+        assert len(colours) > 2  # the template's nodes are drawn, not only the background

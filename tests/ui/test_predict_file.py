@@ -16,11 +16,6 @@ from kbuilder.ui.testing import click
 from tests.ui.trained_runs import trained_table_project
 
 
-@pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("table-runs")
-
-
 @pytest.fixture
 def results(window, run_folder):
     project, table = trained_table_project(run_folder)

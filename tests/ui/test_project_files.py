@@ -17,11 +17,6 @@ from kbuilder.graph.project import add_runs, load_project, save_project
 from tests.ui.trained_runs import trained_projects
 
 
-@pytest.fixture(scope="session")
-def run_folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
-
-
 def weights_of(path: Path) -> list[np.ndarray]:
     import keras
 

@@ -11,11 +11,6 @@ from kbuilder.ui.testing import click
 from tests.ui.trained_runs import trained_projects
 
 
-@pytest.fixture(scope="session")
-def run_folder(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
-
-
 @pytest.fixture
 def results(window, run_folder):
     """The window showing the digits project's two runs in the Results tab."""
@@ -139,14 +134,19 @@ def test_confusion_matrix_and_samples_of_the_test_split(results):
 
 def test_open_model_emits_the_trained_file(results, qtbot):
     window, page = results
-    record = window.project.runs[1]
+    edited = window.project
+    record = edited.runs[1]
+    assert not edited.weights  # the project's own model was never trained
     assert page.open_button.isEnabled()
     window.dialogs.unsaved = "discard"
     with qtbot.waitSignal(page.open_model_requested, timeout=1000) as signal:
         click(page.open_button, page.open_button.rect().center())
     assert signal.args == [record["artifacts"]["model"]]
-    # The window opened it: the trained CNN is now the model being edited.
-    assert window.doc.graph.find("conv2d") is not None
+    # The window opened it: a new, unsaved project of the trained CNN, with its weights.
+    opened = window.project
+    assert opened is not edited and opened.path is None and opened.runs == []
+    assert opened.weights
+    assert any(n.class_name == "Conv2D" for _, n in opened.graph.walk())
 
 
 def test_a_run_without_a_model_cannot_be_opened(results):

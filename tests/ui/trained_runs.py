@@ -1,9 +1,11 @@
 """Run records made by really training, shared by the Results and Export tests.
 
-Training happens once per test session, on one JAX worker: two runs of the CNN template on
-digits (two learning rates, two epochs each) and one run of the MLP template on the
-diabetes regression data. Each caller gets fresh projects holding deep copies of the
-records, so a test that deletes a run does not change another test's project.
+Training happens once per run folder (the session's ``run_folder`` fixture, in
+``tests/ui/conftest.py``), on one JAX worker: two runs of the CNN template on digits (two
+learning rates, two epochs each) and one run of the MLP template on the diabetes regression
+data. The records' files lie in the folder the caller passed. Each caller gets fresh
+projects holding deep copies of the records, so a test that deletes a run does not change
+another test's project.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-_cache: dict[str, Any] = {}
+# (what, run folder) -> records: another folder trains again, into that folder.
+_cache: dict[tuple[str, Path], Any] = {}
 
 
 def _train(project: Any, worker: Any, run_dir: Path, **overrides: Any) -> dict[str, Any]:
@@ -42,13 +45,14 @@ def _projects() -> tuple[Any, Any]:
 
 def trained_projects(folder: Path) -> tuple[Any, Any]:
     """``(digits CNN project with 2 runs, diabetes MLP project with 1 run)``."""
-    if "records" not in _cache:
+    key = ("records", Path(folder))
+    if key not in _cache:
         from kbuilder.runtime.client import Worker
 
         digits, diabetes = _projects()
         worker = Worker("jax")
         try:
-            _cache["records"] = (
+            _cache[key] = (
                 [_train(digits, worker, folder / "run1", learning_rate=1e-3),
                  _train(digits, worker, folder / "run2", learning_rate=3e-3)],
                 [_train(diabetes, worker, folder / "run3", epochs=3)],
@@ -56,7 +60,7 @@ def trained_projects(folder: Path) -> tuple[Any, Any]:
         finally:
             worker.shutdown()
     digits, diabetes = _projects()
-    digits.runs, diabetes.runs = copy.deepcopy(_cache["records"])
+    digits.runs, diabetes.runs = copy.deepcopy(_cache[key])
     return digits, diabetes
 
 
@@ -67,7 +71,8 @@ def trained_table_project(folder: Path) -> tuple[Any, Path]:
     from kbuilder.runtime.preflight import new_project_for_data
     from tests.runtime.penguins import penguins_csv
 
-    if "table" not in _cache:
+    key = ("table", Path(folder))
+    if key not in _cache:
         from kbuilder.runtime.client import Worker
 
         table = penguins_csv(folder / "penguins.csv", missing=20)
@@ -75,10 +80,10 @@ def trained_table_project(folder: Path) -> tuple[Any, Path]:
             "mlp_classifier", DataSettings(source=f"csv:{table}:target=species"))
         worker = Worker("jax")
         try:
-            _cache["table"] = (table, _train(project, worker, folder / "table-run", epochs=3))
+            _cache[key] = (table, _train(project, worker, folder / "table-run", epochs=3))
         finally:
             worker.shutdown()
-    table, record = _cache["table"]
+    table, record = _cache[key]
     project = new_project_for_data("mlp_classifier",
                                    DataSettings(source=f"csv:{table}:target=species"))
     project.runs = [copy.deepcopy(record)]

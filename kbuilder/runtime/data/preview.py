@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.settings import DataSettings, SettingsError
+from kbuilder.graph.settings import DataSettings, SettingsError, parse_source
 from kbuilder.runtime.data import load_data
 from kbuilder.runtime.data.dataset import DataError, Dataset, Progress, Streamed
 from kbuilder.runtime.data.roles import ColumnRole, column_roles
@@ -170,11 +170,14 @@ def describe_csv(path: str | Path, head: int = HEAD_ROWS,
 
 
 def _as_source(path: str | Path) -> str:
+    """A table source for ``path``: itself when it is one (``tsv:x.tsv``), else ``csv:PATH``
+    (a plain path, ``C:\\data\\x.csv`` included)."""
     text = str(path)
-    prefix = text.partition(":")[0]
-    if prefix in ("csv", "tsv", "parquet", "excel") and ":" in text and len(prefix) > 1:
-        return text
-    return f"csv:{text}"
+    try:
+        is_table = parse_source(text)[0] == "csv"
+    except SettingsError:
+        is_table = False
+    return text if is_table else f"csv:{text}"
 
 
 def _column(role: ColumnRole) -> CsvColumn:
@@ -218,11 +221,6 @@ class LoadResult:
     seconds: float = 0.0
 
 
-def csv_path(settings: DataSettings) -> str:
-    """The file of a table source (``csv:PATH[:target=COLUMN]...``)."""
-    return settings.table().path
-
-
 def load_job(settings: DataSettings, progress: Progress | None = None,
              columns: Callable[[CsvPreview], None] | None = None) -> LoadResult:
     """Read the table's columns (for table sources), load the data, summarise it.
@@ -241,7 +239,7 @@ def load_job(settings: DataSettings, progress: Progress | None = None,
     result = LoadResult(settings)
     try:
         if settings.kind == "csv":
-            result.csv = describe_csv(csv_path(settings), settings=settings)
+            result.csv = describe_csv(settings.table().path, settings=settings)
             if columns is not None:
                 columns(result.csv)
             if settings.table().target is None:
@@ -331,6 +329,6 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 __all__ = [
-    "CsvColumn", "CsvPreview", "LoadResult", "Samples", "csv_path", "describe_csv",
+    "CsvColumn", "CsvPreview", "LoadResult", "Samples", "describe_csv",
     "load_job", "preview_samples",
 ]
