@@ -27,7 +27,7 @@ def test_disabled_icons_are_drawn_in_the_disabled_colour(qapp, mode):
     try:
         c = theme.colors()
         grey = (c.disabled.red(), c.disabled.green(), c.disabled.blue())
-        for name in icons._DRAW:
+        for name in icons.names():
             icon = icons.icon(name)
             normal = ink(icon.pixmap(32, 32, QIcon.Mode.Normal).toImage())
             disabled = ink(icon.pixmap(32, 32, QIcon.Mode.Disabled).toImage())
