@@ -15,10 +15,11 @@ Icons are made and rendered on the GUI thread only: Qt's painting types are not 
 from __future__ import annotations
 
 import functools
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QRectF, QSize, Qt, QThread
+from PySide6.QtCore import QByteArray, QCoreApplication, QRectF, QSize, Qt
 from PySide6.QtGui import QIcon, QIconEngine, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
@@ -152,10 +153,13 @@ def _square(rect: QRectF) -> QRectF:
 
 
 def _require_gui_thread() -> None:
-    app = QCoreApplication.instance()
-    if app is None or QThread.currentThread() != app.thread():
-        raise RuntimeError("Icons are made on the GUI thread only (after the QApplication "
-                           "is created): Qt's painting types are not thread-safe.")
+    # Asked of Python, not Qt: QThread.currentThread() would itself create a Qt object on
+    # a foreign thread. kbuilder's GUI thread is the main thread (kbuilder/ui/app.py).
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("Icons are made on the GUI thread only: Qt's painting types are "
+                           "not thread-safe. Ask for the icon in a slot that runs there.")
+    if QCoreApplication.instance() is None:
+        raise RuntimeError("Create the QApplication before asking for icons.")
 
 
 @functools.cache
