@@ -40,9 +40,10 @@ class IconColors:
     disabled: str
 
 
-def names() -> list[str]:
-    """Every icon's name: the files in resources/icons/ without ``.svg``."""
-    return resources.names("icons", ".svg")
+@functools.cache
+def names() -> tuple[str, ...]:
+    """Every icon's name: the files in resources/icons/ without ``.svg`` (listed once)."""
+    return tuple(resources.names("icons", ".svg"))
 
 
 def icon(name: str) -> QIcon:
