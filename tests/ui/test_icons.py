@@ -168,3 +168,12 @@ def test_app_icon_is_the_kbuilder_drawing(qapp):
     assert image.size() == QSize(128, 128)
     assert near(rgb(image.pixelColor(20, 64)), (0x25, 0x63, 0xEB))  # the blue square
     assert image.pixelColor(0, 0).alpha() == 0  # rounded corners: transparent
+
+
+def test_the_application_shows_the_kbuilder_icon(qapp):
+    from kbuilder.ui.app import create_application
+
+    app = create_application()  # the running QApplication, named, themed and iconed
+    assert app is qapp
+    image = app.windowIcon().pixmap(QSize(32, 32), 1.0).toImage()
+    assert near(rgb(image.pixelColor(5, 16)), (0x25, 0x63, 0xEB))
