@@ -22,7 +22,7 @@ import time
 
 from PySide6.QtWidgets import QApplication
 
-from kbuilder.ui import theme
+from kbuilder.ui import icons, theme
 from kbuilder.ui.main_window import APP_NAME, ORGANIZATION, MainWindow, QtFirstPaint
 
 __all__ = ["APP_NAME", "AppStartError", "MainWindow", "run"]
@@ -57,6 +57,7 @@ def create_application() -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationDisplayName(APP_NAME)
+    app.setWindowIcon(icons.app_icon())  # title bars, task switchers (Linux: the .desktop's)
     theme.install(app)
     return app
 

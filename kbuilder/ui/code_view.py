@@ -264,9 +264,6 @@ class QtCodeView(QWidget):
         self.save_button.setIcon(icons.icon("save"))
 
     def _apply_colors(self) -> None:
-        # A style sheet, not a palette: the application's style sheet would override it.
         fg = "#abb2bf" if theme.colors().dark else "#1f2328"
-        self.editor.setStyleSheet(
-            f"QPlainTextEdit {{ background: {self.highlighter.background.name()}; "
-            f"color: {fg}; border: none; }}"
-        )
+        self.editor.setStyleSheet(theme.style_sheet(
+            "code_view", code_background=self.highlighter.background.name(), code_text=fg))

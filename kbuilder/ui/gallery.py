@@ -266,14 +266,7 @@ class QtGallery(QScrollArea):
         self._layout_cards(max(1, min(4, room // (PREVIEW.width() + 32))))
 
     def _apply_style(self) -> None:
-        c = theme.colors()
-        self.widget().setStyleSheet(
-            f"QFrame#card {{ background: {c.card.name()}; border: 1px solid "
-            f"{c.node_border.name()}; border-radius: 8px; }}"
-            f"QFrame#card:hover, QFrame#card:focus {{ background: {c.card_hover.name()}; "
-            f"border-color: {c.selection.name()}; }}"
-            "QFrame#card QLabel { background: transparent; border: none; }"
-        )
+        self.widget().setStyleSheet(theme.style_sheet("gallery"))
         if self._previews_ready:
             self.show_previews()
 

@@ -1,286 +1,189 @@
-"""Toolbar icons drawn with QPainter, in the theme's text colour.
+"""Toolbar and button icons: the SVG files in resources/icons/, drawn by QtSvg in the theme's
+colours, and the application icon (resources/kbuilder.svg).
 
-Drawn rather than shipped: no icon theme exists on a bare Linux, and drawn icons follow
-the light/dark theme without a second set of files.
+Each icon file is a 24x24 line drawing whose paint is ``currentColor``: it takes the theme's
+text colour (the ink), or the accent where an element (or a group around it) has
+``class="accent"``. A disabled icon is drawn wholly in the theme's disabled colour: Qt's own
+disabled look only lightens an icon, and light ink on a dark theme then looks as enabled as
+before. An engine (``QtSvgIconEngine``) renders the drawing at exactly the size and device
+pixel ratio asked for, so an icon is crisp at 16 px on a 2x screen as at 64 px.
+
+Icons are made and rendered on the GUI thread only: Qt's painting types are not thread-safe
+(creating them on a background thread crashed CI once), so ``icon`` refuses other threads.
 """
 
 from __future__ import annotations
 
 import functools
-import math
+import threading
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtCore import QByteArray, QCoreApplication, QRectF, QSize, Qt
+from PySide6.QtGui import QIcon, QIconEngine, QPainter, QPixmap
+from PySide6.QtSvg import QSvgRenderer
 
-from kbuilder.ui import theme
+from kbuilder.ui import resources, theme
 
-SIZE = 32  # drawn at 2x and scaled down by Qt for crisp edges
-ACCENTS = {"stop": "#d1242f"}  # icons whose accent is not the theme's selection colour
+SVG_NS = "http://www.w3.org/2000/svg"
+ET.register_namespace("", SVG_NS)  # write <svg>, not <ns0:svg>, back out
+PAINTS = ("stroke", "fill")
+WARNING_ICONS = frozenset({"stop"})  # accented in the theme's error colour, not the selection's
 
 
-def icon(name: str) -> QIcon:
-    """The icon called ``name`` (see ``_DRAW``) in the current theme's colours, with its
-    disabled look drawn in the theme's disabled colour."""
-    c = theme.colors()
-    accent = ACCENTS.get(name, c.selection.name())
-    return _icon(name, c.text.name(), accent, c.disabled.name())
+@dataclass(frozen=True)
+class IconColors:
+    """The colours an icon is drawn in (``#rrggbb``)."""
+
+    ink: str
+    accent: str
+    disabled: str
 
 
 @functools.cache
-def _icon(name: str, ink: str, accent: str, disabled: str) -> QIcon:
-    result = QIcon(_pixmap(name, ink, accent))
-    # Qt's own disabled look only lightens an icon: light ink on a dark theme then looks
-    # as enabled as before. Draw it in the disabled colour, accent included.
-    result.addPixmap(_pixmap(name, disabled, disabled), QIcon.Mode.Disabled)
-    return result
+def names() -> tuple[str, ...]:
+    """Every icon's name: the files in resources/icons/ without ``.svg`` (listed once)."""
+    return tuple(resources.names("icons", ".svg"))
 
 
-def _pixmap(name: str, ink: str, accent: str) -> QPixmap:
-    pixmap = QPixmap(SIZE, SIZE)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pixmap)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    p.setPen(_pen(QColor(ink)))
-    try:
-        _DRAW[name](p, QColor(ink), QColor(accent))
-    finally:
-        p.end()
-    return pixmap
+def icon(name: str) -> QIcon:
+    """The icon ``name`` (resources/icons/NAME.svg) in the current theme's colours. Call it
+    again after a theme change (``theme.manager().changed``) for the new colours.
+
+    Raises:
+        ResourceError: there is no such icon file.
+        RuntimeError: called from a thread other than the GUI thread.
+    """
+    _require_gui_thread()
+    c = theme.colors()
+    accent = c.error if name in WARNING_ICONS else c.selection
+    return _icon(name, IconColors(c.text.name(), accent.name(), c.disabled.name()))
 
 
-def _pen(color: QColor, width: float = 2.4, style=Qt.PenStyle.SolidLine) -> QPen:
-    return QPen(color, width, style, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin)
+def app_icon() -> QIcon:
+    """kbuilder's application icon (resources/kbuilder.svg), as it is: not recoloured."""
+    _require_gui_thread()
+    return _app_icon()
 
 
-def _page(p: QPainter, x: float = 8, y: float = 4, w: float = 16, h: float = 24) -> None:
-    path = QPainterPath()
-    path.moveTo(x, y)
-    path.lineTo(x + w - 6, y)
-    path.lineTo(x + w, y + 6)
-    path.lineTo(x + w, y + h)
-    path.lineTo(x, y + h)
-    path.closeSubpath()
-    p.drawPath(path)
+def recolour(svg: bytes, ink: str, accent: str) -> bytes:
+    """``svg`` with every ``currentColor`` paint (``stroke``, ``fill``, as attributes) made
+    ``ink``, or ``accent`` inside an element of class ``accent``.
+
+    Inherited paints are resolved the way SVG resolves ``currentColor``: at the element
+    that is painted, so an accent element that inherits ``stroke="currentColor"`` from the
+    root is stroked in the accent.
+    """
+    root = ET.fromstring(svg)
+
+    def paint(element: ET.Element, colour: str, inherited: dict[str, str | None]) -> None:
+        if "accent" in element.get("class", "").split():
+            colour = accent
+        own = {}
+        for attr in PAINTS:
+            own[attr] = element.get(attr, inherited[attr])
+            if own[attr] == "currentColor":
+                element.set(attr, colour)
+        for child in element:
+            paint(child, colour, own)
+
+    paint(root, ink, dict.fromkeys(PAINTS))
+    return ET.tostring(root)
 
 
-def _new(p: QPainter, ink: QColor, accent: QColor) -> None:
-    _page(p)
-    p.setPen(_pen(accent))
-    p.drawLine(QPointF(16, 12), QPointF(16, 22))
-    p.drawLine(QPointF(11, 17), QPointF(21, 17))
+class QtSvgIconEngine(QIconEngine):
+    """Renders an icon from SVG at whatever size and device pixel ratio it is asked for.
+
+    Args:
+        name: what the icon is called (``iconName``).
+        normal: the drawing for the normal, active and selected modes.
+        disabled: the drawing for the disabled mode.
+    """
+
+    def __init__(self, name: str, normal: QSvgRenderer, disabled: QSvgRenderer):
+        super().__init__()
+        self._name = name
+        self._normal = normal
+        self._disabled = disabled
+        self._pixmaps: dict[tuple[int, int, float, QIcon.Mode], QPixmap] = {}
+
+    def _renderer(self, mode: QIcon.Mode) -> QSvgRenderer:
+        return self._disabled if mode == QIcon.Mode.Disabled else self._normal
+
+    def paint(self, painter: QPainter, rect, mode: QIcon.Mode, state: QIcon.State) -> None:
+        self._renderer(mode).render(painter, _square(QRectF(rect)))
+
+    def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
+        return self.scaledPixmap(size, mode, state, 1.0)
+
+    def scaledPixmap(self, size: QSize, mode: QIcon.Mode,  # noqa: N802 (Qt's name)
+                     state: QIcon.State, scale: float) -> QPixmap:
+        key = (size.width(), size.height(), scale, mode)
+        pixmap = self._pixmaps.get(key)
+        if pixmap is None:
+            pixmap = QPixmap(size * scale)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            try:
+                self._renderer(mode).render(painter, _square(QRectF(pixmap.rect())))
+            finally:
+                painter.end()
+            pixmap.setDevicePixelRatio(scale)
+            self._pixmaps[key] = pixmap
+        return pixmap
+
+    def iconName(self) -> str:  # noqa: N802 (Qt's name)
+        return self._name
+
+    def clone(self) -> QtSvgIconEngine:
+        # Qt clones an engine when a shared QIcon is changed (addPixmap, ...), which
+        # kbuilder never does. Qt then owns the clone, but PySide6 would free the Python
+        # object behind it once this returns (a crash at the next paint), so it is kept.
+        engine = QtSvgIconEngine(self._name, self._normal, self._disabled)
+        _CLONES.append(engine)
+        return engine
 
 
-def _open(p: QPainter, ink: QColor, accent: QColor) -> None:
-    path = QPainterPath()
-    path.moveTo(4, 8)
-    path.lineTo(12, 8)
-    path.lineTo(14, 11)
-    path.lineTo(26, 11)
-    path.lineTo(26, 25)
-    path.lineTo(4, 25)
-    path.closeSubpath()
-    p.drawPath(path)
-    p.drawLine(QPointF(4, 15), QPointF(26, 15))
+_CLONES: list[QtSvgIconEngine] = []
 
 
-def _save(p: QPainter, ink: QColor, accent: QColor) -> None:
-    path = QPainterPath()
-    path.moveTo(5, 5)
-    path.lineTo(23, 5)
-    path.lineTo(27, 9)
-    path.lineTo(27, 27)
-    path.lineTo(5, 27)
-    path.closeSubpath()
-    p.drawPath(path)
-    p.drawRect(QRectF(10, 5, 11, 7))
-    p.drawRect(QRectF(9, 17, 14, 10))
+def _square(rect: QRectF) -> QRectF:
+    """The largest square centred in ``rect``: the drawings are square."""
+    side = min(rect.width(), rect.height())
+    return QRectF(rect.center().x() - side / 2, rect.center().y() - side / 2, side, side)
 
 
-def _arrow(p: QPainter, mirrored: bool) -> None:
-    p.save()
-    if mirrored:
-        p.translate(SIZE, 0)
-        p.scale(-1, 1)
-    path = QPainterPath()
-    path.moveTo(9, 13)
-    path.lineTo(20, 13)
-    path.cubicTo(29, 13, 29, 26, 20, 26)
-    path.lineTo(12, 26)
-    p.drawPath(path)
-    p.drawLine(QPointF(9, 13), QPointF(14, 8))
-    p.drawLine(QPointF(9, 13), QPointF(14, 18))
-    p.restore()
+def _require_gui_thread() -> None:
+    # Asked of Python, not Qt: QThread.currentThread() would itself create a Qt object on
+    # a foreign thread. kbuilder's GUI thread is the main thread (kbuilder/ui/app.py).
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("Icons are made on the GUI thread only: Qt's painting types are "
+                           "not thread-safe. Ask for the icon in a slot that runs there.")
+    if QCoreApplication.instance() is None:
+        raise RuntimeError("Create the QApplication before asking for icons.")
 
 
-def _undo(p: QPainter, ink: QColor, accent: QColor) -> None:
-    _arrow(p, False)
+@functools.cache
+def _icon(name: str, colors: IconColors) -> QIcon:
+    normal = _renderer(f"icons/{name}.svg", colors.ink, colors.accent)
+    disabled = _renderer(f"icons/{name}.svg", colors.disabled, colors.disabled)
+    return QIcon(QtSvgIconEngine(name, normal, disabled))
 
 
-def _redo(p: QPainter, ink: QColor, accent: QColor) -> None:
-    _arrow(p, True)
+@functools.cache
+def _app_icon() -> QIcon:
+    renderer = _renderer("kbuilder.svg", None, None)
+    return QIcon(QtSvgIconEngine("kbuilder", renderer, renderer))
 
 
-def _magnifier(p: QPainter) -> None:
-    p.drawEllipse(QRectF(5, 5, 16, 16))
-    p.drawLine(QPointF(19, 19), QPointF(27, 27))
-
-
-def _zoom_in(p: QPainter, ink: QColor, accent: QColor) -> None:
-    _magnifier(p)
-    p.drawLine(QPointF(9, 13), QPointF(17, 13))
-    p.drawLine(QPointF(13, 9), QPointF(13, 17))
-
-
-def _zoom_out(p: QPainter, ink: QColor, accent: QColor) -> None:
-    _magnifier(p)
-    p.drawLine(QPointF(9, 13), QPointF(17, 13))
-
-
-def _fit(p: QPainter, ink: QColor, accent: QColor) -> None:
-    for x, y, dx, dy in ((5, 5, 1, 1), (27, 5, -1, 1), (5, 27, 1, -1), (27, 27, -1, -1)):
-        p.drawLine(QPointF(x, y), QPointF(x + 7 * dx, y))
-        p.drawLine(QPointF(x, y), QPointF(x, y + 7 * dy))
-    p.drawRect(QRectF(11, 11, 10, 10))
-
-
-def _box(p: QPainter, x: float, y: float, accent: QColor | None = None) -> None:
-    if accent is not None:
-        p.setBrush(accent)
-    p.drawRoundedRect(QRectF(x, y, 10, 7), 2, 2)
-    p.setBrush(Qt.BrushStyle.NoBrush)
-
-
-def _arrange(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawLine(QPointF(16, 11), QPointF(9, 20))
-    p.drawLine(QPointF(16, 11), QPointF(23, 20))
-    _box(p, 11, 4)
-    _box(p, 4, 20)
-    _box(p, 18, 20)
-
-
-def _cut(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawEllipse(QRectF(5, 19, 8, 8))
-    p.drawEllipse(QRectF(19, 19, 8, 8))
-    p.drawLine(QPointF(11, 20), QPointF(22, 4))
-    p.drawLine(QPointF(21, 20), QPointF(10, 4))
-
-
-def _copy(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawRoundedRect(QRectF(11, 10, 15, 18), 2, 2)
-    p.drawPolyline([QPointF(7, 22), QPointF(6, 22), QPointF(6, 4), QPointF(20, 4),
-                    QPointF(20, 6)])
-
-
-def _paste(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawRoundedRect(QRectF(6, 7, 20, 21), 2, 2)
-    p.drawRoundedRect(QRectF(11, 4, 10, 6), 2, 2)
-
-
-def _delete(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawLine(QPointF(5, 8), QPointF(27, 8))
-    p.drawLine(QPointF(13, 8), QPointF(13, 4))
-    p.drawLine(QPointF(13, 4), QPointF(19, 4))
-    p.drawLine(QPointF(19, 4), QPointF(19, 8))
-    path = QPainterPath()
-    path.moveTo(8, 8)
-    path.lineTo(10, 28)
-    path.lineTo(22, 28)
-    path.lineTo(24, 8)
-    p.drawPath(path)
-    p.drawLine(QPointF(14, 13), QPointF(14, 23))
-    p.drawLine(QPointF(18, 13), QPointF(18, 23))
-
-
-def _import(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawPolyline([QPointF(5, 18), QPointF(5, 27), QPointF(27, 27), QPointF(27, 18)])
-    p.setPen(_pen(accent))
-    p.drawLine(QPointF(16, 4), QPointF(16, 20))
-    p.drawLine(QPointF(16, 20), QPointF(10, 14))
-    p.drawLine(QPointF(16, 20), QPointF(22, 14))
-
-
-def _export(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawPolyline([QPointF(5, 18), QPointF(5, 27), QPointF(27, 27), QPointF(27, 18)])
-    p.setPen(_pen(accent))
-    p.drawLine(QPointF(16, 21), QPointF(16, 4))
-    p.drawLine(QPointF(16, 4), QPointF(10, 10))
-    p.drawLine(QPointF(16, 4), QPointF(22, 10))
-
-
-def _up(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawLine(QPointF(16, 26), QPointF(16, 7))
-    p.drawLine(QPointF(16, 7), QPointF(9, 14))
-    p.drawLine(QPointF(16, 7), QPointF(23, 14))
-
-
-def _layers(p: QPainter, ink: QColor, accent: QColor) -> None:
-    for i, y in enumerate((6, 14, 22)):
-        _box(p, 6 + i * 2, y, accent if i == 1 else None)
-        p.drawRoundedRect(QRectF(6, y, 20, 6), 2, 2)
-
-
-def _code(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.drawPolyline([QPointF(11, 9), QPointF(4, 16), QPointF(11, 23)])
-    p.drawPolyline([QPointF(21, 9), QPointF(28, 16), QPointF(21, 23)])
-    p.setPen(_pen(accent))
-    p.drawLine(QPointF(18, 6), QPointF(14, 26))
-
-
-def _group(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.setPen(_pen(ink, 2.0, Qt.PenStyle.DashLine))
-    p.drawRoundedRect(QRectF(4, 4, 24, 24), 4, 4)
-    p.setPen(_pen(ink))
-    _box(p, 11, 9, accent)
-    _box(p, 11, 17)
-
-
-def _play(p: QPainter, ink: QColor, accent: QColor) -> None:
-    path = QPainterPath()
-    r = 11
-    cx, cy = 16, 16
-    for i in range(3):
-        a = math.radians(120 * i)
-        pt = QPointF(cx + r * math.cos(a), cy + r * math.sin(a))
-        path.lineTo(pt) if i else path.moveTo(pt)
-    path.closeSubpath()
-    p.setBrush(accent)
-    p.drawPath(path)
-
-
-def _pause(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(accent)
-    p.drawRoundedRect(QRectF(8, 6, 6, 20), 1.5, 1.5)
-    p.drawRoundedRect(QRectF(18, 6, 6, 20), 1.5, 1.5)
-
-
-def _stop(p: QPainter, ink: QColor, accent: QColor) -> None:
-    p.setPen(Qt.PenStyle.NoPen)
-    p.setBrush(accent)
-    p.drawRoundedRect(QRectF(7, 7, 18, 18), 3, 3)
-
-
-_DRAW = {
-    "new": _new,
-    "open": _open,
-    "save": _save,
-    "undo": _undo,
-    "redo": _redo,
-    "zoom_in": _zoom_in,
-    "zoom_out": _zoom_out,
-    "fit": _fit,
-    "arrange": _arrange,
-    "cut": _cut,
-    "copy": _copy,
-    "paste": _paste,
-    "delete": _delete,
-    "import": _import,
-    "export": _export,
-    "up": _up,
-    "layers": _layers,
-    "code": _code,
-    "group": _group,
-    "play": _play,
-    "pause": _pause,
-    "stop": _stop,
-}
+@functools.cache
+def _renderer(file: str, ink: str | None, accent: str | None) -> QSvgRenderer:
+    """The drawing in ``file`` (relative to resources/), recoloured unless ``ink`` is None."""
+    svg = resources.data(file)
+    if ink is not None:
+        svg = recolour(svg, ink, accent or ink)
+    renderer = QSvgRenderer(QByteArray(svg))
+    if not renderer.isValid():
+        raise resources.ResourceError(f"{resources.path(file)} is not an SVG drawing "
+                                      "QtSvg can read.")
+    return renderer

@@ -462,7 +462,7 @@ class MainWindow(QMainWindow):
     def _on_theme_changed(self) -> None:
         for action in self.findChildren(QAction):
             name = action.data()
-            if isinstance(name, str) and name in icons._DRAW:
+            if isinstance(name, str) and name in icons.names():
                 action.setIcon(icons.icon(name))
         self.editor.view.refresh_theme()
         self.editor.scene.refresh_theme()

@@ -7,11 +7,14 @@ canvas reads its colours from ``colors()`` at paint time, so a theme switch is o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from string import Template
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
+
+from kbuilder.ui import resources
 
 MODES = ("system", "light", "dark")
 
@@ -179,15 +182,26 @@ class QtAppStyle(QProxyStyle):
         super().drawPrimitive(element, option, painter, widget)
 
 
-_STYLESHEET = """
-QToolBar { spacing: 2px; padding: 2px 4px; border: none; }
-QToolButton { padding: 3px 5px; }
-QDockWidget::title { padding: 5px 6px; }
-QLabel#errorLabel { color: %(error)s; }
-QLabel#sectionTitle { font-weight: bold; }
-QLabel#muted { color: %(muted)s; }
-QFrame#errorBox { border: 1px solid %(error)s; border-radius: 4px; }
-"""
+def style_sheet(name: str, scheme: CanvasColors | None = None, **extra: str) -> str:
+    """The style sheet resources/styles/NAME.qss with its ``${placeholder}``s filled in:
+    each colour of ``scheme`` (the current theme's by default) as ``#rrggbb``, and
+    ``extra``.
+
+    Raises:
+        ValueError: the file names a placeholder that is neither.
+    """
+    c = scheme if scheme is not None else colors()
+    values = {f.name: getattr(c, f.name).name() for f in fields(c)
+              if isinstance(getattr(c, f.name), QColor)}
+    values.update(extra)
+    file = f"styles/{name}.qss"
+    try:
+        return Template(resources.text(file)).substitute(values)
+    except KeyError as exc:
+        raise ValueError(f"{resources.path(file)} uses ${{{exc.args[0]}}}, which is not a "
+                         f"colour it is given; use one of: {', '.join(values)}.") from None
+
+
 
 
 class QtThemeManager(QObject):
@@ -240,9 +254,7 @@ class QtThemeManager(QObject):
         changed = colors is not self._colors
         self._colors = colors
         self._app.setPalette(_palette(colors))
-        self._app.setStyleSheet(
-            _STYLESHEET % {"error": colors.error.name(), "muted": colors.muted.name()}
-        )
+        self._app.setStyleSheet(style_sheet("app", colors))
         if changed:
             self.changed.emit()
 
