@@ -147,7 +147,7 @@ class DataSettings:
         if self.table_encoding not in TABLE_ENCODINGS:
             raise SettingsError(f"data: table_encoding must be one of "
                                 f"{', '.join(TABLE_ENCODINGS)}; received "
-                                f"{self.table_encoding!r}.")
+                                f"{self.table_encoding!r}.", param="table_encoding")
         _fraction(self.validation_split, "validation_split", "data")
         _fraction(self.test_split, "test_split", "data")
         if self.validation_split + self.test_split >= 1:

@@ -204,10 +204,13 @@ class TestGallery(PanelTest):
         from kbuilder.graph.templates import TEMPLATES
 
         assert set(TEMPLATES) <= set(panel.cards)
+        from kbuilder.ui.gallery import EMPTY
+
         # QLabel.pixmap() is never None in PySide6: an unset one is a null pixmap.
-        pixmap = panel.cards["mlp_classifier"].preview.pixmap()
-        assert not pixmap.isNull()
-        image = pixmap.toImage()
-        colours = {image.pixel(x, y) for x in range(0, image.width(), 3)
-                   for y in range(0, image.height(), 3)}
-        assert len(colours) > 2  # the template's nodes are drawn, not only the background
+        previews = {name: panel.cards[name].preview.pixmap().toImage()
+                    for name in (EMPTY, "mlp_classifier", "cnn_classifier")}
+        assert not any(image.isNull() for image in previews.values())
+        # Each card shows its own model: the templates' drawings differ from each other and
+        # from the empty model's drop zone.
+        assert previews["mlp_classifier"] != previews[EMPTY]
+        assert previews["mlp_classifier"] != previews["cnn_classifier"]
