@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kbuilder.graph import codegen_rows
 from kbuilder.graph.table_layout import MISSING_MARKERS as _TABLE_MISSING
 
 # The numbers of kbuilder.runtime.data (the tests check they agree).
@@ -282,6 +283,14 @@ def read_table(path):
 _define("read_table_csv", r'''
 def read_table(path):
     """The table's columns as pyarrow arrays, read with kbuilder's parser and options."""
+    return read_csv(path, COLUMNS, SKIP_ROWS, TEXT_COLUMNS)
+''', "read_csv")
+
+_define("read_csv", r'''
+def read_csv(path, names, skip, text_columns):
+    """The columns of a CSV file as pyarrow arrays, by kbuilder's rules (DELIMITER,
+    DECIMAL, ENCODING, MISSING_MARKERS): `names` (None: the first line names them) after
+    `skip` lines; `text_columns` kept as text, as written."""
     nulls = sorted({
         "".join(p) for marker in MISSING_MARKERS
         for p in itertools.product(*[(c.lower(), c.upper()) if c.isalpha() else (c,)
@@ -294,12 +303,12 @@ def read_table(path):
     def read(encoding):
         return pacsv.read_csv(
             path,
-            pacsv.ReadOptions(column_names=COLUMNS, skip_rows=SKIP_ROWS, encoding=encoding),
+            pacsv.ReadOptions(column_names=names, skip_rows=skip, encoding=encoding),
             pacsv.ParseOptions(delimiter=DELIMITER, newlines_in_values=True,
                                invalid_row_handler=blank_or_error),
             pacsv.ConvertOptions(
                 null_values=nulls, strings_can_be_null=True, quoted_strings_can_be_null=True,
-                column_types={c: pa.string() for c in TEXT_COLUMNS if c in COLUMNS},
+                column_types={c: pa.string() for c in text_columns},
                 decimal_point=DECIMAL),
         )
 
@@ -322,7 +331,7 @@ def read_table(path):
     mask = np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
     if mask.any():
         table = table.filter(~mask)
-    return {name: table.column(i) for i, name in enumerate(COLUMNS)}
+    return {name: table.column(i) for i, name in enumerate(table.column_names)}
 ''')
 
 _define("excel_text", r'''
@@ -553,7 +562,8 @@ def load_data(path):
     rows: "numeric" holds the numbers as written (NaN where missing; the model's
     FillMissing and Normalization fill and scale them) and each categorical column gives
     codes of its own Input: 1.. for the training rows' sorted categories (VOCABULARIES,
-    filled in here), 0 for a value the training rows do not have."""
+    filled in here), 0 for a value the training rows do not have. NUMERIC_COLUMNS,
+    CATEGORY_INPUTS and CLASS_NAMES (how encode_rows reads raw rows) are filled in too."""
     columns = read_table(path)
     header = list(columns)
     target = TARGET or header[-1]
@@ -566,6 +576,10 @@ def load_data(path):
     y, classes, kept = table_target(columns[target], MERGES.get(target))
     rows = None if len(kept) == len(columns[target]) else pa.array(kept)
     blocks, categories, taken = [], {}, {"numeric"}
+    NUMERIC_COLUMNS.clear()
+    CATEGORY_INPUTS.clear()
+    VOCABULARIES.clear()
+    CLASS_NAMES[:] = classes or []
     for name in features:
         column = columns[name] if rows is None else columns[name].take(rows)
         chosen = FEATURES is not None or name in CATEGORICAL or name in ROLES
@@ -578,18 +592,22 @@ def load_data(path):
             filled = pc.fill_null(text, pa.scalar(MISSING_CATEGORY, pa.string()))
             categories[input_name(name, taken)] = (name, filled)
             continue
-        blocks += [block for block, _, _ in encode_feature(name, role, numbers, text, column)]
+        encoded = encode_feature(name, role, numbers, text, column)
+        blocks += [block for block, _, _ in encoded]
+        block_names = [n for _, names, _ in encoded for n in names]
+        NUMERIC_COLUMNS.append(numeric_column(name, role, numbers, text, block_names))
     if classes is not None:
         print(f"Classes: {classes}")
     train, validation, test = split_rows(len(y), labels=None if classes is None else y)
     x = {"numeric": np.concatenate(blocks, axis=1)} if blocks else {}
     for key, (name, text) in categories.items():
         VOCABULARIES[name] = sorted(set(text.take(pa.array(train)).to_pylist()))
+        CATEGORY_INPUTS[name] = key
         x[key] = category_codes(text, VOCABULARIES[name])
     return tuple(({k: v[part] for k, v in x.items()}, y[part])
                  for part in (train, validation, test))
 ''', "read_table", "table_target", "column_role", "encode_feature", "split_rows",
-        "input_name", "category_codes")
+        "input_name", "category_codes", "numeric_column")
 
 _define("input_name", r'''
 def input_name(column, taken):
@@ -902,6 +920,7 @@ class DataSection:
     definitions: tuple[str, ...]
     path_argument: bool
     streams: bool = False  # x_* are image files, read by ImageBatches
+    predicts: bool = False  # raw rows: encode_rows, predict_csv, load_trained, save_csv
 
 
 # Every module-level name a data section may define (generated variables avoid them).
@@ -916,6 +935,7 @@ DEFINED_NAMES = frozenset(
      "DELIMITER", "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
      "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
     | {name for name in _SOURCES if not name.startswith("load_")}
+    | codegen_rows.DEFINED_NAMES
 )
 
 
@@ -970,7 +990,8 @@ def table_settings(settings: Any) -> list[str]:
 
 
 def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
-                 input_names: list[str] | None = None) -> DataSection:
+                 input_names: list[str] | None = None,
+                 rows: codegen_rows.RowEncoding | None = None) -> DataSection:
     """The data section for ``settings`` (a ``DataSettings``) of source ``kind``.
 
     Args:
@@ -981,6 +1002,8 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         input_names: for a NumPy file with one array per model input, the model's Input
             names (``load_data`` then gives ``x`` as a dict by Input name, and
             ``fit_to_inputs`` a list in this order).
+        rows: a table in "model" encoding: the trained run's row encoder, written out for
+            ``encode_rows`` (``None``: ``load_data`` learns it from the data).
     """
     from kbuilder.graph.codegen import _literal, _string
 
@@ -1022,11 +1045,15 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         lines += table_settings(settings)
         rules.append(_CSV_RULES.strip("\n"))
         source = "load_csv_model" if settings.table_encoding == "model" else "load_csv"
+        reader = f"read_table_{'csv' if fmt == 'tsv' else fmt}"
         if source == "load_csv_model":
-            lines.append("VOCABULARIES = {}  # column -> its training categories (load_data)")
+            lines += codegen_rows.settings_lines(rows)
+            stdlib |= {"import os", "import tempfile"}
         loader = _SOURCES[source][0]
-        needs = [f"read_table_{'csv' if fmt == 'tsv' else fmt}",
-                 *(n for n in _SOURCES[source][1] if n != "read_table")]
+        needs = [reader, *(n for n in _SOURCES[source][1] if n != "read_table")]
+        if source == "load_csv_model":  # predictions on raw rows of the file
+            needs += [f"read_rows_{'csv' if fmt in ('csv', 'tsv') else 'file'}",
+                      "encode_rows", "predict_csv", "save_csv", "load_trained"]
     elif kind == "npz":
         stdlib.add("from pathlib import Path")
         lines.append(f"DATA_PATH = {_string(location)}")
@@ -1069,6 +1096,7 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         definitions=tuple(definitions),
         path_argument=kind in ("csv", "npz", "images"),
         streams=kind == "images",
+        predicts=kind == "csv" and settings.table_encoding == "model",
     )
 
 
@@ -1086,6 +1114,9 @@ def _with_dependencies(names: list[str]) -> list[str]:
     for name in names:
         visit(name)
     return [_SOURCES[name][0] for name in ordered]
+
+
+_SOURCES.update(codegen_rows.SOURCES)
 
 
 def _import_order(line: str) -> tuple[int, str]:
