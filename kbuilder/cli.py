@@ -704,13 +704,18 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         _print_errors("The model cannot be written as code", report["errors"], args.project)
         return EXIT_PROBLEMS
     from kbuilder.graph import codegen
+    from kbuilder.graph.codegen_rows import trained_encoding
     from kbuilder.graph.errors import GraphError
 
+    # Raw rows in the script: the latest trained run's row encoder, when it has one.
+    rows = trained_encoding(project, args.project) if args.notebook or args.training_script \
+        else None
     try:
         if args.notebook:
-            codegen.write_notebook(project, output)
+            codegen.write_notebook(project, output, rows)
         elif args.training_script:
-            codegen.write_text_atomically(output, codegen.generate_training_script(project))
+            codegen.write_text_atomically(output,
+                                          codegen.generate_training_script(project, rows))
         else:
             codegen.write_text_atomically(output, codegen.generate_model_code(project.graph))
     except GraphError as exc:  # e.g. a data or training setting that is not valid

@@ -1053,6 +1053,10 @@ class _TrainingPlan:
         data = DataSettings.from_dict(project.data or {})
         training = TrainingSettings.from_dict(project.training or {})
         model = _model_functions(project.graph)
+        if rows is not None and (data.kind != "csv" or data.table_encoding != "model"
+                                 or rows.input_names
+                                 != {n.name for n in project.graph.input_nodes()}):
+            rows = None  # trained for other data or another model: learned from the data
         plan = cls(project.graph.name, data, training, model, rows=rows)
         plan.adapted = plan._layers_to_adapt()
         return plan

@@ -18,6 +18,8 @@ runtime's arrays and the script kbuilder's predictions.
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,34 @@ class RowEncoding:
             class_names=list(data.get("class_names") or []),
             model_path=model_path,
         )
+
+    @property
+    def input_names(self) -> set[str]:
+        """The model Inputs these rows feed."""
+        return ({NUMERIC_INPUT} if self.numeric_columns else set()) \
+            | set(self.category_inputs.values())
+
+
+def trained_encoding(project: Any, project_path: str | os.PathLike[str] | None
+                     ) -> RowEncoding | None:
+    """The row encoder of the project's latest trained run (its ``row_encoder.json``, a
+    table in "model" encoding) with the run's model, or ``None`` when there is none.
+
+    An unreadable file gives ``None`` too: the script then learns the encoder from the
+    data, as it does without a trained run.
+    """
+    from kbuilder.graph import runs
+
+    record = runs.latest_trained(project.runs)
+    path = runs.artifact_path(record, "row_encoder", project_path)
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        model = runs.artifact_path(record, "model", project_path)
+        return RowEncoding.from_row_encoder(data, str(model) if model else None)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def settings_lines(encoding: RowEncoding | None) -> list[str]:
@@ -143,9 +173,11 @@ def encode_rows(frame):
 
     def column(name):
         values = frame[name]
-        if isinstance(values, pa.Array | pa.ChunkedArray):
-            return values
-        return pa.array(values, from_pandas=True)  # None and NaN are missing values
+        if not isinstance(values, pa.Array | pa.ChunkedArray):
+            values = pa.array(values, from_pandas=True)  # None and NaN are missing values
+        if pa.types.is_large_string(values.type):  # pandas' own strings
+            values = pc.cast(values, pa.string())
+        return values
 
     x = {}
     blocks = []
@@ -163,8 +195,11 @@ def encode_rows(frame):
                                       else np.nan for v in lowered]))
         else:
             numbers = as_numbers(values)
-            if numbers is None or numbers[1] is not None:
-                row = 0 if numbers is None else int(numbers[1][0])
+            if numbers is None:
+                raise SystemExit(f"Column {name!r} holds {values.type} values; the model was "
+                                 "trained on numbers in this column.")
+            if numbers[1] is not None:
+                row = int(numbers[1][0])
                 raise SystemExit(
                     f"Row {row + 1}, column {name!r}: {values[row].as_py()!r} is not a "
                     "number. The model was trained on numbers in this column; correct the "
@@ -233,7 +268,12 @@ def save_csv(frame, path):
 
 _define("load_trained", r'''
 def load_trained(path):
-    """A trained model: a .keras file, or the weights (.weights.h5) of build_model()."""
+    """A trained model: a .keras file, or the weights (.weights.h5) of build_model(); a
+    relative path is looked for in the working folder, then beside this script."""
+    script = globals().get("__file__")
+    if not os.path.exists(path) and script and not os.path.isabs(path):
+        beside = os.path.join(os.path.dirname(os.path.abspath(script)), path)
+        path = beside if os.path.exists(beside) else path
     if not os.path.exists(path):
         raise SystemExit(f"There is no trained model at {path}; train one with this script "
                          "(it saves model.keras) or give it with --model.")
@@ -241,7 +281,8 @@ def load_trained(path):
         model = build_model()
         model.load_weights(path)
         return model
-    return keras.saving.load_model(path)
+    # Not compiled: predicting needs no optimizer, and no jit_compile a run trained with.
+    return keras.saving.load_model(path, compile=False)
 ''')
 
 # The module-level names the sections above define (generated variables avoid them).
