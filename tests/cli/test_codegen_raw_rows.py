@@ -237,3 +237,23 @@ def test_kbuilder_layers_live_in_a_module_that_holds_their_globals():
     module = sys.modules[cls.__module__]
     assert module.keras is not None and module.layers is not None
     assert getattr(module, "FillMissing") is cls
+
+
+@pytest.mark.slow  # an export in a worker and a script: ~15 s
+def test_the_python_export_predicts_on_raw_rows_with_its_weights(trained, tmp_path, capsys):
+    folder, project, _, raw = trained
+    capsys.readouterr()
+    assert run("export", project, "--format", "python", "-o", folder / "exported") == 0
+    assert "train.py --predict rows.csv" in capsys.readouterr().out
+    script = folder / "exported" / "train.py"
+    assert 'TRAINED_MODEL = "model.weights.h5"' in script.read_text()
+    out = tmp_path / "exported.csv"
+    result = subprocess.run(  # from another folder: the weights are found beside the script
+        [sys.executable, str(script), "--predict", str(raw), "-o", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    for mine, theirs in zip(read(out), read(folder / "kbuilder.csv"), strict=True):
+        assert mine["predicted"] == theirs["predicted"]
+        assert float(mine["confidence"]) == pytest.approx(float(theirs["confidence"]),
+                                                          abs=1e-5)
