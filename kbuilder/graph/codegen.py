@@ -1204,8 +1204,23 @@ class _TrainingPlan:
                 "the trained model instead.")
         inputs = ([n.name for n in self.model.graph.input_nodes()] if self.arrays_by_input
                   else None)
+        outputs = ([n.name for n in self.model.graph.output_nodes()] if self.arrays_by_input
+                   else None)
         return data_section(self.data, self.kind, self.training.loss if self.one_hot else None,
-                            input_names=inputs, rows=self.rows)
+                            input_names=inputs, rows=self.rows, output_names=outputs)
+
+    @property
+    def targets_by_output(self) -> bool:
+        """Whether the data gives one target per model output (a NumPy file)."""
+        from kbuilder.graph.codegen_data import targets_by_output
+
+        return self.arrays_by_input and targets_by_output(
+            self.data, [n.name for n in self.model.graph.output_nodes()])
+
+    def count(self, split: str) -> str:
+        """The expression of the number of samples of a split (``train``, ``val``, ``test``)."""
+        # Targets per output are a list (one array each): count the first input's rows.
+        return f"len(x_{split}[0])" if self.targets_by_output else f"len(y_{split})"
 
     def data_definitions(self) -> list[str]:
         return list(self.data_section.definitions)
@@ -1217,7 +1232,14 @@ class _TrainingPlan:
         if not self.data_section.streams:
             lines.append(f"x_train, x_val, x_test = ({fit}(x) for x in "
                          "(x_train, x_val, x_test))")
-        if self.one_hot:
+        if self.targets_by_output:
+            lines.append("y_train, y_val, y_test = (fit_targets(y) for y in "
+                         "(y_train, y_val, y_test))")
+        if self.one_hot and self.targets_by_output:
+            lines += ["for i, targets in enumerate(zip(y_train, y_val, y_test, strict=True)):",
+                      '    if targets[0].dtype.kind in "iu":  # class ids; values stay values',
+                      "        y_train[i], y_val[i], y_test[i] = one_hot(*targets)"]
+        elif self.one_hot:
             lines.append("y_train, y_val, y_test = one_hot(y_train, y_val, y_test)")
         if self.data_section.streams:  # image files: read batch by batch while training
             lines += [
@@ -1226,7 +1248,7 @@ class _TrainingPlan:
                 "test_batches = ImageBatches(x_test, y_test)",
             ]
         lines.append('print("Samples for training, validation and test:", '
-                     "(len(y_train), len(y_val), len(y_test)))")
+                     f"({self.count('train')}, {self.count('val')}, {self.count('test')}))")
         return "\n".join(lines)
 
     def mismatch_lines(self) -> list[str]:
@@ -1239,7 +1261,7 @@ class _TrainingPlan:
                 "gives one array per sample. Edit load_data() to give one array per input, "
                 "then remove this stop."
             )
-        elif self.model.output_count > 1:
+        elif self.model.output_count > 1 and not self.targets_by_output:
             message = (
                 f"This model has {self.model.output_count} outputs, but the data gives one "
                 "target per sample. Edit load_data() to give one target array per output, "
@@ -1274,9 +1296,17 @@ class _TrainingPlan:
             "model.compile(",
             f"    optimizer=keras.optimizers.{optimizer}(learning_rate=LEARNING_RATE),",
             f"    loss={_string(t.loss)},",
-            f"    metrics={_literal(list(t.metrics))},",
+            f"    metrics={_literal(self.metrics)},",
             ")",
         ]
+
+    @property
+    def metrics(self) -> list[Any]:
+        """The metrics as compile takes them: one list per output when there are several
+        (as kbuilder's training gives them)."""
+        if self.model.output_count > 1:
+            return [list(self.training.metrics) for _ in range(self.model.output_count)]
+        return list(self.training.metrics)
 
     def callbacks_definition(self) -> str:
         t = self.training
@@ -1333,7 +1363,7 @@ class _TrainingPlan:
             data = ["    train_batches,", "    validation_data=val_batches,"]
         else:
             data = ["    x_train,", "    y_train,",
-                    "    validation_data=(x_val, y_val) if len(y_val) else None,"]
+                    f"    validation_data=(x_val, y_val) if {self.count('val')} else None,"]
         lines += [
             "model.fit(",
             *data,
@@ -1357,7 +1387,7 @@ class _TrainingPlan:
             data = ("test_batches," if self.data_section.streams
                     else "x_test, y_test, batch_size=BATCH_SIZE,")
             lines += [
-                "if len(y_test):",
+                f"if {self.count('test')}:",
                 f"    results = model.evaluate({data} return_dict=True, verbose=0)",
             ]
             lines += [

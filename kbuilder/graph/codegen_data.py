@@ -745,6 +745,56 @@ def load_data(path):
     )
 ''', "read_arrays", "as_features", "as_targets", "split_rows")
 
+_define("load_npz_targets", '''
+def load_data(path):
+    """One array per model input (INPUT_ARRAYS: Input name -> array) and one target array
+    per model output (TARGET_ARRAYS: Output name -> array), each target encoded on its
+    own (its task, its classes); the split is stratified by the first target's classes.
+    Arrays NAME_test and NAME_val are the file's own test and validation splits."""
+    arrays = read_arrays(path)
+    wanted = [*INPUT_ARRAYS.values(), *TARGET_ARRAYS.values()]
+    lacking = [name for name in wanted if name not in arrays]
+    if lacking:
+        raise SystemExit(f"{path} has no array {lacking[0]!r}; it holds {sorted(arrays)}.")
+    given = [s for s in ("test", "val") if all(f"{a}_{s}" in arrays for a in wanted)]
+    suffixes = ["", *(f"_{s}" for s in given)]
+    xs = [{name: as_features(arrays[a + suffix]) for name, a in INPUT_ARRAYS.items()}
+          for suffix in suffixes]
+    ys = [{} for _ in suffixes]
+    labels = None
+    for i, (output, target) in enumerate(TARGET_ARRAYS.items()):
+        encoded, classes = as_targets(*(np.asarray(arrays[target + suffix])
+                                        for suffix in suffixes))
+        for y, part in zip(ys, encoded, strict=True):
+            y[output] = part
+        if classes is not None:
+            print(f"Classes of {output!r}: {classes}")
+            if i == 0:
+                labels = encoded[0].argmax(axis=1) if encoded[0].ndim == 2 else encoded[0]
+    own = dict(zip(given, zip(xs[1:], ys[1:], strict=True), strict=True))
+    x, y = xs[0], ys[0]
+    train, validation, test = split_rows(
+        len(labels if labels is not None else next(iter(y.values()))), labels,
+        test_given="test" in own, validation_given="val" in own,
+    )
+
+    def rows(by_name, index):
+        return {name: a[index] for name, a in by_name.items()}
+
+    return (
+        (rows(x, train), rows(y, train)),
+        own.get("val", (rows(x, validation), rows(y, validation))),
+        own.get("test", (rows(x, test), rows(y, test))),
+    )
+''', "read_arrays", "as_features", "as_targets", "split_rows", "fit_targets")
+
+_define("fit_targets", '''
+def fit_targets(y):
+    """The target of each model output (TARGET_ARRAYS, by Output name), in the model's
+    order, as model.fit takes them."""
+    return [y[name] for name in TARGET_ARRAYS]
+''')
+
 # ------------------------------------------------------------------------------ images
 _define("image_classes", f'''
 def image_classes(root):
@@ -929,7 +979,7 @@ DEFINED_NAMES = frozenset(
      "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
      "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
      "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "INPUT_SHAPES",
-     "INPUT_ARRAYS", "TARGET_ARRAY", "VOCABULARIES",
+     "INPUT_ARRAYS", "TARGET_ARRAY", "TARGET_ARRAYS", "VOCABULARIES",
      "fit_to_inputs", "math", "csv", "io", "re",
      "Path", "Image", "ImageBatches", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT",
      "DELIMITER", "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
@@ -991,7 +1041,8 @@ def table_settings(settings: Any) -> list[str]:
 
 def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
                  input_names: list[str] | None = None,
-                 rows: codegen_rows.RowEncoding | None = None) -> DataSection:
+                 rows: codegen_rows.RowEncoding | None = None,
+                 output_names: list[str] | None = None) -> DataSection:
     """The data section for ``settings`` (a ``DataSettings``) of source ``kind``.
 
     Args:
@@ -1004,6 +1055,9 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
             ``fit_to_inputs`` a list in this order).
         rows: a table in "model" encoding: the trained run's row encoder, written out for
             ``encode_rows`` (``None``: ``load_data`` learns it from the data).
+        output_names: the model's Output names when it has several; a NumPy file whose
+            settings give each of them a target array then gives ``y`` by Output name
+            (``fit_targets`` makes it a list in this order).
     """
     from kbuilder.graph.codegen import _literal, _string
 
@@ -1068,10 +1122,17 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
             lines += [
                 "# The array of each model input, by Input name.",
                 f"INPUT_ARRAYS = {_literal(arrays)}",
-                f"TARGET_ARRAY = {_literal(targets[0] if targets else None)}  "
-                "# None: the array named y (or label, labels, target)",
             ]
-            loader, needs = _SOURCES["load_npz_named"][0], list(_SOURCES["load_npz_named"][1])
+            if targets_by_output(settings, output_names):
+                by_output = dict(settings.output_arrays)
+                lines += ["# The target array of each model output, by Output name.",
+                          f"TARGET_ARRAYS = {_literal({n: by_output[n] for n in output_names})}"]
+                source = "load_npz_targets"
+            else:
+                lines.append(f"TARGET_ARRAY = {_literal(targets[0] if targets else None)}  "
+                             "# None: the array named y (or label, labels, target)")
+                source = "load_npz_named"
+            loader, needs = _SOURCES[source][0], list(_SOURCES[source][1])
     elif kind == "images":
         stdlib.add("from pathlib import Path")
         third.add("from PIL import Image")
@@ -1098,6 +1159,14 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         streams=kind == "images",
         predicts=kind == "csv" and settings.table_encoding == "model",
     )
+
+
+def targets_by_output(settings: Any, output_names: list[str] | None) -> bool:
+    """Whether a NumPy file's settings give each of a model's several Outputs its target
+    array (``DataSettings.output_arrays``)."""
+    chosen = dict(settings.output_arrays)
+    return (settings.kind == "npz" and output_names is not None and len(output_names) > 1
+            and all(name in chosen for name in output_names))
 
 
 def _with_dependencies(names: list[str]) -> list[str]:

@@ -236,7 +236,7 @@ def test_kbuilder_layers_live_in_a_module_that_holds_their_globals():
     cls = keras_class("FillMissing")
     module = sys.modules[cls.__module__]
     assert module.keras is not None and module.layers is not None
-    assert getattr(module, "FillMissing") is cls
+    assert module.FillMissing is cls
 
 
 @pytest.mark.slow  # an export in a worker and a script: ~15 s
