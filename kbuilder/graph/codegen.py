@@ -1200,7 +1200,8 @@ class _TrainingPlan:
             raise CodegenError(
                 "kbuilder cannot write a training script yet for a table that feeds "
                 f"{'several inputs' if inputs_count > 1 else 'an image Input'} (a column of "
-                "image paths); train it in kbuilder or with `kbuilder train`, and export "
+                "image paths), because generated scripts do not yet read the images such a "
+                "column names; train it in kbuilder or with `kbuilder train`, and export "
                 "the trained model instead.")
         inputs = ([n.name for n in self.model.graph.input_nodes()] if self.arrays_by_input
                   else None)
