@@ -257,3 +257,31 @@ def test_the_python_export_predicts_on_raw_rows_with_its_weights(trained, tmp_pa
         assert mine["predicted"] == theirs["predicted"]
         assert float(mine["confidence"]) == pytest.approx(float(theirs["confidence"]),
                                                           abs=1e-5)
+
+
+def test_a_parquet_table_of_values_predicts_values(tmp_path):
+    """read_rows of a Parquet file, and a regression's predictions as output_0."""
+    import pandas as pd
+
+    from kbuilder.runtime.preflight import new_project_for_data
+    from tests.runtime.penguins import cars_csv
+
+    table = tmp_path / "cars.parquet"
+    frame = pd.read_csv(cars_csv(tmp_path / "cars.csv", rows=40))
+    frame.loc[3, "power_kw"] = None
+    frame.to_parquet(table)
+    settings = DataSettings.from_dict({"source": f"parquet:{table}:target=consumption",
+                                       "table_encoding": "model"})
+    dataset = runtime_data.load_data(settings)
+    project = new_project_for_data("mlp_classifier", settings, dataset=dataset)
+    rows = RowEncoding.from_row_encoder(dataset.row_encoder.to_dict())
+    assert rows.class_names == [] and rows.vocabularies == {"fuel": ["diesel", "petrol"]}
+    namespace = exec_script(generate_training_script(project, rows))
+    want = encode_file(dataset.row_encoder, table)
+    assert_same_inputs(namespace["encode_rows"](namespace["read_rows"](str(table))), want)
+    model = namespace["build_model"]()
+    predictions = namespace["predict_csv"](model, str(table))
+    assert list(predictions.columns) == ["output_0"] and len(predictions) == 40
+    names = [n.name for n in project.graph.input_nodes()]
+    expected = np.asarray(model.predict([want[n] for n in names], verbose=0))[:, 0]
+    np.testing.assert_allclose(predictions["output_0"].to_numpy(), expected, atol=1e-6)
