@@ -707,13 +707,17 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     from kbuilder.files import atomic_write
     from kbuilder.graph import codegen
+    from kbuilder.graph.codegen_rows import trained_encoding
     from kbuilder.graph.errors import GraphError
 
+    # Raw rows in the script: the latest trained run's row encoder, when it has one.
+    rows = trained_encoding(project, args.project) if args.notebook or args.training_script \
+        else None
     try:
         if args.notebook:
-            codegen.write_notebook(project, output)
+            codegen.write_notebook(project, output, rows)
         elif args.training_script:
-            atomic_write(output, codegen.generate_training_script(project))
+            atomic_write(output, codegen.generate_training_script(project, rows))
         else:
             atomic_write(output, codegen.generate_model_code(project.graph))
     except GraphError as exc:  # e.g. a data or training setting that is not valid

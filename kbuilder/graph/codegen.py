@@ -39,6 +39,7 @@ from typing import Any
 from kbuilder.graph import ops
 from kbuilder.graph.app_layers import APPLICATION_LAYERS, class_source
 from kbuilder.graph.codegen_data import DEFINED_NAMES as DATA_NAMES
+from kbuilder.graph.codegen_rows import RowEncoding
 from kbuilder.graph.errors import GraphError, UnknownLayerError
 from kbuilder.graph.kbuilder_layers import KBUILDER_LAYERS
 from kbuilder.graph.kbuilder_layers import class_source as kbuilder_class_source
@@ -89,19 +90,23 @@ def generate_model_code(graph: Graph) -> str:
     return parts[0] + "\n\n" + "\n\n\n".join(parts[1:]) + "\n"
 
 
-def generate_training_script(project: Any) -> str:
+def generate_training_script(project: Any, rows: RowEncoding | None = None) -> str:
     """A standalone script that loads the data, builds, trains, evaluates and saves the model.
 
     It follows the project's data and training settings and imports only keras, numpy and
     what its data source needs (scikit-learn for its datasets, ``csv`` for CSV files,
     Pillow for image folders), never kbuilder. Its ``load_data()`` prepares the data exactly
     as a kbuilder run does (see ``codegen_data``), so both train on the same arrays. Run it
-    as ``python train.py [--epochs N] [--output M.keras]``.
+    as ``python train.py [--epochs N] [--output M.keras]``. A table in "model" encoding
+    also gives ``encode_rows``, ``predict_csv`` and ``--predict RAW.csv [-o OUT.csv]``:
+    predictions on raw rows of the file (``codegen_rows``).
 
     Args:
         project: a ``kbuilder.graph.project.Project``; ``project.data`` and
             ``project.training`` hold ``DataSettings``/``TrainingSettings`` dicts (empty:
             the defaults).
+        rows: the trained run's row encoder (a table in "model" encoding), written out as
+            the settings of ``encode_rows``; ``None``: learned from the data.
 
     Returns:
         The source code, ending in a newline.
@@ -110,13 +115,16 @@ def generate_training_script(project: Any) -> str:
         CodegenError: the graph has problems.
         SettingsError: a data or training setting is not valid.
     """
-    plan = _TrainingPlan.of(project)
+    plan = _TrainingPlan.of(project, rows)
+    predicts = plan.data_section.predicts
     parts = [
         _docstring(
             f"Train the Keras model {_quote_text(project.graph.name)} as set up in kbuilder.",
             textwrap.fill(f"Data: {plan.data_description}.", LINE_LENGTH - 11) + "\n"
             "Usage: python THIS_FILE [--epochs N] [--output model.keras]"
-            + (" [--data PATH]" if plan.data_path_kind else ""),
+            + (" [--data PATH]" if plan.data_path_kind else "")
+            + ("\n       python THIS_FILE --predict RAW.csv [--model M.keras] [-o OUT.csv]"
+               if predicts else ""),
         ),
         plan.setup_code(),
         plan.settings_code(),
@@ -132,14 +140,16 @@ def generate_training_script(project: Any) -> str:
     return "\n\n\n".join([head, *parts[3:]]) + "\n"
 
 
-def generate_notebook(project: Any) -> Any:
+def generate_notebook(project: Any, rows: RowEncoding | None = None) -> Any:
     """The training script as a Jupyter notebook (``nbformat`` version 4).
 
     Cells: an introduction, setup (backend, imports, settings), data, model, training, and
-    evaluation with saving. Running the code cells in order reproduces the script's run.
+    evaluation with saving (and, for a table in "model" encoding, predictions on raw rows).
+    Running the code cells in order reproduces the script's run.
 
     Args:
         project: a ``kbuilder.graph.project.Project``.
+        rows: the trained run's row encoder, as for ``generate_training_script``.
 
     Returns:
         An ``nbformat.NotebookNode``.
@@ -150,7 +160,7 @@ def generate_notebook(project: Any) -> Any:
     """
     import nbformat.v4 as nbf
 
-    plan = _TrainingPlan.of(project)
+    plan = _TrainingPlan.of(project, rows)
     cells = [
         nbf.new_markdown_cell(source) if kind == "markdown" else nbf.new_code_cell(source)
         for kind, source in plan.notebook_cells()
@@ -165,8 +175,9 @@ def generate_notebook(project: Any) -> Any:
     return notebook
 
 
-def write_notebook(project: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``generate_notebook(project)`` to ``path`` atomically.
+def write_notebook(project: Any, path: str | os.PathLike[str],
+                   rows: RowEncoding | None = None) -> None:
+    """Write ``generate_notebook(project, rows)`` to ``path`` atomically.
 
     Raises:
         CodegenError: the graph has problems.
@@ -176,7 +187,7 @@ def write_notebook(project: Any, path: str | os.PathLike[str]) -> None:
 
     from kbuilder.files import atomic_write
 
-    text = nbformat.writes(generate_notebook(project), version=4)
+    text = nbformat.writes(generate_notebook(project, rows), version=4)
     atomic_write(path, text if text.endswith("\n") else text + "\n")
 
 
@@ -1028,15 +1039,20 @@ class _TrainingPlan:
     training: Any  # TrainingSettings
     model: _ModelFunctions
     adapted: list[tuple[str, str]] = field(default_factory=list)
+    rows: RowEncoding | None = None  # the trained run's row encoder (model encoding)
 
     @classmethod
-    def of(cls, project: Any) -> _TrainingPlan:
+    def of(cls, project: Any, rows: RowEncoding | None = None) -> _TrainingPlan:
         from kbuilder.graph.settings import DataSettings, TrainingSettings
 
         data = DataSettings.from_dict(project.data or {})
         training = TrainingSettings.from_dict(project.training or {})
         model = _model_functions(project.graph)
-        plan = cls(project.graph.name, data, training, model)
+        if rows is not None and (data.kind != "csv" or data.table_encoding != "model"
+                                 or rows.input_names
+                                 != {n.name for n in project.graph.input_nodes()}):
+            rows = None  # trained for other data or another model: learned from the data
+        plan = cls(project.graph.name, data, training, model, rows=rows)
         plan.adapted = plan._layers_to_adapt()
         return plan
 
@@ -1179,12 +1195,28 @@ class _TrainingPlan:
             raise CodegenError(
                 "kbuilder cannot write a training script yet for a table that feeds "
                 f"{'several inputs' if inputs_count > 1 else 'an image Input'} (a column of "
-                "image paths); train it in kbuilder or with `kbuilder train`, and export "
+                "image paths), because generated scripts do not yet read the images such a "
+                "column names; train it in kbuilder or with `kbuilder train`, and export "
                 "the trained model instead.")
         inputs = ([n.name for n in self.model.graph.input_nodes()] if self.arrays_by_input
                   else None)
+        outputs = ([n.name for n in self.model.graph.output_nodes()] if self.arrays_by_input
+                   else None)
         return data_section(self.data, self.kind, self.training.loss if self.one_hot else None,
-                            input_names=inputs)
+                            input_names=inputs, rows=self.rows, output_names=outputs)
+
+    @property
+    def targets_by_output(self) -> bool:
+        """Whether the data gives one target per model output (a NumPy file)."""
+        from kbuilder.graph.codegen_data import targets_by_output
+
+        return self.arrays_by_input and targets_by_output(
+            self.data, [n.name for n in self.model.graph.output_nodes()])
+
+    def count(self, split: str) -> str:
+        """The expression of the number of samples of a split (``train``, ``val``, ``test``)."""
+        # Targets per output are a list (one array each): count the first input's rows.
+        return f"len(x_{split}[0])" if self.targets_by_output else f"len(y_{split})"
 
     def data_definitions(self) -> list[str]:
         return list(self.data_section.definitions)
@@ -1196,7 +1228,14 @@ class _TrainingPlan:
         if not self.data_section.streams:
             lines.append(f"x_train, x_val, x_test = ({fit}(x) for x in "
                          "(x_train, x_val, x_test))")
-        if self.one_hot:
+        if self.targets_by_output:
+            lines.append("y_train, y_val, y_test = (fit_targets(y) for y in "
+                         "(y_train, y_val, y_test))")
+        if self.one_hot and self.targets_by_output:
+            lines += ["for i, targets in enumerate(zip(y_train, y_val, y_test, strict=True)):",
+                      '    if targets[0].dtype.kind in "iu":  # class ids; values stay values',
+                      "        y_train[i], y_val[i], y_test[i] = one_hot(*targets)"]
+        elif self.one_hot:
             lines.append("y_train, y_val, y_test = one_hot(y_train, y_val, y_test)")
         if self.data_section.streams:  # image files: read batch by batch while training
             lines += [
@@ -1205,7 +1244,7 @@ class _TrainingPlan:
                 "test_batches = ImageBatches(x_test, y_test)",
             ]
         lines.append('print("Samples for training, validation and test:", '
-                     "(len(y_train), len(y_val), len(y_test)))")
+                     f"({self.count('train')}, {self.count('val')}, {self.count('test')}))")
         return "\n".join(lines)
 
     def mismatch_lines(self) -> list[str]:
@@ -1218,7 +1257,7 @@ class _TrainingPlan:
                 "gives one array per sample. Edit load_data() to give one array per input, "
                 "then remove this stop."
             )
-        elif self.model.output_count > 1:
+        elif self.model.output_count > 1 and not self.targets_by_output:
             message = (
                 f"This model has {self.model.output_count} outputs, but the data gives one "
                 "target per sample. Edit load_data() to give one target array per output, "
@@ -1253,9 +1292,17 @@ class _TrainingPlan:
             "model.compile(",
             f"    optimizer=keras.optimizers.{optimizer}(learning_rate=LEARNING_RATE),",
             f"    loss={_string(t.loss)},",
-            f"    metrics={_literal(list(t.metrics))},",
+            f"    metrics={_literal(self.metrics)},",
             ")",
         ]
+
+    @property
+    def metrics(self) -> list[Any]:
+        """The metrics as compile takes them: one list per output when there are several
+        (as kbuilder's training gives them)."""
+        if self.model.output_count > 1:
+            return [list(self.training.metrics) for _ in range(self.model.output_count)]
+        return list(self.training.metrics)
 
     def callbacks_definition(self) -> str:
         t = self.training
@@ -1312,7 +1359,7 @@ class _TrainingPlan:
             data = ["    train_batches,", "    validation_data=val_batches,"]
         else:
             data = ["    x_train,", "    y_train,",
-                    "    validation_data=(x_val, y_val) if len(y_val) else None,"]
+                    f"    validation_data=(x_val, y_val) if {self.count('val')} else None,"]
         lines += [
             "model.fit(",
             *data,
@@ -1336,7 +1383,7 @@ class _TrainingPlan:
             data = ("test_batches," if self.data_section.streams
                     else "x_test, y_test, batch_size=BATCH_SIZE,")
             lines += [
-                "if len(y_test):",
+                f"if {self.count('test')}:",
                 f"    results = model.evaluate({data} return_dict=True, verbose=0)",
             ]
             lines += [
@@ -1358,13 +1405,37 @@ class _TrainingPlan:
             "    )",
             '    parser.add_argument("--epochs", type=int, default=EPOCHS, '
             'help="default: %(default)s")',
-            '    parser.add_argument("--output", default="model.keras", '
-            'help="where to save the trained model")',
         ]
+        predicts = self.data_section.predicts
+        if predicts:  # -o names the predictions too
+            lines += [
+                "    parser.add_argument(",
+                '        "-o", "--output",',
+                '        help="where to save the trained model (default: model.keras), or with '
+                '--predict "',
+                '        "the predictions (default: RAW.predictions.csv)",',
+                "    )",
+            ]
+        else:
+            lines.append('    parser.add_argument("--output", default="model.keras", '
+                         'help="where to save the trained model")')
         if self.data_path_kind:
             lines.append('    parser.add_argument("--data", default=DATA_PATH, '
                          'help="default: %(default)s")')
-        lines += ["    args = parser.parse_args()", "", "    keras.utils.set_random_seed(SEED)"]
+        if predicts:
+            lines += [
+                '    parser.add_argument("--predict", metavar="RAW.csv",',
+                '                        help="predict on raw rows of a table file with a '
+                'trained model instead of training")',
+                '    parser.add_argument("--model", default=TRAINED_MODEL,',
+                '                        help="the trained model --predict uses (default: '
+                '%(default)s)")',
+            ]
+        lines.append("    args = parser.parse_args()")
+        if predicts:
+            lines += [INDENT + line for line in self.predict_lines()]
+            lines.append('    args.output = args.output or "model.keras"')
+        lines += ["", "    keras.utils.set_random_seed(SEED)"]
         body = [
             *self.mismatch_lines(),
             *self.load_statement("args.data").splitlines(),
@@ -1375,6 +1446,19 @@ class _TrainingPlan:
         ]
         lines += [INDENT + line if line else "" for line in body]
         return "\n".join(lines)
+
+    def predict_lines(self) -> list[str]:
+        """``main``'s ``--predict``: the trained model's predictions on raw rows."""
+        return [
+            "if args.predict:",
+            "    if not (NUMERIC_COLUMNS or VOCABULARIES):  # no trained run's encoder: the data's",
+            "        load_data(args.data)",
+            "    predictions = predict_csv(load_trained(args.model), args.predict)",
+            '    output = args.output or os.path.splitext(args.predict)[0] + ".predictions.csv"',
+            "    save_csv(predictions, output)",
+            '    print(f"Wrote {len(predictions)} predictions to {output}")',
+            "    return",
+        ]
 
     # -------------------------------------------------------------- notebook
     def notebook_intro(self) -> str:
@@ -1415,6 +1499,21 @@ class _TrainingPlan:
              + "\n".join(self.fit_lines("EPOCHS", "OUTPUT"))),
             ("markdown", "## Evaluation and saving"),
             ("code", "\n".join(self.evaluate_lines("OUTPUT"))),
+            *(self.predict_cells() if self.data_section.predicts else []),
+        ]
+
+    def predict_cells(self) -> list[tuple[str, str]]:
+        return [
+            ("markdown", "## Predictions on raw rows\n\n`predict_csv` reads a table file laid "
+             "out like the training data (the target column may be left out) and gives the "
+             "model's prediction for each row; `encode_rows` is the one step outside the "
+             "model, from raw rows to its inputs (category codes)."),
+            ("code", "\n".join([
+                "RAW_ROWS = DATA_PATH  # a table file of rows to predict on",
+                "predictions = predict_csv(model, RAW_ROWS)",
+                'save_csv(predictions, "predictions.csv")',
+                "predictions.head()",
+            ])),
         ]
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kbuilder.graph import codegen_rows
 from kbuilder.graph.settings import IMAGE_EXTENSIONS
 from kbuilder.graph.table_layout import MISSING_MARKERS as _TABLE_MISSING
 
@@ -282,6 +283,14 @@ def read_table(path):
 _define("read_table_csv", r'''
 def read_table(path):
     """The table's columns as pyarrow arrays, read with kbuilder's parser and options."""
+    return read_csv(path, COLUMNS, SKIP_ROWS, TEXT_COLUMNS)
+''', "read_csv")
+
+_define("read_csv", r'''
+def read_csv(path, names, skip, text_columns):
+    """The columns of a CSV file as pyarrow arrays, by kbuilder's rules (DELIMITER,
+    DECIMAL, ENCODING, MISSING_MARKERS): `names` (None: the first line names them) after
+    `skip` lines; `text_columns` kept as text, as written."""
     nulls = sorted({
         "".join(p) for marker in MISSING_MARKERS
         for p in itertools.product(*[(c.lower(), c.upper()) if c.isalpha() else (c,)
@@ -294,12 +303,12 @@ def read_table(path):
     def read(encoding):
         return pacsv.read_csv(
             path,
-            pacsv.ReadOptions(column_names=COLUMNS, skip_rows=SKIP_ROWS, encoding=encoding),
+            pacsv.ReadOptions(column_names=names, skip_rows=skip, encoding=encoding),
             pacsv.ParseOptions(delimiter=DELIMITER, newlines_in_values=True,
                                invalid_row_handler=blank_or_error),
             pacsv.ConvertOptions(
                 null_values=nulls, strings_can_be_null=True, quoted_strings_can_be_null=True,
-                column_types={c: pa.string() for c in TEXT_COLUMNS if c in COLUMNS},
+                column_types={c: pa.string() for c in text_columns},
                 decimal_point=DECIMAL),
         )
 
@@ -322,7 +331,7 @@ def read_table(path):
     mask = np.asarray(pc.fill_null(blank, False).to_numpy(zero_copy_only=False), dtype=bool)
     if mask.any():
         table = table.filter(~mask)
-    return {name: table.column(i) for i, name in enumerate(COLUMNS)}
+    return {name: table.column(i) for i, name in enumerate(table.column_names)}
 ''')
 
 _define("excel_text", r'''
@@ -553,7 +562,8 @@ def load_data(path):
     rows: "numeric" holds the numbers as written (NaN where missing; the model's
     FillMissing and Normalization fill and scale them) and each categorical column gives
     codes of its own Input: 1.. for the training rows' sorted categories (VOCABULARIES,
-    filled in here), 0 for a value the training rows do not have."""
+    filled in here), 0 for a value the training rows do not have. NUMERIC_COLUMNS,
+    CATEGORY_INPUTS and CLASS_NAMES (how encode_rows reads raw rows) are filled in too."""
     columns = read_table(path)
     header = list(columns)
     target = TARGET or header[-1]
@@ -566,6 +576,10 @@ def load_data(path):
     y, classes, kept = table_target(columns[target], MERGES.get(target))
     rows = None if len(kept) == len(columns[target]) else pa.array(kept)
     blocks, categories, taken = [], {}, {"numeric"}
+    NUMERIC_COLUMNS.clear()
+    CATEGORY_INPUTS.clear()
+    VOCABULARIES.clear()
+    CLASS_NAMES[:] = classes or []
     for name in features:
         column = columns[name] if rows is None else columns[name].take(rows)
         chosen = FEATURES is not None or name in CATEGORICAL or name in ROLES
@@ -578,18 +592,22 @@ def load_data(path):
             filled = pc.fill_null(text, pa.scalar(MISSING_CATEGORY, pa.string()))
             categories[input_name(name, taken)] = (name, filled)
             continue
-        blocks += [block for block, _, _ in encode_feature(name, role, numbers, text, column)]
+        encoded = encode_feature(name, role, numbers, text, column)
+        blocks += [block for block, _, _ in encoded]
+        block_names = [n for _, names, _ in encoded for n in names]
+        NUMERIC_COLUMNS.append(numeric_column(name, role, numbers, text, block_names))
     if classes is not None:
         print(f"Classes: {classes}")
     train, validation, test = split_rows(len(y), labels=None if classes is None else y)
     x = {"numeric": np.concatenate(blocks, axis=1)} if blocks else {}
     for key, (name, text) in categories.items():
         VOCABULARIES[name] = sorted(set(text.take(pa.array(train)).to_pylist()))
+        CATEGORY_INPUTS[name] = key
         x[key] = category_codes(text, VOCABULARIES[name])
     return tuple(({k: v[part] for k, v in x.items()}, y[part])
                  for part in (train, validation, test))
 ''', "read_table", "table_target", "column_role", "encode_feature", "split_rows",
-        "input_name", "category_codes")
+        "input_name", "category_codes", "numeric_column")
 
 _define("input_name", r'''
 def input_name(column, taken):
@@ -726,6 +744,56 @@ def load_data(path):
         own.get("test", (rows(test), y[test])),
     )
 ''', "read_arrays", "as_features", "as_targets", "split_rows")
+
+_define("load_npz_targets", '''
+def load_data(path):
+    """One array per model input (INPUT_ARRAYS: Input name -> array) and one target array
+    per model output (TARGET_ARRAYS: Output name -> array), each target encoded on its
+    own (its task, its classes); the split is stratified by the first target's classes.
+    Arrays NAME_test and NAME_val are the file's own test and validation splits."""
+    arrays = read_arrays(path)
+    wanted = [*INPUT_ARRAYS.values(), *TARGET_ARRAYS.values()]
+    lacking = [name for name in wanted if name not in arrays]
+    if lacking:
+        raise SystemExit(f"{path} has no array {lacking[0]!r}; it holds {sorted(arrays)}.")
+    given = [s for s in ("test", "val") if all(f"{a}_{s}" in arrays for a in wanted)]
+    suffixes = ["", *(f"_{s}" for s in given)]
+    xs = [{name: as_features(arrays[a + suffix]) for name, a in INPUT_ARRAYS.items()}
+          for suffix in suffixes]
+    ys = [{} for _ in suffixes]
+    labels = None
+    for i, (output, target) in enumerate(TARGET_ARRAYS.items()):
+        encoded, classes = as_targets(*(np.asarray(arrays[target + suffix])
+                                        for suffix in suffixes))
+        for y, part in zip(ys, encoded, strict=True):
+            y[output] = part
+        if classes is not None:
+            print(f"Classes of {output!r}: {classes}")
+            if i == 0:
+                labels = encoded[0].argmax(axis=1) if encoded[0].ndim == 2 else encoded[0]
+    own = dict(zip(given, zip(xs[1:], ys[1:], strict=True), strict=True))
+    x, y = xs[0], ys[0]
+    train, validation, test = split_rows(
+        len(labels if labels is not None else next(iter(y.values()))), labels,
+        test_given="test" in own, validation_given="val" in own,
+    )
+
+    def rows(by_name, index):
+        return {name: a[index] for name, a in by_name.items()}
+
+    return (
+        (rows(x, train), rows(y, train)),
+        own.get("val", (rows(x, validation), rows(y, validation))),
+        own.get("test", (rows(x, test), rows(y, test))),
+    )
+''', "read_arrays", "as_features", "as_targets", "split_rows", "fit_targets")
+
+_define("fit_targets", '''
+def fit_targets(y):
+    """The target of each model output (TARGET_ARRAYS, by Output name), in the model's
+    order, as model.fit takes them."""
+    return [y[name] for name in TARGET_ARRAYS]
+''')
 
 # ------------------------------------------------------------------------------ images
 _define("image_classes", f'''
@@ -902,6 +970,7 @@ class DataSection:
     definitions: tuple[str, ...]
     path_argument: bool
     streams: bool = False  # x_* are image files, read by ImageBatches
+    predicts: bool = False  # raw rows: encode_rows, predict_csv, load_trained, save_csv
 
 
 # Every module-level name a data section may define (generated variables avoid them).
@@ -910,12 +979,13 @@ DEFINED_NAMES = frozenset(
      "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
      "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
      "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "INPUT_SHAPES",
-     "INPUT_ARRAYS", "TARGET_ARRAY", "VOCABULARIES",
+     "INPUT_ARRAYS", "TARGET_ARRAY", "TARGET_ARRAYS", "VOCABULARIES",
      "fit_to_inputs", "math", "csv", "io", "re",
      "Path", "Image", "ImageBatches", "itertools", "pd", "pa", "pc", "pacsv", "pq", "FORMAT",
      "DELIMITER", "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
      "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
     | {name for name in _SOURCES if not name.startswith("load_")}
+    | codegen_rows.DEFINED_NAMES
 )
 
 
@@ -970,7 +1040,9 @@ def table_settings(settings: Any) -> list[str]:
 
 
 def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
-                 input_names: list[str] | None = None) -> DataSection:
+                 input_names: list[str] | None = None,
+                 rows: codegen_rows.RowEncoding | None = None,
+                 output_names: list[str] | None = None) -> DataSection:
     """The data section for ``settings`` (a ``DataSettings``) of source ``kind``.
 
     Args:
@@ -981,6 +1053,11 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         input_names: for a NumPy file with one array per model input, the model's Input
             names (``load_data`` then gives ``x`` as a dict by Input name, and
             ``fit_to_inputs`` a list in this order).
+        rows: a table in "model" encoding: the trained run's row encoder, written out for
+            ``encode_rows`` (``None``: ``load_data`` learns it from the data).
+        output_names: the model's Output names when it has several; a NumPy file whose
+            settings give each of them a target array then gives ``y`` by Output name
+            (``fit_targets`` makes it a list in this order).
     """
     from kbuilder.graph.codegen import _literal, _string
 
@@ -1022,11 +1099,15 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         lines += table_settings(settings)
         rules.append(_CSV_RULES.strip("\n"))
         source = "load_csv_model" if settings.table_encoding == "model" else "load_csv"
+        reader = f"read_table_{'csv' if fmt == 'tsv' else fmt}"
         if source == "load_csv_model":
-            lines.append("VOCABULARIES = {}  # column -> its training categories (load_data)")
+            lines += codegen_rows.settings_lines(rows)
+            stdlib |= {"import os", "import tempfile"}
         loader = _SOURCES[source][0]
-        needs = [f"read_table_{'csv' if fmt == 'tsv' else fmt}",
-                 *(n for n in _SOURCES[source][1] if n != "read_table")]
+        needs = [reader, *(n for n in _SOURCES[source][1] if n != "read_table")]
+        if source == "load_csv_model":  # predictions on raw rows of the file
+            needs += [f"read_rows_{'csv' if fmt in ('csv', 'tsv') else 'file'}",
+                      "encode_rows", "predict_csv", "save_csv", "load_trained"]
     elif kind == "npz":
         stdlib.add("from pathlib import Path")
         lines.append(f"DATA_PATH = {_string(location)}")
@@ -1041,10 +1122,17 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
             lines += [
                 "# The array of each model input, by Input name.",
                 f"INPUT_ARRAYS = {_literal(arrays)}",
-                f"TARGET_ARRAY = {_literal(targets[0] if targets else None)}  "
-                "# None: the array named y (or label, labels, target)",
             ]
-            loader, needs = _SOURCES["load_npz_named"][0], list(_SOURCES["load_npz_named"][1])
+            if targets_by_output(settings, output_names):
+                by_output = dict(settings.output_arrays)
+                lines += ["# The target array of each model output, by Output name.",
+                          f"TARGET_ARRAYS = {_literal({n: by_output[n] for n in output_names})}"]
+                source = "load_npz_targets"
+            else:
+                lines.append(f"TARGET_ARRAY = {_literal(targets[0] if targets else None)}  "
+                             "# None: the array named y (or label, labels, target)")
+                source = "load_npz_named"
+            loader, needs = _SOURCES[source][0], list(_SOURCES[source][1])
     elif kind == "images":
         stdlib.add("from pathlib import Path")
         third.add("from PIL import Image")
@@ -1069,7 +1157,16 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         definitions=tuple(definitions),
         path_argument=kind in ("csv", "npz", "images"),
         streams=kind == "images",
+        predicts=kind == "csv" and settings.table_encoding == "model",
     )
+
+
+def targets_by_output(settings: Any, output_names: list[str] | None) -> bool:
+    """Whether a NumPy file's settings give each of a model's several Outputs its target
+    array (``DataSettings.output_arrays``)."""
+    chosen = dict(settings.output_arrays)
+    return (settings.kind == "npz" and output_names is not None and len(output_names) > 1
+            and all(name in chosen for name in output_names))
 
 
 def _with_dependencies(names: list[str]) -> list[str]:
@@ -1086,6 +1183,9 @@ def _with_dependencies(names: list[str]) -> list[str]:
     for name in names:
         visit(name)
     return [_SOURCES[name][0] for name in ordered]
+
+
+_SOURCES.update(codegen_rows.SOURCES)
 
 
 def _import_order(line: str) -> tuple[int, str]:

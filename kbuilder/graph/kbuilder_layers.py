@@ -20,6 +20,8 @@ from typing import Any
 
 # The package under which the classes are registered with Keras's serialization.
 PACKAGE = "kbuilder"
+# The module the classes are defined in when kbuilder runs them (``keras_class``).
+CLASSES_MODULE = "kbuilder.graph._kbuilder_layer_classes"
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,21 @@ def is_kbuilder_layer(class_name: str | None) -> bool:
 def keras_class(class_name: str) -> type:
     """The Keras class of ``class_name``, defined from its source and registered with Keras's
     serialization (imports keras)."""
+    import sys
+    import types
+
     import keras
 
-    namespace: dict[str, Any] = {"keras": keras, "layers": keras.layers, "__name__": __name__}
+    # The classes live in a real module holding `keras` and `layers`: torch.compile (a
+    # model trained with jit_compile, run on PyTorch) looks their globals up through the
+    # module their __name__ names.
+    module = sys.modules.get(CLASSES_MODULE)
+    if module is None:
+        module = sys.modules[CLASSES_MODULE] = types.ModuleType(CLASSES_MODULE)
+        module.__dict__.update(keras=keras, layers=keras.layers)
     source = KBUILDER_LAYERS[class_name].source
-    exec(compile(source, f"<kbuilder layer {class_name}>", "exec"), namespace)  # noqa: S102
-    return namespace[class_name]
+    exec(compile(source, f"<kbuilder layer {class_name}>", "exec"), module.__dict__)  # noqa: S102
+    return module.__dict__[class_name]
 
 
 def register_all() -> None:

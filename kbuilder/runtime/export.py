@@ -600,7 +600,9 @@ def _export_python(source: _Source, staged: Path, report: ExportReport) -> list[
     staged.mkdir()
     code = staged / MODEL_CODE
     atomic_write(code, codegen.generate_model_code(project.graph))
-    atomic_write(staged / TRAINING_SCRIPT, codegen.generate_training_script(project))
+    # Its --predict uses the exported weights and the trained run's row encoder.
+    rows = _row_encoding(source, WEIGHTS_FILE)
+    atomic_write(staged / TRAINING_SCRIPT, codegen.generate_training_script(project, rows))
     # The weights are saved from the generated model itself, so `load_weights` finds every
     # layer where the generated code puts it.
     generated = _module_from_file(code).build_model()
@@ -608,14 +610,30 @@ def _export_python(source: _Source, staged: Path, report: ExportReport) -> list[
     generated.save_weights(staged / WEIGHTS_FILE)
     report.notes.append(f"Load the trained weights with: model = build_model(); "
                         f"model.load_weights('{WEIGHTS_FILE}')")
+    if rows is not None:
+        report.notes.append(f"Predict on raw rows of a table file with: python "
+                            f"{TRAINING_SCRIPT} --predict rows.csv -o predictions.csv (its "
+                            "encode_rows turns the rows into the model's inputs).")
     return [staged]
 
 
 def _export_notebook(source: _Source, staged: Path, report: ExportReport) -> list[Path]:
     from kbuilder.graph import codegen
 
-    codegen.write_notebook(source.project(), staged)
+    codegen.write_notebook(source.project(), staged, _row_encoding(source, None))
     return [staged]
+
+
+def _row_encoding(source: _Source, model_path: str | None) -> Any:
+    """The trained model's row encoder as generated code writes it out (``None``: the
+    model has none, or there is no trained model; the code learns it from the data)."""
+    from kbuilder.graph.codegen_rows import RowEncoding
+    from kbuilder.runtime.data.row_encoder import trained_encoder
+
+    encoder = trained_encoder(source.model_path) if source.model_path else None
+    if encoder is None:
+        return None
+    return RowEncoding.from_row_encoder(encoder.to_dict(), model_path)
 
 
 _EXPORTERS: dict[str, Exporter] = {

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import keras
@@ -490,6 +492,88 @@ def test_a_file_of_one_array_per_input_is_prepared_as_kbuilder_does(own_test, ma
     exec(compile(code[1], "data-cell", "exec"), space)
     for i, name in enumerate(names):
         np.testing.assert_array_equal(space["x_train"][i], want[f"x_train/{name}"])
+
+
+def two_output_project(settings: DataSettings, loss: str) -> Project:
+    """Two Inputs and two Outputs: "kind" (classes) and "size" (a value)."""
+    h, graph = History(), Graph("two_outputs")
+    vitals = add_input(h, graph, [3], name="vitals")
+    scan = add_input(h, graph, [16], name="scan")
+    joined = add_layer(h, graph, "Concatenate", vitals, scan)
+    add_output(h, graph, add_layer(h, graph, "Dense", joined, units=3), name="kind")
+    add_output(h, graph, add_layer(h, graph, "Dense", joined, units=1), name="size")
+    project = Project.new(graph)
+    project.data = settings.to_dict()
+    project.training = {"loss": loss}
+    return project
+
+
+@pytest.mark.parametrize("own_test, loss", [
+    pytest.param(False, "sparse_categorical_crossentropy",
+                 marks=pytest.mark.slow),  # trains the script too: 6-18 s
+    (True, "categorical_crossentropy"),
+])
+def test_a_file_of_one_array_per_output_is_prepared_as_kbuilder_does(own_test, loss,
+                                                                     tmp_path):
+    """Targets by Output name (output_arrays): each encoded on its own, the split
+    stratified by the first, the same arrays and rows as the runtime's."""
+    source = write_multi_npz(tmp_path, own_test)
+    path = source.split(":", 1)[1]
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    rng = np.random.default_rng(2)
+    arrays["size"] = rng.normal(size=len(arrays["label"]))
+    if own_test:
+        arrays["size_test"] = rng.normal(size=len(arrays["label_test"]))
+    np.savez(path, **arrays)
+    settings = DataSettings.from_dict({
+        "source": source, "seed": 7, "input_arrays": {"vitals": "vitals", "scan": "scan"},
+        "output_arrays": {"kind": "label", "size": "size"}})
+    project = two_output_project(settings, loss)
+    dataset = runtime_data.load_data(settings)
+    assert sorted(dataset.y_train) == ["kind", "size"]
+    names, shapes = ["vitals", "scan"], [(3,), (16,)]
+    want = {}
+    for split in ("train", "val", "test"):
+        fitted = runtime_data.fit_to_inputs(getattr(dataset, f"x_{split}"), names, shapes)
+        for name, array in zip(names, fitted, strict=True):
+            want[f"x_{split}/{name}"] = array
+        targets = runtime_data.fit_targets(getattr(dataset, f"y_{split}"), ["kind", "size"])
+        for name, array in zip(["kind", "size"], targets, strict=True):
+            want[f"y_{split}/{name}"] = array
+    script = generate_training_script(project)
+    assert ruff_problems(script, tmp_path) == ""
+    main = script.split("def main")[1]
+    assert "raise SystemExit(" not in main.split("load_data")[0]  # no stop: targets given
+    assert 'TARGET_ARRAYS = {"kind": "label", "size": "size"}' in script
+    assert 'metrics=[["accuracy"], ["accuracy"]]' in main
+    namespace: dict = {"__name__": "generated_training"}
+    with environment_kept():
+        exec(compile(script, "train.py", "exec"), namespace)
+    splits = namespace["load_data"](namespace["DATA_PATH"])
+    got = {}
+    for split, (x, y) in zip(("train", "val", "test"), splits, strict=True):
+        for name, array in zip(names, namespace["fit_to_inputs"](x), strict=True):
+            got[f"x_{split}/{name}"] = array
+        for name, array in zip(["kind", "size"], namespace["fit_targets"](y), strict=True):
+            got[f"y_{split}/{name}"] = array
+    assert_same_arrays(got, want)
+    assert len(got["x_test/scan"]) == (6 if own_test else len(dataset.y_test["kind"]))
+    assert got["y_train/size"].dtype == np.float32 and got["y_train/kind"].dtype == np.int32
+    if loss == "categorical_crossentropy":  # one-hot rows for each output's classes
+        assert "y_train[i], y_val[i], y_test[i] = one_hot(*targets)" in main
+        return
+    # The script trains the two outputs (one epoch, JAX) and saves the model.
+    script_path = tmp_path / "train.py"
+    script_path.write_text(script)
+    result = subprocess.run(
+        [sys.executable, str(script_path), "--epochs", "1", "--output", "two.keras"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    tested = [line for line in result.stdout.splitlines() if line.startswith("test ")]
+    assert sum(line.endswith("accuracy", 0, line.index(":")) for line in tested) == 2, tested
+    assert (tmp_path / "two.keras").is_file()
 
 
 @pytest.mark.parametrize("writer, extra", [
