@@ -23,8 +23,10 @@ Progress = Callable[[int, "int | None"], None]
 PROGRESS_INTERVAL = 0.1
 
 
-def load_trained_model(path: str) -> Any:
-    """The model in ``path``, checked as an import checks it (code, sizes) first.
+def load_trained_model(path: str, compile: bool = True) -> Any:
+    """The model in ``path``, checked as an import checks it (code, sizes) first;
+    ``compile``: with its loss and metrics (evaluation needs them, prediction does not, and
+    restoring the optimizer of another backend's run can take a minute on PyTorch).
 
     Raises:
         ModelImportError: the file is refused or cannot be loaded; the message says why.
@@ -32,7 +34,7 @@ def load_trained_model(path: str) -> Any:
     from kbuilder.graph.keras_import import SAFE_MODE_REMEDY, open_model_file
 
     # A model file is data: code inside it (Lambda) is refused, never trusted here.
-    return open_model_file(path, compile=True, remedy=SAFE_MODE_REMEDY)
+    return open_model_file(path, compile=compile, remedy=SAFE_MODE_REMEDY)
 
 
 def run_evaluation(request: p.StartEvaluation) -> p.Evaluated:
@@ -80,7 +82,7 @@ def run_prediction(request: p.StartPrediction,
     """
     from kbuilder.runtime.data import fit_to_model
 
-    model = load_trained_model(request.model_path)
+    model = load_trained_model(request.model_path, compile=False)
     class_names: list[str] | None = None
     known: list[dict[str, Any]] | None = None  # per row: where it comes from, its label
     if request.inputs_path and _is_images(Path(request.inputs_path)):
