@@ -61,7 +61,11 @@ from kbuilder.graph.commands import History, validate_input_param, validate_name
 from kbuilder.graph.errors import CycleError, ProjectFileError, UnknownLayerError
 from kbuilder.graph.model import GRAPH_STYLES, NODE_KINDS, Graph
 from kbuilder.graph.npy import read_header
+from kbuilder.graph.runs import RunRecord
+from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
+from kbuilder.graph.text import found as _found
 from kbuilder.graph.text import plural
+from kbuilder.graph.text import quoted as _quote
 
 FORMAT = "kbuilder-project"
 FORMAT_VERSION = 1
@@ -855,23 +859,6 @@ class _Reader:
         return self.number(value[0], f"{where}[0]"), self.number(value[1], f"{where}[1]")
 
 
-def _found(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        text = repr(value)
-        return text if len(text) <= 30 else text[:30] + "..."
-    if isinstance(value, str):
-        return _quote(value, 40)
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
 # ----------------------------------------------------------------------------- parsing
 def _parse_project(data: Any, source: str) -> _ProjectRecord:
     r = _Reader(source)
@@ -899,9 +886,14 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
         view["collapsed"] = [r.string(c, f"view.collapsed[{i}]") for i, c in enumerate(collapsed)]
 
     settings = {key: r.object(data.get(key, {}), key) for key in ("data", "training")}
+    _check_settings(r, DataSettings, settings["data"], "data")
+    _check_settings(r, TrainingSettings, settings["training"], "training")
     runs = r.list(data.get("runs", []), "runs")
     for i, run in enumerate(runs):
-        r.object(run, f"runs[{i}]")
+        try:
+            RunRecord.from_dict(run, f"runs[{i}]")
+        except ProjectFileError as exc:
+            raise ProjectFileError(f"{source}: {exc.message}", param=exc.param) from None
 
     built = _validate_graph(r, graph, positions)
     # Stale view entries (a block deleted after it was collapsed) are harmless: drop them.
@@ -910,6 +902,33 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
     return _ProjectRecord(
         graph, view, settings["data"], settings["training"], runs, built
     )
+
+
+def _check_settings(r: _Reader, cls: type[DataSettings] | type[TrainingSettings],
+                    values: dict[str, Any], section: str) -> None:
+    """Refuse settings that ``cls.from_dict`` refuses, naming the field (``training.epochs
+    must be a whole number >= 1; found 'ten'``)."""
+    try:
+        cls.from_dict(values)
+    except SettingsError as exc:
+        body = exc.message.removeprefix(f"{section}: ")
+        if exc.param and body.startswith(f"{exc.param} "):
+            r.fail(f"{section}.{exc.param}", body.removeprefix(exc.param).lstrip(),
+                   param=exc.param)
+        r.fail(f"{section}.{exc.param}" if exc.param else section, f"is not valid: {body}",
+               param=exc.param)
+    except (TypeError, ValueError, AttributeError):
+        # A value of a type the settings cannot even examine (image_size 5, roles "x"):
+        # find it by checking each setting alone.
+        for name, value in values.items():
+            try:
+                cls.from_dict({name: value})
+            except SettingsError:
+                pass  # a rule between settings, or the field's own rule: reported below
+            except (TypeError, ValueError, AttributeError):
+                r.fail(f"{section}.{name}", f"has the wrong type; found {_found(value)}.",
+                       param=name)
+        r.fail(section, "holds a value of the wrong type.")
 
 
 def _check_plain_json(data: Any, source: str) -> None:
@@ -981,11 +1000,6 @@ def _member(key: str) -> str:
     if key.isprintable() and len(key) <= 60 and not any(c in key for c in ".[]' "):
         return f".{key}"
     return f"[{_quote(key)}]"
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    """``text`` quoted for a one-line message: control characters escaped, long text cut."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
