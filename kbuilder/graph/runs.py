@@ -84,6 +84,9 @@ class RunRecord:
     adopted: bool | None = None  # found in the runs folder; the run's own record replaces it
     evaluations: list[dict[str, Any]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The keys of the object it was read from, in order, so that ``to_dict`` writes back
+    # what it read (a null it held stays a null, an absent key stays absent).
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def model_file(self) -> str | None:
@@ -111,17 +114,19 @@ class RunRecord:
             raise ProjectFileError(f"{where}.run_id is missing; every run has an id.",
                                    param="run_id")
         extra = {k: v for k, v in data.items() if k not in _FIELD_CHECKS}
-        return cls(**values, extra=extra)
+        return cls(**values, extra=extra, keys=tuple(data))
 
     def to_dict(self) -> dict[str, Any]:
-        """The record's JSON object, as ``run_record`` writes it: the fields every record
-        has, then those that are set, then the keys of a newer kbuilder."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name != "extra" and (value is not None or f.name in _ALWAYS_WRITTEN):
-                out[f.name] = value
-        return {**out, **self.extra}
+        """The record's JSON object: the keys it was read with, in their order (then
+        fields set since); for a record made in code, as ``run_record`` writes it."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name in _FIELD_CHECKS}
+        written = self.keys or _ALWAYS_WRITTEN
+        out = {k: self.extra[k] if k in self.extra else values[k]
+               for k in written if k in self.extra or k in values}
+        out.update((k, v) for k, v in values.items() if v is not None and k not in out)
+        out.update((k, v) for k, v in self.extra.items() if k not in out)
+        return out
 
 
 def _is_text(value: Any) -> bool:
