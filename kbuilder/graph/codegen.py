@@ -99,9 +99,8 @@ def generate_training_script(project: Any) -> str:
     as ``python train.py [--epochs N] [--output M.keras]``.
 
     Args:
-        project: a ``kbuilder.graph.project.Project``; ``project.data`` and
-            ``project.training`` hold ``DataSettings``/``TrainingSettings`` dicts (empty:
-            the defaults).
+        project: a ``kbuilder.graph.project.Project``; its ``DataSettings`` (``None``:
+            the defaults) and ``TrainingSettings``.
 
     Returns:
         The source code, ending in a newline.
@@ -1036,10 +1035,10 @@ class _TrainingPlan:
 
     @classmethod
     def of(cls, project: Any) -> _TrainingPlan:
-        from kbuilder.graph.settings import DataSettings, TrainingSettings
+        from kbuilder.graph.settings import DataSettings
 
-        data = DataSettings.from_dict(project.data or {})
-        training = TrainingSettings.from_dict(project.training or {})
+        data = project.data or DataSettings()
+        training = project.training
         model = _model_functions(project.graph)
         plan = cls(project.graph.name, data, training, model)
         plan.adapted = plan._layers_to_adapt()

@@ -97,8 +97,9 @@ class Project:
         history: the undo/redo history of ``graph``; a fresh, clean one by default.
         view: view-only data besides positions: ``zoom``, ``center`` and ``collapsed``
             (ids of collapsed blocks).
-        data: data-source settings (JSON-safe).
-        training: training settings (JSON-safe).
+        data: the data settings; ``None`` while no data was chosen (``kbuilder evaluate``
+            then asks for ``--data``; the Data tab shows the defaults).
+        training: the training settings (the defaults by default).
         runs: run history records (JSON-safe).
         weights: node id -> that layer's weights, in Keras order.
         path: where the project was last saved or loaded from.
@@ -114,8 +115,8 @@ class Project:
         *,
         history: History | None = None,
         view: dict[str, Any] | None = None,
-        data: dict[str, Any] | None = None,
-        training: dict[str, Any] | None = None,
+        data: DataSettings | None = None,
+        training: TrainingSettings | None = None,
         runs: list[dict[str, Any]] | None = None,
         weights: dict[str, list[np.ndarray]] | None = None,
         path: Path | None = None,
@@ -123,8 +124,8 @@ class Project:
         self.graph = graph
         self.history = history if history is not None else History()
         self.view: dict[str, Any] = {**copy.deepcopy(DEFAULT_VIEW), **(view or {})}
-        self.data: dict[str, Any] = data if data is not None else {}
-        self.training: dict[str, Any] = training if training is not None else {}
+        self.data: DataSettings | None = data
+        self.training: TrainingSettings = training if training is not None else TrainingSettings()
         self.runs: list[dict[str, Any]] = runs if runs is not None else []
         self.weights: dict[str, list[np.ndarray]] = weights if weights is not None else {}
         self.path = path
@@ -393,8 +394,8 @@ def project_to_json(project: Project) -> dict[str, Any]:
         "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "graph": project.graph.to_dict(),
         "view": {"positions": project.graph.positions(), **view},
-        "data": project.data,
-        "training": project.training,
+        "data": project.data.to_dict() if project.data is not None else {},
+        "training": project.training.to_dict(),
         "runs": project.runs,
     }
     return _jsonable(document, "")
@@ -787,8 +788,8 @@ class _GraphRecord:
 class _ProjectRecord:
     graph: _GraphRecord
     view: dict[str, Any]
-    data: dict[str, Any]
-    training: dict[str, Any]
+    data: DataSettings | None
+    training: TrainingSettings
     runs: list[dict[str, Any]]
     built: Graph  # the validated graph, not yet handed to anyone
 
@@ -886,8 +887,9 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
         view["collapsed"] = [r.string(c, f"view.collapsed[{i}]") for i, c in enumerate(collapsed)]
 
     settings = {key: r.object(data.get(key, {}), key) for key in ("data", "training")}
-    _check_settings(r, DataSettings, settings["data"], "data")
-    _check_settings(r, TrainingSettings, settings["training"], "training")
+    data_settings = (_check_settings(r, DataSettings, settings["data"], "data")
+                     if settings["data"] else None)  # {}: no data chosen yet
+    training = _check_settings(r, TrainingSettings, settings["training"], "training")
     runs = r.list(data.get("runs", []), "runs")
     for i, run in enumerate(runs):
         try:
@@ -899,17 +901,14 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
     # Stale view entries (a block deleted after it was collapsed) are harmless: drop them.
     blocks = {node.id for _, node in built.walk() if node.kind == "block"}
     view["collapsed"] = [c for c in view.get("collapsed", []) if c in blocks]
-    return _ProjectRecord(
-        graph, view, settings["data"], settings["training"], runs, built
-    )
+    return _ProjectRecord(graph, view, data_settings, training, runs, built)
 
 
-def _check_settings(r: _Reader, cls: type[DataSettings] | type[TrainingSettings],
-                    values: dict[str, Any], section: str) -> None:
-    """Refuse settings that ``cls.from_dict`` refuses, naming the field (``training.epochs
-    must be a whole number >= 1; found 'ten'``)."""
+def _check_settings(r: _Reader, cls: Any, values: dict[str, Any], section: str) -> Any:
+    """The settings ``cls.from_dict`` reads from ``values``; what it refuses fails naming
+    the field (``training.epochs must be a whole number >= 1; found 'ten'``)."""
     try:
-        cls.from_dict(values)
+        return cls.from_dict(values)
     except SettingsError as exc:
         body = exc.message.removeprefix(f"{section}: ")
         if exc.param and body.startswith(f"{exc.param} "):

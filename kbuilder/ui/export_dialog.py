@@ -314,6 +314,7 @@ class QtExportDialog(QDialog):
     def _source_paths(self) -> tuple[str | None, str | None]:
         """``(model_path, project_path)`` of the request."""
         from kbuilder.graph.project import write_recovery
+        from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
 
         assert self.doc is not None
         project = self.doc.project
@@ -330,11 +331,14 @@ class QtExportDialog(QDialog):
         snapshot = Path(tempfile.mkdtemp(prefix="kbuilder-export-")) / "project.kbproj"
         self._snapshot = snapshot
         saved = project.data, project.training
-        if record is not None:
-            project.data = dict(record.get("data") or project.data or {})
-            project.training = dict(record.get("training") or project.training or {})
         try:
+            if record is not None and record.get("data"):
+                project.data = DataSettings.from_dict(record["data"])
+            if record is not None and record.get("training"):
+                project.training = TrainingSettings.from_dict(record["training"])
             write_recovery(project, snapshot)
+        except SettingsError as exc:
+            raise ValueError(f"the settings of the run are not valid here ({exc})") from exc
         finally:
             project.data, project.training = saved
         return model, str(snapshot)

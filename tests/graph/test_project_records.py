@@ -17,6 +17,7 @@ from kbuilder import cli
 from kbuilder.graph.errors import ProjectFileError
 from kbuilder.graph.project import Project, load_project, project_to_json, save_project
 from kbuilder.graph.runs import RunRecord
+from kbuilder.graph.settings import DataSettings, TrainingSettings
 
 # What kbuilder 0.x (project format 1) wrote for a project trained twice: a finished run,
 # a failed one and one adopted from its folder. Written out literally, not produced by
@@ -140,14 +141,21 @@ def test_an_old_project_opens_and_saves_the_same_sections(tmp_path: Path) -> Non
     document = old_document()
     path = write_project(tmp_path / "model.kbproj", document)
     project = load_project(path)
-    assert project.data == document["data"]
-    assert project.training == document["training"]
+    assert project.data == DataSettings("csv:data/iris.csv", target="species",
+                                        roles=(("a", "ignore"),),
+                                        input_arrays=(("image", "pixels"),))
+    assert project.training == TrainingSettings(backend="torch", epochs=3,
+                                                early_stopping={"patience": 2})
     assert project.runs == document["runs"]
     save_project(project, path)
     with zipfile.ZipFile(path) as archive:
         saved = json.loads(archive.read("project.json"))
-    for section in ("data", "training", "runs", "graph"):
-        assert saved[section] == document[section], section
+    assert saved["runs"] == document["runs"] and saved["graph"] == document["graph"]
+    # The settings are written in full (the defaults too); they read back the same.
+    assert saved["training"] == project.training.to_dict()
+    assert saved["data"] == {**project.data.to_dict(), "input_arrays": {"image": "pixels"}}
+    assert load_project(path).data == project.data
+    assert load_project(path).training == project.training
     assert saved["format_version"] == document["format_version"]
 
 
@@ -155,7 +163,9 @@ def test_an_empty_project_still_opens(tmp_path: Path) -> None:
     path = tmp_path / "empty.kbproj"
     save_project(Project.new(), path)
     loaded = load_project(path)
-    assert (loaded.data, loaded.training, loaded.runs) == ({}, {}, [])
+    assert (loaded.data, loaded.training, loaded.runs) == (None, TrainingSettings(), [])
+    with zipfile.ZipFile(path) as archive:
+        assert json.loads(archive.read("project.json"))["data"] == {}  # none chosen
 
 
 @pytest.mark.parametrize("record", [OLD_RUN, OLD_FAILED, OLD_ADOPTED])
@@ -191,14 +201,14 @@ def test_run_record_fields_are_typed() -> None:
     assert caught.value.param == "status"
 
 
-def test_a_saved_hostile_value_cannot_be_stored_to_be_read_later(tmp_path: Path) -> None:
-    """What a save writes is what a load accepts: a valid project round-trips."""
+def test_what_a_save_writes_a_load_reads(tmp_path: Path) -> None:
     project = Project.new()
-    project.training = {"epochs": 4, "backend": "torch"}
+    project.training = TrainingSettings(epochs=4, backend="torch")
     project.runs = [copy.deepcopy(OLD_RUN)]
     save_project(project, tmp_path / "a.kbproj")
     loaded = load_project(tmp_path / "a.kbproj")
-    assert project_to_json(loaded)["training"] == {"epochs": 4, "backend": "torch"}
+    assert loaded.training == project.training
+    assert project_to_json(loaded)["training"] == project.training.to_dict()
 
 
 @pytest.mark.parametrize("command", [["evaluate"], ["predict", "-o", "p.csv"],
