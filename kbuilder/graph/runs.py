@@ -23,7 +23,8 @@ names — its ``kbuilder train`` was killed before it could record the run — i
 each field of a record read from a file (the project checks every run when it is read, so
 a run whose ``artifacts`` is a string never reaches the code that uses it).
 
-This module is the one home of "the latest trained run" (``latest_trained``) and of
+This module is the one home of "the latest trained run" (``latest_trained``; the runs
+with a trained model on disk, newest first: ``trained_runs``) and of
 "a run's file, resolved against the project" (``artifact_path``). Pure Python, no Qt.
 """
 
@@ -196,6 +197,14 @@ def latest_trained(runs: Sequence[Record]) -> Record | None:
         if (record.get("artifacts") or {}).get("model"):
             return record
     return None
+
+
+def trained_runs(runs: Sequence[Record], project_path: str | os.PathLike[str] | None
+                 ) -> list[tuple[int, Record]]:
+    """The runs whose trained model is on disk, newest first, with their index in ``runs``
+    (what a "which model?" choice offers; the first is the latest)."""
+    return [(i, record) for i, record in reversed(list(enumerate(runs)))
+            if (path := artifact_path(record, "model", project_path)) and path.is_file()]
 
 
 def resolve(value: str, project_path: str | os.PathLike[str] | None) -> Path:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.runs import trained_runs
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.export import FORMATS, ExportError, check_output, export_backend
 from kbuilder.ui import theme
@@ -209,10 +210,8 @@ class QtExportDialog(QDialog):
         chosen = self.source_combo.currentData()
         self.source_combo.clear()
         runs = self.doc.project.runs if self.doc is not None else []
-        for index in reversed(range(len(runs))):
-            record = runs[index]
-            if model_path(record, self.doc.project.path) is None:
-                continue
+        project_path = self.doc.project.path if self.doc is not None else None
+        for index, record in trained_runs(runs, project_path):
             metric = key_metric(record.get("test_metrics") or {})
             score = f", {metric[0]} {metric[1]:.3f}" if metric and isinstance(
                 metric[1], float) else ""

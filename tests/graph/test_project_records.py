@@ -42,8 +42,9 @@ OLD_FAILED = {
     "status": "failed", "message": "out of memory", "test_metrics": {}, "results": {},
     "artifacts": {}, "traceback": "Traceback ...",
 }
-OLD_ADOPTED = {"run_id": "20250101-140000-aaa111", "run_dir": "/tmp/x", "adopted": True,
-               "status": "interrupted", "artifacts": {"model": "/tmp/x/model.keras"},
+GONE = "/no-such-folder/kbuilder-run"  # a folder that no longer exists: it stays as it is
+OLD_ADOPTED = {"run_id": "20250101-140000-aaa111", "run_dir": GONE, "adopted": True,
+               "status": "interrupted", "artifacts": {"model": f"{GONE}/model.keras"},
                "test_metrics": {}, "results": {}, "message": "ended early"}
 
 
@@ -226,3 +227,22 @@ def test_cli_on_a_hostile_project_says_the_sentence(
     assert "training.epochs must be a whole number >= 1; found 'ten'" in err
     assert "Traceback" not in out + err and "AttributeError" not in out + err
     assert "unexpected error" not in out + err
+
+
+def test_trained_runs_are_those_with_a_model_on_disk_newest_first(tmp_path: Path) -> None:
+    from kbuilder.graph.runs import latest_trained, trained_runs
+
+    project = tmp_path / "model.kbproj"
+    records = []
+    for i, has_file in enumerate((True, False, True)):
+        folder = tmp_path / "model.runs" / f"r{i}"
+        folder.mkdir(parents=True)
+        if has_file:
+            (folder / "model.keras").write_bytes(b"x")
+        records.append({"run_id": f"r{i}",
+                        "artifacts": {"model": f"model.runs/r{i}/model.keras"}})
+    records.append({"run_id": "failed", "artifacts": {}})
+    assert [(i, r["run_id"]) for i, r in trained_runs(records, project)] == [(2, "r2"), (0, "r0")]
+    assert latest_trained(records)["run_id"] == "r2"
+    assert trained_runs(records[1:2], project) == []
+    assert latest_trained(records[1:2])["run_id"] == "r1"  # its file missing: said by callers
