@@ -14,7 +14,8 @@ A project file is a ZIP archive (deflated) with two members:
 
 Reading follows orange-canvas-core's ``readwrite``: the bytes are parsed into typed records,
 the format version is checked (and older files migrated through ``MIGRATIONS``), everything
-is validated, and only then are live objects built. A file that fails any step raises
+is validated — the settings by ``DataSettings`` / ``TrainingSettings``, each run by
+``RunRecord.from_dict`` — and only then are live objects built. A file that fails any step raises
 ``ProjectFileError`` with one sentence naming the file and the place of the problem, and
 nothing is loaded. Writing is atomic (``kbuilder.files.atomic_write``).
 
