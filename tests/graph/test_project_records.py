@@ -214,7 +214,7 @@ def test_what_a_save_writes_a_load_reads(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", [["evaluate"], ["predict", "-o", "p.csv"],
                                      ["export", "--format", "keras", "-o", "m.keras"],
-                                     ["check"]], ids=lambda c: c[0])
+                                     ["check"], ["train"]], ids=lambda c: c[0])
 def test_cli_on_a_hostile_project_says_the_sentence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
