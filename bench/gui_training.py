@@ -18,6 +18,7 @@ Run: .venv/bin/python bench/gui_training.py [--epochs N] [--points N] [--frames 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -89,8 +90,8 @@ def event_loop_delay(app: QApplication, epochs: int) -> None:
         window.show()
         assert window.loader.wait(300), window.loader.error
         project = new_project_for_data("cnn_classifier", DataSettings(source="digits"))
-        project.training = {**project.training, "backend": "jax", "epochs": epochs,
-                            "batch_size": 32}
+        project.training = dataclasses.replace(project.training, backend="jax", epochs=epochs,
+                                               batch_size=32)
         window.set_project(project)
         window._show_page(window.train_page)
         page = window.train_page

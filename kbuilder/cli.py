@@ -559,7 +559,7 @@ def _writable_output(path: Path, option: str) -> Path:
 def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings, spec_fields
 
-    data = dict(project.data or {})
+    data = project.data.to_dict() if project.data is not None else {}
     if args.data:
         data.update(spec_fields(args.data))
     data.update(_image_settings(args))
@@ -567,7 +567,7 @@ def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
         "backend": args.backend, "device": args.device, "epochs": args.epochs,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
     }
-    training = {**(project.training or {}),
+    training = {**project.training.to_dict(),
                 **{k: v for k, v in overrides.items() if v is not None}}
     try:
         return DataSettings.from_dict(data), TrainingSettings.from_dict(training)
@@ -824,7 +824,7 @@ def _trained_model_and_data(path: Path, spec: str | None) -> tuple[Path, Any]:
     if path.suffix.lower() == ".kbproj":
         project = _load_project(path)
         path = _latest_model(project, path)
-        data = dict(project.data or {}) or None
+        data = project.data.to_dict() if project.data is not None else None
     elif path.suffix.lower() not in (".keras", ".h5"):
         raise CliError(f"Expected a .keras model or a .kbproj project; received '{path}'.")
     if spec:

@@ -9,6 +9,7 @@ beside this file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -85,7 +86,7 @@ def record_run(project, data, training, worker, run_dir: Path) -> None:
 
 def train_digits_runs(folder: Path) -> object:
     """The CNN template fitted to digits, with two real runs (JAX, two learning rates)."""
-    from kbuilder.graph.settings import DataSettings, TrainingSettings
+    from kbuilder.graph.settings import DataSettings
     from kbuilder.runtime.client import Worker
     from kbuilder.runtime.preflight import new_project_for_data
 
@@ -93,9 +94,9 @@ def train_digits_runs(folder: Path) -> object:
     worker = Worker("jax")
     try:
         for i, rate in enumerate((1e-3, 3e-3)):
-            training = TrainingSettings.from_dict(
-                {**project.training, "backend": "jax", "epochs": 6, "learning_rate": rate})
-            record_run(project, DataSettings.from_dict(project.data), training, worker,
+            training = dataclasses.replace(project.training, backend="jax", epochs=6,
+                                           learning_rate=rate)
+            record_run(project, project.data, training, worker,
                        folder / f"run{i + 1}")
     finally:
         worker.shutdown()

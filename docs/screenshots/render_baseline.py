@@ -8,6 +8,7 @@ issue 13, stuck at the majority class), and shows the stuck run with its baselin
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -42,8 +43,8 @@ def penguin_runs(folder: Path) -> object:
                 history = History()
                 history.push(RemoveNodesCommand(graph, [norm.id]))
                 history.push(ConnectCommand(graph, src, 0, dst))
-            training = TrainingSettings.from_dict({**project.training, "backend": "jax"})
-            record_run(project, DataSettings.from_dict(project.data), training, worker,
+            training = dataclasses.replace(project.training, backend="jax")
+            record_run(project, project.data, training, worker,
                        folder / f"run{i + 1}")
             print(project.runs[-1]["message"])
     finally:

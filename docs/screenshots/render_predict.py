@@ -10,6 +10,7 @@ empty cells — as "Predict on a file…" does.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 import tempfile
 import time
@@ -32,10 +33,10 @@ def penguin_run(folder: Path) -> tuple[object, Path]:
     data = DataSettings(source=f"csv:{table}", target="species")
     project = new_project_for_data("mlp_classifier", data,
                                    TrainingSettings(epochs=30, learning_rate=3e-3))
-    training = TrainingSettings.from_dict({**project.training, "backend": "jax"})
+    training = dataclasses.replace(project.training, backend="jax")
     worker = Worker("jax")
     try:
-        record_run(project, DataSettings.from_dict(project.data), training, worker,
+        record_run(project, project.data, training, worker,
                    folder / "run1")
     finally:
         worker.shutdown()

@@ -102,9 +102,8 @@ def generate_training_script(project: Any, rows: RowEncoding | None = None) -> s
     predictions on raw rows of the file (``codegen_rows``).
 
     Args:
-        project: a ``kbuilder.graph.project.Project``; ``project.data`` and
-            ``project.training`` hold ``DataSettings``/``TrainingSettings`` dicts (empty:
-            the defaults).
+        project: a ``kbuilder.graph.project.Project``; its ``DataSettings`` (``None``:
+            the defaults) and ``TrainingSettings``.
         rows: the trained run's row encoder (a table in "model" encoding), written out as
             the settings of ``encode_rows``; ``None``: learned from the data.
 
@@ -1043,10 +1042,10 @@ class _TrainingPlan:
 
     @classmethod
     def of(cls, project: Any, rows: RowEncoding | None = None) -> _TrainingPlan:
-        from kbuilder.graph.settings import DataSettings, TrainingSettings
+        from kbuilder.graph.settings import DataSettings
 
-        data = DataSettings.from_dict(project.data or {})
-        training = TrainingSettings.from_dict(project.training or {})
+        data = project.data or DataSettings()
+        training = project.training
         model = _model_functions(project.graph)
         if rows is not None and (data.kind != "csv" or data.table_encoding != "model"
                                  or rows.input_names

@@ -14,7 +14,8 @@ A project file is a ZIP archive (deflated) with two members:
 
 Reading follows orange-canvas-core's ``readwrite``: the bytes are parsed into typed records,
 the format version is checked (and older files migrated through ``MIGRATIONS``), everything
-is validated, and only then are live objects built. A file that fails any step raises
+is validated — the settings by ``DataSettings`` / ``TrainingSettings``, each run by
+``RunRecord.from_dict`` — and only then are live objects built. A file that fails any step raises
 ``ProjectFileError`` with one sentence naming the file and the place of the problem, and
 nothing is loaded. Writing is atomic (``kbuilder.files.atomic_write``).
 
@@ -61,7 +62,11 @@ from kbuilder.graph.commands import History, validate_input_param, validate_name
 from kbuilder.graph.errors import CycleError, ProjectFileError, UnknownLayerError
 from kbuilder.graph.model import GRAPH_STYLES, NODE_KINDS, Graph
 from kbuilder.graph.npy import read_header
+from kbuilder.graph.runs import RunRecord
+from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
+from kbuilder.graph.text import found as _found
 from kbuilder.graph.text import plural
+from kbuilder.graph.text import quoted as _quote
 
 FORMAT = "kbuilder-project"
 FORMAT_VERSION = 1
@@ -93,8 +98,9 @@ class Project:
         history: the undo/redo history of ``graph``; a fresh, clean one by default.
         view: view-only data besides positions: ``zoom``, ``center`` and ``collapsed``
             (ids of collapsed blocks).
-        data: data-source settings (JSON-safe).
-        training: training settings (JSON-safe).
+        data: the data settings; ``None`` while no data was chosen (``kbuilder evaluate``
+            then asks for ``--data``; the Data tab shows the defaults).
+        training: the training settings (the defaults by default).
         runs: run history records (JSON-safe).
         weights: node id -> that layer's weights, in Keras order.
         path: where the project was last saved or loaded from.
@@ -110,8 +116,8 @@ class Project:
         *,
         history: History | None = None,
         view: dict[str, Any] | None = None,
-        data: dict[str, Any] | None = None,
-        training: dict[str, Any] | None = None,
+        data: DataSettings | None = None,
+        training: TrainingSettings | None = None,
         runs: list[dict[str, Any]] | None = None,
         weights: dict[str, list[np.ndarray]] | None = None,
         path: Path | None = None,
@@ -119,8 +125,8 @@ class Project:
         self.graph = graph
         self.history = history if history is not None else History()
         self.view: dict[str, Any] = {**copy.deepcopy(DEFAULT_VIEW), **(view or {})}
-        self.data: dict[str, Any] = data if data is not None else {}
-        self.training: dict[str, Any] = training if training is not None else {}
+        self.data: DataSettings | None = data
+        self.training: TrainingSettings = training if training is not None else TrainingSettings()
         self.runs: list[dict[str, Any]] = runs if runs is not None else []
         self.weights: dict[str, list[np.ndarray]] = weights if weights is not None else {}
         self.path = path
@@ -389,8 +395,8 @@ def project_to_json(project: Project) -> dict[str, Any]:
         "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "graph": project.graph.to_dict(),
         "view": {"positions": project.graph.positions(), **view},
-        "data": project.data,
-        "training": project.training,
+        "data": project.data.to_dict() if project.data is not None else {},
+        "training": project.training.to_dict(),
         "runs": project.runs,
     }
     return _jsonable(document, "")
@@ -783,8 +789,8 @@ class _GraphRecord:
 class _ProjectRecord:
     graph: _GraphRecord
     view: dict[str, Any]
-    data: dict[str, Any]
-    training: dict[str, Any]
+    data: DataSettings | None
+    training: TrainingSettings
     runs: list[dict[str, Any]]
     built: Graph  # the validated graph, not yet handed to anyone
 
@@ -855,23 +861,6 @@ class _Reader:
         return self.number(value[0], f"{where}[0]"), self.number(value[1], f"{where}[1]")
 
 
-def _found(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        text = repr(value)
-        return text if len(text) <= 30 else text[:30] + "..."
-    if isinstance(value, str):
-        return _quote(value, 40)
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
 # ----------------------------------------------------------------------------- parsing
 def _parse_project(data: Any, source: str) -> _ProjectRecord:
     r = _Reader(source)
@@ -899,17 +888,47 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
         view["collapsed"] = [r.string(c, f"view.collapsed[{i}]") for i, c in enumerate(collapsed)]
 
     settings = {key: r.object(data.get(key, {}), key) for key in ("data", "training")}
+    data_settings = (_check_settings(r, DataSettings, settings["data"], "data")
+                     if settings["data"] else None)  # {}: no data chosen yet
+    training = _check_settings(r, TrainingSettings, settings["training"], "training")
     runs = r.list(data.get("runs", []), "runs")
     for i, run in enumerate(runs):
-        r.object(run, f"runs[{i}]")
+        try:
+            RunRecord.from_dict(run, f"runs[{i}]")
+        except ProjectFileError as exc:
+            raise ProjectFileError(f"{source}: {exc.message}", param=exc.param) from None
 
     built = _validate_graph(r, graph, positions)
     # Stale view entries (a block deleted after it was collapsed) are harmless: drop them.
     blocks = {node.id for _, node in built.walk() if node.kind == "block"}
     view["collapsed"] = [c for c in view.get("collapsed", []) if c in blocks]
-    return _ProjectRecord(
-        graph, view, settings["data"], settings["training"], runs, built
-    )
+    return _ProjectRecord(graph, view, data_settings, training, runs, built)
+
+
+def _check_settings(r: _Reader, cls: Any, values: dict[str, Any], section: str) -> Any:
+    """The settings ``cls.from_dict`` reads from ``values``; what it refuses fails naming
+    the field (``training.epochs must be a whole number >= 1; found 'ten'``)."""
+    try:
+        return cls.from_dict(values)
+    except SettingsError as exc:
+        body = exc.message.removeprefix(f"{section}: ")
+        if exc.param and body.startswith(f"{exc.param} "):
+            r.fail(f"{section}.{exc.param}", body.removeprefix(exc.param).lstrip(),
+                   param=exc.param)
+        r.fail(f"{section}.{exc.param}" if exc.param else section, f"is not valid: {body}",
+               param=exc.param)
+    except (TypeError, ValueError, AttributeError):
+        # A value of a type the settings cannot even examine (image_size 5, roles "x"):
+        # find it by checking each setting alone.
+        for name, value in values.items():
+            try:
+                cls.from_dict({name: value})
+            except SettingsError:
+                pass  # a rule between settings, or the field's own rule: reported below
+            except (TypeError, ValueError, AttributeError):
+                r.fail(f"{section}.{name}", f"has the wrong type; found {_found(value)}.",
+                       param=name)
+        r.fail(section, "holds a value of the wrong type.")
 
 
 def _check_plain_json(data: Any, source: str) -> None:
@@ -981,11 +1000,6 @@ def _member(key: str) -> str:
     if key.isprintable() and len(key) <= 60 and not any(c in key for c in ".[]' "):
         return f".{key}"
     return f"[{_quote(key)}]"
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    """``text`` quoted for a one-line message: control characters escaped, long text cut."""
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _migrate(data: dict[str, Any], source: str) -> dict[str, Any]:

@@ -19,7 +19,12 @@ when the run starts, completed when it ends). A run folder that no record of the
 names — its ``kbuilder train`` was killed before it could record the run — is an orphan:
 ``orphaned_run_folders`` finds them and ``adopt`` turns them back into records.
 
-This module is the one home of "the latest trained run" (``latest_trained``) and of
+``RunRecord`` is the typed form of a record: ``RunRecord.from_dict`` checks the type of
+each field of a record read from a file (the project checks every run when it is read, so
+a run whose ``artifacts`` is a string never reaches the code that uses it).
+
+This module is the one home of "the latest trained run" (``latest_trained``; the runs
+with a trained model on disk, newest first: ``trained_runs``) and of
 "a run's file, resolved against the project" (``artifact_path``). Pure Python, no Qt.
 """
 
@@ -29,10 +34,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from kbuilder.graph.errors import ProjectFileError
+from kbuilder.graph.text import found as _found
 
 RUNS_SUFFIX = ".runs"
 RUN_MARKER = "run.json"  # the record a run folder carries, so it can be adopted
@@ -40,6 +48,137 @@ MODEL_FILE = "model.keras"
 PATH_KEYS = ("run_dir",)  # record keys holding a path, besides the ``artifacts`` values
 
 Record = dict[str, Any]
+
+
+# ------------------------------------------------------------------------ the record
+@dataclass(frozen=True)
+class RunRecord:
+    """One training run as ``project.runs`` keeps it (``runtime.runner.run_record`` makes
+    them; ``adopt`` makes them for orphaned run folders; evaluations add ``evaluations``).
+
+    ``None`` means "not recorded": a failed run has no ``seconds``, a run that is still
+    training elsewhere has no ``status``. Paths (``run_dir``, the ``artifacts`` values) are
+    stored relative to the project's folder, or absolute. ``extra`` keeps the keys of a
+    record written by a newer kbuilder, so that they survive a save.
+    """
+
+    run_id: str
+    created: str | None = None
+    backend: str | None = None
+    device: str | None = None
+    versions: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None  # the run's DataSettings.to_dict()
+    training: dict[str, Any] | None = None  # the run's TrainingSettings.to_dict()
+    seed: int | None = None
+    data_fingerprint: str | None = None
+    history: dict[str, list[float | None]] | None = None  # metric -> value per epoch
+    run_dir: str | None = None
+    status: str | None = None  # completed, stopped, nan, failed, interrupted
+    message: str | None = None
+    test_metrics: dict[str, float | None] | None = None
+    results: dict[str, Any] | None = None
+    artifacts: dict[str, str | None] | None = None  # "model", "checkpoint", "tensorboard"
+    seconds: float | None = None
+    diagnosis: str | None = None
+    baselines: dict[str, Any] | None = None
+    traceback: str | None = None
+    adopted: bool | None = None  # found in the runs folder; the run's own record replaces it
+    evaluations: list[dict[str, Any]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # The keys of the object it was read from, in order, so that ``to_dict`` writes back
+    # what it read (a null it held stays a null, an absent key stays absent).
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def model_file(self) -> str | None:
+        """The stored path of the trained model, or ``None`` when the run saved none."""
+        return (self.artifacts or {}).get("model") or None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "run") -> RunRecord:
+        """The record in ``data`` (a record's JSON object), its fields' types checked.
+
+        Raises:
+            ProjectFileError: ``data`` is not an object, or a field has the wrong type;
+                the message names the field (``runs[3].artifacts must be ...``).
+        """
+        if not isinstance(data, Mapping):
+            raise ProjectFileError(f"{where} must be an object; found {_found(data)}.")
+        values: dict[str, Any] = {}
+        for name, (check, expected) in _FIELD_CHECKS.items():
+            value = data.get(name)
+            if value is not None and not check(value):
+                raise ProjectFileError(
+                    f"{where}.{name} must be {expected}; found {_found(value)}.", param=name)
+            values[name] = value
+        if values["run_id"] is None or values["run_id"] == "":
+            raise ProjectFileError(f"{where}.run_id is missing; every run has an id.",
+                                   param="run_id")
+        extra = {k: v for k, v in data.items() if k not in _FIELD_CHECKS}
+        return cls(**values, extra=extra, keys=tuple(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's JSON object: the keys it was read with, in their order (then
+        fields set since); for a record made in code, as ``run_record`` writes it."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)
+                  if f.name in _FIELD_CHECKS}
+        written = self.keys or _ALWAYS_WRITTEN
+        out = {k: self.extra[k] if k in self.extra else values[k]
+               for k in written if k in self.extra or k in values}
+        out.update((k, v) for k, v in values.items() if v is not None and k not in out)
+        out.update((k, v) for k, v in self.extra.items() if k not in out)
+        return out
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_object(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_paths(value: Any) -> bool:
+    return isinstance(value, dict) and all(v is None or isinstance(v, str)
+                                           for v in value.values())
+
+
+def _is_history(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(v, list) and all(x is None or _is_number(x) for x in v)
+        for v in value.values())
+
+
+def _is_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+_TEXT = (_is_text, "a string")
+_OBJECT = (_is_object, "an object")
+# Each field's check and, for the message, what it expects; None is always allowed.
+_FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "run_id": _TEXT, "created": _TEXT, "backend": _TEXT, "device": _TEXT,
+    "versions": _OBJECT, "data": _OBJECT, "training": _OBJECT,
+    "seed": (_is_whole, "a whole number"), "data_fingerprint": _TEXT,
+    "history": (_is_history, "an object of lists of numbers (metric -> value per epoch)"),
+    "run_dir": _TEXT, "status": _TEXT, "message": _TEXT,
+    "test_metrics": _OBJECT, "results": _OBJECT,
+    "artifacts": (_is_paths, 'an object of file paths, e.g. {"model": "run/model.keras"}'),
+    "seconds": (_is_number, "a number"), "diagnosis": _TEXT, "baselines": _OBJECT,
+    "traceback": _TEXT, "adopted": (lambda v: isinstance(v, bool), "true or false"),
+    "evaluations": (_is_objects, "a list of objects"),
+}
+# Keys ``run_record`` writes even when their value is null.
+_ALWAYS_WRITTEN = ("run_id", "created", "backend", "device", "versions", "data", "training",
+                   "seed", "data_fingerprint", "history", "run_dir")
 
 
 def runs_folder(project_path: str | os.PathLike[str] | None) -> Path:
@@ -58,6 +197,14 @@ def latest_trained(runs: Sequence[Record]) -> Record | None:
         if (record.get("artifacts") or {}).get("model"):
             return record
     return None
+
+
+def trained_runs(runs: Sequence[Record], project_path: str | os.PathLike[str] | None
+                 ) -> list[tuple[int, Record]]:
+    """The runs whose trained model is on disk, newest first, with their index in ``runs``
+    (what a "which model?" choice offers; the first is the latest)."""
+    return [(i, record) for i, record in reversed(list(enumerate(runs)))
+            if (path := artifact_path(record, "model", project_path)) and path.is_file()]
 
 
 def resolve(value: str, project_path: str | os.PathLike[str] | None) -> Path:

@@ -358,7 +358,8 @@ def parse_source(source: str) -> tuple[str, str]:
         SettingsError: the spec names nothing kbuilder can read.
     """
     if not isinstance(source, str) or not source:
-        raise SettingsError("data: source must be a dataset name or KIND:PATH.", param="source")
+        raise SettingsError("data: source must be a dataset name or KIND:PATH; found "
+                            f"{source!r}.", param="source")
     if source in SKLEARN_DATASETS or source in KERAS_DATASETS:
         return "builtin", source
     kind, sep, location = source.partition(":")

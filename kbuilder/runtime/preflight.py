@@ -1282,8 +1282,8 @@ def new_project_for_data(
                                    metrics=fit.metrics)
     training.validate()
     project = Project.new(graph)
-    project.data = settings.to_dict()
-    project.training = training.to_dict()
+    project.data = settings
+    project.training = training
     return project
 
 

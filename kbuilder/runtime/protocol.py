@@ -22,6 +22,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -322,7 +325,8 @@ def decode(data: bytes | str) -> Message:
     """Parse and check one message.
 
     Raises:
-        ProtocolError: not JSON, another protocol version, an unknown type or fields.
+        ProtocolError: not JSON, another protocol version, an unknown type or fields, or
+            a field whose value is not of its type.
     """
     try:
         payload = json.loads(data)
@@ -340,6 +344,64 @@ def decode(data: bytes | str) -> Message:
     if cls is None:
         raise ProtocolError("A worker message has an unknown type.")
     try:
-        return cls(**payload)
+        message = cls(**payload)
     except TypeError as exc:
         raise ProtocolError(f"A '{cls.type}' message has wrong fields: {exc}") from None
+    for name, check, expected in _checks(cls):
+        value = getattr(message, name)
+        if not check(value):
+            shown = repr(value)
+            shown = shown if len(shown) <= 40 else shown[:40] + "..."
+            raise ProtocolError(f"A '{cls.type}' message has {name} = {shown}; it must be "
+                                f"{expected}.")
+    return message
+
+
+# --------------------------------------------------------------- field type checks
+# Each message's fields checked against their annotations, so that a wrong value (an
+# epoch "three", logs "x") is refused where it arrives, not met later as an
+# AttributeError in a view. The checks are built once per class from its type hints:
+# only the forms the messages use (str, int, float, bool, None, Any, unions, list[X],
+# dict[str, X]). A float field takes an int too (JSON writes 1.0 as 1).
+Check = Callable[[Any], bool]
+_CHECKS: dict[type, list[tuple[str, Check, str]]] = {}
+
+
+def _checks(cls: type) -> list[tuple[str, Check, str]]:
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        hints = typing.get_type_hints(cls)
+        checks = _CHECKS[cls] = [(f.name, *_check_of(hints[f.name]))
+                                 for f in dataclasses.fields(cls) if hints[f.name] is not Any]
+    return checks
+
+
+def _check_of(hint: Any) -> tuple[Check, str]:
+    """A predicate for values of type ``hint`` and the words for what it accepts."""
+    if hint is Any:
+        return (lambda v: True), "anything"
+    if hint is type(None):
+        return (lambda v: v is None), "null"
+    if hint is bool:
+        return (lambda v: v is True or v is False), "true or false"
+    if hint is int:
+        return (lambda v: type(v) is int), "a whole number"
+    if hint is float:
+        return (lambda v: type(v) is float or type(v) is int), "a number"
+    if hint is str:
+        return (lambda v: type(v) is str), "a string"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        parts = [_check_of(a) for a in args]
+        checks = [c for c, _ in parts]
+        return (lambda v: any(c(v) for c in checks)), " or ".join(w for _, w in parts)
+    if origin is list:
+        item, words = _check_of(args[0])
+        return (lambda v: type(v) is list and all(item(x) for x in v)), f"a list of ({words})"
+    if origin is dict:
+        value, words = _check_of(args[1])
+        if args[1] is Any:
+            return (lambda v: type(v) is dict), "an object"
+        return ((lambda v: type(v) is dict and all(value(x) for x in v.values())),
+                f"an object of ({words})")
+    raise TypeError(f"no protocol check for the type {hint!r}")  # a new message's field

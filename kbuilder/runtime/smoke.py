@@ -58,11 +58,11 @@ class _Session:
         return f"mlp_classifier fitted to digits: {len(self.project.graph)} nodes"
 
     def train(self) -> str:
-        from kbuilder.graph.settings import DataSettings, TrainingSettings
+        from kbuilder.graph.settings import DataSettings
         from kbuilder.runtime.runner import start_run
 
-        data = DataSettings.from_dict(self.project.data)
-        training = TrainingSettings.from_dict(self.project.training)
+        data = self.project.data or DataSettings()
+        training = self.project.training
         run = start_run(self.project, data, training, worker=self.worker(self.backend),
                         run_dir=self.folder / "run")
         result = run.wait()

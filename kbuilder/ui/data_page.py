@@ -1,6 +1,6 @@
 """The Data tab: choose the data, preview it and check it against the model (issue 7).
 
-The page edits ``project.data`` (a ``DataSettings`` dict). Each change of a control loads
+The page edits ``project.data`` (a ``DataSettings``). Each change of a control loads
 the data the new settings describe in a background thread; only settings whose data loads
 are written to the project, so a file with a bad column or a dataset that cannot be
 downloaded leaves the previous data in place and shows what is wrong where (file, line,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from kbuilder.runtime.data.preview import CsvPreview, LoadResult
     from kbuilder.runtime.preflight import Finding
 
+_KEPT: Any = object()  # in an Undo state: these settings were not changed
 LOAD_DELAY_MS = 350  # after the last change of a control
 CHECK_DELAY_MS = 400  # after the last edit of the model
 
@@ -74,7 +75,9 @@ class QtDataPage(QWidget):
         self._checks_stale = False
         # What the page's Undo button reverts: (a model edit was pushed, the training
         # settings before, the data settings before); None when there is nothing to undo.
-        self._undo_state: tuple[bool, dict | None, dict | None] | None = None
+        # (a model edit was pushed, the training and data settings before: _KEPT if
+        # unchanged) of the last fix, for its Undo button.
+        self._undo_state: tuple[bool, Any, Any] | None = None
 
         self.loader = QtBackgroundJob("data", self)
         self.loader.finished.connect(self._on_loaded)
@@ -241,24 +244,16 @@ class QtDataPage(QWidget):
             self._load(settings)
 
     def project_settings(self) -> DataSettings:
-        """The project's data settings (the defaults when unset or invalid)."""
-        if self.doc is None or not self.doc.project.data:
+        """The project's data settings (the defaults when none were chosen)."""
+        if self.doc is None or self.doc.project.data is None:
             return DataSettings()
-        try:
-            return DataSettings.from_dict(self.doc.project.data)
-        except SettingsError as exc:
-            self.status.setText(f"The project's data settings are not valid ({exc}); "
-                                "showing the defaults.")
-            return DataSettings()
+        return self.doc.project.data
 
     def training_settings(self) -> TrainingSettings:
-        """The project's training settings (the defaults when unset or invalid)."""
-        if self.doc is None or not self.doc.project.training:
+        """The project's training settings (the defaults without a project)."""
+        if self.doc is None:
             return TrainingSettings()
-        try:
-            return TrainingSettings.from_dict(self.doc.project.training)
-        except SettingsError:
-            return TrainingSettings()
+        return self.doc.project.training
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
@@ -378,7 +373,7 @@ class QtDataPage(QWidget):
         self._show_dataset(result)
         self.status.setText(f"Loaded {_source_title(settings)} in {result.seconds:.1f} s.")
         if self.doc is not None and settings != self.project_settings():
-            self.doc.project.data = settings.to_dict()
+            self.doc.project.data = settings
             self.data_changed.emit()
         self._run_checks()
 
@@ -514,7 +509,7 @@ class QtDataPage(QWidget):
         when it was read already (a fit), so it is shown instead of read again."""
         assert self.doc is not None
         project = self.doc.project
-        before = (dict(project.training), dict(project.data))
+        before = (project.training, project.data)
         old_training, old_data = self.training_settings(), self.project_settings()
         if command is not None and self.doc.edit(lambda: command) is None:
             self.status.setText("The change could not be made to the model (see the "
@@ -523,9 +518,9 @@ class QtDataPage(QWidget):
         changed_training = training != old_training
         changed_data = data is not None and data != old_data
         if changed_training:
-            project.training = training.to_dict()
+            project.training = training
         if changed_data:
-            project.data = data.to_dict()
+            project.data = data
             self.source.set_settings(data)
             if loaded is not None:
                 self._on_loaded(loaded)
@@ -534,8 +529,8 @@ class QtDataPage(QWidget):
         if changed_training or changed_data:
             self.data_changed.emit()
         self._undo_state = (command is not None,
-                            before[0] if changed_training else None,
-                            before[1] if changed_data else None)
+                            before[0] if changed_training else _KEPT,
+                            before[1] if changed_data else _KEPT)
         self.status.setText(message)
         self.undo_button.setVisible(command is not None or changed_training or changed_data)
         self._run_checks()
@@ -550,14 +545,14 @@ class QtDataPage(QWidget):
         pushed, training, data = state
         if pushed and self.doc.history.can_undo:
             self.doc.undo()
-        if training is not None:
+        if training is not _KEPT:
             self.doc.project.training = training
-        if data is not None:
+        if data is not _KEPT:
             self.doc.project.data = data
             settings = self.project_settings()
             self.source.set_settings(settings)
             self._load(settings)
-        if training is not None or data is not None:
+        if training is not _KEPT or data is not _KEPT:
             self.data_changed.emit()
             self._run_checks()
         self.status.setText("Undone.")

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.runs import trained_runs
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.export import ExportError, check_output, export_backend
 from kbuilder.runtime.export_formats import FORMATS
@@ -210,10 +211,8 @@ class QtExportDialog(QDialog):
         chosen = self.source_combo.currentData()
         self.source_combo.clear()
         runs = self.doc.project.runs if self.doc is not None else []
-        for index in reversed(range(len(runs))):
-            record = runs[index]
-            if model_path(record, self.doc.project.path) is None:
-                continue
+        project_path = self.doc.project.path if self.doc is not None else None
+        for index, record in trained_runs(runs, project_path):
             metric = key_metric(record.get("test_metrics") or {})
             score = f", {metric[0]} {metric[1]:.3f}" if metric and isinstance(
                 metric[1], float) else ""
@@ -315,6 +314,7 @@ class QtExportDialog(QDialog):
     def _source_paths(self) -> tuple[str | None, str | None]:
         """``(model_path, project_path)`` of the request."""
         from kbuilder.graph.project import write_recovery
+        from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
 
         assert self.doc is not None
         project = self.doc.project
@@ -331,11 +331,14 @@ class QtExportDialog(QDialog):
         snapshot = Path(tempfile.mkdtemp(prefix="kbuilder-export-")) / "project.kbproj"
         self._snapshot = snapshot
         saved = project.data, project.training
-        if record is not None:
-            project.data = dict(record.get("data") or project.data or {})
-            project.training = dict(record.get("training") or project.training or {})
         try:
+            if record is not None and record.get("data"):
+                project.data = DataSettings.from_dict(record["data"])
+            if record is not None and record.get("training"):
+                project.training = TrainingSettings.from_dict(record["training"])
             write_recovery(project, snapshot)
+        except SettingsError as exc:
+            raise ValueError(f"the settings of the run are not valid here ({exc})") from exc
         finally:
             project.data, project.training = saved
         return model, str(snapshot)

@@ -809,14 +809,13 @@ class MainWindow(QMainWindow):
     def export_keras(self, path: str | None = None) -> bool:
         """Save a model as ``.keras``: a trained run's (the latest is offered first) or the
         model being edited, untrained; in the background, atomically."""
-        from kbuilder.graph.runs import artifact_path
-        from kbuilder.ui.run_format import model_path, run_label, when_text
+        from kbuilder.graph.runs import artifact_path, trained_runs
+        from kbuilder.ui.run_format import run_label, when_text
 
         project = self.project
         if project is None or self.model_saver.busy:
             return False
-        trained = [(i, r) for i, r in reversed(list(enumerate(project.runs)))
-                   if model_path(r, project.path)]
+        trained = trained_runs(project.runs, project.path)
         weights = "with the project's weights" if project.weights else "untrained"
         choices = [f"The model trained in run {run_label(i)}"
                    f"{' (the latest)' if n == 0 else ''} — {when_text(r.get('created'))}, "

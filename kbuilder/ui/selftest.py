@@ -107,7 +107,7 @@ class _Session:
         page.backend.setCurrentIndex(index)
         page.epochs.setValue(epochs)
         page.batch_size.setValue(64)
-        check(self.window.project.training.get("epochs") == epochs,
+        check(self.window.project.training.epochs == epochs,
               "the epochs typed in the Train tab were not stored")
         self._click(page.train_button)
 

@@ -10,6 +10,7 @@ events as Qt signals for the dashboard; every run that ends is recorded in
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -401,12 +402,12 @@ class QtTrainPage(QWidget):
         """The project's training settings (the defaults when it has none)."""
         if self.doc is None:
             return TrainingSettings()
-        return TrainingSettings.from_dict(self.doc.project.training)
+        return self.doc.project.training
 
     def data_settings(self) -> DataSettings:
         if self.doc is None:
             return DataSettings()
-        return DataSettings.from_dict(self.doc.project.data)
+        return self.doc.project.data or DataSettings()
 
     def _load_settings(self) -> None:
         """Show the project's settings in the form."""
@@ -415,17 +416,8 @@ class QtTrainPage(QWidget):
             for label in self.errors.values():
                 label.hide()
             self.settings_error.hide()
-            try:
-                s = self.training_settings()
-            except SettingsError as exc:
-                s = TrainingSettings()
-                self.settings_error.setText(f"The project's training settings are not valid "
-                                            f"({exc}); the form shows the defaults.")
-                self.settings_error.show()
-            try:
-                split = self.data_settings().validation_split
-            except SettingsError:
-                split = DataSettings().validation_split
+            s = self.training_settings()  # valid: checked when the project was read
+            split = self.data_settings().validation_split
             self._select(self.backend, s.backend)
             self._fill_devices(s.backend, s.device)
             self._select(self.optimizer, s.optimizer)
@@ -483,11 +475,7 @@ class QtTrainPage(QWidget):
         if self._loading or self.doc is None:
             return False
         project = self.doc.project
-        try:
-            current = TrainingSettings.from_dict(project.training).to_dict()
-        except SettingsError:
-            current = TrainingSettings().to_dict()
-        candidate = {**current, **changes}
+        candidate = {**project.training.to_dict(), **changes}
         try:
             settings = TrainingSettings.from_dict(candidate)
         except SettingsError as exc:
@@ -496,8 +484,8 @@ class QtTrainPage(QWidget):
         for name in changes:
             self._show_error(name, "")
         self.settings_error.hide()
-        if settings.to_dict() != project.training:
-            project.training = settings.to_dict()
+        if settings != project.training:
+            project.training = settings
             self.settings_changed.emit()
         return True
 
@@ -545,25 +533,23 @@ class QtTrainPage(QWidget):
         if self._loading or self.doc is None:
             return
         project = self.doc.project
+        # Only this field: the Data tab owns the rest of project.data.
+        settings = dataclasses.replace(project.data or DataSettings(), validation_split=value)
         try:
-            settings = DataSettings.from_dict({**project.data, "validation_split": value})
+            settings.validate()
         except SettingsError as exc:
             self._show_error("validation_split", str(exc))
             return
         self._show_error("validation_split", "")
-        if project.data.get("validation_split") != settings.validation_split:
-            # Only this field: the Data tab owns the rest of project.data.
-            project.data = {**project.data, "validation_split": settings.validation_split}
+        if settings != project.data:
+            project.data = settings
             self.settings_changed.emit()
 
     def _write_callbacks(self) -> None:
         self._update_callback_fields()
         if self._loading or self.doc is None:
             return
-        try:
-            s = TrainingSettings.from_dict(self.doc.project.training)
-        except SettingsError:
-            s = TrainingSettings()
+        s = self.doc.project.training
         self._write(
             early_stopping={**(s.early_stopping or {}), "patience": self.es_patience.value()}
             if self.early_stopping.isChecked() else None,

@@ -133,7 +133,7 @@ def test_a_flat_project_still_trains_as_before(tmp_path, table):
     graph = TEMPLATES["mlp_classifier"].build()
     fit_template_to_data(graph, load_data(settings)).apply()
     loaded.graph = graph
-    loaded.data = settings.to_dict()
+    loaded.data = settings
     save_project(loaded, project)
     (features,) = graph.input_nodes()  # the one-hot encoded features, 4 + 3 + 2
     assert features.param("shape") == [9]

@@ -5,6 +5,7 @@ one epoch."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -79,12 +80,12 @@ def test_a_change_saved_during_training_is_kept(project):
     assert runs.orphaned_run_folders([], project) == []  # still training: not offered
     other = load_project(project)  # another writer (the window, another CLI) saves
     other.view["zoom"] = 2.5
-    other.training["epochs"] = 7
+    other.training = dataclasses.replace(other.training, epochs=7)
     save_project(other, project)
     proc.send_signal(signal.SIGINT)  # stop the run after its batch
     proc.wait(120)
     saved = load_project(project)
-    assert saved.view["zoom"] == 2.5 and saved.training["epochs"] == 7
+    assert saved.view["zoom"] == 2.5 and saved.training.epochs == 7
     assert len(saved.runs) == 1, "".join(lines)
 
 

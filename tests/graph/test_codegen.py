@@ -44,6 +44,7 @@ from kbuilder.graph.commands import (
 )
 from kbuilder.graph.model import Graph
 from kbuilder.graph.project import Project, save_project
+from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.graph.templates import TEMPLATES
 from tests.graph.applications import APPLICATIONS
 from tests.graph.helpers import add_input, add_layer, add_output
@@ -481,8 +482,8 @@ def small_cnn_project() -> Project:
     graph = TEMPLATES["cnn_classifier"].build()
     graph.find("image")._params["shape"] = [8, 8, 1]  # digits are 8x8 images
     project = Project.new(graph)
-    project.training = {"epochs": 1, "early_stopping": {}, "reduce_lr_on_plateau": {},
-                        "checkpoint": {}}
+    project.training = TrainingSettings(epochs=1, early_stopping={}, reduce_lr_on_plateau={},
+                                        checkpoint={})
     return project
 
 
@@ -503,8 +504,8 @@ def csv_project(folder: Path) -> Project:
     y = add_layer(h, g, "Dense", d, units=3, activation="softmax", name="species")
     add_output(h, g, y)
     project = Project.new(g)
-    project.data = {"source": f"csv:{path}", "target": "species", "categorical": ["colour"]}
-    project.training = {"epochs": 1, "batch_size": 8, "loss": "categorical_crossentropy"}
+    project.data = DataSettings(f"csv:{path}", target="species", categorical=("colour",))
+    project.training = TrainingSettings(epochs=1, batch_size=8, loss="categorical_crossentropy")
     return project
 
 
@@ -520,8 +521,8 @@ def images_project(folder: Path) -> Project:
     graph = TEMPLATES["cnn_classifier"].build()
     graph.find("image")._params["shape"] = [8, 8, 3]
     project = Project.new(graph)
-    project.data = {"source": f"images:{folder / 'pictures'}", "image_size": [8, 8]}
-    project.training = {"epochs": 1, "batch_size": 4}
+    project.data = DataSettings(f"images:{folder / 'pictures'}", image_size=(8, 8))
+    project.training = TrainingSettings(epochs=1, batch_size=4)
     return project
 
 
@@ -530,8 +531,8 @@ def npz_project(folder: Path) -> Project:
     np.savez(folder / "arrays.npz", x=rng.normal(size=(40, 64)).astype("float32"),
              y=rng.integers(0, 10, size=40))
     project = Project.new(TEMPLATES["mlp_classifier"].build())
-    project.data = {"source": f"npz:{folder / 'arrays.npz'}", "test_split": 0.25}
-    project.training = {"epochs": 1}
+    project.data = DataSettings(f"npz:{folder / 'arrays.npz'}", test_split=0.25)
+    project.training = TrainingSettings(epochs=1)
     return project
 
 
@@ -554,8 +555,8 @@ def two_input_gaps_project(folder: Path) -> Project:
     norm = add_layer(history, graph, "Normalization", fill, name="norm")
     history.push(ConnectCommand(graph, norm, 0, dense, "inputs"))
     project = Project.new(graph)
-    project.data = {"source": f"npz:{folder / 'two_inputs.npz'}"}
-    project.training = {"epochs": 1, "loss": "binary_crossentropy"}
+    project.data = DataSettings(f"npz:{folder / 'two_inputs.npz'}")
+    project.training = TrainingSettings(epochs=1, loss="binary_crossentropy")
     return project
 
 
@@ -630,7 +631,7 @@ class TrainingRuns:
 def training_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("training")
     mlp = Project.new(TEMPLATES["mlp_classifier"].build())
-    mlp.training = {"epochs": 3}  # --epochs 1 must win
+    mlp.training = TrainingSettings(epochs=3)  # --epochs 1 must win
     no_tf = ["tensorflow"]
     runs = TrainingRuns(folder, {
         # name: (script, arguments or None, modules to block, environment)
@@ -712,7 +713,8 @@ def test_training_script_follows_the_settings(training_runs):
 ])
 def test_every_data_source_gives_a_clean_script(data, training, tmp_path):
     project = Project.new(TEMPLATES["mlp_classifier"].build())
-    project.data, project.training = data, training
+    project.data = DataSettings.from_dict(data)
+    project.training = TrainingSettings.from_dict(training)
     script = generate_training_script(project)
     assert ruff_problems(script, tmp_path) == ""
     compile(script, "train.py", "exec")

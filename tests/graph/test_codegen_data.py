@@ -26,7 +26,7 @@ from kbuilder.graph.codegen import generate_notebook, generate_training_script
 from kbuilder.graph.commands import History
 from kbuilder.graph.model import Graph
 from kbuilder.graph.project import Project
-from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.graph.templates import TEMPLATES
 from kbuilder.runtime import data as runtime_data
 from kbuilder.runtime.data.dataset import Streamed
@@ -193,8 +193,8 @@ def project_for(settings: DataSettings, sample_shape: tuple, loss: str) -> Proje
             x = add_layer(h, graph, "Flatten", x)
         add_output(h, graph, add_layer(h, graph, "Dense", x, units=3))
     project = Project.new(graph)
-    project.data = settings.to_dict()
-    project.training = {"loss": loss}
+    project.data = settings
+    project.training = TrainingSettings(loss=loss)
     return project
 
 
@@ -450,8 +450,8 @@ def two_input_project(settings: DataSettings, loss: str) -> Project:
     joined = add_layer(h, graph, "Concatenate", vitals, scan)
     add_output(h, graph, add_layer(h, graph, "Dense", joined, units=3))
     project = Project.new(graph)
-    project.data = settings.to_dict()
-    project.training = {"loss": loss}
+    project.data = settings
+    project.training = TrainingSettings(loss=loss)
     return project
 
 

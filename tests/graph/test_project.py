@@ -8,6 +8,7 @@ require that each mutant either loads into a consistent project or raises
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 import os
@@ -49,6 +50,7 @@ from kbuilder.graph.project import (
     save_project,
     write_recovery,
 )
+from kbuilder.graph.settings import DataSettings, TrainingSettings
 from tests.graph.helpers import add_input, add_layer, add_output
 
 
@@ -77,9 +79,9 @@ def rich_project() -> Project:
     rng = np.random.default_rng(0)
     project = Project(g, history=h)
     project.view.update(zoom=1.5, center=[10.0, -4.0], collapsed=[outer.block_id])
-    project.data = {"source": "csv", "path": "data/iris.csv", "target": "species"}
-    project.training = {"epochs": 3, "optimizer": {"name": "adam", "learning_rate": 0.001}}
-    project.runs = [{"id": "run-1", "backend": "jax", "history": {"loss": [1.2, 0.7]}}]
+    project.data = DataSettings("csv:data/iris.csv", target="species")
+    project.training = TrainingSettings(epochs=3, optimizer="adam", learning_rate=0.001)
+    project.runs = [{"run_id": "run-1", "backend": "jax", "history": {"loss": [1.2, 0.7]}}]
     project.weights = {
         d: [rng.normal(size=(16, 16)).astype("float32"), np.zeros(16, "float32")],
         head: [rng.normal(size=(16, 3)), np.arange(3, dtype="int64")],
@@ -187,7 +189,7 @@ def test_modified_follows_history_and_dirty_flag(tmp_path: Path) -> None:
     assert project.modified
     save_project(project, tmp_path / "a.kbproj")
     assert not project.modified and project.path == tmp_path / "a.kbproj"
-    project.training["epochs"] = 5
+    project.training = dataclasses.replace(project.training, epochs=5)
     project.dirty = True
     assert project.modified
     save_project(project, tmp_path / "a.kbproj")
@@ -207,18 +209,25 @@ def test_write_recovery_keeps_modified_and_path(rich: Project, tmp_path: Path) -
 
 def test_non_finite_and_numpy_values_are_saved_as_json(tmp_path: Path) -> None:
     project = Project.new()
-    project.runs = [{"history": {"loss": [0.5, float("nan")]}, "seed": np.int64(3)}]
-    project.training = {"lr": np.float32(0.5), "class_weight": {0: 1.0}, "shape": (2, 3)}
+    project.runs = [{"run_id": "a", "history": {"loss": [0.5, float("nan")]},
+                     "seed": np.int64(3),
+                     "results": {"lr": np.float32(0.5), "class_weight": {0: 1.0},
+                                 "shape": (2, 3)}}]
+    project.training = TrainingSettings(learning_rate=np.float32(0.5))
     save_project(project, tmp_path / "a.kbproj")
     loaded = load_project(tmp_path / "a.kbproj")
-    assert loaded.runs == [{"history": {"loss": [0.5, None]}, "seed": 3}]
-    assert loaded.training == {"lr": 0.5, "class_weight": {"0": 1.0}, "shape": [2, 3]}
+    assert loaded.runs == [{"run_id": "a", "history": {"loss": [0.5, None]}, "seed": 3,
+                            "results": {"lr": 0.5, "class_weight": {"0": 1.0},
+                                        "shape": [2, 3]}}]
+    assert loaded.training == TrainingSettings(learning_rate=0.5)
+    assert type(loaded.training.learning_rate) is float
 
 
 def test_unstorable_value_is_refused_before_writing(tmp_path: Path) -> None:
     project = Project.new()
-    project.training = {"callback": object()}
-    with pytest.raises(ProjectFileError, match=r"training\.callback holds a value of type"):
+    project.training = TrainingSettings(early_stopping={"callback": object()})
+    with pytest.raises(ProjectFileError,
+                       match=r"training\.early_stopping\.callback holds a value of type"):
         save_project(project, tmp_path / "a.kbproj")
     assert listed(tmp_path) == []
 
@@ -452,7 +461,7 @@ CONTENT_ERRORS = [
     (_deep_params, ["{dense}.params.units[0][0]", "...", "nested more than"]),
     (_set_top("graph", [1]), ["graph must be an object; found a list"]),
     (_set_top("graph", object()), ["graph holds a value of type object"]),
-    (_set_top("runs", [{"seed": 10**5000}]), ["runs[0].seed is a whole number too large"]),
+    (_set_top("runs", [{"run_id": "a", "seed": 10**5000}]), ["runs[0].seed is a whole number too large"]),
     (_set_top("runs", {}), ["runs must be a list; found an object"]),
     (_set_top("runs", [1]), ["runs[0] must be an object; found 1"]),
     (_set_top("data", "csv"), ["data must be an object; found 'csv'"]),
@@ -653,7 +662,7 @@ def test_bom_and_duplicate_keys_are_accepted(rich_json: dict[str, Any], tmp_path
     text = '{"training": {"epochs": 1}, ' + text[1:]  # the later "training" wins
     path = write_kbproj(tmp_path / "model.kbproj",
                         {"project.json": b"\xef\xbb\xbf" + text.encode()})
-    assert load_project(path).training == rich_json["training"]
+    assert load_project(path).training.to_dict() == rich_json["training"]
 
 
 def test_archive_structure_errors(

@@ -51,7 +51,7 @@ def train(worker: Worker, folder: Path, tmp: Path, template: str = "cnn_classifi
                                 learning_rate=3e-3)
     project = new_project_for_data(template, settings, training)
     run = TrainingRun.start(worker, project.graph.to_dict(), settings.to_dict(),
-                            TrainingSettings.from_dict(project.training).to_dict(),
+                            project.training.to_dict(),
                             str(tmp / "run"))
     return run.wait()
 
@@ -143,7 +143,7 @@ def test_fitting_an_image_template_adds_rescaling_and_optional_augmentation(tmp_
     assert rescaling.param("scale") == pytest.approx(1 / 255)
     assert graph.node(graph.successors(first)[0]).class_name == "Conv2D"
     dataset = load_data(settings)
-    findings = check(graph, dataset, TrainingSettings.from_dict(project.training))
+    findings = check(graph, dataset, project.training)
     assert not [f for f in findings if f.code == "unscaled_inputs"], findings
     again = fit_template_to_data(graph, dataset)  # scaled already: no second Rescaling
     assert not any("Rescaling" in note for note in again.notes), again.notes
@@ -166,10 +166,10 @@ def test_preflight_names_an_unreadable_image_among_those_it_samples(tmp_path):
     settings = images_settings(folder, validation_split=0.0, test_split=0.0)
     project = new_project_for_data("cnn_classifier", settings)
     findings = check(project.graph, load_data(settings),
-                     TrainingSettings.from_dict(project.training))
+                     project.training)
     (finding,) = [f for f in findings if f.code == "unreadable_data"]
     assert finding.severity == "error" and str(broken) in finding.message
     skipping = dataclasses.replace(settings, skip_bad_images=True)
     findings = check(project.graph, load_data(skipping),
-                     TrainingSettings.from_dict(project.training))
+                     project.training)
     assert not [f for f in findings if f.severity == "error"], findings

@@ -36,7 +36,7 @@ def data(name: str) -> Dataset:
 
 def fitted(template: str, ds: Dataset) -> tuple[Graph, TrainingSettings]:
     project = new_project_for_data(template, ds.settings or DataSettings(), dataset=ds)
-    return project.graph, TrainingSettings.from_dict(project.training)
+    return project.graph, project.training
 
 
 def fitted_to_scaled(template: str, ds: Dataset) -> tuple[Graph, TrainingSettings]:
@@ -160,8 +160,8 @@ def test_new_project_for_data(tmp_path):
     settings = DataSettings(source="iris", seed=5)
     base = TrainingSettings(epochs=3, batch_size=16)
     project = new_project_for_data("mlp_classifier", settings, base, dataset=data("iris"))
-    assert project.data == settings.to_dict() and not project.modified
-    training = TrainingSettings.from_dict(project.training)
+    assert project.data == settings and not project.modified
+    training = project.training
     assert (training.epochs, training.batch_size) == (3, 16)
     assert training.loss == "sparse_categorical_crossentropy"
     save_project(project, tmp_path / "p.kbproj")

@@ -66,6 +66,43 @@ def test_wrong_version_unknown_type_and_bad_fields_are_refused():
         p.encode(p.LogLine("r", "info", object()))
 
 
+def batch_end(**changes):
+    payload = json.loads(p.encode(p.BatchEnd("r1", 0, 3, 3, {"loss": 0.5}, 1000.0, 12.0)))
+    return json.dumps({**payload, **changes})
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"epoch": "three"}, "epoch = 'three'; it must be a whole number"),
+    ({"logs": "x"}, "logs = 'x'; it must be an object of (a number or null)"),
+    ({"logs": {"loss": "low"}}, "logs = {'loss': 'low'}"),
+    ({"epoch": True}, "epoch = True"),  # JSON's true is no number here
+    ({"epoch": 1.5}, "epoch = 1.5"),
+    ({"run_id": 7}, "run_id = 7; it must be a string"),
+    ({"eta_seconds": "soon"}, "eta_seconds = 'soon'; it must be a number or null"),
+    ({"samples_per_second": None}, "samples_per_second = None; it must be a number"),
+])
+def test_fields_of_the_wrong_type_are_refused(changes, words):
+    with pytest.raises(p.ProtocolError, match="'batch_end' message has") as caught:
+        p.decode(batch_end(**changes))
+    assert words in str(caught.value)
+
+
+def test_nested_field_types_are_checked():
+    finished = json.loads(p.encode(next(m for m in EXAMPLES if m.type == "finished")))
+    with pytest.raises(p.ProtocolError, match=r"history = .*a list of \(a number or null\)"):
+        p.decode(json.dumps({**finished, "history": {"loss": ["low"]}}))
+    with pytest.raises(p.ProtocolError, match="artifacts"):
+        p.decode(json.dumps({**finished, "artifacts": {"model": 3}}))
+    exported = json.loads(p.encode(next(m for m in EXAMPLES if m.type == "exported")))
+    with pytest.raises(p.ProtocolError, match="notes"):
+        p.decode(json.dumps({**exported, "notes": "a note"}))
+
+
+def test_a_float_field_takes_a_whole_number_and_nulls_where_allowed():
+    decoded = p.decode(batch_end(samples_per_second=1000, eta_seconds=None))
+    assert decoded.samples_per_second == 1000 and decoded.eta_seconds is None
+
+
 def test_messages_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         EXAMPLES[0].run_id = "x"

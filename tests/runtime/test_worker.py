@@ -362,7 +362,7 @@ def test_the_multi_input_template_trains_on_one_array_per_input(worker, tmp_path
     assert graph.find("tabular").param("shape") == [5]
     assert graph.find("image").param("shape") == [8, 8, 3]
     run = start(worker, tmp_path, graph=graph, data=data, epochs=2,
-                loss=project.training["loss"], metrics=tuple(project.training["metrics"]))
+                loss=project.training.loss, metrics=project.training.metrics)
     events = list(run.events())
     started, finished = events[0], events[-1]
     assert isinstance(finished, p.Finished) and finished.status == "completed", finished

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from kbuilder.graph.commands import SetParamCommand
-from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.settings import DataSettings, TrainingSettings
 
 CSV_GOOD = """age,colour,size,label
 23,red,1.5,yes
@@ -56,7 +56,7 @@ def test_digits_preview_shows_images_and_class_counts(qtbot, mlp_window):
     text = page.summary_label.text()
     assert "10 classes" in text and "(8, 8, 1)" in text and "1,797" in text
     # Looking at the default data is no change to the project.
-    assert mlp_window.project.data == {}
+    assert mlp_window.project.data is None
     assert not mlp_window.doc.modified
 
     # A tabular built-in: a table head with the feature names; the choice is stored.
@@ -67,7 +67,7 @@ def test_digits_preview_shows_images_and_class_counts(qtbot, mlp_window):
     header = page.table.table.header
     assert header[0] == "label" and "petal length (cm)" in header
     assert page.table.table.rowCount() == 50
-    assert mlp_window.project.data["source"] == "iris"
+    assert mlp_window.project.data.source == "iris"
     assert mlp_window.isWindowModified()
 
 
@@ -86,7 +86,7 @@ def test_csv_columns_types_and_target(qtbot, mlp_window, tmp_path):
                     "size": "number · 1 missing", "label": "text · 2 values"}
     assert page.source.target_combo.currentData() == "label"  # the last column by default
     data = mlp_window.project.data
-    assert data["source"] == f"csv:{path}" and data["target"] == "label"
+    assert data.source == f"csv:{path}" and data.target == "label"
     assert "2 classes (no, yes)" in page.summary_label.text()
     assert "column 'size': 1 value(s), filled with" in page.summary_label.text()
     # The table head is the file as written, the missing cell marked.
@@ -102,9 +102,9 @@ def test_csv_columns_types_and_target(qtbot, mlp_window, tmp_path):
     assert page.wait(60)
     assert page.error is None, page.error
     data = mlp_window.project.data
-    assert data["target"] == "colour"
-    assert data["features"] == ["size", "label"]
-    assert data["categorical"] == ["size"]
+    assert data.target == "colour"
+    assert data.features == ("size", "label")
+    assert data.categorical == ("size",)
     assert "3 classes (blue, green, red)" in page.summary_label.text()
     assert "size=(missing)" in page.summary_label.text()  # the category of the empty cell
 
@@ -129,12 +129,12 @@ def test_columns_the_loader_leaves_out_are_shown_unticked(qtbot, mlp_window, tmp
     assert use["age"].checkState() == Qt.CheckState.Checked
     summary = page.summary_label.text()
     assert "'patient_id'" in summary and "left out" in summary
-    assert mlp_window.project.data.get("features") is None  # the loader's defaults
+    assert mlp_window.project.data.features is None  # the loader's defaults
     # Ticking it uses it: an explicit choice of features.
     use["patient_id"].setCheckState(Qt.CheckState.Checked)
     assert page.wait(60)
     assert page.error is None, page.error
-    assert mlp_window.project.data["features"] == ["patient_id", "age"]
+    assert mlp_window.project.data.features == ("patient_id", "age")
     assert "like an identifier" not in page.summary_label.text()
 
 
@@ -142,8 +142,8 @@ def test_bad_csv_is_explained_and_keeps_the_data_in_use(qtbot, mlp_window, tmp_p
     page = open_data_tab(mlp_window)
     page.source.dataset_combo.setCurrentIndex(page.source.dataset_combo.findData("wine"))
     assert page.wait(60)
-    before = dict(mlp_window.project.data)
-    assert before["source"] == "wine"
+    before = mlp_window.project.data
+    assert before.source == "wine"
 
     bad = tmp_path / "bad.csv"
     bad.write_text("height,weight,label\n1.5,60,a\n1.7,70,b\n1.6,sixty,a\n1.8,80,b\n"
@@ -168,12 +168,12 @@ def test_bad_csv_is_explained_and_keeps_the_data_in_use(qtbot, mlp_window, tmp_p
     page.source.columns.item(1, 3).setCheckState(Qt.CheckState.Checked)
     assert page.wait(60)
     assert page.error is None and not page.error_box.isVisible()
-    assert mlp_window.project.data["categorical"] == ["weight"]
+    assert mlp_window.project.data.categorical == ("weight",)
 
     # A target without values: said so, and "Back to ..." restores the data in use.
     empty = tmp_path / "no_target.csv"
     empty.write_text("a,b,y\n1,2,\n3,4,\n5,6,\n")
-    before = dict(mlp_window.project.data)
+    before = mlp_window.project.data
     mlp_window.dialogs.open_path = str(empty)
     qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
@@ -197,7 +197,7 @@ def test_download_failure_keeps_the_previous_choice(qtbot, mlp_window, monkeypat
     assert page.wait(60)
     assert "Could not download MNIST (no internet connection?)" in page.error_label.text()
     assert page.dataset.source == "digits"
-    assert mlp_window.project.data == {}
+    assert mlp_window.project.data is None
     assert page.samples_view.currentWidget() is page.grid  # digits still shown
 
 
@@ -241,7 +241,7 @@ def test_training_fixes_and_fitting_the_model_to_the_data(qtbot, mlp_window):
     doc = mlp_window.doc
     head = doc.graph.find("predictions")
     doc.edit(lambda: SetParamCommand(doc.graph, head.id, "units", 3))
-    mlp_window.project.training = {"loss": "categorical_crossentropy"}
+    mlp_window.project.training = TrainingSettings(loss="categorical_crossentropy")
     page = open_data_tab(mlp_window)
     codes = {f.code for f in page.findings}
     assert "softmax_units" in codes
@@ -252,7 +252,7 @@ def test_training_fixes_and_fitting_the_model_to_the_data(qtbot, mlp_window):
     with qtbot.waitSignal(page.data_changed):
         qtbot.mouseClick(page.checks.fit_button, Qt.MouseButton.LeftButton)
     assert doc.graph.node(head.id).param("units") == 10
-    assert mlp_window.project.training["loss"] == "sparse_categorical_crossentropy"
+    assert mlp_window.project.training.loss == "sparse_categorical_crossentropy"
     assert len(doc.history._done) == depth + 1
     assert page.wait(60)
     assert not [f for f in page.findings if f.severity == "error"]
@@ -261,7 +261,7 @@ def test_training_fixes_and_fitting_the_model_to_the_data(qtbot, mlp_window):
     with qtbot.waitSignal(page.data_changed):
         qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)
     assert doc.graph.node(head.id).param("units") == 3
-    assert mlp_window.project.training == {"loss": "categorical_crossentropy"}
+    assert mlp_window.project.training == TrainingSettings(loss="categorical_crossentropy")
     assert len(doc.history._done) == depth
     assert page.wait(60)
     assert page.checks.fit_button.isEnabled()
@@ -269,18 +269,18 @@ def test_training_fixes_and_fitting_the_model_to_the_data(qtbot, mlp_window):
     # A fix that changes the data settings: no validation data -> a split of 0.2.
     page.source.validation_spin.setValue(0.0)
     assert page.wait(60)
-    assert mlp_window.project.data["validation_split"] == 0
+    assert mlp_window.project.data.validation_split == 0
     (finding,) = [f for f in page.findings if f.code == "no_validation"]
     (row,) = [r for r in page.checks.rows if r.finding is finding]
     assert row.about.text() == "Training settings"
     qtbot.mouseClick(row.fix_button, Qt.MouseButton.LeftButton)
     assert page.wait(60)
-    assert mlp_window.project.data["validation_split"] == pytest.approx(0.2)
+    assert mlp_window.project.data.validation_split == pytest.approx(0.2)
     assert page.source.validation_spin.value() == pytest.approx(0.2)
     assert "no_validation" not in {f.code for f in page.findings}
     qtbot.mouseClick(page.undo_button, Qt.MouseButton.LeftButton)  # a settings-only fix
     assert page.wait(60)
-    assert mlp_window.project.data["validation_split"] == 0
+    assert mlp_window.project.data.validation_split == 0
     assert page.source.validation_spin.value() == 0
 
 
@@ -300,7 +300,7 @@ def test_data_settings_are_saved_and_reopened_with_the_project(qtbot, mlp_window
     page.apply_controls()
     assert not page.error_box.isVisible()
     saved = mlp_window.project.data
-    assert DataSettings.from_dict(saved) == DataSettings(
+    assert saved == DataSettings(
         source="breast_cancer", validation_split=0.25, seed=7)
     path = tmp_path / "model.kbproj"
     assert mlp_window.save_as(path)
@@ -329,7 +329,7 @@ def test_numpy_file_and_image_folder(qtbot, mlp_window, tmp_path):
     qtbot.mouseClick(page.source.npz_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert page.error is None, page.error
-    assert mlp_window.project.data["source"] == f"npz:{npz}"
+    assert mlp_window.project.data.source == f"npz:{npz}"
     assert page.samples_view.currentWidget() is page.table
     assert page.table.table.header == ["label", "x0", "x1", "x2", "x3", "x4", "x5"]
     assert "(6,) float32" in page.summary_label.text()
@@ -349,8 +349,8 @@ def test_numpy_file_and_image_folder(qtbot, mlp_window, tmp_path):
     assert page.wait(60)
     assert page.error is None, page.error
     data = mlp_window.project.data
-    assert data["source"] == f"images:{folder}"
-    assert data["image_size"] == [16, 20] and data["color_mode"] == "grayscale"
+    assert data.source == f"images:{folder}"
+    assert data.image_size == (16, 20) and data.color_mode == "grayscale"
     assert page.samples_view.currentWidget() is page.grid
     item = page.grid.samples.item(0)
     assert item.data(Qt.ItemDataRole.UserRole) == (16, 20, 1)
@@ -432,7 +432,7 @@ def test_column_roles_are_shown_overridable_and_messy_categories_merge(qtbot, ml
     # The user leaves the date out.
     visit.setCurrentIndex(visit.findData("ignore"))
     assert page.wait(60)
-    assert mlp_window.project.data["roles"] == [["visit", "ignore"]]
+    assert mlp_window.project.data.roles == (("visit", "ignore"),)
     assert not any(n.startswith("visit") for n in page.dataset.feature_names)
 
     # Messy spellings of sex are pointed out, merged in one click...
@@ -441,14 +441,14 @@ def test_column_roles_are_shown_overridable_and_messy_categories_merge(qtbot, ml
     assert {"sex=M", "sex=Male", "sex=F"} <= set(page.dataset.feature_names)
     qtbot.mouseClick(page.source.merge_button, Qt.MouseButton.LeftButton)
     assert page.wait(60)
-    assert ["sex", "M", "male"] in mlp_window.project.data["merges"]
+    assert ("sex", "M", "male") in mlp_window.project.data.merges
     assert [n for n in page.dataset.feature_names if n.startswith("sex=")] == \
         ["sex=female", "sex=male"]
     # ...and unmerged the same way.
     assert page.source.merge_button.text().startswith("Undo")
     qtbot.mouseClick(page.source.merge_button, Qt.MouseButton.LeftButton)
     assert page.wait(60)
-    assert mlp_window.project.data["merges"] == []
+    assert mlp_window.project.data.merges == ()
     assert "sex=M" in page.dataset.feature_names
 
 
@@ -493,7 +493,7 @@ def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_wi
     graph = mlp_window.doc.graph
     # The table's preprocessing is in the model: raw numbers through FillMissing and
     # Normalization, each category through its own Input and a CategoryEncoding.
-    assert mlp_window.doc.project.data["table_encoding"] == "model"
+    assert mlp_window.doc.project.data.table_encoding == "model"
     (fill,) = graph.successors(graph.find("numeric").id)
     assert graph.node(fill).class_name == "FillMissing"
     assert [graph.node(n).class_name for n in graph.successors(fill)] == ["Normalization"]
@@ -505,7 +505,7 @@ def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_wi
     assert page.wait(60)
     assert len(doc.history._done) == depth
     assert [n.name for n in graph.input_nodes()] == ["features"]
-    assert "table_encoding" not in mlp_window.doc.project.data
+    assert "table_encoding" not in mlp_window.doc.project.data.to_dict()
 
 
 def test_image_folder_options_and_fitting_with_augmentation(qtbot, window, tmp_path):
@@ -532,7 +532,7 @@ def test_image_folder_options_and_fitting_with_augmentation(qtbot, window, tmp_p
     assert page.wait(60)
     assert page.error is None, page.error
     data = window.project.data
-    assert data["skip_bad_images"] is True and data["cache_images"] is True
+    assert data.skip_bad_images is True and data.cache_images is True
     assert page.samples_view.currentWidget() is page.grid  # read only what it shows
     qtbot.mouseClick(page.source.augment_check, Qt.MouseButton.LeftButton)
     assert "Augmentation added" in page.checks.fit_button.toolTip()
@@ -575,7 +575,7 @@ def test_a_model_of_two_inputs_gets_its_arrays_chosen_fitted_and_trained(qtbot, 
     with qtbot.waitSignal(page.data_changed, timeout=60_000):
         combo.setCurrentIndex(combo.findData("pixels"))
         assert page.wait(120)
-    assert window.project.data["input_arrays"] == {"image": "pixels"}
+    assert window.project.data.input_arrays == (("image", "pixels"),)
     assert page.error is None and set(page.dataset.x_train) == {"tabular", "image"}
     assert page.checks.fit_button.isEnabled(), page.checks.fit_button.toolTip()
     assert page.fit_model()

@@ -48,6 +48,29 @@ def test_every_format_is_offered(dialog):
     assert export.output_edit.text().endswith(".onnx")
 
 
+def test_a_script_of_a_run_is_made_from_that_runs_settings(dialog):
+    """The python/notebook export reads a snapshot of the project that carries the run's
+    own data and training settings; the project keeps its own."""
+    from kbuilder.graph.project import load_project
+    from kbuilder.graph.settings import TrainingSettings
+
+    window = dialog
+    window.export_formats_action.trigger()
+    export = window.results_page.export_dialog
+    export.set_format("python")
+    record = window.project.runs[0]
+    export.source_combo.setCurrentIndex(export.source_combo.findData(record["run_id"]))
+    before = window.project.data, window.project.training
+    window.project.training = TrainingSettings(epochs=99)
+    model, snapshot = export._source_paths()
+    assert model is not None and snapshot is not None
+    saved = load_project(snapshot)
+    assert saved.training == TrainingSettings.from_dict(record["training"])
+    assert saved.training.epochs != 99
+    assert window.project.training == TrainingSettings(epochs=99)  # put back
+    window.project.data, window.project.training = before
+
+
 def test_onnx_export_of_a_run_shows_the_parity_table(dialog, tmp_path, qtbot):
     window = dialog
     page = window.results_page

@@ -44,7 +44,7 @@ def test_a_table_with_image_paths_fits_and_trains_the_multi_input_template(qtbot
     with qtbot.waitSignal(page.data_changed, timeout=60_000):
         image_combo.setCurrentIndex(image_combo.findData("scan"))
         assert page.wait(120)
-    assert window.project.data["input_arrays"] == {"image": "scan"}
+    assert window.project.data.input_arrays == (("image", "scan"),)
     assert page.error is None, page.error
     # The other Input still takes the other columns, paired by shape.
     assert not [f for f in page.findings if f.severity == "error"], page.findings

@@ -7,6 +7,7 @@ worker processes; 1–2 epochs of digits at a large batch size keep every run sh
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -49,7 +50,7 @@ def wait_for_epochs(qtbot, page, epochs: int = 1) -> None:
 def test_train_from_the_gui_records_the_run_and_draws_curves(mlp_window, qtbot, backend):
     window = mlp_window
     page = train_page(window, backend, epochs=2)
-    assert window.project.training["backend"] == backend
+    assert window.project.training.backend == backend
     with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         click(page.train_button)
         assert not page.train_button.isEnabled() and not window.train_action.isEnabled()
@@ -88,7 +89,7 @@ def test_a_killed_worker_shows_a_message_then_a_new_run_stops_keeping_its_model(
     assert page.train_button.isEnabled() and window.train_action.isEnabled()
     # Still usable: a setting and a model edit both go through.
     type_into(page.learning_rate, "0.01")
-    assert window.project.training["learning_rate"] == 0.01
+    assert window.project.training.learning_rate == 0.01
     dense = window.doc.graph.find("predictions").id
     window.doc.edit(lambda: SetParamCommand(window.doc.graph, dense, "units", 10))
     # A new run starts (on the worker warmed after the death) and Stop keeps its model.
@@ -108,7 +109,7 @@ def test_a_killed_worker_shows_a_message_then_a_new_run_stops_keeping_its_model(
 def test_invalid_settings_are_refused_inline(mlp_window, qtbot):
     window = mlp_window
     page = train_page(window)
-    before = dict(window.project.training)
+    before = window.project.training
     for text in ("fast", "0", "20"):
         type_into(page.learning_rate, text)
         error = page.errors["learning_rate"]
@@ -116,30 +117,30 @@ def test_invalid_settings_are_refused_inline(mlp_window, qtbot):
         assert window.project.training == before
     type_into(page.learning_rate, "0.003")
     assert not page.errors["learning_rate"].isVisible()
-    assert window.project.training["learning_rate"] == 0.003
+    assert window.project.training.learning_rate == 0.003
 
     # Validation plus test data must leave something to train on (test split is 0.2).
-    data_before = dict(window.project.data)
+    data_before = window.project.data
     type_into(page.validation_split, "0.9")
     assert page.errors["validation_split"].isVisible()
     assert "validation_split + test_split" in page.errors["validation_split"].text()
     assert window.project.data == data_before
     type_into(page.validation_split, "0.25")
-    assert window.project.data["validation_split"] == 0.25
+    assert window.project.data.validation_split == 0.25
     assert not page.errors["validation_split"].isVisible()
 
     # Callbacks land in the project as TrainingSettings describes them.
     page.early_stopping.setChecked(True)
     page.es_patience.setValue(4)
-    assert window.project.training["early_stopping"] == {"patience": 4}
+    assert window.project.training.early_stopping == {"patience": 4}
     page.metrics.item(page.metrics.count() - 1).setCheckState(Qt.CheckState.Checked)
-    assert window.project.training["metrics"][-1] == "r2_score"
+    assert window.project.training.metrics[-1] == "r2_score"
 
 
 def test_settings_changed_elsewhere_show_when_the_tab_is_shown(mlp_window):
     window = mlp_window
-    window.project.training = {**window.project.training, "batch_size": 48,
-                               "loss": "categorical_crossentropy"}
+    window.project.training = dataclasses.replace(window.project.training, batch_size=48,
+                                                  loss="categorical_crossentropy")
     window._show_page(window.train_page)
     assert window.train_page.batch_size.value() == 48
     assert window.train_page.loss.currentData() == "categorical_crossentropy"

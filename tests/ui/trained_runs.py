@@ -11,6 +11,7 @@ another test's project.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,14 @@ _cache: dict[tuple[str, Path], Any] = {}
 
 
 def _train(project: Any, worker: Any, run_dir: Path, **overrides: Any) -> dict[str, Any]:
-    from kbuilder.graph.settings import DataSettings, TrainingSettings
+    from kbuilder.graph.settings import DataSettings
     from kbuilder.runtime import protocol as p
     from kbuilder.runtime.runner import run_record, start_run
 
-    training = TrainingSettings.from_dict({**project.training, "backend": "jax",
-                                           "epochs": 2, **overrides})
-    run = start_run(project, DataSettings.from_dict(project.data), training, worker=worker,
+    training = dataclasses.replace(project.training, **{"backend": "jax", "epochs": 2,
+                                                        **overrides})
+    training.validate()
+    run = start_run(project, project.data or DataSettings(), training, worker=worker,
                     run_dir=run_dir)
     started = None
     for message in run.events():
