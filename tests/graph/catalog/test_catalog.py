@@ -151,7 +151,7 @@ def test_each_class_appears_once_with_its_aliases():
     assert len(IDS) == len(set(IDS))
     public = _public_classes()
     for spec in SPECS:
-        if spec.class_name in KBUILDER_LAYERS:  # kbuilder's own (tests/graph/test_fill_missing)
+        if spec.class_name in KBUILDER_LAYERS:  # kbuilder's own (tests/graph/catalog/test_fill_missing)
             assert catalog.get(spec.class_name) is spec and not spec.aliases
             continue
         assert set(spec.aliases) | {spec.api_name} <= set(public[spec.class_name])
