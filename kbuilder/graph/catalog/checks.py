@@ -77,9 +77,7 @@ def validate_params(spec: LayerSpec, params: dict[str, Any]) -> dict[str, str]:
     return errors
 
 
-# Rules that involve several parameters of one layer.
-
-
+# ------------------------------------------------ rules that involve several parameters
 def _check_discretization(params: dict) -> dict[str, str]:
     if params.get("num_bins") is None and params.get("bin_boundaries") is None:
         return {

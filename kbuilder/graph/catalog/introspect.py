@@ -36,6 +36,13 @@ _REQUIRED = object()
 
 
 def layer_spec(cls: type, exported_names: list[str]) -> LayerSpec:
+    """The catalog entry of a Keras layer class (imports nothing; reads the class).
+
+    Args:
+        cls: the layer class.
+        exported_names: the names under which it is exported (its aliases, and the name
+            to write in code when the class's own name is not exported).
+    """
     name = cls.__name__
     doc = dedent_doc(cls.__doc__ or "")
     arg_docs: dict[str, str] = {}
@@ -169,6 +176,7 @@ def _infer_from_default(default: Any) -> dict[str, Any]:
 
 
 def spatial_rank(class_name: str) -> int | None:
+    """The spatial rank a layer's name states ("Conv2D" -> 2), ``None`` when it states none."""
     match = re.search(r"([123])D", class_name)
     return int(match.group(1)) if match else None
 

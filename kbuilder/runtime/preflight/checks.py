@@ -15,7 +15,6 @@ from kbuilder.runtime.preflight.inputs import check_data_values, check_inputs, f
 from kbuilder.runtime.preflight.outputs import check_outputs
 
 
-# ============================================================================== check
 def check(
     graph: Graph,
     dataset: Dataset,

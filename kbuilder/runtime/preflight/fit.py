@@ -32,7 +32,6 @@ from kbuilder.runtime.preflight.rules import (
 )
 
 
-# ============================================================= fitting templates to data
 @dataclass(frozen=True)
 class DataFit:
     """How to fit a graph to a dataset: edits plus the loss and metrics to train with.

@@ -35,7 +35,6 @@ from kbuilder.runtime.preflight.rules import (
 )
 
 
-# --------------------------------------------------------------------------- outputs
 @dataclass(frozen=True)
 class _Head:
     """The last layer before a model output, as far as loss checks care."""
