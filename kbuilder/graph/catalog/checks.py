@@ -366,7 +366,7 @@ _JSON_CHECKS = {
     "vocabulary": _vocabulary,
     "salt": _salt,
     "mask_value": lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
-    # An operation node's operand (kbuilder.graph.ops).
+    # An operation node's operand (kbuilder.graph.catalog.ops).
     "constant": lambda v: _numbers(v) and _rectangular(v),
     "renorm_clipping": lambda v: isinstance(v, dict)
     and set(v) <= {"rmax", "rmin", "dmax"}
