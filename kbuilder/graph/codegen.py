@@ -36,13 +36,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kbuilder.graph import ops
-from kbuilder.graph.app_layers import APPLICATION_LAYERS, class_source
+from kbuilder.graph.catalog import ops
+from kbuilder.graph.catalog.app_layers import APPLICATION_LAYERS, class_source
+from kbuilder.graph.catalog.kbuilder_layers import KBUILDER_LAYERS
+from kbuilder.graph.catalog.kbuilder_layers import class_source as kbuilder_class_source
 from kbuilder.graph.codegen_data import DEFINED_NAMES as DATA_NAMES
 from kbuilder.graph.codegen_rows import RowEncoding
 from kbuilder.graph.errors import GraphError, UnknownLayerError
-from kbuilder.graph.kbuilder_layers import KBUILDER_LAYERS
-from kbuilder.graph.kbuilder_layers import class_source as kbuilder_class_source
 from kbuilder.graph.model import Graph, Node, to_snake_case
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 
@@ -796,7 +796,7 @@ def _same_named(kind: str, value: Any, default: Any) -> bool:
         return False
     from kbuilder.graph import catalog
 
-    cls = catalog._keras_object_classes(kind).get(value)
+    cls = catalog.keras_object_classes(kind).get(value)
     config = _default_object_config(cls) if cls is not None else None
     if config is None:
         return False
@@ -898,7 +898,7 @@ def _keras_object(kind: str, value: dict[str, Any]) -> str:
 
     from kbuilder.graph import catalog
 
-    classes = catalog._keras_object_classes(kind)
+    classes = catalog.keras_object_classes(kind)
     cls = classes.get(str(value.get("class_name")))
     module = _keras_object_module(kind)
     config = value.get("config") or {}
@@ -945,7 +945,7 @@ def _short_name(kind: str, cls: type) -> str | None:
     from kbuilder.graph import catalog
 
     names = sorted(
-        k for k, v in catalog._keras_object_classes(kind).items()
+        k for k, v in catalog.keras_object_classes(kind).items()
         if v is cls and k == k.lower()
     )
     preferred = to_snake_case(cls.__name__)

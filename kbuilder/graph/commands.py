@@ -247,7 +247,7 @@ def new_shared_node(
     owner = graph.layer_owner(owner_id)
     if owner.kind != "layer":
         raise SharedLayerError(f"'{owner.name}' is not a layer and cannot be shared.", owner_id)
-    from kbuilder.graph.ops import is_operation
+    from kbuilder.graph.catalog.ops import is_operation
 
     if is_operation(owner.class_name):
         raise SharedLayerError(

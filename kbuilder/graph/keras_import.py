@@ -38,9 +38,9 @@ How a Keras model maps onto the graph:
   ``predict`` replace it anyway.
 - A ``keras.ops`` call applied to tensors between layers (``x + 3.0``, ``inputs + x``) that
   Keras recorded in the Functional graph becomes an operation node (``ops.add``..., see
-  ``kbuilder.graph.ops``) when it is one of the allowed element-wise functions; the layers
+  ``kbuilder.graph.catalog.ops``) when it is one of the allowed element-wise functions; the layers
   that ``keras.applications`` models define for themselves (``LayerScale``,
-  ``CustomScaleLayer``, see ``kbuilder.graph.app_layers``) are layers like any other.
+  ``CustomScaleLayer``, see ``kbuilder.graph.catalog.app_layers``) are layers like any other.
 - Layers that cannot be graph nodes (custom classes, ``Lambda``, other ``keras.ops``
   calls) make the import fail with ``ModelImportError``, which names every such layer,
   its class and why. Nothing is half-imported.
@@ -432,8 +432,8 @@ class _Importer:
         from keras.src.layers import InputLayer
 
         from kbuilder.graph import catalog
+        from kbuilder.graph.catalog.kbuilder_layers import is_kbuilder_class
         from kbuilder.graph.errors import UnknownLayerError
-        from kbuilder.graph.kbuilder_layers import is_kbuilder_class
 
         op = node.operation
         if isinstance(op, InputLayer):
@@ -673,7 +673,8 @@ def _models_to_unpack(root: Any) -> set[int]:
 # ---------------------------------------------------------------- layer calls
 def _parse_operation_call(node: Any) -> _Call:
     """A ``keras.ops`` call between layers as an operation node (``ops.add``...)."""
-    from kbuilder.graph import catalog, ops
+    from kbuilder.graph import catalog
+    from kbuilder.graph.catalog import ops
 
     op = node.operation
     parsed = ops.parse_keras_call(op, tuple(node.arguments.args), dict(node.arguments.kwargs))
@@ -1303,7 +1304,7 @@ def open_model_file(
         ModelImportError: the file is missing, damaged, refused or cannot be loaded.
     """
     from kbuilder.graph.build import deep_recursion
-    from kbuilder.graph.kbuilder_layers import register_all
+    from kbuilder.graph.catalog.kbuilder_layers import register_all
 
     register_all()  # kbuilder's own layers (FillMissing) are known classes, not custom code
     path = Path(path)

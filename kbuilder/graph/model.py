@@ -11,7 +11,7 @@ Node kinds:
                 ``get_config()``-compatible dict of non-name values). A node whose
                 ``shared_with`` names another layer node calls *that* node's layer again,
                 sharing its weights. A ``class_name`` of ``ops.<function>`` (``ops.add``)
-                is an operation between layers, e.g. ``x + 3.0`` (``kbuilder.graph.ops``).
+                is an operation between layers, e.g. ``x + 3.0`` (``kbuilder.graph.catalog.ops``).
     ``output``  marks a model output; one input port.
     ``block``   a nested model; its ``subgraph`` has its own input and output nodes, which
                 become the block's ports.

@@ -691,9 +691,7 @@ def _source_title(settings: DataSettings) -> str:
 
 
 def _fix_text(finding: Finding, node_name) -> str:
-    from kbuilder.ui.preflight_view import fix_label
-
-    return fix_label(finding.fix or {}, node_name)
+    return finding.fix.label(node_name) if finding.fix is not None else "Fix"
 
 
 __all__ = ["QtDataPage"]

@@ -8,7 +8,7 @@ shows and asks; the data page applies fixes to the document.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen, QPixmap
@@ -67,33 +67,6 @@ def severity_pixmap(severity: str, side: int = 18) -> QPixmap:
     return pixmap
 
 
-def fix_label(fix: dict[str, Any], node_name: Callable[[str], str]) -> str:
-    """What a fix does, in a few words, for its button."""
-    action = fix.get("action")
-    if action == "set_param":
-        value = fix["value"]
-        return f"Set {fix['param']} of '{node_name(fix['node_id'])}' to {value}"
-    if action == "add_rescaling":
-        return f"Add Rescaling after '{node_name(fix['after'])}'"
-    if action == "add_normalization":
-        return f"Add Normalization after '{node_name(fix['after'])}'"
-    if action == "add_resizing":
-        return f"Resize to {fix['height']}×{fix['width']} after '{node_name(fix['after'])}'"
-    if action == "add_grey_to_rgb":
-        return f"Grey to RGB after '{node_name(fix['after'])}'"
-    if action == "set_loss":
-        return f"Use the loss {fix['loss']}"
-    if action == "set_metrics":
-        return f"Use the metrics {', '.join(fix['metrics'])}"
-    if action == "set_validation_split":
-        return f"Set the validation split to {fix['value']:g}"
-    if action == "set_batch_size":
-        return f"Set the batch size to {fix['value']}"
-    if action == "apply_all":
-        return " and ".join(fix_label(f, node_name) for f in fix["fixes"])
-    return "Fix"
-
-
 class QtFindingRow(QFrame):
     """One finding: severity icon, message, what it is about, Show and Fix buttons."""
 
@@ -125,7 +98,7 @@ class QtFindingRow(QFrame):
         self.fix_button = QPushButton("Fix", self)
         self.fix_button.setVisible(finding.fix is not None)
         if finding.fix is not None:
-            label = fix_label(finding.fix, node_name)
+            label = finding.fix.label(node_name)
             self.fix_button.setText(f"Fix: {label}" if len(label) <= 44 else "Fix")
             self.fix_button.setToolTip(label)
         text = QVBoxLayout()
@@ -251,4 +224,4 @@ class QtChecksPanel(QWidget):
         self.set_status(self.status.text(), self._severity)
 
 
-__all__ = ["QtChecksPanel", "QtFindingRow", "fix_label", "severity_pixmap"]
+__all__ = ["QtChecksPanel", "QtFindingRow", "severity_pixmap"]

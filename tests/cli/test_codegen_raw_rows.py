@@ -231,7 +231,7 @@ def test_the_script_predicts_on_raw_rows_as_kbuilder_predict(trained, backend):
 def test_kbuilder_layers_live_in_a_module_that_holds_their_globals():
     """torch.compile (a model trained with jit_compile, predicted on PyTorch) looks a
     layer's globals up through the module its class names; that module must hold them."""
-    from kbuilder.graph.kbuilder_layers import keras_class
+    from kbuilder.graph.catalog.kbuilder_layers import keras_class
 
     cls = keras_class("FillMissing")
     module = sys.modules[cls.__module__]

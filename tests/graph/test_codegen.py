@@ -729,7 +729,7 @@ def test_a_two_input_script_fills_the_gaps_with_the_training_medians(training_ru
     assert 'model.get_layer("fill").adapt(x_train[0])' in script
     assert 'model.get_layer("norm").adapt(model.get_layer("fill")(x_train[0]))' in script
     assert "raise SystemExit(" not in script.split("def main")[1]
-    from kbuilder.graph.kbuilder_layers import register_all
+    from kbuilder.graph.catalog.kbuilder_layers import register_all
 
     register_all()
     model = keras.saving.load_model(workdir / "model.keras")

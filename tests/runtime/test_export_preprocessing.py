@@ -84,7 +84,7 @@ def test_the_exports_fill_missing_values_as_keras_does(exports):
         rows = np.array({ROWS.tolist()!r}, dtype="float32")
         served = tf.saved_model.load({str(outputs["savedmodel"])!r})
         print(json.dumps(np.asarray(served.serve(rows)).tolist()))
-        from kbuilder.graph.kbuilder_layers import register_all
+        from kbuilder.graph.catalog.kbuilder_layers import register_all
         register_all()
         import keras
         model = keras.saving.load_model({str(outputs["keras"])!r})

@@ -380,7 +380,7 @@ def test_a_model_for_larger_images_is_adapted_to_the_data_in_one_click(qtbot, wi
     """96×96 RGB model, 8×8 grey digits: the fix adds Resizing and grey-to-RGB after the
     input (setting the input to 8×8 would break the convolutions)."""
     from kbuilder.graph.project import Project
-    from tests.runtime.test_preflight import deep_rgb_cnn
+    from tests.runtime.preflight.test_preflight import deep_rgb_cnn
 
     window.set_project(Project.new(deep_rgb_cnn()))
     doc = window.doc

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from kbuilder.graph.ops import OPERATIONS, expression, is_operation, keras_class
+from kbuilder.graph.catalog.ops import OPERATIONS, expression, is_operation, keras_class
 
 NUMPY = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply,
          "divide": np.divide, "true_divide": np.true_divide, "power": np.power,

@@ -16,7 +16,17 @@ from kbuilder.graph.shapes import ShapeInference
 from kbuilder.graph.templates import get_template
 from kbuilder.runtime.data import Dataset, dataset_from_arrays, load_data
 from kbuilder.runtime.preflight import (
+    AddGreyToRgb,
+    AddNormalization,
+    AddRescaling,
+    AddResizing,
+    ApplyAll,
     FitError,
+    SetBatchSize,
+    SetLoss,
+    SetMetrics,
+    SetParam,
+    SetValidationSplit,
     apply_fix,
     check,
     errors,
@@ -179,7 +189,7 @@ def test_integer_labels_with_categorical_crossentropy():
     finding = only(check(graph, ds, wrong), "integer_labels_categorical_loss")
     assert finding.severity == "error"
     assert "class numbers (0..2)" in finding.message
-    assert finding.fix == {"action": "set_loss", "loss": "sparse_categorical_crossentropy"}
+    assert finding.fix == SetLoss("sparse_categorical_crossentropy")
     assert errors(fix_and_recheck(graph, ds, wrong, finding)) == []
 
 
@@ -191,7 +201,7 @@ def test_one_hot_labels_with_sparse_loss():
     assert errors(check(graph, ds, training)) == []
     wrong = dataclasses.replace(training, loss="sparse_categorical_crossentropy")
     finding = only(check(graph, ds, wrong), "one_hot_labels_sparse_loss")
-    assert finding.fix == {"action": "set_loss", "loss": "categorical_crossentropy"}
+    assert finding.fix == SetLoss("categorical_crossentropy")
 
 
 def test_softmax_units_fewer_than_classes():
@@ -203,8 +213,7 @@ def test_softmax_units_fewer_than_classes():
     assert finding.severity == "error" and finding.node_id == head.id
     assert "labels go up to 9 (10 classes) but 'predictions' has 5 softmax units" in (
         finding.message)
-    assert finding.fix == {"action": "set_param", "node_id": head.id, "param": "units",
-                           "value": 10}
+    assert finding.fix == SetParam(head.id, "units", 10)
     assert errors(fix_and_recheck(graph, ds, training, finding)) == []
 
 
@@ -224,7 +233,7 @@ def test_label_range_without_softmax():
     History().push(SetParamCommand(graph, head, "activation", "linear"))
     findings = check(graph, ds, training)
     assert only(findings, "label_range").severity == "error"
-    assert only(findings, "logits_output").fix["value"] == "softmax"
+    assert only(findings, "logits_output").fix.value == "softmax"
 
 
 def test_sigmoid_with_more_than_two_classes():
@@ -233,12 +242,11 @@ def test_sigmoid_with_more_than_two_classes():
     head = graph.find("predictions").id
     History().push(SetParamCommand(graph, head, "activation", "sigmoid"))
     warning = only(check(graph, ds, training), "sigmoid_multiclass")
-    assert warning.severity == "warning" and warning.fix["value"] == "softmax"
+    assert warning.severity == "warning" and warning.fix.value == "softmax"
     binary = dataclasses.replace(training, loss="binary_crossentropy")
     finding = only(check(graph, ds, binary), "binary_loss_multiclass")
-    assert finding.fix["action"] == "apply_all"
-    assert {"action": "set_loss", "loss": "sparse_categorical_crossentropy"} in (
-        finding.fix["fixes"])
+    assert isinstance(finding.fix, ApplyAll)
+    assert SetLoss("sparse_categorical_crossentropy") in finding.fix.fixes
     assert errors(fix_and_recheck(graph, ds, binary, finding)) == []
 
 
@@ -248,10 +256,10 @@ def test_binary_loss_with_softmax():
     head = graph.find("predictions").id
     History().push(SetParamCommand(graph, head, "activation", "softmax"))
     finding = only(check(graph, ds, training), "binary_loss_with_softmax")
-    assert "always outputs 1" in finding.message and finding.fix["value"] == "sigmoid"
+    assert "always outputs 1" in finding.message and finding.fix.value == "sigmoid"
     History().push(SetParamCommand(graph, head, "units", 2))
     finding = only(check(graph, ds, training), "binary_loss_with_softmax")
-    assert finding.fix == {"action": "set_loss", "loss": "sparse_categorical_crossentropy"}
+    assert finding.fix == SetLoss("sparse_categorical_crossentropy")
     assert errors(fix_and_recheck(graph, ds, training, finding)) == []
 
 
@@ -260,7 +268,7 @@ def test_one_sigmoid_unit_with_categorical_loss():
     graph, training = fitted("mlp_classifier", ds)
     wrong = dataclasses.replace(training, loss="sparse_categorical_crossentropy")
     finding = only(check(graph, ds, wrong), "sigmoid_with_categorical_loss")
-    assert finding.fix == {"action": "set_loss", "loss": "binary_crossentropy"}
+    assert finding.fix == SetLoss("binary_crossentropy")
 
 
 def test_classification_with_regression_loss():
@@ -268,7 +276,7 @@ def test_classification_with_regression_loss():
     graph, training = fitted("mlp_classifier", ds)
     wrong = dataclasses.replace(training, loss="mean_squared_error")
     finding = only(check(graph, ds, wrong), "classification_with_regression_loss")
-    assert finding.fix["loss"] == "sparse_categorical_crossentropy"
+    assert finding.fix.loss == "sparse_categorical_crossentropy"
 
 
 def test_regression_target_with_classification_loss_and_metric():
@@ -278,8 +286,7 @@ def test_regression_target_with_classification_loss_and_metric():
                                 metrics=("accuracy",))
     findings = check(graph, ds, wrong)
     finding = only(findings, "regression_with_classification_loss")
-    assert finding.fix == {"action": "set_loss", "loss": "mean_squared_error",
-                           "metrics": ["mean_absolute_error"]}
+    assert finding.fix == SetLoss("mean_squared_error", ("mean_absolute_error",))
     assert only(findings, "metric_task").severity == "warning"
     after = fix_and_recheck(graph, ds, wrong, finding)
     assert errors(after) == [] and "metric_task" not in codes(after)
@@ -296,7 +303,7 @@ def test_regression_output_activation_and_units():
     assert errors(fix_and_recheck(graph, ds, training, finding)) == []
     History().push(SetParamCommand(graph, head, "units", 3))
     finding = only(check(graph, ds, training), "label_shape")
-    assert finding.fix["value"] == 1
+    assert finding.fix.value == 1
 
 
 def test_output_without_flatten():
@@ -318,8 +325,7 @@ def test_input_shape_mismatch():
     assert finding.message.startswith(
         "Input 'image' takes samples of shape (28, 28, 1) but each sample of the data has "
         "shape (8, 8, 1).")
-    assert finding.fix == {"action": "set_param", "node_id": graph.find("image").id,
-                           "param": "shape", "value": [8, 8, 1]}
+    assert finding.fix == SetParam(graph.find("image").id, "shape", [8, 8, 1])
     assert "input_shape" not in codes(fix_and_recheck(graph, ds, TrainingSettings(),
                                                       finding))
 
@@ -346,7 +352,13 @@ def test_a_model_for_larger_images_gets_a_resizing_adapter():
     # Setting the input to 8×8 would break the convolutions: not offered.
     assert "does not work on (8, 8, 1) samples ('expanded_conv_" in finding.message
     assert "Resizing layer to 96×96" in finding.message and "grey to RGB" in finding.message
-    assert finding.fix == {"action": "apply_all", "fixes": [
+    assert finding.fix == ApplyAll((SetParam(image, "shape", [8, 8, 1]),
+                                    AddResizing(image, 96, 96), AddGreyToRgb(image)))
+    names = {image: "image"}
+    assert finding.fix.label(names.get) == (
+        "Set shape of 'image' to [8, 8, 1] and Resize to 96×96 after 'image' and "
+        "Grey to RGB after 'image'")
+    assert finding.fix.to_dict() == {"action": "apply_all", "fixes": [
         {"action": "set_param", "node_id": image, "param": "shape", "value": [8, 8, 1]},
         {"action": "add_resizing", "after": image, "height": 96, "width": 96},
         {"action": "add_grey_to_rgb", "after": image}]}
@@ -375,7 +387,7 @@ def test_the_input_shape_fix_is_kept_where_the_model_works_with_it():
     x = np.zeros((20, 64, 64, 3), np.float32)
     ds = dataset_from_arrays(x, np.arange(20) % 10, source="images")
     finding = only(check(graph, ds, TrainingSettings()), "input_shape")
-    assert finding.fix["action"] == "set_param" and finding.fix["value"] == [64, 64, 3]
+    assert isinstance(finding.fix, SetParam) and finding.fix.value == [64, 64, 3]
     # Not images: no adapter and no dead-end fix, a sentence saying what to do.
     tabular = dataset_from_arrays(np.zeros((20, 5), np.float32), np.arange(20) % 10)
     finding = only(check(graph, tabular, TrainingSettings()), "input_shape")
@@ -397,11 +409,10 @@ def test_input_dtype_and_token_range():
     graph = get_template("text_classifier").build()
     History().push(SetParamCommand(graph, graph.find("tokens").id, "shape", [4]))
     finding = only(check(graph, ds, TrainingSettings()), "input_dtype")
-    assert "fractional values" in finding.message and finding.fix["value"] == "float32"
+    assert "fractional values" in finding.message and finding.fix.value == "float32"
     tokens = dataset_from_arrays(np.full((30, 4), 20_000, np.int32), np.arange(30) % 2)
     finding = only(check(graph, tokens, TrainingSettings()), "token_range")
-    assert finding.fix == {"action": "set_param", "node_id": graph.find("embedding").id,
-                           "param": "input_dim", "value": 20_001}
+    assert finding.fix == SetParam(graph.find("embedding").id, "input_dim", 20_001)
 
 
 def test_inputs_count():
@@ -416,8 +427,7 @@ def test_unscaled_image_inputs_and_the_rescaling_fix():
     finding = only(check(graph, ds, training), "unscaled_inputs")
     image = graph.find("image").id
     assert finding.severity == "warning" and finding.node_id == image
-    assert finding.fix == {"action": "add_rescaling", "after": image, "scale": 1 / 255,
-                           "offset": 0.0}
+    assert finding.fix == AddRescaling(image, 1 / 255, 0.0)
     assert "Rescaling layer (scale 1/255) right after 'image'" in finding.message
     before = graph.to_dict()
     result = apply_fix(finding.fix, graph, training)
@@ -502,7 +512,7 @@ def test_no_validation_data():
     graph, training = fitted("mlp_classifier", ds)
     finding = only(check(graph, ds, training), "no_validation")
     assert finding.severity == "warning"
-    assert finding.fix == {"action": "set_validation_split", "value": 0.2}
+    assert finding.fix == SetValidationSplit(0.2)
     result = apply_fix(finding.fix, graph, training, ds.settings)
     assert result.data.validation_split == 0.2
     stopping = dataclasses.replace(training, early_stopping={"monitor": "val_loss"})
@@ -515,7 +525,7 @@ def test_batch_larger_than_the_data():
     graph, training = fitted("cnn_classifier", ds)
     finding = only(check(graph, ds, dataclasses.replace(training, batch_size=64)),
                    "batch_size")
-    assert finding.fix == {"action": "set_batch_size", "value": 8}  # 12 training samples
+    assert finding.fix == SetBatchSize(8)  # 12 training samples
 
 
 def test_findings_are_json_safe():
@@ -527,6 +537,39 @@ def test_findings_are_json_safe():
                                                  batch_size=64))
     assert findings[0].severity == "error"  # errors come first
     json.dumps([f.to_dict() for f in findings])
+
+
+def test_each_kind_of_fix_says_what_it_does_and_has_a_json_form():
+    names = {"n1": "dense", "n2": "image"}.get
+    cases = [
+        (SetParam("n1", "units", 3), "Set units of 'dense' to 3",
+         {"action": "set_param", "node_id": "n1", "param": "units", "value": 3}),
+        (SetLoss("huber"), "Use the loss huber", {"action": "set_loss", "loss": "huber"}),
+        (SetLoss("mean_squared_error", ("mean_absolute_error",)),
+         "Use the loss mean_squared_error", {"action": "set_loss", "loss": "mean_squared_error",
+                                             "metrics": ["mean_absolute_error"]}),
+        (SetMetrics(("auc", "accuracy")), "Use the metrics auc, accuracy",
+         {"action": "set_metrics", "metrics": ["auc", "accuracy"]}),
+        (AddRescaling("n2", 1 / 255), "Add Rescaling after 'image'",
+         {"action": "add_rescaling", "after": "n2", "scale": 1 / 255, "offset": 0.0}),
+        (AddNormalization("n2"), "Add Normalization after 'image'",
+         {"action": "add_normalization", "after": "n2"}),
+        (SetValidationSplit(0.25), "Set the validation split to 0.25",
+         {"action": "set_validation_split", "value": 0.25}),
+        (SetBatchSize(16), "Set the batch size to 16", {"action": "set_batch_size", "value": 16}),
+    ]
+    for fix, label, data in cases:
+        assert fix.label(names) == label
+        assert fix.to_dict() == data
+
+
+def test_settings_fixes_change_settings_only_and_a_split_needs_the_data_settings():
+    graph = get_template("mlp_classifier").build()
+    result = apply_fix(ApplyAll((SetLoss("huber"), SetBatchSize(4))), graph, TrainingSettings())
+    assert result.command is None and result.data is None
+    assert (result.training.loss, result.training.batch_size) == ("huber", 4)
+    with pytest.raises(ValueError, match="needs the data settings"):
+        apply_fix(SetValidationSplit(0.2), graph, TrainingSettings())
 
 
 def test_a_missing_channel_axis_is_not_a_layout_change():
@@ -549,7 +592,7 @@ def test_multi_label_needs_binary_crossentropy():
     assert errors(check(graph, ds, training)) == []
     wrong = dataclasses.replace(training, loss="categorical_crossentropy")
     finding = only(check(graph, ds, wrong), "multi_label_loss")
-    assert finding.fix == {"action": "set_loss", "loss": "binary_crossentropy"}
+    assert finding.fix == SetLoss("binary_crossentropy")
 
 
 # ------------------------------------------------------- several inputs, missing values

@@ -111,14 +111,15 @@ def catalog_specs() -> list[Any]:
     """A ``LayerSpec`` for each application layer, derived from Keras's class."""
     import dataclasses
 
-    from kbuilder.graph import catalog
+    from kbuilder.graph.catalog.introspect import layer_spec
+    from kbuilder.graph.catalog.specs import PortSpec
 
     specs = []
     for name, layer in APPLICATION_LAYERS.items():
-        spec = catalog._layer_spec(keras_class(name), [name])
+        spec = layer_spec(keras_class(name), [name])
         ports = spec.inputs
         if layer.two_inputs:
-            ports = (catalog.PortSpec("inputs", variadic=True, min_count=2, max_count=2),)
+            ports = (PortSpec("inputs", variadic=True, min_count=2, max_count=2),)
         doc = spec.doc or layer.summary
         params = tuple(
             dataclasses.replace(p, kind=layer.kinds[p.name],

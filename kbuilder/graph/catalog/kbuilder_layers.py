@@ -168,11 +168,11 @@ def catalog_specs() -> list[Any]:
     """A ``LayerSpec`` for each kbuilder layer, derived from its class."""
     import dataclasses
 
-    from kbuilder.graph import catalog
+    from kbuilder.graph.catalog.introspect import layer_spec
 
     specs = []
     for name, layer in KBUILDER_LAYERS.items():
-        spec = catalog._layer_spec(keras_class(name), [name])
+        spec = layer_spec(keras_class(name), [name])
         params = tuple(
             dataclasses.replace(p, kind=layer.kinds[p.name]) if p.name in layer.kinds else p
             for p in spec.params

@@ -12,9 +12,9 @@ import pytest
 
 from kbuilder.graph import catalog
 from kbuilder.graph.build import build_model
+from kbuilder.graph.catalog.kbuilder_layers import keras_class
 from kbuilder.graph.codegen import generate_model_code
 from kbuilder.graph.commands import History
-from kbuilder.graph.kbuilder_layers import keras_class
 from kbuilder.graph.keras_import import import_file, import_model
 from kbuilder.graph.model import Graph
 from kbuilder.graph.shapes import ShapeInference
@@ -46,7 +46,7 @@ def test_fill_missing_is_a_preprocessing_layer_of_the_palette():
 
 
 def test_the_graph_package_does_not_import_keras_for_it():
-    code = ("import sys; import kbuilder.graph.kbuilder_layers, kbuilder.graph.codegen; "
+    code = ("import sys; import kbuilder.graph.catalog.kbuilder_layers, kbuilder.graph.codegen; "
             "print('keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

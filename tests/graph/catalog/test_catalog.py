@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from kbuilder.graph import catalog
+from kbuilder.graph.catalog.kbuilder_layers import KBUILDER_LAYERS
 from kbuilder.graph.errors import UnknownLayerError
-from kbuilder.graph.kbuilder_layers import KBUILDER_LAYERS
 from kbuilder.graph.shapes import symbolic_call
 
 SPECS = catalog.all_layers()
@@ -72,7 +72,7 @@ _TEST_PARAMS: dict[str, dict] = {
 def _sample_inputs(spec: catalog.LayerSpec) -> dict[str, list[tuple[tuple, str]]]:
     if spec.class_name in _SAMPLES:
         return _SAMPLES[spec.class_name]
-    rank = catalog._rank(spec.class_name)
+    rank = catalog.spatial_rank(spec.class_name)
     if spec.category in ("Image augmentation", "Preprocessing"):
         shape = _IMAGE
     elif spec.category == "Recurrent":
@@ -151,7 +151,7 @@ def test_each_class_appears_once_with_its_aliases():
     assert len(IDS) == len(set(IDS))
     public = _public_classes()
     for spec in SPECS:
-        if spec.class_name in KBUILDER_LAYERS:  # kbuilder's own (tests/graph/test_fill_missing)
+        if spec.class_name in KBUILDER_LAYERS:  # kbuilder's own (tests/graph/catalog/test_fill_missing)
             assert catalog.get(spec.class_name) is spec and not spec.aliases
             continue
         assert set(spec.aliases) | {spec.api_name} <= set(public[spec.class_name])

@@ -79,7 +79,7 @@ def operation_of(class_name: str) -> Operation:
 # -------------------------------------------------------------------------- the catalog
 def catalog_specs() -> list[Any]:
     """A ``LayerSpec`` for every operation (found by name, not listed in the palette)."""
-    from kbuilder.graph.catalog import LayerSpec, ParamSpec, PortSpec
+    from kbuilder.graph.catalog.specs import LayerSpec, ParamSpec, PortSpec
 
     doc_constant = (
         "The other operand when port `y` is not connected: a number, or a list of numbers "
@@ -112,10 +112,10 @@ def catalog_specs() -> list[Any]:
 
 def check_params(params: dict[str, Any]) -> dict[str, str]:
     """Parameter problems of an operation node (the constant must be numbers)."""
-    from kbuilder.graph import catalog
+    from kbuilder.graph.catalog.checks import validate_param
+    from kbuilder.graph.catalog.registry import get
 
-    message = catalog.validate_param(catalog.get(PREFIX + "add"), "constant",
-                                     params.get("constant"))
+    message = validate_param(get(PREFIX + "add"), "constant", params.get("constant"))
     return {"constant": message} if message else {}
 
 

@@ -7,8 +7,8 @@ from kbuilder.graph.build import build_model
 from kbuilder.graph.commands import AddNodeCommand, ConnectCommand, History, new_layer_node
 from kbuilder.graph.model import Graph
 from kbuilder.graph.shapes import ShapeInference
+from tests.graph.catalog.test_catalog import IDS, SPECS, _cheap, _sample_inputs, _test_params
 from tests.graph.helpers import add_input, add_output
-from tests.graph.test_catalog import IDS, SPECS, _cheap, _sample_inputs, _test_params
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
