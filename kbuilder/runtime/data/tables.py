@@ -224,12 +224,17 @@ def _read_whole(path: Path, read: Any, parse: Any, converter: Any, skipped: list
     floats = {} if as_text else _float_columns(path, read, parse, converter({}), size)
     if floats:
         try:
-            return pacsv.read_csv(path, read, parse, converter(floats))
+            return pacsv.read_csv(path, read, parse, converter(floats), memory_pool=_pool())
         except pa.ArrowInvalid as exc:
             if "conversion error" not in str(exc).lower():
                 raise
             skipped.clear()  # the handler is called again for the same rows
-    return pacsv.read_csv(path, read, parse, converter({}))
+    return pacsv.read_csv(path, read, parse, converter({}), memory_pool=_pool())
+
+
+def _pool():
+    import pyarrow as pa
+    return pa.system_memory_pool()
 
 
 def _float_columns(path: Path, read: Any, parse: Any, convert: Any,
