@@ -219,11 +219,12 @@ def _read_whole(path: Path, read: Any, parse: Any, converter: Any, skipped: list
     a number after all, the file is read again without the types, as it would have been.
 
     The table's buffers come from the C library's allocator, not pyarrow's default
-    (mimalloc): measured on Linux, a fresh process parsing a 145 MB file into mimalloc
-    spends 0.5-1.3 s in the kernel (system time, memory being mapped in) against
-    0.07-0.2 s with malloc, for a parse of 0.6 s of user time; the whole ingest of
-    bench/data_scale.py at 10^6 rows takes 1.6-1.8 s of CPU instead of 2.5-2.9 s, with
-    some 50 MB less peak RSS. (The compute functions applied afterwards allocate little.)
+    (mimalloc): measured on Linux (2 cores), a fresh process parsing a 145 MB file with
+    threads into mimalloc spends 0.7-1.4 s of system time against 0.1-0.25 s with
+    malloc, for a parse of 0.6 s of user time either way; the whole ingest of
+    bench/data_scale.py at 10^6 rows takes 1.5-1.8 s of CPU instead of 1.8-2.9 s (mimalloc's
+    system time varies from run to run; malloc's does not). What malloc keeps after the
+    parse is given back by ``_release_free_memory``.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
