@@ -24,6 +24,31 @@ def test_to_numpy_matches_pyarrow_for_slices_chunks_and_gaps():
     assert to_numpy(ints).dtype == np.int32 and to_numpy(ints).tolist() == [1, 2]
 
 
+def test_to_numpy_of_many_chunks_is_pyarrow_bit_for_bit():
+    """Chunks (sliced, all missing, empty, none) copied straight into one array: the very
+    bits of combine_chunks + fill_null(NaN), and integers with gaps still refused."""
+    rng = np.random.default_rng(0)
+    chunks = []
+    for size in (0, 7, 33, 12, 1, 40):
+        values = [None if rng.random() < 0.3 else float(v) for v in rng.normal(size=size)]
+        chunks.append(pa.array(values, pa.float64()).slice(1 if size > 2 else 0))
+    chunks.append(pa.nulls(3, pa.float64()))
+    column = pa.chunked_array(chunks, pa.float64())
+    expected = pc.fill_null(column.combine_chunks(), np.nan).to_numpy()
+    got = to_numpy(column)
+    assert got.dtype == np.float64 and got.view(np.int64).tolist() == \
+        expected.view(np.int64).tolist()
+    assert to_numpy(pa.chunked_array([], pa.float32())).dtype == np.float32
+    ints = pa.chunked_array([pa.array([1, 2], pa.int64()), pa.array([3], pa.int64())])
+    assert to_numpy(ints).tolist() == [1, 2, 3]
+    try:
+        to_numpy(pa.chunked_array([pa.array([1, None]), pa.array([3])]))
+    except TypeError as exc:
+        assert "missing values" in str(exc)
+    else:
+        raise AssertionError("an integer column with a gap was converted")
+
+
 def test_from_numpy_strings_and_scalars_round_trip():
     assert from_numpy(np.arange(4, dtype=np.int64)).to_pylist() == [0, 1, 2, 3]
     assert from_numpy(np.asarray([True, False, True])).to_pylist() == [True, False, True]

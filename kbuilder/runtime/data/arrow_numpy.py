@@ -31,11 +31,12 @@ def to_numpy(array: Any) -> np.ndarray:
         TypeError: the type is not a number or a boolean, or an integer array has nulls.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if isinstance(array, pa.ChunkedArray):
-        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     kind = array.type
+    if isinstance(array, pa.ChunkedArray):
+        if array.num_chunks != 1 and not pa.types.is_boolean(kind):
+            return _from_chunks(array.chunks, kind, len(array), array.null_count)
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     if pa.types.is_boolean(kind):
         if array.null_count:
             raise TypeError("a boolean array with missing values has no NumPy form")
@@ -48,13 +49,45 @@ def to_numpy(array: Any) -> np.ndarray:
     if dtype is None:
         raise TypeError(f"no NumPy form for Arrow type {kind}")
     if array.null_count:
-        if not np.issubdtype(dtype, np.floating):
-            raise TypeError("an integer array with missing values has no NumPy form")
-        array = pc.fill_null(array, from_numpy(np.full(1, np.nan, dtype))[0])
+        return _from_chunks([array], kind, len(array), array.null_count)
     if not len(array):
         return np.zeros(0, dtype=dtype)
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
                          offset=array.offset * np.dtype(dtype).itemsize)
+
+
+def _from_chunks(chunks: list[Any], kind: Any, length: int, nulls: int) -> np.ndarray:
+    """Numeric chunks copied into one new NumPy array, NaN where a value is missing.
+
+    One pass into NumPy's memory, where ``combine_chunks`` and ``fill_null`` would make two
+    copies in pyarrow's pool: a parsed CSV column comes in about one chunk per megabyte,
+    with gaps, and in a fresh process the pool's new pages cost more system time than the
+    copies (bench/data_scale.py, 20 such columns of 10^6 rows: 0.1-0.4 s of CPU against
+    0.1 s)."""
+    dtype = _NUMPY_TYPES.get(str(kind))
+    if dtype is None:
+        raise TypeError(f"no NumPy form for Arrow type {kind}")
+    if nulls and not np.issubdtype(dtype, np.floating):
+        raise TypeError("an integer array with missing values has no NumPy form")
+    out = np.empty(length, dtype=dtype)
+    at = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if not n:
+            continue
+        dest = out[at:at + n]
+        at += n
+        validity, data = chunk.buffers()[:2]
+        if data is None:  # no values at all: every one missing
+            dest[...] = np.nan
+            continue
+        dest[...] = np.frombuffer(data, dtype=dtype, count=n,
+                                  offset=chunk.offset * np.dtype(dtype).itemsize)
+        if chunk.null_count:  # the values under a gap are undefined: NaN, as fill_null
+            bits = np.frombuffer(validity, dtype=np.uint8)
+            present = np.unpackbits(bits, count=chunk.offset + n, bitorder="little")
+            np.copyto(dest, np.nan, where=~present[chunk.offset:].view(bool))
+    return out
 
 
 def from_numpy(values: np.ndarray) -> Any:
