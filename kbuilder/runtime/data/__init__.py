@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import KERAS_DATASETS, SKLEARN_DATASETS, DataSettings
-from kbuilder.runtime.data import arrays, builtin, images, table_stream, tables
+from kbuilder.runtime.data import arrays, builtin, images, table_splits, table_stream, tables
 from kbuilder.runtime.data.adapt import ADAPTABLE_LAYERS, AdaptResult, adapt_layers
 from kbuilder.runtime.data.arrays import arrays_to_raw, read_array_file
 from kbuilder.runtime.data.builtin import SEQUENCE_LENGTH, VOCABULARY_SIZE
@@ -110,7 +110,7 @@ def load_data(
     elif kind == "builtin" and location in KERAS_DATASETS:
         raw = builtin.load_keras(location, progress)
     elif kind == "csv" and table_stream.wanted(settings):
-        return table_stream.stream_dataset(settings, task)
+        return table_splits.stream_dataset(settings, task)
     elif kind == "csv":
         raw = tables.load_csv(location, settings, task)
     elif kind == "npz":

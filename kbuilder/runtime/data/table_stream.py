@@ -14,9 +14,8 @@ Splitting needs no shuffle of the table: each row's split follows from a hash of
 (row number for Parquet) and the seed, so a row is in the same split whatever else the file
 holds, and a block knows its rows' splits by itself. ``StreamPlan.encode`` then gives a
 block's features and targets as ``roles.encode_table`` and ``split.finish`` give the same
-rows (``tests/runtime/test_table_stream.py`` compares them); ``TableSplit`` stands for one
-split in a ``Dataset`` (a ``Streamed`` source), and ``table_feed.TableBatches`` feeds it to
-Keras.
+rows (``tests/runtime/test_table_stream.py`` compares them); ``table_splits`` makes the
+``Dataset`` of it, and ``table_feed.TableBatches`` feeds its splits to Keras.
 
 Kept in memory: the targets, one number per row (for class counts, baselines and the
 summary); the features never are.
@@ -32,7 +31,7 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings, SettingsError
 from kbuilder.runtime.data.arrow_numpy import from_numpy, to_numpy
-from kbuilder.runtime.data.dataset import DataError, Dataset, Streamed
+from kbuilder.runtime.data.dataset import DataError
 from kbuilder.runtime.data.labels import CLASS_LABEL_LIMIT, encode_labels
 from kbuilder.runtime.data.split import _median
 from kbuilder.runtime.data.table_blocks import BLOCK_BYTES, BlockReader, open_blocks
@@ -170,6 +169,7 @@ class Feature:
     numbers: list[NumericColumn] = field(default_factory=list)  # number, boolean, date parts
     vocabulary: Vocabulary | None = None
     true_words: frozenset[str] = frozenset()  # boolean_text: lowered words read as 1
+    false_words: frozenset[str] = frozenset()  # and as 0
     categories: list[str] = field(default_factory=list)  # category: sorted, (missing) too
     chosen: bool = False  # the user's choice: kept whatever its number of values
 
@@ -199,6 +199,7 @@ class StreamPlan:
     y: dict[str, np.ndarray]
     lines: dict[str, np.ndarray]
     merges: dict[str, dict[str, str]] = field(default_factory=dict)
+    encoder: Any = None  # "model" encoding: the row_encoder.RowEncoder of the inputs
 
     @property
     def feature_names(self) -> list[str]:
@@ -218,12 +219,15 @@ class StreamPlan:
                 out += [n.fill_value() if n.missing else np.nan for n in f.numbers]
         return np.asarray(out, dtype=np.float32)
 
-    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+    def moments(self, numeric_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of every encoded feature over the training rows, with the
-        missing values filled: what ``Normalization.adapt`` on the training split gives."""
+        missing values filled: what ``Normalization.adapt`` on the training split gives
+        (``numeric_only``: of the "model" encoding's numeric input)."""
         means, variances = [], []
         n_train = int(self.counts[:, 0].sum())
         for f in self.features:
+            if f.kind == "category" and numeric_only:
+                continue
             if f.kind == "category":
                 vocabulary = f.vocabulary
                 for c in f.categories:
@@ -235,21 +239,26 @@ class StreamPlan:
                 continue
             for n in f.numbers:
                 m = dataclasses.replace(n.train)
-                if n.train_missing and n.missing:  # filled: a group of one value
+                if n.train_missing and (n.missing or numeric_only):  # filled: one value
                     m.merge(n.train_missing, n.fill_value(), 0.0)
                 means.append(m.mean)
                 variances.append(m.variance)
         return np.asarray(means), np.asarray(variances)
 
     # ------------------------------------------------------------------ encoding
-    def encode(self, table: Table, fill: bool = True) -> tuple[np.ndarray, np.ndarray,
-                                                               np.ndarray, np.ndarray]:
-        """A block's (x float32, y, lines, split codes 0/1/2) for its rows with a target.
+    def encode(self, table: Table, fill: bool = True) -> tuple[Any, np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+        """A block's (x, y, lines, split codes 0/1/2) for its rows with a target.
 
-        ``fill``: missing numbers become the training medians (else NaN, as
-        ``roles.encode_table`` leaves them before ``split.finish``)."""
+        ``x`` is float32 ``(n, width)`` for the "flat" encoding, with missing numbers the
+        training medians (``fill``; else NaN, as ``roles.encode_table`` leaves them before
+        ``split.finish``); for the "model" encoding the dict of inputs ``row_encoder``
+        describes (numbers with NaN, category codes of the training vocabulary)."""
         y, kept = self._targets(table)
         lines = table.lines[kept]
+        split = split_of(lines, self.settings)
+        if self.encoder is not None:
+            return self._model_inputs(table, kept), y, lines, split
         x = np.empty((len(kept), self.width), dtype=np.float32, order="F")
         at = 0
         for f in self.features:
@@ -262,7 +271,38 @@ class StreamPlan:
             if gaps.any():
                 mask = np.isnan(x) & gaps
                 np.copyto(x, np.broadcast_to(fills, x.shape), where=mask)
-        return np.ascontiguousarray(x), y, lines, split_of(lines, self.settings)
+        return np.ascontiguousarray(x), y, lines, split
+
+    def _model_inputs(self, table: Table, kept: np.ndarray) -> dict[str, np.ndarray]:
+        from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
+
+        numeric = [f for f in self.features if f.kind != "category"]
+        x: dict[str, np.ndarray] = {}
+        if numeric:
+            x[NUMERIC_INPUT] = np.concatenate(
+                [self._encode_feature(table, f, kept) for f in numeric], axis=1)
+        for spec, f in zip(self.encoder.categories,
+                           [f for f in self.features if f.kind == "category"], strict=True):
+            x[spec["input"]] = self._codes(table, f, kept, spec["vocabulary"])
+        return x
+
+    def _codes(self, table: Table, f: Feature, kept: np.ndarray,
+               vocabulary: list[str]) -> np.ndarray:
+        """A category column's codes: 1 + the position in the training rows' sorted
+        vocabulary, 0 for a value they do not have (as ``row_encoder`` codes)."""
+        import pyarrow.compute as pc
+
+        column = table.columns[f.column]
+        if len(kept) != len(column):
+            column = column.take(from_numpy(kept))
+        text = _text(column, self.merges.get(f.column))
+        position = {c: i + 1 for i, c in enumerate(vocabulary)}
+        encoded = pc.dictionary_encode(text).combine_chunks()
+        words = encoded.dictionary.to_pylist()
+        lookup = np.asarray([position.get(w, 0) for w in words]
+                            + [position.get(MISSING_CATEGORY, 0)], np.int32)
+        return lookup[to_numpy(pc.fill_null(encoded.indices, from_numpy(
+            np.asarray([len(words)], str(encoded.indices.type)))[0]))].reshape(-1, 1)
 
     def _targets(self, table: Table) -> tuple[np.ndarray, np.ndarray]:
         raw = table.columns[self.target]
@@ -406,9 +446,6 @@ def scan_table(settings: DataSettings, task: str | None = None,
         spec = settings.table()
     except SettingsError as exc:
         raise DataError(str(exc)) from None
-    if settings.table_encoding != "flat":
-        raise DataError("A streamed table is encoded outside the model (table_encoding "
-                        "'flat'); turn stream_table off for the 'model' encoding.")
     categorical = set(settings.categorical) | {
         c for c, r in settings.roles if r == "categorical"}
     reader = open_blocks(spec, tuple(sorted(categorical)), block_bytes)
@@ -477,9 +514,9 @@ def _feature(name: str, role: str, info: Any, rng: np.random.Generator) -> Featu
     if role == "boolean" and info.numbers is None:
         from kbuilder.runtime.data.roles import _boolean_words
 
-        true, _ = _boolean_words(info.text)  # as the first block reads its two words
+        true, false = _boolean_words(info.text)  # as the first block reads its words
         return Feature(name, "boolean_text", [_numeric(name, rng)],
-                       true_words=frozenset(true))
+                       true_words=frozenset(true), false_words=frozenset(false))
     return Feature(name, "number", [_numeric(name, rng)])
 
 
@@ -630,11 +667,53 @@ class _Pass:
         if not np.any(split == 0):
             raise DataError(f"{self.reader.name} has only {len(split)} sample(s): nothing is "
                             "left for training after the validation and test splits.")
+        encoder = None
+        if self.settings.table_encoding == "model":
+            from kbuilder.runtime.data.row_encoder import RAW_INPUTS_NOTE
+
+            encoder = _row_encoder(features, self.merges, self.reader.decimal, class_names)
+            notes.append(RAW_INPUTS_NOTE)
+            for entry in missing:
+                if entry["filled_with"] != MISSING_CATEGORY:
+                    entry["filled_with"] = "in the model (FillMissing: the training median)"
         return StreamPlan(
             self.reader, self.settings, self.target, task, features, class_names, classes,
             class_index, notes, missing, counts,
             {name: y_all[split == i] for i, name in enumerate(SPLITS)},
-            {name: lines[split == i] for i, name in enumerate(SPLITS)}, self.merges)
+            {name: lines[split == i] for i, name in enumerate(SPLITS)}, self.merges,
+            encoder)
+
+
+def _row_encoder(features: list[Feature], merges: dict[str, dict[str, str]], decimal: str,
+                 class_names: list[str] | None) -> Any:
+    """The ``RowEncoder`` of the "model" encoding, as ``row_encoder.model_raw`` and
+    ``fit_vocabularies`` make it (vocabularies: the training rows' categories)."""
+    from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT, RowEncoder, input_name
+
+    numeric = [f for f in features if f.kind != "category"]
+    encoder = RowEncoder(decimal=decimal or ".", merges=dict(merges),
+                         feature_names=[n for f in numeric for n in f.names],
+                         class_names=list(class_names) if class_names else None)
+    taken = {NUMERIC_INPUT}
+    for f in features:
+        if f.kind == "number":
+            encoder.columns.append({"column": f.column, "kind": "number"})
+        elif f.kind == "boolean_text":
+            encoder.columns.append({"column": f.column, "kind": "boolean",
+                                    "true": sorted(f.true_words),
+                                    "false": sorted(f.false_words)})
+        elif f.kind == "date":
+            encoder.columns.append({"column": f.column, "kind": "date",
+                                    "parts": [n.name.rsplit(".", 1)[1] for n in f.numbers]})
+        else:
+            vocabulary = f.vocabulary
+            seen = [c for c, count in vocabulary.train.items() if count]
+            if vocabulary.train_missing and MISSING_CATEGORY not in seen:
+                seen.append(MISSING_CATEGORY)
+            encoder.categories.append({"column": f.column,
+                                       "input": input_name(f.column, taken),
+                                       "vocabulary": sorted(seen)})
+    return encoder
 
 
 def _numeric_task(values: np.ndarray) -> str:
@@ -660,80 +739,3 @@ def _missing_entries(features: list[Feature]) -> list[dict[str, Any]]:
                 out.append({"column": n.name, "count": n.missing,
                             "filled_with": n.fill_value()})
     return out
-
-
-# ======================================================================= a split
-class TableSplit(Streamed):
-    """One split of a streamed table, standing where its feature array would.
-
-    Indexing reads the blocks that hold the rows asked for; ``table_feed.TableBatches``
-    reads them block by block instead.
-    """
-
-    def __init__(self, plan: StreamPlan, split: int):
-        self.plan, self.split = plan, split
-        self.counts = plan.counts[:, split]
-        self.starts = np.concatenate([[0], np.cumsum(self.counts)])
-        self.shape = (int(self.starts[-1]), plan.width)
-        self.dtype = np.dtype(np.float32)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def block(self, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """Block ``b``'s rows of this split: (x, y)."""
-        plan = self.plan
-        x, y, _, split = plan.encode(plan.reader.read(plan.reader.blocks[b]))
-        mine = split == self.split
-        return x[mine], y[mine]
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        rows = np.arange(len(self))[index]
-        scalar = np.ndim(rows) == 0
-        rows = np.atleast_1d(rows)
-        out = np.empty((len(rows), self.plan.width), dtype=np.float32)
-        where = np.searchsorted(self.starts, rows, side="right") - 1
-        for b in np.unique(where):
-            x, _ = self.block(int(b))
-            mask = where == b
-            out[mask] = x[rows[mask] - self.starts[b]]
-        return out[0] if scalar else out
-
-    def subset(self, index: np.ndarray) -> Any:
-        raise DataError("A streamed table's splits are fixed by the seed; rows cannot be "
-                        "taken from them.")
-
-    def with_sample_shape(self, shape: Any) -> Any:
-        raise DataError(f"The streamed table has {self.plan.width} features per row; set "
-                        f"the model's Input shape to [{self.plan.width}].")
-
-    def fingerprint_bytes(self) -> bytes:
-        return self.plan.reader.stat() + f":split{self.split}".encode()
-
-    def keras_batches(self, y: Any, batch_size: int, *, shuffle: bool = False,
-                      seed: int = 0, predict: bool = False) -> Any:
-        from kbuilder.runtime.data.table_feed import TableBatches
-
-        return TableBatches(self, batch_size, shuffle=shuffle, seed=seed, predict=predict)
-
-
-def stream_dataset(settings: DataSettings, task: str | None = None,
-                   block_bytes: int = BLOCK_BYTES) -> Dataset:
-    """The ``Dataset`` of a streamed table: ``TableSplit`` features, targets in memory."""
-    plan = scan_table(settings, task, block_bytes)
-    parts: list[Any] = []
-    for i, name in enumerate(SPLITS):
-        if plan.counts[:, i].sum():
-            parts += [TableSplit(plan, i), plan.y[name]]
-        else:
-            parts += [None, None]
-    notes = plan.notes + [f"The table is streamed in {len(plan.reader.blocks)} block(s): "
-                          "its rows are split by a hash of their line and the seed."]
-    return Dataset(
-        *parts, task=plan.task,
-        num_classes=len(plan.class_names) if plan.class_names else None,
-        class_names=plan.class_names, feature_names=plan.feature_names,
-        source=plan.reader.name, settings=settings, notes=notes, missing=plan.missing,
-        test_rows=plan.lines["test"] if len(plan.lines["test"]) else None,
-        row_label="row" if plan.reader.format == "parquet" else "line",
-    )
