@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import mmap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from kbuilder.runtime.data.tables import (
 )
 
 BLOCK_BYTES = 8 << 20
+_SCAN_BYTES = 1 << 20
 # Encodings in which a newline and a quote are the bytes 10 and 34 wherever they occur,
 # so that the file can be cut at byte offsets (UTF-16 cannot).
 _CUTTABLE = {"utf8", "utf-8", "utf_8", "utf-8-sig", "cp1252", "windows-1252", "latin-1",
@@ -207,33 +207,38 @@ class _Retype(Exception):
 
 def _cut(path: Path, block_bytes: int) -> tuple[list[Block], bool]:
     """The file's blocks (each ends after a newline outside quotes) and whether it holds
-    a quote at all."""
+    a quote at all. Read in chunks of ``_SCAN_BYTES``, not mapped: the pages of a mapped
+    file would count in the process's resident memory, all of them by the end."""
     size = path.stat().st_size
     if size == 0:
         raise DataError(f"{path.name} is empty.", path=str(path))
     blocks: list[Block] = []
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        quotes = mapped.find(b'"') >= 0
-        data = np.frombuffer(mapped, dtype=np.uint8)
-        start, line, odd = 0, 1, 0  # odd: quotes seen since the block's start, mod 2
-        while start < size:
-            end = min(size, start + block_bytes)
-            while end < size:
-                at = mapped.find(b"\n", end - 1)
-                if at < 0:
-                    end = size
-                    break
-                end = at + 1
-                if not quotes:
-                    break
-                odd = int(np.count_nonzero(data[start:end] == 34)) & 1
-                if not odd:
-                    break
-                end += 1  # inside a quoted value: the next newline
-            blocks.append(Block(len(blocks), start, end, line))
-            line += int(np.count_nonzero(data[start:end] == 10))
-            start = end
-        del data  # before the map closes
+    start, cut, odd, quotes = 0, block_bytes, 0, False
+    newlines = 0  # before the chunk
+    line = 1  # where the current block starts
+    with open(path, "rb") as f:
+        at = 0  # the chunk's offset in the file
+        while chunk := f.read(_SCAN_BYTES):
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            is_quote = a == 34
+            quotes = quotes or bool(is_quote.any())
+            parity = (np.cumsum(is_quote, dtype=np.int64) + odd) & 1
+            ends = np.flatnonzero(a == 10)
+            # Record ends: newlines outside quotes, as offsets after them.
+            good = ends[parity[ends] == 0]
+            after = at + good + 1
+            k = np.searchsorted(after, cut)
+            while k < len(after):
+                end = int(after[k])
+                lines_before = newlines + int(np.searchsorted(ends, good[k], "right"))
+                blocks.append(Block(len(blocks), start, end, line))
+                start, line, cut = end, lines_before + 1, end + block_bytes
+                k = np.searchsorted(after, cut)
+            odd = int(parity[-1])
+            newlines += len(ends)
+            at += len(chunk)
+    if start < size:
+        blocks.append(Block(len(blocks), start, size, line))
     return blocks, quotes
 
 

@@ -196,8 +196,8 @@ class StreamPlan:
     missing: list[dict[str, Any]]
     # Per block, the kept rows in each split (train, validation, test).
     counts: np.ndarray
-    y: dict[str, np.ndarray]
-    lines: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]  # by split
+    lines: dict[str, np.ndarray]  # "test": the line (row) of each test sample
     merges: dict[str, dict[str, str]] = field(default_factory=dict)
     encoder: Any = None  # "model" encoding: the row_encoder.RowEncoder of the inputs
 
@@ -532,9 +532,11 @@ class _Pass:
                  merges: dict[str, dict[str, str]]):
         self.reader, self.settings, self.target = reader, settings, target
         self.features, self.text_target, self.merges = features, text_target, merges
-        self.targets: list[np.ndarray] = []  # per block: kept rows' target (codes/values)
-        self.splits: list[np.ndarray] = []
-        self.lines: list[np.ndarray] = []
+        # Per split, per block: the kept rows' targets (codes or values); the test rows'
+        # lines (where a test sample comes from); per block, the rows of each split.
+        self.targets: list[list[np.ndarray]] = [[], [], []]
+        self.test_lines: list[np.ndarray] = []
+        self.counts: list[np.ndarray] = []
         self.words: dict[str, int] = {}  # text target: value -> first-seen code
         self.has_hour = {f.column: False for f in features if f.kind == "date"}
         self.booleans: dict[str, set[str]] = {f.column: set() for f in features
@@ -548,21 +550,22 @@ class _Pass:
             words = text.to_pylist()
             kept = np.asarray([i for i, w in enumerate(words) if w is not None], np.int64)
             codes = np.asarray([self.words.setdefault(words[i], len(self.words))
-                                for i in kept], np.int64)
+                                for i in kept], np.int32)
             if len(self.words) > VOCABULARY_CAP:
                 raise DataError(f"The target '{self.target}' of {table.name} has more than "
                                 f"{VOCABULARY_CAP:,} different values; a classifier needs "
                                 "fewer classes.", path=table.path, column=self.target)
-            self.targets.append(codes)
         else:
             numbers = _target_numbers(table, self.target)
             kept = np.flatnonzero(~np.isnan(numbers))
-            self.targets.append(numbers[kept])
+            codes = numbers[kept]
         lines = table.lines[kept]
         split = split_of(lines, self.settings)
         train = split == 0
-        self.splits.append(split)
-        self.lines.append(lines)
+        for i in range(3):
+            self.targets[i].append(codes[split == i])
+        self.test_lines.append(lines[split == 2])
+        self.counts.append(np.bincount(split, minlength=3)[:3])
         self.cells += len(kept)
         for f in self.features:
             column = table.columns[f.column]
@@ -635,38 +638,39 @@ class _Pass:
                     vocabulary.counts else []))
             features.append(f)
         missing = _missing_entries(features)
-        counts = np.zeros((len(self.splits), 3), dtype=np.int64)
-        for b, split in enumerate(self.splits):
-            counts[b] = np.bincount(split, minlength=3)[:3]
+        counts = np.asarray(self.counts, dtype=np.int64).reshape(-1, 3)
         if self.cells == 0:
             raise DataError(f"The target column '{self.target}' of {self.reader.name} has no "
                             "values.", path=str(self.reader.path), column=self.target)
-        all_targets = np.concatenate(self.targets)
+        if not counts[:, 0].sum():
+            raise DataError(f"{self.reader.name} has only {self.cells} sample(s): nothing is "
+                            "left for training after the validation and test splits.")
+        # Each split's targets in one array, block by block freed (never all rows twice).
+        targets = []
+        for parts in self.targets:
+            targets.append(np.concatenate(parts) if parts else np.zeros(0))
+            parts.clear()
         source = f"{self.reader.name} (column '{self.target}')"
         class_names = classes = class_index = None
+        label_notes: list[str] = []
         if self.text_target:
             words = list(self.words)
             _, class_names, label_notes = encode_labels(np.asarray(words, dtype=str), source)
             position = {name: i for i, name in enumerate(class_names)}
             class_index = {w: position[w] for w in words}
             rank = np.asarray([class_index[w] for w in words], np.int32)
-            y_all = rank[all_targets]
+            y = [rank[t.astype(np.int64)] for t in targets]
             task = "classification"
         else:
-            check = _numeric_task(all_targets)
-            task = task or check
-            label_notes = []
+            distinct = np.unique(np.concatenate([np.unique(t) for t in targets]))
+            task = task or _numeric_task(distinct, self.cells)
             if task == "classification":
-                classes = np.unique(all_targets)
-                y_all, class_names, label_notes = encode_labels(all_targets, source)
+                classes = distinct
+                _, class_names, label_notes = encode_labels(distinct, source)
+                y = [np.searchsorted(classes, t).astype(np.int32) for t in targets]
             else:
-                y_all = all_targets.astype(np.float32)
+                y = [t.astype(np.float32) for t in targets]
         notes += label_notes
-        split = np.concatenate(self.splits)
-        lines = np.concatenate(self.lines)
-        if not np.any(split == 0):
-            raise DataError(f"{self.reader.name} has only {len(split)} sample(s): nothing is "
-                            "left for training after the validation and test splits.")
         encoder = None
         if self.settings.table_encoding == "model":
             from kbuilder.runtime.data.row_encoder import RAW_INPUTS_NOTE
@@ -679,9 +683,8 @@ class _Pass:
         return StreamPlan(
             self.reader, self.settings, self.target, task, features, class_names, classes,
             class_index, notes, missing, counts,
-            {name: y_all[split == i] for i, name in enumerate(SPLITS)},
-            {name: lines[split == i] for i, name in enumerate(SPLITS)}, self.merges,
-            encoder)
+            dict(zip(SPLITS, y, strict=True)),
+            {"test": np.concatenate(self.test_lines)}, self.merges, encoder)
 
 
 def _row_encoder(features: list[Feature], merges: dict[str, dict[str, str]], decimal: str,
@@ -716,12 +719,13 @@ def _row_encoder(features: list[Feature], merges: dict[str, dict[str, str]], dec
     return encoder
 
 
-def _numeric_task(values: np.ndarray) -> str:
-    """``labels.infer_task`` on a whole column, from its distinct values."""
-    if not np.all(values == np.round(values)):
+def _numeric_task(distinct_values: np.ndarray, count: int) -> str:
+    """``labels.infer_task`` on a whole column of ``count`` values, from its distinct
+    values."""
+    if not np.all(distinct_values == np.round(distinct_values)):
         return "regression"
-    distinct = len(np.unique(values))
-    if distinct <= 2 or (distinct <= CLASS_LABEL_LIMIT and distinct < len(values) / 2):
+    distinct = len(distinct_values)
+    if distinct <= 2 or (distinct <= CLASS_LABEL_LIMIT and distinct < count / 2):
         return "classification"
     return "regression"
 
