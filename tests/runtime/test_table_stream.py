@@ -299,6 +299,21 @@ def test_a_model_trains_through_the_stream(tmp_path):
         worker.shutdown()
     assert isinstance(result, p.Finished), getattr(result, "reason", result)
     assert result.test_metrics["accuracy"] > 0.85, result.message
+    # Evaluation streams the same test rows; prediction on the raw file goes block by
+    # block (data streamed) and writes what the whole-file path writes.
+    from kbuilder.runtime.inference import run_evaluation, run_prediction
+
+    model = result.artifacts["model"]
+    evaluated = run_evaluation(p.StartEvaluation("e", model, data.to_dict()))
+    assert evaluated.metrics["accuracy"] == pytest.approx(result.test_metrics["accuracy"])
+    assert evaluated.samples == len(load_data(data).y_test)
+    whole, blocks = tmp_path / "whole.csv", tmp_path / "blocks.csv"
+    run_prediction(p.StartPrediction("w", model, str(whole), str(path), input_columns=1))
+    predicted = run_prediction(p.StartPrediction("b", model, str(blocks), str(path),
+                                                 data.to_dict(), input_columns=1))
+    assert predicted.samples == 400
+    assert blocks.read_text() == whole.read_text()
+    assert not list(tmp_path.glob(".blocks.csv.*"))  # written atomically, nothing left
 
 
 # ========================================================================= memory

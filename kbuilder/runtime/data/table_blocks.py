@@ -221,11 +221,16 @@ def _cut(path: Path, block_bytes: int) -> tuple[list[Block], bool]:
         while chunk := f.read(_SCAN_BYTES):
             a = np.frombuffer(chunk, dtype=np.uint8)
             is_quote = a == 34
-            quotes = quotes or bool(is_quote.any())
-            parity = (np.cumsum(is_quote, dtype=np.int64) + odd) & 1
             ends = np.flatnonzero(a == 10)
-            # Record ends: newlines outside quotes, as offsets after them.
-            good = ends[parity[ends] == 0]
+            # Record ends: newlines outside quotes, as offsets after them (without a
+            # quote in the chunk, every newline outside a quoted value is one).
+            if is_quote.any() or odd:
+                quotes = True
+                parity = (np.cumsum(is_quote, dtype=np.int32) + odd) & 1
+                good = ends[parity[ends] == 0]
+                odd = int(parity[-1])
+            else:
+                good = ends
             after = at + good + 1
             k = np.searchsorted(after, cut)
             while k < len(after):
@@ -234,7 +239,6 @@ def _cut(path: Path, block_bytes: int) -> tuple[list[Block], bool]:
                 blocks.append(Block(len(blocks), start, end, line))
                 start, line, cut = end, lines_before + 1, end + block_bytes
                 k = np.searchsorted(after, cut)
-            odd = int(parity[-1])
             newlines += len(ends)
             at += len(chunk)
     if start < size:

@@ -139,12 +139,7 @@ class Vocabulary:
     overflow: bool = False
 
     def add(self, text: Any, train: np.ndarray) -> None:
-        import pyarrow.compute as pc
-
-        encoded = pc.dictionary_encode(text).combine_chunks()
-        words = encoded.dictionary.to_pylist()
-        codes = to_numpy(pc.fill_null(encoded.indices, from_numpy(
-            np.asarray([len(words)], str(encoded.indices.type)))[0]))
+        words, codes = word_codes(text)
         tally = np.bincount(codes, minlength=len(words) + 1)
         train_tally = np.bincount(codes[train], minlength=len(words) + 1)
         for word, count, in_train in zip(words, tally.tolist(), train_tally.tolist(),
@@ -290,30 +285,22 @@ class StreamPlan:
                vocabulary: list[str]) -> np.ndarray:
         """A category column's codes: 1 + the position in the training rows' sorted
         vocabulary, 0 for a value they do not have (as ``row_encoder`` codes)."""
-        import pyarrow.compute as pc
-
         column = table.columns[f.column]
         if len(kept) != len(column):
             column = column.take(from_numpy(kept))
-        text = _text(column, self.merges.get(f.column))
+        words, codes = word_codes(_text(column, self.merges.get(f.column)))
         position = {c: i + 1 for i, c in enumerate(vocabulary)}
-        encoded = pc.dictionary_encode(text).combine_chunks()
-        words = encoded.dictionary.to_pylist()
         lookup = np.asarray([position.get(w, 0) for w in words]
                             + [position.get(MISSING_CATEGORY, 0)], np.int32)
-        return lookup[to_numpy(pc.fill_null(encoded.indices, from_numpy(
-            np.asarray([len(words)], str(encoded.indices.type)))[0]))].reshape(-1, 1)
+        return lookup[codes].reshape(-1, 1)
 
     def _targets(self, table: Table) -> tuple[np.ndarray, np.ndarray]:
         raw = table.columns[self.target]
         if self.class_index is not None:
-            text = text_values(raw)
-            if self.target in self.merges:
-                text = _apply_merges(text, self.merges[self.target])
-            words = text.to_pylist()
-            kept = np.asarray([i for i, w in enumerate(words) if w is not None], np.int64)
-            ids = np.asarray([self.class_index[words[i]] for i in kept], np.int32)
-            return ids, kept
+            words, codes = word_codes(_text(raw, self.merges.get(self.target)))
+            lookup = np.asarray([self.class_index[w] for w in words] + [-1], np.int32)
+            kept = np.flatnonzero(codes < len(words))
+            return lookup[codes[kept]], kept
         numbers = _target_numbers(table, self.target)
         kept = np.flatnonzero(~np.isnan(numbers))
         values = numbers[kept]
@@ -329,10 +316,8 @@ class StreamPlan:
             values = _feature_numbers(table, f.column, column, kept)
             return values.astype(np.float32)[:, None]
         if f.kind == "boolean_text":
-            text = _text(column, self.merges.get(f.column))
-            lowered = [None if w is None else w.lower() for w in text.to_pylist()]
-            return np.asarray([np.nan if w is None else float(w in f.true_words)
-                               for w in lowered], dtype=np.float32)[:, None]
+            return _zero_one(_text(column, self.merges.get(f.column)),
+                             f.true_words).astype(np.float32)[:, None]
         if f.kind == "date":
             from kbuilder.runtime.data.roles import date_parts
 
@@ -346,20 +331,34 @@ class StreamPlan:
                     block[:, j] = np.where(np.isnan(values[:, 0]), np.nan, 0.0)
             return block.astype(np.float32)
         # category: one 0/1 column per category of the whole file, sorted
-        text = _text(column, self.merges.get(f.column))
+        words, cells = word_codes(_text(column, self.merges.get(f.column)))
         position = {c: i for i, c in enumerate(f.categories)}
         missing = position.get(MISSING_CATEGORY, -1)
-        import pyarrow.compute as pc
-
-        encoded = pc.dictionary_encode(text).combine_chunks()
-        words = encoded.dictionary.to_pylist()
         lookup = np.asarray([position.get(w, -1) for w in words] + [missing], np.int64)
-        codes = lookup[to_numpy(pc.fill_null(encoded.indices, from_numpy(
-            np.asarray([len(words)], str(encoded.indices.type)))[0]))]
+        codes = lookup[cells]
         block = np.zeros((len(kept), len(f.categories)), dtype=np.float32)
         rows = np.flatnonzero(codes >= 0)  # a value the pass did not count: all zeros
         block[rows, codes[rows]] = 1.0
         return block
+
+
+def word_codes(text: Any) -> tuple[list[str | None], np.ndarray]:
+    """A text column's distinct values (in order of first appearance) and each cell's
+    index into them, ``len(values)`` for a missing cell: whatever is done to a value is
+    then done once per value, not once per cell."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(text).combine_chunks()
+    words = encoded.dictionary.to_pylist()
+    slot = from_numpy(np.asarray([len(words)], str(encoded.indices.type)))[0]
+    return words, to_numpy(pc.fill_null(encoded.indices, slot)).astype(np.int64)
+
+
+def _zero_one(text: Any, true_words: frozenset[str]) -> np.ndarray:
+    """A yes/no column as 1.0/0.0 (NaN where missing), float64."""
+    words, codes = word_codes(text)
+    lookup = np.asarray([float(w.lower() in true_words) for w in words] + [np.nan])
+    return lookup[codes]
 
 
 def _text(column: Any, merges: dict[str, str] | None) -> Any:
@@ -546,11 +545,11 @@ class _Pass:
     def add(self, table: Table) -> None:
         raw = table.columns[self.target]
         if self.text_target:
-            text = _text(raw, self.merges.get(self.target))
-            words = text.to_pylist()
-            kept = np.asarray([i for i, w in enumerate(words) if w is not None], np.int64)
-            codes = np.asarray([self.words.setdefault(words[i], len(self.words))
-                                for i in kept], np.int32)
+            words, cells = word_codes(_text(raw, self.merges.get(self.target)))
+            kept = np.flatnonzero(cells < len(words))
+            lookup = np.asarray([self.words.setdefault(w, len(self.words)) for w in words]
+                                + [-1], np.int32)
+            codes = lookup[cells[kept]]
             if len(self.words) > VOCABULARY_CAP:
                 raise DataError(f"The target '{self.target}' of {table.name} has more than "
                                 f"{VOCABULARY_CAP:,} different values; a classifier needs "
@@ -578,15 +577,14 @@ class _Pass:
                 parts = _feature_numbers(table, f.column, column, kept)[:, None]
             elif f.kind == "boolean_text":
                 text = _text(column, self.merges.get(f.column))
-                words = [w.lower() for w in text.drop_null().to_pylist()]
-                self.booleans[f.column] |= set(words)
+                words, _ = word_codes(text)
+                self.booleans[f.column] |= {w.lower() for w in words}
                 if len(self.booleans[f.column]) > 2:
                     raise DataError(
                         f"Column '{f.column}' of {table.name} has more than two different "
                         "values; a yes/no column has two. Make it categorical instead.",
                         path=table.path, column=f.column)
-                parts = np.asarray([[np.nan if w is None else float(w.lower() in f.true_words)]
-                                    for w in text.to_pylist()], dtype=np.float64)
+                parts = _zero_one(text, f.true_words)[:, None]
             else:
                 from kbuilder.runtime.data.roles import _dates
 
