@@ -274,6 +274,49 @@ def test_batches_visit_every_training_row_once_an_epoch_shuffled_by_epoch(tmp_pa
     assert np.array_equal(batches[3][0], batches[3][0])  # asked again: the same batch
 
 
+def test_preprocessing_layers_get_the_one_pass_statistics_of_every_training_row(tmp_path):
+    """A Normalization (flat encoding) and a FillMissing + Normalization (model encoding)
+    end as adapting them on all the training rows would leave them."""
+    keras = pytest.importorskip("keras")
+    from kbuilder.graph.kbuilder_layers import keras_class
+    from kbuilder.runtime.data.adapt import adapt_layers, table_statistics
+    from kbuilder.runtime.data.dataset import values_sample
+
+    path = messy_csv(tmp_path / "messy.csv")
+    flat = load_data(DataSettings(source=f"csv:{path}", stream_table=True))
+    width = flat.x_train.shape[1]
+    inputs = keras.Input((width,), name="features")
+    norm = keras.layers.Normalization()
+    model = keras.Model(inputs, keras.layers.Dense(1)(norm(inputs)))
+    results = adapt_layers(model, values_sample(flat.x_train),
+                           table_statistics(model, flat.x_train))
+    assert "computed as it streamed" in results[0].message
+    reference = keras.layers.Normalization()
+    reference.adapt(flat.x_train[:])  # every training row, read
+    assert np.allclose(keras.ops.convert_to_numpy(norm.mean),
+                       keras.ops.convert_to_numpy(reference.mean), rtol=1e-5, atol=1e-6)
+    assert np.allclose(keras.ops.convert_to_numpy(norm.variance),
+                       keras.ops.convert_to_numpy(reference.variance), rtol=1e-4, atol=1e-6)
+
+    raw = load_data(DataSettings(source=f"csv:{path}", stream_table=True,
+                                 table_encoding="model"))
+    numeric = raw.x_train["numeric"]
+    inputs = keras.Input((numeric.shape[1],), name="numeric")
+    fill = keras_class("FillMissing")()
+    norm = keras.layers.Normalization()
+    model = keras.Model(inputs, keras.layers.Dense(1)(norm(fill(inputs))))
+    adapt_layers(model, values_sample(numeric), table_statistics(model, {"numeric": numeric}))
+    every = numeric[:]
+    reference_fill = keras_class("FillMissing")()
+    reference_fill.adapt(every)
+    assert np.allclose(keras.ops.convert_to_numpy(fill.fill),
+                       keras.ops.convert_to_numpy(reference_fill.fill))
+    reference = keras.layers.Normalization()
+    reference.adapt(keras.ops.convert_to_numpy(reference_fill(every)))
+    assert np.allclose(keras.ops.convert_to_numpy(norm.mean),
+                       keras.ops.convert_to_numpy(reference.mean), rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_a_model_trains_through_the_stream(tmp_path):
     """Fitted as a new user would (model encoding: FillMissing and Normalization set from
