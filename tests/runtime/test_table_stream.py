@@ -272,6 +272,19 @@ def test_batches_visit_every_training_row_once_an_epoch_shuffled_by_epoch(tmp_pa
         assert all(rows[tuple(r)] == t for r, t in zip(x, y, strict=True))
     assert not np.array_equal(epochs[0][0], epochs[1][0])  # another order each epoch
     assert np.array_equal(batches[3][0], batches[3][0])  # asked again: the same batch
+    # The model encoding's inputs, as fit_to_model hands them over: by Input name, or
+    # by position (a tuple: TensorFlow's dataset signature refuses a list).
+    from kbuilder.runtime.data.feed import keras_feed
+
+    raw = load_data(DataSettings(source=f"csv:{path}", stream_table=True,
+                                 table_encoding="model"))
+    named = keras_feed(raw.x_train, raw.y_train, 16)["x"][0]
+    assert set(named[0]) == {"numeric", "kind"} and named[0]["kind"].dtype == np.int32
+    listed = keras_feed([raw.x_train["numeric"], raw.x_train["kind"]], raw.y_train, 16)
+    inputs, y = listed["x"][0]
+    assert isinstance(inputs, tuple) and inputs[0].shape == (16, 2) and y.shape == (16,)
+    (alone,) = keras_feed(raw.x_train, None, 16)["x"][0]  # to predict: inputs only
+    assert set(alone) == {"numeric", "kind"}
 
 
 def test_preprocessing_layers_get_the_one_pass_statistics_of_every_training_row(tmp_path):

@@ -28,6 +28,7 @@ from kbuilder.graph.table_layout import TableLayoutError, read_layout
 from kbuilder.runtime.data.dataset import DataError
 from kbuilder.runtime.data.tables import (
     _NULL_VALUES,
+    PARSE_THREADS,
     Table,
     _drop_blank_rows,
     _flatten,
@@ -141,7 +142,7 @@ class CsvBlocks(BlockReader):
             data = f.read(block.end - block.start)
         read = pacsv.ReadOptions(column_names=layout.names,
                                  skip_rows=layout.skip if block.index == 0 else 0,
-                                 encoding=layout.encoding, use_threads=False)
+                                 encoding=layout.encoding, use_threads=PARSE_THREADS)
 
         def invalid(row: Any) -> str:
             if not row.text.strip(" \t\r" + layout.delimiter + '"'):

@@ -81,8 +81,9 @@ class TableBatches(keras.utils.PyDataset):
         self._next += 1
         if self.keys is not None:  # the model's inputs, by name or position
             named = {key: x[part] for key, part in self.keys.items()}
+            # By position: a tuple (TensorFlow's dataset signature takes no list).
             x = named if not all(isinstance(k, int) for k in named) else \
-                [named[k] for k in sorted(named)]
+                tuple(named[k] for k in sorted(named))
         if self.y is None:
             return (x,) if self.keys is not None else x
         return x, map_x(lambda a: a[rows], self.y)

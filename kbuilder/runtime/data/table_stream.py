@@ -479,7 +479,9 @@ def scan_table(settings: DataSettings, task: str | None = None,
                             "streamed table does not read yet. Turn stream_table off.",
                             path=first.path, column=name)
         if not role.used:
-            notes.append(role_rules._left_out_note(role))
+            judged = "" if len(reader.blocks) == 1 else \
+                f" (judged from the file's first {first.num_rows:,} rows)"
+            notes.append(role_rules._left_out_note(role)[:-1] + judged + ".")
             continue
         features.append(dataclasses.replace(_feature(name, role.role, info, rng),
                                             chosen=chosen))
