@@ -202,6 +202,8 @@ def _check_data_values(ds: Dataset, filled: set[str | None] = frozenset()) -> li
     findings = []
     for split, (x, y) in ds.splits().items():
         for name, array in _arrays(x):
+            if isinstance(array, Streamed) and array.dtype.kind == "f":  # a large table
+                array = values_sample(array)  # read from disk: a sample (inf was refused)
             bad = _non_finite(array[~np.isnan(array)] if name in filled
                               and array.dtype.kind == "f" else array)
             if bad is None:

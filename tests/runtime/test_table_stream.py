@@ -220,6 +220,30 @@ def test_text_in_a_numeric_column_of_a_later_block_is_named(tmp_path):
     assert error.value.line == 482 and "'n/a?' is not a number" in str(error.value)
 
 
+@pytest.mark.slow
+def test_fitting_and_checks_read_a_sample_never_a_whole_split(tmp_path, monkeypatch):
+    """The template fit, the pre-flight checks and the summary look at a streamed table's
+    first rows only: reading a whole split (np.asarray of it) would fail here."""
+    from kbuilder.graph.settings import TrainingSettings
+    from kbuilder.runtime.data.table_splits import TableInput
+    from kbuilder.runtime.preflight import check, new_project_for_data
+
+    def whole(self, dtype=None, copy=None):
+        raise AssertionError("a whole streamed split was read")
+
+    monkeypatch.setattr(TableSplit, "__array__", whole)
+    monkeypatch.setattr(TableInput, "__array__", whole)
+    path = learnable_csv(tmp_path / "t.csv")
+    settings = DataSettings(source=f"csv:{path}:stream=yes")
+    training = TrainingSettings(backend="jax", epochs=1)
+    project = new_project_for_data("mlp_classifier", settings, training)
+    dataset = load_data(DataSettings.from_dict(project.data))
+    findings = check(project.graph, dataset, TrainingSettings.from_dict(project.training))
+    assert not [f for f in findings if f.severity == "error"], findings
+    summary = dataset.summary()
+    assert summary["splits"]["train"]["count"] == len(dataset.y_train)
+
+
 # ======================================================================= settings
 def test_stream_table_is_a_saved_setting_and_a_spec_option():
     assert parse_table_spec("csv:a.csv:stream=yes:target=y").stream is True
