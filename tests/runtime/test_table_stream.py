@@ -296,10 +296,21 @@ def test_batches_visit_every_training_row_once_an_epoch_shuffled_by_epoch(tmp_pa
         assert all(rows[tuple(r)] == t for r, t in zip(x, y, strict=True))
     assert not np.array_equal(epochs[0][0], epochs[1][0])  # another order each epoch
     assert np.array_equal(batches[3][0], batches[3][0])  # asked again: the same batch
-    # The model encoding's inputs, as fit_to_model hands them over: by Input name, or
-    # by position (a tuple: TensorFlow's dataset signature refuses a list).
+    # Keras asks for them in order (its own shuffle of the batches' order, fit's default,
+    # would make every batch a read of other blocks): one pass over the file an epoch.
     from kbuilder.runtime.data.feed import keras_feed
 
+    feed = keras_feed(split, plan.y["train"], 32, shuffle=True, seed=1)
+    assert feed["shuffle"] is False
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    reads = []
+    feed["x"]._epoch = (lambda epoch: lambda: reads.append(1) or epoch())(feed["x"]._epoch)
+    adapter = PyDatasetAdapter(feed["x"], shuffle=feed["shuffle"])
+    assert sum(len(b[1]) for b in adapter.get_numpy_iterator()) == len(split)
+    assert len(reads) == 1
+    # The model encoding's inputs, as fit_to_model hands them over: by Input name, or
+    # by position (a tuple: TensorFlow's dataset signature refuses a list).
     raw = load_data(DataSettings(source=f"csv:{path}", stream_table=True,
                                  table_encoding="model"))
     named = keras_feed(raw.x_train, raw.y_train, 16)["x"][0]
@@ -309,6 +320,9 @@ def test_batches_visit_every_training_row_once_an_epoch_shuffled_by_epoch(tmp_pa
     assert isinstance(inputs, tuple) and inputs[0].shape == (16, 2) and y.shape == (16,)
     (alone,) = keras_feed(raw.x_train, None, 16)["x"][0]  # to predict: inputs only
     assert set(alone) == {"numeric", "kind"}
+    # A model with one Input gets that input itself (fit_to_model unwraps the dict).
+    numbers, y = keras_feed(raw.x_train["numeric"], raw.y_train, 16)["x"][0]
+    assert isinstance(numbers, np.ndarray) and numbers.shape == (16, 2)
 
 
 def test_preprocessing_layers_get_the_one_pass_statistics_of_every_training_row(tmp_path):

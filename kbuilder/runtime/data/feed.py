@@ -32,10 +32,13 @@ def keras_feed(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle: bool =
                seed: int = 0) -> dict[str, Any]:
     """Keyword arguments for ``model.fit``/``evaluate``/``predict`` (``x``, and ``y`` and
     ``batch_size`` for arrays): a streamed ``x`` becomes a ``StreamBatches`` (a streamed
-    table its own batches, read block by block)."""
+    table its own batches, read block by block, with ``shuffle=False`` for ``fit`` when
+    ``shuffle``: they are shuffled already)."""
     table = _streamed_table(x, y, batch_size, shuffle, seed)
     if table is not None:
-        return {"x": table}
+        # The batches shuffle themselves, block by block; Keras's own shuffle of the
+        # batches' order (fit's default) would make every batch a read of other blocks.
+        return {"x": table, **({"shuffle": False} if shuffle else {})}
     if not streams(x):
         feed: dict[str, Any] = {"x": x, "batch_size": batch_size}
         if y is not None:

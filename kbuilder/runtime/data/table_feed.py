@@ -33,11 +33,12 @@ class TableBatches(keras.utils.PyDataset):
         batch_size: rows per batch (the last one may be smaller).
         shuffle: block order and rows within the buffer drawn from ``seed`` and the epoch.
         keys: the "model" encoding's inputs: batch key (a model Input's name, or its
-            position) -> the split's input; ``None``: the features as one array.
+            position) -> the split's input, or the name of the one input a model with a
+            single Input takes; ``None``: the features as one array.
     """
 
     def __init__(self, split: Any, y: Any, batch_size: int, *, shuffle: bool = False,
-                 seed: int = 0, keys: dict[Any, str] | None = None):
+                 seed: int = 0, keys: dict[Any, str] | str | None = None):
         super().__init__(workers=1, use_multiprocessing=False)
         self.split, self.y, self.batch_size, self.keys = split, y, batch_size, keys
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
@@ -79,13 +80,15 @@ class TableBatches(keras.utils.PyDataset):
             self._next = index
         x, rows = next(self._batches)
         self._next += 1
-        if self.keys is not None:  # the model's inputs, by name or position
+        if isinstance(self.keys, str):  # a model with one Input: that input alone
+            x = x[self.keys]
+        elif self.keys is not None:  # the model's inputs, by name or position
             named = {key: x[part] for key, part in self.keys.items()}
             # By position: a tuple (TensorFlow's dataset signature takes no list).
             x = named if not all(isinstance(k, int) for k in named) else \
                 tuple(named[k] for k in sorted(named))
         if self.y is None:
-            return (x,) if self.keys is not None else x
+            return (x,) if isinstance(self.keys, dict) else x
         return x, map_x(lambda a: a[rows], self.y)
 
     def on_epoch_end(self) -> None:

@@ -137,12 +137,15 @@ class TableInput(Streamed):
         return self.table.statistics(self.key)
 
 
-def table_inputs(x: Any) -> tuple[TableSplit, dict[Any, str] | None] | None:
-    """The streamed table behind ``x`` (a ``TableSplit``, or a dict or list of its
-    ``TableInput`` views, maybe renamed to the model's Inputs), with which key of the
-    batches is which of its inputs (``None``: the features as one array)."""
+def table_inputs(x: Any) -> tuple[TableSplit, dict[Any, str] | str | None] | None:
+    """The streamed table behind ``x`` (a ``TableSplit``, a ``TableInput``, or a dict or
+    list of its ``TableInput`` views, maybe renamed to the model's Inputs), with which key
+    of the batches is which of its inputs (``None``: the features as one array; a name:
+    that one input alone, as for a model with one Input)."""
     if isinstance(x, TableSplit):
         return x, None
+    if isinstance(x, TableInput):
+        return x.table, x.key
     views = x.items() if isinstance(x, dict) else enumerate(x) \
         if isinstance(x, list | tuple) else ()
     keys = {k: v for k, v in views if isinstance(v, TableInput)}
