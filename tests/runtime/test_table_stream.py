@@ -18,7 +18,8 @@ from kbuilder.graph.settings import DataSettings, SettingsError, parse_table_spe
 from kbuilder.runtime.data import DataError, load_data, tables
 from kbuilder.runtime.data.split import _median
 from kbuilder.runtime.data.table_splits import TableSplit
-from kbuilder.runtime.data.table_stream import Moments, Reservoir, scan_table, split_of
+from kbuilder.runtime.data.table_stats import Moments, Reservoir
+from kbuilder.runtime.data.table_stream import scan_table, split_of
 
 SMALL_BLOCKS = 2000  # bytes: a few hundred rows make several blocks
 
