@@ -5,8 +5,8 @@ in-memory loader encodes rows.
 per used column, only what fitting needs: numeric columns' count, mean and variance (of the
 training rows, merged block by block with Chan's formula), minimum, maximum, missing count
 and a seeded reservoir sample of the training rows for the median fill (``table_stats``);
-text columns' vocabularies with counts (bounded: past ``VOCABULARY_CAP`` values a column is an identifier
-or free text, as ``roles.py`` decides); the target's classes. The roles are those
+text columns' vocabularies with counts (bounded: past ``VOCABULARY_CAP`` values a column
+is an identifier or free text, as ``roles.py`` decides); the target's classes. The roles are those
 ``roles.py`` gives the first block (a file that fits in one block gets exactly the
 in-memory roles); categories, classes and fill values are those of the whole file.
 
