@@ -18,7 +18,18 @@ printing the ingest time (wall clock, and the child's CPU time, which a busy mac
 distorts less), the child's peak RSS side by side, and their ratios.
 Goals: time <= 1.2x pandas, peak RSS <= 1.5x pandas.
 
-Run: .venv/bin/python bench/data_scale.py [--only tables|images] [--rows 100000 1000000]
+Stream part (``bench_stream``): the same CSVs, each in a fresh process, the libraries
+imported first and the peak RSS reset then (/proc/self/clear_refs), so that the figures
+are the data's:
+    stream     ``load_data`` with ``stream_table`` (one pass of statistics) and one epoch
+               of training batches (``table_feed.TableBatches``, 8 MB blocks, shuffled)
+    pandas     ``pandas.read_csv`` + ``pandas.get_dummies`` (the table in memory)
+printing the time and the peak RSS above the imports side by side. Streaming reads the
+file twice (statistics, then the epoch) and encodes as it goes, so it is not faster than
+pandas; its memory is a few blocks, whatever the file's size.
+
+Run: .venv/bin/python bench/data_scale.py [--only tables|images|stream]
+     [--rows 100000 1000000]
      [--backend jax] [--repeats 3] [--size 32]
 """
 
@@ -199,6 +210,77 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "rss": rss, "shape": shape}))
 """
 
 
+_STREAM_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+path, which = sys.argv[1], sys.argv[2]
+if which == "stream":
+    from kbuilder.graph.settings import DataSettings
+    from kbuilder.runtime.data import load_data
+    from kbuilder.runtime.data.table_feed import TableBatches
+else:
+    import pandas as pd
+
+def status():
+    text = Path("/proc/self/status").read_text()
+    return {k: int(text.split(k + ":")[1].split()[0]) * 1024 for k in ("VmRSS", "VmHWM")}
+
+base = status()["VmRSS"]
+Path("/proc/self/clear_refs").write_text("5")  # the peak from here on
+start = time.perf_counter()
+if which == "stream":
+    ds = load_data(DataSettings(source=f"csv:{path}", target="label", stream_table=True))
+    scanned = time.perf_counter() - start
+    batches = TableBatches(ds.x_train, ds.y_train, 256, shuffle=True)
+    rows = sum(len(batches[i][1]) for i in range(len(batches)))
+    shape = [rows, int(ds.x_train.shape[1])]
+else:
+    frame = pd.read_csv(path)
+    x = pd.get_dummies(frame.drop(columns=["label"]), columns=["site"])
+    scanned = time.perf_counter() - start
+    shape = list(x.shape)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "first": scanned, "rss": status()["VmHWM"] - base,
+                  "base": base, "shape": shape}))
+"""
+
+
+def bench_stream(rows_list: list[int], folder: Path, repeats: int = 2) -> list[dict]:
+    """A streamed pass (statistics + one epoch of batches) vs pandas: time and peak RSS
+    above the imports, side by side."""
+    results = []
+    env = child_env(folder / "pycache")
+    print(f"{'rows':>9} {'MB':>6} | {'stream s':>8} {'(scan)':>7} {'pandas s':>8} "
+          f"{'ratio':>6} | {'stream MB':>9} {'pandas MB':>9} {'ratio':>6}")
+    for rows in rows_list:
+        path = folder / f"table_{rows}.csv"
+        if not path.exists():
+            write_table(path, rows)
+        size = path.stat().st_size / 1e6
+
+        def run(which: str, path: Path = path) -> dict:
+            done = subprocess.run([sys.executable, "-c", _STREAM_CHILD, str(path), which,
+                                   str(ROOT)], capture_output=True, text=True, check=True,
+                                  env=env)
+            return json.loads(done.stdout.strip().splitlines()[-1])
+
+        runs = [(run("stream"), run("pandas")) for _ in range(repeats)]
+        ours = min((r[0] for r in runs), key=lambda r: r["seconds"])
+        theirs = min((r[1] for r in runs), key=lambda r: r["seconds"])
+        row = {"rows": rows, "file_mb": size, "stream": ours, "pandas": theirs,
+               "time_ratio": ours["seconds"] / theirs["seconds"],
+               "rss_ratio": ours["rss"] / max(1, theirs["rss"])}
+        results.append(row)
+        print(f"{rows:>9} {size:>6.0f} | {ours['seconds']:>8.2f} {ours['first']:>7.2f} "
+              f"{theirs['seconds']:>8.2f} {row['time_ratio']:>5.2f}x | "
+              f"{ours['rss'] / 2**20:>9.0f} {theirs['rss'] / 2**20:>9.0f} "
+              f"{row['rss_ratio']:>5.2f}x", flush=True)
+    print(f"(best of {repeats}, fresh processes; time and peak RSS counted after the "
+          "imports; stream: the one-pass scan, then one shuffled epoch of batches of 256)")
+    return results
+
+
 def write_table(path: Path, rows: int, seed: int = 0) -> Path:
     """20 numeric columns (about 2 % missing), a text column, a text label."""
     rng = np.random.default_rng(seed)
@@ -282,7 +364,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--speed-count", type=int, default=2000,
                         help="images in the folder of the steps/s comparison")
-    parser.add_argument("--only", choices=("tables", "images"), default=None)
+    parser.add_argument("--only", choices=("tables", "images", "stream"), default=None)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--folder", type=Path, default=None,
                         help="tables: where the generated CSVs go (default: a temporary "
@@ -295,6 +377,13 @@ def main() -> None:
         else:
             with tempfile.TemporaryDirectory() as folder:
                 bench_tables(args.rows, Path(folder), args.repeats)
+    if args.only in (None, "stream"):
+        if args.folder is not None:
+            args.folder.mkdir(parents=True, exist_ok=True)
+            bench_stream(args.rows, args.folder, min(args.repeats, 2))
+        else:
+            with tempfile.TemporaryDirectory() as folder:
+                bench_stream(args.rows, Path(folder), min(args.repeats, 2))
     if args.only in (None, "images"):
         bench_images(args.backend, args.repeats, args.size,
                      tuple(int(c) for c in args.counts.split(",")), args.epochs,

@@ -206,8 +206,8 @@ def _add_new(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="SPEC",
                    help="fit the template to this data (input shapes, output units and "
                    "activation, loss): digits|iris|...|csv:PATH[:target=COLUMN][:header=none|N]"
-                   "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:sheet=NAME]|tsv:PATH|"
-                   "parquet:PATH|excel:PATH|npz:PATH|"
+                   "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:sheet=NAME]"
+                   "[:stream=yes]|tsv:PATH|parquet:PATH|excel:PATH|npz:PATH|"
                    "images:DIR")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -432,7 +432,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu or gpu:N (see `kbuilder doctor`)")
     p.add_argument("--data", metavar="SPEC",
                    help="digits|iris|...|mnist|csv:PATH[:target=COLUMN][:header=none|N]"
-                        "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME]|tsv:PATH|"
+                        "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:stream=yes]"
+                        "|tsv:PATH|"
                         "parquet:PATH|excel:PATH[:sheet=NAME]|npz:PATH|images:DIR")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)

@@ -87,6 +87,9 @@ class DataSettings:
     # (NaN where missing) in the input "numeric" and category codes per categorical column,
     # for a model whose input stage does the rest (see runtime/data/row_encoder.py).
     table_encoding: str = "flat"
+    # Tables: read in blocks (a file larger than memory), statistics from one pass, rows
+    # split by a hash of their line (runtime/data/table_stream.py). False: read whole.
+    stream_table: bool = False
 
     @property
     def kind(self) -> str:
@@ -99,7 +102,9 @@ class DataSettings:
     def table(self) -> TableSpec:
         """How to read a table source: the spec's options, overridden by these fields."""
         spec = parse_table_spec(self.source)
-        chosen = {name: getattr(self, name) for name in TABLE_OPTIONS}
+        chosen = {name: getattr(self, _SETTING_OF.get(name, name)) for name in TABLE_OPTIONS}
+        if chosen["stream"] is False:
+            chosen["stream"] = None  # off: as the spec says
         return dataclasses.replace(spec, **{k: v for k, v in chosen.items() if v is not None})
 
     def role_overrides(self) -> dict[str, str]:
@@ -123,6 +128,8 @@ class DataSettings:
                 del data[name]
         if data["table_encoding"] == "flat":
             del data["table_encoding"]  # old projects' settings and fingerprints unchanged
+        if not data["stream_table"]:
+            del data["stream_table"]  # the same
         return data
 
     @classmethod
@@ -184,7 +191,7 @@ class DataSettings:
                     and all(isinstance(v, str) for v in triple)):
                 raise SettingsError("data: merges must be (column, value, becomes) triples.",
                                     param="merges")
-        for name in ("skip_bad_images", "cache_images"):
+        for name in ("skip_bad_images", "cache_images", "stream_table"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"data: {name} must be true or false; found "
                                     f"{getattr(self, name)!r}.", param=name)
@@ -223,13 +230,16 @@ ROLE_CHOICES = ("numeric", "categorical", "boolean", "datetime", "image_path", "
 
 # ========================================================================== tables
 TABLE_FORMATS = ("csv", "tsv", "parquet", "excel")
-TABLE_OPTIONS = ("target", "header", "delimiter", "decimal", "encoding", "sheet")
+TABLE_OPTIONS = ("target", "header", "delimiter", "decimal", "encoding", "sheet", "stream")
+# The DataSettings field of a table option, where it has another name.
+_SETTING_OF = {"stream": "stream_table"}
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
 _EXTENSIONS = {".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
                ".xlsx": "excel", ".xlsm": "excel", ".xls": "excel"}
 # The file names a table source takes (``csv:`` with any of them reads by the suffix).
 TABLE_SUFFIXES = (".csv", ".txt", *_EXTENSIONS)
 _OPTION = re.compile(r":(" + "|".join(TABLE_OPTIONS) + r")=")
+_YES_NO = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -248,11 +258,12 @@ class TableSpec:
     decimal: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    stream: bool | None = None  # read in blocks (``:stream=yes``)
 
 
 def parse_table_spec(source: str) -> TableSpec:
     """``csv:PATH[:target=COL][:header=none|N][:delimiter=;|tab|,][:decimal=,]
-    [:encoding=NAME][:sheet=NAME]``, ``tsv:PATH``, ``parquet:PATH``, ``excel:PATH``.
+    [:encoding=NAME][:sheet=NAME][:stream=yes|no]``, ``tsv:PATH``, ``parquet:PATH``, ``excel:PATH``.
 
     The format is the prefix, or for ``csv:`` the file's extension (``.tsv``, ``.parquet``,
     ``.xlsx``...). The one parser of these options: the CLI, the loader, the preview and
@@ -277,10 +288,16 @@ def parse_table_spec(source: str) -> TableSpec:
         options["header"] = int(options["header"])
     if "delimiter" in options:
         options["delimiter"] = DELIMITERS.get(options["delimiter"], options["delimiter"])
+    if "stream" in options:
+        word = options["stream"].lower()
+        if word not in _YES_NO:
+            raise SettingsError(f"data: stream must be yes or no; found {options['stream']!r}.",
+                                param="stream")
+        options["stream"] = _YES_NO[word]
     fmt = prefix
     if prefix == "csv":
         fmt = _EXTENSIONS.get(Path(path).suffix.lower(), "csv")
-    spec = TableSpec(fmt, path, **{k: (v or None) if k != "header" else v
+    spec = TableSpec(fmt, path, **{k: (v or None) if k not in ("header", "stream") else v
                                    for k, v in options.items()})
     _check_table_options(spec)
     return spec
@@ -298,7 +315,7 @@ def spec_fields(spec: str) -> dict[str, Any]:
     for name in TABLE_OPTIONS:
         value = getattr(table, name)
         if value is not None:
-            fields[name] = value
+            fields[_SETTING_OF.get(name, name)] = value
     return fields
 
 
@@ -333,7 +350,7 @@ def _check_table_options(spec: Any) -> None:
 COMMON_DATA_FIELDS = ("source", "validation_split", "test_split", "seed")
 DATA_FIELDS_BY_KIND = {
     "csv": ("target", "features", "categorical", "header", "delimiter", "decimal",
-            "encoding", "sheet", "roles", "merges",
+            "encoding", "sheet", "roles", "merges", "stream_table",
             *_ARRAY_MAPS),  # a column of image paths: which Input it feeds
     "images": ("image_size", "color_mode", "skip_bad_images", "cache_images"),
     "npz": _ARRAY_MAPS,

@@ -93,6 +93,8 @@ def run_prediction(request: p.StartPrediction,
     elif request.inputs_path and (table := _table_with_images(request)) is not None:
         x, class_names = table
         split = f"the rows of {Path(request.inputs_path).name}"
+    elif request.inputs_path and (blocks := _predict_in_blocks(request, model, progress)):
+        return blocks
     elif request.inputs_path:
         x, known = read_inputs_and_rows(Path(request.inputs_path), request.model_path,
                                         request.input_columns)
@@ -133,6 +135,64 @@ def run_prediction(request: p.StartPrediction,
     write_rows(Path(request.output_path), rows)
     return p.Predicted(request.run_id, request.output_path, len(rows), p.jsonable(rows[:10]),
                        split)
+
+
+# An input table larger than this is predicted block by block (as is any input of a model
+# trained on a streamed table): its rows are never all in memory.
+PREDICT_IN_BLOCKS_BYTES = 64 << 20
+
+
+def _predict_in_blocks(request: p.StartPrediction, model: Any,
+                       progress: Progress | None) -> p.Predicted | None:
+    """Predictions for a large table of raw rows (a model with a ``row_encoder.json``),
+    read, encoded, predicted and written block by block; the file appears whole when
+    done (``files.atomic_path``). ``None``: not such a request (the rows are read whole).
+    """
+    from kbuilder.graph.settings import DataSettings, parse_table_spec
+    from kbuilder.runtime.data import DataError, fit_to_model
+    from kbuilder.runtime.data.row_encoder import encode_rows, trained_encoder
+
+    path = Path(request.inputs_path)
+    encoder = trained_encoder(request.model_path)
+    if encoder is None or not path.is_file() or path.suffix.lower() in (
+            ".npy", ".npz", ".xlsx", ".xlsm", ".xls"):
+        return None
+    streamed = bool(request.data) and DataSettings.from_dict(request.data).stream_table
+    if not streamed and path.stat().st_size <= PREDICT_IN_BLOCKS_BYTES:
+        return None
+    from kbuilder.files import atomic_path
+    from kbuilder.runtime.data.table_blocks import open_blocks
+
+    out = Path(request.output_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    count, first = 0, []
+    try:
+        reader = open_blocks(parse_table_spec(f"csv:{path}"),
+                             tuple(sorted(c["column"] for c in encoder.categories)))
+        with atomic_path(out) as temp, temp.open("w", newline="", encoding="utf-8") as f:
+            writer = None
+            for block in reader.blocks:
+                table = reader.read(block)
+                outputs = model.predict(fit_to_model(encode_rows(encoder, table), model),
+                                        batch_size=request.batch_size, verbose=0)
+                if isinstance(outputs, list | tuple):
+                    outputs = outputs[0]
+                rows = prediction_rows(np.asarray(outputs), encoder.class_names)
+                known = table_columns(table, request.input_columns)
+                if known is not None:
+                    rows = [{**k, **row} for k, row in zip(known, rows, strict=True)]
+                if writer is None:
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                writer.writerows(rows)
+                count += len(rows)
+                first += rows[:10 - len(first)]
+                if progress is not None:
+                    progress(block.index + 1, len(reader.blocks))
+    except DataError as exc:
+        raise InferenceError(str(exc)) from None
+    return p.Predicted(request.run_id, request.output_path, count, p.jsonable(first),
+                       f"the rows of {path.name}")
 
 
 def _table_with_images(request: p.StartPrediction) -> Any:

@@ -28,6 +28,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     from kbuilder.graph.model import Graph
     from kbuilder.graph.settings import DataSettings, TrainingSettings
     from kbuilder.runtime.data import adapt_layers, fit_targets, fit_to_model, load_data
+    from kbuilder.runtime.data.adapt import table_statistics
     from kbuilder.runtime.data.dataset import values_sample
 
     data_settings = DataSettings.from_dict(request.data)
@@ -53,7 +54,10 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     targets = {split: fit_targets(y, outputs) if y is not None else None
                for split, y in (("train", dataset.y_train), ("val", dataset.y_val),
                                 ("test", dataset.y_test))}
-    adapt_layers(model, values_sample(x_train, ADAPT_SAMPLES))
+    # A streamed table's FillMissing and Normalization get the statistics of all its
+    # training rows (computed as it was read), not of a sample.
+    adapt_layers(model, values_sample(x_train, ADAPT_SAMPLES),
+                 table_statistics(model, x_train))
     model.compile(
         optimizer=keras.optimizers.get(
             {"class_name": settings.optimizer, "config": {"learning_rate": settings.learning_rate}}

@@ -31,6 +31,9 @@ Decisions a user may ask about:
       datetime, identifier, free text, empty) that the user can override; identifiers and
       free text are left out unless chosen, dates become year/month/day-of-week/day-of-year
       (and hour) features.
+    * A table with ``stream_table`` (or ``:stream=yes`` in its spec) is read in blocks
+      and never whole (``table_stream.py``): statistics in one pass, rows split by a hash
+      of their line and the seed, batches encoded block by block as they train.
     * A table column of image paths (role ``image_path``; ``image_paths.py``) feeds an
       image Input as a stream of those files, the other columns the table Input: ``x`` is
       then ``{"features": ..., column: ImageFiles}``, renamed by ``input_arrays`` or paired
@@ -51,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import KERAS_DATASETS, SKLEARN_DATASETS, DataSettings
-from kbuilder.runtime.data import arrays, builtin, images, tables
+from kbuilder.runtime.data import arrays, builtin, images, table_splits, table_stream, tables
 from kbuilder.runtime.data.adapt import ADAPTABLE_LAYERS, AdaptResult, adapt_layers
 from kbuilder.runtime.data.arrays import arrays_to_raw, read_array_file
 from kbuilder.runtime.data.builtin import SEQUENCE_LENGTH, VOCABULARY_SIZE
@@ -106,6 +109,8 @@ def load_data(
         raw = builtin.load_sklearn(location)
     elif kind == "builtin" and location in KERAS_DATASETS:
         raw = builtin.load_keras(location, progress)
+    elif kind == "csv" and table_stream.wanted(settings):
+        return table_splits.stream_dataset(settings, task)
     elif kind == "csv":
         raw = tables.load_csv(location, settings, task)
     elif kind == "npz":

@@ -35,7 +35,8 @@ class AdaptResult:
     message: str
 
 
-def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
+def adapt_layers(model: Any, x_train: Any,
+                 statistics: Mapping[str, Any] | None = None) -> list[AdaptResult]:
     """Call ``adapt()`` on the model's adaptable layers with the training data they see.
 
     A layer that takes a model input directly is adapted on that input's training data;
@@ -47,6 +48,11 @@ def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
     Args:
         model: a built ``keras.Model``.
         x_train: the training inputs: an array, or a dict (by input name) or list of arrays.
+        statistics: by input name, what adapting on all its training rows would give
+            (``table_splits.InputStatistics``: medians, mean and variance), computed in
+            one pass over a table too large to adapt on: a ``FillMissing`` and a
+            ``Normalization`` on that input (directly or after the ``FillMissing``) are
+            set from them instead of adapted (``table_statistics`` finds them).
 
     Returns:
         One ``AdaptResult`` per adaptable layer, in model order.
@@ -60,6 +66,8 @@ def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
         sources[id(t)] = (names[i], lambda i=i: _input_data(x_train, i, names[i],
                                                            len(model.inputs)))
     cache: dict[int, np.ndarray] = {}
+    known_stats = {id(t): statistics[n] for t, n in zip(model.inputs, names, strict=True)
+                   if statistics and statistics.get(n) is not None}
 
     def data_of(tensor_id: int) -> np.ndarray:
         if tensor_id not in cache:
@@ -77,6 +85,8 @@ def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
         direct = len(known) == 1 and len(sources_in) == 1
         if direct and kind in PASS_THROUGH_LAYERS and len(inbound) == 1:
             (source,) = known
+            if source in known_stats:  # its output's statistics are the input's
+                known_stats[id(inbound[0].output_tensors[0])] = known_stats[source]
             out = inbound[0].output_tensors[0]
             sources[id(out)] = (sources[source][0], lambda layer=layer, source=source:
                                 keras.ops.convert_to_numpy(layer(data_of(source))))
@@ -96,12 +106,52 @@ def adapt_layers(model: Any, x_train: Any) -> list[AdaptResult]:
             ))
             continue
         (source,) = known
+        if source in known_stats and kind in ("Normalization", "FillMissing"):
+            stats = known_stats[source]
+            if kind == "FillMissing":
+                if not layer.built:
+                    layer.build((None, len(stats.fill)))
+                layer.fill.assign(np.asarray(stats.fill, np.float32))
+                what = "medians"
+            else:
+                _set_moments(layer, stats.mean, stats.variance)
+                what = "mean and variance"
+            results.append(AdaptResult(layer.name, True, f"'{layer.name}' set to the {what} "
+                                       "of every training row of "
+                                       f"'{sources[source][0]}', computed as it streamed."))
+            continue
         data = data_of(source)
         layer.adapt(data)
         results.append(AdaptResult(layer.name, True, f"'{layer.name}' adapted on "
                                    f"{num_rows(data)} training samples of "
                                    f"'{sources[source][0]}'."))
     return results
+
+
+def table_statistics(model: Any, x_train: Any) -> dict[str, Any] | None:
+    """By model input name, the statistics of a streamed table's inputs in ``x_train``
+    (``table_splits``), or ``None`` for data in memory."""
+    names = [getattr(t, "name", None) or f"input_{i}" for i, t in enumerate(model.inputs)]
+    if isinstance(x_train, Mapping):
+        items = list(x_train.items())
+    elif isinstance(x_train, list | tuple):
+        items = list(zip(names, x_train, strict=False))
+    else:
+        items = [(names[0], x_train)]
+    found = {k: v.statistics() for k, v in items if hasattr(v, "statistics")}
+    return found or None
+
+
+def _set_moments(layer: Any, mean: np.ndarray, variance: np.ndarray) -> None:
+    """What ``adapt`` leaves in a ``Normalization`` layer, from known statistics."""
+    shape = tuple(layer.adapt_mean.shape)
+    if int(np.prod(shape)) != len(mean):
+        raise DataError(f"'{layer.name}' normalizes {int(np.prod(shape))} values per sample "
+                        f"but the table has {len(mean)} features; set the Input's shape to "
+                        f"[{len(mean)}].")
+    layer.adapt_mean.assign(np.asarray(mean, np.float32).reshape(shape))
+    layer.adapt_variance.assign(np.asarray(variance, np.float32).reshape(shape))
+    layer.finalize_state()
 
 
 def _input_data(x: Any, index: int, name: str, count: int) -> np.ndarray:

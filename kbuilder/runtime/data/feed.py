@@ -31,13 +31,33 @@ QUEUE_BATCHES = 8
 def keras_feed(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle: bool = False,
                seed: int = 0) -> dict[str, Any]:
     """Keyword arguments for ``model.fit``/``evaluate``/``predict`` (``x``, and ``y`` and
-    ``batch_size`` for arrays): a streamed ``x`` becomes a ``StreamBatches``."""
+    ``batch_size`` for arrays): a streamed ``x`` becomes a ``StreamBatches`` (a streamed
+    table its own batches, read block by block, with ``shuffle=False`` for ``fit`` when
+    ``shuffle``: they are shuffled already)."""
+    table = _streamed_table(x, y, batch_size, shuffle, seed)
+    if table is not None:
+        # The batches shuffle themselves, block by block; Keras's own shuffle of the
+        # batches' order (fit's default) would make every batch a read of other blocks.
+        return {"x": table, **({"shuffle": False} if shuffle else {})}
     if not streams(x):
         feed: dict[str, Any] = {"x": x, "batch_size": batch_size}
         if y is not None:
             feed["y"] = y
         return feed
     return {"x": StreamBatches(x, y, batch_size, shuffle=shuffle, seed=seed)}
+
+
+def _streamed_table(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int) -> Any:
+    """A streamed table's batches (``table_feed``), or ``None`` for other data."""
+    from kbuilder.runtime.data.table_splits import table_inputs
+
+    found = table_inputs(x)
+    if found is None:
+        return None
+    from kbuilder.runtime.data.table_feed import TableBatches
+
+    split, keys = found
+    return TableBatches(split, y, batch_size, shuffle=shuffle, seed=seed, keys=keys)
 
 
 def streams(x: Any) -> list[Streamed]:
@@ -125,6 +145,9 @@ def keras_validation(x: Any, y: np.ndarray | None, batch_size: int) -> Any:
     """``validation_data`` for ``model.fit``: ``(x, y)``, a ``StreamBatches`` or ``None``."""
     if x is None or y is None:
         return None
+    table = _streamed_table(x, y, batch_size, False, 0)
+    if table is not None:
+        return table
     if streams(x):
         return StreamBatches(x, y, batch_size)
     return (x, y)

@@ -33,6 +33,9 @@ from kbuilder.runtime.data.dataset import DataError
 
 NUMERIC_INPUT = "numeric"
 FILE_NAME = "row_encoder.json"
+RAW_INPUTS_NOTE = ("The table's inputs are raw: missing numbers are filled and features "
+                   "scaled inside the model, categories one-hot encoded by it from codes "
+                   f"(the rows' text becomes codes by {FILE_NAME}, saved with the model).")
 
 
 @dataclass
@@ -249,9 +252,7 @@ def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]
         x[name] = codes.astype(np.int32).reshape(-1, 1)
         encoder.categories.append({"column": spec["column"], "input": name,
                                    "vocabulary": every})
-    notes.append("The table's inputs are raw: missing numbers are filled and features "
-                 "scaled inside the model, categories one-hot encoded by it from codes "
-                 f"(the rows' text becomes codes by {FILE_NAME}, saved with the model).")
+    notes.append(RAW_INPUTS_NOTE)
     return Raw(x, y, task, table.name, class_names=class_names,
                num_classes=len(class_names) if class_names else None,
                feature_names=list(names), missing=missing, notes=notes,

@@ -13,7 +13,7 @@ from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.shapes import ShapeInference, TensorSpec
 from kbuilder.runtime.data import Dataset, fit_to_input
 from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
-from kbuilder.runtime.data.dataset import DataError, match_inputs, values_sample
+from kbuilder.runtime.data.dataset import DataError, Streamed, match_inputs, values_sample
 from kbuilder.runtime.preflight.findings import (
     AddGreyToRgb,
     AddNormalization,
@@ -49,6 +49,8 @@ def check_data_values(ds: Dataset, filled: set[str | None] = frozenset()) -> lis
     findings = []
     for split, (x, y) in ds.splits().items():
         for name, array in _arrays(x):
+            if isinstance(array, Streamed) and array.dtype.kind == "f":  # a large table
+                array = values_sample(array)  # read from disk: a sample (inf was refused)
             bad = _non_finite(array[~np.isnan(array)] if name in filled
                               and array.dtype.kind == "f" else array)
             if bad is None:
