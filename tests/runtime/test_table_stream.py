@@ -387,7 +387,7 @@ def test_a_model_trains_through_the_stream(tmp_path):
     try:
         worker.wait_ready()
         result = TrainingRun.start(worker, project.graph.to_dict(), data.to_dict(),
-                                   TrainingSettings.from_dict(project.training).to_dict(),
+                                   project.training.to_dict(),
                                    str(tmp_path / "run")).wait()
     finally:
         worker.shutdown()
