@@ -1,7 +1,7 @@
 """The one thing pyproject.toml cannot say: install the top-level resources/ folder (icons,
 style sheets, the application icon) as the package folder kbuilder/resources/.
 
-Everything else about the package is in pyproject.toml. kbuilder/ui/resources.py finds the
+Everything else about the package is in pyproject.toml. kbuilder/ui/shell/resources.py finds the
 files in either place (and in the PyInstaller bundle).
 """
 

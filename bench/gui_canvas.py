@@ -38,9 +38,9 @@ from kbuilder.graph.commands import (  # noqa: E402
 from kbuilder.graph.layout import apply_layout  # noqa: E402
 from kbuilder.graph.model import Graph  # noqa: E402
 from kbuilder.graph.project import Project  # noqa: E402
-from kbuilder.ui import theme  # noqa: E402
-from kbuilder.ui.canvas.editor import QtCanvasEditor  # noqa: E402
 from kbuilder.ui.document import QtDocument  # noqa: E402
+from kbuilder.ui.model.canvas.editor import QtCanvasEditor  # noqa: E402
+from kbuilder.ui.shell import theme  # noqa: E402
 
 BRANCHES = 10
 

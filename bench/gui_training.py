@@ -38,9 +38,9 @@ from kbuilder.graph.settings import DataSettings  # noqa: E402
 from kbuilder.runtime import protocol as p  # noqa: E402
 from kbuilder.runtime.preflight import new_project_for_data  # noqa: E402
 from kbuilder.ui.app import create_application  # noqa: E402
-from kbuilder.ui.dashboard import QtDashboard  # noqa: E402
-from kbuilder.ui.main_window import MainWindow  # noqa: E402
+from kbuilder.ui.shell.main_window import MainWindow  # noqa: E402
 from kbuilder.ui.testing import ScriptedDialogs  # noqa: E402
+from kbuilder.ui.train.dashboard import QtDashboard  # noqa: E402
 
 TICK_MS = 5
 

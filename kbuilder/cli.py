@@ -1019,7 +1019,7 @@ def _add_selftest(sub: argparse._SubParsersAction) -> None:
 def _cmd_selftest(args: argparse.Namespace) -> int:
     # Offscreen whatever the desktop: the self-test must run on servers and in CI alike.
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from kbuilder.ui import selftest
+    from kbuilder.ui.shell import selftest
 
     if selftest.run() != 0:
         return EXIT_PROBLEMS

@@ -1,7 +1,7 @@
 """Render kbuilder's application icon (resources/kbuilder.svg) in every format the installers
 need.
 
-The drawing is the SVG file the app itself shows (kbuilder/ui/icons.py ``app_icon``); this
+The drawing is the SVG file the app itself shows (kbuilder/ui/shell/icons.py ``app_icon``); this
 script renders it with QtSvg at each size (a crisp render per size, not one big image scaled
 down) and writes into a folder: ``kbuilder-SIZE.png`` for the Linux icon theme (hicolor),
 ``kbuilder.ico`` for Windows and ``kbuilder.icns`` for macOS (Pillow writes those two from
@@ -20,7 +20,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
-from kbuilder.ui import resources
+from kbuilder.ui.shell import resources
 
 # The sizes hicolor themes look for (apps/), and the ones Windows and macOS icons hold.
 PNG_SIZES = (16, 32, 48, 64, 128, 256, 512)

@@ -125,8 +125,8 @@ LAYERS_CONTRACT = "layers: cli > ui > runtime > graph"
         ("graph/model.py", "import kbuilder.runtime.doctor", {LAYERS_CONTRACT}),
         ("ui/app.py", "import kbuilder.cli", {LAYERS_CONTRACT}),
         # Outside the layers, but graph imports kbuilder.files: graph -> files -> ui.
-        ("files.py", "import kbuilder.ui.theme", {LAYERS_CONTRACT}),
-        ("runtime/devices.py", "import kbuilder.ui.theme", {QT_CONTRACT, LAYERS_CONTRACT}),
+        ("files.py", "import kbuilder.ui.shell.theme", {LAYERS_CONTRACT}),
+        ("runtime/devices.py", "import kbuilder.ui.shell.theme", {QT_CONTRACT, LAYERS_CONTRACT}),
     ],
 )
 def test_contracts_catch_a_violation(tmp_path, module, statement, contracts):

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from kbuilder.graph.commands import SetParamCommand  # noqa: E402
 from kbuilder.ui.app import create_application  # noqa: E402
-from kbuilder.ui.main_window import MainWindow  # noqa: E402
+from kbuilder.ui.shell.main_window import MainWindow  # noqa: E402
 from kbuilder.ui.testing import ScriptedDialogs, click_node, connect_by_drag, drop_mime  # noqa: E402
 
 SIZE = (1440, 900)

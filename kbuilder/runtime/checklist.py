@@ -1,6 +1,6 @@
 """Run a self-test's steps in order and print one line per step.
 
-Both self-tests (the GUI one in kbuilder/ui/selftest.py and the bundle one in
+Both self-tests (the GUI one in kbuilder/ui/shell/selftest.py and the bundle one in
 kbuilder/runtime/smoke.py) are lists of (title, step) pairs; a step returns what it saw
 or raises ``StepFailure`` saying what it did not see. The first failure ends the list,
 because later steps build on earlier ones.

@@ -1,6 +1,6 @@
 """``kbuilder selftest --bundle``: train and export through real workers, offline.
 
-The GUI self-test (kbuilder/ui/selftest.py) checks the editor; this checks the half a
+The GUI self-test (kbuilder/ui/shell/selftest.py) checks the editor; this checks the half a
 packaged app can get wrong on its own: that the bundle can start itself as a worker, that
 its training backend imports and trains, and that its export runtimes (onnxruntime,
 OpenVINO, the LiteRT interpreter) load and agree with Keras. It uses only what ships with

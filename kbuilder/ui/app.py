@@ -1,6 +1,6 @@
 """The desktop app's entry point.
 
-``run`` shows the main window (``kbuilder.ui.main_window``) first and loads the engine
+``run`` shows the main window (``kbuilder.ui.shell.main_window``) first and loads the engine
 (the layer catalog, hence keras) in the background, because the window must appear in
 about a second. The UI never imports keras or a backend itself (tests/test_layering.py).
 
@@ -22,8 +22,8 @@ import time
 
 from PySide6.QtWidgets import QApplication
 
-from kbuilder.ui import icons, theme
-from kbuilder.ui.main_window import APP_NAME, ORGANIZATION, MainWindow, QtFirstPaint
+from kbuilder.ui.shell import icons, theme
+from kbuilder.ui.shell.main_window import APP_NAME, ORGANIZATION, MainWindow, QtFirstPaint
 
 __all__ = ["APP_NAME", "AppStartError", "MainWindow", "run"]
 

@@ -15,8 +15,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
-from kbuilder.ui.canvas.editor import QtCanvasEditor
-from kbuilder.ui.canvas.view import QtGraphView
+from kbuilder.ui.model.canvas.editor import QtCanvasEditor
+from kbuilder.ui.model.canvas.view import QtGraphView
 
 LEFT = Qt.MouseButton.LeftButton
 

@@ -1,4 +1,4 @@
-"""resources/ reaches the places kbuilder/ui/resources.py looks: the wheel's package folder
+"""resources/ reaches the places kbuilder/ui/shell/resources.py looks: the wheel's package folder
 kbuilder/resources/ (setup.py) and the PyInstaller bundle (packaging/kbuilder.spec)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kbuilder.ui import resources
+from kbuilder.ui.shell import resources
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -29,7 +29,7 @@ def run_folder(tmp_path_factory):
 
 @pytest.fixture
 def loader(qapp, engine):
-    from kbuilder.ui.engine import QtEngineLoader
+    from kbuilder.ui.jobs.engine import QtEngineLoader
 
     loader = QtEngineLoader()
     assert loader.wait(60)
@@ -39,7 +39,7 @@ def loader(qapp, engine):
 @pytest.fixture
 def make_window(qtbot, tmp_path, loader):
     """Build main windows sharing one settings file and recovery folder (a "restart")."""
-    from kbuilder.ui.main_window import MainWindow
+    from kbuilder.ui.shell.main_window import MainWindow
 
     windows = []
 

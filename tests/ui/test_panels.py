@@ -12,8 +12,8 @@ import pytest
 from kbuilder.graph.commands import SetParamCommand
 from kbuilder.graph.project import Project
 from kbuilder.graph.templates import get_template
-from kbuilder.ui import theme
 from kbuilder.ui.document import QtDocument
+from kbuilder.ui.shell import theme
 
 
 def make_doc(template: str = "cnn_classifier") -> QtDocument:
@@ -89,7 +89,7 @@ class PanelTest:
 
 class TestCanvas(PanelTest):
     def make_panel(self):
-        from kbuilder.ui.canvas.editor import QtCanvasEditor
+        from kbuilder.ui.model.canvas.editor import QtCanvasEditor
 
         return QtCanvasEditor()
 
@@ -108,7 +108,7 @@ class TestCanvas(PanelTest):
 
 class TestInspector(PanelTest):
     def make_panel(self):
-        from kbuilder.ui.inspector import QtInspector
+        from kbuilder.ui.model.inspector import QtInspector
 
         return QtInspector()
 
@@ -129,7 +129,7 @@ class TestInspector(PanelTest):
 
 class TestSummary(PanelTest):
     def make_panel(self):
-        from kbuilder.ui.summary import QtSummaryPanel
+        from kbuilder.ui.model.summary import QtSummaryPanel
 
         return QtSummaryPanel()
 
@@ -150,7 +150,7 @@ class TestSummary(PanelTest):
 
 class TestCodeView(PanelTest):
     def make_panel(self):
-        from kbuilder.ui.code_view import QtCodeView
+        from kbuilder.ui.model.code_view import QtCodeView
 
         return QtCodeView(delay_ms=10)
 
@@ -178,7 +178,7 @@ class TestCodeView(PanelTest):
 
 class TestPalette(PanelTest):
     def make_panel(self):
-        from kbuilder.ui.palette import QtPalette
+        from kbuilder.ui.model.palette import QtPalette
 
         return QtPalette()
 
@@ -193,7 +193,7 @@ class TestPalette(PanelTest):
 
 class TestGallery(PanelTest):
     def make_panel(self):
-        from kbuilder.ui.gallery import QtGallery
+        from kbuilder.ui.shell.gallery import QtGallery
 
         return QtGallery()
 
@@ -204,7 +204,7 @@ class TestGallery(PanelTest):
         from kbuilder.graph.templates import TEMPLATES
 
         assert set(TEMPLATES) <= set(panel.cards)
-        from kbuilder.ui.gallery import EMPTY
+        from kbuilder.ui.shell.gallery import EMPTY
 
         # QLabel.pixmap() is never None in PySide6: an unset one is a null pixmap.
         previews = {name: panel.cards[name].preview.pixmap().toImage()

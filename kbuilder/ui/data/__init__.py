@@ -1,0 +1,1 @@
+"""The Data tab: choosing a source, previewing it, mapping arrays, the pre-flight checks."""

@@ -1,0 +1,1 @@
+"""The Model tab: the canvas, palette, inspector, summary and code view."""

@@ -1,0 +1,476 @@
+"""The canvas scene: a projection of one graph (orange-canvas-core's ``set_scheme``).
+
+``set_graph`` builds an item for every node and edge, then follows the graph's events:
+``node_added`` adds an item, ``edge_removed`` removes one, ``node_changed`` refreshes one.
+Shape-inference results reach only the items whose ids ``ShapeInference.update()``
+reported, so one edit never rebuilds the scene. Items never change the graph; the view
+turns gestures into commands.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtWidgets import QGraphicsScene
+
+from kbuilder.graph.model import Graph, Node
+from kbuilder.graph.shapes import NodeResult, ShapeInference
+from kbuilder.graph.text import plural
+from kbuilder.ui.model.canvas.edge_item import QtEdgeItem
+from kbuilder.ui.model.canvas.node_item import PortInfo, QtNodeItem
+from kbuilder.ui.model.canvas.port_item import Highlight, QtPortItem
+
+
+def shape_text(result: NodeResult) -> str:
+    """``(None, 128)``; several outputs joined; the input's shape for an output node."""
+    specs = result.outputs or result.inputs
+    return "  ".join(str(s) for s in specs)
+
+
+def count_text(n: int) -> str:
+    """A compact count: 950, 8.3k, 1.2M, 3.4G."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}".replace(".0" + unit, unit)
+    return str(n)
+
+
+def layer_count(graph: Graph) -> int:
+    return sum(1 for _, n in graph.walk() if n.kind == "layer")
+
+
+class QtGraphScene(QGraphicsScene):
+    """Shows ``graph`` with results from ``inference``.
+
+    Signals:
+        structure_changed(): nodes or edges were added or removed (for the scene rect).
+    """
+
+    structure_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.graph: Graph | None = None
+        self.inference: ShapeInference | None = None
+        self.nodes: dict[str, QtNodeItem] = {}
+        self.edges: dict[str, QtEdgeItem] = {}
+        self._handlers: list = []
+        self._highlighted: list[QtPortItem] = []
+        self._selected: set[str] = set()
+        self.selectionChanged.connect(self._on_selection_changed)
+
+    # ------------------------------------------------------------------ graph
+    def set_graph(self, graph: Graph | None, inference: ShapeInference | None) -> None:
+        """Show ``graph`` (``None``: nothing), replacing what was shown."""
+        self._disconnect()
+        self.clearSelection()
+        self.clear()
+        self.nodes.clear()
+        self.edges.clear()
+        self._highlighted.clear()
+        self._selected = set()
+        self.graph, self.inference = graph, inference
+        if graph is None:
+            return
+        ev = graph.events
+        self._handlers = [
+            (ev.node_added, self._on_node_added),
+            (ev.node_removed, self._on_node_removed),
+            (ev.edge_added, self._on_edge_added),
+            (ev.edge_removed, self._on_edge_removed),
+            (ev.node_changed, self._on_node_changed),
+            (ev.node_moved, self._on_node_moved),
+        ]
+        for signal, handler in self._handlers:
+            signal.connect(handler)
+        for node in graph.nodes:
+            self._add_node(node)
+        for edge in graph.edges:
+            self._add_edge(edge.id)
+        self.apply_results()
+        self.structure_changed.emit()
+
+    def set_inference(self, inference: ShapeInference | None) -> None:
+        self.inference = inference
+        self.apply_results()
+
+    def _disconnect(self) -> None:
+        for signal, handler in self._handlers:
+            signal.disconnect(handler)
+        self._handlers = []
+
+    def detach(self) -> None:
+        """Stop following the graph (the scene is going away)."""
+        self._disconnect()
+
+    # -------------------------------------------------------------- node items
+    def _add_node(self, node: Node) -> QtNodeItem:
+        item = QtNodeItem(node.id)
+        self._refresh_identity(item, node)
+        item.setPos(QPointF(*node.position))
+        self.addItem(item)
+        self.nodes[node.id] = item
+        return item
+
+    def _refresh_identity(self, item: QtNodeItem, node: Node) -> None:
+        assert self.graph is not None
+        graph = self.graph
+        if node.kind == "layer":
+            owner = graph.layer_owner(node.id)
+            category = _category(owner.class_name or "")
+            type_text = node.label + (" (shared)" if node.shared_with else "")
+        elif node.kind == "block":
+            category, type_text = "Block", "Block"
+        else:
+            category = type_text = node.label
+        item.set_identity(node.name, type_text, category, node.kind)
+        ports = [PortInfo(p.name, p.variadic, p.required) for p in graph.input_ports(node.id)]
+        item.set_ports(ports, self._output_count(node.id))
+        for port in item.inputs.values():
+            port.set_connected(bool(graph.edges_into(node.id, str(port.key))))
+        for port in item.outputs:
+            port.set_connected(any(e.src_port == port.key for e in graph.edges_from(node.id)))
+
+    def _output_count(self, node_id: str) -> int:
+        assert self.graph is not None
+        known = self.graph.output_count(node_id)
+        if known is not None:
+            return known
+        result = self.inference.result(node_id) if self.inference is not None else None
+        used = max((e.src_port + 1 for e in self.graph.edges_from(node_id)), default=1)
+        return max(len(result.outputs) if result is not None else 0, used, 1)
+
+    def _on_node_added(self, node_id: str) -> None:
+        assert self.graph is not None
+        self._add_node(self.graph.node(node_id))
+        self.structure_changed.emit()
+
+    def _on_node_removed(self, node_id: str) -> None:
+        item = self.nodes.pop(node_id, None)
+        if item is not None:
+            for edge in list(item.edges):
+                self._drop_edge_item(edge)
+            self.removeItem(item)
+        self.structure_changed.emit()
+
+    def _on_node_changed(self, node_id: str, what: str) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None and self.graph is not None and node_id in self.graph:
+            self._refresh_identity(item, self.graph.node(node_id))
+            for edge in item.edges:
+                edge.update_path()
+            if what == "name":
+                self._apply_result(item)
+
+    def _on_node_moved(self, node_id: str) -> None:
+        item = self.nodes.get(node_id)
+        if item is not None and self.graph is not None:
+            pos = QPointF(*self.graph.node(node_id).position)
+            if item.pos() != pos:
+                item.setPos(pos)
+                for edge in item.edges:
+                    edge.update_path()
+
+    def update_edges(self, node_ids: Iterable[str]) -> None:
+        """Re-route the edges of nodes that moved (the view calls it while dragging)."""
+        done: set = set()
+        for nid in node_ids:
+            item = self.nodes.get(nid)
+            if item is None:
+                continue
+            for edge in item.edges:
+                if edge not in done:
+                    done.add(edge)
+                    edge.update_path()
+
+    def _on_selection_changed(self) -> None:
+        # Edges of selected nodes are highlighted: repaint those whose ends changed.
+        selected = set(self.selected_node_ids())
+        for nid in selected ^ self._selected:
+            item = self.nodes.get(nid)
+            if item is not None:
+                for edge in item.edges:
+                    edge.update()
+        self._selected = selected
+
+    # -------------------------------------------------------------- edge items
+    def _add_edge(self, edge_id: str) -> None:
+        assert self.graph is not None
+        edge = self.graph.edge(edge_id)
+        src, dst = self.nodes.get(edge.src), self.nodes.get(edge.dst)
+        if src is None or dst is None:
+            return
+        if edge.src_port >= len(src.outputs):
+            self._refresh_identity(src, self.graph.node(edge.src))
+        item = QtEdgeItem(edge_id, src, edge.src_port, dst, edge.dst_port)
+        src.edges.add(item)
+        dst.edges.add(item)
+        item.update_path()
+        self.addItem(item)
+        self.edges[edge_id] = item
+        self._update_port_marks(src)
+        self._update_port_marks(dst)
+
+    def _drop_edge_item(self, item: QtEdgeItem) -> None:
+        self.edges.pop(item.edge_id or "", None)
+        for end in (item.src, item.dst):
+            if end is not None:
+                end.edges.discard(item)
+        if item.scene() is self:
+            self.removeItem(item)
+
+    def _on_edge_added(self, edge_id: str) -> None:
+        self._add_edge(edge_id)
+        self.structure_changed.emit()
+
+    def _on_edge_removed(self, edge_id: str) -> None:
+        item = self.edges.get(edge_id)
+        if item is not None:
+            self._drop_edge_item(item)
+            for end in (item.src, item.dst):
+                if end is not None and end.node_id in self.nodes:
+                    self._update_port_marks(end)
+        self.structure_changed.emit()
+
+    def _update_port_marks(self, item: QtNodeItem) -> None:
+        used_in = {e.dst_port for e in item.edges if e.dst is item}
+        used_out = {e.src_port for e in item.edges if e.src is item}
+        for port in item.inputs.values():
+            port.set_connected(port.key in used_in)
+        for port in item.outputs:
+            port.set_connected(port.key in used_out)
+
+    # ----------------------------------------------------------------- results
+    def apply_results(self, ids: Iterable[str] | None = None) -> None:
+        """Show the inference results of ``ids`` (default: every node)."""
+        if ids is None:
+            ids = list(self.nodes)
+        for nid in ids:
+            item = self.nodes.get(nid)
+            if item is not None:
+                self._apply_result(item)
+
+    def _apply_result(self, item: QtNodeItem) -> None:
+        if self.graph is None or item.node_id not in self.graph:
+            return
+        node = self.graph.node(item.node_id)
+        result = self.inference.result(node.id) if self.inference is not None else NodeResult()
+        n_out = self._output_count(node.id)
+        if n_out != len(item.outputs):
+            item.set_ports([PortInfo(p.name, p.variadic, p.required)
+                            for p in self.graph.input_ports(node.id)], n_out)
+            self._update_port_marks(item)
+            for edge in item.edges:
+                edge.update_path()
+        status, message = "ok", ""
+        if result.error:
+            message = result.error
+            status = "warning" if self._is_unconnected(node) else "error"
+        elif result.blocked:
+            status, message = "blocked", result.blocked
+        text = shape_text(result) if result.ok else ("—" if result.blocked else "no output: see ⚠")
+        if node.kind == "input":
+            details = str(node.param("dtype", "float32"))
+        elif node.kind == "output":
+            details = "model output"
+        elif node.kind == "block":
+            assert node.subgraph is not None
+            n = layer_count(node.subgraph)
+            details = f"{plural(n, 'layer')} · {count_text(result.params)} params"
+        elif result.params:
+            details = plural(result.params, 'param', grouped=True)
+        else:
+            details = ""
+        item.set_result(text, details, status, message, self._node_tooltip(node, result))
+
+    def _is_unconnected(self, node: Node) -> bool:
+        """A required input that is not connected yet: a to-do, not a mistake."""
+        assert self.graph is not None
+        if node.kind == "output":
+            return not self.graph.edges_into(node.id)
+        return any(p.required and not self.graph.edges_into(node.id, p.name)
+                   for p in self.graph.input_ports(node.id))
+
+    def _node_tooltip(self, node: Node, result: NodeResult) -> str:
+        rows = [f"<b>{html.escape(node.name)}</b> — {html.escape(node.label)}"]
+        if result.outputs:
+            shapes = ", ".join(f"{s} {s.dtype}" for s in result.outputs)
+            rows.append(f"Output: {html.escape(shapes)}")
+        elif node.kind == "output" and result.inputs:
+            shapes = ", ".join(f"{s} {s.dtype}" for s in result.inputs)
+            rows.append(f"Model output: {html.escape(shapes)}")
+        if result.params:
+            rows.append(f"Parameters: {result.params:,} (trainable {result.trainable_params:,})")
+        if result.flops:
+            rows.append(f"FLOPs: {result.flops:,}")
+        if node.kind == "block":
+            rows.append("<i>Double-click to open the block.</i>")
+        problem = result.error or result.blocked
+        if problem:
+            rows.append(f"<span style='color:#d1242f'>{html.escape(problem)}</span>")
+        return "<br>".join(rows)
+
+    # ------------------------------------------------------------- descriptions
+    def describe_edge(self, item: QtEdgeItem) -> str:
+        """The tensor flowing along an edge, for its tooltip."""
+        if self.graph is None or item.src is None or item.dst is None:
+            return ""
+        src = self.graph.node(item.src.node_id)
+        dst = self.graph.node(item.dst.node_id)
+        text = f"{src.name} → {dst.name}"
+        if item.dst_port not in ("inputs", ""):
+            text += f" ({item.dst_port})"
+        result = self.inference.result(src.id) if self.inference is not None else None
+        if result is not None and item.src_port < len(result.outputs):
+            spec = result.outputs[item.src_port]
+            text += f"\nTensor: {spec} {spec.dtype}"
+        else:
+            text += "\nTensor shape unknown"
+        return text
+
+    def describe_port(self, port: QtPortItem) -> str:
+        if self.graph is None or port.node_id not in self.graph:
+            return ""
+        node = self.graph.node(port.node_id)
+        result = self.inference.result(node.id) if self.inference is not None else None
+        if port.is_output:
+            text = f"Output {port.key} of {node.name}"
+            if result is not None and isinstance(port.key, int) and port.key < len(result.outputs):
+                spec = result.outputs[port.key]
+                text += f": {spec} {spec.dtype}"
+            return text + "\nDrag to an input port to connect."
+        info = next((p for p in self.graph.input_ports(node.id) if p.name == port.key), None)
+        text = f"Input '{port.key}' of {node.name}"
+        if info is not None:
+            if info.variadic:
+                text += " (takes several connections)"
+            elif not info.required:
+                text += " (optional)"
+        return text
+
+    # ------------------------------------------------------------- connecting
+    def valid_targets(self, src_id: str, src_port: int) -> set[tuple[str, str]]:
+        """Input ports that ``src_id:src_port`` may connect to (``check_connection``
+        gives the reason for the others)."""
+        graph = self.graph
+        if graph is None or graph.output_count(src_id) == 0:
+            return set()
+        upstream = _reachable(src_id, graph.predecessors)
+        valid = set()
+        for nid in self.nodes:
+            if nid in upstream:  # includes src itself: a cycle
+                continue
+            for port in graph.input_ports(nid):
+                if port.variadic and port.max_count is not None:
+                    if len(graph.edges_into(nid, port.name)) >= port.max_count:
+                        continue
+                valid.add((nid, port.name))
+        return valid
+
+    def valid_sources(self, dst_id: str) -> set[tuple[str, int]]:
+        """Output ports that may connect to an input port of ``dst_id``."""
+        graph = self.graph
+        if graph is None:
+            return set()
+        downstream = _reachable(dst_id, graph.successors)
+        valid = set()
+        for nid, item in self.nodes.items():
+            if nid in downstream or graph.output_count(nid) == 0:
+                continue
+            for port in item.outputs:
+                valid.add((nid, int(port.key)))
+        return valid
+
+    def highlight_targets(self, targets: set[tuple[str, str]], src_id: str) -> None:
+        """Mark input ports valid or invalid for the connection being dragged."""
+        self.clear_highlights()
+        for nid, item in self.nodes.items():
+            for name, port in item.inputs.items():
+                port.set_highlight(Highlight.VALID if (nid, name) in targets else
+                                   Highlight.INVALID)
+                self._highlighted.append(port)
+
+    def highlight_sources(self, sources: set[tuple[str, int]]) -> None:
+        self.clear_highlights()
+        for nid, item in self.nodes.items():
+            for port in item.outputs:
+                port.set_highlight(Highlight.VALID if (nid, int(port.key)) in sources else
+                                   Highlight.INVALID)
+                self._highlighted.append(port)
+
+    def clear_highlights(self) -> None:
+        for port in self._highlighted:
+            if port.scene() is self:
+                port.set_highlight(Highlight.NONE)
+        self._highlighted.clear()
+
+    # -------------------------------------------------------------- selection
+    def selected_node_ids(self) -> list[str]:
+        return [i.node_id for i in self.selectedItems() if isinstance(i, QtNodeItem)]
+
+    def selected_edge_ids(self) -> list[str]:
+        return [i.edge_id for i in self.selectedItems()
+                if isinstance(i, QtEdgeItem) and i.edge_id]
+
+    def select_nodes(self, ids: Iterable[str]) -> None:
+        wanted = set(ids)
+        self.blockSignals(True)
+        try:
+            self.clearSelection()
+            for nid in wanted:
+                item = self.nodes.get(nid)
+                if item is not None:
+                    item.setSelected(True)
+        finally:
+            self.blockSignals(False)
+        self.selectionChanged.emit()
+
+    def moved_positions(self) -> dict[str, tuple[float, float]]:
+        """Nodes whose item was dragged away from the graph's position."""
+        if self.graph is None:
+            return {}
+        moved = {}
+        for nid in self.selected_node_ids():  # only selected nodes can be dragged
+            item = self.nodes[nid]
+            pos = item.pos()
+            x, y = self.graph.node(nid).position
+            if abs(pos.x() - x) > 1e-6 or abs(pos.y() - y) > 1e-6:
+                moved[nid] = (pos.x(), pos.y())
+        return moved
+
+    def nodes_rect(self) -> QRectF:
+        rect = QRectF()
+        for item in self.nodes.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    def refresh_theme(self) -> None:
+        for item in self.nodes.values():
+            item.refresh_theme()
+            self._apply_result(item)
+        for edge in self.edges.values():
+            edge.update()
+        self.update()
+
+
+def _reachable(start: str, neighbours) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for nxt in neighbours(stack.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _category(class_name: str) -> str:
+    from kbuilder.graph import catalog
+
+    try:
+        return catalog.get(class_name).category
+    except Exception:  # an unknown class is shown, with its error, not hidden
+        return "Other"

@@ -1,0 +1,1 @@
+"""The Results tab: evaluation, predictions, export and saving a trained model."""

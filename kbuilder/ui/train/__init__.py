@@ -1,0 +1,1 @@
+"""The Train tab: run settings and the live dashboard."""
