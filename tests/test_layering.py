@@ -1,8 +1,9 @@
 """The architecture contract: which layer of kbuilder may import what.
 
 graph and runtime never import Qt; ui never imports keras or a backend; the layers
-``cli > ui > runtime > graph`` import only downwards (import-linter contracts in
-pyproject.toml, also run by ``make lint`` before ``make test``). On top of the
+``cli > ui > runtime > graph`` import only downwards; inside ui the tabs (model, data,
+train, results) never import each other and ui.jobs imports neither the shell nor a tab
+(import-linter contracts in pyproject.toml, also run by ``make lint`` before ``make test``). On top of the
 static check, fresh interpreters show what importing a module really pulls in — keras must
 be imported lazily, inside the functions that need it.
 """
@@ -115,6 +116,8 @@ def test_cli_imports_neither_qt_nor_keras():
 QT_CONTRACT = "graph and runtime never import Qt"
 KERAS_CONTRACT = "ui never imports keras or a backend"
 LAYERS_CONTRACT = "layers: cli > ui > runtime > graph"
+TABS_CONTRACT = "ui tabs never import each other"
+JOBS_CONTRACT = "ui jobs never import the shell or a tab"
 
 
 @pytest.mark.parametrize(
@@ -124,9 +127,13 @@ LAYERS_CONTRACT = "layers: cli > ui > runtime > graph"
         ("ui/app.py", "import keras", {KERAS_CONTRACT}),
         ("graph/model.py", "import kbuilder.runtime.doctor", {LAYERS_CONTRACT}),
         ("ui/app.py", "import kbuilder.cli", {LAYERS_CONTRACT}),
-        # Outside the layers, but graph imports kbuilder.files: graph -> files -> ui.
-        ("files.py", "import kbuilder.ui.shell.theme", {LAYERS_CONTRACT}),
-        ("runtime/devices.py", "import kbuilder.ui.shell.theme", {QT_CONTRACT, LAYERS_CONTRACT}),
+        # Outside the layers, but graph imports kbuilder.files: graph -> files -> ui. ui.jobs
+        # imports graph and runtime, so it reaches the shell through them too.
+        ("files.py", "import kbuilder.ui.shell.theme", {LAYERS_CONTRACT, JOBS_CONTRACT}),
+        ("runtime/devices.py", "import kbuilder.ui.shell.theme",
+         {QT_CONTRACT, LAYERS_CONTRACT, JOBS_CONTRACT}),
+        ("ui/data/data_page.py", "import kbuilder.ui.train.dashboard", {TABS_CONTRACT}),
+        ("ui/jobs/engine.py", "import kbuilder.ui.shell.theme", {JOBS_CONTRACT}),
     ],
 )
 def test_contracts_catch_a_violation(tmp_path, module, statement, contracts):

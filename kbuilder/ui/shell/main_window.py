@@ -4,6 +4,9 @@ The window owns the open project (through a ``QtDocument``) and wires the panels
 panels and canvas observe the graph and push commands, never keep a copy of the model.
 Everything that needs the layer catalog (hence keras) waits for the engine loader, so
 the window itself appears in about a second.
+
+The actions, menus and toolbar are in ``window_actions``; opening, importing and saving
+files in ``window_files`` (both mixins of ``MainWindow``, so its API is one object's).
 """
 
 from __future__ import annotations
@@ -13,14 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QLabel,
     QMainWindow,
     QStackedWidget,
     QTabWidget,
-    QToolBar,
     QWidget,
 )
 
@@ -37,21 +38,17 @@ from kbuilder.ui.model.summary import QtSummaryPanel
 from kbuilder.ui.results.model_saver import QtModelSaver
 from kbuilder.ui.results.results_page import QtResultsPage
 from kbuilder.ui.shell import icons, theme
-from kbuilder.ui.shell.autosave import INTERVAL_MS, QtAutosave, RecoveryEntry, pending_recoveries
+from kbuilder.ui.shell.autosave import INTERVAL_MS, QtAutosave, pending_recoveries
 from kbuilder.ui.shell.dialogs import (
-    KERAS_FILTER,
-    MODEL_FILTER,
-    OPEN_FILTER,
-    PROJECT_FILTER,
     QtDialogs,
 )
 from kbuilder.ui.shell.gallery import QtGallery
+from kbuilder.ui.shell.window_actions import WindowActions
+from kbuilder.ui.shell.window_files import WindowFiles
 from kbuilder.ui.train.train_page import QtTrainPage
 
 APP_NAME = "kbuilder"
 ORGANIZATION = "kbuilder"
-MAX_RECENT = 10
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Closing during a run stops it first; a run that has not ended by then is killed.
 STOP_BEFORE_CLOSE_MS = 30_000
 # How often the project's file is looked at for changes by other programs (a stat).
@@ -79,7 +76,7 @@ def default_recovery_dir() -> Path:
     return Path(base or Path.home() / ".kbuilder") / "recovery"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowActions, WindowFiles, QMainWindow):
     """The kbuilder window.
 
     Args:
@@ -179,179 +176,6 @@ class MainWindow(QMainWindow):
             # After the first paint: importing keras must not delay the window.
             QtFirstPaint(self, self.loader.start)
 
-    # ================================================================== layout
-    def _action(self, text: str, slot: Callable, shortcut=None, icon: str | None = None,
-                tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            if isinstance(shortcut, list):
-                action.setShortcuts(shortcut)
-            else:
-                action.setShortcut(shortcut)
-        if icon:
-            action.setIcon(icons.icon(icon))
-            action.setData(icon)
-        shortcut_text = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        label = text.replace("&", "").replace("…", "")
-        action.setToolTip(f"{tip or label}" + (f" ({shortcut_text})" if shortcut_text else ""))
-        action.setStatusTip(tip or label)
-        action.triggered.connect(lambda _checked=False: slot())
-        return action
-
-    def _build_actions(self) -> None:
-        S = QKeySequence.StandardKey
-        K = QKeySequence
-        e = self.editor
-        self.new_action = self._action("&New…", self.show_start_page, S.New, "new",
-                                       "New model from a template")
-        self.open_action = self._action("&Open…", self.ask_open, S.Open, "open",
-                                        "Open a project or a Keras model")
-        self.save_action = self._action("&Save", self.save, S.Save, "save", "Save the project")
-        self.save_as_action = self._action("Save &As…", self.save_as, S.SaveAs)
-        self.import_action = self._action("&Import Keras Model…", self.import_model,
-                                          K("Ctrl+I"), "import",
-                                          "Import a .keras or .h5 model")
-        self.export_action = self._action("Save Model as .&keras…", self.export_keras,
-                                          K("Ctrl+E"), "export",
-                                          "Build the model and save it as a .keras file")
-        self.export_code_action = self._action("Save Model &Code…", self._save_code,
-                                               K("Ctrl+Shift+E"))
-        self.export_formats_action = self._action(
-            "E&xport…", lambda: self.results_page.open_export_dialog(
-                self.results_page.current_run_id()), K("Ctrl+Alt+E"),
-            tip="Export a trained model to ONNX, SavedModel, OpenVINO, LiteRT, .keras, "
-            "Python or a notebook, checked against Keras")
-        self.predict_file_action = self._action(
-            "&Predict on a File…", self._predict_on_file,
-            tip="Predict with the selected run's trained model on a file of rows or a "
-            "folder of images (Results tab)")
-        self.quit_action = self._action("&Quit", self.close, S.Quit)
-        self.undo_action = self._action("&Undo", self._undo, S.Undo, "undo")
-        # The platform's Redo (Ctrl+Shift+Z here) and Ctrl+Y, which Windows users expect.
-        redo_keys = list(dict.fromkeys([*QKeySequence.keyBindings(S.Redo), K("Ctrl+Y")]))
-        self.redo_action = self._action("&Redo", self._redo, redo_keys, "redo")
-        self.cut_action = self._action("Cu&t", e.cut_selection, S.Cut, "cut")
-        self.copy_action = self._action("&Copy", e.copy_selection, S.Copy, "copy")
-        self.paste_action = self._action("&Paste", e.paste, S.Paste, "paste")
-        self.delete_action = self._action("&Delete", e.delete_selection,
-                                          [K(S.Delete), K("Backspace")], "delete",
-                                          "Delete the selected nodes and connections")
-        self.select_all_action = self._action("Select &All", e.select_all, S.SelectAll)
-        self.group_action = self._action("&Group into Block", e.group_selection,
-                                         K("Ctrl+G"), "group",
-                                         "Group the selected layers into a block")
-        self.ungroup_action = self._action("U&ngroup Block", self._ungroup, K("Ctrl+Shift+G"))
-        self.open_block_action = self._action("&Open Block", self._open_block, K("Ctrl+Down"))
-        self.leave_block_action = self._action("Back &Up to Enclosing Model", e.leave_block,
-                                               K("Ctrl+Up"), "up")
-        self.zoom_in_action = self._action("Zoom &In", e.zoom_in, [K(S.ZoomIn), K("Ctrl+=")],
-                                           "zoom_in")
-        self.zoom_out_action = self._action("Zoom &Out", e.zoom_out, S.ZoomOut, "zoom_out")
-        self.fit_action = self._action("&Fit to View", e.fit, K("Ctrl+0"), "fit",
-                                       "Show the whole model")
-        self.arrange_action = self._action("Auto-&arrange", e.arrange, K("Ctrl+L"), "arrange",
-                                           "Arrange the layers top to bottom")
-        self.theme_actions = QActionGroup(self)
-        for mode, label in (("system", "Follow the &System"), ("light", "&Light"),
-                            ("dark", "&Dark")):
-            action = QAction(label, self, checkable=True)
-            action.setData(mode)
-            action.setChecked(mode == self.theme.mode)
-            action.triggered.connect(lambda _c=False, m=mode: self.set_theme(m))
-            self.theme_actions.addAction(action)
-        self.train_action = self._action("&Train", self._train, K("F5"), "play",
-                                         "Check the data, then train the model")
-        self.stop_action = self._action("&Stop Training", self.train_page.stop,
-                                        K("Shift+F5"), "stop",
-                                        "End the run after the current batch, keeping the "
-                                        "model")
-        self.train_page.bind_actions(self.train_action, self.stop_action)
-        self.getting_started_action = self._action(
-            "&Getting Started", self.show_help, S.HelpContents,
-            tip="How to build, train, judge and export a model, and the shortcuts")
-        self.keys_help_action = self._action("&Keyboard and Mouse",
-                                             lambda: self.show_help("keys"))
-        self.about_action = self._action("&About kbuilder", self.show_about,
-                                         tip="The versions of kbuilder and its libraries")
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.new_action, self.open_action])
-        self.recent_menu = file_menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        file_menu.addSeparator()
-        file_menu.addActions([self.save_action, self.save_as_action])
-        file_menu.addSeparator()
-        file_menu.addActions([self.import_action, self.export_action, self.export_code_action,
-                              self.export_formats_action])
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        edit = bar.addMenu("&Edit")
-        edit.addActions([self.undo_action, self.redo_action])
-        edit.addSeparator()
-        edit.addActions([self.cut_action, self.copy_action, self.paste_action,
-                         self.delete_action])
-        edit.addSeparator()
-        edit.addAction(self.select_all_action)
-        edit.addSeparator()
-        edit.addActions([self.group_action, self.ungroup_action, self.open_block_action,
-                         self.leave_block_action])
-        view = bar.addMenu("&View")
-        view.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
-        view.addSeparator()
-        view.addAction(self.arrange_action)
-        view.addSeparator()
-        panels = view.addMenu("&Panels")
-        for dock in (self.palette_dock, self.inspector_dock, self.summary_dock, self.code_dock):
-            panels.addAction(dock.toggleViewAction())
-        theme_menu = view.addMenu("&Theme")
-        theme_menu.addActions(self.theme_actions.actions())
-        train_menu = bar.addMenu("&Train")
-        train_menu.addActions([self.train_action, self.stop_action])
-        train_menu.addSeparator()
-        train_menu.addAction(self.predict_file_action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addActions([self.getting_started_action, self.keys_help_action])
-        help_menu.addSeparator()
-        help_menu.addAction(self.about_action)
-
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Main toolbar", self)
-        bar.setObjectName("main_toolbar")
-        bar.setMovable(False)
-        bar.setIconSize(bar.iconSize().scaled(20, 20, Qt.AspectRatioMode.KeepAspectRatio))
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        for group in (
-            (self.new_action, self.open_action, self.save_action),
-            (self.undo_action, self.redo_action),
-            (self.cut_action, self.copy_action, self.paste_action, self.delete_action),
-            (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.arrange_action,
-             self.group_action),
-            (self.import_action, self.export_action),
-            (self.train_action, self.stop_action),
-        ):
-            bar.addActions(list(group))
-            bar.addSeparator()
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-        self.toolbar = bar
-
-    def _build_status_bar(self) -> None:
-        status = self.statusBar()
-        self._engine_label = QLabel(self)
-        self._engine_label.setObjectName("muted")
-        self._model_label = QLabel(self)
-        self._problems_label = QLabel(self)
-        self._problems_label.setObjectName("errorLabel")
-        self._problems_label.setToolTip("Show the first layer with a problem")
-        self._problems_label.linkActivated.connect(lambda _link: self.show_first_problem())
-        self._zoom_label = QLabel(self)
-        self._zoom_label.setObjectName("muted")
-        for label in (self._engine_label, self._problems_label, self._model_label,
-                      self._zoom_label):
-            label.setContentsMargins(8, 0, 8, 0)
-            status.addPermanentWidget(label)
-
     def _connect(self) -> None:
         e = self.editor
         e.status_message.connect(self._show_status)
@@ -423,35 +247,6 @@ class MainWindow(QMainWindow):
         self.settings.setValue("dock_sizes", sizes)
         self.settings.setValue("theme", self.theme.mode)
         self.settings.sync()
-
-    def recent_files(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])][:MAX_RECENT]
-
-    def _add_recent(self, path: Path) -> None:
-        text = str(Path(path).resolve())
-        recent = [text] + [p for p in self.recent_files() if p != text]
-        self.settings.setValue("recent_files", recent[:MAX_RECENT])
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.recent_files()
-        for i, path in enumerate(recent):
-            label = f"&{i + 1} {Path(path).name}" if i < 9 else Path(path).name
-            action = self.recent_menu.addAction(label, lambda p=path: self.open_project(p))
-            action.setToolTip(path)
-            action.setEnabled(Path(path).exists())
-        if not recent:
-            self.recent_menu.addAction("No recent projects").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear the List", self._clear_recent)
-
-    def _clear_recent(self) -> None:
-        self.settings.setValue("recent_files", [])
-        self._refresh_start_page()
 
     def set_theme(self, mode: str) -> None:
         self.theme.set_mode(mode)
@@ -538,24 +333,6 @@ class MainWindow(QMainWindow):
         self._update_model_label()
         self.editor.view.setFocus()
 
-    def new_from_template(self, name: str) -> bool:
-        """A new, unsaved project from a template ("" for an empty model)."""
-        if not self.maybe_save():
-            return False
-        if not self.ensure_engine():
-            return False
-        from kbuilder.graph.model import Graph
-        from kbuilder.graph.project import Project
-        from kbuilder.graph.templates import get_template
-
-        graph = get_template(name).build() if name else Graph("model")
-        self.set_project(Project.new(graph))
-        self.statusBar().showMessage(
-            "New model from a template — drag layers from the palette, connect ports "
-            "by dragging from an output to an input." if name else
-            "Empty model — drag an Input, layers and an Output from the palette.", 10000)
-        return True
-
     def show_start_page(self) -> None:
         """File > New: the gallery (the open model stays until another is chosen, which
         asks about unsaved changes)."""
@@ -573,323 +350,10 @@ class MainWindow(QMainWindow):
         entries = pending_recoveries(self.recovery_dir)
         self.gallery.set_recovery(entries[0] if entries else None)
 
-    def ask_open(self) -> bool:
-        folder = str(self.settings.value("last_folder", ""))
-        path = self.dialogs.ask_open_path("Open a project or a Keras model", OPEN_FILTER,
-                                          folder)
-        return self.open_project(path) if path else False
-
-    def open_project(self, path: str | os.PathLike) -> bool:
-        """Open a ``.kbproj`` project (or import a ``.keras``/``.h5`` model).
-
-        Returns:
-            Whether it was opened; on failure the status bar says why and what was open
-            stays open.
-        """
-        path = Path(path)
-        if path.suffix.lower() in MODEL_SUFFIXES:
-            return self.import_model(str(path))
-        if not self.maybe_save():
-            return False
-        if not self.ensure_engine():
-            return False
-        from kbuilder.graph.errors import ProjectFileError
-        from kbuilder.graph.project import load_project
-
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            project = load_project(path)
-        except ProjectFileError as exc:
-            QApplication.restoreOverrideCursor()
-            self.statusBar().showMessage(f"Could not open {path.name}: {exc}")
-            self.dialogs.show_error("Could not open the project", str(exc))
-            return False
-        QApplication.restoreOverrideCursor()
-        self.set_project(project)
-        self._add_recent(path)
-        self.settings.setValue("last_folder", str(path.parent))
-        self.statusBar().showMessage(f"Opened {path.name}", 5000)
-        self._offer_orphaned_runs()
-        return True
-
-    def _offer_orphaned_runs(self) -> None:
-        """Offer back the runs whose training ended before it could record them."""
-        from kbuilder.graph import runs
-
-        project = self.project
-        if project is None or project.path is None:
-            return
-        orphans = runs.orphaned_run_folders(project.runs, project.path)
-        if not orphans:
-            return
-        many = len(orphans) != 1
-        names = ", ".join(folder.name for folder in orphans[:5])
-        if not self.dialogs.ask_confirm(
-                "Runs missing from the history",
-                f"{project.path.name}'s runs folder holds {len(orphans)} run"
-                f"{'s' if many else ''} that {'are' if many else 'is'} not in its history "
-                f"({names}): a training ended before it could record "
-                f"{'them' if many else 'it'}. Add {'them' if many else 'it'} back?",
-                "Add to the history"):
-            return
-        adopted = [r for r in map(runs.adopt, orphans) if r is not None]
-        project.runs.extend(adopted)
-        self._on_settings_changed()  # in the file at the next save
-        self.results_page.refresh()
-        self.statusBar().showMessage(
-            f"Added {len(adopted)} run{'s' if len(adopted) != 1 else ''} back to the "
-            "history — save to keep them.", 10000)
-
-    def import_model(self, path: str | None = None) -> bool:
-        """Open a ``.keras``/``.h5`` model as a new, unsaved project."""
-        if not path:
-            folder = str(self.settings.value("last_folder", ""))
-            path = self.dialogs.ask_open_path("Import a Keras model", MODEL_FILTER, folder)
-            if not path:
-                return False
-        if not self.maybe_save():
-            return False
-        if not self.ensure_engine():
-            return False
-        from kbuilder.graph.errors import GraphError
-        from kbuilder.graph.keras_import import ModelImportError, import_file
-
-        name = Path(path).name
-        self.statusBar().showMessage(f"Importing {name}…")
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            try:
-                project = import_file(path)
-            except ModelImportError as exc:
-                if not exc.trust_would_help:
-                    raise  # said below, like any other import error
-                QApplication.restoreOverrideCursor()
-                if not self.dialogs.ask_trust(name, str(exc)):
-                    self.statusBar().showMessage(f"Did not open {name}.", 5000)
-                    return False
-                QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-                project = import_file(path, trust=True)
-        except (GraphError, OSError, ValueError) as exc:
-            QApplication.restoreOverrideCursor()
-            self.statusBar().showMessage(f"Could not import {name}: {exc}")
-            self.dialogs.show_error("Could not import the model", str(exc))
-            return False
-        QApplication.restoreOverrideCursor()
-        from kbuilder.graph.layout import apply_layout
-
-        if all(n.position == (0.0, 0.0) for n in project.graph.nodes):
-            apply_layout(project.graph)
-        self.set_project(project)
-        self.settings.setValue("last_folder", str(Path(path).parent))
-        self.statusBar().showMessage(
-            f"Imported {name} ({plural(len(project.graph), 'node')}) — save it as a project "
-            "to keep your changes.", 8000)
-        return True
-
-    def maybe_save(self) -> bool:
-        """Ask about unsaved changes; ``False`` means the user cancelled."""
-        if self.doc is None or not self.doc.modified:
-            return True
-        answer = self.dialogs.ask_unsaved(self._project_title())
-        if answer == "save":
-            return self.save()
-        return answer == "discard"
-
-    def save(self) -> bool:
-        project = self.project
-        if project is None:
-            return False
-        if project.path is None:
-            return self.save_as()
-        return self._save_to(project.path)
-
-    def save_as(self, path: str | os.PathLike | None = None) -> bool:
-        project = self.project
-        if project is None:
-            return False
-        if not path:
-            suggested = str(project.path or Path(str(self.settings.value("last_folder", "")))
-                            / f"{project.name}.kbproj")
-            path = self.dialogs.ask_save_path("Save the project", PROJECT_FILTER, suggested)
-            if not path:
-                return False
-        path = Path(path)
-        if path.suffix.lower() != ".kbproj":
-            path = path.with_name(path.name + ".kbproj")
-        return self._save_to(path)
-
-    def _save_to(self, path: Path) -> bool:
-        from kbuilder.graph.errors import GraphError
-        from kbuilder.graph.project import save_project
-
-        project = self.project
-        assert project is not None and self.doc is not None
-        self.editor.store_view(project.view)
-        if project.path is not None and path.resolve() == project.path.resolve():
-            if not self._may_overwrite_disk():
-                return False
-        runs_before = len(project.runs)
-        try:
-            save_project(project, path)  # merges runs others recorded meanwhile
-        except (GraphError, OSError) as exc:
-            message = getattr(exc, "strerror", None) or str(exc)
-            self.statusBar().showMessage(f"Could not save {path.name}: {message}")
-            self.dialogs.show_error("Could not save the project", f"{path}: {message}")
-            return False
-        self.autosave.clear()
-        self._add_recent(path)
-        self.settings.setValue("last_folder", str(path.parent))
-        self._update_title()
-        merged = len(project.runs) - runs_before
-        if merged:
-            self.results_page.refresh()
-        self.statusBar().showMessage(
-            f"Saved {path.name}" + (f", with {merged} run{'s' if merged != 1 else ''} "
-                                    "recorded there by another program" if merged else ""),
-            8000)
-        return True
-
-    def _may_overwrite_disk(self) -> bool:
-        """Whether saving may replace the file: another program changed its model since
-        it was read, so ask (runs recorded there are merged in any case)."""
-        from kbuilder.graph.errors import ProjectFileError
-        from kbuilder.graph.project import disk_changes
-
-        project = self.project
-        assert project is not None and project.path is not None
-        try:
-            changes = disk_changes(project)
-        except ProjectFileError:
-            return True  # no longer a readable project: nothing there to keep
-        if changes is None or not changes.graph_changed:
-            return True
-        return self.dialogs.ask_confirm(
-            "The project changed on disk",
-            f"{project.path.name} was changed by another program since you opened it. "
-            "Save your version over it? Its model changes will be lost (runs recorded "
-            "there are kept).", "Overwrite")
-
-    def check_disk(self) -> None:
-        """Merge the runs another program recorded in the project's file; say when it
-        changed the model there too (the next save asks before overwriting)."""
-        from kbuilder.graph.errors import ProjectFileError
-        from kbuilder.graph.project import changed_on_disk, disk_changes, file_stamp, merge_runs
-
-        project = self.project
-        if project is None or project.path is None or not changed_on_disk(project):
-            return
-        stamp = file_stamp(project.path)
-        if stamp == self._disk_seen:
-            return  # this version of the file was looked at already
-        try:
-            changes = disk_changes(project)
-        except ProjectFileError:
-            return  # being replaced, or damaged: looked at again next time
-        self._disk_seen = stamp
-        if changes is None:
-            return
-        name = project.path.name
-        if changes.new_runs or changes.finished_runs:
-            added = merge_runs(project, changes)
-            self.results_page.refresh()
-            count = len(added) + len(changes.finished_runs)
-            self.statusBar().showMessage(
-                f"{count} run{'s' if count != 1 else ''} recorded in {name} by another "
-                "program added to the Results tab.", 10000)
-        if changes.graph_changed:
-            self.statusBar().showMessage(
-                f"{name} was changed by another program; saving will ask before "
-                "replacing its model.", 10000)
-
     def _predict_on_file(self) -> bool:
         """Train > Predict on a File…: the Results tab, predicting with its current run."""
         self._show_page(self.results_page)
         return self.results_page.predict_on_file()
-
-    def export_keras(self, path: str | None = None) -> bool:
-        """Save a model as ``.keras``: a trained run's (the latest is offered first) or the
-        model being edited, untrained; in the background, atomically."""
-        from kbuilder.graph.runs import artifact_path, trained_runs
-        from kbuilder.ui.results.run_format import run_label, when_text
-
-        project = self.project
-        if project is None or self.model_saver.busy:
-            return False
-        trained = trained_runs(project.runs, project.path)
-        weights = "with the project's weights" if project.weights else "untrained"
-        choices = [f"The model trained in run {run_label(i)}"
-                   f"{' (the latest)' if n == 0 else ''} — {when_text(r.get('created'))}, "
-                   f"{r.get('backend')}, {r.get('status')}" for n, (i, r) in enumerate(trained)]
-        choices.append(f"The model being edited ({weights})")
-        choice = 0
-        if trained:
-            choice = self.dialogs.ask_choice(
-                "Save Model as .keras", "Which model do you want to save?", choices)
-            if choice is None:
-                return False
-        if not path:
-            suggested = str(Path(str(self.settings.value("last_folder", "")))
-                            / f"{project.name}.keras")
-            path = self.dialogs.ask_save_path("Save the model as .keras", KERAS_FILTER,
-                                              suggested)
-            if not path:
-                return False
-        target = Path(path)
-        if target.suffix.lower() != ".keras":
-            target = target.with_name(target.name + ".keras")
-        what = choices[choice][0].lower() + choices[choice][1:]
-        self.statusBar().showMessage(f"Saving {what} to {target.name}…")
-        self.export_action.setEnabled(False)
-        if choice < len(trained):
-            source = artifact_path(trained[choice][1], "model", project.path)
-            assert source is not None
-            self.model_saver.save_copy(source, target, what)
-        else:
-            try:
-                self.model_saver.save_built(project, target, what)
-            except (OSError, ValueError) as exc:
-                self._on_model_save_failed(str(exc))
-                return False
-        return True
-
-    def _on_model_saved(self, path: str, what: str) -> None:
-        self._update_actions()
-        self.statusBar().showMessage(f"Saved {what} to {path}", 10000)
-
-    def _on_model_save_failed(self, reason: str) -> None:
-        self._update_actions()
-        self.statusBar().showMessage(f"Could not save the model: {reason}")
-        self.dialogs.show_error("Could not save the model", reason)
-
-    def recover(self, entry: RecoveryEntry | None) -> bool:
-        """Open an autosave from a session that crashed (as unsaved changes)."""
-        if entry is None or not self.ensure_engine():
-            return False
-        from kbuilder.graph.errors import ProjectFileError
-        from kbuilder.graph.project import load_project
-
-        try:
-            project = load_project(entry.path)
-        except ProjectFileError as exc:
-            self.dialogs.show_error("Could not recover the model", str(exc))
-            return False
-        project.path = Path(entry.original) if entry.original else None
-        project.disk = None  # what the original file holds now was never read here
-        project.dirty = True  # the recovered work is not in any saved file yet
-        self.set_project(project)
-        self.autosave.mark_changed()
-        self.autosave.autosave()  # this session's recovery now holds the work
-        entry.discard()
-        self.gallery.set_recovery(None)
-        self._update_title()
-        self.statusBar().showMessage("Recovered the autosaved model — save it to keep it.",
-                                     10000)
-        return True
-
-    def _discard_recovery(self, entry: RecoveryEntry | None) -> None:
-        if entry is not None:
-            entry.discard()
-        self._refresh_start_page()
 
     # =================================================================== edits
     def _undo(self) -> None:
@@ -1028,30 +492,6 @@ class MainWindow(QMainWindow):
             f"<a href='problems' style='color:{color}'>⚠ {errors} problem"
             f"{'s' if errors != 1 else ''}</a>" if errors else "")
 
-    def _update_actions(self) -> None:
-        has_doc = self.doc is not None
-        editing = has_doc and self.current_page() is self.editor
-        history = self.doc.history if self.doc is not None else None
-        self.undo_action.setEnabled(bool(editing and history and history.can_undo))
-        self.redo_action.setEnabled(bool(editing and history and history.can_redo))
-        self.undo_action.setText(f"&Undo {history.undo_text}" if history and history.can_undo
-                                 else "&Undo")
-        self.redo_action.setText(f"&Redo {history.redo_text}" if history and history.can_redo
-                                 else "&Redo")
-        selected = bool(self.editor.selected_node_ids()) if editing else False
-        for action in (self.save_action, self.save_as_action, self.export_action,
-                       self.export_code_action, self.export_formats_action):
-            action.setEnabled(has_doc)
-        self.export_action.setEnabled(has_doc and not self.model_saver.busy)
-        for action in (self.select_all_action, self.paste_action, self.zoom_in_action,
-                       self.zoom_out_action, self.fit_action, self.arrange_action):
-            action.setEnabled(editing)
-        for action in (self.cut_action, self.copy_action, self.group_action):
-            action.setEnabled(selected)
-        self.delete_action.setEnabled(bool(editing and (
-            selected or self.editor.scene.selected_edge_ids())))
-        self.leave_block_action.setEnabled(bool(editing and self.editor.block_path))
-
     def show_help(self, section: str = "") -> QWidget:
         """Help › Getting Started (at ``section``: ``build``, ``data``, ``train``,
         ``judge``, ``export`` or ``keys``); one window, raised when already open."""
@@ -1131,13 +571,3 @@ class MainWindow(QMainWindow):
         # After the drop returns: the source application must not wait for the import.
         QTimer.singleShot(0, lambda: self.open_project(path))
 
-    @staticmethod
-    def _dropped_file(mime) -> str | None:
-        if not mime.hasUrls():
-            return None
-        for url in mime.urls():
-            if url.isLocalFile():
-                path = url.toLocalFile()
-                if Path(path).suffix.lower() in (".kbproj", *MODEL_SUFFIXES):
-                    return path
-        return None
