@@ -707,7 +707,7 @@ def _cmd_codegen(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     from kbuilder.files import atomic_write
     from kbuilder.graph import codegen
-    from kbuilder.graph.codegen_rows import trained_encoding
+    from kbuilder.graph.codegen import trained_encoding
     from kbuilder.graph.errors import GraphError
 
     # Raw rows in the script: the latest trained run's row encoder, when it has one.

@@ -627,7 +627,7 @@ def _export_notebook(source: _Source, staged: Path, report: ExportReport) -> lis
 def _row_encoding(source: _Source, model_path: str | None) -> Any:
     """The trained model's row encoder as generated code writes it out (``None``: the
     model has none, or there is no trained model; the code learns it from the data)."""
-    from kbuilder.graph.codegen_rows import RowEncoding
+    from kbuilder.graph.codegen import RowEncoding
     from kbuilder.runtime.data.row_encoder import trained_encoder
 
     encoder = trained_encoder(source.model_path) if source.model_path else None
