@@ -16,9 +16,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated command
 
-# How many node errors `build` lists before pointing at `kbuilder check`.
-MAX_LISTED_ERRORS = 5
-
 
 class CliError(Exception):
     """An error the user can fix; ``main`` prints the message and returns ``exit_code``."""
@@ -29,7 +26,6 @@ class CliError(Exception):
         self.exit_code = exit_code
         self.prog = prog
 
-# ---------------------------------------------------------------------------- shared
 def readable_file(path: Path) -> Path:
     if not path.exists():
         raise CliError(f"The file '{path}' does not exist.")

@@ -16,7 +16,6 @@ from kbuilder.cli.training import latest_model
 from kbuilder.runtime.export_formats import FORMATS
 
 
-# --------------------------------------------------------------------------- export
 def add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to a deployment format or to code")
     p.add_argument("model", type=Path, metavar="M.keras|P.kbproj",

@@ -14,7 +14,6 @@ from typing import Any
 from kbuilder.cli.common import (
     EXIT_OK,
     EXIT_PROBLEMS,
-    MAX_LISTED_ERRORS,
     CliError,
     json_safe,
     load_project,
@@ -23,6 +22,9 @@ from kbuilder.cli.common import (
     writable_file,
 )
 from kbuilder.graph.text import plural
+
+# How many node errors `build` lists before pointing at `kbuilder check`.
+MAX_LISTED_ERRORS = 5
 
 
 # --------------------------------------------------------------------------- layers

@@ -337,6 +337,3 @@ def keras_loader(name: str) -> str:
         ]
     lines.append("    return (x_train, y[train]), (x_val, y[validation]), (x_test, y_test)")
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------ the section

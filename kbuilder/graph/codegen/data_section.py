@@ -23,9 +23,11 @@ runtime (see the docstring of ``kbuilder.runtime.data``):
   without reading an image and ``ImageBatches`` (a ``keras.utils.PyDataset``) reads each
   batch while the model trains, as kbuilder's ``runtime.data.feed`` does.
 
-``tests/graph/codegen/test_codegen_data.py`` runs the generated functions next to ``load_data`` for
-every kind of source and compares arrays and split rows bit for bit: a change to one side
-that is not made to the other fails there.
+The functions live in ``data_common``, ``data_tables``, ``data_arrays`` and ``rows``; this
+module picks those a source needs and orders them, callees first.
+``tests/graph/codegen/test_codegen_data.py`` runs the generated functions next to
+``load_data`` for every kind of source and compares arrays and split rows bit for bit: a
+change to one side that is not made to the other fails there.
 
 The functions are kept as source text (not as functions whose source is looked up at run
 time) because a packaged kbuilder carries compiled code only.
@@ -280,5 +282,3 @@ def _with_dependencies(names: list[str]) -> list[str]:
     for name in names:
         visit(name)
     return [_SOURCES[name][0] for name in ordered]
-
-

@@ -20,7 +20,6 @@ SOURCES = SourceRegistry()
 _define = SOURCES.define
 
 
-# ----------------------------------------------------------------------------- tables
 CSV_RULES = f"""
 # How kbuilder reads a table.
 MISSING_MARKERS = {set_literal(MISSING_MARKERS)}  # cells that mean "no value" (any case)

@@ -20,10 +20,6 @@ from kbuilder.graph.codegen.literals import CodegenError, literal, string
 from kbuilder.graph.errors import UnknownLayerError
 from kbuilder.graph.model import to_snake_case
 
-# ======================================================================================
-# Layer constructors with only the arguments that matter
-# ======================================================================================
-
 # Optional parameters Keras users pass positionally (after the required ones).
 _POSITIONAL_OPTIONAL = frozenset({"pool_size"})
 # Spatial tuples that Keras broadcasts from one number: (3, 3) is written 3.

@@ -65,8 +65,6 @@ def generate_model_code(graph: Graph) -> str:
 
 
 
-# ======================================================================================
-
 # Names the generated functions use besides their own variables: a variable must never
 # shadow them. Module-level names of the training script are kept free as well.
 _RESERVED = frozenset({

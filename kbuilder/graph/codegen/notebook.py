@@ -59,6 +59,3 @@ def write_notebook(project: Any, path: str | os.PathLike[str],
 
     text = nbformat.writes(generate_notebook(project, rows), version=4)
     atomic_write(path, text if text.endswith("\n") else text + "\n")
-
-
-# ======================================================================================

@@ -24,10 +24,6 @@ from kbuilder.graph.codegen.literals import (
 from kbuilder.graph.codegen.model_code import ModelFunctions, model_functions, wrapped
 from kbuilder.graph.codegen.rows import RowEncoding
 
-# ======================================================================================
-# Training scripts and notebooks
-# ======================================================================================
-
 # Losses that take class labels (so labels are mapped to 0..n-1), and those of them that
 # take one-hot rows.
 _CLASS_LOSSES = frozenset({

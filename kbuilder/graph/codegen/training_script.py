@@ -17,10 +17,10 @@ def generate_training_script(project: Any, rows: RowEncoding | None = None) -> s
     It follows the project's data and training settings and imports only keras, numpy and
     what its data source needs (scikit-learn for its datasets, ``csv`` for CSV files,
     Pillow for image folders), never kbuilder. Its ``load_data()`` prepares the data exactly
-    as a kbuilder run does (see ``codegen_data``), so both train on the same arrays. Run it
+    as a kbuilder run does (see ``data_section``), so both train on the same arrays. Run it
     as ``python train.py [--epochs N] [--output M.keras]``. A table in "model" encoding
     also gives ``encode_rows``, ``predict_csv`` and ``--predict RAW.csv [-o OUT.csv]``:
-    predictions on raw rows of the file (``codegen_rows``).
+    predictions on raw rows of the file (``rows``).
 
     Args:
         project: a ``kbuilder.graph.project.Project``; its ``DataSettings`` (``None``:

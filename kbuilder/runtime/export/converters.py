@@ -16,7 +16,6 @@ from kbuilder.runtime.export.source import Source, all_layers, on_tensorflow
 from kbuilder.runtime.export.staging import quiet
 from kbuilder.runtime.export_formats import FORMATS, ExportFormat
 
-# ====================================================================== exporters
 Exporter = Callable[[Source, Path, ExportReport], list[Path]]
 
 

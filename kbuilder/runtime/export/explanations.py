@@ -13,7 +13,6 @@ from kbuilder.runtime.export.source import Source, all_layers, on_tensorflow
 from kbuilder.runtime.export_formats import ExportFormat
 
 
-# ====================================================================== explanations
 def conversion_error(exc: BaseException, spec: ExportFormat, source: Source) -> ExportError:
     """A sentence a domain expert can act on, from a converter's error."""
     package = missing_package(exc)

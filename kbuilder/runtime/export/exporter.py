@@ -17,7 +17,6 @@ from kbuilder.runtime.export.staging import publish, staging_folder
 from kbuilder.runtime.export_formats import FILE_SUFFIXES, FORMATS, ExportFormat
 
 
-# ====================================================================== public API
 def export_backend(format: str) -> str | None:
     """The backend an export worker for ``format`` must run; ``None``: any backend."""
     return "tensorflow" if _format(format).converted else None

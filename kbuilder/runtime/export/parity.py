@@ -29,7 +29,6 @@ def tolerance(spec: ExportFormat, reference: list[np.ndarray]) -> float:
     scale = max((float(np.max(np.abs(r))) for r in reference if r.size), default=1.0)
     return spec.tolerance * max(1.0, scale)
 
-# ====================================================================== parity check
 def check_parity(spec: ExportFormat, staged: Path, source: Source, batch: int) -> ParityRow:
     inputs, reference = source.reference(batch)
     runtime, run = RUNNERS[spec.name]

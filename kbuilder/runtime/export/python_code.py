@@ -14,7 +14,6 @@ from typing import Any
 from kbuilder.runtime.export.report import ExportError
 
 
-# ====================================================================== Python code
 def module_from_file(path: Path) -> Any:
     """Import a generated file as a fresh module (not registered in ``sys.modules``)."""
     name = f"kbuilder_export_{abs(hash((str(path), os.getpid())))}"

@@ -48,7 +48,6 @@ def sample_inputs(model: Any, batch: int = VERIFY_BATCH, seed: int = SEED) -> li
             arrays.append(rng.standard_normal(shape).astype(dtype))
     return arrays
 
-# ====================================================================== the source model
 class Source:
     """The model to export, loaded once per worker and kept for the next export of it."""
 

@@ -36,7 +36,7 @@ from kbuilder.runtime.client import TrainingRun, Worker
 from kbuilder.runtime.export import explanations, parity
 from kbuilder.runtime.export import source as export_source
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BACKENDS = ("jax", "tensorflow", "torch")
 IMPORTED = ("mobilenet_v2", "regressor")
 MODELS = (*TEMPLATES, *IMPORTED)
@@ -113,7 +113,7 @@ def training(tmp_path_factory) -> tuple[Path, dict[str, subprocess.Popen]]:
            "TF_CPP_MIN_LOG_LEVEL": "2", "XLA_FLAGS": FAST_XLA}
     processes = {
         backend: subprocess.Popen(
-            [sys.executable, "-c", "import sys; from tests.runtime.test_export import "
+            [sys.executable, "-c", "import sys; from tests.runtime.export.test_export import "
              "train_one_step; train_one_step(*sys.argv[1:])", backend, str(folder)],
             cwd=ROOT, env={**env, "KERAS_BACKEND": backend},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
