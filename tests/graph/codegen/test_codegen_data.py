@@ -502,8 +502,8 @@ def two_output_project(settings: DataSettings, loss: str) -> Project:
     add_output(h, graph, add_layer(h, graph, "Dense", joined, units=3), name="kind")
     add_output(h, graph, add_layer(h, graph, "Dense", joined, units=1), name="size")
     project = Project.new(graph)
-    project.data = settings.to_dict()
-    project.training = {"loss": loss}
+    project.data = settings
+    project.training = TrainingSettings.from_dict({"loss": loss})
     return project
 
 
