@@ -2,7 +2,7 @@
 
 Plain records, no numpy or keras, so that ``kbuilder --help``, the CLI's argument parser
 and the window's Export dialog list the formats without importing the exporter
-(``runtime/export.py``, which does the work inside a worker).
+(``runtime/export/``, which does the work inside a worker).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from kbuilder.runtime.checklist import StepFailure, check, run_steps
 from kbuilder.runtime.export_formats import FORMATS
 
 # The formats checked, each with its own runtime; SavedModel is made on the way to two of
-# them (kbuilder/runtime/export.py).
+# them (kbuilder/runtime/export/).
 SMOKE_FORMATS = ("onnx", "openvino", "litert")
 
 

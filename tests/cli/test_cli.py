@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from kbuilder import cli
+from kbuilder.cli import project as project_commands
 from kbuilder.graph import catalog as graph_catalog
 from kbuilder.graph import project as graph_project
 from kbuilder.graph import templates as graph_templates
@@ -93,7 +94,7 @@ def test_unexpected_error_is_one_line_without_traceback(monkeypatch, capsys):
     def broken(args):
         raise ValueError("something deep went wrong\nsecond line")
 
-    monkeypatch.setattr(cli, "_cmd_templates", broken)
+    monkeypatch.setattr(project_commands, "_cmd_templates", broken)
     monkeypatch.delenv("KBUILDER_DEBUG", raising=False)
     assert cli.main(["templates"]) == 1
     _, err = capsys.readouterr()

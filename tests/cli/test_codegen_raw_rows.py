@@ -17,13 +17,17 @@ import numpy as np
 import pytest
 
 from kbuilder import cli
-from kbuilder.graph.codegen import generate_notebook, generate_training_script
-from kbuilder.graph.codegen_rows import RowEncoding, trained_encoding
+from kbuilder.graph.codegen import (
+    RowEncoding,
+    generate_notebook,
+    generate_training_script,
+    trained_encoding,
+)
 from kbuilder.graph.project import load_project
 from kbuilder.graph.settings import DataSettings
 from kbuilder.runtime import data as runtime_data
 from kbuilder.runtime.data.row_encoder import encode_file
-from tests.graph.test_codegen_data import environment_kept
+from tests.graph.codegen.test_codegen_data import environment_kept
 
 HEADER = ["colour", "weight", "height", "smoker", "visit", "grade"]
 RAW_HEADER = HEADER[:-1]  # rows to predict on have no target
@@ -100,7 +104,7 @@ def assert_same_inputs(got: dict, want: dict) -> None:
 
 
 def test_encode_rows_gives_the_arrays_of_the_runtime_row_encoder(tmp_path):
-    from tests.graph.test_codegen import ruff_problems
+    from tests.graph.codegen.test_codegen import ruff_problems
 
     table = messy_csv(tmp_path / "messy.csv")
     raw = raw_rows(tmp_path / "raw.csv")

@@ -705,7 +705,7 @@ def _zip_bomb(path, size: int = 2**30) -> None:
 _LOADERS = {
     "import": "from kbuilder.graph.keras_import import import_file as load",
     "predict": "from kbuilder.runtime.inference import load_trained_model as load",
-    "export": "from kbuilder.runtime.export import _load_model as load",
+    "export": "from kbuilder.runtime.export.source import load_model as load",
 }
 
 
@@ -736,7 +736,8 @@ def test_member_sizes_have_a_hard_limit(tmp_path, monkeypatch):
 
 def test_predict_and_export_explain_a_lambda_layer(tmp_path):
     from kbuilder.graph.keras_import import NeedsTrustError
-    from kbuilder.runtime.export import ExportError, _load_model
+    from kbuilder.runtime.export import ExportError
+    from kbuilder.runtime.export.source import load_model
     from kbuilder.runtime.inference import load_trained_model
 
     path = tmp_path / "risky.keras"
@@ -748,7 +749,7 @@ def test_predict_and_export_explain_a_lambda_layer(tmp_path):
         load_trained_model(str(path))
     assert str(info.value).startswith(expected)
     with pytest.raises(ExportError) as export_info:
-        _load_model(path)
+        load_model(path)
     assert str(export_info.value).startswith(expected)
     # A typed answer to "would trusting the file open it?" for the window.
     with pytest.raises(NeedsTrustError) as trust:

@@ -256,7 +256,7 @@ def expression(class_name: str, params: dict[str, Any], x: str, y: str | None,
         class_name: the node's ``ops.<function>``.
         params: the node's parameters.
         x, y: the code of the operands (``y`` is ``None`` when the constant is used).
-        literal: turns a parameter value into code (``codegen._literal``).
+        literal: turns a parameter value into code (``codegen.literals.literal``).
     """
     op = operation_of(class_name)
     if y is None:

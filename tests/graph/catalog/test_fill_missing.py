@@ -19,8 +19,8 @@ from kbuilder.graph.keras_import import import_file, import_model
 from kbuilder.graph.model import Graph
 from kbuilder.graph.shapes import ShapeInference
 from kbuilder.runtime.data import adapt_layers
+from tests.graph.codegen.test_codegen import ruff_problems, run_code
 from tests.graph.helpers import add_input, add_layer, add_output
-from tests.graph.test_codegen import ruff_problems, run_code
 
 ROWS = np.array([[1.0, np.nan, 30.0],
                  [np.nan, 5.0, 60.0],

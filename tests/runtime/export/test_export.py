@@ -14,6 +14,7 @@ imported, and compared with the model run by Keras's numpy backend in this proce
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -32,8 +33,10 @@ from kbuilder.graph.templates import TEMPLATES
 from kbuilder.runtime import export, export_formats
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker
+from kbuilder.runtime.export import explanations, parity
+from kbuilder.runtime.export import source as export_source
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BACKENDS = ("jax", "tensorflow", "torch")
 IMPORTED = ("mobilenet_v2", "regressor")
 MODELS = (*TEMPLATES, *IMPORTED)
@@ -110,7 +113,7 @@ def training(tmp_path_factory) -> tuple[Path, dict[str, subprocess.Popen]]:
            "TF_CPP_MIN_LOG_LEVEL": "2", "XLA_FLAGS": FAST_XLA}
     processes = {
         backend: subprocess.Popen(
-            [sys.executable, "-c", "import sys; from tests.runtime.test_export import "
+            [sys.executable, "-c", "import sys; from tests.runtime.export.test_export import "
              "train_one_step; train_one_step(*sys.argv[1:])", backend, str(folder)],
             cwd=ROOT, env={**env, "KERAS_BACKEND": backend},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -308,7 +311,7 @@ def references(trained, tmp_path_factory) -> dict[tuple[str, str], tuple[Path, l
     for key, path in trained.items():
         model = keras.saving.load_model(path, compile=False)
         inputs = export.sample_inputs(model)
-        names = export._tensorflow_names([t.name for t in model.inputs])
+        names = export_source.tensorflow_names([t.name for t in model.inputs])
         npz = folder / f"{path.stem}.npz"
         np.savez(npz, **dict(zip(names, inputs, strict=True)))
         outputs = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
@@ -376,7 +379,7 @@ def test_a_layer_the_format_cannot_express_is_named_and_nothing_is_left(workers,
     assert previous.read_bytes() == b"an earlier export"  # an earlier export is kept
 
 
-@pytest.mark.skipif(export.importlib.util.find_spec("jax2onnx") is not None,
+@pytest.mark.skipif(importlib.util.find_spec("jax2onnx") is not None,
                     reason="jax2onnx is installed")
 def test_a_missing_package_is_named(tmp_path):
     import keras
@@ -417,8 +420,8 @@ def test_an_export_that_does_not_match_keras_is_not_written(tmp_path, monkeypatc
 
     model = keras.Sequential([keras.Input((3,), name="x"), keras.layers.Dense(2)])
     model.save(tmp_path / "m.keras")
-    runtime, run = export._RUNNERS["keras"]
-    monkeypatch.setitem(export._RUNNERS, "keras", (
+    runtime, run = parity.RUNNERS["keras"]
+    monkeypatch.setitem(parity.RUNNERS, "keras", (
         runtime, lambda *args: [o + 0.5 for o in run(*args)]))
     with pytest.raises(export.ExportError, match=r"differ by up to 0\.5 .*Nothing was written"):
         export.export_model(tmp_path / "m.keras", "keras", tmp_path / "copy.keras")
@@ -426,12 +429,12 @@ def test_an_export_that_does_not_match_keras_is_not_written(tmp_path, monkeypatc
 
 
 def test_missing_packages_are_recognised():
-    assert export._missing_package(ModuleNotFoundError("No module named 'tf2onnx'")) == "tf2onnx"
+    assert explanations.missing_package(ModuleNotFoundError("No module named 'tf2onnx'")) == "tf2onnx"
     wrapped = RuntimeError("conversion failed")
     wrapped.__cause__ = ImportError("This requires the jax2onnx module. You can install it via "
                                     "`pip install jax2onnx`")
-    assert export._missing_package(wrapped) == "jax2onnx"
-    assert export._missing_package(ValueError("other")) is None
+    assert explanations.missing_package(wrapped) == "jax2onnx"
+    assert explanations.missing_package(ValueError("other")) is None
 
 
 def test_the_cli_offers_every_export_format():

@@ -24,13 +24,14 @@ import numpy as np
 import pytest
 
 from kbuilder import cli
-from kbuilder.graph import codegen
 from kbuilder.graph.build import build_model
 from kbuilder.graph.codegen import (
     CodegenError,
     generate_model_code,
     generate_notebook,
     generate_training_script,
+    layer_args,
+    literals,
     write_notebook,
 )
 from kbuilder.graph.commands import (
@@ -49,7 +50,7 @@ from kbuilder.graph.templates import TEMPLATES
 from tests.graph.applications import APPLICATIONS
 from tests.graph.helpers import add_input, add_layer, add_output
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
 FORBIDDEN = ("from_config", "deserialize", "load_model", "json", "import kbuilder",
              "from kbuilder")
@@ -117,8 +118,8 @@ def assert_round_trip(graph: Graph, tmp_path: Path) -> str:
     assert [lay.name for lay in all_layers(got)] == [lay.name for lay in all_layers(expected)]
     for a, b in zip(all_layers(expected), all_layers(got), strict=True):
         if not isinstance(a, keras.Model):
-            assert codegen._same(
-                codegen._comparable(b.get_config()), codegen._comparable(a.get_config())
+            assert layer_args.same(
+                layer_args.comparable(b.get_config()), layer_args.comparable(a.get_config())
             ), a.name
     assert got.count_params() == expected.count_params()
     for a, b in zip(expected.layers, got.layers, strict=True):
@@ -368,7 +369,7 @@ def test_a_graph_with_problems_is_refused():
 
 def test_strings_are_escaped_for_any_text():
     for text in ADVERSARIAL + ["", "\x00\x7f\ud800\U0001f600", "'''\"\"\""]:
-        literal = codegen._string(text)
+        literal = literals.string(text)
         assert eval(literal) == text  # noqa: S307 - our own literal
         assert "\n" not in literal
 

@@ -23,6 +23,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from kbuilder.graph.codegen.literals import literal, string
+from kbuilder.graph.codegen.sources import SourceRegistry
+
 NUMERIC_INPUT = "numeric"  # the Input of the numeric block (as runtime.data.row_encoder)
 
 
@@ -91,7 +94,6 @@ def trained_encoding(project: Any, project_path: str | os.PathLike[str] | None
 
 def settings_lines(encoding: RowEncoding | None) -> list[str]:
     """The settings block's lines for ``encode_rows`` (``None``: filled by ``load_data``)."""
-    from kbuilder.graph.codegen import _literal, _string
 
     if encoding is None:
         return [
@@ -109,11 +111,11 @@ def settings_lines(encoding: RowEncoding | None) -> list[str]:
     lines += _multiline("VOCABULARIES", encoding.vocabularies,
                         "categorical column -> its training categories (codes 1, 2, ...)")
     lines += [
-        f"CATEGORY_INPUTS = {_literal(encoding.category_inputs)}  "
+        f"CATEGORY_INPUTS = {literal(encoding.category_inputs)}  "
         "# categorical column -> the Input of its codes",
-        f"CLASS_NAMES = {_literal(encoding.class_names)}  "
+        f"CLASS_NAMES = {literal(encoding.class_names)}  "
         "# the classes the model predicts, in order (empty: values)",
-        f"TRAINED_MODEL = {_string(encoding.model_path or 'model.keras')}  "
+        f"TRAINED_MODEL = {string(encoding.model_path or 'model.keras')}  "
         "# the model --predict uses",
     ]
     return lines
@@ -121,23 +123,19 @@ def settings_lines(encoding: RowEncoding | None) -> list[str]:
 
 def _multiline(name: str, value: list[Any] | dict[str, Any], comment: str) -> list[str]:
     """``NAME = [...]`` with one item per line (vocabularies can be long)."""
-    from kbuilder.graph.codegen import _literal
 
     if not value:
-        return [f"{name} = {_literal(value)}  # {comment}"]
-    items = ([_literal(v) for v in value] if isinstance(value, list)
-             else [f"{_literal(k)}: {_literal(v)}" for k, v in value.items()])
+        return [f"{name} = {literal(value)}  # {comment}"]
+    items = ([literal(v) for v in value] if isinstance(value, list)
+             else [f"{literal(k)}: {literal(v)}" for k, v in value.items()])
     brackets = "[]" if isinstance(value, list) else "{}"
     return [f"{name} = {brackets[0]}  # {comment}", *(f"    {item}," for item in items),
             brackets[1]]
 
 
-# name -> (source, names of the functions it calls), merged into codegen_data's sources.
-SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {}
-
-
-def _define(name: str, source: str, *needs: str) -> None:
-    SOURCES[name] = (source.strip("\n"), needs)
+# The functions of raw rows, merged into the data section's (see ``sources``).
+SOURCES = SourceRegistry()
+_define = SOURCES.define
 
 
 _define("numeric_column", r'''

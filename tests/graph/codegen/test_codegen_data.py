@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kbuilder.graph import codegen_data
-from kbuilder.graph.codegen import generate_notebook, generate_training_script
+from kbuilder.graph.codegen import data_common, generate_notebook, generate_training_script
 from kbuilder.graph.commands import History
 from kbuilder.graph.model import Graph
 from kbuilder.graph.project import Project
@@ -30,8 +29,8 @@ from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.graph.templates import TEMPLATES
 from kbuilder.runtime import data as runtime_data
 from kbuilder.runtime.data.dataset import Streamed
+from tests.graph.codegen.test_codegen import ruff_problems
 from tests.graph.helpers import add_input, add_layer, add_output
-from tests.graph.test_codegen import ruff_problems
 
 # ======================================================================================
 # Data files
@@ -413,12 +412,12 @@ def test_keras_datasets_are_prepared_as_kbuilder_does(monkeypatch):
 
 
 def test_the_rules_agree_with_the_runtime():
-    assert codegen_data.CLASS_LABEL_LIMIT == runtime_data.CLASS_LABEL_LIMIT
-    assert codegen_data.VOCABULARY_SIZE == runtime_data.VOCABULARY_SIZE
-    assert codegen_data.SEQUENCE_LENGTH == runtime_data.SEQUENCE_LENGTH
-    assert codegen_data.MAX_AUTO_CATEGORIES == runtime_data.MAX_AUTO_CATEGORIES
-    assert set(codegen_data.MISSING_MARKERS) == runtime_data.MISSING_MARKERS
-    assert codegen_data.MISSING_CATEGORY == runtime_data.MISSING_CATEGORY
+    assert data_common.CLASS_LABEL_LIMIT == runtime_data.CLASS_LABEL_LIMIT
+    assert data_common.VOCABULARY_SIZE == runtime_data.VOCABULARY_SIZE
+    assert data_common.SEQUENCE_LENGTH == runtime_data.SEQUENCE_LENGTH
+    assert data_common.MAX_AUTO_CATEGORIES == runtime_data.MAX_AUTO_CATEGORIES
+    assert set(data_common.MISSING_MARKERS) == runtime_data.MISSING_MARKERS
+    assert data_common.MISSING_CATEGORY == runtime_data.MISSING_CATEGORY
 
 
 # ======================================================================================
