@@ -588,6 +588,9 @@ class GroupCommand(MacroCommand):
                     nid,
                 )
         order = [nid for nid in graph.topological_order() if nid in selected]
+        # The block and its graph share one name, unique in the graph (a rename keeps them
+        # equal, so an undo must find them equal too).
+        name = graph.unique_name(name)
         sub = Graph(name)
         # Each distinct outside source feeding the selection becomes an inner input.
         outer_in: list[tuple[str, int]] = []
@@ -619,7 +622,7 @@ class GroupCommand(MacroCommand):
             out = Node("output", sub.unique_name(f"{graph.node(src).name}_out"))
             sub._insert_node(out)
             sub._insert_edge(Edge(new_id(), src, port, out.id, DEFAULT_PORT))
-        block = Node("block", graph.unique_name(name), subgraph=sub)
+        block = Node("block", name, subgraph=sub)
         xs = [graph.node(n).position for n in ids]
         block._position = (sum(p[0] for p in xs) / len(xs), sum(p[1] for p in xs) / len(xs))
         self.block_id = block.id

@@ -97,3 +97,19 @@ def test_random_edits_undo_to_identical_graph(data):
     for expected in states[1:]:
         h.redo()
         assert snapshot(g) == expected
+
+
+def test_a_renamed_block_undoes_to_the_name_its_group_gave_it():
+    """Found by the property test: grouping when "block" is taken names the block
+    "block_1" and must name its graph so too, or undoing a rename of it (which renames
+    both) leaves the graph named differently than before."""
+    g, h, _ = mlp()
+    h.clear()
+    h.push(GroupCommand(g, {g.nodes[1].id}))  # "block"
+    h.push(GroupCommand(g, {g.nodes[-1].id}))  # "block" is taken: "block_1"
+    block = g.nodes[-1]
+    assert block.name == block.subgraph.name == "block_1"
+    before = snapshot(g)
+    h.push(RenameNodeCommand(g, block.id, "scan"))
+    h.undo()
+    assert snapshot(g) == before
