@@ -110,6 +110,11 @@ class DataSettings:
     def role_overrides(self) -> dict[str, str]:
         return dict(self.roles)
 
+    def categorical_columns(self) -> tuple[str, ...]:
+        """The columns chosen as categorical, either way (read as text, even if numbers)."""
+        return tuple(sorted(set(self.categorical) | {
+            c for c, r in self.roles if r == "categorical"}))
+
     def merge_map(self) -> dict[str, dict[str, str]]:
         """column -> {value: the value it becomes}."""
         out: dict[str, dict[str, str]] = {}

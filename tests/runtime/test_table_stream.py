@@ -16,7 +16,7 @@ import pytest
 
 from kbuilder.graph.settings import DataSettings, SettingsError, parse_table_spec
 from kbuilder.runtime.data import DataError, load_data, tables
-from kbuilder.runtime.data.split import _median
+from kbuilder.runtime.data.split import median
 from kbuilder.runtime.data.table_splits import TableSplit
 from kbuilder.runtime.data.table_stats import Moments, Reservoir
 from kbuilder.runtime.data.table_stream import scan_table, split_of
@@ -77,7 +77,7 @@ def test_moments_and_reservoir_merge_blocks_as_numpy_computes_the_whole():
     assert m.count == 5000 and m.mean == pytest.approx(values.mean(), rel=1e-12)
     assert m.variance == pytest.approx(values.var(), rel=1e-10)
     assert (m.minimum, m.maximum) == (values.min(), values.max())
-    assert _median(sample.values) == _median(values.astype(np.float32))  # all kept: exact
+    assert median(sample.values) == median(values.astype(np.float32))  # all kept: exact
     small = Reservoir(100, np.random.default_rng(0))
     for block in np.array_split(values, 13):
         small.add(block.astype(np.float32))
@@ -106,7 +106,7 @@ def test_one_pass_statistics_match_numpy_on_a_messy_csv(tmp_path):
             assert n.train.mean == pytest.approx(present.mean(), rel=1e-6)
             assert n.train.variance == pytest.approx(present.var(), rel=1e-5)
             assert n.missing == int(np.isnan(x[:, names.index(n.name)]).sum())
-            assert n.fill_value() == _median(x[split == 0][:, names.index(n.name)])
+            assert n.fill_value() == median(x[split == 0][:, names.index(n.name)])
     length = next(f for f in plan.features if f.column == "length").numbers[0]
     assert length.missing > 0 and 1000 < length.fill_value() < 2000
     # The moments the Normalization gets are those of the filled training rows.

@@ -123,8 +123,7 @@ def table_settings(settings: Any) -> list[str]:
             f"SKIP_ROWS = {(header - 1) if isinstance(header, int) else 0}",
             f"COLUMNS = {literal(None)}  # None: the first row names the columns",
         ]
-    text_columns = sorted(set(settings.categorical)
-                          | {c for c, r in settings.roles if r == "categorical"})
+    text_columns = list(settings.categorical_columns())
     features = list(settings.features) if settings.features is not None else None
     lines += [
         f"TARGET = {literal(spec.target)}  # the column to predict (None: the last one)",

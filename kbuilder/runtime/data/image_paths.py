@@ -152,7 +152,7 @@ def table_rows_with_images(path: str, settings: DataSettings, trained: Any) -> A
     import dataclasses
 
     from kbuilder.graph.settings import parse_source
-    from kbuilder.runtime.data.roles import _analyse, _encode
+    from kbuilder.runtime.data.roles import analyse_column, encode_column
     from kbuilder.runtime.data.tables import read_table
 
     if parse_source(settings.source)[0] != "csv":
@@ -175,7 +175,7 @@ def table_rows_with_images(path: str, settings: DataSettings, trained: Any) -> A
     if require:
         raise DataError(f"{table.name} has no column '{require[0]}' of image paths, which "
                         "the model was trained on.", path=str(path), column=require[0])
-    infos = [_analyse(table, name, reading, False, None, True)
+    infos = [analyse_column(table, name, reading, False, None, True)
              for name in features if name in table.columns]
     images = [(i.role.name, i.text) for i in infos if i.role.role == "image_path"]
     if not images:
@@ -184,7 +184,7 @@ def table_rows_with_images(path: str, settings: DataSettings, trained: Any) -> A
     columns: dict[str, np.ndarray] = {}
     for info in infos:
         if info.role.used:
-            for block, names, _ in _encode(table, info, kept, True):
+            for block, names, _ in encode_column(table, info, kept, True):
                 columns.update(zip(names, block.T, strict=True))
     names = trained.feature_names or []
     fills = {m["column"]: m["filled_with"] for m in trained.missing

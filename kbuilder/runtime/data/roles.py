@@ -110,10 +110,10 @@ def column_roles(table: Table, settings: DataSettings | None = None,
                  target: str | None = None) -> list[ColumnRole]:
     """The role of every column of ``table`` (the target's role is ``"target"``)."""
     settings = settings or DataSettings()
-    return [_analyse(table, name, settings, name == target).role for name in table.header]
+    return [analyse_column(table, name, settings, name == target).role for name in table.header]
 
 
-def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
+def analyse_column(table: Table, name: str, settings: DataSettings, is_target: bool,
              rows: np.ndarray | None = None, chosen: bool = False) -> _Column:
     import pyarrow as pa
 
@@ -189,9 +189,9 @@ def _analyse(table: Table, name: str, settings: DataSettings, is_target: bool,
         else text_values(column)
     encoded = numbers.encoded if numbers is not None else None
     if merges:
-        from kbuilder.runtime.data.tables import _apply_merges
+        from kbuilder.runtime.data.tables import apply_merges
 
-        text, encoded = _apply_merges(text, merges), None
+        text, encoded = apply_merges(text, merges), None
     missing = text.null_count
     counts = encoded.counts() if encoded is not None else _value_counts(text)
     distinct = len(counts)
@@ -298,10 +298,10 @@ def _suggest_merges(counts: dict[str, int]) -> tuple[tuple[str, str], ...]:
 
 
 # ======================================================================== encoding
-def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
-                 task: str | None) -> Raw:
-    """The table's features and target, encoded by the columns' roles."""
-    notes: list[str] = list(table.notes)
+def target_and_features(table: Table, settings: DataSettings, spec_target: str | None,
+                        notes: list[str]) -> tuple[str, list[str]]:
+    """The column to predict (the last one when none is chosen, said in ``notes``) and
+    the feature columns; every column the settings name must be in ``table``."""
     target = settings.target or spec_target
     if target is None:
         target = table.header[-1]
@@ -320,6 +320,14 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
         features = [c for c in table.header if c != target]
     require_columns(table, list(settings.categorical))
     require_columns(table, [c for c, _ in settings.roles])
+    return target, features
+
+
+def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
+                 task: str | None) -> Raw:
+    """The table's features and target, encoded by the columns' roles."""
+    notes: list[str] = list(table.notes)
+    target, features = target_and_features(table, settings, spec_target, notes)
     merges = settings.merge_map()
     y, task, class_names, kept, target_notes = target_values(
         table, target, merges.get(target, {}), task)
@@ -336,19 +344,19 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
     for name in features:
         chosen = explicit_features or name in settings.categorical \
             or name in settings.role_overrides()
-        info = _analyse(table, name, settings, False, None if all_rows else kept, chosen)
+        info = analyse_column(table, name, settings, False, None if all_rows else kept, chosen)
         role = info.role
         if role.role == "image_path":  # not a feature: a stream for an image Input
             image_columns.append((name, info.text))
             continue
         if not role.used:
-            notes.append(_left_out_note(role))
+            notes.append(left_out_note(role))
             continue
         if in_model:
             model_inputs.append(_model_column(table, info, kept, all_rows, names, blocks,
                                               missing))
             continue
-        for block, block_names, entry in _encode(table, info, kept, all_rows):
+        for block, block_names, entry in encode_column(table, info, kept, all_rows):
             if entry is not None:
                 if entry.get("filled_with") == "median":
                     entry["index"] = len(names)  # filled after the split, see finish
@@ -418,9 +426,9 @@ def _model_column(table: Table, info: _Column, kept: np.ndarray, all_rows: bool,
     elif role.role == "boolean" and info.numbers is None:
         text = info.text if info.text is not None else text_values(
             _rows(table.columns[name], kept, all_rows))
-        true, false = _boolean_words(text)
+        true, false = boolean_words(text)
         spec = {"column": name, "kind": "boolean", "true": true, "false": false}
-    for block, block_names, entry in _encode(table, info, kept, all_rows):
+    for block, block_names, entry in encode_column(table, info, kept, all_rows):
         if entry is not None:
             if entry.get("filled_with") == "median":
                 entry["filled_with"] = "in the model (FillMissing: the training median)"
@@ -432,7 +440,7 @@ def _model_column(table: Table, info: _Column, kept: np.ndarray, all_rows: bool,
     return "numeric", spec
 
 
-def _boolean_words(text: Any) -> tuple[list[str], list[str]]:
+def boolean_words(text: Any) -> tuple[list[str], list[str]]:
     """The lowered words a yes/no column reads as 1 and as 0 (as ``_boolean`` reads them)."""
     import pyarrow.compute as pc
 
@@ -443,7 +451,7 @@ def _boolean_words(text: Any) -> tuple[list[str], list[str]]:
     return lowered[1:], lowered[:1]
 
 
-def _left_out_note(role: ColumnRole) -> str:
+def left_out_note(role: ColumnRole) -> str:
     if role.role == "empty":
         return f"Column '{role.name}' is empty and was left out."
     if role.role == "ignore":
@@ -466,7 +474,7 @@ def _median_entry(name: str, count: int) -> dict[str, Any] | None:
     return {"column": name, "count": count, "filled_with": "median"} if count else None
 
 
-def _encode(table: Table, info: _Column, kept: np.ndarray, all_rows: bool):
+def encode_column(table: Table, info: _Column, kept: np.ndarray, all_rows: bool):
     """Blocks of float32 features for one column: (block, names, missing entry)."""
 
     role, name = info.role, info.role.name
@@ -496,12 +504,12 @@ def _encode(table: Table, info: _Column, kept: np.ndarray, all_rows: bool):
         yield _boolean(table, name, text, lines)
         return
     if role.role == "datetime":
-        yield from _dates(table, name, _rows(table.columns[name], kept, all_rows), lines)
+        yield from date_features(table, name, _rows(table.columns[name], kept, all_rows), lines)
         return
     if role.role == "numeric":  # the user's choice, on a column of text
         numbers = as_numbers(_rows(table.columns[name], kept, all_rows), table.decimal)
         info.numbers = numbers if numbers is not None else Numbers(np.zeros(0), 1, 0, "")
-        yield from _encode(table, info, kept, all_rows)
+        yield from encode_column(table, info, kept, all_rows)
         return
     # categorical
     text = info.text if info.text is not None else text_values(
@@ -581,7 +589,7 @@ def date_parts(column: Any) -> tuple[list[str], np.ndarray, int]:
     return names, block, bad
 
 
-def _dates(table: Table, name: str, column: Any, lines: np.ndarray | None):
+def date_features(table: Table, name: str, column: Any, lines: np.ndarray | None):
     parts, block, bad = date_parts(column)
     if bad:
         stamps_missing = np.isnan(block[:, 0])

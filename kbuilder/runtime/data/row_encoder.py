@@ -104,11 +104,11 @@ def category_text(column: Any, merges: dict[str, str]) -> Any:
     """A categorical column's values as text, merged, missing as ``(missing)``."""
     import pyarrow.compute as pc
 
-    from kbuilder.runtime.data.tables import MISSING_CATEGORY, _apply_merges, text_values
+    from kbuilder.runtime.data.tables import MISSING_CATEGORY, apply_merges, text_values
 
     text = text_values(column)
     if merges:
-        text = _apply_merges(text, merges)
+        text = apply_merges(text, merges)
     return pc.fill_null(text, string_scalar(MISSING_CATEGORY))
 
 

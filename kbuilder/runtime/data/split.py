@@ -160,7 +160,7 @@ def split_rows(
     return index[~mask], index[mask]
 
 
-def _median(values: np.ndarray) -> float:
+def median(values: np.ndarray) -> float:
     """``np.median`` of the values that are not NaN (0 if none), computed as it does (the
     middle one, or the mean of the middle two, in the values' dtype) from one partition
     point, the lower middle being the largest value below it: five times faster than
@@ -194,7 +194,7 @@ def _impute_median_in_place(raw: Raw, train_idx: np.ndarray) -> None:
     medians = {}
     for col in raw.impute_columns:
         column = raw.x[:, col]
-        medians[col] = _median(column[train_idx])
+        medians[col] = median(column[train_idx])
         column[np.isnan(column)] = medians[col]
     for entry in raw.missing:
         if entry.get("index") in medians:
@@ -206,14 +206,14 @@ def _impute_median(raw: Raw, *parts: Any) -> list[Any]:
     x_train = parts[0]
     medians = {}
     for col in raw.impute_columns:
-        medians[col] = _median(x_train[:, col])
+        medians[col] = median(x_train[:, col])
     out = []
     # One row of fill values (NaN elsewhere) broadcast over each part: whole-array passes
     # instead of one strided pass per column.
     fill = np.full(x_train.shape[1], np.nan, dtype=x_train.dtype)
     gaps = np.zeros(x_train.shape[1], dtype=bool)
-    for col, median in medians.items():
-        fill[col], gaps[col] = median, True
+    for col, value in medians.items():
+        fill[col], gaps[col] = value, True
     for x in parts:
         if x is not None:
             if isinstance(raw.x, np.ndarray) and np.may_share_memory(x, raw.x):

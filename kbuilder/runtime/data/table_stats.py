@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from kbuilder.runtime.data.arrow_numpy import from_numpy, to_numpy
-from kbuilder.runtime.data.split import _median
+from kbuilder.runtime.data.split import median
 
 RESERVOIR_SIZE = 100_000  # training values kept per numeric column for its median
 VOCABULARY_CAP = 10_000  # distinct values counted per text column before giving up
@@ -89,9 +89,9 @@ class NumericColumn:
     sample: Reservoir | None = None
 
     def fill_value(self) -> float:
-        """The training rows' median (``split._median`` of the float32 values; exact while
+        """The training rows' median (``split.median`` of the float32 values; exact while
         the reservoir holds them all)."""
-        return _median(self.sample.values) if self.sample is not None else 0.0
+        return median(self.sample.values) if self.sample is not None else 0.0
 
 
 @dataclass

@@ -45,11 +45,10 @@ from kbuilder.runtime.data.table_stats import (
 from kbuilder.runtime.data.tables import (
     MISSING_CATEGORY,
     Table,
-    _apply_merges,
+    apply_merges,
     as_numbers,
     check_float32,
     looks_like_identifier,
-    require_columns,
     text_values,
 )
 
@@ -253,7 +252,7 @@ def _zero_one(text: Any, true_words: frozenset[str]) -> np.ndarray:
 
 def _text(column: Any, merges: dict[str, str] | None) -> Any:
     text = text_values(column)
-    return _apply_merges(text, merges) if merges else text
+    return apply_merges(text, merges) if merges else text
 
 
 def _target_numbers(table: Table, column: str) -> np.ndarray:
@@ -335,34 +334,17 @@ def scan_table(settings: DataSettings, task: str | None = None,
         spec = settings.table()
     except SettingsError as exc:
         raise DataError(str(exc)) from None
-    categorical = set(settings.categorical) | {
-        c for c, r in settings.roles if r == "categorical"}
-    reader = open_blocks(spec, tuple(sorted(categorical)), block_bytes)
+    reader = open_blocks(spec, settings.categorical_columns(), block_bytes)
     first = reader.read(reader.blocks[0])
     notes = list(reader.notes)
-    target = settings.target or spec.target
-    if target is None:
-        target = first.header[-1]
-        notes.append(f"No target column was chosen; using the last column '{target}'.")
-    require_columns(first, [target])
-    if settings.features is not None:
-        require_columns(first, list(settings.features))
-        if target in settings.features:
-            raise DataError(
-                f"Column '{target}' of {first.name} is both the target and a feature; the "
-                "model must not see the answer. Remove it from the features.",
-                path=first.path, column=target)
-        names = list(settings.features)
-    else:
-        names = [c for c in first.header if c != target]
-    require_columns(first, list(settings.categorical) + [c for c, _ in settings.roles])
+    target, names = role_rules.target_and_features(first, settings, spec.target, notes)
     merges = settings.merge_map()
     rng = np.random.default_rng(settings.seed)
     features: list[Feature] = []
     for name in names:
         chosen = settings.features is not None or name in settings.categorical \
             or name in settings.role_overrides()
-        info = role_rules._analyse(first, name, settings, False, None, chosen)
+        info = role_rules.analyse_column(first, name, settings, False, None, chosen)
         role = info.role
         if role.role == "image_path":
             raise DataError(f"Column '{name}' of {first.name} holds image paths, which a "
@@ -371,7 +353,7 @@ def scan_table(settings: DataSettings, task: str | None = None,
         if not role.used:
             judged = "" if len(reader.blocks) == 1 else \
                 f" (judged from the file's first {first.num_rows:,} rows)"
-            notes.append(role_rules._left_out_note(role)[:-1] + judged + ".")
+            notes.append(role_rules.left_out_note(role)[:-1] + judged + ".")
             continue
         features.append(dataclasses.replace(_feature(name, role.role, info, rng),
                                             chosen=chosen))
@@ -403,9 +385,9 @@ def _feature(name: str, role: str, info: Any, rng: np.random.Generator) -> Featu
 
         return Feature(name, "date", [_numeric(f"{name}.{p}", rng) for p in DATE_PARTS])
     if role == "boolean" and info.numbers is None:
-        from kbuilder.runtime.data.roles import _boolean_words
+        from kbuilder.runtime.data.roles import boolean_words
 
-        true, false = _boolean_words(info.text)  # as the first block reads its words
+        true, false = boolean_words(info.text)  # as the first block reads its words
         return Feature(name, "boolean_text", [_numeric(name, rng)],
                        true_words=frozenset(true), false_words=frozenset(false))
     return Feature(name, "number", [_numeric(name, rng)])
@@ -478,9 +460,9 @@ class _Pass:
                         path=table.path, column=f.column)
                 parts = _zero_one(text, f.true_words)[:, None]
             else:
-                from kbuilder.runtime.data.roles import _dates
+                from kbuilder.runtime.data.roles import date_features
 
-                parts = np.concatenate([b for b, _, _ in _dates(
+                parts = np.concatenate([b for b, _, _ in date_features(
                     table, f.column, column, None if len(kept) == table.num_rows else kept)],
                     axis=1).astype(np.float64)
                 if parts.shape[1] == 5:

@@ -797,9 +797,7 @@ def load_csv(location: str, settings: DataSettings, task: str | None) -> Raw:
         spec = settings.table()
     except SettingsError as exc:
         raise DataError(str(exc)) from None
-    categorical = set(settings.categorical) | {
-        c for c, r in settings.roles if r == "categorical"}
-    table = read_table(spec, text_columns=tuple(sorted(categorical)))
+    table = read_table(spec, text_columns=settings.categorical_columns())
     return encode_table(table, settings, spec.target, task)
 
 
@@ -842,7 +840,7 @@ def target_values(
         if text is None:
             text = text_values(raw)
         if merges:
-            text = _apply_merges(text, merges)
+            text = apply_merges(text, merges)
         kept = np.flatnonzero(encoded.codes >= 0) if encoded is not None else \
             np.flatnonzero(to_numpy(pc.is_valid(text)))
     if len(kept) < table.num_rows:
@@ -875,7 +873,7 @@ def target_values(
     return ids, "classification", names, kept, notes + label_notes
 
 
-def _apply_merges(text: Any, merges: dict[str, str]) -> Any:
+def apply_merges(text: Any, merges: dict[str, str]) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
