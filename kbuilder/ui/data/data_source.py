@@ -69,6 +69,8 @@ DATASET_INFO = {
     "boston_housing": "506 houses, 13 measurements, price (regression). Downloaded on first "
                       "use (57 kB).",
 }
+# From this size on, the CSV page suggests streaming the table (it may not fit in memory).
+LARGE_TABLE_BYTES = 2**30
 CSV_FILTER = ("Tables (*.csv *.tsv *.tab *.txt *.parquet *.pq *.xlsx *.xlsm);;"
               "All files (*)")
 # The reading options a user can pick: (label, value); None: detected.
@@ -251,6 +253,18 @@ class QtDataSourceForm(QWidget):
         self.sheet_edit.setPlaceholderText("first sheet")
         self.sheet_edit.setToolTip("Excel: the sheet to read")
         self.sheet_edit.editingFinished.connect(self._on_control_changed)
+        self.stream_check = QCheckBox("Stream from disk (for tables larger than memory)", page)
+        self.stream_check.setToolTip(
+            "Read the table in blocks instead of whole, so memory does not grow with its "
+            "size. It costs a second pass over the file (the first computes the statistics, "
+            "categories and classes), the column roles are judged on the first block, and "
+            "each row's split follows from a hash of its line and the seed instead of a "
+            "stratified shuffle.")
+        self.stream_check.toggled.connect(self._on_control_changed)
+        self.stream_note = QLabel(page)  # a large file: streaming suggested
+        self.stream_note.setObjectName("muted")
+        self.stream_note.setWordWrap(True)
+        self.stream_note.hide()
         reading = QFormLayout()
         reading.setContentsMargins(0, 0, 0, 0)
         reading.addRow("Header", self.header_combo)
@@ -258,6 +272,8 @@ class QtDataSourceForm(QWidget):
         reading.addRow("Decimal", self.decimal_combo)
         reading.addRow("Encoding", self.encoding_combo)
         reading.addRow("Sheet", self.sheet_edit)
+        reading.addRow(self.stream_check)
+        reading.addRow(self.stream_note)
         self.reading_box = QGroupBox("Reading", page)
         self.reading_box.setLayout(reading)
         hint = QLabel("Untick “Use” to leave a column out; tick “Categorical” for numbers "
@@ -399,6 +415,8 @@ class QtDataSourceForm(QWidget):
             self._select(self.decimal_combo, table.decimal if table else None)
             self._select(self.encoding_combo, table.encoding if table else None)
             self.sheet_edit.setText((table.sheet or "") if table else "")
+            self.stream_check.setChecked(bool(table and table.stream))
+            self._show_stream_note(table.path if table else "")
             self._merges = tuple(settings.merges)
             self.npz_path.setText(settings.location if kind == "npz" else "")
             self._show_arrays(settings.location if kind == "npz" else "")
@@ -447,6 +465,7 @@ class QtDataSourceForm(QWidget):
                 encoding=self.encoding_combo.currentData(),
                 sheet=self.sheet_edit.text().strip() or None,
                 roles=self._role_choices(path), merges=self._merges,
+                stream_table=self.stream_check.isChecked(),
                 **self._image_column_settings(), **common)
         elif kind == "npz":
             if not self.npz_path.text():
@@ -512,9 +531,24 @@ class QtDataSourceForm(QWidget):
             self._updating = True
             self.csv_path.setText(path)
             self._merges = ()
+            self._show_stream_note(path)
             self.show_columns(None, None)  # a new file: its own columns, target unset
             self._updating = False
             self.chosen.emit()
+
+    def _show_stream_note(self, path: str) -> None:
+        """Suggest streaming for a file this large, unless it is already streamed (a size
+        check only: no memory probe, which would need a platform-specific call)."""
+        try:
+            size = Path(path).stat().st_size if path else 0
+        except OSError:
+            size = 0
+        large = size >= LARGE_TABLE_BYTES
+        if large:
+            self.stream_note.setText(
+                f"This file is {size / 2**30:.1f} GB: if it does not fit in memory, tick "
+                "“Stream from disk”.")
+        self.stream_note.setVisible(large)
 
     def choose_npz(self) -> None:
         path = self._dialogs().ask_open_path("Choose a NumPy file", NUMPY_FILTER,

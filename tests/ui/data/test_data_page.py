@@ -589,3 +589,50 @@ def test_a_model_of_two_inputs_gets_its_arrays_chosen_fitted_and_trained(qtbot, 
     record = recorded.args[0]
     assert record["status"] == "completed", record.get("message")
     assert record["data"]["input_arrays"] == {"image": "pixels"}
+
+
+def test_streaming_a_table_is_a_reading_option_saved_with_the_project(
+        qtbot, mlp_window, make_window, tmp_path, monkeypatch):
+    """"Stream from disk" sets the data settings' ``stream_table`` (ticked and unticked),
+    and a reopened project shows it ticked; a large file gets streaming suggested."""
+    from kbuilder.ui.data import data_source
+
+    path = tmp_path / "people.csv"
+    path.write_text(CSV_GOOD)
+    monkeypatch.setattr(data_source, "LARGE_TABLE_BYTES", path.stat().st_size)
+    page = open_data_tab(mlp_window)
+    mlp_window.dialogs.open_path = str(path)
+    choose_kind(page, "csv")
+    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    assert page.wait(60)
+    assert page.error is None, page.error
+    check = page.source.stream_check
+    assert not check.isChecked() and mlp_window.project.data.stream_table is False
+    assert "second pass" in check.toolTip() and "first block" in check.toolTip()
+    assert page.source.stream_note.isVisibleTo(page.source)
+    assert "Stream from disk" in page.source.stream_note.text()
+
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    page.apply_controls()
+    assert page.wait(60)
+    assert page.error is None, page.error
+    assert mlp_window.project.data.stream_table is True
+    assert mlp_window.project.data.table().stream is True
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    page.apply_controls()
+    assert page.wait(60)
+    assert mlp_window.project.data.stream_table is False
+    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    page.apply_controls()
+    assert page.wait(60)
+    saved = mlp_window.project.data
+    assert saved.stream_table is True
+    project = tmp_path / "model.kbproj"
+    assert mlp_window.save_as(project)
+
+    other = make_window()
+    assert other.open_project(project)
+    page = open_data_tab(other)
+    assert other.project.data == saved
+    assert page.source.stream_check.isChecked()
+    assert not other.doc.modified  # loading what was saved changes nothing
