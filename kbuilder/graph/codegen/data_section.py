@@ -76,7 +76,8 @@ class DataSection:
 
 # Every module-level name a data section may define (generated variables avoid them).
 DEFINED_NAMES = frozenset(
-    {"load_data", "fit_to_input", "one_hot", "MISSING_MARKERS", "MISSING_CATEGORY",
+    {"load_data", "fit_to_input", "one_hot", "read_table", "split_samples", "row_lines",
+     "MISSING_MARKERS", "MISSING_CATEGORY",
      "CLASS_LABEL_LIMIT", "MAX_AUTO_CATEGORIES", "SPLIT_SEED", "VALIDATION_SPLIT",
      "TEST_SPLIT", "DATA_PATH", "TARGET", "FEATURES", "CATEGORICAL", "IMAGE_SIZE",
      "COLOR_MODE", "NUM_WORDS", "SEQUENCE_LENGTH", "INPUT_SHAPE", "INPUT_SHAPES",
@@ -202,7 +203,14 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
             lines += rows_code.settings_lines(rows)
             stdlib |= {"import os", "import tempfile"}
         loader = _SOURCES[source][0]
-        needs = [reader, *(n for n in _SOURCES[source][1] if n != "read_table")]
+        # A streamed table's rows are split by their lines (Excel is never streamed).
+        hashed = settings.table().stream is True and fmt != "excel"
+        if hashed and fmt != "parquet":
+            stdlib.add("import csv")
+        splitter = [f"row_lines_{'parquet' if fmt == 'parquet' else 'csv'}",
+                    "split_samples_hashed"] if hashed else ["split_samples_shuffled"]
+        needs = [reader, *splitter, *(n for n in _SOURCES[source][1]
+                                      if n not in ("read_table", "split_samples"))]
         if source == "load_csv_model":  # predictions on raw rows of the file
             needs += [f"read_rows_{'csv' if fmt in ('csv', 'tsv') else 'file'}",
                       "encode_rows", "predict_csv", "save_csv", "load_trained"]

@@ -331,10 +331,10 @@ def load_data(path):
     x = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
     if classes is not None:
         print(f"Classes: {classes}")
-    train, validation, test = split_rows(len(y), labels=None if classes is None else y)
+    train, validation, test = split_samples(path, y, classes, kept)
     x_train, x_val, x_test = fill_missing(with_missing, names, x[train], x[validation], x[test])
     return (x_train, y[train]), (x_val, y[validation]), (x_test, y[test])
-''', "read_table", "table_target", "column_role", "encode_feature", "split_rows",
+''', "read_table", "table_target", "column_role", "encode_feature", "split_samples",
         "fill_missing")
 
 _define("load_csv_model", r'''
@@ -379,7 +379,7 @@ def load_data(path):
         NUMERIC_COLUMNS.append(numeric_column(name, role, numbers, text, block_names))
     if classes is not None:
         print(f"Classes: {classes}")
-    train, validation, test = split_rows(len(y), labels=None if classes is None else y)
+    train, validation, test = split_samples(path, y, classes, kept)
     x = {"numeric": np.concatenate(blocks, axis=1)} if blocks else {}
     for key, (name, text) in categories.items():
         VOCABULARIES[name] = sorted(set(text.take(pa.array(train)).to_pylist()))
@@ -387,8 +387,67 @@ def load_data(path):
         x[key] = category_codes(text, VOCABULARIES[name])
     return tuple(({k: v[part] for k, v in x.items()}, y[part])
                  for part in (train, validation, test))
-''', "read_table", "table_target", "column_role", "encode_feature", "split_rows",
+''', "read_table", "table_target", "column_role", "encode_feature", "split_samples",
         "input_name", "category_codes", "numeric_column")
+
+# How the samples are split: "split_samples" is one of these, as the project reads the table
+# (DataSettings.stream_table: kbuilder streams it and splits rows by a hash of their line).
+_define("split_samples_shuffled", r'''
+def split_samples(path, y, classes, kept):
+    """The rows for training, validation and test: seeded, each class in proportion."""
+    return split_rows(len(y), labels=None if classes is None else y)
+''', "split_rows")
+
+_define("split_samples_hashed", r'''
+def split_samples(path, y, classes, kept):
+    """The rows for training, validation and test, as kbuilder splits a table it streams:
+    each row by a hash of its line in the file and SPLIT_SEED (not stratified), so that a
+    row keeps its split whatever else the file holds. This script reads the whole table;
+    kbuilder streamed it (read in blocks), with the same rows in each split."""
+    lines = row_lines(path)
+    if len(kept) and len(lines) <= int(kept.max()):
+        raise SystemExit(f"{path}: found the lines of {len(lines)} rows but read more rows.")
+    split = split_of(lines[kept])
+    return tuple(np.flatnonzero(split == part) for part in range(3))
+''', "split_of")  # and row_lines: the file format's
+
+_define("split_of", r'''
+def split_of(lines):
+    """Each row's split from its line: 0 train, 1 validation, 2 test. The line and
+    SPLIT_SEED are mixed by splitmix64 into a number u in [0, 1); u < TEST_SPLIT is a test
+    row, u < TEST_SPLIT + VALIDATION_SPLIT a validation row, the rest train."""
+    with np.errstate(over="ignore"):  # the mixing wraps around 2**64 on purpose
+        z = (lines.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+             + np.uint64(SPLIT_SEED + 1) * np.uint64(0xBF58476D1CE4E5B9))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    u = (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)  # the top 53 bits
+    split = np.zeros(len(lines), dtype=np.int8)
+    split[u < TEST_SPLIT + VALIDATION_SPLIT] = 1
+    split[u < TEST_SPLIT] = 2
+    return split
+''')
+
+_define("row_lines_csv", r'''
+def row_lines(path):
+    """The line of the file each row of read_table ends on (1-based, the header counted):
+    the records after the first SKIP_ROWS, blank ones left out as read_csv leaves them."""
+    encoding = "utf-8-sig" if ENCODING.lower() in ("utf8", "utf-8") else ENCODING
+    lines = []
+    with open(path, encoding=encoding, errors="replace", newline="") as file:
+        reader = csv.reader(file, delimiter=DELIMITER)
+        for i, record in enumerate(reader):
+            if i >= SKIP_ROWS and any(cell.strip(" \t\r\"") for cell in record):
+                lines.append(reader.line_num)
+    return np.asarray(lines, dtype=np.int64)
+''')
+
+_define("row_lines_parquet", r'''
+def row_lines(path):
+    """Each row's number in the file, 1-based: a Parquet row's "line"."""
+    return np.arange(1, pq.ParquetFile(path).metadata.num_rows + 1, dtype=np.int64)
+''')
 
 _define("input_name", r'''
 def input_name(column, taken):

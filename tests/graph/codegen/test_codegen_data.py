@@ -619,3 +619,77 @@ def test_a_table_in_model_encoding_is_prepared_as_kbuilder_does(writer, extra, t
     exec(compile(code[1], "data-cell", "exec"), space)
     for i, name in enumerate(names):
         np.testing.assert_array_equal(space["x_train"][i], want[f"x_train/{name}"])
+
+
+# ======================================================================================
+# A streamed table: rows split by a hash of their line
+# ======================================================================================
+def write_streamed_csv(folder: Path) -> Path:
+    """Numbers with gaps, a category, a value over two lines, a blank line, a row without
+    a label: each moves the line numbers the split is drawn from."""
+    rng = np.random.default_rng(8)
+    path = folder / "big.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["size", "colour", "label"])
+        for i in range(70):
+            colour = "light\nblue" if i == 5 else ["red", "blue", "green"][i % 3]
+            writer.writerow(["" if i % 9 == 4 else f"{rng.normal(3, 1):.2f}", colour,
+                             "" if i == 11 else ["yes", "no"][int(rng.integers(0, 2))]])
+            if i == 30:
+                f.write("\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, tmp_path):
+    """With ``stream_table`` the script splits each row by the hash of its line as
+    ``table_stream.split_of`` does: the same rows (by line) in each split, in file order,
+    with the same targets and encoded features, though the runtime reads the file in
+    blocks (small ones here) and the script reads it whole."""
+    from kbuilder.runtime.data.table_stream import scan_table
+
+    path = write_streamed_csv(tmp_path)
+    if fmt == "parquet":
+        import pandas as pd
+
+        frame = pd.read_csv(path)  # size: floats with NaN; colour, label: text
+        path = tmp_path / "big.parquet"
+        frame.to_parquet(path, row_group_size=16)
+    settings = DataSettings.from_dict({"source": f"{fmt}:{path}", "target": "label",
+                                       "stream_table": True, "seed": 4,
+                                       "validation_split": 0.2, "test_split": 0.25})
+    plan = scan_table(settings, block_bytes=300)
+    assert len(plan.reader.blocks) > 2  # really in blocks
+    want: dict[int, list] = {0: [], 1: [], 2: []}
+    for block in plan.reader.blocks:
+        x, y, lines, split = plan.encode(plan.reader.read(block))
+        for part in range(3):
+            want[part].append((x[split == part], y[split == part], lines[split == part]))
+
+    project = project_for(settings, (plan.width,), "sparse_categorical_crossentropy")
+    script = generate_training_script(project)
+    assert "kbuilder streamed it" in script and "def split_of" in script
+    assert ruff_problems(script, tmp_path) == ""
+    namespace: dict = {"__name__": "generated_training"}
+    with environment_kept():
+        exec(compile(script, "train.py", "exec"), namespace)
+    calls = []
+    split_samples = namespace["split_samples"]
+
+    def recording_split_samples(path, y, classes, kept):
+        calls.append((kept, split_samples(path, y, classes, kept)))
+        return calls[-1][1]
+
+    namespace["split_samples"] = recording_split_samples
+    splits = namespace["load_data"](namespace["DATA_PATH"])
+    (kept, rows), = calls
+    sample_lines = namespace["row_lines"](namespace["DATA_PATH"])[kept]
+    for part, (x, y) in enumerate(splits):
+        x_want, y_want, lines_want = (np.concatenate(a) for a in zip(*want[part], strict=True))
+        name = ("train", "validation", "test")[part]
+        np.testing.assert_array_equal(sample_lines[rows[part]], lines_want, err_msg=name)
+        np.testing.assert_array_equal(y, y_want, err_msg=name)
+        np.testing.assert_allclose(namespace["fit_to_input"](x), x_want, rtol=1e-6,
+                                   err_msg=name)
+    assert min(len(r) for r in rows) > 5  # every split has rows
