@@ -497,9 +497,11 @@ class QtDataSourceForm(QWidget):
         self.dataset_info.setText(DATASET_INFO.get(name or "", ""))
         val, test = self.validation_spin.value(), self.test_spin.value()
         train = max(0.0, 1 - val - test)
+        streamed = self.kind_combo.currentData() == "csv" and self.stream_check.isChecked()
+        how = ("Each row's split follows from its line and the seed (streamed: not "
+               "stratified)." if streamed else "Splits keep each class's share (stratified).")
         self.split_note.setText(f"Training gets {train:.0%} of the data, validation "
-                                f"{val:.0%}, test {test:.0%}. Splits keep each class's "
-                                "share (stratified).")
+                                f"{val:.0%}, test {test:.0%}. {how}")
 
     def _on_kind_changed(self, index: int) -> None:
         self._show_kind_page(index)

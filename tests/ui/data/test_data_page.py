@@ -618,6 +618,7 @@ def test_streaming_a_table_is_a_reading_option_saved_with_the_project(
     assert page.error is None, page.error
     assert mlp_window.project.data.stream_table is True
     assert mlp_window.project.data.table().stream is True
+    assert "not stratified" in page.source.split_note.text()  # split by each row's line
     qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
     page.apply_controls()
     assert page.wait(60)
