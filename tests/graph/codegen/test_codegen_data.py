@@ -641,8 +641,9 @@ def write_streamed_csv(folder: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, tmp_path):
+@pytest.mark.parametrize(("fmt", "encoding"), [("csv", "flat"), ("parquet", "flat"),
+                                              ("csv", "model")])
+def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, encoding, tmp_path):
     """With ``stream_table`` the script splits each row by the hash of its line as
     ``table_stream.split_of`` does: the same rows (by line) in each split, in file order,
     with the same targets and encoded features, though the runtime reads the file in
@@ -658,14 +659,17 @@ def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, tmp_path)
         frame.to_parquet(path, row_group_size=16)
     settings = DataSettings.from_dict({"source": f"{fmt}:{path}", "target": "label",
                                        "stream_table": True, "seed": 4,
-                                       "validation_split": 0.2, "test_split": 0.25})
+                                       "validation_split": 0.2, "test_split": 0.25,
+                                       "table_encoding": encoding})
     plan = scan_table(settings, block_bytes=300)
     assert len(plan.reader.blocks) > 2  # really in blocks
     want: dict[int, list] = {0: [], 1: [], 2: []}
     for block in plan.reader.blocks:
         x, y, lines, split = plan.encode(plan.reader.read(block))
         for part in range(3):
-            want[part].append((x[split == part], y[split == part], lines[split == part]))
+            in_part = split == part
+            want[part].append(({k: v[in_part] for k, v in x.items()} if encoding == "model"
+                               else x[in_part], y[in_part], lines[in_part]))
 
     project = project_for(settings, (plan.width,), "sparse_categorical_crossentropy")
     script = generate_training_script(project)
@@ -686,10 +690,18 @@ def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, tmp_path)
     (kept, rows), = calls
     sample_lines = namespace["row_lines"](namespace["DATA_PATH"])[kept]
     for part, (x, y) in enumerate(splits):
-        x_want, y_want, lines_want = (np.concatenate(a) for a in zip(*want[part], strict=True))
+        xs, ys, lines = zip(*want[part], strict=True)
+        x_want = {k: np.concatenate([x[k] for x in xs]) for k in xs[0]} \
+            if encoding == "model" else np.concatenate(xs)
+        y_want, lines_want = np.concatenate(ys), np.concatenate(lines)
         name = ("train", "validation", "test")[part]
         np.testing.assert_array_equal(sample_lines[rows[part]], lines_want, err_msg=name)
         np.testing.assert_array_equal(y, y_want, err_msg=name)
-        np.testing.assert_allclose(namespace["fit_to_input"](x), x_want, rtol=1e-6,
-                                   err_msg=name)
+        if encoding == "model":  # raw inputs by name: numbers (NaN kept), category codes
+            assert sorted(x) == sorted(x_want), name
+            for key in x:
+                np.testing.assert_allclose(x[key], x_want[key], rtol=1e-6, err_msg=name)
+        else:
+            np.testing.assert_allclose(namespace["fit_to_input"](x), x_want, rtol=1e-6,
+                                       err_msg=name)
     assert min(len(r) for r in rows) > 5  # every split has rows
