@@ -705,3 +705,8 @@ def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, encoding,
             np.testing.assert_allclose(namespace["fit_to_input"](x), x_want, rtol=1e-6,
                                        err_msg=name)
     assert min(len(r) for r in rows) > 5  # every split has rows
+    if encoding == "flat":  # the notebook's data cell: the same splits
+        cells = run_notebook_data(generate_notebook(project))
+        for (x, y), name in zip(splits, ("train", "val", "test"), strict=True):
+            np.testing.assert_array_equal(cells[f"y_{name}"], y, err_msg=name)
+            np.testing.assert_array_equal(cells[f"x_{name}"], namespace["fit_to_input"](x))
