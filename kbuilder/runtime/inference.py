@@ -31,7 +31,7 @@ def load_trained_model(path: str, compile: bool = True) -> Any:
     Raises:
         ModelImportError: the file is refused or cannot be loaded; the message says why.
     """
-    from kbuilder.graph.keras_import import SAFE_MODE_REMEDY, open_model_file
+    from kbuilder.graph.keras_io import SAFE_MODE_REMEDY, open_model_file
 
     # A model file is data: code inside it (Lambda) is refused, never trusted here.
     return open_model_file(path, compile=compile, remedy=SAFE_MODE_REMEDY)
