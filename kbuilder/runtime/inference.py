@@ -339,7 +339,8 @@ def _numeric_table(path: Path, columns: int) -> tuple[np.ndarray, list[dict[str,
     and per row its line and first ``columns`` cells when asked."""
     from kbuilder.graph.settings import parse_table_spec
     from kbuilder.runtime.data import DataError
-    from kbuilder.runtime.data.tables import as_numbers, read_table
+    from kbuilder.runtime.data.columns import as_numbers
+    from kbuilder.runtime.data.tables import read_table
 
     try:
         table = read_table(parse_table_spec(f"csv:{path}"))
