@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kbuilder.graph.table_layout import (
-    MISSING_MARKERS,
-)
+from kbuilder.graph.table_layout import MISSING_MARKERS
 from kbuilder.runtime.data.arrow_numpy import from_numpy, string_scalar, strings, to_numpy
 from kbuilder.runtime.data.dataset import FLOAT32_MAX, DataError
 from kbuilder.runtime.data.labels import encode_labels, infer_task

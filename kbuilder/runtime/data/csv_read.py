@@ -16,10 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.table_layout import (
-    MISSING_MARKERS,
-    Layout,
-)
+from kbuilder.graph.table_layout import MISSING_MARKERS, Layout
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data.arrow_numpy import from_numpy, string_scalar, to_numpy
 from kbuilder.runtime.data.dataset import DataError
