@@ -43,7 +43,7 @@ def main() -> int:
 
     import keras
 
-    from kbuilder.graph.keras_import import import_model
+    from kbuilder.graph.keras_io import import_model
 
     model = MODELS[args.model](keras)
     start = time.perf_counter()

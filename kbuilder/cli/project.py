@@ -282,7 +282,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     readable_file(args.model)
     path = writable_file(args.output, ".kbproj", force=args.force)
     from kbuilder.graph.errors import ProjectFileError
-    from kbuilder.graph.keras_import import ModelImportError, import_file
+    from kbuilder.graph.keras_io import ModelImportError, import_file
     from kbuilder.graph.project import save_project
 
     try:

@@ -31,7 +31,7 @@ def load_trained_model(path: str, compile: bool = True) -> Any:
     Raises:
         ModelImportError: the file is refused or cannot be loaded; the message says why.
     """
-    from kbuilder.graph.keras_import import SAFE_MODE_REMEDY, open_model_file
+    from kbuilder.graph.keras_io import SAFE_MODE_REMEDY, open_model_file
 
     # A model file is data: code inside it (Lambda) is refused, never trusted here.
     return open_model_file(path, compile=compile, remedy=SAFE_MODE_REMEDY)
@@ -339,7 +339,8 @@ def _numeric_table(path: Path, columns: int) -> tuple[np.ndarray, list[dict[str,
     and per row its line and first ``columns`` cells when asked."""
     from kbuilder.graph.settings import parse_table_spec
     from kbuilder.runtime.data import DataError
-    from kbuilder.runtime.data.tables import as_numbers, read_table
+    from kbuilder.runtime.data.columns import as_numbers
+    from kbuilder.runtime.data.tables import read_table
 
     try:
         table = read_table(parse_table_spec(f"csv:{path}"))

@@ -354,18 +354,18 @@ def test_one_hot_encoding_a_huge_category_column_is_refused(tmp_path, monkeypatc
 def typed_head(monkeypatch):
     """A small head for the column types of a whole read (as if the file were large);
     the columns guessed as numbers, per call."""
-    from kbuilder.runtime.data import tables
+    from kbuilder.runtime.data import csv_read
 
-    monkeypatch.setattr(tables, "TYPE_HEAD_BYTES", 16 << 10)
+    monkeypatch.setattr(csv_read, "TYPE_HEAD_BYTES", 16 << 10)
     guesses = []
-    guess = tables._float_columns
+    guess = csv_read._float_columns
 
     def spy(*args):
         found = guess(*args)
         guesses.append(sorted(found))
         return found
 
-    monkeypatch.setattr(tables, "_float_columns", spy)
+    monkeypatch.setattr(csv_read, "_float_columns", spy)
     return guesses
 
 

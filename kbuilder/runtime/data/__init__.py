@@ -54,10 +54,16 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import KERAS_DATASETS, SKLEARN_DATASETS, DataSettings
+from kbuilder.graph.table_layout import MISSING_MARKERS
 from kbuilder.runtime.data import arrays, builtin, images, table_splits, table_stream, tables
 from kbuilder.runtime.data.adapt import ADAPTABLE_LAYERS, AdaptResult, adapt_layers
 from kbuilder.runtime.data.arrays import arrays_to_raw, read_array_file
 from kbuilder.runtime.data.builtin import SEQUENCE_LENGTH, VOCABULARY_SIZE
+from kbuilder.runtime.data.columns import (
+    MAX_AUTO_CATEGORIES,
+    MISSING_CATEGORY,
+    looks_like_identifier,
+)
 from kbuilder.runtime.data.dataset import (
     FLOAT32_MAX,
     DataError,
@@ -74,12 +80,6 @@ from kbuilder.runtime.data.images import IMAGE_EXTENSIONS
 from kbuilder.runtime.data.labels import CLASS_LABEL_LIMIT, TASKS, infer_task
 from kbuilder.runtime.data.roles import ROLES, ColumnRole, column_roles
 from kbuilder.runtime.data.split import finish
-from kbuilder.runtime.data.tables import (
-    MAX_AUTO_CATEGORIES,
-    MISSING_CATEGORY,
-    MISSING_MARKERS,
-    looks_like_identifier,
-)
 
 
 # ========================================================================== load_data

@@ -28,22 +28,21 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings
 from kbuilder.runtime.data.arrow_numpy import from_numpy, to_numpy
-from kbuilder.runtime.data.dataset import DataError
-from kbuilder.runtime.data.image_paths import looks_like_image_paths, with_image_columns
-from kbuilder.runtime.data.split import Raw
-from kbuilder.runtime.data.tables import (
+from kbuilder.runtime.data.columns import (
     MISSING_CATEGORY,
     Encoded,
     Numbers,
-    Table,
     as_numbers,
     category_ranks,
     check_float32,
     looks_like_identifier,
-    require_columns,
     target_values,
     text_values,
 )
+from kbuilder.runtime.data.dataset import DataError
+from kbuilder.runtime.data.image_paths import looks_like_image_paths, with_image_columns
+from kbuilder.runtime.data.split import Raw
+from kbuilder.runtime.data.tables import Table, require_columns
 
 ROLES = ("numeric", "categorical", "boolean", "datetime", "identifier", "text", "empty",
          "image_path", "target", "ignore")
@@ -189,7 +188,7 @@ def analyse_column(table: Table, name: str, settings: DataSettings, is_target: b
         else text_values(column)
     encoded = numbers.encoded if numbers is not None else None
     if merges:
-        from kbuilder.runtime.data.tables import apply_merges
+        from kbuilder.runtime.data.columns import apply_merges
 
         text, encoded = apply_merges(text, merges), None
     missing = text.null_count

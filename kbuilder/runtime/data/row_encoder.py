@@ -104,7 +104,7 @@ def category_text(column: Any, merges: dict[str, str]) -> Any:
     """A categorical column's values as text, merged, missing as ``(missing)``."""
     import pyarrow.compute as pc
 
-    from kbuilder.runtime.data.tables import MISSING_CATEGORY, apply_merges, text_values
+    from kbuilder.runtime.data.columns import MISSING_CATEGORY, apply_merges, text_values
 
     text = text_values(column)
     if merges:
@@ -156,7 +156,8 @@ def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
     """
     import pyarrow as pa
 
-    from kbuilder.runtime.data.tables import as_numbers, require_columns, text_values
+    from kbuilder.runtime.data.columns import as_numbers, text_values
+    from kbuilder.runtime.data.tables import require_columns
 
     require_columns(table, encoder.source_columns)
     n = table.num_rows
@@ -226,8 +227,8 @@ def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]
     Category codes are ranks in all the rows' sorted categories here; ``fit_vocabularies``
     (after the split) makes them codes of the training split's vocabulary.
     """
+    from kbuilder.runtime.data.columns import category_ranks
     from kbuilder.runtime.data.split import Raw
-    from kbuilder.runtime.data.tables import category_ranks
 
     encoder = RowEncoder(decimal=table.decimal or ".", feature_names=list(names),
                          merges={c: m for c, m in settings.merge_map().items()},

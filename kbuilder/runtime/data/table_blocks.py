@@ -25,14 +25,9 @@ import numpy as np
 
 from kbuilder.graph.settings import TableSpec
 from kbuilder.graph.table_layout import TableLayoutError, read_layout
+from kbuilder.runtime.data.csv_read import NULL_VALUES, PARSE_THREADS, drop_blank_rows
 from kbuilder.runtime.data.dataset import DataError
-from kbuilder.runtime.data.tables import (
-    _NULL_VALUES,
-    PARSE_THREADS,
-    Table,
-    _drop_blank_rows,
-    _flatten,
-)
+from kbuilder.runtime.data.tables import Table, flatten_column
 
 BLOCK_BYTES = 8 << 20
 _SCAN_BYTES = 1 << 20
@@ -153,7 +148,7 @@ class CsvBlocks(BlockReader):
                                    newlines_in_values=self.quotes,
                                    invalid_row_handler=invalid)
         convert = pacsv.ConvertOptions(
-            null_values=_NULL_VALUES, strings_can_be_null=True,
+            null_values=NULL_VALUES, strings_can_be_null=True,
             quoted_strings_can_be_null=True, column_types=types or {},
             decimal_point=layout.decimal)
         self._data = data
@@ -191,7 +186,7 @@ class CsvBlocks(BlockReader):
             data = self._parse(block, {n: pa.string() for n in self.layout.names})
         raw = self._data
         parsed = data.num_rows
-        data, dropped = _drop_blank_rows(data)
+        data, dropped = drop_blank_rows(data)
         skip = self.layout.skip if block.index == 0 else 0
         lines = _block_lines(raw, self.layout, block, skip, parsed, self.quotes)
         if len(dropped):
@@ -295,7 +290,7 @@ class ParquetBlocks(BlockReader):
 
     def read(self, block: Block) -> Table:
         data = self.file.read_row_group(block.start)
-        columns = {n: _flatten(data.column(i)) for i, n in enumerate(self.names)}
+        columns = {n: flatten_column(data.column(i)) for i, n in enumerate(self.names)}
         lines = np.arange(block.first_line, block.first_line + data.num_rows)
         return Table(self.name, str(self.path), "parquet", list(self.names), columns, lines,
                      "row")

@@ -31,6 +31,14 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings, SettingsError
 from kbuilder.runtime.data.arrow_numpy import from_numpy
+from kbuilder.runtime.data.columns import (
+    MISSING_CATEGORY,
+    apply_merges,
+    as_numbers,
+    check_float32,
+    looks_like_identifier,
+    text_values,
+)
 from kbuilder.runtime.data.dataset import DataError
 from kbuilder.runtime.data.labels import CLASS_LABEL_LIMIT, encode_labels
 from kbuilder.runtime.data.table_blocks import BLOCK_BYTES, BlockReader, open_blocks
@@ -42,15 +50,7 @@ from kbuilder.runtime.data.table_stats import (
     Vocabulary,
     word_codes,
 )
-from kbuilder.runtime.data.tables import (
-    MISSING_CATEGORY,
-    Table,
-    apply_merges,
-    as_numbers,
-    check_float32,
-    looks_like_identifier,
-    text_values,
-)
+from kbuilder.runtime.data.tables import Table
 
 SPLITS = ("train", "validation", "test")
 

@@ -97,7 +97,7 @@ class Source:
 
                 self._project = load_project(self.project_path)
             else:
-                from kbuilder.graph.keras_import import import_file
+                from kbuilder.graph.keras_io import import_file
 
                 assert self.model_path is not None
                 self._project = import_file(self.model_path)
@@ -137,7 +137,7 @@ def _file_key(path: Path | None) -> tuple:
 
 
 def load_model(path: Path) -> Any:
-    from kbuilder.graph.keras_import import SAFE_MODE_REMEDY, ModelImportError, open_model_file
+    from kbuilder.graph.keras_io import SAFE_MODE_REMEDY, ModelImportError, open_model_file
 
     if not path.is_file():
         raise ExportError(f"The model file '{path}' does not exist.")

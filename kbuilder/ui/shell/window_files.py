@@ -150,7 +150,7 @@ class WindowFiles:
         if not self.ensure_engine():
             return False
         from kbuilder.graph.errors import GraphError
-        from kbuilder.graph.keras_import import ModelImportError, import_file
+        from kbuilder.graph.keras_io import ModelImportError, import_file
 
         name = Path(path).name
         self.statusBar().showMessage(f"Importing {name}…")

@@ -15,7 +15,7 @@ from kbuilder.graph.build import build_model
 from kbuilder.graph.catalog.kbuilder_layers import keras_class
 from kbuilder.graph.codegen import generate_model_code
 from kbuilder.graph.commands import History
-from kbuilder.graph.keras_import import import_file, import_model
+from kbuilder.graph.keras_io import import_file, import_model
 from kbuilder.graph.model import Graph
 from kbuilder.graph.shapes import ShapeInference
 from kbuilder.runtime.data import adapt_layers

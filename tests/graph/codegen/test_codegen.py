@@ -423,10 +423,10 @@ IMPORTED = {
 
 @pytest.mark.parametrize("name", list(IMPORTED))
 def test_imported_models_regenerate_as_code(name, tmp_path):
-    from kbuilder.graph import keras_import
+    from kbuilder.graph.keras_io import import_model
 
     original = IMPORTED[name]()
-    graph, _ = keras_import.import_model(original)
+    graph, _ = import_model(original)
     code = generate_model_code(graph)
     assert ruff_problems(code, tmp_path) == ""
     for word in FORBIDDEN:
@@ -803,7 +803,7 @@ def test_cli_refuses_unreadable_files_and_broken_graphs(tmp_path, capsys):
 
 def test_a_sequential_model_comes_back_as_sequential_code_and_model(tmp_path):
     from kbuilder.graph.build import build_model
-    from kbuilder.graph.keras_import import import_model
+    from kbuilder.graph.keras_io import import_model
     from kbuilder.graph.project import Project, load_project, save_project
 
     original = keras.Sequential([

@@ -15,7 +15,7 @@ def imported_project(tmp_path: Path) -> Path:
     """MobileNetV3's hard sigmoid, ``ReLU6(x + 3.0) * (1 / 6)``, imported from Keras."""
     import keras
 
-    from kbuilder.graph.keras_import import import_model
+    from kbuilder.graph.keras_io import import_model
 
     x = keras.Input((4,), name="features")
     d = keras.layers.Dense(4, name="dense")(x)

@@ -17,7 +17,7 @@ import pytest
 from keras import layers
 
 from kbuilder.graph.build import build_model
-from kbuilder.graph.keras_import import (
+from kbuilder.graph.keras_io import (
     ModelImportError,
     check_model_config,
     import_file,
@@ -703,7 +703,7 @@ def _zip_bomb(path, size: int = 2**30) -> None:
 
 
 _LOADERS = {
-    "import": "from kbuilder.graph.keras_import import import_file as load",
+    "import": "from kbuilder.graph.keras_io import import_file as load",
     "predict": "from kbuilder.runtime.inference import load_trained_model as load",
     "export": "from kbuilder.runtime.export.source import load_model as load",
 }
@@ -725,17 +725,17 @@ def test_zip_bomb_is_refused_before_it_is_read_by_import_predict_and_export(tmp_
 
 
 def test_member_sizes_have_a_hard_limit(tmp_path, monkeypatch):
-    from kbuilder.graph import keras_import
+    from kbuilder.graph.keras_io import reading
 
     path = tmp_path / "m.keras"
     keras.Sequential([keras.Input((4,)), layers.Dense(2)]).save(path)
-    monkeypatch.setattr(keras_import, "MAX_OTHER_MEMBER_BYTES", 10)
+    monkeypatch.setattr(reading, "MAX_OTHER_MEMBER_BYTES", 10)
     with pytest.raises(ModelImportError, match=r"'m.keras' holds '.*\.json', which unpacks"):
         import_file(path)
 
 
 def test_predict_and_export_explain_a_lambda_layer(tmp_path):
-    from kbuilder.graph.keras_import import NeedsTrustError
+    from kbuilder.graph.keras_io import NeedsTrustError
     from kbuilder.runtime.export import ExportError
     from kbuilder.runtime.export.source import load_model
     from kbuilder.runtime.inference import load_trained_model
@@ -758,7 +758,7 @@ def test_predict_and_export_explain_a_lambda_layer(tmp_path):
 
 
 def test_a_custom_class_needs_more_than_trust(tmp_path):
-    from kbuilder.graph.keras_import import NeedsTrustError
+    from kbuilder.graph.keras_io import NeedsTrustError
 
     config = {"class_name": "Functional", "config": {"name": "m", "layers": [
         {"class_name": "Lambda", "module": "keras.layers", "config": {"name": "l"}},
