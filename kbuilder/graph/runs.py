@@ -126,15 +126,6 @@ class RunRecord:
         return replace(self, run_dir=place(self.run_dir) if self.run_dir else self.run_dir,
                        artifacts=artifacts)
 
-    # TEMPORARY (between commits of the conversion): dict-style reads for the UI modules
-    # not yet converted.
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self.to_dict().get(key)
-        return default if value is None else value
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
     def to_dict(self) -> dict[str, Any]:
         """The record's JSON object: the keys it was read with, in their order (then
         fields set since); for a record made in code, as ``run_record`` writes it."""

@@ -53,7 +53,7 @@ def test_two_trains_on_one_project_record_both_runs(project):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     runs = load_project(project).runs
-    assert len(runs) == 2 and len({r["run_id"] for r in runs}) == 2
+    assert len(runs) == 2 and len({r.run_id for r in runs}) == 2
 
 
 def wait_for_epoch(proc: subprocess.Popen, lines: list[str]) -> None:
