@@ -210,7 +210,7 @@ class QtResultsPage(QWidget):
         self.dialogs: Any = None  # None: the window's dialogs (tests script those)
         self.export_dialog: Any = None
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
-        self._evaluating: dict[str, Any] | None = None
+        self._evaluating: RunRecord | None = None
         self._built = False
         self._pending_run: str | None = None  # recorded while the tab was hidden
         self._selection_due = False  # the selection's curves and evaluation wait a turn

@@ -305,7 +305,7 @@ class _Session:
         window._show_page(window.results_page)
         page = window.results_page
         completed = [r for r in window.project.runs if r.status == "completed"]
-        run_id = completed[-1]["run_id"]
+        run_id = completed[-1].run_id
         page.show_run(run_id)
         view = page.evaluation
         view.split_combo.setCurrentIndex(view.split_combo.findData("test"))
