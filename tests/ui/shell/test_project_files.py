@@ -170,3 +170,25 @@ def test_a_run_whose_folder_is_gone_says_so_and_keeps_its_history(saved):
     assert "the files of run gone-1 are missing" in text
     assert str(runs.runs_folder(path) / "gone-1") in text
     assert not page.open_button.isEnabled()
+
+
+def test_an_evaluation_lands_on_its_run_after_a_save_replaced_the_record(
+        mlp_window, tmp_path, monkeypatch):
+    from kbuilder.runtime import protocol as p
+
+    monkeypatch.setattr(runs.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    record = fake_run(runs.runs_folder(None), "evaluated-1")
+    mlp_window.project.runs.append(record)
+    mlp_window._show_page(mlp_window.results_page)
+    page = mlp_window.results_page
+    page._evaluating = record  # as an evaluation started on it does
+    mlp_window.dialogs.save_path = str(tmp_path / "p.kbproj")
+    assert mlp_window.save()  # the run's folder moves: its record is replaced
+    page._on_evaluated(p.Evaluated("evaluated-1", "test", 3, {"accuracy": 0.5}, {}))
+    (now,) = mlp_window.project.runs
+    assert now.run_dir == "p.runs/evaluated-1"  # the moved record, not the old one
+    assert [e["split"] for e in now.evaluations] == ["test"] and mlp_window.doc.modified
+    page._evaluating = now
+    mlp_window.project.runs.clear()  # deleted while it was being evaluated
+    page._on_evaluated(p.Evaluated("evaluated-1", "val", 3, {"accuracy": 0.5}, {}))
+    assert mlp_window.project.runs == []
