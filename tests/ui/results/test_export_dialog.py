@@ -40,7 +40,7 @@ def test_every_format_is_offered(dialog):
     offered = [export.format_combo.itemData(i) for i in range(export.format_combo.count())]
     assert offered == list(FORMATS)
     # The newest run is selected in the Results tab, so its model is the source.
-    assert export.source_combo.currentData() == window.project.runs[1]["run_id"]
+    assert export.source_combo.currentData() == window.project.runs[1].run_id
     assert export.source_combo.itemData(export.source_combo.count() - 1) is None  # project
     export.set_format("savedmodel")
     assert export.output_edit.text().endswith("_savedmodel")

@@ -70,7 +70,7 @@ def test_selecting_two_runs_overlays_their_curves(results):
     assert "#1 loss" in legend and "#2 validation loss" in legend
 
     click_row(page, 0)  # a plain click selects one run again
-    assert {run_id for run_id, _ in page.curves} == {runs[1]["run_id"]}
+    assert {run_id for run_id, _ in page.curves} == {runs[1].run_id}
 
 
 def test_details_show_what_reproduces_the_run(results):
@@ -154,7 +154,7 @@ def test_open_model_emits_the_trained_file(results, qtbot):
 
 def test_a_run_without_a_model_cannot_be_opened(results):
     window, page = results
-    window.project.runs[0]["artifacts"] = {}
+    window.project.runs[0] = dataclasses.replace(window.project.runs[0], artifacts={})
     page.refresh()
     click_row(page, 1)
     assert not page.open_button.isEnabled()
@@ -180,7 +180,7 @@ def test_regression_run_shows_errors_and_scatter(window, run_folder):
     page = window.results_page
     view = page.evaluation
     assert view.regression.isVisibleTo(view) and not view.classification.isVisibleTo(view)
-    results = diabetes.runs[0]["results"]
+    results = diabetes.runs[0].results
     x, y = view.scatter.getData()
     assert len(x) == len(load_test_targets()) and np.allclose(x, results["scatter"]["true"])
     assert np.allclose(y, results["scatter"]["predicted"])

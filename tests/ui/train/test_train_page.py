@@ -236,7 +236,7 @@ def test_a_pause_is_not_training_time_and_the_state_text_has_one_source(mlp_wind
     assert spanning.seconds < 2.0, [e.seconds for e in epochs]  # not the 3 s of the pause
     with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         click(page.stop_button)
-    assert recorded.args[0]["status"] == "stopped"
+    assert recorded.args[0].status == "stopped"
 
     # Before the worker reported the run started, nothing said it was training.
     early = [(h, t) for state, started, h, t in said if state != "idle" and not started]
