@@ -98,9 +98,9 @@ def run_record(run: TrainingRun, started: p.RunStarted | None) -> RunRecord:
         record.update(status="failed", message=result.reason, test_metrics={}, results={},
                       artifacts={}, traceback=result.traceback[-4000:])
     # Through JSON's types (numpy numbers, tuples) and the record's checks, as if read.
-    record = RunRecord.from_dict(p.jsonable(record))
-    runs.write_marker(record, None)
+    made = RunRecord.from_dict(p.jsonable(record))
+    runs.write_marker(made, None)
     claim = _claims.pop(request.run_dir, None)
     if claim is not None:
         files.release_claim(claim)
-    return record
+    return made
