@@ -57,6 +57,11 @@ class RunRecord:
     training elsewhere has no ``status``. Paths (``run_dir``, the ``artifacts`` values) are
     stored relative to the project's folder, or absolute. ``extra`` keeps the keys of a
     record written by a newer kbuilder, so that they survive a save.
+
+    Records are frozen: code that changes one (a save moving its folder, a merge, an
+    evaluation) puts a new record in its place in ``project.runs``
+    (``dataclasses.replace``, ``with_paths``, ``with_evaluation``), so a view finds its run
+    again by ``run_id`` rather than holding on to the object.
     """
 
     run_id: str
