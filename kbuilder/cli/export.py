@@ -78,8 +78,8 @@ def _export_source(path: Path) -> tuple[str | None, str | None, str]:
     if run is not None:
         model = latest_model(project, path)
         return str(model), str(path), (
-            f"Exporting the model trained in run {run.get('run_id', '?')} of {path} "
-            f"({run.get('backend', '?')}, {run.get('status', '?')}).")
+            f"Exporting the model trained in run {run.run_id} of {path} "
+            f"({run.backend or '?'}, {run.status or '?'}).")
     from kbuilder.graph.report import check_graph
 
     report = check_graph(project.graph, project.weights)

@@ -24,6 +24,7 @@ from kbuilder.cli.common import (
 )
 from kbuilder.cli.jobs import run_in_worker, wait_for_job
 from kbuilder.cli.project import add_image_options, image_settings, print_errors
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import BACKENDS, INFERENCE_BACKENDS
 from kbuilder.graph.text import plural
 
@@ -200,7 +201,7 @@ def _preflight_ok(graph: Any, dataset: Any, training: Any) -> bool:
     return not any(f.severity == "error" for f in findings)
 
 
-def _finish_training(project: Any, args: argparse.Namespace, record: dict[str, Any]) -> None:
+def _finish_training(project: Any, args: argparse.Namespace, record: RunRecord) -> None:
     """Record the run first; then the side outputs, each of which may fail with a warning
     without losing the run."""
     from kbuilder.files import atomic_path, atomic_write
@@ -215,8 +216,8 @@ def _finish_training(project: Any, args: argparse.Namespace, record: dict[str, A
         except (OSError, ProjectFileError) as exc:
             print(f"kbuilder: warning: the run was not recorded in {project.path}: "
                   f"{getattr(exc, 'strerror', None) or exc} (its files are in "
-                  f"{record.get('run_dir')}).", file=sys.stderr)
-    model = record.get("artifacts", {}).get("model")
+                  f"{record.run_dir}).", file=sys.stderr)
+    model = record.model_file
     if args.output is not None and model:
         import shutil
 
@@ -228,7 +229,7 @@ def _finish_training(project: Any, args: argparse.Namespace, record: dict[str, A
                   f"{exc.strerror or exc}; the model is in {model}.", file=sys.stderr)
     if args.history is not None:
         try:
-            atomic_write(args.history, json.dumps(record, indent=2))
+            atomic_write(args.history, json.dumps(record.to_dict(), indent=2))
         except OSError as exc:
             print(f"kbuilder: warning: could not write {args.history}: "
                   f"{exc.strerror or exc}.", file=sys.stderr)
@@ -443,8 +444,8 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     for index, record in enumerate(project.runs):
         missing = runs.missing_files_message(record, args.project)
         model = runs.artifact_path(record, "model", args.project)
-        rows.append([f"#{index + 1}", str(record.get("run_id", "?")),
-                     str(record.get("backend", "?")), str(record.get("status", "?")),
+        rows.append([f"#{index + 1}", record.run_id, record.backend or "?",
+                     record.status or "?",
                      "files missing" if missing else str(model or "-")])
     if rows:
         print("\n".join(table(["run", "id", "backend", "status", "model"], rows)))

@@ -101,7 +101,7 @@ class Project:
         data: the data settings; ``None`` while no data was chosen (``kbuilder evaluate``
             then asks for ``--data``; the Data tab shows the defaults).
         training: the training settings (the defaults by default).
-        runs: run history records (JSON-safe).
+        runs: run history records (``RunRecord``; written with ``to_dict``).
         weights: node id -> that layer's weights, in Keras order.
         path: where the project was last saved or loaded from.
 
@@ -118,7 +118,7 @@ class Project:
         view: dict[str, Any] | None = None,
         data: DataSettings | None = None,
         training: TrainingSettings | None = None,
-        runs: list[dict[str, Any]] | None = None,
+        runs: list[RunRecord] | None = None,
         weights: dict[str, list[np.ndarray]] | None = None,
         path: Path | None = None,
     ):
@@ -127,7 +127,7 @@ class Project:
         self.view: dict[str, Any] = {**copy.deepcopy(DEFAULT_VIEW), **(view or {})}
         self.data: DataSettings | None = data
         self.training: TrainingSettings = training if training is not None else TrainingSettings()
-        self.runs: list[dict[str, Any]] = runs if runs is not None else []
+        self.runs: list[RunRecord] = runs if runs is not None else []
         self.weights: dict[str, list[np.ndarray]] = weights if weights is not None else {}
         self.path = path
         self.dirty = False
@@ -178,10 +178,10 @@ class DiskChanges:
             placeholders (adopted while they were still training elsewhere).
     """
 
-    new_runs: tuple[dict[str, Any], ...]
+    new_runs: tuple[RunRecord, ...]
     graph_changed: bool
     disk: Project
-    finished_runs: tuple[dict[str, Any], ...] = ()
+    finished_runs: tuple[RunRecord, ...] = ()
 
 
 def file_stamp(path: int | str | os.PathLike[str]) -> tuple[int, int, int] | None:
@@ -206,8 +206,8 @@ def _remember_disk(project: Project, path: Path) -> None:
                              _model_digest(project))
 
 
-def _run_ids(runs: Iterable[dict[str, Any]]) -> list[str]:
-    return [str(r.get("run_id")) for r in runs]
+def _run_ids(runs: Iterable[RunRecord]) -> list[str]:
+    return [r.run_id for r in runs]
 
 
 def changed_on_disk(project: Project) -> bool:
@@ -230,17 +230,16 @@ def disk_changes(project: Project) -> DiskChanges | None:
     disk = load_project(project.path)
     seen = set(project.disk.run_ids) if project.disk else set()
     seen.update(_run_ids(project.runs))
-    new_runs = tuple(r for r in disk.runs if str(r.get("run_id")) not in seen)
-    placeholders = {str(r.get("run_id")) for r in project.runs if r.get("adopted")}
-    finished = tuple(r for r in disk.runs
-                     if str(r.get("run_id")) in placeholders and not r.get("adopted"))
+    new_runs = tuple(r for r in disk.runs if r.run_id not in seen)
+    placeholders = {r.run_id for r in project.runs if r.adopted}
+    finished = tuple(r for r in disk.runs if r.run_id in placeholders and not r.adopted)
     # Never read (a recovered autosave names its original file): nothing to compare with.
     graph_changed = (project.disk is not None and disk.disk is not None
                      and disk.disk.graph_digest != project.disk.graph_digest)
     return DiskChanges(new_runs, graph_changed, disk, finished)
 
 
-def merge_runs(project: Project, changes: DiskChanges) -> list[dict[str, Any]]:
+def merge_runs(project: Project, changes: DiskChanges) -> list[RunRecord]:
     """Add the runs another writer recorded (``changes.new_runs``) to ``project``; the
     project stays as clean or modified as it was. Returns the runs added.
 
@@ -249,11 +248,11 @@ def merge_runs(project: Project, changes: DiskChanges) -> list[dict[str, Any]]:
     """
     added = [copy.deepcopy(r) for r in changes.new_runs]
     project.runs.extend(added)
-    finished = {str(r.get("run_id")): r for r in changes.finished_runs}
-    for record in project.runs:
-        if record.get("adopted") and str(record.get("run_id")) in finished:
-            record.clear()  # in place: views may hold the record
-            record.update(copy.deepcopy(finished[str(record.get("run_id"))]))
+    finished = {r.run_id: r for r in changes.finished_runs}
+    for i, record in enumerate(project.runs):
+        if record.adopted and record.run_id in finished:
+            # Replaced in the list itself: views read the records from ``project.runs``.
+            project.runs[i] = copy.deepcopy(finished[record.run_id])
     old = project.disk or DiskState(None)
     stamp = old.stamp if changes.graph_changed else _stamp_of(changes.disk)
     project.disk = DiskState(stamp, old.run_ids | set(_run_ids(changes.disk.runs)),
@@ -304,7 +303,7 @@ def save_project(project: Project, path: str | os.PathLike[str]) -> None:
     project.mark_clean()
 
 
-def add_runs(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) -> Project:
+def add_runs(path: str | os.PathLike[str], records: Sequence[RunRecord]) -> Project:
     """Record ``records`` in the project file ``path`` without losing anyone's changes.
 
     The file is read again under the project's lock and only the runs are added (those
@@ -329,10 +328,10 @@ def add_runs(path: str | os.PathLike[str], records: Sequence[dict[str, Any]]) ->
         index = {run_id: i for i, run_id in enumerate(_run_ids(project.runs))}
         for record in records:
             stored = run_files.with_stored_paths(record, path, path)
-            i = index.get(str(record.get("run_id")))
+            i = index.get(record.run_id)
             if i is None:
                 project.runs.append(stored)
-            elif project.runs[i].get("adopted") and not record.get("adopted"):
+            elif project.runs[i].adopted and not record.adopted:
                 project.runs[i] = stored  # the run's own record replaces a placeholder
         _write_atomically(project, path)
         _remember_disk(project, path)
@@ -397,7 +396,7 @@ def project_to_json(project: Project) -> dict[str, Any]:
         "view": {"positions": project.graph.positions(), **view},
         "data": project.data.to_dict() if project.data is not None else {},
         "training": project.training.to_dict(),
-        "runs": project.runs,
+        "runs": [record.to_dict() for record in project.runs],
     }
     return _jsonable(document, "")
 
@@ -791,7 +790,7 @@ class _ProjectRecord:
     view: dict[str, Any]
     data: DataSettings | None
     training: TrainingSettings
-    runs: list[dict[str, Any]]
+    runs: list[RunRecord]
     built: Graph  # the validated graph, not yet handed to anyone
 
 
@@ -891,12 +890,11 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
     data_settings = (_check_settings(r, DataSettings, settings["data"], "data")
                      if settings["data"] else None)  # {}: no data chosen yet
     training = _check_settings(r, TrainingSettings, settings["training"], "training")
-    runs = r.list(data.get("runs", []), "runs")
-    for i, run in enumerate(runs):
-        try:
-            RunRecord.from_dict(run, f"runs[{i}]")
-        except ProjectFileError as exc:
-            raise ProjectFileError(f"{source}: {exc.message}", param=exc.param) from None
+    listed = r.list(data.get("runs", []), "runs")
+    try:
+        runs = [RunRecord.from_dict(run, f"runs[{i}]") for i, run in enumerate(listed)]
+    except ProjectFileError as exc:
+        raise ProjectFileError(f"{source}: {exc.message}", param=exc.param) from None
 
     built = _validate_graph(r, graph, positions)
     # Stale view entries (a block deleted after it was collapsed) are harmless: drop them.

@@ -35,7 +35,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,6 @@ from kbuilder.graph.text import found as _found
 RUNS_SUFFIX = ".runs"
 RUN_MARKER = "run.json"  # the record a run folder carries, so it can be adopted
 MODEL_FILE = "model.keras"
-PATH_KEYS = ("run_dir",)  # record keys holding a path, besides the ``artifacts`` values
-
-Record = dict[str, Any]
 
 
 # ------------------------------------------------------------------------ the record
@@ -60,6 +57,11 @@ class RunRecord:
     training elsewhere has no ``status``. Paths (``run_dir``, the ``artifacts`` values) are
     stored relative to the project's folder, or absolute. ``extra`` keeps the keys of a
     record written by a newer kbuilder, so that they survive a save.
+
+    Records are frozen: code that changes one (a save moving its folder, a merge, an
+    evaluation) puts a new record in its place in ``project.runs``
+    (``dataclasses.replace``, ``with_paths``, ``with_evaluation``), so a view finds its run
+    again by ``run_id`` rather than holding on to the object.
     """
 
     run_id: str
@@ -116,6 +118,18 @@ class RunRecord:
                                    param="run_id")
         extra = {k: v for k, v in data.items() if k not in _FIELD_CHECKS}
         return cls(**values, extra=extra, keys=tuple(data))
+
+    def with_evaluation(self, evaluation: dict[str, Any]) -> RunRecord:
+        """This record with ``evaluation`` appended to its ``evaluations``."""
+        return replace(self, evaluations=[*(self.evaluations or []), evaluation])
+
+    def with_paths(self, place: Callable[[str], str]) -> RunRecord:
+        """This record with ``run_dir`` and each ``artifacts`` path rewritten by ``place``."""
+        artifacts = self.artifacts
+        if artifacts:
+            artifacts = {k: place(v) if v else v for k, v in artifacts.items()}
+        return replace(self, run_dir=place(self.run_dir) if self.run_dir else self.run_dir,
+                       artifacts=artifacts)
 
     def to_dict(self) -> dict[str, Any]:
         """The record's JSON object: the keys it was read with, in their order (then
@@ -190,17 +204,17 @@ def runs_folder(project_path: str | os.PathLike[str] | None) -> Path:
     return path.with_name(path.stem + RUNS_SUFFIX)
 
 
-def latest_trained(runs: Sequence[Record]) -> Record | None:
+def latest_trained(runs: Sequence[RunRecord]) -> RunRecord | None:
     """The most recent run that saved a trained model (whether or not its file still
     exists: a caller says when it is missing), or ``None``."""
     for record in reversed(runs):
-        if (record.get("artifacts") or {}).get("model"):
+        if record.model_file:
             return record
     return None
 
 
-def trained_runs(runs: Sequence[Record], project_path: str | os.PathLike[str] | None
-                 ) -> list[tuple[int, Record]]:
+def trained_runs(runs: Sequence[RunRecord], project_path: str | os.PathLike[str] | None
+                 ) -> list[tuple[int, RunRecord]]:
     """The runs whose trained model is on disk, newest first, with their index in ``runs``
     (what a "which model?" choice offers; the first is the latest)."""
     return [(i, record) for i, record in reversed(list(enumerate(runs)))
@@ -223,20 +237,20 @@ def resolve(value: str, project_path: str | os.PathLike[str] | None) -> Path:
     return beside
 
 
-def artifact_path(record: Record | None, key: str = "model",
+def artifact_path(record: RunRecord | None, key: str = "model",
                   project_path: str | os.PathLike[str] | None = None) -> Path | None:
     """The file ``artifacts[key]`` of a run, resolved against the project, or ``None`` when
     the run has none (it may be missing on disk: see ``missing_files_message``)."""
-    value = ((record or {}).get("artifacts") or {}).get(key)
+    value = ((record.artifacts if record else None) or {}).get(key)
     return resolve(value, project_path) if value else None
 
 
-def run_folder(record: Record, project_path: str | os.PathLike[str] | None) -> Path | None:
-    value = record.get("run_dir")
-    return resolve(value, project_path) if value else None
+def run_folder(record: RunRecord, project_path: str | os.PathLike[str] | None
+               ) -> Path | None:
+    return resolve(record.run_dir, project_path) if record.run_dir else None
 
 
-def missing_files_message(record: Record,
+def missing_files_message(record: RunRecord,
                           project_path: str | os.PathLike[str] | None) -> str | None:
     """The sentence saying the trained model of ``record`` is gone, or ``None`` when it is
     there (or the run never had one)."""
@@ -245,7 +259,7 @@ def missing_files_message(record: Record,
         return None
     folder = run_folder(record, project_path)
     where = folder if folder is not None and not folder.exists() else model
-    return (f"the files of run {record.get('run_id', '?')} are missing: {where} (its "
+    return (f"the files of run {record.run_id} are missing: {where} (its "
             "history is kept; train again to get a model)")
 
 
@@ -263,22 +277,14 @@ def stored_path(path: str | os.PathLike[str],
     return str(absolute)
 
 
-def with_stored_paths(record: Record, project_path: str | os.PathLike[str] | None,
-                      base: str | os.PathLike[str] | None = None) -> Record:
-    """A copy of ``record`` whose paths are stored for ``project_path``; relative paths in
-    ``record`` are first resolved against ``base`` (the project they were stored for)."""
-    record = dict(record)
-    for key in PATH_KEYS:
-        if record.get(key):
-            record[key] = stored_path(resolve(record[key], base), project_path)
-    if record.get("artifacts"):
-        record["artifacts"] = {
-            k: stored_path(resolve(v, base), project_path) if isinstance(v, str) and v else v
-            for k, v in record["artifacts"].items()}
-    return record
+def with_stored_paths(record: RunRecord, project_path: str | os.PathLike[str] | None,
+                      base: str | os.PathLike[str] | None = None) -> RunRecord:
+    """``record`` with its paths stored for ``project_path``; relative paths in ``record``
+    are first resolved against ``base`` (the project they were stored for)."""
+    return record.with_paths(lambda value: stored_path(resolve(value, base), project_path))
 
 
-def write_marker(record: Record, project_path: str | os.PathLike[str] | None) -> None:
+def write_marker(record: RunRecord, project_path: str | os.PathLike[str] | None) -> None:
     """Keep ``record`` in its run folder as ``run.json`` (best effort: the run is recorded
     in the project anyway; the marker only lets an orphaned folder be adopted)."""
     folder = run_folder(record, project_path)
@@ -288,7 +294,7 @@ def write_marker(record: Record, project_path: str | os.PathLike[str] | None) ->
 
     try:
         atomic_write(folder / RUN_MARKER, json.dumps(
-            with_stored_paths(record, folder / RUN_MARKER, project_path), indent=1))
+            with_stored_paths(record, folder / RUN_MARKER, project_path).to_dict(), indent=1))
     except (OSError, TypeError, ValueError):
         pass
 
@@ -302,13 +308,16 @@ class Relocation:
         new_path: the project file the runs were brought beside.
         moved: ``(from, to)`` folders moved out of the temporary runs folder.
         copied: folders copied from another project's runs folder.
-        records: ``(record, its content before, its folder now)`` of each record rewritten.
+        runs: the project's runs, whose records were replaced in this list.
+        records: ``(index in runs, the record before, its folder now)`` of each record
+            rewritten.
     """
 
     new_path: Path
+    runs: list[RunRecord] = field(default_factory=list)
     moved: list[tuple[Path, Path]] = field(default_factory=list)
     copied: list[Path] = field(default_factory=list)
-    records: list[tuple[Record, Record, Path]] = field(default_factory=list)
+    records: list[tuple[int, RunRecord, Path]] = field(default_factory=list)
 
     def undo(self) -> None:
         """Put folders and records back as they were. A folder that cannot be moved back
@@ -321,16 +330,15 @@ class Relocation:
                 stuck.add(destination)
         for folder in self.copied:
             shutil.rmtree(folder, ignore_errors=True)
-        for record, before, folder in self.records:
-            now = with_stored_paths(record, None, self.new_path)
-            record.clear()
-            record.update(now if folder in stuck else before)
+        for i, before, folder in self.records:
+            self.runs[i] = (with_stored_paths(self.runs[i], None, self.new_path)
+                            if folder in stuck else before)
 
 
-def relocate_runs(runs: list[Record], old_path: str | os.PathLike[str] | None,
+def relocate_runs(runs: list[RunRecord], old_path: str | os.PathLike[str] | None,
                   new_path: str | os.PathLike[str]) -> Relocation:
     """Bring the run folders of a project being saved as ``new_path`` beside it, and store
-    their paths for it (the records are updated in place: views may hold them).
+    their paths for it (each record rewritten is replaced in ``runs``, in place).
 
     Folders in the temporary runs folder (runs of a project never saved) are *moved*:
     nothing else refers to them. Folders of another saved project (Save As) are *copied*:
@@ -342,9 +350,9 @@ def relocate_runs(runs: list[Record], old_path: str | os.PathLike[str] | None,
     """
     target = runs_folder(new_path)
     temporary = runs_folder(None)
-    done = Relocation(Path(os.path.abspath(new_path)))
+    done = Relocation(Path(os.path.abspath(new_path)), runs)
     try:
-        for record in runs:
+        for i, record in enumerate(runs):
             folder = run_folder(record, old_path)
             if folder is None:
                 continue
@@ -364,17 +372,16 @@ def relocate_runs(runs: list[Record], old_path: str | os.PathLike[str] | None,
                 done.copied.append(destination)
             moved = _moved_record(record, old_path, folder, destination, new_path)
             if moved != record:
-                done.records.append((record, dict(record), destination))
-                record.clear()
-                record.update(moved)
+                done.records.append((i, record, destination))
+                runs[i] = moved
     except BaseException:
         done.undo()
         raise
     return done
 
 
-def _moved_record(record: Record, old_path: Any, folder: Path, destination: Path,
-                  new_path: Any) -> Record:
+def _moved_record(record: RunRecord, old_path: Any, folder: Path, destination: Path,
+                  new_path: Any) -> RunRecord:
     """``record`` with its paths inside ``folder`` moved to ``destination``, stored for
     ``new_path``."""
     def place(value: str) -> str:
@@ -385,23 +392,18 @@ def _moved_record(record: Record, old_path: Any, folder: Path, destination: Path
             pass
         return stored_path(path, new_path)
 
-    record = dict(record)
-    record["run_dir"] = place(record["run_dir"])
-    if record.get("artifacts"):
-        record["artifacts"] = {k: place(v) if isinstance(v, str) and v else v
-                               for k, v in record["artifacts"].items()}
-    return record
+    return record.with_paths(place)
 
 
 # ------------------------------------------------------------------------- orphans
-def orphaned_run_folders(runs: Iterable[Record],
+def orphaned_run_folders(runs: Iterable[RunRecord],
                          project_path: str | os.PathLike[str]) -> list[Path]:
     """Folders in the project's runs folder that carry a run (``run.json``) no record of
     ``runs`` names and no live process is training into, oldest first."""
     folder = runs_folder(project_path)
     if not folder.is_dir():
         return []
-    known = {str(r.get("run_id")) for r in runs}
+    known = {r.run_id for r in runs}
     for record in runs:
         path = run_folder(record, project_path)
         if path is not None:
@@ -417,23 +419,22 @@ def orphaned_run_folders(runs: Iterable[Record],
             and not is_claimed(entry)]  # not a run still training
 
 
-def adopt(folder: Path) -> Record | None:
+def adopt(folder: Path) -> RunRecord | None:
     """The record of the orphaned run in ``folder`` (absolute paths, as ``run_record``
-    makes them), or ``None`` when its ``run.json`` cannot be read.
+    makes them), or ``None`` when its ``run.json`` cannot be read or is not a run record.
 
     A run whose process was killed before it ended is ``interrupted``; its trained model
     is kept when the worker had saved it, else the last checkpoint, if any.
     """
     try:
-        record = json.loads((folder / RUN_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        found = RunRecord.from_dict(
+            json.loads((folder / RUN_MARKER).read_text(encoding="utf-8")), str(folder))
+    except (OSError, ValueError, ProjectFileError):
         return None
-    if not isinstance(record, dict) or not record.get("run_id"):
-        return None
-    record = with_stored_paths(record, None, folder / RUN_MARKER)
-    record["run_dir"] = stored_path(folder, None)
-    record["adopted"] = True  # the run's own record, should it still come, replaces this
-    if not record.get("status"):
+    # The run's own record, should it still come, replaces this one (``adopted``).
+    record = replace(with_stored_paths(found, None, folder / RUN_MARKER),
+                     run_dir=stored_path(folder, None), adopted=True)
+    if not record.status:
         artifacts = {}
         for key, name in (("model", MODEL_FILE), ("checkpoint", "checkpoint.keras"),
                           ("tensorboard", "logs")):
@@ -441,7 +442,8 @@ def adopt(folder: Path) -> Record | None:
                 artifacts[key] = stored_path(folder / name, None)
         if "model" not in artifacts and "checkpoint" in artifacts:
             artifacts["model"] = artifacts["checkpoint"]
-        record.update(status="interrupted", artifacts=artifacts, test_metrics={},
-                      results={}, message="The training process ended before it could "
-                      "record this run; its files were found in the project's runs folder.")
+        record = replace(
+            record, status="interrupted", artifacts=artifacts, test_metrics={}, results={},
+            message="The training process ended before it could record this run; its "
+            "files were found in the project's runs folder.")
     return record

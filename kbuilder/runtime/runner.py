@@ -1,7 +1,7 @@
 """Train a project in a worker and record the run: what the CLI and the GUI both call.
 
 ``start_run`` prepares the request (graph, settings, initial weights) and starts it on a
-worker; ``run_record`` turns the outcome into the JSON record kept in ``project.runs`` —
+worker; ``run_record`` turns the outcome into the ``RunRecord`` kept in ``project.runs`` —
 enough to reproduce the run: settings, backend, device, library versions, seed, data
 fingerprint, curves, test metrics and the trained model's path. Both also leave the
 record, as far as it is known, in the run folder (``run.json``), so that a run whose
@@ -18,7 +18,7 @@ from typing import Any
 
 from kbuilder import files
 from kbuilder.graph import runs
-from kbuilder.graph.runs import runs_folder
+from kbuilder.graph.runs import RunRecord, runs_folder
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker, WorkerPool
@@ -58,11 +58,11 @@ def start_run(
                       else Worker(training.backend, training.device))
         request = p.StartTraining(run_id, project.graph.to_dict(), data.to_dict(),
                                   training.to_dict(), str(run_dir.absolute()), weights_path)
-        runs.write_marker(p.jsonable({
+        runs.write_marker(RunRecord.from_dict(p.jsonable({
             "run_id": run_id, "created": dt.datetime.now().isoformat(timespec="seconds"),
             "backend": training.backend, "device": training.device, "data": request.data,
             "training": request.training, "seed": request.training.get("seed"),
-            "run_dir": request.run_dir}), None)
+            "run_dir": request.run_dir})), None)
         return TrainingRun(worker, request)
     except BaseException:
         _claims.pop(str(run_dir.absolute()), None)
@@ -70,8 +70,8 @@ def start_run(
         raise
 
 
-def run_record(run: TrainingRun, started: p.RunStarted | None) -> dict[str, Any]:
-    """The JSON record of a finished (or failed) run for ``project.runs``; its paths are
+def run_record(run: TrainingRun, started: p.RunStarted | None) -> RunRecord:
+    """The record of a finished (or failed) run for ``project.runs``; its paths are
     absolute (a save stores them relative to the project)."""
     result = run.result
     request = run.request
@@ -97,9 +97,10 @@ def run_record(run: TrainingRun, started: p.RunStarted | None) -> dict[str, Any]
     elif isinstance(result, p.Failed):
         record.update(status="failed", message=result.reason, test_metrics={}, results={},
                       artifacts={}, traceback=result.traceback[-4000:])
-    record = p.jsonable(record)
-    runs.write_marker(record, None)
+    # Through JSON's types (numpy numbers, tuples) and the record's checks, as if read.
+    made = RunRecord.from_dict(p.jsonable(record))
+    runs.write_marker(made, None)
     claim = _claims.pop(request.run_dir, None)
     if claim is not None:
         files.release_claim(claim)
-    return record
+    return made

@@ -33,7 +33,7 @@ def test_train_records_the_run_and_writes_history(trained):
     assert history["seed"] == 0 and history["training"]["epochs"] == 3
     assert (folder / "trained.keras").stat().st_size > 0
     runs = load_project(project).runs
-    assert len(runs) == 1 and runs[0]["run_id"] == history["run_id"]
+    assert len(runs) == 1 and runs[0].run_id == history["run_id"]
 
 
 def test_evaluate_and_predict_the_latest_run(trained, capsys):
@@ -165,8 +165,8 @@ def test_ctrl_c_twice_on_a_stopped_worker_kills_it_and_records_the_run(
     assert "stopping after the current batch" in err and "killed the worker" in err
     assert code == 1 and worker.process.returncode is not None  # no process left behind
     (record,) = load_project(project).runs
-    assert record["status"] == "failed" and "killed" in record["message"]
-    assert len(record["history"]["loss"]) >= 1
+    assert record.status == "failed" and "killed" in record.message
+    assert len(record.history["loss"]) >= 1
 
 
 def test_a_stop_a_stopped_worker_does_not_answer_ends_in_a_kill(stopped_worker_train, capsys):
@@ -177,7 +177,7 @@ def test_a_stop_a_stopped_worker_does_not_answer_ends_in_a_kill(stopped_worker_t
     assert "did not answer the stop for 2 s; killed it" in err
     assert worker.process.returncode is not None
     (record,) = load_project(project).runs
-    assert record["status"] == "failed" and len(record["history"]["loss"]) >= 1
+    assert record.status == "failed" and len(record.history["loss"]) >= 1
 
 
 def test_the_multi_input_template_trains_evaluates_and_predicts_from_the_cli(tmp_path, capsys):

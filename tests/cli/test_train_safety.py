@@ -53,7 +53,7 @@ def test_two_trains_on_one_project_record_both_runs(project):
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     runs = load_project(project).runs
-    assert len(runs) == 2 and len({r["run_id"] for r in runs}) == 2
+    assert len(runs) == 2 and len({r.run_id for r in runs}) == 2
 
 
 def wait_for_epoch(proc: subprocess.Popen, lines: list[str]) -> None:
@@ -98,8 +98,8 @@ def test_sigterm_stops_and_records_the_run(project):
     time.sleep(0.2)
     assert "terminated (SIGTERM)" in "".join(lines) and "recorded in" in "".join(lines)
     (record,) = load_project(project).runs
-    assert record["status"] == "stopped"
-    assert Path(project.parent / record["artifacts"]["model"]).is_file()
+    assert record.status == "stopped"
+    assert Path(project.parent / record.model_file).is_file()
 
 
 def test_a_killed_train_leaves_a_run_folder_that_can_be_adopted(project, capsys):
@@ -115,9 +115,9 @@ def test_a_killed_train_leaves_a_run_folder_that_can_be_adopted(project, capsys)
     assert run("runs", project, "--adopt") == 0
     assert "Added 1 run back" in capsys.readouterr().out
     (record,) = load_project(project).runs
-    assert record["status"] == "interrupted" and record["backend"] == "jax"
-    assert record["run_dir"].startswith("iris.runs/")
-    assert (project.parent / record["run_dir"]).is_dir()
+    assert record.status == "interrupted" and record.backend == "jax"
+    assert record.run_dir.startswith("iris.runs/")
+    assert (project.parent / record.run_dir).is_dir()
 
 
 def test_output_paths_are_checked_before_training(project, capsys):
@@ -153,7 +153,7 @@ def test_run_paths_follow_the_project_when_it_moves(project, tmp_path, capsys,
     monkeypatch.chdir(tmp_path)
     assert run(*train_args(Path(project.name))) == 0
     (record,) = load_project(project).runs
-    assert record["artifacts"]["model"].startswith("iris.runs/")
+    assert record.model_file.startswith("iris.runs/")
     moved = tmp_path / "elsewhere"
     moved.mkdir()
     project.rename(moved / project.name)
@@ -168,5 +168,5 @@ def test_run_paths_follow_the_project_when_it_moves(project, tmp_path, capsys,
     shutil.rmtree(moved / "iris.runs")
     assert run("evaluate", moved / project.name) == 1
     err = capsys.readouterr().err
-    assert f"the files of run {record['run_id']} are missing" in err
+    assert f"the files of run {record.run_id} are missing" in err
     assert len(load_project(moved / project.name).runs) == 1

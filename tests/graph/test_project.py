@@ -50,6 +50,7 @@ from kbuilder.graph.project import (
     save_project,
     write_recovery,
 )
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from tests.graph.helpers import add_input, add_layer, add_output
 
@@ -81,7 +82,8 @@ def rich_project() -> Project:
     project.view.update(zoom=1.5, center=[10.0, -4.0], collapsed=[outer.block_id])
     project.data = DataSettings("csv:data/iris.csv", target="species")
     project.training = TrainingSettings(epochs=3, optimizer="adam", learning_rate=0.001)
-    project.runs = [{"run_id": "run-1", "backend": "jax", "history": {"loss": [1.2, 0.7]}}]
+    project.runs = [RunRecord.from_dict(
+        {"run_id": "run-1", "backend": "jax", "history": {"loss": [1.2, 0.7]}})]
     project.weights = {
         d: [rng.normal(size=(16, 16)).astype("float32"), np.zeros(16, "float32")],
         head: [rng.normal(size=(16, 3)), np.arange(3, dtype="int64")],
@@ -209,16 +211,16 @@ def test_write_recovery_keeps_modified_and_path(rich: Project, tmp_path: Path) -
 
 def test_non_finite_and_numpy_values_are_saved_as_json(tmp_path: Path) -> None:
     project = Project.new()
-    project.runs = [{"run_id": "a", "history": {"loss": [0.5, float("nan")]},
-                     "seed": np.int64(3),
-                     "results": {"lr": np.float32(0.5), "class_weight": {0: 1.0},
-                                 "shape": (2, 3)}}]
+    project.runs = [RunRecord("a", history={"loss": [0.5, float("nan")]}, seed=np.int64(3),
+                              results={"lr": np.float32(0.5), "class_weight": {0: 1.0},
+                                       "shape": (2, 3)})]
     project.training = TrainingSettings(learning_rate=np.float32(0.5))
     save_project(project, tmp_path / "a.kbproj")
     loaded = load_project(tmp_path / "a.kbproj")
-    assert loaded.runs == [{"run_id": "a", "history": {"loss": [0.5, None]}, "seed": 3,
-                            "results": {"lr": 0.5, "class_weight": {"0": 1.0},
-                                        "shape": [2, 3]}}]
+    assert loaded.runs == [RunRecord("a", history={"loss": [0.5, None]}, seed=3,
+                                     results={"lr": 0.5, "class_weight": {"0": 1.0},
+                                              "shape": [2, 3]})]
+    assert type(loaded.runs[0].seed) is int
     assert loaded.training == TrainingSettings(learning_rate=0.5)
     assert type(loaded.training.learning_rate) is float
 

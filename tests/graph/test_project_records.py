@@ -147,7 +147,8 @@ def test_an_old_project_opens_and_saves_the_same_sections(tmp_path: Path) -> Non
                                         input_arrays=(("image", "pixels"),))
     assert project.training == TrainingSettings(backend="torch", epochs=3,
                                                 early_stopping={"patience": 2})
-    assert project.runs == document["runs"]
+    assert [run.to_dict() for run in project.runs] == document["runs"]
+    assert all(isinstance(run, RunRecord) for run in project.runs)
     save_project(project, path)
     with zipfile.ZipFile(path) as archive:
         saved = json.loads(archive.read("project.json"))
@@ -205,7 +206,7 @@ def test_run_record_fields_are_typed() -> None:
 def test_what_a_save_writes_a_load_reads(tmp_path: Path) -> None:
     project = Project.new()
     project.training = TrainingSettings(epochs=4, backend="torch")
-    project.runs = [copy.deepcopy(OLD_RUN)]
+    project.runs = [RunRecord.from_dict(copy.deepcopy(OLD_RUN))]
     save_project(project, tmp_path / "a.kbproj")
     loaded = load_project(tmp_path / "a.kbproj")
     assert loaded.training == project.training
@@ -239,10 +240,9 @@ def test_trained_runs_are_those_with_a_model_on_disk_newest_first(tmp_path: Path
         folder.mkdir(parents=True)
         if has_file:
             (folder / "model.keras").write_bytes(b"x")
-        records.append({"run_id": f"r{i}",
-                        "artifacts": {"model": f"model.runs/r{i}/model.keras"}})
-    records.append({"run_id": "failed", "artifacts": {}})
-    assert [(i, r["run_id"]) for i, r in trained_runs(records, project)] == [(2, "r2"), (0, "r0")]
-    assert latest_trained(records)["run_id"] == "r2"
+        records.append(RunRecord(f"r{i}", artifacts={"model": f"model.runs/r{i}/model.keras"}))
+    records.append(RunRecord("failed", artifacts={}))
+    assert [(i, r.run_id) for i, r in trained_runs(records, project)] == [(2, "r2"), (0, "r0")]
+    assert latest_trained(records).run_id == "r2"
     assert trained_runs(records[1:2], project) == []
-    assert latest_trained(records[1:2])["run_id"] == "r1"  # its file missing: said by callers
+    assert latest_trained(records[1:2]).run_id == "r1"  # its file missing: said by callers

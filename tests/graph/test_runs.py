@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from kbuilder.graph.project import (
 )
 
 
-def fake_run(folder: Path, run_id: str | None = None) -> dict:
+def fake_run(folder: Path, run_id: str | None = None) -> runs.RunRecord:
     """A run record (absolute paths, as ``run_record`` makes them) with a model file."""
     run_id = run_id or f"run-{uuid.uuid4().hex[:8]}"
     run_dir = folder / run_id
@@ -36,7 +37,7 @@ def fake_run(folder: Path, run_id: str | None = None) -> dict:
     record = {"run_id": run_id, "status": "completed", "run_dir": str(run_dir),
               "artifacts": {"model": str(run_dir / "model.keras")}}
     (run_dir / runs.RUN_MARKER).write_text(json.dumps(record))
-    return record
+    return runs.RunRecord.from_dict(record)
 
 
 def test_first_save_moves_the_runs_beside_the_project(tmp_path, monkeypatch):
@@ -48,15 +49,16 @@ def test_first_save_moves_the_runs_beside_the_project(tmp_path, monkeypatch):
     path.parent.mkdir()
     save_project(project, path)
     stored = load_project(path).runs[0]
-    assert stored["artifacts"]["model"] == f"p.runs/{record['run_id']}/model.keras"
-    assert stored["run_dir"] == f"p.runs/{record['run_id']}"
-    assert not Path(record["run_dir"]).exists()  # moved out of the temporary folder
+    assert stored.model_file == f"p.runs/{record.run_id}/model.keras"
+    assert stored.run_dir == f"p.runs/{record.run_id}"
+    assert project.runs[0] == stored  # the project's own record rewritten too
+    assert not Path(record.run_dir).exists()  # moved out of the temporary folder
     # Used from another working directory, after the project and its runs moved.
     (tmp_path / "work").rename(tmp_path / "moved")
     monkeypatch.chdir(tmp_path)
     moved = load_project(tmp_path / "moved" / "p.kbproj")
     model = runs.artifact_path(runs.latest_trained(moved.runs), "model", moved.path)
-    assert model.read_bytes() == b"model of " + record["run_id"].encode()
+    assert model.read_bytes() == b"model of " + record.run_id.encode()
 
 
 def test_save_as_copies_the_runs_of_a_saved_project(tmp_path):
@@ -67,8 +69,8 @@ def test_save_as_copies_the_runs_of_a_saved_project(tmp_path):
     project = load_project(first)
     save_project(project, tmp_path / "b.kbproj")
     a, b = load_project(first).runs[0], load_project(tmp_path / "b.kbproj").runs[0]
-    assert a["artifacts"]["model"].startswith("a.runs/")
-    assert b["artifacts"]["model"].startswith("b.runs/")
+    assert a.model_file.startswith("a.runs/")
+    assert b.model_file.startswith("b.runs/")
     assert runs.artifact_path(a, "model", first).is_file()  # the old project keeps its own
     assert runs.artifact_path(b, "model", tmp_path / "b.kbproj").is_file()
 
@@ -77,11 +79,11 @@ def test_old_absolute_and_working_directory_paths_still_resolve(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     absolute = fake_run(tmp_path / "anywhere")
     relative = fake_run(tmp_path / "cwd.runs")
-    relative["artifacts"]["model"] = os.path.relpath(relative["artifacts"]["model"])
+    relative = replace(relative, artifacts={"model": os.path.relpath(relative.model_file)})
     project_path = tmp_path / "sub" / "p.kbproj"
     assert runs.artifact_path(absolute, "model", project_path).is_file()
     assert runs.artifact_path(relative, "model", project_path).is_file()
-    gone = {"run_id": "x1", "run_dir": "p.runs/x1", "artifacts": {"model": "p.runs/x1/m.keras"}}
+    gone = runs.RunRecord("x1", run_dir="p.runs/x1", artifacts={"model": "p.runs/x1/m.keras"})
     message = runs.missing_files_message(gone, project_path)
     assert message.startswith("the files of run x1 are missing: ")
     assert str(project_path.parent / "p.runs" / "x1") in message
@@ -97,13 +99,13 @@ def test_a_save_keeps_runs_another_process_recorded(tmp_path):
     add_runs(path, [theirs])  # what `kbuilder train` does at the end of a run
     assert changed_on_disk(window)
     changes = disk_changes(window)
-    assert [r["run_id"] for r in changes.new_runs] == [theirs["run_id"]]
+    assert [r.run_id for r in changes.new_runs] == [theirs.run_id]
     assert not changes.graph_changed
     window.view["zoom"] = 3.0
     window.runs.clear()  # the user deleted their run: it must stay deleted
     save_project(window, path)
     saved = load_project(path)
-    assert [r["run_id"] for r in saved.runs] == [theirs["run_id"]]
+    assert [r.run_id for r in saved.runs] == [theirs.run_id]
     assert saved.view["zoom"] == 3.0
 
 
@@ -164,7 +166,6 @@ def test_a_failed_first_save_leaves_the_runs_where_they_were(tmp_path, monkeypat
     monkeypatch.setattr(runs.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     project = Project.new()
     record = fake_run(runs.runs_folder(None))
-    before = dict(record)
     project.runs.append(record)
 
     def disk_full(*args, **kwargs):
@@ -173,8 +174,8 @@ def test_a_failed_first_save_leaves_the_runs_where_they_were(tmp_path, monkeypat
     monkeypatch.setattr("kbuilder.graph.project._write_container", disk_full)
     with pytest.raises(OSError):
         save_project(project, tmp_path / "p.kbproj")
-    assert project.runs[0] is record and record == before
-    assert Path(record["artifacts"]["model"]).is_file()
+    assert project.runs[0] is record
+    assert Path(record.model_file).is_file()
     assert not (tmp_path / "p.runs").exists() or not any((tmp_path / "p.runs").iterdir())
 
 
@@ -185,13 +186,14 @@ def test_a_folder_still_training_is_no_orphan_and_its_record_replaces_an_adopted
     path = tmp_path / "p.kbproj"
     save_project(Project.new(), path)
     record = fake_run(runs.runs_folder(path))
-    folder = Path(record["run_dir"])
+    folder = Path(record.run_dir)
     claim = claim_folder(folder)  # what start_run does until the run is recorded
     assert runs.orphaned_run_folders([], path) == []
     release_claim(claim)  # as when the training process dies
     (orphan,) = runs.orphaned_run_folders([], path)
     add_runs(path, [runs.adopt(orphan)])
-    assert load_project(path).runs[0]["adopted"]
-    add_runs(path, [dict(record, status="completed")])  # the run's own record, later
+    assert load_project(path).runs[0].adopted
+    add_runs(path, [replace(record, status="completed")])  # the run's own record, later
     (stored,) = load_project(path).runs
-    assert stored["status"] == "completed" and "adopted" not in stored
+    assert stored.status == "completed" and stored.adopted is None
+    assert "adopted" not in stored.to_dict()

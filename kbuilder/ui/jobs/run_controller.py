@@ -19,6 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import BACKENDS, DataSettings, TrainingSettings
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker, WorkerError, WorkerPool
@@ -79,7 +80,7 @@ class QtRunController(QObject):
         self.state = IDLE
         self.run: TrainingRun | None = None
         self.started: p.RunStarted | None = None
-        self.last_record: dict[str, Any] | None = None
+        self.last_record: RunRecord | None = None
         self._silent_told = 0  # the whole seconds of silence last reported
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)

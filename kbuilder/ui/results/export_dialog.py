@@ -213,13 +213,13 @@ class QtExportDialog(QDialog):
         runs = self.doc.project.runs if self.doc is not None else []
         project_path = self.doc.project.path if self.doc is not None else None
         for index, record in trained_runs(runs, project_path):
-            metric = key_metric(record.get("test_metrics") or {})
+            metric = key_metric(record.test_metrics or {})
             score = f", {metric[0]} {metric[1]:.3f}" if metric and isinstance(
                 metric[1], float) else ""
             self.source_combo.addItem(
-                f"Run {run_label(index)} — {when_text(record.get('created'))}, "
-                f"{record.get('backend')}, {record.get('status')}{score}",
-                record.get("run_id"))
+                f"Run {run_label(index)} — {when_text(record.created)}, "
+                f"{record.backend}, {record.status}{score}",
+                record.run_id)
         if self.doc is not None:
             weights = ("with the project's weights" if self.doc.project.weights
                        else "untrained")
@@ -319,7 +319,7 @@ class QtExportDialog(QDialog):
         assert self.doc is not None
         project = self.doc.project
         run_id = self.source_combo.currentData()
-        record = next((r for r in project.runs if r.get("run_id") == run_id), None)
+        record = next((r for r in project.runs if r.run_id == run_id), None)
         model = model_path(record, project.path) if record is not None else None
         if record is not None and model is None:
             raise ValueError("the run's trained model is no longer on disk")
@@ -332,10 +332,10 @@ class QtExportDialog(QDialog):
         self._snapshot = snapshot
         saved = project.data, project.training
         try:
-            if record is not None and record.get("data"):
-                project.data = DataSettings.from_dict(record["data"])
-            if record is not None and record.get("training"):
-                project.training = TrainingSettings.from_dict(record["training"])
+            if record is not None and record.data:
+                project.data = DataSettings.from_dict(record.data)
+            if record is not None and record.training:
+                project.training = TrainingSettings.from_dict(record.training)
             write_recovery(project, snapshot)
         except SettingsError as exc:
             raise ValueError(f"the settings of the run are not valid here ({exc})") from exc

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder import files
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import IMAGE_EXTENSIONS
 from kbuilder.graph.text import plural
 from kbuilder.runtime import protocol as p
@@ -139,7 +140,7 @@ class QtPredictionView(QWidget):
     def busy(self) -> bool:
         return self.job.busy
 
-    def predict(self, record: dict[str, Any], label: str, model: str, inputs: str) -> bool:
+    def predict(self, record: RunRecord, label: str, model: str, inputs: str) -> bool:
         """Predict with ``model`` (the run ``record``'s trained file, shown as run
         ``label``) on ``inputs`` (a table or array file, or a folder of images), in a
         worker of the run's backend; the outcome shows when it arrives."""
@@ -151,11 +152,11 @@ class QtPredictionView(QWidget):
             self._folder = Path(tempfile.mkdtemp(prefix="kbuilder-predictions-"))
         self._count += 1
         output = self._folder / f"predictions-{self._count}.csv"
-        backend = str(record.get("backend") or "jax")
+        backend = str(record.backend or "jax")
         request = p.StartPrediction(
-            str(record.get("run_id")), model, str(output), inputs,
-            dict(record.get("data") or {}) or None,
-            int((record.get("training") or {}).get("batch_size", 32)),
+            str(record.run_id), model, str(output), inputs,
+            dict(record.data or {}) or None,
+            int((record.training or {}).get("batch_size", 32)),
             input_columns=INPUT_COLUMNS)
         self.title.setText(f"Run {label} on {self.inputs.name}")
         self.title.setObjectName("sectionTitle")

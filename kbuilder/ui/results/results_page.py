@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder.graph import runs as run_files
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import data_fields
 from kbuilder.runtime import protocol as p
 from kbuilder.ui.document import QtDocument
@@ -69,7 +70,7 @@ def curve_names(history: dict[str, Any]) -> list[str]:
     return [k for k in history if not k.startswith("val_") and k not in NOT_CURVES]
 
 
-def details_html(record: dict[str, Any], label: str, project_path: Any = None) -> str:
+def details_html(record: RunRecord, label: str, project_path: Any = None) -> str:
     """The run's reproducibility details as one HTML table, in sections; file paths are
     resolved against the project file ``project_path``."""
     muted = theme.colors().muted.name()
@@ -82,23 +83,23 @@ def details_html(record: dict[str, Any], label: str, project_path: Any = None) -
                     f"{html.escape(str(k))}</td><td>{html.escape(_plain(v))}</td></tr>"
                     for k, v in items)
 
-    training = dict(record.get("training") or {})
-    data = dict(record.get("data") or {})
-    section("Run", [("run id", record.get("run_id")), ("status", record.get("status")),
-                    ("message", record.get("message")), ("backend", record.get("backend")),
-                    ("device", record.get("device")), ("seed", record.get("seed")),
-                    ("duration", duration_text(record.get("seconds")))])
+    training = dict(record.training or {})
+    data = dict(record.data or {})
+    section("Run", [("run id", record.run_id), ("status", record.status),
+                    ("message", record.message), ("backend", record.backend),
+                    ("device", record.device), ("seed", record.seed),
+                    ("duration", duration_text(record.seconds))])
     # Only the settings that apply to the run's kind of data (no image size for a CSV).
     applies = data_fields(str(data.get("source") or ""))
     section("Data", [("source", data.pop("source", None)),
-                     ("fingerprint (SHA-256)", record.get("data_fingerprint")),
+                     ("fingerprint (SHA-256)", record.data_fingerprint),
                      *sorted((k, v) for k, v in data.items()
                              if v not in (None, [], (), {}) and k in applies)])
     section("Training settings",
             [(k, v) for k, v in training.items() if v not in (None, {}, [])])
     from kbuilder.runtime.baseline import Baselines  # numpy: not before the window shows
 
-    base = Baselines.from_dict(record.get("baselines"))
+    base = Baselines.from_dict(record.baselines)
     if base is not None:
         section(f"Baselines ({base.metric}, {base.split} split)", [
             ("this model", _figure(base.model)), (base.trivial_label, _figure(base.trivial)),
@@ -106,29 +107,29 @@ def details_html(record: dict[str, Any], label: str, project_path: Any = None) -
              else base.linear_note),
             *([("linear model fitted on", f"{base.linear_rows} training rows in "
                 f"{base.linear_seconds:.2f} s")] if base.linear is not None else [])])
-    section("Library versions", sorted((record.get("versions") or {}).items()))
-    artifacts = record.get("artifacts") or {}
-    if artifacts or record.get("run_dir"):
+    section("Library versions", sorted((record.versions or {}).items()))
+    artifacts = record.artifacts or {}
+    if artifacts or record.run_dir:
         files = [(key, run_files.artifact_path(record, key, project_path))
                  for key in sorted(artifacts)]
         missing = run_files.missing_files_message(record, project_path)
         section("Files", [("run folder", run_files.run_folder(record, project_path)), *files,
                           *([("missing", missing)] if missing else [])])
-    title = f"Run {label} — {when_text(record.get('created'))}"
+    title = f"Run {label} — {when_text(record.created)}"
     text = (f"<h3>{html.escape(title)}</h3><table cellspacing=0>{''.join(rows)}</table>")
-    if record.get("traceback"):
+    if record.traceback:
         text += ("<p><b>Error</b></p>"
-                 f"<pre>{html.escape(str(record['traceback'])[-2000:])}</pre>")
+                 f"<pre>{html.escape(str(record.traceback)[-2000:])}</pre>")
     return text
 
 
-def baseline_html(record: dict[str, Any]) -> str:
+def baseline_html(record: RunRecord) -> str:
     """The run's test figure beside the trivial and linear baselines
     (``runtime.baseline``), with the diagnosis when the model does not beat them; ``""``
     for a run without baselines (no test split, an older run)."""
     from kbuilder.runtime.baseline import Baselines  # numpy: not before the window shows
 
-    base = Baselines.from_dict(record.get("baselines"))
+    base = Baselines.from_dict(record.baselines)
     if base is None:
         return ""
     colors = theme.colors()
@@ -154,19 +155,19 @@ def baseline_html(record: dict[str, Any]) -> str:
             guess = "guessing" if base.task == "classification" else "predicting"
             verdict = (f"The model does no better than always {guess} "
                        f"{base.trivial_label.removeprefix('always ')}.")
-        diagnosis = str(record.get("diagnosis") or "")
+        diagnosis = str(record.diagnosis or "")
         text += (f"<p style='color:{colors.warning.name()}'><b>{html.escape(verdict, quote=False)}"
                  f"</b> {html.escape(diagnosis, quote=False)}</p>")
     return text
 
 
-def _takes_images(record: dict[str, Any]) -> bool:
+def _takes_images(record: RunRecord) -> bool:
     """Whether the run was trained on images (a folder of them, or a built-in set of
     images): it then predicts on images too."""
     from kbuilder.graph.settings import BUILTIN_IMAGE_DATASETS, DataSettings, SettingsError
 
     try:
-        settings = DataSettings.from_dict(dict(record.get("data") or {}))
+        settings = DataSettings.from_dict(dict(record.data or {}))
     except SettingsError:
         return False
     return settings.kind == "images" or (settings.kind == "builtin"
@@ -209,7 +210,7 @@ class QtResultsPage(QWidget):
         self.dialogs: Any = None  # None: the window's dialogs (tests script those)
         self.export_dialog: Any = None
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
-        self._evaluating: dict[str, Any] | None = None
+        self._evaluating: RunRecord | None = None
         self._built = False
         self._pending_run: str | None = None  # recorded while the tab was hidden
         self._selection_due = False  # the selection's curves and evaluation wait a turn
@@ -325,7 +326,7 @@ class QtResultsPage(QWidget):
 
     # =============================================================== document
     @property
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunRecord]:
         return self.doc.project.runs if self.doc is not None else []
 
     def set_document(self, doc: QtDocument | None) -> None:
@@ -421,26 +422,26 @@ class QtResultsPage(QWidget):
         if redraw:
             self._on_selection()
 
-    def _fill_row(self, row: int, index: int, record: dict[str, Any]) -> None:
-        metric = key_metric(record.get("test_metrics") or {})
-        status = str(record.get("status", "?"))
+    def _fill_row(self, row: int, index: int, record: RunRecord) -> None:
+        metric = key_metric(record.test_metrics or {})
+        status = str(record.status or "?")
         cells = (
-            run_label(index), when_text(record.get("created")),
-            f"{record.get('backend', '?')} · {record.get('device', '?')}",
+            run_label(index), when_text(record.created),
+            f"{record.backend or '?'} · {record.device or '?'}",
             epochs_text(record), status,
             f"{metric_name(metric[0])} {format_metric(metric[1])}" if metric else "—",
-            duration_text(record.get("seconds")),
+            duration_text(record.seconds),
         )
         color = QColor(RUN_COLORS[index % len(RUN_COLORS)])
         for column, text in enumerate(cells):
             item = QTableWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, record.get("run_id"))
+            item.setData(Qt.ItemDataRole.UserRole, record.run_id)
             if column == 0:
                 item.setForeground(color)
-                item.setToolTip(str(record.get("message") or ""))
+                item.setToolTip(str(record.message or ""))
             if column == 4 and status == "failed":
                 item.setForeground(theme.colors().error)
-                item.setToolTip(str(record.get("message") or ""))
+                item.setToolTip(str(record.message or ""))
             self.table.setItem(row, column, item)
 
     def _run_id_at(self, row: int) -> str | None:
@@ -457,15 +458,15 @@ class QtResultsPage(QWidget):
         """The open project's file: run paths are stored relative to it."""
         return self.doc.project.path if self.doc is not None else None
 
-    def record(self, run_id: str | None) -> dict[str, Any] | None:
+    def record(self, run_id: str | None) -> RunRecord | None:
         for record in self.runs:
-            if record.get("run_id") == run_id:
+            if record.run_id == run_id:
                 return record
         return None
 
     def _index_of(self, run_id: str | None) -> int:
         for i, record in enumerate(self.runs):
-            if record.get("run_id") == run_id:
+            if record.run_id == run_id:
                 return i
         return -1
 
@@ -530,8 +531,8 @@ class QtResultsPage(QWidget):
         self.details.setHtml(details_html(record, label, self._project_path()))
         self._show_evaluation(record, label)
 
-    def _show_evaluation(self, record: dict[str, Any], label: str) -> None:
-        evaluations = record.get("evaluations") or []
+    def _show_evaluation(self, record: RunRecord, label: str) -> None:
+        evaluations = record.evaluations or []
         if evaluations:
             last = evaluations[-1]
             split = SPLIT_NAMES.get(last.get("split"), last.get("split"))
@@ -540,12 +541,12 @@ class QtResultsPage(QWidget):
                 f"{when_text(last.get('created'))})", last.get("metrics") or {},
                 last.get("results") or {}, last.get("samples"))
         else:
-            results = record.get("results") or {}
+            results = record.results or {}
             matrix = results.get("confusion_matrix")
             samples = (sum(map(sum, matrix)) if matrix else
                        len((results.get("scatter") or {}).get("true", [])) or None)
             self.evaluation.show_evaluation(
-                f"Run {label} on the test split", record.get("test_metrics") or {},
+                f"Run {label} on the test split", record.test_metrics or {},
                 results, samples if results.get("task") == "classification" else None)
         busy = self._evaluating is not None
         self.evaluation.set_can_evaluate(
@@ -564,7 +565,7 @@ class QtResultsPage(QWidget):
         for run_id in self.selected_run_ids():
             index = self._index_of(run_id)
             record = self.runs[index]
-            history = record.get("history") or {}
+            history = record.history or {}
             color = QColor(RUN_COLORS[index % len(RUN_COLORS)])
             for name in curve_names(history):
                 plot = self.loss_plot if "loss" in name else self.metric_plot
@@ -608,7 +609,7 @@ class QtResultsPage(QWidget):
         labels = ", ".join(run_label(self._index_of(r)) for r in run_ids)
         many = len(run_ids) > 1
         folders = {str(run_files.run_folder(r, self._project_path()).parent)
-                   for r in map(self.record, run_ids) if r and r.get("run_dir")}
+                   for r in map(self.record, run_ids) if r and r.run_dir}
         where = f" Their files in {', '.join(sorted(folders))} stay on disk." if folders else ""
         if not self._dialogs().ask_confirm(
                 f"Delete run{'s' if many else ''}",
@@ -616,7 +617,7 @@ class QtResultsPage(QWidget):
                 "Delete"):
             return False
         doomed = set(run_ids)
-        self.doc.project.runs[:] = [r for r in self.runs if r.get("run_id") not in doomed]
+        self.doc.project.runs[:] = [r for r in self.runs if r.run_id not in doomed]
         self.refresh()
         self.runs_changed.emit()
         return True
@@ -627,10 +628,10 @@ class QtResultsPage(QWidget):
         path = model_path(record, self._project_path()) if record else None
         if record is None or path is None or self.job.busy:
             return False
-        request = p.StartEvaluation(str(record.get("run_id")), path,
-                                    dict(record.get("data") or {}), split,
-                                    int((record.get("training") or {}).get("batch_size", 32)))
-        backend = str(record.get("backend") or "jax")
+        request = p.StartEvaluation(str(record.run_id), path,
+                                    dict(record.data or {}), split,
+                                    int((record.training or {}).get("batch_size", 32)))
+        backend = str(record.backend or "jax")
         self._evaluating = record
         self.evaluation.set_busy(True, f"Evaluating on the {SPLIT_NAMES.get(split, split)} "
                                        f"split in a {backend} worker…")
@@ -643,14 +644,19 @@ class QtResultsPage(QWidget):
         self.job.shutdown()  # evaluations are occasional: no idle backend kept around
         if record is None or not isinstance(result, p.Evaluated):
             return
-        record.setdefault("evaluations", []).append(p.jsonable({
+        evaluation = p.jsonable({
             "split": result.split, "samples": result.samples, "metrics": result.metrics,
-            "results": result.results, "backend": record.get("backend"),
+            "results": result.results, "backend": record.backend,
             "created": dt.datetime.now().isoformat(timespec="seconds"),
-        }))
-        if any(r is record for r in self.runs):
+        })
+        runs = self.runs
+        # Looked up again: the run may have been deleted (or its record replaced, as a
+        # save that moves its folder does) while it was being evaluated.
+        index = next((i for i, r in enumerate(runs) if r.run_id == record.run_id), None)
+        if index is not None:
+            runs[index] = runs[index].with_evaluation(evaluation)
             self.runs_changed.emit()
-            if self.record(self.current_run_id()) is record:
+            if self.current_run_id() == record.run_id:
                 self._show_current()
 
     def _on_evaluation_failed(self, reason: str) -> None:
@@ -682,7 +688,7 @@ class QtResultsPage(QWidget):
         if not inputs:
             return False
         self.tabs.setCurrentWidget(self.predictions)
-        return self.predictions.predict(record, run_label(self._index_of(record["run_id"])),
+        return self.predictions.predict(record, run_label(self._index_of(record.run_id)),
                                         path, inputs)
 
     def _ask_inputs(self, images: bool) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from kbuilder.graph.runs import artifact_path
+from kbuilder.graph.runs import RunRecord, artifact_path
 
 # Keras's long metric names, as people write them.
 SHORT_NAMES = {"mean_absolute_error": "MAE", "mean_squared_error": "MSE",
@@ -38,7 +38,7 @@ def run_label(index: int) -> str:
     return f"#{index + 1}"
 
 
-def model_path(record: dict[str, Any] | None, project_path: Any = None) -> str | None:
+def model_path(record: RunRecord | None, project_path: Any = None) -> str | None:
     """The trained ``.keras`` of a run, when it has one on disk (its stored path is
     resolved against the project file ``project_path``)."""
     path = artifact_path(record, "model", project_path)
@@ -53,11 +53,11 @@ def key_metric(metrics: dict[str, Any]) -> tuple[str, Any] | None:
     return next(iter(metrics.items()), None)
 
 
-def epochs_text(record: dict[str, Any]) -> str:
+def epochs_text(record: RunRecord) -> str:
     """Epochs run out of those planned, e.g. ``12/40`` after early stopping."""
-    history = record.get("history") or {}
+    history = record.history or {}
     done = max((len(v) for v in history.values()), default=0)
-    planned = (record.get("training") or {}).get("epochs")
+    planned = (record.training or {}).get("epochs")
     return f"{done}/{planned}" if planned else str(done)
 
 

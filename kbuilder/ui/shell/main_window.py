@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.text import plural
 from kbuilder.ui.data.data_page import QtDataPage
 from kbuilder.ui.document import QtDocument
@@ -464,10 +465,10 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
             self.autosave.mark_changed()
             self._update_title()
 
-    def _on_run_recorded(self, record: dict) -> None:
+    def _on_run_recorded(self, record: RunRecord) -> None:
         """A run ended and was added to ``project.runs``: show it among the results."""
         self._on_settings_changed()
-        self.results_page.show_run(record.get("run_id", ""))
+        self.results_page.show_run(record.run_id)
 
     def _update_title(self) -> None:
         if self.doc is None:

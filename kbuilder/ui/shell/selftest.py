@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.text import plural
 from kbuilder.runtime.checklist import check, run_steps
 
@@ -64,7 +65,7 @@ class _Session:
         self.window.show()
         self.new_id = ""
         self.saved: dict = {}
-        self.records: list[dict] = []
+        self.records: list[RunRecord] = []
         self.window.train_page.run_recorded.connect(self.records.append)
 
     @property
@@ -268,13 +269,13 @@ class _Session:
             check(self._wait(lambda n=before: len(self.records) > n, RUN_TIMEOUT),
                   f"the {backend} run did not end")
             record = self.records[-1]
-            check(record["status"] == "completed",
-                  f"the {backend} run ended {record['status']}: {record.get('message')}")
+            check(record.status == "completed",
+                  f"the {backend} run ended {record.status}: {record.message}")
             points = page.dashboard.point_counts()
             check(points["loss/batch"] > 0 and points["loss/train"] == 1,
                   f"the {backend} curves did not receive points: {points}")
-            check(Path(record["artifacts"]["model"]).is_file(), "no trained model was saved")
-            done.append(f"{backend} {record['test_metrics'].get('accuracy', 0):.2f}")
+            check(Path(record.model_file).is_file(), "no trained model was saved")
+            done.append(f"{backend} {record.test_metrics.get('accuracy', 0):.2f}")
         check(len(self.window.project.runs) == len(backends), "not every run was recorded")
         return "test accuracy " + ", ".join(done) + " after one epoch each"
 
@@ -292,10 +293,10 @@ class _Session:
         check(self._wait(lambda: len(self.records) > before, RUN_TIMEOUT),
               "the stopped run did not end")
         record = self.records[-1]
-        check(record["status"] == "stopped", f"the run ended {record['status']}")
-        epochs = len(record["history"]["loss"])
+        check(record.status == "stopped", f"the run ended {record.status}")
+        epochs = len(record.history["loss"])
         check(1 <= epochs < 500, f"{plural(epochs, 'epoch')} recorded")
-        check(Path(record["artifacts"]["model"]).is_file(), "the stopped run kept no model")
+        check(Path(record.model_file).is_file(), "the stopped run kept no model")
         check(page.train_button.isEnabled(), "Train is not enabled again")
         return f"stopped after {plural(epochs, 'epoch')}; its model is kept"
 
@@ -303,17 +304,17 @@ class _Session:
         window = self.window
         window._show_page(window.results_page)
         page = window.results_page
-        completed = [r for r in window.project.runs if r["status"] == "completed"]
-        run_id = completed[-1]["run_id"]
+        completed = [r for r in window.project.runs if r.status == "completed"]
+        run_id = completed[-1].run_id
         page.show_run(run_id)
         view = page.evaluation
         view.split_combo.setCurrentIndex(view.split_combo.findData("test"))
         self._click(view.evaluate_button)
         check(self._wait(lambda: not page.job.busy, RUN_TIMEOUT), "the evaluation did not end")
         record = page.record(run_id)
-        check(record is not None and record.get("evaluations"),
+        check(record is not None and record.evaluations,
               f"no evaluation was recorded: {view.status.text()}")
-        evaluation = record["evaluations"][-1]
+        evaluation = record.evaluations[-1]
         total = int(view.confusion.matrix.sum())
         check(total == evaluation["samples"] > 0,
               f"the confusion matrix counts {total} of {evaluation['samples']} samples")

@@ -311,8 +311,8 @@ class WindowFiles:
         trained = trained_runs(project.runs, project.path)
         weights = "with the project's weights" if project.weights else "untrained"
         choices = [f"The model trained in run {run_label(i)}"
-                   f"{' (the latest)' if n == 0 else ''} — {when_text(r.get('created'))}, "
-                   f"{r.get('backend')}, {r.get('status')}" for n, (i, r) in enumerate(trained)]
+                   f"{' (the latest)' if n == 0 else ''} — {when_text(r.created)}, "
+                   f"{r.backend}, {r.status}" for n, (i, r) in enumerate(trained)]
         choices.append(f"The model being edited ({weights})")
         choice = 0
         if trained:

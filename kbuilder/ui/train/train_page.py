@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder.graph.errors import GraphError
+from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import (
     BACKENDS,
     LOSSES,
@@ -721,16 +722,16 @@ class QtTrainPage(QWidget):
         self.dashboard.on_run_started(message, self._run_metrics)
         self._say(*self._state_words(self.controller.state))
 
-    def _on_finished(self, record: dict) -> None:
-        status = record.get("status", "completed")
+    def _on_finished(self, record: RunRecord) -> None:
+        status = record.status or "completed"
         heading, hint = outcome_text(record)
-        model = (record.get("artifacts") or {}).get("model")
+        model = record.model_file
         self.dashboard.on_ended(status, heading, "\n".join(
             line for line in (hint, f"Model saved to {model}" if model else "") if line))
         self._say(heading, hint)
         self._record(record)
 
-    def _on_failed(self, reason: str, record: dict | None) -> None:
+    def _on_failed(self, reason: str, record: RunRecord | None) -> None:
         # The banner shows the reason: the heading names the outcome only.
         self.dashboard.on_ended("failed", "Training failed", reason, failed=True)
         self._say("Training failed")
@@ -743,7 +744,7 @@ class QtTrainPage(QWidget):
         if record is not None:
             self._record(record)
 
-    def _record(self, record: dict) -> None:
+    def _record(self, record: RunRecord) -> None:
         project, self._run_project = self._run_project, None
         if project is None:
             return
@@ -774,15 +775,15 @@ class QtTrainPage(QWidget):
             stop.setEnabled(self.stop_button.isEnabled())
 
 
-def outcome_text(record: dict) -> tuple[str, str]:
+def outcome_text(record: RunRecord) -> tuple[str, str]:
     """An ended run's heading and hint: the record's message (the worker's own sentence
     about the outcome) split into its first sentence and the rest, with the test results
     after the first."""
-    status = record.get("status", "completed")
-    message = str(record.get("message") or STATUS_TEXT.get(status, status)).strip()
+    status = record.status or "completed"
+    message = str(record.message or STATUS_TEXT.get(status, status)).strip()
     first, sep, rest = message.partition(". ")
     heading = first + ("." if sep else "")
-    tests = record.get("test_metrics") or {}
+    tests = record.test_metrics or {}
     summary = ", ".join(f"test {k} {v:.4g}" for k, v in tests.items()
                         if isinstance(v, int | float))
     if summary:

@@ -587,8 +587,8 @@ def test_a_model_of_two_inputs_gets_its_arrays_chosen_fitted_and_trained(qtbot, 
     with qtbot.waitSignal(train.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         click(train.train_button)
     record = recorded.args[0]
-    assert record["status"] == "completed", record.get("message")
-    assert record["data"]["input_arrays"] == {"image": "pixels"}
+    assert record.status == "completed", record.message
+    assert record.data["input_arrays"] == {"image": "pixels"}
 
 
 def test_streaming_a_table_is_a_reading_option_saved_with_the_project(

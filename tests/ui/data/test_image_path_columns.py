@@ -53,5 +53,5 @@ def test_a_table_with_image_paths_fits_and_trains_the_multi_input_template(qtbot
     with qtbot.waitSignal(train.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         click(train.train_button)
     record = recorded.args[0]
-    assert record["status"] == "completed", record.get("message")
-    assert record["test_metrics"]["accuracy"] is not None
+    assert record.status == "completed", record.message
+    assert record.test_metrics["accuracy"] is not None

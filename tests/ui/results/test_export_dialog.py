@@ -40,7 +40,7 @@ def test_every_format_is_offered(dialog):
     offered = [export.format_combo.itemData(i) for i in range(export.format_combo.count())]
     assert offered == list(FORMATS)
     # The newest run is selected in the Results tab, so its model is the source.
-    assert export.source_combo.currentData() == window.project.runs[1]["run_id"]
+    assert export.source_combo.currentData() == window.project.runs[1].run_id
     assert export.source_combo.itemData(export.source_combo.count() - 1) is None  # project
     export.set_format("savedmodel")
     assert export.output_edit.text().endswith("_savedmodel")
@@ -59,13 +59,13 @@ def test_a_script_of_a_run_is_made_from_that_runs_settings(dialog):
     export = window.results_page.export_dialog
     export.set_format("python")
     record = window.project.runs[0]
-    export.source_combo.setCurrentIndex(export.source_combo.findData(record["run_id"]))
+    export.source_combo.setCurrentIndex(export.source_combo.findData(record.run_id))
     before = window.project.data, window.project.training
     window.project.training = TrainingSettings(epochs=99)
     model, snapshot = export._source_paths()
     assert model is not None and snapshot is not None
     saved = load_project(snapshot)
-    assert saved.training == TrainingSettings.from_dict(record["training"])
+    assert saved.training == TrainingSettings.from_dict(record.training)
     assert saved.training.epochs != 99
     assert window.project.training == TrainingSettings(epochs=99)  # put back
     window.project.data, window.project.training = before

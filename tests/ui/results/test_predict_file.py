@@ -80,7 +80,7 @@ def test_predicting_on_raw_rows_shows_what_kbuilder_predict_writes(results, qtbo
     assert view.column("island")[-1] == "Atlantis"
     assert view.column("bill_depth_mm")[-1] == ""  # empty as in the file
 
-    model = page.record(page.current_run_id())["artifacts"]["model"]
+    model = page.record(page.current_run_id()).model_file
     out = tmp_path / "cli.csv"
     assert cli.main(["predict", model, "--input", str(rows), "-o", str(out),
                      "--backend", "jax"]) == 0
@@ -194,7 +194,7 @@ def test_an_image_run_predicts_on_a_folder_of_images(window, qtbot, tmp_path):
     assert window.dialogs.asked_choice[0] == ("Predict on:", [
         "The images in a folder", "One image file", "A NumPy array of images (.npy, .npz)"])
     out = tmp_path / "cli.csv"
-    model = project.runs[0]["artifacts"]["model"]
+    model = project.runs[0].model_file
     assert cli.main(["predict", model, "--input", str(new), "-o", str(out)]) == 0
     expected = read(out)
     for k in range(3):  # the CLI, given a model file only, names the classes 0, 1, 2

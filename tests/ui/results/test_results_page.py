@@ -3,10 +3,13 @@ the list, overlaid curves, details, evaluation, evaluate again, open and delete.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from kbuilder.graph.runs import RunRecord
 from kbuilder.ui.testing import click
 from tests.ui.trained_runs import trained_projects
 
@@ -41,7 +44,7 @@ def test_every_run_is_listed_newest_first(results):
         assert row[4] == "completed"
         assert row[5].startswith("accuracy 0.")
     newest = runs[1]
-    assert rows[0][5] == f"accuracy {newest['test_metrics']['accuracy']:.4f}"
+    assert rows[0][5] == f"accuracy {newest.test_metrics['accuracy']:.4f}"
 
 
 def test_selecting_two_runs_overlays_their_curves(results):
@@ -51,23 +54,23 @@ def test_selecting_two_runs_overlays_their_curves(results):
     assert len(page.selected_run_ids()) == 2
     runs = window.project.runs
     keys = {"loss", "val_loss", "accuracy", "val_accuracy"}
-    assert set(page.curves) == {(r["run_id"], k) for r in runs for k in keys}
+    assert set(page.curves) == {(r.run_id, k) for r in runs for k in keys}
     for record in runs:
         for key in keys:
-            x, y = page.curves[(record["run_id"], key)].getData()
+            x, y = page.curves[(record.run_id, key)].getData()
             assert list(x) == [1, 2]
-            assert np.allclose(y, record["history"][key])
+            assert np.allclose(y, record.history[key])
     # Loss curves on the loss plot, the others on the metrics plot; one colour per run.
     assert len(page.loss_plot.listDataItems()) == 4
     assert len(page.metric_plot.listDataItems()) == 4
-    colours = {r["run_id"]: page.curves[(r["run_id"], "loss")].opts["pen"].color().name()
+    colours = {r.run_id: page.curves[(r.run_id, "loss")].opts["pen"].color().name()
                for r in runs}
     assert len(set(colours.values())) == 2
     legend = [label.text for _sample, label in page.loss_plot.legend.items]
     assert "#1 loss" in legend and "#2 validation loss" in legend
 
     click_row(page, 0)  # a plain click selects one run again
-    assert {run_id for run_id, _ in page.curves} == {runs[1]["run_id"]}
+    assert {run_id for run_id, _ in page.curves} == {runs[1].run_id}
 
 
 def test_details_show_what_reproduces_the_run(results):
@@ -75,10 +78,10 @@ def test_details_show_what_reproduces_the_run(results):
     record = window.project.runs[1]
     text = page.details.toPlainText()
     assert "seed" in text and "0" in text
-    assert f"keras\t{record['versions']['keras']}" in text or \
-        record["versions"]["keras"] in text
-    assert record["versions"]["jax"] in text
-    assert record["data_fingerprint"] in text
+    assert f"keras\t{record.versions['keras']}" in text or \
+        record.versions["keras"] in text
+    assert record.versions["jax"] in text
+    assert record.data_fingerprint in text
     assert "digits" in text and "learning_rate" in text and "0.003" in text
     assert "image_size" not in text and "color_mode" not in text  # not an image folder
 
@@ -95,7 +98,7 @@ def test_run_details_list_only_the_data_settings_that_apply(qapp, source, shown,
 
     data = {**DataSettings().to_dict(), "source": source, "target": "outcome",
             "image_size": [32, 32]}
-    text = details_html({"run_id": "r", "data": data, "training": {}}, "#1")
+    text = details_html(RunRecord("r", data=data, training={}), "#1")
     for name in shown:
         assert name in text, name
     for name in hidden:
@@ -119,14 +122,14 @@ def test_confusion_matrix_and_samples_of_the_test_split(results):
     support = sum(int(view.per_class.item(i, 4).text()) for i in range(10))
     assert support == test_size
     record = window.project.runs[1]
-    accuracy = record["test_metrics"]["accuracy"]
+    accuracy = record.test_metrics["accuracy"]
     assert np.isclose(np.trace(matrix) / matrix.sum(), accuracy, atol=1e-3)
     # The sample images with their true and predicted labels.
     tiles = view.samples.tiles
     assert len(tiles) == 20
     assert all(t.image_label is not None and not t.image_label.pixmap().isNull()
                for t in tiles)
-    first = record["results"]["samples"][0]
+    first = record.results["samples"][0]
     assert f"true <b>{first['true']}</b>" in tiles[0].text_label.text()
     assert f"predicted <b>{first['predicted']}</b>" in tiles[0].text_label.text()
     view.grab()  # paints the heatmap (its counts and class names) without error
@@ -141,7 +144,7 @@ def test_open_model_emits_the_trained_file(results, qtbot):
     window.dialogs.unsaved = "discard"
     with qtbot.waitSignal(page.open_model_requested, timeout=1000) as signal:
         click(page.open_button, page.open_button.rect().center())
-    assert signal.args == [record["artifacts"]["model"]]
+    assert signal.args == [record.model_file]
     # The window opened it: a new, unsaved project of the trained CNN, with its weights.
     opened = window.project
     assert opened is not edited and opened.path is None and opened.runs == []
@@ -151,7 +154,7 @@ def test_open_model_emits_the_trained_file(results, qtbot):
 
 def test_a_run_without_a_model_cannot_be_opened(results):
     window, page = results
-    window.project.runs[0]["artifacts"] = {}
+    window.project.runs[0] = dataclasses.replace(window.project.runs[0], artifacts={})
     page.refresh()
     click_row(page, 1)
     assert not page.open_button.isEnabled()
@@ -177,7 +180,7 @@ def test_regression_run_shows_errors_and_scatter(window, run_folder):
     page = window.results_page
     view = page.evaluation
     assert view.regression.isVisibleTo(view) and not view.classification.isVisibleTo(view)
-    results = diabetes.runs[0]["results"]
+    results = diabetes.runs[0].results
     x, y = view.scatter.getData()
     assert len(x) == len(load_test_targets()) and np.allclose(x, results["scatter"]["true"])
     assert np.allclose(y, results["scatter"]["predicted"])
@@ -207,7 +210,7 @@ def test_evaluate_again_on_the_validation_split(results, qtbot):
     qtbot.waitUntil(lambda: not page.job.busy, timeout=120_000)
     assert not view.status.text().startswith("The evaluation failed"), view.status.text()
     record = window.project.runs[1]
-    evaluation = record["evaluations"][-1]
+    evaluation = record.evaluations[-1]
     assert evaluation["split"] == "val"
     val_size = len(load_data(DataSettings(source="digits")).y_val)
     assert evaluation["samples"] == val_size
@@ -224,7 +227,7 @@ def test_a_run_recorded_while_the_tab_is_hidden_shows_when_it_is_opened(window, 
     window.set_project(digits)
     window._show_page(window.train_page)
     page = window.results_page
-    record = dict(copy.deepcopy(digits.runs[0]), run_id="just-recorded")
+    record = dataclasses.replace(copy.deepcopy(digits.runs[0]), run_id="just-recorded")
     digits.runs.append(record)
     window.train_page.run_recorded.emit(record)  # as the Train tab does when a run ends
     # Nothing built or drawn for a tab nobody looks at: that stalled the window.
@@ -234,7 +237,7 @@ def test_a_run_recorded_while_the_tab_is_hidden_shows_when_it_is_opened(window, 
     qtbot.waitUntil(lambda: "Run #3" in page.evaluation.title.text(), timeout=5000)
     assert {run_id for run_id, _key in page.curves} == {"just-recorded"}
     # While the tab shows, a new run is selected at once.
-    again = dict(copy.deepcopy(digits.runs[1]), run_id="second")
+    again = dataclasses.replace(copy.deepcopy(digits.runs[1]), run_id="second")
     digits.runs.append(again)
     window.train_page.run_recorded.emit(again)
     assert page.current_run_id() == "second" and "Run #4" in page.evaluation.title.text()
@@ -245,7 +248,7 @@ def test_the_baselines_show_above_the_evaluation(results):
     window, page = results
     click_row(page, 0)
     record = page.record(page.current_run_id())
-    base = record["baselines"]
+    base = record.baselines
     text = page.baseline.text()
     assert page.baseline.isVisibleTo(page)
     assert "Compared with simple baselines — accuracy on the test split" in text
@@ -256,10 +259,11 @@ def test_the_baselines_show_above_the_evaluation(results):
     else:  # two epochs: the digits CNN may not reach a logistic regression yet
         assert ("The model does not beat the logistic regression." in text
                 or "The model does no better than always guessing '" in text)
-        assert record["diagnosis"][:40] in text
+        assert record.diagnosis[:40] in text
     assert f"{base['linear_rows']} training rows in" in page.details.toPlainText()
     # An older run, recorded before baselines existed, shows none.
-    record.pop("baselines")
+    runs = window.project.runs
+    runs[runs.index(record)] = dataclasses.replace(record, baselines=None)
     page._show_current()
     assert not page.baseline.isVisibleTo(page)
 
@@ -273,10 +277,10 @@ def test_a_regression_run_is_compared_with_the_mean(window, run_folder):
     text = page.baseline.text()
     assert "mean absolute error on the test split" in text
     assert "always the mean" in text and "ridge regression" in text
-    mae = record["results"]["mae"]
+    mae = record.results["mae"]
     assert f"<b>{mae:.2f}</b>" in text if mae < 100 else f"<b>{mae:,.1f}</b>" in text
     # Three epochs of an MLP on diabetes do not beat a ridge regression: flagged.
-    assert record["baselines"]["verdict"] != "better"
+    assert record.baselines["verdict"] != "better"
     assert ("The model does not beat the ridge regression." in text
             or "The model does no better than always predicting the mean." in text)
-    assert record["diagnosis"] and "ridge regression" in record["diagnosis"]
+    assert record.diagnosis and "ridge regression" in record.diagnosis

@@ -58,7 +58,7 @@ def test_save_model_as_keras_saves_the_latest_trained_run(qtbot, window, run_fol
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trained.keras", "untrained.keras"]
 
 
-def fake_run(folder: Path, run_id: str) -> dict:
+def fake_run(folder: Path, run_id: str) -> runs.RunRecord:
     run_dir = folder / run_id
     run_dir.mkdir(parents=True)
     (run_dir / "model.keras").write_bytes(b"not really a model")
@@ -66,7 +66,7 @@ def fake_run(folder: Path, run_id: str) -> dict:
               "created": "2026-01-01T10:00:00", "history": {"loss": [1.0, 0.5]},
               "run_dir": str(run_dir), "artifacts": {"model": str(run_dir / "model.keras")}}
     (run_dir / runs.RUN_MARKER).write_text(json.dumps(record))
-    return record
+    return runs.RunRecord.from_dict(record)
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_runs_recorded_by_another_program_are_merged_in(saved):
     record = fake_run(runs.runs_folder(path), "other-1")
     add_runs(path, [record])  # what `kbuilder train` does when its run ends
     window.check_disk()  # the window's timer does this every two seconds
-    assert [r["run_id"] for r in window.project.runs] == ["other-1"]
+    assert [r.run_id for r in window.project.runs] == ["other-1"]
     assert "1 run recorded in p.kbproj by another program" in (
         window.statusBar().currentMessage())
     assert not window.doc.modified  # nothing of the window's own to save
@@ -92,7 +92,7 @@ def test_runs_recorded_by_another_program_are_merged_in(saved):
     # Saving a change of the window's own keeps that run, and asks nothing.
     window._on_settings_changed()
     assert window.save() and not window.dialogs.asked_confirm
-    assert [r["run_id"] for r in load_project(path).runs] == ["other-1"]
+    assert [r.run_id for r in load_project(path).runs] == ["other-1"]
 
 
 def test_a_model_changed_on_disk_is_not_overwritten_without_asking(saved):
@@ -112,7 +112,7 @@ def test_a_model_changed_on_disk_is_not_overwritten_without_asking(saved):
     assert window.save()
     on_disk = load_project(path)
     assert on_disk.graph.name != "edited_elsewhere"
-    assert [r["run_id"] for r in on_disk.runs] == ["other-2"]  # its run kept
+    assert [r.run_id for r in on_disk.runs] == ["other-2"]  # its run kept
 
 
 def test_saving_a_read_only_project_says_so(saved):
@@ -136,10 +136,10 @@ def test_orphaned_runs_are_offered_back_when_the_project_opens(saved, make_windo
     title, message = window.dialogs.asked_confirm[-1]
     assert title == "Runs missing from the history" and "killed-1" in message
     (record,) = window.project.runs
-    assert record["status"] == "interrupted" and window.doc.modified
+    assert record.status == "interrupted" and window.doc.modified
     assert runs.artifact_path(record, "model", path).is_file()
     assert window.save()
-    assert [r["run_id"] for r in load_project(path).runs] == ["killed-1"]
+    assert [r.run_id for r in load_project(path).runs] == ["killed-1"]
 
 
 def test_first_save_brings_the_runs_beside_the_project(mlp_window, tmp_path, monkeypatch):
@@ -150,7 +150,7 @@ def test_first_save_brings_the_runs_beside_the_project(mlp_window, tmp_path, mon
     mlp_window.dialogs.save_path = str(path)
     assert mlp_window.save()
     (stored,) = load_project(path).runs
-    assert stored["artifacts"]["model"] == "first.runs/before-save/model.keras"
+    assert stored.model_file == "first.runs/before-save/model.keras"
     assert (tmp_path / "first.runs" / "before-save" / "model.keras").is_file()
     assert not (tmp_path / "tmp" / "kbuilder-runs" / "before-save").exists()
 
@@ -170,3 +170,25 @@ def test_a_run_whose_folder_is_gone_says_so_and_keeps_its_history(saved):
     assert "the files of run gone-1 are missing" in text
     assert str(runs.runs_folder(path) / "gone-1") in text
     assert not page.open_button.isEnabled()
+
+
+def test_an_evaluation_lands_on_its_run_after_a_save_replaced_the_record(
+        mlp_window, tmp_path, monkeypatch):
+    from kbuilder.runtime import protocol as p
+
+    monkeypatch.setattr(runs.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    record = fake_run(runs.runs_folder(None), "evaluated-1")
+    mlp_window.project.runs.append(record)
+    mlp_window._show_page(mlp_window.results_page)
+    page = mlp_window.results_page
+    page._evaluating = record  # as an evaluation started on it does
+    mlp_window.dialogs.save_path = str(tmp_path / "p.kbproj")
+    assert mlp_window.save()  # the run's folder moves: its record is replaced
+    page._on_evaluated(p.Evaluated("evaluated-1", "test", 3, {"accuracy": 0.5}, {}))
+    (now,) = mlp_window.project.runs
+    assert now.run_dir == "p.runs/evaluated-1"  # the moved record, not the old one
+    assert [e["split"] for e in now.evaluations] == ["test"] and mlp_window.doc.modified
+    page._evaluating = now
+    mlp_window.project.runs.clear()  # deleted while it was being evaluated
+    page._on_evaluated(p.Evaluated("evaluated-1", "val", 3, {"accuracy": 0.5}, {}))
+    assert mlp_window.project.runs == []

@@ -55,11 +55,11 @@ def test_train_from_the_gui_records_the_run_and_draws_curves(mlp_window, qtbot, 
         click(page.train_button)
         assert not page.train_button.isEnabled() and not window.train_action.isEnabled()
     record = recorded.args[0]
-    assert record["status"] == "completed", record.get("message")
-    assert record["backend"] == backend and record["training"]["epochs"] == 2
+    assert record.status == "completed", record.message
+    assert record.backend == backend and record.training["epochs"] == 2
     assert window.project.runs[-1] is record
-    assert 0 <= record["test_metrics"]["accuracy"] <= 1
-    assert Path(record["artifacts"]["model"]).is_file()
+    assert 0 <= record.test_metrics["accuracy"] <= 1
+    assert Path(record.model_file).is_file()
     # The curves themselves hold the points (not only the buffers behind them).
     plots = page.dashboard.plots
     assert len(plots["loss"].curves["batch"].xData) >= 2
@@ -82,8 +82,8 @@ def test_a_killed_worker_shows_a_message_then_a_new_run_stops_keeping_its_model(
     with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         os.kill(page.controller.run.worker.process.pid, signal.SIGKILL)
     record = recorded.args[0]
-    assert record["status"] == "failed" and "killed" in record["message"]
-    assert len(record["history"]["loss"]) >= 1  # the history received before the death
+    assert record.status == "failed" and "killed" in record.message
+    assert len(record.history["loss"]) >= 1  # the history received before the death
     assert window.dialogs.errors and "killed" in window.dialogs.errors[-1][1]
     assert page.banner.isVisible() and "killed" in page.banner_text.text()
     assert page.train_button.isEnabled() and window.train_action.isEnabled()
@@ -98,12 +98,12 @@ def test_a_killed_worker_shows_a_message_then_a_new_run_stops_keeping_its_model(
     with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         window.stop_action.trigger()  # the toolbar's Stop
     record = recorded.args[0]
-    assert record["status"] == "stopped"
-    assert 1 <= len(record["history"]["loss"]) < 500
-    assert Path(record["artifacts"]["model"]).is_file()
+    assert record.status == "stopped"
+    assert 1 <= len(record.history["loss"]) < 500
+    assert Path(record.model_file).is_file()
     assert "Stopped" in page.dashboard.status.text()
     assert page.train_button.isEnabled()
-    assert [r["status"] for r in window.project.runs] == ["failed", "stopped"]
+    assert [r.status for r in window.project.runs] == ["failed", "stopped"]
 
 
 def test_invalid_settings_are_refused_inline(mlp_window, qtbot):
@@ -179,8 +179,8 @@ def test_closing_during_a_run_asks_then_stops_it_keeping_its_model(mlp_window, q
         assert window.isVisible()  # open until the run is recorded
         assert page.controller.state == "stopping"
     record = recorded.args[0]
-    assert record["status"] == "stopped"
-    assert Path(record["artifacts"]["model"]).is_file()
+    assert record.status == "stopped"
+    assert Path(record.model_file).is_file()
     assert window.project.runs[-1] is record
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     assert window.dialogs.asked_stop_training == 2
@@ -197,8 +197,8 @@ def test_the_kill_button_ends_a_stopping_run_with_a_message(mlp_window, qtbot):
     with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         click(page.kill_button)  # before the stop's test evaluation and model save end
     record = recorded.args[0]
-    assert record["status"] == "failed" and "killed (Kill)" in record["message"]
-    assert len(record["history"]["loss"]) >= 1
+    assert record.status == "failed" and "killed (Kill)" in record.message
+    assert len(record.history["loss"]) >= 1
     assert window.dialogs.errors and "killed" in window.dialogs.errors[-1][1]
     assert page.train_button.isEnabled()
 
@@ -236,7 +236,7 @@ def test_a_pause_is_not_training_time_and_the_state_text_has_one_source(mlp_wind
     assert spanning.seconds < 2.0, [e.seconds for e in epochs]  # not the 3 s of the pause
     with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         click(page.stop_button)
-    assert recorded.args[0]["status"] == "stopped"
+    assert recorded.args[0].status == "stopped"
 
     # Before the worker reported the run started, nothing said it was training.
     early = [(h, t) for state, started, h, t in said if state != "idle" and not started]
@@ -274,7 +274,7 @@ def test_a_stopped_worker_is_reported_and_can_be_killed(mlp_window, qtbot, monke
             os.kill(worker.process.pid, signal.SIGCONT)
             worker.kill()
     record = recorded.args[0]
-    assert record["status"] == "failed" and len(record["history"]["loss"]) >= 1
+    assert record.status == "failed" and len(record.history["loss"]) >= 1
     assert not worker.alive
     assert "has not answered" not in page.state_label.text()
 
@@ -287,8 +287,8 @@ def test_a_run_that_learned_nothing_says_why(mlp_window, qtbot):
     with qtbot.waitSignal(page.run_recorded, timeout=RUN_TIMEOUT_MS) as recorded:
         click(page.train_button)
     record = recorded.args[0]
-    assert record["status"] == "completed"
-    assert "learning rate 9.9 is probably too high" in record["diagnosis"]
+    assert record.status == "completed"
+    assert "learning rate 9.9 is probably too high" in record.diagnosis
     # The heading says how it ended; the hint beside the buttons says why it learned nothing.
     assert "probably too high" in page.state_label.text()
 
