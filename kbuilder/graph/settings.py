@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.graph.errors import GraphError
+from kbuilder.graph.text import found
 
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 KERAS_DATASETS = (
@@ -223,7 +224,7 @@ def _array_map(value: Any, name: str) -> tuple[tuple[str, str], ...]:
         pairs = None
     if pairs is None or not all(isinstance(v, str) and v for pair in pairs for v in pair):
         raise SettingsError(f"data: {name} must map node names to array names, e.g. "
-                            f'{{"image": "images"}}; found {value!r}.', param=name)
+                            f'{{"image": "images"}}; found {found(value)}.', param=name)
     return pairs
 
 
@@ -331,7 +332,7 @@ def _check_table_options(spec: Any) -> None:
     ):
         raise SettingsError(
             "data: header must be 'none' (no header row) or the header's line number "
-            f"(1, 2, ...); found {header!r}.", param="header")
+            f"(1, 2, ...); found {found(header)}.", param="header")
     if spec.delimiter is not None and spec.delimiter not in DELIMITERS.values():
         raise SettingsError(
             "data: delimiter must be one of , ; tab |; found "
@@ -466,7 +467,7 @@ class TrainingSettings:
 def _choice(value: Any, allowed: tuple[str, ...], name: str) -> None:
     if value not in allowed:
         raise SettingsError(
-            f"training: {name} must be one of {', '.join(allowed)}; found {value!r}.",
+            f"training: {name} must be one of {', '.join(allowed)}; found {found(value)}.",
             param=name,
         )
 
@@ -475,7 +476,7 @@ def _fraction(value: Any, name: str, section: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
         raise SettingsError(
             f"{section}: {name} must be a fraction from 0 up to (not including) 1; "
-            f"found {value!r}.",
+            f"found {found(value)}.",
             param=name,
         )
 
@@ -483,7 +484,7 @@ def _fraction(value: Any, name: str, section: str) -> None:
 def _int(value: Any, name: str, section: str, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SettingsError(
-            f"{section}: {name} must be a whole number >= {minimum}; found {value!r}.",
+            f"{section}: {name} must be a whole number >= {minimum}; found {found(value)}.",
             param=name,
         )
 

@@ -458,7 +458,10 @@ def test_peak_memory_of_a_streamed_pass_does_not_grow_with_the_rows(tmp_path):
         peaks[name] = min(runs, key=lambda r: r["peak"])
     grown = (peaks["4n"]["peak"] - peaks["n"]["peak"]) / 2**20
     assert peaks["4n"]["rows"] > 3 * peaks["n"]["rows"]
-    assert grown < 16, f"peak RSS grew by {grown:.1f} MiB from 10^5 to 4x10^5 rows"
+    # Read whole, the 300,000 more rows would add about 60 MB (text, float64 columns, the
+    # float32 features); streamed, 4-10 MiB on a quiet machine, up to ~20 under load
+    # (pyarrow's threads hold their buffers longer).
+    assert grown < 32, f"peak RSS grew by {grown:.1f} MiB from 10^5 to 4x10^5 rows"
 
 
 def _env() -> dict[str, str]:
