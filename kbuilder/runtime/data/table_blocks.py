@@ -27,7 +27,7 @@ from kbuilder.graph.settings import TableSpec
 from kbuilder.graph.table_layout import TableLayoutError, read_layout
 from kbuilder.runtime.data.csv_read import NULL_VALUES, PARSE_THREADS, drop_blank_rows
 from kbuilder.runtime.data.dataset import DataError
-from kbuilder.runtime.data.tables import Table, flatten_column
+from kbuilder.runtime.data.tables import Table, existing_table_file, flatten_column
 
 BLOCK_BYTES = 8 << 20
 _SCAN_BYTES = 1 << 20
@@ -75,11 +75,7 @@ def open_blocks(spec: TableSpec, text_columns: tuple[str, ...] = (),
     Raises:
         DataError: the file is missing, not a table, or cannot be cut into blocks.
     """
-    path = Path(spec.path)
-    if not path.exists():
-        raise DataError(f"The table {path} does not exist.", path=str(path))
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not a table file.", path=str(path))
+    path = existing_table_file(spec)
     if spec.format == "parquet":
         return ParquetBlocks(path)
     if spec.format == "excel":

@@ -93,16 +93,26 @@ def read_table(spec: TableSpec, *, max_rows: int | None = None,
     Raises:
         DataError: the file cannot be read as a table; the message names file and line.
     """
-    path = Path(spec.path)
-    if not path.exists():
-        raise DataError(f"The {_what(spec.format)} {path} does not exist.", path=str(path))
-    if path.is_dir():
-        raise DataError(f"{path} is a folder, not a {_what(spec.format)}.", path=str(path))
+    path = existing_table_file(spec)
     if spec.format == "parquet":
         return _read_parquet(spec, path, max_rows)
     if spec.format == "excel":
         return _read_excel(spec, path, max_rows)
     return _read_csv(spec, path, max_rows, as_text, text_columns)
+
+
+def existing_table_file(spec: TableSpec) -> Path:
+    """The file ``spec`` names, which must exist and not be a folder.
+
+    Raises:
+        DataError: it is missing or a folder, said in a sentence naming it.
+    """
+    path = Path(spec.path)
+    if not path.exists():
+        raise DataError(f"The {_what(spec.format)} {path} does not exist.", path=str(path))
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not a {_what(spec.format)}.", path=str(path))
+    return path
 
 
 def _what(fmt: str) -> str:
