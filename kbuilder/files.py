@@ -32,6 +32,17 @@ class FileLockedError(OSError):
     """Another process held the project's lock for longer than ``LOCK_TIMEOUT``."""
 
 
+def output_folder_problem(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (its folder is missing or read-only), as a
+    sentence, or ``None``: checked before any work, so a long job never fails at its end."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"The folder '{folder}' does not exist."
+    if not os.access(folder, os.W_OK):
+        return f"The folder '{folder}' is not writable."
+    return None
+
+
 def temporary_name(path: Path, suffix: str = TEMP_SUFFIX) -> Path:
     """``.<name>.<random>.tmp`` beside ``path``: hidden, unique, and recognisable as ours."""
     return path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kbuilder import files
+
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -43,11 +45,9 @@ def writable_file(path: Path, suffix: str, force: bool) -> Path:
         raise CliError(f"'{path}' is a folder; expected a file name ending in '{suffix}'.")
     if path.exists() and not force:
         raise CliError(f"'{path}' already exists; use --force to overwrite it.")
-    folder = path.parent
-    if not folder.is_dir():
-        raise CliError(f"The folder '{folder}' does not exist.")
-    if not os.access(folder, os.W_OK):
-        raise CliError(f"The folder '{folder}' is not writable.")
+    problem = files.output_folder_problem(path)
+    if problem:
+        raise CliError(problem)
     return path
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kbuilder import files
 from kbuilder.graph.errors import GraphError
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.export.converters import EXPORTERS
@@ -42,11 +43,9 @@ def check_output(format: str, output: str | os.PathLike[str]) -> Path:
             raise ExportError(f"'{path}' is a file; an export to {spec.title} is a folder.")
     elif path.is_dir():
         raise ExportError(f"'{path}' is a folder; give a file name ending in '{spec.suffix}'.")
-    folder = path.parent
-    if not folder.is_dir():
-        raise ExportError(f"The folder '{folder}' does not exist.")
-    if not os.access(folder, os.W_OK):
-        raise ExportError(f"The folder '{folder}' is not writable.")
+    problem = files.output_folder_problem(path)
+    if problem:
+        raise ExportError(problem)
     return path
 
 
