@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOT_IMPORTED = {
     "jaxlib": "the compiled half of jax, which jax imports",
     "tensorboard": "keras.callbacks.TensorBoard writes its logs through it",
+    "psycopg2-binary": "the PostgreSQL driver SQLAlchemy loads for an Optuna storage URL",
 }
 
 
