@@ -210,7 +210,7 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         splitter = [f"row_lines_{'parquet' if fmt == 'parquet' else 'csv'}",
                     "split_samples_hashed"] if hashed else ["split_samples_shuffled"]
         needs = [reader, *splitter, *(n for n in _SOURCES[source][1]
-                                      if n not in ("read_table", "split_samples"))]
+                                      if n not in _CHOSEN_VARIANTS)]
         if source == "load_csv_model":  # predictions on raw rows of the file
             needs += [f"read_rows_{'csv' if fmt in ('csv', 'tsv') else 'file'}",
                       "encode_rows", "predict_csv", "save_csv", "load_trained"]
@@ -275,12 +275,18 @@ def targets_by_output(settings: Any, output_names: list[str] | None) -> bool:
             and all(name in chosen for name in output_names))
 
 
+# Functions a table's loader calls by a name that one of several variants defines (the
+# reader of its file format, the split of its rows): the chosen variant comes first in
+# ``needs`` itself.
+_CHOSEN_VARIANTS = ("read_table", "split_samples")
+
+
 def _with_dependencies(names: list[str]) -> list[str]:
     """The sources of ``names`` and what they call, each once, callees first."""
     ordered: list[str] = []
 
     def visit(name: str) -> None:
-        if name in ordered:
+        if name in ordered or name in _CHOSEN_VARIANTS:
             return
         for need in _SOURCES[name][1]:
             visit(need)

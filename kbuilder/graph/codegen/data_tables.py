@@ -299,9 +299,10 @@ def table_target(column, merges):
     return class_ids(classes, values), names, kept
 ''', "as_numbers", "text_values", "is_classification", "class_list", "class_ids")
 
-_define("load_csv", r'''
-def load_data(path):
-    """The table's features and target, split into training, validation and test rows."""
+_define("table_columns", r'''
+def table_columns(path):
+    """The table's target (class ids or values, the class names, the rows that have one)
+    and its used feature columns, each as (name, role, numbers, text, column) of those rows."""
     columns = read_table(path)
     header = list(columns)
     target = TARGET or header[-1]
@@ -313,7 +314,7 @@ def load_data(path):
         raise SystemExit(f"{target!r} is both the target and a feature; remove it from FEATURES.")
     y, classes, kept = table_target(columns[target], MERGES.get(target))
     rows = None if len(kept) == len(columns[target]) else pa.array(kept)
-    blocks, names, with_missing = [], [], []
+    used = []
     for name in features:
         column = columns[name] if rows is None else columns[name].take(rows)
         chosen = FEATURES is not None or name in CATEGORICAL or name in ROLES
@@ -321,21 +322,30 @@ def load_data(path):
         if role not in ("numeric", "categorical", "boolean", "datetime"):
             print(f"Column {name!r} is left out ({role}); list it in FEATURES or ROLES to use it.")
             continue
+        used.append((name, role, numbers, text, column))
+    if not used:
+        raise SystemExit(f"{path} has no usable feature columns besides {target!r}.")
+    if classes is not None:
+        print(f"Classes: {classes}")
+    return y, classes, kept, used
+''', "read_table", "table_target", "column_role")
+
+_define("load_csv", r'''
+def load_data(path):
+    """The table's features and target, split into training, validation and test rows."""
+    y, classes, kept, used = table_columns(path)
+    blocks, names, with_missing = [], [], []
+    for name, role, numbers, text, column in used:
         for block, block_names, missing in encode_feature(name, role, numbers, text, column):
             if missing:
                 with_missing.append(len(names))
             blocks.append(block)
             names += block_names
-    if not blocks:
-        raise SystemExit(f"{path} has no usable feature columns besides {target!r}.")
     x = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
-    if classes is not None:
-        print(f"Classes: {classes}")
     train, validation, test = split_samples(path, y, classes, kept)
     x_train, x_val, x_test = fill_missing(with_missing, names, x[train], x[validation], x[test])
     return (x_train, y[train]), (x_val, y[validation]), (x_test, y[test])
-''', "read_table", "table_target", "column_role", "encode_feature", "split_samples",
-        "fill_missing")
+''', "table_columns", "encode_feature", "split_samples", "fill_missing")
 
 _define("load_csv_model", r'''
 def load_data(path):
@@ -345,29 +355,13 @@ def load_data(path):
     codes of its own Input: 1.. for the training rows' sorted categories (VOCABULARIES,
     filled in here), 0 for a value the training rows do not have. NUMERIC_COLUMNS,
     CATEGORY_INPUTS and CLASS_NAMES (how encode_rows reads raw rows) are filled in too."""
-    columns = read_table(path)
-    header = list(columns)
-    target = TARGET or header[-1]
-    features = list(FEATURES) if FEATURES is not None else [c for c in header if c != target]
-    for column in [target, *features, *CATEGORICAL, *ROLES]:
-        if column not in columns:
-            raise SystemExit(f"{path} has no column {column!r}; its columns are {header}.")
-    if target in features:
-        raise SystemExit(f"{target!r} is both the target and a feature; remove it from FEATURES.")
-    y, classes, kept = table_target(columns[target], MERGES.get(target))
-    rows = None if len(kept) == len(columns[target]) else pa.array(kept)
+    y, classes, kept, used = table_columns(path)
     blocks, categories, taken = [], {}, {"numeric"}
     NUMERIC_COLUMNS.clear()
     CATEGORY_INPUTS.clear()
     VOCABULARIES.clear()
     CLASS_NAMES[:] = classes or []
-    for name in features:
-        column = columns[name] if rows is None else columns[name].take(rows)
-        chosen = FEATURES is not None or name in CATEGORICAL or name in ROLES
-        role, numbers, text = column_role(name, column, chosen)
-        if role not in ("numeric", "categorical", "boolean", "datetime"):
-            print(f"Column {name!r} is left out ({role}); list it in FEATURES or ROLES to use it.")
-            continue
+    for name, role, numbers, text, column in used:
         if role == "categorical":
             text = text if text is not None else text_values(column, MERGES.get(name))
             filled = pc.fill_null(text, pa.scalar(MISSING_CATEGORY, pa.string()))
@@ -377,8 +371,6 @@ def load_data(path):
         blocks += [block for block, _, _ in encoded]
         block_names = [n for _, names, _ in encoded for n in names]
         NUMERIC_COLUMNS.append(numeric_column(name, role, numbers, text, block_names))
-    if classes is not None:
-        print(f"Classes: {classes}")
     train, validation, test = split_samples(path, y, classes, kept)
     x = {"numeric": np.concatenate(blocks, axis=1)} if blocks else {}
     for key, (name, text) in categories.items():
@@ -387,8 +379,8 @@ def load_data(path):
         x[key] = category_codes(text, VOCABULARIES[name])
     return tuple(({k: v[part] for k, v in x.items()}, y[part])
                  for part in (train, validation, test))
-''', "read_table", "table_target", "column_role", "encode_feature", "split_samples",
-        "input_name", "category_codes", "numeric_column")
+''', "table_columns", "encode_feature", "split_samples", "input_name",
+        "category_codes", "numeric_column")
 
 # How the samples are split: "split_samples" is one of these, as the project reads the table
 # (DataSettings.stream_table: kbuilder streams it and splits rows by a hash of their line).
