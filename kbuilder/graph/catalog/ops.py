@@ -110,13 +110,24 @@ def catalog_specs() -> list[Any]:
     return specs
 
 
-def check_params(params: dict[str, Any]) -> dict[str, str]:
-    """Parameter problems of an operation node (the constant must be numbers)."""
-    from kbuilder.graph.catalog.checks import validate_param
-    from kbuilder.graph.catalog.registry import get
+def constant_problem(constant: Any) -> str | None:
+    """Why ``constant`` cannot be an operation's operand, or ``None``: it must be ``None``
+    (port ``y`` gives it), a finite number, or nested lists of them that make an array.
+    The catalog's parameter checks say it in Keras's words for the node; this guards a
+    built layer without them."""
+    import numpy as np
 
-    message = validate_param(get(PREFIX + "add"), "constant", params.get("constant"))
-    return {"constant": message} if message else {}
+    if constant is None:
+        return None
+    if not isinstance(constant, bool | list) and not isinstance(constant, int | float):
+        return f"the constant is a {type(constant).__name__}, not a number or a list of numbers"
+    try:
+        array = np.asarray(constant, dtype=np.float64)  # ragged lists raise
+    except (TypeError, ValueError):
+        return "the constant's lists are not all of the same length"
+    if isinstance(constant, bool) or array.size == 0 or not np.isfinite(array).all():
+        return "the constant must be finite numbers"
+    return None
 
 
 @functools.cache
@@ -140,9 +151,10 @@ class OperationCall:
 
     def __init__(self, constant: Any = None, constant_first: bool = False,
                  name: str | None = None):
-        problems = check_params({"constant": constant})
-        if problems:
-            raise ValueError(problems["constant"])
+        problem = constant_problem(constant)
+        if problem:
+            raise ValueError(f"{PREFIX}{self.operation.function}: {problem}. Received: "
+                             f"constant={constant!r}")
         self.constant = constant
         self.constant_first = bool(constant_first)
         self.name = name or self.operation.function
@@ -242,8 +254,7 @@ def _plain_constant(value: Any) -> Any:
     if isinstance(value, int | float):
         return value
     if isinstance(value, np.generic | np.ndarray) and value.dtype.kind in "iuf":
-        plain = value.tolist()
-        return None if check_params({"constant": plain}) else plain
+        return value.tolist() if value.size and np.isfinite(value).all() else None
     return None
 
 
