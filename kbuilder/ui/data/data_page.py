@@ -337,8 +337,8 @@ class QtDataPage(QWidget):
 
     def _on_progress(self, stage: str, done: int, total: object) -> None:
         if stage == COLUMNS_STAGE:
-            if self.source.csv is None or self.source.csv.path != total.path:
-                self.source.show_columns(total, self.source.settings_or_none())
+            if self.source.table.csv is None or self.source.table.csv.path != total.path:
+                self.source.table.show_columns(total, self.source.settings_or_none())
             rows = f"{'about ' if not total.complete else ''}{total.rows:,}"
             self.status.setText(f"Reading all {rows} rows of {total.name}…")
             return
@@ -358,10 +358,10 @@ class QtDataPage(QWidget):
         settings = result.settings
         if result.csv is not None:
             # A choice made while this file loaded (its load is pending) is not undone.
-            shown = self.source.csv
+            shown = self.source.table.csv
             if not (self._load_timer.isActive() and shown is not None
                     and shown.path == result.csv.path):
-                self.source.show_columns(result.csv, settings)
+                self.source.table.show_columns(result.csv, settings)
         if result.error is not None or result.dataset is None:
             self.error = result.error
             self._show_error(result.error)
@@ -408,7 +408,7 @@ class QtDataPage(QWidget):
         self.error = None
         self._show_error(None)
         if self._loaded_csv is not None:
-            self.source.show_columns(self._loaded_csv, self._loaded_settings)
+            self.source.table.show_columns(self._loaded_csv, self._loaded_settings)
         self.source.set_settings(self._loaded_settings)
 
     def _show_dataset(self, result: LoadResult | None) -> None:

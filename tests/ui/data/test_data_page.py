@@ -35,7 +35,7 @@ def choose_kind(page, kind: str) -> None:
 
 def column_rows(page) -> dict[str, str]:
     """Column name -> detected type, as the column table shows them."""
-    model = page.source.columns
+    model = page.source.table.columns
     return {model.item(r, 0).text(): model.item(r, 1).text() for r in range(model.rowCount())}
 
 
@@ -77,14 +77,14 @@ def test_csv_columns_types_and_target(qtbot, mlp_window, tmp_path):
     page = open_data_tab(mlp_window)
     mlp_window.dialogs.open_path = str(path)
     choose_kind(page, "csv")
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
 
     assert page.error is None, page.error
     rows = column_rows(page)
     assert rows == {"age": "number", "colour": "text · 3 values",
                     "size": "number · 1 missing", "label": "text · 2 values"}
-    assert page.source.target_combo.currentData() == "label"  # the last column by default
+    assert page.source.table.target_combo.currentData() == "label"  # the last column by default
     data = mlp_window.project.data
     assert data.source == f"csv:{path}" and data.target == "label"
     assert "2 classes (no, yes)" in page.summary_label.text()
@@ -96,9 +96,9 @@ def test_csv_columns_types_and_target(qtbot, mlp_window, tmp_path):
                                  Qt.ItemDataRole.ToolTipRole) == "missing value"
 
     # Predict the colour instead, leave age out and treat size as a category.
-    page.source.target_combo.setCurrentIndex(page.source.target_combo.findData("colour"))
-    page.source.columns.item(0, 2).setCheckState(Qt.CheckState.Unchecked)  # "Use" of age
-    page.source.columns.item(2, 3).setCheckState(Qt.CheckState.Checked)  # "Categorical" of size
+    page.source.table.target_combo.setCurrentIndex(page.source.table.target_combo.findData("colour"))
+    page.source.table.columns.item(0, 2).setCheckState(Qt.CheckState.Unchecked)  # "Use" of age
+    page.source.table.columns.item(2, 3).setCheckState(Qt.CheckState.Checked)  # "Categorical" of size
     assert page.wait(60)
     assert page.error is None, page.error
     data = mlp_window.project.data
@@ -118,10 +118,10 @@ def test_columns_the_loader_leaves_out_are_shown_unticked(qtbot, mlp_window, tmp
     page = open_data_tab(mlp_window)
     mlp_window.dialogs.open_path = str(path)
     choose_kind(page, "csv")
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert page.error is None, page.error
-    model = page.source.columns
+    model = page.source.table.columns
     use = {model.item(r, 0).text(): model.item(r, 2) for r in range(model.rowCount())}
     assert use["patient_id"].checkState() == Qt.CheckState.Unchecked
     assert "identifier" in use["patient_id"].toolTip()
@@ -150,7 +150,7 @@ def test_bad_csv_is_explained_and_keeps_the_data_in_use(qtbot, mlp_window, tmp_p
                    "1.4,50,a\n1.9,90,b\n")
     mlp_window.dialogs.open_path = str(bad)
     choose_kind(page, "csv")
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
 
     assert page.error is not None
@@ -165,7 +165,7 @@ def test_bad_csv_is_explained_and_keeps_the_data_in_use(qtbot, mlp_window, tmp_p
     assert column_rows(page)["weight"] == "number with text ('sixty', line 4)"
 
     # Marking the column categorical makes the file usable.
-    page.source.columns.item(1, 3).setCheckState(Qt.CheckState.Checked)
+    page.source.table.columns.item(1, 3).setCheckState(Qt.CheckState.Checked)
     assert page.wait(60)
     assert page.error is None and not page.error_box.isVisible()
     assert mlp_window.project.data.categorical == ("weight",)
@@ -175,13 +175,13 @@ def test_bad_csv_is_explained_and_keeps_the_data_in_use(qtbot, mlp_window, tmp_p
     empty.write_text("a,b,y\n1,2,\n3,4,\n5,6,\n")
     before = mlp_window.project.data
     mlp_window.dialogs.open_path = str(empty)
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert "The target column 'y' of no_target.csv has no values" in page.error_label.text()
     assert mlp_window.project.data == before
     qtbot.mouseClick(page.restore_button, Qt.MouseButton.LeftButton)
     assert not page.error_box.isVisible()
-    assert page.source.csv_path.text() == str(bad)
+    assert page.source.table.csv_path.text() == str(bad)
     assert column_rows(page)["weight"].startswith("number with text")
 
 
@@ -419,14 +419,14 @@ def test_column_roles_are_shown_overridable_and_messy_categories_merge(qtbot, ml
     page = open_data_tab(mlp_window)
     mlp_window.dialogs.open_path = str(path)
     choose_kind(page, "csv")
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert page.error is None, page.error
 
-    visit = page.source.role_combo("visit")
+    visit = page.source.table.role_combo("visit")
     assert visit.currentText() == "auto: date" and "day of week" in visit.toolTip()
-    assert page.source.role_combo("patient_id").currentText() == "auto: identifier"
-    assert "identifier" in page.source.role_combo("patient_id").toolTip()
+    assert page.source.table.role_combo("patient_id").currentText() == "auto: identifier"
+    assert "identifier" in page.source.table.role_combo("patient_id").toolTip()
     assert "visit.month" in page.dataset.feature_names
 
     # The user leaves the date out.
@@ -436,17 +436,17 @@ def test_column_roles_are_shown_overridable_and_messy_categories_merge(qtbot, ml
     assert not any(n.startswith("visit") for n in page.dataset.feature_names)
 
     # Messy spellings of sex are pointed out, merged in one click...
-    assert page.source.merge_button.isVisible()
-    assert "'M', 'Male' → 'male'" in page.source.merge_note.text()
+    assert page.source.table.merge_button.isVisible()
+    assert "'M', 'Male' → 'male'" in page.source.table.merge_note.text()
     assert {"sex=M", "sex=Male", "sex=F"} <= set(page.dataset.feature_names)
-    qtbot.mouseClick(page.source.merge_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.merge_button, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert ("sex", "M", "male") in mlp_window.project.data.merges
     assert [n for n in page.dataset.feature_names if n.startswith("sex=")] == \
         ["sex=female", "sex=male"]
     # ...and unmerged the same way.
-    assert page.source.merge_button.text().startswith("Undo")
-    qtbot.mouseClick(page.source.merge_button, Qt.MouseButton.LeftButton)
+    assert page.source.table.merge_button.text().startswith("Undo")
+    qtbot.mouseClick(page.source.table.merge_button, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert mlp_window.project.data.merges == ()
     assert "sex=M" in page.dataset.feature_names
@@ -462,9 +462,9 @@ def test_fitting_the_model_to_an_unscaled_table_adds_normalization(qtbot, mlp_wi
     page = open_data_tab(mlp_window)
     mlp_window.dialogs.open_path = str(path)
     choose_kind(page, "csv")
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60) and page.error is None, page.error
-    page.source.target_combo.setCurrentIndex(page.source.target_combo.findData("species"))
+    page.source.table.target_combo.setCurrentIndex(page.source.table.target_combo.findData("species"))
     assert page.wait(60)
     assert "unscaled_features" in {f.code for f in page.findings}
     assert page.checks.fit_button.isEnabled()
@@ -595,22 +595,22 @@ def test_streaming_a_table_is_a_reading_option_saved_with_the_project(
         qtbot, mlp_window, make_window, tmp_path, monkeypatch):
     """"Stream from disk" sets the data settings' ``stream_table`` (ticked and unticked),
     and a reopened project shows it ticked; a large file gets streaming suggested."""
-    from kbuilder.ui.data import data_source
+    from kbuilder.ui.data import table_source
 
     path = tmp_path / "people.csv"
     path.write_text(CSV_GOOD)
-    monkeypatch.setattr(data_source, "LARGE_TABLE_BYTES", path.stat().st_size)
+    monkeypatch.setattr(table_source, "LARGE_TABLE_BYTES", path.stat().st_size)
     page = open_data_tab(mlp_window)
     mlp_window.dialogs.open_path = str(path)
     choose_kind(page, "csv")
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert page.error is None, page.error
-    check = page.source.stream_check
+    check = page.source.table.stream_check
     assert not check.isChecked() and mlp_window.project.data.stream_table is False
     assert "second pass" in check.toolTip() and "first block" in check.toolTip()
-    assert page.source.stream_note.isVisibleTo(page.source)
-    assert "Stream from disk" in page.source.stream_note.text()
+    assert page.source.table.stream_note.isVisibleTo(page.source)
+    assert "Stream from disk" in page.source.table.stream_note.text()
 
     qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
     page.apply_controls()
@@ -635,5 +635,5 @@ def test_streaming_a_table_is_a_reading_option_saved_with_the_project(
     assert other.open_project(project)
     page = open_data_tab(other)
     assert other.project.data == saved
-    assert page.source.stream_check.isChecked()
+    assert page.source.table.stream_check.isChecked()
     assert not other.doc.modified  # loading what was saved changes nothing

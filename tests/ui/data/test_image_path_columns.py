@@ -17,15 +17,15 @@ def test_a_table_with_image_paths_fits_and_trains_the_multi_input_template(qtbot
     page = open_data_tab(window)
     window.dialogs.open_path = str(path)
     choose_kind(page, "csv")
-    qtbot.mouseClick(page.source.csv_choose, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(120) and page.error is None, page.error
     source = page.source
-    assert source.target_combo.currentData() == "label"
-    combo = source.role_combo("scan")
+    assert source.table.target_combo.currentData() == "label"
+    combo = source.table.role_combo("scan")
     assert combo.currentText() == "auto: image file"
     assert combo.findData("image_path") >= 0  # choosable by hand too
-    assert source.column_mapping.isVisibleTo(source)
-    image_combo = source.column_mapping.combos[("input", "image")]
+    assert source.table.column_mapping.isVisibleTo(source)
+    image_combo = source.table.column_mapping.combos[("input", "image")]
     assert [image_combo.itemText(i) for i in range(image_combo.count())] == [
         "automatic", "features", "scan"]
     assert set(page.dataset.x_train) == {"features", "scan"}
