@@ -18,6 +18,7 @@ from typing import Any
 
 from kbuilder import files
 from kbuilder.graph import runs
+from kbuilder.graph.errors import ProjectFileError
 from kbuilder.graph.runs import RunRecord, runs_folder
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.runtime import protocol as p
@@ -98,7 +99,16 @@ def run_record(run: TrainingRun, started: p.RunStarted | None) -> RunRecord:
         record.update(status="failed", message=result.reason, test_metrics={}, results={},
                       artifacts={}, traceback=result.traceback[-4000:])
     # Through JSON's types (numpy numbers, tuples) and the record's checks, as if read.
-    made = RunRecord.from_dict(p.jsonable(record))
+    try:
+        made = RunRecord.from_dict(p.jsonable(record))
+    except ProjectFileError as exc:
+        # A worker's result the record cannot hold (a bug, not the user's): keep the run,
+        # its settings and curves, and say what was dropped, rather than lose it all.
+        record.update(status="failed", test_metrics={}, results={}, artifacts={},
+                      diagnosis=None, baselines=None,
+                      message=f"kbuilder could not record this run's results ({exc}); "
+                              "its curves are kept. Please report this.")
+        made = RunRecord.from_dict(p.jsonable(record))
     runs.write_marker(made, None)
     claim = _claims.pop(request.run_dir, None)
     if claim is not None:
