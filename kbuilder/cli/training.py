@@ -329,14 +329,16 @@ class _TrainingProgress:
         from kbuilder.runtime import protocol as msg
 
         if isinstance(message, msg.RunStarted):
+            share = " (this host's share)" if message.processes > 1 else ""
             self.console.print(
                 f"Training on {message.backend} ({message.device}): "
-                f"{message.train_samples} training, {message.val_samples} validation, "
-                f"{message.test_samples} test samples.")
+                f"{message.train_samples} training{share}, {message.val_samples} validation, "
+                f"{message.test_samples} test samples.", soft_wrap=True)
             if self.distributed:
                 from kbuilder.graph.distribution import batch_split
 
-                self.console.print(f"Data-parallel: {batch_split(self.batch_size, message.devices, message.processes)}")
+                split = batch_split(self.batch_size, message.devices, message.processes)
+                self.console.print(f"Data-parallel: {split}", soft_wrap=True)
             self.task = self.progress.add_task(
                 "epoch 1", total=message.steps_per_epoch * message.epochs, rate="")
         elif isinstance(message, msg.BatchEnd) and self.task is not None:

@@ -71,13 +71,15 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
         metrics=(list(settings.metrics) if len(model.outputs) == 1
                  else [list(settings.metrics) for _ in model.outputs]),
     )
-    # Data-parallel: this host's rows, their number a multiple of its devices.
+    # Data-parallel: this host's rows, their number a multiple of its devices (the
+    # baselines and the scale check still look at all of them).
+    all_train = x_train
     x_train, targets["train"], left_out = shard(x_train, targets["train"], placement)
     x_val, targets["val"], _ = shard(x_val, targets["val"], placement)
     run = Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test,
               placement)
     run.y_train, run.y_val, run.y_test = targets["train"], targets["val"], targets["test"]
-    run.left_out = left_out
+    run.left_out, run.all_train = left_out, all_train
     return run
 
 
@@ -120,6 +122,7 @@ class Run:
         # feeds its share of the global batch per step.
         self.placement = placement
         self.left_out = 0  # training rows left out so that the devices divide them
+        self.all_train = x_train  # every training row (x_train: this host's share)
         self.batch_size = local_batch(settings.batch_size, placement)
         self.steps_per_epoch = max(1, -(-_rows(x_train) // self.batch_size))
         self.total_steps = self.steps_per_epoch * settings.epochs
@@ -240,7 +243,7 @@ class Run:
         # Category codes of a table (row_encoder) are not tokens: the linear model gets them.
         token_ids = self.dataset.row_encoder is None and any(
             str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs)
-        return compare_with_baselines(self.dataset, self.x_train, self.x_test, results,
+        return compare_with_baselines(self.dataset, self.all_train, self.x_test, results,
                                       token_ids=token_ids)
 
     def facts(self, history: dict, test_metrics: dict, first_loss: float | None,
@@ -277,7 +280,7 @@ class Run:
         if self.dataset.row_encoder is None and any(
                 str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
             return ""  # ids: their size is no scale (a table's category codes are small)
-        return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
+        return largest_unscaled(self.all_train, self.dataset.feature_names, UNSCALED_LIMIT)
 
     def results(self) -> dict[str, Any]:
         from kbuilder.runtime.data.dataset import first_target
