@@ -787,6 +787,10 @@ class QtTrainPage(QWidget):
 
     def _on_run_started(self, message) -> None:
         self.dashboard.on_run_started(message, self._run_metrics)
+        if message.devices * message.processes > 1:  # data-parallel: say the batch's split
+            split = batch_split(self.training_settings().batch_size, message.devices,
+                                message.processes)
+            self.dashboard.log("info", f"Data-parallel: {split}")
         self._say(*self._state_words(self.controller.state))
 
     def _on_finished(self, record: RunRecord) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kbuilder.runtime import protocol as p
+
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
@@ -36,6 +38,11 @@ def test_data_parallel_is_offered_with_several_gpus_and_explained(mlp_window, qt
     assert window.project.training.devices == 2
     assert page.distribute_note.text() == "Batch 128 in all: 64 per device on 2 devices."
     assert window.isWindowModified()
+    # When the worker reports the run's devices, the log says how the batch is split.
+    page.controller.run_started.emit(p.RunStarted("r1", "jax", "gpu:0", 1, 9, 1078, 360, 359,
+                                                  "fingerprint", devices=2))
+    assert ("Data-parallel: Batch 128 in all: 64 per device on 2 devices."
+            in page.dashboard.console.toPlainText())
     if os.environ.get("KBUILDER_SCREENSHOTS"):
         page.resize(1200, 760)
         page.form.grab().save(str(SCREENSHOTS / "train-data-parallel.png"))
