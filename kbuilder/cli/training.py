@@ -45,6 +45,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--seed", type=int)
+    add_distribution_options(p)
     p.add_argument("-o", "--output", type=Path, metavar="trained.keras",
                    help="also save the trained model here")
     p.add_argument("--history", type=Path, metavar="H.json", help="write the run record as JSON")
@@ -54,10 +55,64 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_cmd_train)
 
 
+def add_distribution_options(p: argparse.ArgumentParser) -> None:
+    from kbuilder.graph.settings import DISTRIBUTIONS
+
+    group = p.add_argument_group(
+        "data-parallel training (JAX)",
+        "--batch-size is the global batch, split evenly over all devices of all hosts. "
+        "Several hosts: run the same command on each, with its own --process-id.")
+    group.add_argument("--distribute", choices=DISTRIBUTIONS,
+                       help="data-parallel: a copy of the model on each device, the batch "
+                       "split between them (default: the project's setting)")
+    group.add_argument("--devices", type=_devices, metavar="N|all",
+                       help="devices per host for data-parallel (on cpu, the host is split "
+                       "into N devices; on gpu:K, GPUs K..K+N-1)")
+    group.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="several hosts: the address of process 0, reachable from all")
+    group.add_argument("--num-processes", type=int, metavar="N",
+                       help="several hosts: how many processes (hosts) train together")
+    group.add_argument("--process-id", type=int, metavar="I",
+                       help="several hosts: this host's number, 0..N-1 (0: the coordinator)")
+
+
+_ALL = "all"
+
+
+def _devices(text: str) -> int | str:
+    if text == _ALL:
+        return _ALL
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a number of devices >= 1 or 'all', not {text!r}")
+
+
+def hosts_from_args(args: argparse.Namespace) -> Any:
+    """The ``runtime.distribution.Hosts`` the command line describes, or ``None``."""
+    given = {"--coordinator": args.coordinator, "--num-processes": args.num_processes,
+             "--process-id": args.process_id}
+    if all(v is None for v in given.values()):
+        return None
+    missing = [name for name, v in given.items() if v is None]
+    if missing:
+        raise CliError(f"Training on several hosts needs --coordinator, --num-processes "
+                       f"and --process-id together; {' and '.join(missing)} missing.")
+    from kbuilder.runtime.distribution import Hosts
+
+    return Hosts(args.coordinator, args.num_processes, args.process_id)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     project = load_project(args.project)
     _check_train_outputs(args)
     data, training = _run_settings(project, args)
+    hosts = hosts_from_args(args)
+    from kbuilder.runtime.distribution import DistributionError, check
+
+    try:
+        check(training, hosts)
+    except DistributionError as exc:
+        raise CliError(str(exc)) from exc
     from kbuilder.graph.report import check_graph
 
     report = check_graph(project.graph, project.weights)
@@ -72,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from kbuilder.runtime.runner import run_record, start_run
 
     try:
-        run = start_run(project, data, training)
+        run = start_run(project, data, training, hosts=hosts)
     except WorkerError as exc:
         raise CliError(str(exc), EXIT_PROBLEMS) from exc
     started: list[Any] = []
@@ -173,9 +228,13 @@ def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     overrides = {
         "backend": args.backend, "device": args.device, "epochs": args.epochs,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
+        "distribute": getattr(args, "distribute", None),
     }
+    devices = getattr(args, "devices", None)
     training = {**project.training.to_dict(),
                 **{k: v for k, v in overrides.items() if v is not None}}
+    if devices is not None:
+        training["devices"] = None if devices == _ALL else devices
     try:
         return DataSettings.from_dict(data), TrainingSettings.from_dict(training)
     except SettingsError as exc:
@@ -256,6 +315,8 @@ class _TrainingProgress:
         )
         self.task: Any = None
         self.epochs = training.epochs
+        self.batch_size = training.batch_size
+        self.distributed = training.distribute != "none"
 
     def __enter__(self) -> _TrainingProgress:
         self.progress.start()
@@ -268,10 +329,16 @@ class _TrainingProgress:
         from kbuilder.runtime import protocol as msg
 
         if isinstance(message, msg.RunStarted):
+            share = " (this host's share)" if message.processes > 1 else ""
             self.console.print(
                 f"Training on {message.backend} ({message.device}): "
-                f"{message.train_samples} training, {message.val_samples} validation, "
-                f"{message.test_samples} test samples.")
+                f"{message.train_samples} training{share}, {message.val_samples} validation, "
+                f"{message.test_samples} test samples.", soft_wrap=True)
+            if self.distributed:
+                from kbuilder.graph.distribution import batch_split
+
+                split = batch_split(self.batch_size, message.devices, message.processes)
+                self.console.print(f"Data-parallel: {split}", soft_wrap=True)
             self.task = self.progress.add_task(
                 "epoch 1", total=message.steps_per_epoch * message.epochs, rate="")
         elif isinstance(message, msg.BatchEnd) and self.task is not None:

@@ -37,6 +37,9 @@ LOSSES = (
     "mean_squared_error", "mean_absolute_error", "huber", "log_cosh", "kl_divergence",
     "categorical_hinge", "hinge", "squared_hinge", "poisson", "cosine_similarity",
 )
+# How a run spreads over devices: "data-parallel" copies the model to every device and
+# splits each batch between them (keras.distribution.DataParallel; graph/distribution.py).
+DISTRIBUTIONS = ("none", "data-parallel")
 METRICS = (
     "accuracy", "sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy",
     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision",
@@ -417,9 +420,19 @@ class TrainingSettings:
     checkpoint: dict[str, Any] | None = None  # {"monitor", "save_best_only"}
     tensorboard: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # room for settings added later
+    # "data-parallel": the batch (batch_size, the global batch) is split over ``devices``
+    # devices of the backend (None: all it sees), each holding a copy of the model.
+    distribute: str = "none"
+    devices: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_dict(self)
+        data = _to_dict(self)
+        # Written only when set, so that older projects' settings (and the run records
+        # and fingerprints made from them) stay exactly as they were.
+        for name, default in (("distribute", "none"), ("devices", None)):
+            if data[name] == default:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingSettings:
@@ -456,6 +469,9 @@ class TrainingSettings:
         if not isinstance(self.mixed_precision, bool):
             raise SettingsError("training: mixed_precision must be true or false.",
                                 param="mixed_precision")
+        _choice(self.distribute, DISTRIBUTIONS, "distribute")
+        if self.devices is not None:
+            _int(self.devices, "devices", "training", minimum=1)
         for name in ("early_stopping", "reduce_lr_on_plateau", "checkpoint"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):

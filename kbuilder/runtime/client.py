@@ -53,13 +53,16 @@ class Worker:
     Args:
         backend: ``jax``, ``tensorflow`` or ``torch``.
         device: ``cpu`` or ``gpu:N``.
+        environment: more variables for the worker (``None``: removed), set after the
+            backend's and device's (``runtime.distribution.worker_environment``).
         yield_to_window: the window's workers run below its priority
             (``WINDOW_NICENESS``) and spin less between operations (see
             ``devices.worker_environment``), so that the window answers first. Without a
             window (the CLI) a worker runs like a plain training script.
     """
 
-    def __init__(self, backend: str, device: str = "cpu", yield_to_window: bool = False):
+    def __init__(self, backend: str, device: str = "cpu", yield_to_window: bool = False,
+                 environment: dict[str, str | None] | None = None):
         self.backend, self.device = backend, device
         self.yield_to_window = yield_to_window
         niceness = WINDOW_NICENESS if yield_to_window else 0
@@ -70,6 +73,11 @@ class Worker:
         self._listener = Listener(family=family, authkey=key)
         env = {**os.environ, **worker_environment(backend, device, yield_to_window),
                "KBUILDER_WORKER_KEY": key.hex(), "PYTHONUNBUFFERED": "1"}
+        for name, value in (environment or {}).items():  # e.g. runtime.distribution's
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-X", "faulthandler", "-m", "kbuilder.runtime.worker",

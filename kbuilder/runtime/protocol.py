@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 3  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
-# 3: Progress; StartPrediction.input_columns
+PROTOCOL_VERSION = 4  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
+# 3: Progress; StartPrediction.input_columns; 4: RunStarted.devices, .processes
 HEARTBEAT_SECONDS = 1.0
 
 
@@ -167,6 +167,10 @@ class RunStarted(Message):
     test_samples: int
     data_fingerprint: str
     data_summary: dict[str, Any] = field(default_factory=dict)
+    # Data-parallel: the devices on each host and the hosts the (global) batch is split
+    # over (graph/distribution.py says it in words); 1 and 1 on one device.
+    devices: int = 1
+    processes: int = 1
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from kbuilder.graph import runs
 from kbuilder.graph.errors import ProjectFileError
 from kbuilder.graph.runs import RunRecord, runs_folder
 from kbuilder.graph.settings import DataSettings, TrainingSettings
+from kbuilder.runtime import distribution
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker, WorkerPool
+from kbuilder.runtime.distribution import Hosts
 
 __all__ = ["run_record", "runs_folder", "start_run"]
 
@@ -38,8 +40,19 @@ def start_run(
     worker: Worker | None = None,
     pool: WorkerPool | None = None,
     run_dir: Path | None = None,
+    hosts: Hosts | None = None,
+    yield_to_window: bool = False,
 ) -> TrainingRun:
-    """Start training ``project.graph`` with its weights on a (warm, if any) worker."""
+    """Start training ``project.graph`` with its weights on a (warm, if any) worker.
+
+    A data-parallel run (or one host of several, ``hosts``) gets a worker of its own whose
+    environment shows it its devices (``runtime.distribution``); the pool's warm workers
+    see one device.
+
+    Raises:
+        DistributionError: the run cannot be distributed as asked (before any worker).
+    """
+    distribution.check(training, hosts)
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
     run_dir = Path(run_dir or runs_folder(project.path) / run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -54,6 +67,9 @@ def start_run(
                 f"{node_id}/{i}": np.asarray(a)
                 for node_id, arrays in project.weights.items() for i, a in enumerate(arrays)
             })
+        if worker is None and (hosts is not None or distribution.is_distributed(training)):
+            worker = Worker(training.backend, training.device, yield_to_window,
+                            environment=distribution.worker_environment(training, hosts))
         if worker is None:
             worker = (pool.take(training.backend, training.device) if pool
                       else Worker(training.backend, training.device))

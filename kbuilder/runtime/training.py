@@ -30,6 +30,8 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     from kbuilder.runtime.data import adapt_layers, fit_targets, fit_to_model, load_data
     from kbuilder.runtime.data.adapt import table_statistics
     from kbuilder.runtime.data.dataset import values_sample
+    from kbuilder.runtime.distribution import apply as apply_distribution
+    from kbuilder.runtime.distribution import shard
 
     data_settings = DataSettings.from_dict(request.data)
     settings = TrainingSettings.from_dict(request.training)
@@ -43,6 +45,8 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
         keras.config.set_dtype_policy(policy)
     else:
         keras.config.set_dtype_policy("float32")
+    # Before the model is built: a data-parallel run creates its variables replicated.
+    placement = apply_distribution(settings, device)
     dataset = load_data(data_settings)
     graph = Graph.from_dict(request.graph)
     weights = _load_weights(request.weights_path)
@@ -67,8 +71,15 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
         metrics=(list(settings.metrics) if len(model.outputs) == 1
                  else [list(settings.metrics) for _ in model.outputs]),
     )
-    run = Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test)
+    # Data-parallel: this host's rows, their number a multiple of its devices (the
+    # baselines and the scale check still look at all of them).
+    all_train = x_train
+    x_train, targets["train"], left_out = shard(x_train, targets["train"], placement)
+    x_val, targets["val"], _ = shard(x_val, targets["val"], placement)
+    run = Run(request, backend, device, settings, dataset, model, x_train, x_val, x_test,
+              placement)
     run.y_train, run.y_val, run.y_test = targets["train"], targets["val"], targets["test"]
+    run.left_out, run.all_train = left_out, all_train
     return run
 
 
@@ -97,7 +108,7 @@ class Run:
     """The prepared pieces of one run."""
 
     def __init__(self, request, backend, device, settings, dataset, model, x_train, x_val,
-                 x_test):
+                 x_test, placement=None):
         self.request, self.backend, self.device = request, backend, device
         self.settings, self.dataset, self.model = settings, dataset, model
         self.x_train, self.x_val, self.x_test = x_train, x_val, x_test
@@ -105,8 +116,15 @@ class Run:
         self.y_train, self.y_val, self.y_test = dataset.y_train, dataset.y_val, dataset.y_test
         self.run_dir = Path(request.run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.batch_size = settings.batch_size
-        self.steps_per_epoch = max(1, -(-_rows(x_train) // settings.batch_size))
+        from kbuilder.runtime.distribution import local_batch
+
+        # ``placement``: where a data-parallel run computes (None: one device). Each host
+        # feeds its share of the global batch per step.
+        self.placement = placement
+        self.left_out = 0  # training rows left out so that the devices divide them
+        self.all_train = x_train  # every training row (x_train: this host's share)
+        self.batch_size = local_batch(settings.batch_size, placement)
+        self.steps_per_epoch = max(1, -(-_rows(x_train) // self.batch_size))
         self.total_steps = self.steps_per_epoch * settings.epochs
         self.started = time.perf_counter()
 
@@ -118,6 +136,8 @@ class Run:
             train_samples=_rows(self.x_train), val_samples=_rows(d.x_val),
             test_samples=_rows(d.x_test), data_fingerprint=d.fingerprint,
             data_summary=p.jsonable(d.summary()),
+            devices=self.placement.local_devices if self.placement else 1,
+            processes=self.placement.processes if self.placement else 1,
         )
 
     def callbacks(self) -> list[Any]:
@@ -166,6 +186,12 @@ class Run:
         A run that learned nothing useful gets a ``diagnosis`` (``runtime.diagnosis``),
         also added to ``message``; ``first_loss`` is the loss of the first batch.
         """
+        if self.placement is not None:
+            import keras
+
+            # The test split is judged on one device per host with the trained weights
+            # (replicated): its rows need not divide over the devices.
+            keras.distribution.set_distribution(None)
         artifacts = {"model": str(self.run_dir / "model.keras")}
         with no_tensorflow_probe():  # saving asks about TensorFlow types: not on JAX/torch
             self.model.save(artifacts["model"])
@@ -217,7 +243,7 @@ class Run:
         # Category codes of a table (row_encoder) are not tokens: the linear model gets them.
         token_ids = self.dataset.row_encoder is None and any(
             str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs)
-        return compare_with_baselines(self.dataset, self.x_train, self.x_test, results,
+        return compare_with_baselines(self.dataset, self.all_train, self.x_test, results,
                                       token_ids=token_ids)
 
     def facts(self, history: dict, test_metrics: dict, first_loss: float | None,
@@ -254,7 +280,7 @@ class Run:
         if self.dataset.row_encoder is None and any(
                 str(t.dtype).startswith(("int", "uint")) for t in self.model.inputs):
             return ""  # ids: their size is no scale (a table's category codes are small)
-        return largest_unscaled(self.x_train, self.dataset.feature_names, UNSCALED_LIMIT)
+        return largest_unscaled(self.all_train, self.dataset.feature_names, UNSCALED_LIMIT)
 
     def results(self) -> dict[str, Any]:
         from kbuilder.runtime.data.dataset import first_target

@@ -139,7 +139,9 @@ def warm_up(backend: str, device: str) -> p.WorkerReady:
     from kbuilder.graph.build import build_model  # noqa: F401
     from kbuilder.runtime import data  # noqa: F401
     from kbuilder.runtime.devices import visible_devices
+    from kbuilder.runtime.distribution import initialize_hosts
 
+    initialize_hosts()  # one of several hosts: join them before any device is used
     if backend == "openvino":
         _openvino_in_float32()
 
@@ -211,6 +213,10 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
 
         run = prepare_run(request, backend, device)
         channel.send(run.started_message())
+        if run.left_out:
+            channel.send(p.LogLine(request.run_id, "info", (
+                f"{run.left_out} training rows left out so that every device gets the "
+                "same number of samples.")))
         progress = ProgressReporter(request.run_id, channel, run)
         run.fit(progress)
         status, message = progress.outcome()

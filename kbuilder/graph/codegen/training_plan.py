@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from kbuilder.graph.codegen import distribution_code
 from kbuilder.graph.codegen.data_section import data_section, targets_by_output
 from kbuilder.graph.codegen.literals import (
     INDENT,
@@ -163,7 +164,9 @@ class TrainingPlan:
             f'os.environ["KERAS_BACKEND"] = {string(self.training.backend)}',
         ]
         device = self.training.device
-        if device == "cpu":
+        if self.distributed:
+            lines += distribution_code.environment_lines(self.training)
+        elif device == "cpu":
             lines.append('os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # train on the CPU')
         else:
             lines.append(f'os.environ.setdefault("CUDA_VISIBLE_DEVICES", '
@@ -231,7 +234,17 @@ class TrainingPlan:
     def data_definitions(self) -> list[str]:
         return list(self.data_section.definitions)
 
-    def load_statement(self, path_expr: str = "DATA_PATH") -> str:
+    @property
+    def distributed(self) -> bool:
+        """A data-parallel run: the script distributes too (``distribution_code``)."""
+        return self.training.distribute != "none"
+
+    def distribution_definitions(self) -> list[str]:
+        return [distribution_code.DEFINITIONS] if self.distributed else []
+
+    def load_statement(self, path_expr: str = "DATA_PATH", share: bool = False) -> str:
+        """The data loaded and fitted to the model; ``share``: a data-parallel script's
+        host keeps its share of the training and validation rows."""
         call = f"load_data({path_expr})" if self.data_path_kind else "load_data()"
         fit = "fit_to_inputs" if self.arrays_by_input else "fit_to_input"
         lines = [f"(x_train, y_train), (x_val, y_val), (x_test, y_test) = {call}"]
@@ -247,6 +260,8 @@ class TrainingPlan:
                       "        y_train[i], y_val[i], y_test[i] = one_hot(*targets)"]
         elif self.one_hot:
             lines.append("y_train, y_val, y_test = one_hot(y_train, y_val, y_test)")
+        if share:
+            lines += distribution_code.share_lines()
         if self.data_section.streams:  # image files: read batch by batch while training
             lines += [
                 "train_batches = ImageBatches(x_train, y_train, shuffle=True)",
@@ -445,13 +460,17 @@ class TrainingPlan:
         if predicts:
             lines += [INDENT + line for line in self.predict_lines()]
             lines.append('    args.output = args.output or "model.keras"')
-        lines += ["", "    keras.utils.set_random_seed(SEED)"]
+        lines.append("")
+        if self.distributed:
+            lines += [INDENT + line for line in distribution_code.main_lines()]
+        lines.append("    keras.utils.set_random_seed(SEED)")
         body = [
             *self.mismatch_lines(),
-            *self.load_statement("args.data").splitlines(),
+            *self.load_statement("args.data", share=self.distributed).splitlines(),
             *self.prepare_model_lines(),
             "model.summary()",
             *self.fit_lines("args.epochs", "args.output"),
+            *(distribution_code.after_fit_lines() if self.distributed else []),
             *self.evaluate_lines("args.output"),
         ]
         lines += [INDENT + line if line else "" for line in body]

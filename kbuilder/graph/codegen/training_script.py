@@ -50,6 +50,7 @@ def generate_training_script(project: Any, rows: RowEncoding | None = None) -> s
         plan.settings_code(),
         *plan.model.definitions,
         *plan.data_definitions(),
+        *plan.distribution_definitions(),
         plan.callbacks_definition(),
         plan.main_definition(),
         'if __name__ == "__main__":\n    main()',

@@ -23,6 +23,7 @@ from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import BACKENDS, DataSettings, TrainingSettings
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.client import TrainingRun, Worker, WorkerError, WorkerPool
+from kbuilder.runtime.distribution import is_distributed
 from kbuilder.runtime.runner import run_record, start_run
 
 POLL_MS = 20
@@ -142,11 +143,14 @@ class QtRunController(QObject):
         """(background) Take the warm worker (or start one) and send it the run."""
         key = (training.backend, training.device)
         try:
-            if self._pool_key == key:
+            if is_distributed(training):
+                # Its own worker, whose environment shows it all its devices.
+                worker = None
+            elif self._pool_key == key:
                 worker = self._pool.take(*key, rewarm=False)
             else:
                 worker = Worker(*key, yield_to_window=True)
-            run = start_run(snapshot, data, training, worker=worker)
+            run = start_run(snapshot, data, training, worker=worker, yield_to_window=True)
         except (WorkerError, OSError, ValueError) as exc:
             self._emit(self._started, None, str(exc) or type(exc).__name__)
             return

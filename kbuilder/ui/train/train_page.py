@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.distribution import DISTRIBUTED_BACKENDS, batch_split, unsupported_backend
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import (
@@ -171,6 +172,7 @@ class QtTrainPage(QWidget):
         self.device.currentIndexChanged.connect(self._on_device)
         column.addWidget(self._group("Where", [
             ("Backend", self.backend, "backend"), ("Device", self.device, "device"),
+            ("Parallel", self._build_distribution(form), "distribute"),
         ]))
 
         self.optimizer = self._combo(form, OPTIMIZERS, "optimizer")
@@ -271,6 +273,66 @@ class QtTrainPage(QWidget):
         column.addWidget(self.settings_error)
         column.addStretch(1)
         return form
+
+    def _build_distribution(self, parent: QWidget) -> QWidget:
+        """Data-parallel training: the choice, the number of devices and what it means."""
+        box = QWidget(parent)
+        stack = QVBoxLayout(box)
+        stack.setContentsMargins(0, 0, 0, 0)
+        stack.setSpacing(2)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        self.distribute = QComboBox(box)
+        self.distribute.addItem("One device", "none")
+        self.distribute.addItem("Data-parallel", "data-parallel")
+        self.distribute.setToolTip("Data-parallel: a copy of the model on every device, each "
+                                   "batch split between them (keras.distribution, JAX)")
+        self.distribute.currentIndexChanged.connect(
+            lambda _i: self._write(distribute=self.distribute.currentData()))
+        self.parallel_devices = self._plain_spin(box, 0, 1024, "How many devices share each "
+                                                 "batch (all: every device of the backend)")
+        self.parallel_devices.setSpecialValueText("all devices")
+        self.parallel_devices.setSuffix(" devices")
+        self.parallel_devices.valueChanged.connect(
+            lambda value: self._write(devices=value or None))
+        row.addWidget(self.distribute, 1)
+        row.addWidget(self.parallel_devices)
+        stack.addLayout(row)
+        self.distribute_note = QLabel(box)
+        self.distribute_note.setObjectName("muted")
+        self.distribute_note.setWordWrap(True)
+        stack.addWidget(self.distribute_note)
+        stack.addWidget(self._error_label("devices", box))
+        return box
+
+    def _update_distribution(self) -> None:
+        """Offer data-parallel where the backend can and sees more than one device, and
+        say what the batch size means then (it is the global batch)."""
+        s = self.training_settings()
+        gpus = [d for d in self._devices.get(s.backend, []) if d.startswith("gpu")]
+        parallel = s.distribute != "none"
+        note = unsupported_backend(s.backend)
+        if note is None and len(gpus) < 2:
+            note = ("Data-parallel training needs more than one device; the "
+                    f"{BACKEND_LABELS.get(s.backend, s.backend)} backend sees "
+                    f"{'one GPU' if gpus else 'no GPU'} here. (On the command line, "
+                    "kbuilder train --distribute data-parallel --devices N splits the CPU.)")
+            if not parallel:
+                note = None  # nothing to offer: the row stays quiet
+        elif note is None and parallel and s.device == "cpu":
+            # The CPU split into N XLA devices (all: the one the backend sees).
+            note = (batch_split(s.batch_size, s.devices or 1) + " Choose a GPU as the "
+                    "device to spread the batch over the GPUs.")
+        elif note is None and parallel:
+            note = batch_split(s.batch_size, s.devices or len(gpus))
+        elif note is not None and not parallel and len(gpus) < 2:
+            note = None  # another backend on one device: nothing it would miss
+        offered = s.backend in DISTRIBUTED_BACKENDS and len(gpus) >= 2
+        # A setting made elsewhere (the CLI) stays visible and can be turned off here.
+        self.distribute.setEnabled(offered or parallel)
+        self.parallel_devices.setEnabled(parallel and offered)
+        self.distribute_note.setText(note or "")
+        self.distribute_note.setVisible(bool(note))
 
     def _group(self, title: str, rows: list[tuple[str, QWidget, str]]) -> QGroupBox:
         box = QGroupBox(title, self)
@@ -433,6 +495,9 @@ class QtTrainPage(QWidget):
             self.validation_split.setValue(split)
             self.seed.setValue(s.seed)
             self.mixed_precision.setChecked(s.mixed_precision)
+            self._select(self.distribute, s.distribute)
+            self.parallel_devices.setValue(s.devices or 0)
+            self._update_distribution()
             es = s.early_stopping or {}
             self.early_stopping.setChecked(s.early_stopping is not None)
             self.es_patience.setValue(int(es.get("patience", 3)))
@@ -487,6 +552,7 @@ class QtTrainPage(QWidget):
         self.settings_error.hide()
         if settings != project.training:
             project.training = settings
+            self._update_distribution()  # the batch, the backend or the devices changed
             self.settings_changed.emit()
         return True
 
@@ -514,6 +580,7 @@ class QtTrainPage(QWidget):
         self._devices[backend] = devices
         if self.backend.currentData() == backend:
             self._fill_devices(backend, self.device.currentData() or "cpu")
+            self._update_distribution()
 
     def _on_learning_rate(self) -> None:
         text = self.learning_rate.text().strip()
@@ -720,6 +787,10 @@ class QtTrainPage(QWidget):
 
     def _on_run_started(self, message) -> None:
         self.dashboard.on_run_started(message, self._run_metrics)
+        if message.devices * message.processes > 1:  # data-parallel: say the batch's split
+            split = batch_split(self.training_settings().batch_size, message.devices,
+                                message.processes)
+            self.dashboard.log("info", f"Data-parallel: {split}")
         self._say(*self._state_words(self.controller.state))
 
     def _on_finished(self, record: RunRecord) -> None:

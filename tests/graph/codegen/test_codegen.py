@@ -711,6 +711,10 @@ def test_training_script_follows_the_settings(training_runs):
     ({"source": "npz:x.npz"}, {"loss": "categorical_crossentropy", "backend": "torch"}),
     ({"source": "images:pics", "color_mode": "grayscale"},
      {"loss": "categorical_crossentropy", "backend": "tensorflow", "tensorboard": True}),
+    # Data-parallel (issue 16): the distribution's code is clean too.
+    ({"source": "digits"}, {"distribute": "data-parallel", "devices": 2}),
+    ({"source": "images:pics"}, {"loss": "categorical_crossentropy", "device": "gpu:0",
+                                 "distribute": "data-parallel", "mixed_precision": True}),
 ])
 def test_every_data_source_gives_a_clean_script(data, training, tmp_path):
     project = Project.new(TEMPLATES["mlp_classifier"].build())
