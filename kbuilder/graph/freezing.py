@@ -7,10 +7,14 @@ layer inside, as Keras does) and ``training`` (``False``: the block is called wi
 ``training=False``, so its BatchNormalization layers keep using their moving statistics
 while the rest of the model trains — the rule of the keras.io transfer-learning guide).
 Freezing a block sets both; unfreezing it keeps ``training=False``, as the guide's
-fine-tuning step does.
+fine-tuning step does, and keeps the BatchNormalization layers inside it frozen: Keras 3
+(3.15) replaces a nested model's recorded ``training=False`` by the outer call's
+``training=True`` during ``fit``, so only ``trainable=False`` keeps them in inference mode
+(a frozen BatchNormalization always is, in Keras 3).
 
 "Unfreeze from layer X" (``unfreeze_from``) makes a block trainable again with every layer
-before X (in the block's order, Keras's ``model.layers`` order) frozen; "unfreeze the top
+before X (in the block's order, Keras's ``model.layers`` order) and its BatchNormalization
+layers frozen; "unfreeze the top
 N layers" (``unfreeze_top``) is the same from the N-th layer counted from the top.
 Everything here is a command, so it is undoable and saved with the project.
 """
@@ -30,6 +34,12 @@ BLOCK_OPTIONS: dict[str, type] = {"trainable": bool, "training": bool}
 
 # Layers whose behaviour differs between training and inference through moving statistics.
 STATISTICS_LAYERS = frozenset({"BatchNormalization", "SyncBatchNormalization"})
+
+
+def _keeps_statistics(block: Node, inner: Node) -> bool:
+    """Whether ``inner`` is a statistics layer that stays frozen inside ``block``."""
+    return (in_inference_mode(block) and inner.kind == "layer"
+            and inner.class_name in STATISTICS_LAYERS)
 
 
 def is_frozen(graph: Graph, node_id: str) -> bool:
@@ -106,11 +116,13 @@ def _block_trainable(graph: Graph, block_id: str, trainable: bool) -> list[Comma
     if trainable:
         if block.param("trainable", True) is False:
             steps.append(SetBlockOptionCommand(graph, block_id, "trainable", UNSET))
-        # Keras's model.trainable = True makes every layer inside trainable again.
+        # Keras's model.trainable = True makes every layer inside trainable again, but
+        # for the statistics layers of a block called in inference mode (see the module).
         assert block.subgraph is not None
         for inner in block.subgraph.nodes:
             if inner.kind in ("layer", "block"):
-                steps += _trainable_steps(block.subgraph, inner.id, True)
+                steps += _trainable_steps(block.subgraph, inner.id,
+                                          not _keeps_statistics(block, inner))
     else:
         if block.param("trainable", True) is not False:
             steps.append(SetBlockOptionCommand(graph, block_id, "trainable", False))
@@ -162,7 +174,8 @@ def unfreeze_from(graph: Graph, block_id: str, layer_name: str) -> Command:
     if block.param("training", True) is not False:
         steps.append(SetBlockOptionCommand(graph, block_id, "training", False))
     for i, node in enumerate(layers):
-        steps += _trainable_steps(block.subgraph, node.id, i >= start)
+        learns = i >= start and node.class_name not in STATISTICS_LAYERS
+        steps += _trainable_steps(block.subgraph, node.id, learns)
     return MacroCommand(f"unfreeze {block.name} from {layer_name}", steps)
 
 

@@ -5,13 +5,16 @@ Phase 1 trains with the frozen nodes frozen; then ``unfreeze`` makes the layers 
 models on the way learn again from that layer on, and the layers before it stay frozen),
 the model is compiled again at the lower learning rate — a change of ``trainable`` only
 takes effect at compile time — and ``fit`` continues from the next epoch. Blocks called
-with ``training=False`` stay so: their BatchNormalization keeps its moving statistics
-(the keras.io transfer-learning guide's rule).
+with ``training=False`` stay so, and BatchNormalization layers frozen in phase 1 stay
+frozen: they keep their moving statistics (the keras.io transfer-learning guide's rule;
+see ``unfreeze`` for why ``training=False`` alone is not enough in Keras 3).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from kbuilder.graph.freezing import STATISTICS_LAYERS
 
 
 def trainable_count(model: Any) -> int:
@@ -41,6 +44,29 @@ def unfreeze(model: Any, layer_name: str | None) -> str:
     Raises:
         ValueError: no layer of that name, at any depth.
     """
+    # Keras 3 (3.15) replaces a nested model's recorded training=False by the outer
+    # call's training=True during fit, so only trainable=False keeps a BatchNormalization
+    # in inference mode: those frozen in phase 1 stay frozen (as keras.io's fine-tuning
+    # examples leave BatchNorm frozen).
+    frozen_statistics = [layer for layer in _all_layers(model)
+                         if type(layer).__name__ in STATISTICS_LAYERS and not layer.trainable]
+    try:
+        return _unfreeze(model, layer_name)
+    finally:
+        for layer in frozen_statistics:
+            layer.trainable = False
+
+
+def _all_layers(model: Any) -> list[Any]:
+    found = []
+    for layer in getattr(model, "layers", []):
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += _all_layers(layer)
+    return found
+
+
+def _unfreeze(model: Any, layer_name: str | None) -> str:
     if layer_name is None:
         model.trainable = True
         return "every layer"
