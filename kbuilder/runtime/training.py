@@ -263,7 +263,7 @@ class Run:
             epoch_losses=list(history.get("loss", [])), first_loss=first_loss,
             learning_rate=self.settings.learning_rate, optimizer=self.settings.optimizer,
             accuracy=accuracy, accuracy_split=split, majority_share=majority,
-            baselines=baselines, epochs_planned=self.settings.epochs,
+            baselines=baselines, epochs_planned=self.settings.total_epochs,
             early_stopping=self.settings.early_stopping is not None,
             unscaled=self.unscaled(),
             scaling_layer="Rescaling" if len(self.model.inputs[0].shape) >= 4 else "Normalization",

@@ -507,7 +507,10 @@ class TrainingPlan:
             f"- **Data:** {_markdown_text(self.data_description)}.",
             f"- **Training:** {t.optimizer} (learning rate {t.learning_rate:g}), loss "
             f"`{t.loss}`, metrics {', '.join(f'`{m}`' for m in t.metrics) or 'none'}; "
-            f"{t.epochs} epoch{'s' if t.epochs != 1 else ''} of batches of {t.batch_size}; "
+            f"{t.epochs} epoch{'s' if t.epochs != 1 else ''} of batches of {t.batch_size}"
+            + (f", then {t.fine_tune_epochs} of fine-tuning from "
+               f"`{t.fine_tune_from or 'every layer'}` at learning rate "
+               f"{t.phase_two_learning_rate:g}" if t.fine_tunes else "") + "; "
             f"seed {t.seed}.",
             f"- **Backend:** {t.backend} on {t.device}. Keras reads the backend when it is "
             "first imported: restart the kernel after changing it.",

@@ -42,9 +42,13 @@ def test_freezing_a_block_from_the_inspector_and_the_canvas(window, qtbot):
     texts = [a.text() for a in menu.actions()]
     menu.close()
     assert "Unfreeze (trainable)" in texts and "Unfreeze from layer…" in texts
+    assert "Unfreeze the top layers…" in texts
     assert "Freeze (not trainable)" not in texts
     window.editor.unfreeze_from(block, "conv_top")
     assert item.frozen == "partly"
+    assert inference.total_trainable_params() == 148 + 15
+    window.undo_action.trigger()
+    window.editor.unfreeze_top(block, 2)  # conv_top and bn_top (BatchNorm stays frozen)
     assert inference.total_trainable_params() == 148 + 15
     window.undo_action.trigger()
     window.undo_action.trigger()

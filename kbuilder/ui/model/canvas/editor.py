@@ -41,6 +41,7 @@ from kbuilder.graph.commands import (
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.freezing import block_layers, freezable, is_frozen, set_trainable
 from kbuilder.graph.freezing import unfreeze_from as unfreeze_from_command
+from kbuilder.graph.freezing import unfreeze_top as unfreeze_top_command
 from kbuilder.graph.layout import layered_positions
 from kbuilder.graph.model import Graph
 from kbuilder.graph.text import plural
@@ -440,6 +441,21 @@ class QtCanvasEditor(QWidget):
                 return
         self._edit(lambda: unfreeze_from_command(graph, block_id, layer_name))
 
+    def unfreeze_top(self, block_id: str, count: int | None = None) -> None:
+        """Make the block's top ``count`` layers trainable (asked when not given)."""
+        graph = self.graph
+        if graph is None:
+            return
+        if count is None:
+            total = len(block_layers(graph.node(block_id)))
+            count, ok = QInputDialog.getInt(
+                self, "Unfreeze the top layers", f"How many of the {total} layers of "
+                f"'{graph.node(block_id).name}', counted from the top, should learn?",
+                min(20, total), 1, total)
+            if not ok:
+                return
+        self._edit(lambda: unfreeze_top_command(graph, block_id, count))
+
     # -------------------------------------------------------------- view data
     def store_view(self, view: dict) -> None:
         """Zoom and centre into the project's view section (at the model level)."""
@@ -493,6 +509,7 @@ class QtCanvasEditor(QWidget):
                                    lambda: self.set_trainable_selection(True, targets))
             if node.kind == "block":
                 menu.addAction("Unfreeze from layer…", lambda: self.unfreeze_from(node_id))
+                menu.addAction("Unfreeze the top layers…", lambda: self.unfreeze_top(node_id))
             menu.addSeparator()
             menu.addAction("Cut", self.cut_selection)
             menu.addAction("Copy", self.copy_selection)
