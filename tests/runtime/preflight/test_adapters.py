@@ -50,6 +50,7 @@ def test_each_style_is_keras_s_own_preprocess_input(style, pixel_max):
     np.testing.assert_allclose(got, keras.ops.convert_to_numpy(want), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.slow  # imports a small MobileNetV2 (~5 s)
 def test_an_imported_mobilenet_meeting_8x8_digits_gets_the_adapter_not_a_broken_network():
     base = keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35,
                                           weights=None, classes=10)
