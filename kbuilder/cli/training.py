@@ -46,6 +46,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--seed", type=int)
     add_distribution_options(p)
+    p.add_argument("--fine-tune-from", metavar="LAYER",
+                   help="two-phase training: then unfreeze from this layer or block on")
+    p.add_argument("--fine-tune-epochs", type=int, metavar="N",
+                   help="epochs of the second phase (0: none)")
+    p.add_argument("--fine-tune-lr", type=float, metavar="X",
+                   help="learning rate of the second phase (default: learning rate / 10)")
     p.add_argument("-o", "--output", type=Path, metavar="trained.keras",
                    help="also save the trained model here")
     p.add_argument("--history", type=Path, metavar="H.json", help="write the run record as JSON")
@@ -229,7 +235,12 @@ def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
         "backend": args.backend, "device": args.device, "epochs": args.epochs,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
         "distribute": getattr(args, "distribute", None),
+        "fine_tune_from": args.fine_tune_from, "fine_tune_epochs": args.fine_tune_epochs,
+        "fine_tune_learning_rate": args.fine_tune_lr,
     }
+    if args.fine_tune_from is not None and args.fine_tune_epochs is None \
+            and not project.training.fine_tunes:
+        overrides["fine_tune_epochs"] = project.training.epochs  # as many as the first phase
     devices = getattr(args, "devices", None)
     training = {**project.training.to_dict(),
                 **{k: v for k, v in overrides.items() if v is not None}}
@@ -314,7 +325,7 @@ class _TrainingProgress:
             disable=not self.console.is_terminal,
         )
         self.task: Any = None
-        self.epochs = training.epochs
+        self.epochs = training.total_epochs  # both phases of a fine-tuning run
         self.batch_size = training.batch_size
         self.distributed = training.distribute != "none"
 
@@ -353,6 +364,9 @@ class _TrainingProgress:
                              if isinstance(v, float))
             self.console.print(f"epoch {message.epoch + 1}/{self.epochs}: {logs} "
                                f"({message.seconds:.1f} s)", soft_wrap=True)
+        elif isinstance(message, msg.PhaseStarted):
+            self.console.print(f"--- phase {message.phase} (fine-tuning) from epoch "
+                               f"{message.epoch + 1} ---")
         elif isinstance(message, msg.LogLine):
             self.console.print(message.text)
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kbuilder.graph.errors import GraphError
+from kbuilder.graph.freezing import in_inference_mode
 from kbuilder.graph.model import Graph
 from kbuilder.graph.report import NO_INPUTS, NO_OUTPUTS
 from kbuilder.graph.shapes import explain_exception, make_layer, order_with_sharing
@@ -127,7 +128,11 @@ def _build(
                 inner_inputs = {port: values[0] for port, values in by_port.items()}
                 sub = _build(node.subgraph, inner_inputs, layers, node.name)
                 ordered = [inner_inputs[n.id] for n in node.subgraph.input_nodes()]
-                out = sub(ordered[0] if len(ordered) == 1 else ordered)
+                if node.param("trainable", True) is False:  # graph/freezing.py
+                    sub.trainable = False
+                # training=False keeps a frozen block's BatchNormalization in inference mode.
+                call = {"training": False} if in_inference_mode(node) else {}
+                out = sub(ordered[0] if len(ordered) == 1 else ordered, **call)
             else:
                 owner = graph.layer_owner(nid)
                 spec = catalog.get(owner.class_name or "")

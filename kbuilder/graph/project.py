@@ -1160,6 +1160,8 @@ def _check_nodes(r: _Reader, record: _GraphRecord, top_level: bool) -> None:
             _check_layer(r, node, by_id)
         elif node.kind == "input":
             _check_input(r, node, top_level)
+        elif node.kind == "block":
+            _check_block_options(r, node)
         elif node.params:
             r.fail(f"{node.where}.params", f"must be empty: {_quote(node.name)} is a model "
                    f"{node.kind} and has no parameters.", node.id)
@@ -1172,6 +1174,18 @@ def _check_nodes(r: _Reader, record: _GraphRecord, top_level: bool) -> None:
                     f"{edge.where}.{end}",
                     f"{_quote(getattr(edge, end))} is not a node of {record.where}.",
                 )
+
+
+def _check_block_options(r: _Reader, node: _NodeRecord) -> None:
+    """A block's params are its freezing options (``graph/freezing.BLOCK_OPTIONS``)."""
+    from kbuilder.graph.freezing import BLOCK_OPTIONS
+
+    for name, value in node.params.items():
+        if name not in BLOCK_OPTIONS:
+            r.fail(f"{node.where}.params.{name}", f"is not an option of a block; a block "
+                   f"has {', '.join(BLOCK_OPTIONS)}.", node.id)
+        elif not isinstance(value, BLOCK_OPTIONS[name]):
+            r.fail(f"{node.where}.params.{name}", "must be true or false.", node.id)
 
 
 def _check_layer(r: _Reader, node: _NodeRecord, by_id: dict[str, _NodeRecord]) -> None:

@@ -401,6 +401,11 @@ def parse_source(source: str) -> tuple[str, str]:
     )
 
 
+# The second phase of a fine-tuning run learns this many times more slowly by default
+# (the keras.io transfer-learning guide: "a very low learning rate").
+FINE_TUNE_LR_DIVISOR = 10
+
+
 @dataclass(frozen=True)
 class TrainingSettings:
     """How to compile and fit the model."""
@@ -424,6 +429,28 @@ class TrainingSettings:
     # devices of the backend (None: all it sees), each holding a copy of the model.
     distribute: str = "none"
     devices: int | None = None
+    # Two-phase training (keras.io transfer-learning guide): after `epochs` with the frozen
+    # nodes frozen, `fine_tune_epochs` more (0: no second phase) with the layers from
+    # `fine_tune_from` on unfrozen (a layer or block name; None: every frozen node) at
+    # `fine_tune_learning_rate` (None: learning_rate / 10), recompiled.
+    fine_tune_from: str | None = None
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float | None = None
+
+    @property
+    def fine_tunes(self) -> bool:
+        return self.fine_tune_epochs > 0
+
+    @property
+    def total_epochs(self) -> int:
+        """The epochs of both phases (the curves' epoch numbers run on across them)."""
+        return self.epochs + self.fine_tune_epochs
+
+    @property
+    def phase_two_learning_rate(self) -> float:
+        if self.fine_tune_learning_rate is not None:
+            return self.fine_tune_learning_rate
+        return self.learning_rate / FINE_TUNE_LR_DIVISOR
 
     def to_dict(self) -> dict[str, Any]:
         data = _to_dict(self)
@@ -472,6 +499,20 @@ class TrainingSettings:
         _choice(self.distribute, DISTRIBUTIONS, "distribute")
         if self.devices is not None:
             _int(self.devices, "devices", "training", minimum=1)
+        _int(self.fine_tune_epochs, "fine_tune_epochs", "training", minimum=0)
+        if self.fine_tune_from is not None and (
+                not isinstance(self.fine_tune_from, str) or not self.fine_tune_from.strip()):
+            raise SettingsError("training: fine_tune_from must be the name of a layer or "
+                                f"block, or null; found {found(self.fine_tune_from)}.",
+                                param="fine_tune_from")
+        rate = self.fine_tune_learning_rate
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float)
+                                 or not 0 < rate < 10):
+            raise SettingsError(
+                "training: fine_tune_learning_rate must be a number between 0 and 10 (the "
+                f"guide uses 1e-5), or null for learning_rate / 10; found {found(rate)}.",
+                param="fine_tune_learning_rate",
+            )
         for name in ("early_stopping", "reduce_lr_on_plateau", "checkpoint"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, dict):

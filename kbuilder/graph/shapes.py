@@ -378,10 +378,11 @@ class ShapeInference:
         if not outputs:
             return NodeResult(error=f"Block '{node.name}' has no outputs.", inputs=flat)
         flops = [r.flops for r in child.results().values() if r.flops]
+        frozen = node.param("trainable", True) is False  # model.trainable = False
         return NodeResult(
             tuple(outputs),
             child.total_params(),
-            child.total_trainable_params(),
+            0 if frozen else child.total_trainable_params(),
             sum(flops) if flops else None,
             inputs=flat,
         )

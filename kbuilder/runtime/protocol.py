@@ -10,6 +10,7 @@ Requests go to the worker; events come back. A run's events arrive in this order
     WorkerReady  (once per worker, when the backend is imported)
     RunStarted
     (BatchEnd* EpochEnd)*   BatchEnd at most ~20 per second; LogLine/Warning anywhere
+    [PhaseStarted (BatchEnd* EpochEnd)*]   a fine-tuning run's second phase
     Finished | Failed       exactly one
 
 While a worker imports its backend or works on a request it also sends a ``Heartbeat``
@@ -28,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 4  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
-# 3: Progress; StartPrediction.input_columns; 4: RunStarted.devices, .processes
+PROTOCOL_VERSION = 5  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
+# 3: Progress; StartPrediction.input_columns; 4: RunStarted.devices, .processes;
+# 5: PhaseStarted
 HEARTBEAT_SECONDS = 1.0
 
 
@@ -200,6 +202,20 @@ class EpochEnd(Message):
 
 
 @dataclass(frozen=True)
+class PhaseStarted(Message):
+    """A fine-tuning run's second phase begins at ``epoch`` (0-based; the epoch numbers run
+    on from the first phase): ``unfrozen`` says what now learns, at ``learning_rate``."""
+
+    type: ClassVar[str] = "phase_started"
+    run_id: str
+    phase: int  # 2
+    epoch: int
+    learning_rate: float
+    unfrozen: str
+    trainable_params: int
+
+
+@dataclass(frozen=True)
 class Progress(Message):
     """How far a job other than training has come (``total`` is None when unknown);
     at most ~10 per second. Predictions send one per batches predicted."""
@@ -296,7 +312,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     for cls in (
         StartTraining, StartEvaluation, StartPrediction, StartExport, StopRequested,
         PauseRequested, ResumeRequested, Shutdown, WorkerReady, Heartbeat, RunStarted, BatchEnd,
-        EpochEnd, Progress, LogLine, Finished, Evaluated, Predicted, Exported, Failed,
+        EpochEnd, PhaseStarted, Progress, LogLine, Finished, Evaluated, Predicted, Exported, Failed,
     )
 }
 

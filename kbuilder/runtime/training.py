@@ -62,15 +62,7 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     # training rows (computed as it was read), not of a sample.
     adapt_layers(model, values_sample(x_train, ADAPT_SAMPLES),
                  table_statistics(model, x_train))
-    model.compile(
-        optimizer=keras.optimizers.get(
-            {"class_name": settings.optimizer, "config": {"learning_rate": settings.learning_rate}}
-        ),
-        loss=settings.loss,
-        # Several outputs: each is measured with the metrics (Keras wants one list each).
-        metrics=(list(settings.metrics) if len(model.outputs) == 1
-                 else [list(settings.metrics) for _ in model.outputs]),
-    )
+    compile_model(model, settings, settings.learning_rate)
     # Data-parallel: this host's rows, their number a multiple of its devices (the
     # baselines and the scale check still look at all of them).
     all_train = x_train
@@ -81,6 +73,22 @@ def prepare_run(request: p.StartTraining, backend: str, device: str) -> Run:
     run.y_train, run.y_val, run.y_test = targets["train"], targets["val"], targets["test"]
     run.left_out, run.all_train = left_out, all_train
     return run
+
+
+def compile_model(model: Any, settings: Any, learning_rate: float) -> None:
+    """Compile with the run's optimizer at ``learning_rate``, loss and metrics (again for
+    a fine-tuning run's second phase: a change of ``trainable`` needs a new compile)."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.get(
+            {"class_name": settings.optimizer, "config": {"learning_rate": learning_rate}}
+        ),
+        loss=settings.loss,
+        # Several outputs: each is measured with the metrics (Keras wants one list each).
+        metrics=(list(settings.metrics) if len(model.outputs) == 1
+                 else [list(settings.metrics) for _ in model.outputs]),
+    )
 
 
 # A streamed source (an image folder) adapts Normalization layers on its first samples.
@@ -125,14 +133,14 @@ class Run:
         self.all_train = x_train  # every training row (x_train: this host's share)
         self.batch_size = local_batch(settings.batch_size, placement)
         self.steps_per_epoch = max(1, -(-_rows(x_train) // self.batch_size))
-        self.total_steps = self.steps_per_epoch * settings.epochs
+        self.total_steps = self.steps_per_epoch * settings.total_epochs
         self.started = time.perf_counter()
 
     def started_message(self) -> p.RunStarted:
         d = self.dataset
         return p.RunStarted(
             run_id=self.request.run_id, backend=self.backend, device=self.device,
-            epochs=self.settings.epochs, steps_per_epoch=self.steps_per_epoch,
+            epochs=self.settings.total_epochs, steps_per_epoch=self.steps_per_epoch,
             train_samples=_rows(self.x_train), val_samples=_rows(d.x_val),
             test_samples=_rows(d.x_test), data_fingerprint=d.fingerprint,
             data_summary=p.jsonable(d.summary()),
@@ -166,15 +174,31 @@ class Run:
         return callbacks
 
     def fit(self, reporter: Any) -> None:
-        """``model.fit`` with the reporter's callback list (see ``ProgressReporter``)."""
+        """``model.fit`` with the reporter's callback list (see ``ProgressReporter``); a
+        fine-tuning run then unfreezes, recompiles and fits its second phase, its epochs
+        numbered on from the first (``runtime/fine_tuning.py``)."""
+        s = self.settings
+        self._fit_epochs(reporter, 0, s.epochs)
+        if not s.fine_tunes or reporter.stopped or reporter.nan:
+            return
+        from kbuilder.runtime.fine_tuning import trainable_count, unfreeze
+
+        unfrozen = unfreeze(self.model, s.fine_tune_from)
+        compile_model(self.model, s, s.phase_two_learning_rate)
+        reporter.phase_started(2, s.epochs, s.phase_two_learning_rate, unfrozen,
+                               trainable_count(self.model))
+        self._fit_epochs(reporter, s.epochs, s.total_epochs)
+
+    def _fit_epochs(self, reporter: Any, first: int, end: int) -> None:
         from kbuilder.runtime.data.feed import keras_feed, keras_validation
 
-        callbacks = reporter.callback_list(self.model, self.callbacks(), self.settings.epochs)
+        callbacks = reporter.callback_list(self.model, self.callbacks(), end)
         self.model.fit(
             **keras_feed(self.x_train, self.y_train, self.batch_size, shuffle=True,
-                         seed=self.settings.seed),
+                         seed=self.settings.seed + first),
             validation_data=keras_validation(self.x_val, self.y_val, self.batch_size),
-            epochs=self.settings.epochs,
+            initial_epoch=first,
+            epochs=end,
             verbose=0,
             callbacks=callbacks,
         )
@@ -265,7 +289,7 @@ class Run:
             epoch_losses=list(history.get("loss", [])), first_loss=first_loss,
             learning_rate=self.settings.learning_rate, optimizer=self.settings.optimizer,
             accuracy=accuracy, accuracy_split=split, majority_share=majority,
-            baselines=baselines, epochs_planned=self.settings.epochs,
+            baselines=baselines, epochs_planned=self.settings.total_epochs,
             early_stopping=self.settings.early_stopping is not None,
             unscaled=self.unscaled(),
             scaling_layer="Rescaling" if len(self.model.inputs[0].shape) >= 4 else "Normalization",

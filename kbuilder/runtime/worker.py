@@ -397,6 +397,16 @@ class ProgressReporter:
             round(time.perf_counter() - self._epoch_started, 3), round(rate, 2), eta,
         ))
 
+    def phase_started(self, phase: int, epoch: int, learning_rate: float, unfrozen: str,
+                      trainable_params: int) -> None:
+        """A fine-tuning run's second phase begins (the dashboard marks the epoch)."""
+        self.channel.send(p.PhaseStarted(self.run_id, phase, epoch, float(learning_rate),
+                                         unfrozen, int(trainable_params)))
+        self.channel.send(p.LogLine(
+            self.run_id, "info", f"Phase {phase} from epoch {epoch + 1}: fine-tuning "
+            f"{unfrozen} ({trainable_params:,} trainable parameters) at learning rate "
+            f"{learning_rate:g}."))
+
     def outcome(self) -> tuple[str, str]:
         if self.nan:
             return "nan", (

@@ -16,6 +16,7 @@ EXAMPLES = [
     p.RunStarted("r1", "jax", "cpu", 2, 10, 100, 20, 30, "abc", {"classes": 3}),
     p.BatchEnd("r1", 0, 3, 3, {"loss": 0.5}, 1000.0, 12.0),
     p.EpochEnd("r1", 0, {"loss": 0.5, "val_loss": 0.6}, 0.001, 1.2, 900.0, None),
+    p.PhaseStarted("r1", 2, 5, 1e-5, "the layers from 'conv_top' on", 1234),
     p.LogLine("r1", "info", "hello"),
     p.Finished("r1", "completed", "done", {"loss": [0.5]}, {"accuracy": 0.9}, {}, {}, 3.0),
     p.Finished("r1", "completed", "done. It diverged.", {"loss": [0.5, 9.0]}, {}, {}, {},

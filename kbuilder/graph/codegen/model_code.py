@@ -30,6 +30,7 @@ from kbuilder.graph.codegen.literals import (
     quote_text,
     string,
 )
+from kbuilder.graph.freezing import in_inference_mode, is_frozen
 from kbuilder.graph.model import Graph, Node, to_snake_case
 from kbuilder.graph.tf_probe import no_tensorflow_probe
 
@@ -243,6 +244,15 @@ def _write_function(
                 edge = graph.edges_into(nid, inner.id)[0]
                 arguments.append(outputs[(edge.src, edge.src_port)])
             argument = arguments[0] if len(arguments) == 1 else f"[{', '.join(arguments)}]"
+            frozen, inference_mode = is_frozen(graph, nid), in_inference_mode(node)
+            if frozen or inference_mode:  # as build.py does (graph/freezing.py)
+                block_var = names.new(_identifier(node.name, "block") + "_model")
+                body.append(f"{block_var} = {inner_name}()")
+                if frozen:
+                    body.append(f"{block_var}.trainable = False")
+                mode = ", training=False" if inference_mode else ""
+                body.append(f"{target} = {block_var}({argument}{mode})")
+                continue
             body.append(f"{target} = {inner_name}()({argument})")
             continue
         owner = graph.layer_owner(nid)

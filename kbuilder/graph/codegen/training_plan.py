@@ -14,6 +14,7 @@ from typing import Any
 
 from kbuilder.graph.codegen import distribution_code
 from kbuilder.graph.codegen.data_section import data_section, targets_by_output
+from kbuilder.graph.codegen.fine_tuning_code import UNFREEZE_SOURCE
 from kbuilder.graph.codegen.literals import (
     INDENT,
     CodegenError,
@@ -24,6 +25,7 @@ from kbuilder.graph.codegen.literals import (
 )
 from kbuilder.graph.codegen.model_code import ModelFunctions, model_functions, wrapped
 from kbuilder.graph.codegen.rows import RowEncoding
+from kbuilder.graph.freezing import STATISTICS_LAYERS
 
 # Losses that take class labels (so labels are mapped to 0..n-1), and those of them that
 # take one-hot rows.
@@ -192,6 +194,14 @@ class TrainingPlan:
             f"EPOCHS = {t.epochs}",
             f"BATCH_SIZE = {t.batch_size}",
             f"LEARNING_RATE = {literal(float(t.learning_rate))}",
+            *([
+                "# Phase 2 (fine-tuning): unfreeze from this layer on (None: everything),",
+                "# train this many more epochs at this lower learning rate.",
+                f"FINE_TUNE_FROM = {literal(t.fine_tune_from)}",
+                f"FINE_TUNE_EPOCHS = {t.fine_tune_epochs}",
+                f"FINE_TUNE_LEARNING_RATE = {literal(float(t.phase_two_learning_rate))}",
+                f"STATISTICS_LAYERS = {literal(sorted(STATISTICS_LAYERS))}",
+            ] if t.fine_tunes else []),
             shape_line,
             *self.data_section.settings,
         ]
@@ -310,12 +320,12 @@ class TrainingPlan:
                       for n, data in self.adapted]
         return lines
 
-    def compile_lines(self) -> list[str]:
+    def compile_lines(self, learning_rate: str = "LEARNING_RATE") -> list[str]:
         t = self.training
         optimizer = _OPTIMIZERS[t.optimizer]
         return [
             "model.compile(",
-            f"    optimizer=keras.optimizers.{optimizer}(learning_rate=LEARNING_RATE),",
+            f"    optimizer=keras.optimizers.{optimizer}(learning_rate={learning_rate}),",
             f"    loss={string(t.loss)},",
             f"    metrics={literal(self.metrics)},",
             ")",
@@ -360,7 +370,7 @@ class TrainingPlan:
                 "        callbacks.append(keras.callbacks.TensorBoard(log_dir=logs_folder(output)))",
             ]
         body.append("    return callbacks")
-        parts = []
+        parts = [UNFREEZE_SOURCE] if t.fine_tunes else []
         if t.checkpoint is not None:
             parts.append(
                 "def checkpoint_path(output):\n"
@@ -385,14 +395,29 @@ class TrainingPlan:
         else:
             data = ["    x_train,", "    y_train,",
                     f"    validation_data=(x_val, y_val) if {self.count('val')} else None,"]
+        batch = [] if self.data_section.streams else ["    batch_size=BATCH_SIZE,"]
         lines += [
             "model.fit(",
             *data,
             f"    epochs={epochs},",
-            *([] if self.data_section.streams else ["    batch_size=BATCH_SIZE,"]),
+            *batch,
             f"    callbacks=make_callbacks({output}),",
             ")",
         ]
+        if self.training.fine_tunes:  # as kbuilder's worker does (runtime/fine_tuning.py)
+            lines += [
+                "# Phase 2: unfreeze, compile again (trainable takes effect at compile time)",
+                "# at the lower learning rate, and go on; the epochs are numbered on.",
+                "unfreeze(model, FINE_TUNE_FROM)",
+                *self.compile_lines("FINE_TUNE_LEARNING_RATE"),
+                "model.fit(",
+                *data,
+                f"    initial_epoch={epochs},",
+                f"    epochs={epochs} + FINE_TUNE_EPOCHS,",
+                *batch,
+                f"    callbacks=make_callbacks({output}),",
+                ")",
+            ]
         return lines
 
     def evaluate_lines(self, output: str) -> list[str]:
@@ -501,7 +526,10 @@ class TrainingPlan:
             f"- **Data:** {_markdown_text(self.data_description)}.",
             f"- **Training:** {t.optimizer} (learning rate {t.learning_rate:g}), loss "
             f"`{t.loss}`, metrics {', '.join(f'`{m}`' for m in t.metrics) or 'none'}; "
-            f"{t.epochs} epoch{'s' if t.epochs != 1 else ''} of batches of {t.batch_size}; "
+            f"{t.epochs} epoch{'s' if t.epochs != 1 else ''} of batches of {t.batch_size}"
+            + (f", then {t.fine_tune_epochs} of fine-tuning from "
+               f"`{t.fine_tune_from or 'every layer'}` at learning rate "
+               f"{t.phase_two_learning_rate:g}" if t.fine_tunes else "") + "; "
             f"seed {t.seed}.",
             f"- **Backend:** {t.backend} on {t.device}. Keras reads the backend when it is "
             "first imported: restart the kernel after changing it.",

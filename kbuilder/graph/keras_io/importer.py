@@ -335,7 +335,9 @@ class _Importer:
                 f"Nested model {quoted(op.name)} is called with {len(args)} positional "
                 "arguments; kbuilder connects a nested model through its inputs only."
             )
-        kwargs.pop("training", None)  # fit/evaluate/predict replace it anyway
+        # fit/evaluate/predict replace training=True; training=False is kept (a frozen
+        # nested model's BatchNormalization stays in inference mode: graph/freezing.py).
+        inference_mode = kwargs.pop("training", None) is False
         if not is_automatic_mask(kwargs.pop("mask", None), args[0]):
             return refuse(f"Nested model {quoted(op.name)} " + EXPLICIT_MASK.format(argument="mask"))
         if kwargs:
@@ -349,7 +351,10 @@ class _Importer:
                 f"Nested model {quoted(op.name)} is called with "
                 f"{plural(len(tensors), 'value')} for its {plural(len(inner.inputs), 'input')}."
             )
-        return Call(node, kind, ports={"inputs": tensors}, inner=inner)
+        options = {"training": False} if inference_mode else {}
+        if not op.trainable:
+            options["trainable"] = False
+        return Call(node, kind, ports={"inputs": tensors}, inner=inner, options=options)
 
     # ----------------------------------------------------------------- emitting
     def _emit_layer(self, call: Call, target: _Target, refs: dict[int, _Ref]) -> None:
@@ -392,7 +397,10 @@ class _Importer:
         sub, port_ids = self.graph_data(call.inner, name, top_level=False)
         sub.update(style_of(op))
         block_id = new_id()
-        target.nodes.append({"id": block_id, "kind": "block", "name": name, "graph": sub})
+        record: dict[str, Any] = {"id": block_id, "kind": "block", "name": name, "graph": sub}
+        if call.options:  # trainable / training (graph/freezing.py BLOCK_OPTIONS)
+            record["params"] = dict(call.options)
+        target.nodes.append(record)
         for tensor, port_id in zip(call.ports["inputs"], port_ids, strict=True):
             self._connect(refs, tensor, target, block_id, port_id)
         for i, tensor in enumerate(call.node.outputs):

@@ -11,6 +11,7 @@ from kbuilder.graph.shapes import ShapeInference
 from kbuilder.runtime.data import ADAPTABLE_LAYERS, Dataset, num_rows
 from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
 from kbuilder.runtime.preflight.findings import Finding, SetBatchSize, SetValidationSplit
+from kbuilder.runtime.preflight.freezing import check_freezing
 from kbuilder.runtime.preflight.inputs import check_data_values, check_inputs, filled_inputs
 from kbuilder.runtime.preflight.outputs import check_outputs
 
@@ -54,6 +55,7 @@ def _check(graph: Graph, ds: Dataset, training: TrainingSettings,
     findings += check_outputs(graph, ds, training, inference)
     findings += _check_adaptable(graph)
     findings += _check_training(ds, training)
+    findings += check_freezing(graph, training)
     return findings
 
 

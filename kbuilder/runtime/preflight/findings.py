@@ -18,6 +18,7 @@ Severity = Literal["error", "warning"]
 FixAction = Literal[
     "set_param", "set_loss", "set_metrics", "add_rescaling", "add_normalization",
     "add_resizing", "add_grey_to_rgb", "set_validation_split", "set_batch_size", "apply_all",
+    "call_in_inference_mode", "add_preprocessing",
 ]
 
 # How a label names a node from its id (the window shows node names, not ids).
@@ -128,6 +129,33 @@ class AddGreyToRgb(Fix):
 
     def label(self, node_name: NodeName) -> str:
         return f"Grey to RGB after '{node_name(self.after)}'"
+
+
+@dataclass(frozen=True)
+class CallInInferenceMode(Fix):
+    """Call a (frozen) block with ``training=False``, so its BatchNormalization keeps its
+    moving statistics (``graph/freezing.py``)."""
+
+    block: str
+    action: ClassVar[FixAction] = "call_in_inference_mode"
+
+    def label(self, node_name: NodeName) -> str:
+        return f"Call '{node_name(self.block)}' with training=False"
+
+
+@dataclass(frozen=True)
+class AddPreprocessing(Fix):
+    """Add a pretrained family's own input preprocessing (built-in layers) after an input:
+    ``style`` is ``graph/backbones.Preprocessing`` ("tf", "torch" or "caffe")."""
+
+    after: str
+    style: str
+    family: str
+    pixel_max: float = 255.0  # the data's pixels run 0..pixel_max
+    action: ClassVar[FixAction] = "add_preprocessing"
+
+    def label(self, node_name: NodeName) -> str:
+        return f"Add {self.family}'s preprocessing after '{node_name(self.after)}'"
 
 
 @dataclass(frozen=True)

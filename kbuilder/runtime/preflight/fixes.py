@@ -6,14 +6,18 @@ import dataclasses
 from dataclasses import dataclass
 
 from kbuilder.graph.commands import Command, MacroCommand, SetParamCommand, insert_after
+from kbuilder.graph.freezing import SetBlockOptionCommand
 from kbuilder.graph.model import Graph
 from kbuilder.graph.settings import DataSettings, TrainingSettings
+from kbuilder.runtime.preflight.adapters import preprocessing_commands
 from kbuilder.runtime.preflight.findings import (
     AddGreyToRgb,
     AddNormalization,
+    AddPreprocessing,
     AddRescaling,
     AddResizing,
     ApplyAll,
+    CallInInferenceMode,
     Fix,
     SetBatchSize,
     SetLoss,
@@ -70,6 +74,11 @@ def apply_fix(
                 # pretrained one above all) sees of a grey picture; no weights to learn.
                 commands.append(insert_after(graph, step.after, "Concatenate",
                                              {"axis": -1}, times=3, name="grey_to_rgb"))
+            case CallInInferenceMode():
+                owner = next(g for g, n in graph.walk() if n.id == step.block)
+                commands.append(SetBlockOptionCommand(owner, step.block, "training", False))
+            case AddPreprocessing():
+                commands += preprocessing_commands(graph, step.after, step.style, step.pixel_max)
             case SetLoss():
                 training = dataclasses.replace(training, loss=step.loss)
                 if step.metrics is not None:

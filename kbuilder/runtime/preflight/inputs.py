@@ -8,15 +8,18 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.graph.backbones import Backbone
 from kbuilder.graph.commands import SetParamCommand
 from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.shapes import ShapeInference, TensorSpec
 from kbuilder.runtime.data import Dataset, fit_to_input
 from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
 from kbuilder.runtime.data.dataset import DataError, Streamed, match_inputs, values_sample
+from kbuilder.runtime.preflight.adapters import has_preprocessing, model_family
 from kbuilder.runtime.preflight.findings import (
     AddGreyToRgb,
     AddNormalization,
+    AddPreprocessing,
     AddRescaling,
     AddResizing,
     ApplyAll,
@@ -174,7 +177,7 @@ def _check_input_shape(graph: Graph, node: Node, spec: TensorSpec,
     try:
         fit_to_input(array[:1], expected, node.name)
     except Exception:
-        return [_input_shape_finding(graph, node, expected, have)]
+        return [_input_shape_finding(graph, node, expected, have, array)]
     if len(expected) > 1 and len(have) > 1 and not _same_layout(expected, have):
         # Same number of values but arranged differently: it runs, but maybe not as meant.
         return [Finding(
@@ -188,11 +191,23 @@ def _check_input_shape(graph: Graph, node: Node, spec: TensorSpec,
 
 
 def _input_shape_finding(graph: Graph, node: Node, expected: list[int | None],
-                         have: tuple[int, ...]) -> Finding:
+                         have: tuple[int, ...], array: np.ndarray | None = None) -> Finding:
     """The data does not fit the Input: set the Input to the data's shape where the model
     still works with it, else adapt the data inside the model (resize, grey to RGB)."""
     start = (f"Input '{node.name}' takes samples of shape {shape_text(expected)} but each sample "
              f"of the data has shape {shape_text(have)}.")
+    family = model_family(graph)
+    if family is not None:  # a pretrained network: its input stays, the data is adapted
+        adapter = _image_adapter(node.id, expected, have, _preprocessing_fix(
+            graph, node, family, array))
+        if adapter is not None:
+            return Finding(
+                "error", "input_shape",
+                f"{start} The model is a pretrained {family.name}, whose weights expect "
+                f"{shape_text(expected)} images: adapt the data inside the model (set the "
+                f"input's shape to {list(_as_image(have))} and add "
+                f"{' and '.join(_adapter_steps(adapter, expected))} after it) rather than "
+                "change the network.", node.id, fix=adapter)
     failing = _fails_with_input_shape(graph, node.id, list(have))
     if failing is None:
         return Finding("error", "input_shape", f"{start} Set the input's shape to "
@@ -203,15 +218,42 @@ def _input_shape_finding(graph: Graph, node: Node, expected: list[int | None],
         return Finding("error", "input_shape", f"{start}{too_small} Use data of shape "
                        f"{shape_text(expected)}, or change the model's layers to fit the data.",
                        node.id)
-    steps = [f"a Resizing layer to {expected[0]}×{expected[1]}"
-             if isinstance(s, AddResizing) else "a layer repeating the grey channel "
-             "three times (grey to RGB)" for s in adapter.fixes[1:]]
+    steps = _adapter_steps(adapter, expected)
     return Finding(
         "error", "input_shape",
         f"{start}{too_small} Adapt the data inside the model: set the input's shape to "
         f"{list(have)} and add {' and '.join(steps)} after it.",
         node.id, fix=adapter,
     )
+
+
+def _adapter_steps(adapter: ApplyAll, expected: list[int | None]) -> list[str]:
+    """The adapter's layers in words, in the order the data goes through them."""
+    steps = []
+    for step in adapter.fixes[1:]:
+        if isinstance(step, AddResizing):
+            steps.append(f"a Resizing layer to {expected[0]}×{expected[1]}")
+        elif isinstance(step, AddPreprocessing):
+            steps.append(f"{step.family}'s own preprocessing")
+        else:
+            steps.append("a layer repeating the grey channel three times (grey to RGB)")
+    return steps[::-1]
+
+
+def _as_image(have: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(have) + (1,) if len(have) == 2 else tuple(have)
+
+
+def _preprocessing_fix(graph: Graph, node: Node, family: Backbone,
+                       array: np.ndarray | None) -> AddPreprocessing | None:
+    """The family's preprocessing after ``node``, unless it has none or it is there."""
+    if family.preprocessing == "included" or has_preprocessing(graph):
+        return None
+    peak = 255.0
+    if array is not None and array.size and array.dtype.kind in "fiu":
+        sample = np.abs(array[: min(len(array), 1000)].astype(np.float64))
+        peak = 1.0 if float(np.nanmax(sample)) <= 1.0 else 255.0
+    return AddPreprocessing(node.id, family.preprocessing, family.name, peak)
 
 
 def _fails_with_input_shape(graph: Graph, input_id: str, shape: list[int]) -> str | None:
@@ -232,16 +274,19 @@ def _fails_with_input_shape(graph: Graph, input_id: str, shape: list[int]) -> st
 
 
 def _image_adapter(input_id: str, expected: list[int | None],
-                   have: tuple[int, ...]) -> ApplyAll | None:
+                   have: tuple[int, ...], preprocessing: Fix | None = None) -> ApplyAll | None:
     """Set the Input to the data's images, then resize them (and repeat a grey channel to
-    RGB) to what the model takes; ``None`` when the data are not images of that kind."""
-    images = tuple(have) + (1,) if len(have) == 2 else tuple(have)
+    RGB) to what the model takes, and (``preprocessing``, a pretrained family's) scale
+    them as it expects; ``None`` when the data are not images of that kind."""
+    images = _as_image(have)
     if len(expected) != 3 or len(images) != 3 or None in expected[:2]:
         return None
     height, width, channels = expected
     if channels not in (images[2], None) and not (images[2] == 1 and channels == 3):
         return None
     steps: list[Fix] = [SetParam(input_id, "shape", list(images))]
+    if preprocessing is not None:  # inserted first: it ends up last, next to the network
+        steps.append(preprocessing)
     if (height, width) != images[:2]:
         steps.append(AddResizing(input_id, height, width))
     if channels == 3 and images[2] == 1:
@@ -295,6 +340,17 @@ def _check_scaling(graph: Graph, node: Node, array: np.ndarray, ds: Dataset,
         return []  # ids (tokens, categories): their size is not a scale
     if scaled_in_model(graph, node.id, inference):
         return []
+    family = model_family(graph)
+    if family is not None:  # a pretrained network scales as its family does
+        fix = _preprocessing_fix(graph, node, family, array)
+        if fix is None:
+            return []
+        return [Finding(
+            "warning", "unscaled_inputs",
+            f"The model is a pretrained {family.name}, which expects its pixels "
+            f"preprocessed the {family.preprocessing!r} way, but raw values reach "
+            f"'{node.name}'. Add {family.name}'s own preprocessing right after it, so the "
+            "model carries it to every export.", node.id, fix=fix)]
     sample = np.abs(array[: min(len(array), 10_000)].astype(np.float64))
     sample = np.where(np.isfinite(sample), sample, 0)
     peak = float(sample.max())

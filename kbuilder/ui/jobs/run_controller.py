@@ -48,6 +48,7 @@ class QtRunController(QObject):
         run_started(message): the worker prepared the data and the model (``RunStarted``).
         batch_ended(message): a ``BatchEnd`` (about 20 per second at most).
         epoch_ended(message): an ``EpochEnd`` with train and validation metrics.
+        phase_started(message): a ``PhaseStarted`` (a fine-tuning run's second phase).
         log_received(level, text): a log line of the worker.
         run_finished(record): the run ended with a model (completed, stopped or NaN);
             ``record`` is the ``run_record`` for ``project.runs``.
@@ -63,6 +64,7 @@ class QtRunController(QObject):
     run_started = Signal(object)
     batch_ended = Signal(object)
     epoch_ended = Signal(object)
+    phase_started = Signal(object)  # a PhaseStarted: a fine-tuning run's second phase
     log_received = Signal(str, str)
     run_finished = Signal(object)
     run_failed = Signal(str, object)
@@ -230,6 +232,8 @@ class QtRunController(QObject):
             self.batch_ended.emit(message)
         elif isinstance(message, p.EpochEnd):
             self.epoch_ended.emit(message)
+        elif isinstance(message, p.PhaseStarted):
+            self.phase_started.emit(message)
         elif isinstance(message, p.LogLine):
             self.log_received.emit(message.level, message.text)
 

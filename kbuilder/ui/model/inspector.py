@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QFrame,
@@ -37,6 +38,12 @@ from kbuilder.graph.commands import (
     validate_name,
 )
 from kbuilder.graph.errors import GraphError
+from kbuilder.graph.freezing import (
+    SetBlockOptionCommand,
+    in_inference_mode,
+    is_frozen,
+    set_trainable,
+)
 from kbuilder.graph.model import UNSET, Graph, Node
 from kbuilder.graph.text import plural
 from kbuilder.ui.document import QtDocument
@@ -320,6 +327,7 @@ class QtInspector(QScrollArea):
         self.call_rows.clear()
         self.name_edit = self.name_error = None
         self._problem = self._problem_box = self._result_label = self._advanced = None
+        self.trainable_box = self.inference_box = None
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(10, 10, 10, 10)
@@ -344,6 +352,8 @@ class QtInspector(QScrollArea):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         layout.addLayout(form)
         self._build_name(form, node)
+        if node.kind in ("layer", "block"):
+            self._build_freezing(form, node)
         if node.kind == "input":
             self._build_input(form)
         elif node.kind == "layer":
@@ -450,9 +460,10 @@ class QtInspector(QScrollArea):
 
         assert self.graph is not None
         spec = catalog.get(self.graph.layer_owner(node.id).class_name or "")
-        advanced = [p for p in spec.params if is_advanced(p)]
+        # `trainable` has its own check box (_build_freezing).
+        advanced = [p for p in spec.params if is_advanced(p) and p.name != "trainable"]
         for p in spec.params:
-            if is_advanced(p):
+            if is_advanced(p) or p.name == "trainable":
                 continue
             editor = (QtNestedLayerEditor(p) if p.kind == "layer" else editor_for(p))
             row = QtParamRow(p.name, editor,
@@ -500,6 +511,39 @@ class QtInspector(QScrollArea):
                 combo.activated.connect(lambda _i, n=name, c=combo: self._call_option(n, c))
                 call_form.addRow(_label(name, "An argument of this call of the layer."), combo)
                 self.call_rows[name] = combo
+
+    def _build_freezing(self, form: QFormLayout, node: Node) -> None:
+        """Trainable on/off (graph/freezing.py) and, for a block, its inference mode."""
+        self.trainable_box = QCheckBox("its weights learn")
+        self.trainable_box.setToolTip("Off: frozen (layer.trainable = False); the weights "
+                                      "stay as they are, e.g. a pretrained network's.")
+        self.trainable_box.toggled.connect(self._trainable_toggled)
+        form.addRow(_label("trainable", "Whether training changes these weights."),
+                    self.trainable_box)
+        if node.kind == "block":
+            self.inference_box = QCheckBox("called with training=False")
+            self.inference_box.setToolTip(
+                "Its BatchNormalization layers use their moving statistics, also while the "
+                "rest of the model trains (the keras.io transfer-learning guide's rule).")
+            self.inference_box.toggled.connect(self._inference_toggled)
+            form.addRow(_label("inference mode", "How the block is called."),
+                        self.inference_box)
+
+    def _trainable_toggled(self, on: bool) -> None:
+        node = self._node()
+        if node is None or self.doc is None or on != is_frozen(self.graph, node.id):
+            return
+        command = set_trainable(self.graph, [node.id], on)
+        if command is not None:
+            self.doc.edit(lambda: command)
+
+    def _inference_toggled(self, on: bool) -> None:
+        node = self._node()
+        if node is None or self.doc is None or on == in_inference_mode(node):
+            return
+        graph, nid = self.graph, node.id
+        self.doc.edit(lambda: SetBlockOptionCommand(graph, nid, "training",
+                                                    False if on else UNSET))
 
     def _build_block(self, layout: QVBoxLayout, node: Node) -> None:
         assert node.subgraph is not None
@@ -572,6 +616,12 @@ class QtInspector(QScrollArea):
                 self.name_edit.setText(node.name)
             if self.name_error is not None:
                 self.name_error.hide()
+        for box, checked in ((self.trainable_box, not is_frozen(self.graph, node.id)),
+                             (self.inference_box, in_inference_mode(node))):
+            if box is not None:
+                blocked = box.blockSignals(True)
+                box.setChecked(checked)
+                box.blockSignals(blocked)
         owner = self.graph.layer_owner(node.id)
         params = owner.params
         result = self._result()

@@ -42,6 +42,7 @@ class CanvasColors:
     card: QColor
     card_hover: QColor
     disabled: QColor  # text and icons of disabled controls
+    frozen: QColor  # the hatching of frozen nodes (ice blue)
 
 
 LIGHT = CanvasColors(
@@ -64,6 +65,7 @@ LIGHT = CanvasColors(
     card=QColor("#ffffff"),
     card_hover=QColor("#eef3fc"),
     disabled=QColor("#9aa3ae"),
+    frozen=QColor("#0284c7"),
 )
 
 DARK = CanvasColors(
@@ -86,6 +88,7 @@ DARK = CanvasColors(
     card=QColor("#2a2d33"),
     card_hover=QColor("#323844"),
     disabled=QColor("#6e7681"),
+    frozen=QColor("#38bdf8"),
 )
 
 # One accent per palette category, so a model's structure reads at a glance.

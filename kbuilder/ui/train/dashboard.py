@@ -135,6 +135,7 @@ class MetricPlot:
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.dirty: set[str] = set()
         self.epochs = 1.0  # the run's length: the widest the x range needs to be
+        self.markers: list = []  # pg.InfiniteLine: where a run's phases begin
         self.follow = True
         self.x_range = (0.0, 0.0)
         self.y_range = (0.0, 0.0)
@@ -185,8 +186,22 @@ class MetricPlot:
             self.log_y = False
             self.item.setLogMode(y=False)
             self.item.getAxis("left").setTicks(None)
+        for line in self.markers:
+            self.item.removeItem(line)
+        self.markers = []
         self.item.setXRange(0, epochs, padding=0.02)
         self.item.setYRange(0, 1, padding=0.02)
+
+    def mark(self, x: float, label: str) -> None:
+        """A dashed vertical line at ``x`` (where a fine-tuning phase begins)."""
+        import pyqtgraph as pg
+
+        c = theme.colors()
+        line = pg.InfiniteLine(pos=x, angle=90, movable=False,
+                               pen=pg.mkPen(c.muted, width=1, style=Qt.PenStyle.DashLine),
+                               label=label, labelOpts={"position": 0.92, "color": c.muted})
+        self.item.addItem(line, ignoreBounds=True)
+        self.markers.append(line)
 
     def add(self, kind: str, x: float, y: float | None) -> None:
         self.series[kind].append(x, y)
@@ -515,6 +530,12 @@ class QtDashboard(QWidget):
         seconds = (f"{message.seconds:.1f} s" if message.seconds >= 1
                    else f"{message.seconds * 1000:.0f} ms")
         self.log("info", f"Epoch {x}/{self.epochs}: {shown} ({seconds})")
+
+    def on_phase(self, message: p.PhaseStarted) -> None:
+        """A fine-tuning run's second phase: a line between its epochs on every plot."""
+        for plot in self.plots.values():
+            plot.mark(message.epoch + 0.5, f"phase {message.phase}: fine-tuning")
+        # (the worker's log line says what was unfrozen, at which learning rate)
 
     def on_ended(self, status: str, text: str, details: str = "",
                  failed: bool = False) -> None:

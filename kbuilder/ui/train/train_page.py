@@ -62,6 +62,7 @@ from kbuilder.ui.jobs.run_controller import (
 )
 from kbuilder.ui.shell import icons, theme
 from kbuilder.ui.train.dashboard import BACKEND_LABELS, QtDashboard, training_heading
+from kbuilder.ui.train.fine_tune_form import QtFineTuneGroup
 
 WARM_DELAY_MS = 800
 # What an ended run's heading says when its record has no message of its own.
@@ -137,6 +138,7 @@ class QtTrainPage(QWidget):
         c.run_started.connect(self._on_run_started)
         c.batch_ended.connect(self.dashboard.on_batch)
         c.epoch_ended.connect(self.dashboard.on_epoch)
+        c.phase_started.connect(self.dashboard.on_phase)
         c.log_received.connect(self.dashboard.log)
         c.run_finished.connect(self._on_finished)
         c.run_failed.connect(self._on_failed)
@@ -218,6 +220,12 @@ class QtTrainPage(QWidget):
             ("Validation split", self.validation_split, "validation_split"),
             ("Seed", self.seed, "seed"), ("", self.mixed_precision, "mixed_precision"),
         ]))
+
+        self.fine_tune = QtFineTuneGroup(form)
+        self.fine_tune.changed.connect(lambda changes: self._write(**changes))
+        for name in ("fine_tune_epochs", "fine_tune_from", "fine_tune_learning_rate"):
+            self.fine_tune.form.addRow(self._error_label(name, self.fine_tune))
+        column.addWidget(self.fine_tune)
 
         self.early_stopping = QCheckBox("Early stopping", form)
         self.early_stopping.setToolTip("Stop when the monitored loss stops improving, and "
@@ -509,12 +517,19 @@ class QtTrainPage(QWidget):
             self.checkpoint.setChecked(s.checkpoint is not None)
             self.checkpoint_best.setChecked(bool(ck.get("save_best_only", True)))
             self.tensorboard.setChecked(s.tensorboard)
+            self.fine_tune.load(s, self._layer_names())
             self._update_callback_fields()
             if self.dashboard.empty and not self.controller.busy:
-                self.dashboard.reset(s.metrics, s.epochs)  # what Train will show
+                self.dashboard.reset(s.metrics, s.total_epochs)  # what Train will show
         finally:
             self._loading = False
         self.form.setEnabled(self.doc is not None)
+
+    def _layer_names(self) -> list[str]:
+        """The model's layers and blocks (inside blocks too), to fine-tune from."""
+        if self.doc is None:
+            return []
+        return [n.name for _, n in self.doc.graph.walk() if n.kind in ("layer", "block")]
 
     @staticmethod
     def _select(combo: QComboBox, value: str) -> None:
@@ -717,7 +732,7 @@ class QtTrainPage(QWidget):
             self.running_changed.emit(False)
             return
         project, data, training = pending
-        self.dashboard.reset(training.metrics, training.epochs)
+        self.dashboard.reset(training.metrics, training.total_epochs)
         self._run_backend = training.backend
         for finding in findings:  # warnings only by now
             self.dashboard.log("warning", finding.message)

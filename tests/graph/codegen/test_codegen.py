@@ -537,6 +537,23 @@ def npz_project(folder: Path) -> Project:
     return project
 
 
+def fine_tune_project(folder: Path) -> Project:
+    """A frozen nested block with BatchNorm, trained in two phases on 16×16 images."""
+    from kbuilder.graph.freezing import set_trainable
+    from tests.graph.finetune_models import tiny_backbone_graph
+
+    rng = np.random.default_rng(0)
+    np.savez(folder / "tiny_images.npz", x=rng.random((24, 16, 16, 3)).astype("float32"),
+             y=np.arange(24) % 3)
+    graph, history = tiny_backbone_graph()
+    history.push(set_trainable(graph, [graph.find("backbone").id], False))
+    project = Project.new(graph)
+    project.data = DataSettings(f"npz:{folder / 'tiny_images.npz'}")
+    project.training = TrainingSettings(epochs=1, batch_size=8, fine_tune_from="conv_top",
+                                        fine_tune_epochs=1)
+    return project
+
+
 def two_input_gaps_project(folder: Path) -> Project:
     """The multi-input template with FillMissing -> Normalization on its tabular branch,
     fitted to a file of one array per Input whose table has gaps."""
@@ -647,6 +664,7 @@ def training_runs(tmp_path_factory):
         # Normalization (adapted here) calls TensorFlow on the JAX backend.
         "csv": (generate_training_script(csv_project(folder)), [], [], {}),
         "images": (generate_training_script(images_project(folder)), [], [], {}),
+        "fine_tune": (generate_training_script(fine_tune_project(folder)), [], no_tf, {}),
         "model_module": (generate_model_code(TEMPLATES["mlp_classifier"].build()), None, [],
                          {"KERAS_BACKEND": "numpy"}),
     })
@@ -663,7 +681,7 @@ def _start_training_first(request):
 
 
 @pytest.mark.parametrize("case", ["mlp_digits", "cnn_digits", "csv", "npz", "images",
-                                  "notebook", "two_inputs_gaps"])
+                                  "notebook", "two_inputs_gaps", "fine_tune"])
 def test_training_scripts_and_notebooks_run(case, training_runs, tmp_path):
     code, stdout, stderr, workdir, script = training_runs[case]
     assert code == 0, stderr[-3000:]
@@ -676,6 +694,32 @@ def test_training_scripts_and_notebooks_run(case, training_runs, tmp_path):
     assert ruff_problems(script, tmp_path, f"{case}.py") == ""
     model = keras.saving.load_model(workdir / "model.keras")
     assert model.count_params() > 0
+
+
+def test_a_fine_tuning_script_trains_in_two_phases_as_kbuilder_does(training_runs):
+    from kbuilder.graph.codegen.fine_tuning_code import UNFREEZE_SOURCE
+    from kbuilder.runtime.fine_tuning import unfreeze
+
+    code, stdout, stderr, workdir, script = training_runs["fine_tune"]
+    assert code == 0, stderr[-3000:]
+    assert "backbone_model.trainable = False" in script and "training=False" in script
+    assert "unfreeze(model, FINE_TUNE_FROM)" in script and "initial_epoch=args.epochs" in script
+    assert "FINE_TUNE_LEARNING_RATE = 0.0001" in script and "Epoch 2/2" in stdout
+    nested = keras.saving.load_model(workdir / "model.keras").get_layer("backbone")
+    flags = {layer.name: layer.trainable for layer in nested.layers[1:]}
+    assert flags == {"conv": False, "bn": False, "relu": False, "conv_top": True,
+                     "bn_top": False}
+    # The script's unfreeze and the worker's agree.
+    namespace: dict = {"STATISTICS_LAYERS": ["BatchNormalization"]}
+    exec(UNFREEZE_SOURCE, namespace)
+    for name in ("conv_top", "backbone", "head", None):
+        mine, theirs = (keras.saving.load_model(workdir / "model.keras") for _ in range(2))
+        for model in (mine, theirs):
+            model.get_layer("backbone").trainable = False
+        namespace["unfreeze"](mine, name)
+        unfreeze(theirs, name)
+        assert ([w.path for w in mine.trainable_weights]
+                == [w.path for w in theirs.trainable_weights]), name
 
 
 def test_running_the_model_module_prints_a_summary(training_runs):

@@ -14,6 +14,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMenu,
     QToolButton,
@@ -38,6 +39,9 @@ from kbuilder.graph.commands import (
     paste_command,
 )
 from kbuilder.graph.errors import GraphError
+from kbuilder.graph.freezing import block_layers, freezable, is_frozen, set_trainable
+from kbuilder.graph.freezing import unfreeze_from as unfreeze_from_command
+from kbuilder.graph.freezing import unfreeze_top as unfreeze_top_command
 from kbuilder.graph.layout import layered_positions
 from kbuilder.graph.model import Graph
 from kbuilder.graph.text import plural
@@ -411,6 +415,47 @@ class QtCanvasEditor(QWidget):
         if self._edit(make) is not None:
             self.scene.select_nodes([make.node_id])  # type: ignore[attr-defined]
 
+    # -------------------------------------------------------------- freezing
+    def set_trainable_selection(self, trainable: bool, node_ids: list[str] | None = None
+                                ) -> None:
+        """Freeze or unfreeze the selected layers and blocks (one undoable edit)."""
+        graph = self.graph
+        ids = node_ids if node_ids is not None else self.scene.selected_node_ids()
+        if graph is None or not ids:
+            return
+        command = set_trainable(graph, ids, trainable)
+        if command is not None:
+            self._edit(lambda: command)
+
+    def unfreeze_from(self, block_id: str, layer_name: str | None = None) -> None:
+        """Make a block trainable from one of its layers on (asked when not given)."""
+        graph = self.graph
+        if graph is None:
+            return
+        if layer_name is None:
+            names = [n.name for n in block_layers(graph.node(block_id))][::-1]  # top first
+            layer_name, ok = QInputDialog.getItem(
+                self, "Unfreeze from layer", f"Layers of '{graph.node(block_id).name}' from "
+                "the top; this one and those above it will learn:", names, 0, False)
+            if not ok:
+                return
+        self._edit(lambda: unfreeze_from_command(graph, block_id, layer_name))
+
+    def unfreeze_top(self, block_id: str, count: int | None = None) -> None:
+        """Make the block's top ``count`` layers trainable (asked when not given)."""
+        graph = self.graph
+        if graph is None:
+            return
+        if count is None:
+            total = len(block_layers(graph.node(block_id)))
+            count, ok = QInputDialog.getInt(
+                self, "Unfreeze the top layers", f"How many of the {total} layers of "
+                f"'{graph.node(block_id).name}', counted from the top, should learn?",
+                min(20, total), 1, total)
+            if not ok:
+                return
+        self._edit(lambda: unfreeze_top_command(graph, block_id, count))
+
     # -------------------------------------------------------------- view data
     def store_view(self, view: dict) -> None:
         """Zoom and centre into the project's view section (at the model level)."""
@@ -452,6 +497,19 @@ class QtCanvasEditor(QWidget):
                                lambda: self.share_layer(node_id))
             if any(graph.node(n).kind in ("layer", "block") for n in selected):
                 menu.addAction("Group into block", self.group_selection)
+            targets = [n for n in (selected if node_id in selected else [node_id])
+                       if freezable(graph, n)]
+            if targets:
+                menu.addSeparator()
+                if any(not is_frozen(graph, n) for n in targets):
+                    menu.addAction("Freeze (not trainable)",
+                                   lambda: self.set_trainable_selection(False, targets))
+                if any(is_frozen(graph, n) for n in targets) or node.kind == "block":
+                    menu.addAction("Unfreeze (trainable)",
+                                   lambda: self.set_trainable_selection(True, targets))
+            if node.kind == "block":
+                menu.addAction("Unfreeze from layer…", lambda: self.unfreeze_from(node_id))
+                menu.addAction("Unfreeze the top layers…", lambda: self.unfreeze_top(node_id))
             menu.addSeparator()
             menu.addAction("Cut", self.cut_selection)
             menu.addAction("Copy", self.copy_selection)

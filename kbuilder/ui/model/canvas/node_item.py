@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsRectItem,
@@ -94,6 +94,7 @@ class QtNodeItem(QGraphicsRectItem):
         self._shape_text = ""
         self._params_text = ""
         self._status = "ok"  # ok | error | warning | blocked
+        self._frozen = ""  # "" | "frozen" | "partly" (a block with some layers frozen)
         self._elided: tuple[str, str, str, str] = ("", "", "", "")
         self._rect = QRectF(-WIDTH / 2, -HEIGHT / 2, WIDTH, HEIGHT)
         # Room for the ports, which stick out, and their labels above and below.
@@ -174,6 +175,17 @@ class QtNodeItem(QGraphicsRectItem):
     @staticmethod
     def _port_x(i: int, n: int) -> float:
         return -WIDTH / 2 + WIDTH * (i + 1) / (n + 1)
+
+    @property
+    def frozen(self) -> str:
+        return self._frozen
+
+    def set_frozen(self, frozen: str) -> None:
+        """``"frozen"`` (weights that do not learn: a hatched face), ``"partly"`` (a
+        block with frozen layers: hatched at its accent) or ``""``."""
+        if frozen != self._frozen:
+            self._frozen = frozen
+            self.update()
 
     def set_result(self, shape_text: str, params_text: str, status: str, message: str,
                    tooltip: str) -> None:
@@ -265,6 +277,15 @@ class QtNodeItem(QGraphicsRectItem):
             painter.drawRect(QRectF(rect.left(), rect.top(), ACCENT + 10, rect.height()))
         else:
             painter.drawRect(QRectF(rect.left(), rect.top(), ACCENT, rect.height()))
+        if self._frozen:
+            # Frozen: ice-blue diagonal hatching over the face (the whole of it, or a
+            # band at the left of a partly frozen block).
+            ice = QColor(c.frozen)
+            ice.setAlpha(110)
+            painter.setBrush(QBrush(ice, Qt.BrushStyle.BDiagPattern))
+            face = rect if self._frozen == "frozen" else QRectF(
+                rect.left(), rect.top(), rect.width() * 0.3, rect.height())
+            painter.drawRect(face)
         if self.kind == "block":
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(self._accent, 1.0, Qt.PenStyle.DashLine))

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QGraphicsScene
 
+from kbuilder.graph.freezing import in_inference_mode, is_frozen
 from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.shapes import NodeResult, ShapeInference
 from kbuilder.graph.text import plural
@@ -284,6 +285,15 @@ class QtGraphScene(QGraphicsScene):
             details = plural(result.params, 'param', grouped=True)
         else:
             details = ""
+        frozen = ""
+        if is_frozen(self.graph, node.id):
+            frozen = "frozen"
+        elif node.subgraph is not None and any(
+                is_frozen(owner, inner.id) for owner, inner in node.subgraph.walk()):
+            frozen = "partly"
+        if frozen:  # at the end: the details are elided from the left
+            details = f"{details} ❄" if details else "❄ frozen"
+        item.set_frozen(frozen)
         item.set_result(text, details, status, message, self._node_tooltip(node, result))
 
     def _is_unconnected(self, node: Node) -> bool:
@@ -304,6 +314,11 @@ class QtGraphScene(QGraphicsScene):
             rows.append(f"Model output: {html.escape(shapes)}")
         if result.params:
             rows.append(f"Parameters: {result.params:,} (trainable {result.trainable_params:,})")
+        if self.graph is not None and is_frozen(self.graph, node.id):
+            rows.append("Frozen: its weights do not learn (right-click, Unfreeze).")
+        if in_inference_mode(node):
+            rows.append("Called with training=False: its BatchNormalization uses its "
+                        "moving statistics.")
         if result.flops:
             rows.append(f"FLOPs: {result.flops:,}")
         if node.kind == "block":

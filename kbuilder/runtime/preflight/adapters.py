@@ -1,0 +1,107 @@
+"""Input adapters for pretrained networks: which family a model is, and its preprocessing
+as built-in layers.
+
+A model is recognised as a ``keras.applications`` family (``graph/backbones.py``) by its
+own name (an imported application keeps Keras's model name, e.g. ``mobilenetv2_1.00_96``)
+or by the name of a block inside it (a nested application, a backbone node). Its
+preprocessing — what ``keras.applications.<family>.preprocess_input`` does to 0-255
+pixels — becomes one built-in layer, so raw images go in and every export carries it:
+
+    "tf"       Rescaling(1/127.5, offset=-1)                    -> [-1, 1]
+    "torch"    Normalization(mean=255·ImageNet mean, variance=(255·std)²)
+    "caffe"    a frozen Dense(3) with constant weights: its kernel swaps R and B (RGB ->
+               BGR), its bias subtracts ImageNet's BGR means (Keras has no channel-flip
+               layer; this is exact and has no weights to learn)
+    "included" nothing: the network rescales raw pixels itself
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kbuilder.graph.backbones import (
+    BACKBONES,
+    CAFFE_MEAN_BGR,
+    IMAGENET_MEAN_RGB,
+    IMAGENET_STD_RGB,
+    Backbone,
+)
+from kbuilder.graph.commands import Command, insert_after
+from kbuilder.graph.model import Graph
+
+# Keras model names that do not start with the family's name.
+_ALIASES = {"nasnet": "NASNetMobile"}
+
+# The name of the layer each style adds (also how a check sees it is there).
+PREPROCESSING_NAMES = {"tf": "preprocess_tf", "torch": "preprocess_torch",
+                       "caffe": "preprocess_caffe"}
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_PREFIXES = sorted([(_key(b.name), b) for b in BACKBONES]
+                   + [(k, next(b for b in BACKBONES if b.name == v))
+                      for k, v in _ALIASES.items()],
+                   key=lambda item: -len(item[0]))  # resnet50v2 before resnet50
+
+
+def family_of_name(name: str) -> Backbone | None:
+    """The family a model or block name says (Keras's names: ``mobilenetv2_1.00_96``,
+    ``efficientnetv2-b0``, ``inception_v3``...), or ``None``."""
+    key = _key(name)
+    return next((b for prefix, b in _PREFIXES if key.startswith(prefix)), None)
+
+
+def model_family(graph: Graph) -> Backbone | None:
+    """The pretrained family of the model: by its own name, else by a block's or a
+    backbone node's (its ``application`` parameter or its layer type) name."""
+    found = family_of_name(graph.name)
+    if found is not None:
+        return found
+    for _, node in graph.walk():
+        names = [node.name, str(node.param("application", "")), node.class_name or ""]
+        if node.kind == "block" or node.param("application") or node.class_name:
+            for name in names:
+                if name and (family := family_of_name(name)) is not None:
+                    return family
+    return None
+
+
+def preprocessing_layer(style: str, pixel_max: float = 255.0) -> tuple[str, dict[str, Any]]:
+    """``(class_name, params)`` of the layer doing ``style``'s preprocessing on pixels of
+    0..``pixel_max``."""
+    k = 255.0 / pixel_max  # to 0-255 pixels, folded into the layer
+    if style == "tf":
+        return "Rescaling", {"scale": k / 127.5, "offset": -1.0}
+    if style == "torch":
+        return "Normalization", {
+            "mean": [round(m * pixel_max, 6) for m in IMAGENET_MEAN_RGB],
+            "variance": [round((s * pixel_max) ** 2, 6) for s in IMAGENET_STD_RGB]}
+    if style == "caffe":
+        flip = [[0.0, 0.0, k], [0.0, k, 0.0], [k, 0.0, 0.0]]  # RGB -> BGR (and scale)
+        return "Dense", {
+            "units": 3, "trainable": False,
+            "kernel_initializer": {"class_name": "Constant", "config": {"value": flip}},
+            "bias_initializer": {"class_name": "Constant",
+                                 "config": {"value": [-m for m in CAFFE_MEAN_BGR]}}}
+    raise ValueError(f"No preprocessing layer for the style {style!r}.")
+
+
+def preprocessing_commands(graph: Graph, after: str, style: str,
+                           pixel_max: float = 255.0) -> list[Command]:
+    """The command adding ``style``'s preprocessing right after ``after`` (none for
+    "included")."""
+    if style == "included":
+        return []
+    class_name, params = preprocessing_layer(style, pixel_max)
+    return [insert_after(graph, after, class_name, params, name=PREPROCESSING_NAMES[style])]
+
+
+def has_preprocessing(graph: Graph) -> bool:
+    """Whether a family's preprocessing layer (as added here) is in the model."""
+    names = set(PREPROCESSING_NAMES.values())
+    return any(node.name in names or node.name.rsplit("_", 1)[0] in names
+               for node in graph.nodes)
