@@ -22,6 +22,7 @@ CATEGORIES: tuple[str, ...] = (
     "Preprocessing",
     "Image augmentation",
     "Wrappers",
+    "Pretrained network",
 )
 
 EXCLUDED: dict[str, str] = {

@@ -122,6 +122,9 @@ def _catalog() -> _Catalog:
     from kbuilder.graph.catalog import kbuilder_layers
 
     specs += kbuilder_layers.catalog_specs()  # kbuilder's own layers are in the palette
+    from kbuilder.graph.catalog import backbone_layers
+
+    specs += backbone_layers.catalog_specs()  # keras.applications networks
     order = {c: i for i, c in enumerate(_category_order())}
     specs.sort(key=lambda s: (order.get(s.category, len(order)), s.class_name))
     by_name = {}
