@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -196,9 +197,15 @@ def _same_network(model: Any, family: Backbone) -> Recognised | None:
                 pooling=None if pooling == "none" else pooling)
     except Exception:
         return None
-    same = ([layer.name for layer in twin.layers] == [layer.name for layer in model.layers]
+    same = (_layer_names(twin) == _layer_names(model)
             and [tuple(w.shape) for w in twin.weights] == [tuple(w.shape) for w in model.weights])
     return Recognised(family, pooling) if same else None
+
+
+def _layer_names(model: Any) -> list[tuple[str, str]]:
+    """Class and name of each layer, without the counters Keras appends to the names it
+    makes up (``re_lu_28``: they depend on how many such layers the session made)."""
+    return [(type(layer).__name__, re.sub(r"_\d+$", "", layer.name)) for layer in model.layers]
 
 
 def code_expression(class_name: str, params: dict[str, Any], name: str,
