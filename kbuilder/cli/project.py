@@ -163,9 +163,9 @@ def image_settings(args: argparse.Namespace) -> dict[str, bool]:
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
-    from kbuilder.graph.templates import TEMPLATES
+    from kbuilder.graph.templates import TEMPLATES, find_template
 
-    template = TEMPLATES.get(args.template)
+    template = find_template(args.template)
     if template is None:
         raise CliError(
             f"Unknown template '{args.template}'. The templates are: {', '.join(TEMPLATES)}."

@@ -208,3 +208,18 @@ def by_keras_name(model_name: str) -> Backbone | None:
         if family.name == "MobileNetV2" and model_name.startswith("mobilenetv2_1.00_"):
             return family  # Keras names it after its input size
     return None
+
+
+def preprocessing_layers(family: Backbone) -> list[tuple[str, dict]] | None:
+    """Built-in layers that turn raw 0-255 RGB pixels into what ``family`` expects, as
+    ``(class name, params)``; empty when the network rescales itself; None for "caffe"
+    (its RGB-to-BGR flip has no built-in layer)."""
+    if family.preprocessing == "included":
+        return []
+    if family.preprocessing == "tf":
+        return [("Rescaling", {"scale": 1 / 127.5, "offset": -1.0})]
+    if family.preprocessing == "torch":
+        return [("Rescaling", {"scale": 1 / 255, "offset": 0.0}),
+                ("Normalization", {"mean": list(IMAGENET_MEAN_RGB),
+                                   "variance": [s * s for s in IMAGENET_STD_RGB]})]
+    return None
