@@ -1,0 +1,29 @@
+"""The start page's pretrained networks and the palette's "Pretrained network" category."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+def test_a_pretrained_network_row_opens_its_template(window, qtbot):
+    w = window
+    table = w.gallery.pretrained
+    rows = {table.topLevelItem(i).text(0): table.topLevelItem(i)
+            for i in range(table.topLevelItemCount())}
+    assert {"MobileNetV3Small", "EfficientNetV2B3", "ConvNeXtTiny", "NASNetMobile"} <= set(rows)
+    row = rows["EfficientNetV2B0"]
+    assert [row.text(c) for c in range(1, 5)] == ["7.2M", "27 MB", "78.7%", "224×224×3"]
+    SCREENSHOTS.mkdir(exist_ok=True)
+    w.gallery.ensureWidgetVisible(table)
+    w.gallery.grab().save(str(SCREENSHOTS / "pretrained-gallery.png"))
+    table.itemActivated.emit(row, 0)
+    qtbot.waitUntil(lambda: w.current_page() is w.editor)
+    names = {item.name for item in w.editor.scene.nodes.values()}
+    assert "efficientnetv2-b0" in names and "predictions" in names
+    palette = w.palette
+    entry = palette.item("MobileNetV3Small")
+    assert entry is not None and entry.parent().text(0) == "Pretrained network"
+    w.grab().save(str(SCREENSHOTS / "pretrained-model.png"))
