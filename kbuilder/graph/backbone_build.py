@@ -32,6 +32,7 @@ from kbuilder.graph.backbones import (
     backbone,
     by_keras_name,
     input_problem,
+    keras_models_folder,
     of_class,
     weights_problem,
 )
@@ -55,22 +56,6 @@ def report_downloads(callback: DownloadProgress) -> Iterator[None]:
         yield
     finally:
         _progress.remove(callback)
-
-
-def keras_models_folder() -> Path:
-    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models`` (``~/.keras/models``)."""
-    from keras.src.backend import config
-
-    return Path(os.path.expanduser(config.keras_home())) / "models"
-
-
-def cached_weights() -> list[tuple[str, int]]:
-    """The weights files in Keras's cache, ``(file name, bytes)``, by name."""
-    folder = keras_models_folder()
-    if not folder.is_dir():
-        return []
-    return sorted((p.name, p.stat().st_size) for p in folder.iterdir()
-                  if p.is_file() and p.name.endswith(".h5"))
 
 
 @contextlib.contextmanager

@@ -16,7 +16,9 @@ by ``kbuilder.graph.backbone_build`` (keras imported there).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 # How a family expects its pixels, as ``keras.applications.<family>.preprocess_input`` does:
@@ -223,3 +225,42 @@ def preprocessing_layers(family: Backbone) -> list[tuple[str, dict]] | None:
                 ("Normalization", {"mean": list(IMAGENET_MEAN_RGB),
                                    "variance": [s * s for s in IMAGENET_STD_RGB]})]
     return None
+
+
+def keras_models_folder() -> Path:
+    """Where Keras keeps downloaded weights: ``$KERAS_HOME/models``, else
+    ``~/.keras/models`` (``/tmp/.keras/models`` when the home folder is read-only), as
+    ``keras.src.backend.config`` decides it, without importing Keras."""
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        if not os.access(base, os.W_OK):
+            base = "/tmp"
+        home = os.path.join(base, ".keras")
+    return Path(os.path.expanduser(home)) / "models"
+
+
+@dataclass(frozen=True)
+class CachedWeights:
+    """A weights file in Keras's cache and the family it is for (None when unknown)."""
+
+    file: str
+    size: int  # bytes
+    family: str | None
+
+
+def cached_weights(folder: Path | None = None) -> list[CachedWeights]:
+    """The ``.h5`` weights files in Keras's cache, by name."""
+    folder = folder or keras_models_folder()
+    if not folder.is_dir():
+        return []
+    found = []
+    # Longer names first: "resnet50v2_..." is ResNet50V2's, not ResNet50's.
+    families = sorted(BACKBONES, key=lambda b: -len(b.name))
+    for path in sorted(folder.iterdir()):
+        if not (path.is_file() and path.name.endswith(".h5")):
+            continue
+        plain = path.name.lower().replace("_", "").replace("-", "")
+        family = next((b.name for b in families if b.name.lower() in plain), None)
+        found.append(CachedWeights(path.name, path.stat().st_size, family))
+    return found

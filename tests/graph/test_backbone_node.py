@@ -154,3 +154,23 @@ def test_import_codegen_build_keeps_the_keras_applications_call(small_model, tmp
 def test_summary_names_size_parameters_top1_and_input():
     text = backbone("EfficientNetV2B1").summary()
     assert "8.2M parameters" in text and "79.8%" in text and "240×240" in text
+
+
+def test_doctor_lists_the_cached_backbones(monkeypatch, tmp_path):
+    from kbuilder.runtime.doctor import _pretrained_weights, format_report
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 "efficientnetv2-b0_notop.h5", "mnist.npz"):
+        (models / name).write_bytes(b"\0" * 2048)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    weights = _pretrained_weights()
+    assert weights["folder"] == str(models)
+    assert [(w["network"], w["bytes"]) for w in weights["files"]] == [
+        ("EfficientNetV2B0", 2048), ("ResNet50V2", 2048)]
+    report = {"python": {"version": "3", "executable": "python", "platform": "linux"},
+              "packages": {}, "backends": {}, "pretrained_weights": weights}
+    text = format_report(report)
+    assert f"Pretrained weights in {models}" in text
+    assert "ResNet50V2" in text and "efficientnetv2-b0_notop.h5" in text
