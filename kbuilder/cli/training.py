@@ -255,6 +255,7 @@ class _TrainingProgress:
             disable=not self.console.is_terminal,
         )
         self.task: Any = None
+        self.download: Any = None
         self.epochs = training.epochs
 
     def __enter__(self) -> _TrainingProgress:
@@ -288,6 +289,11 @@ class _TrainingProgress:
                                f"({message.seconds:.1f} s)", soft_wrap=True)
         elif isinstance(message, msg.LogLine):
             self.console.print(message.text)
+        elif isinstance(message, msg.Progress):  # e.g. pretrained weights downloading
+            if self.download is None:
+                self.download = self.progress.add_task(message.stage, total=message.total,
+                                                       rate="")
+            self.progress.update(self.download, completed=message.done, total=message.total)
 
 # ------------------------------------------------------------------ evaluate/predict
 def add_evaluate(sub: argparse._SubParsersAction) -> None:

@@ -17,7 +17,6 @@ hand. A weights file the user has (``.h5`` / ``.weights.h5``) is loaded by Keras
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator

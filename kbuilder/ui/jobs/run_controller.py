@@ -63,6 +63,7 @@ class QtRunController(QObject):
     batch_ended = Signal(object)
     epoch_ended = Signal(object)
     log_received = Signal(str, str)
+    progress_received = Signal(object)  # p.Progress: e.g. pretrained weights downloading
     run_finished = Signal(object)
     run_failed = Signal(str, object)
     devices_found = Signal(str, object)
@@ -228,6 +229,8 @@ class QtRunController(QObject):
             self.epoch_ended.emit(message)
         elif isinstance(message, p.LogLine):
             self.log_received.emit(message.level, message.text)
+        elif isinstance(message, p.Progress):
+            self.progress_received.emit(message)
 
     def _end(self, run: TrainingRun) -> None:
         self._timer.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
@@ -27,3 +26,13 @@ def test_a_pretrained_network_row_opens_its_template(window, qtbot):
     entry = palette.item("MobileNetV3Small")
     assert entry is not None and entry.parent().text(0) == "Pretrained network"
     w.grab().save(str(SCREENSHOTS / "pretrained-model.png"))
+
+
+def test_the_train_tab_shows_a_weights_download(window):
+    from kbuilder.runtime import protocol as p
+
+    page = window.train_page
+    page.controller.progress_received.emit(
+        p.Progress("run1", "downloading weights_mobilenet_v3_small.h5", 3 * 2**20, 10 * 2**20))
+    assert page.dashboard.status.text() == "Downloading weights_mobilenet_v3_small.h5…"
+    assert page.state_label.text() == "3.0 of 10.0 MB"
