@@ -40,7 +40,7 @@ from kbuilder.graph.backbones import (
 DownloadProgress = Callable[[str, int, "int | None"], None]
 
 _progress: list[DownloadProgress] = []
-_lock = threading.Lock()
+_lock = threading.RLock()  # the patches of keras below, one at a time
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -93,6 +93,32 @@ def _downloads_explained() -> Iterator[None]:
             yield
         finally:
             file_utils.urlretrieve = original
+
+
+@contextlib.contextmanager
+def without_pretrained_downloads() -> Iterator[None]:
+    """Inside the block, ``keras.applications.<Name>(weights="imagenet")`` builds with
+    random weights: for running generated code whose weights are replaced right after
+    (an export's parity check), which must not need the internet."""
+    import keras
+
+    originals = {b.name: getattr(keras.applications, b.name) for b in BACKBONES}
+
+    def fresh(build: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("weights", "imagenet") == "imagenet":
+                kwargs["weights"] = None
+            return build(*args, **kwargs)
+        return call
+
+    with _lock:
+        for name, build in originals.items():
+            setattr(keras.applications, name, fresh(build))
+        try:
+            yield
+        finally:
+            for name, build in originals.items():
+                setattr(keras.applications, name, build)
 
 
 def make_backbone(
