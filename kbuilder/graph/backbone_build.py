@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kbuilder.graph.backbones import (
     BACKBONES,
     POOLINGS,
@@ -231,3 +233,36 @@ def code_expression(class_name: str, params: dict[str, Any], name: str,
         f"name={literal(name)}",
     ]
     return f"keras.applications.{family.name}({', '.join(args)})"
+
+
+@dataclass(frozen=True)
+class NetworkLayer:
+    """One layer inside a pretrained network, as its "Open" view lists it."""
+
+    name: str
+    class_name: str
+    output_shape: str
+    params: int
+
+
+def network_layers(class_name: str, params: dict[str, Any],
+                   input_shape: tuple[int | None, ...]) -> list[NetworkLayer]:
+    """The layers of a backbone node's network, in Keras's order, with Keras's names
+    (those "unfreeze from layer X" takes). Built with declared weights only: nothing is
+    allocated, read or downloaded (1-10 s, so run it in the background)."""
+    import keras
+
+    from kbuilder.graph.shapes import declared_variables
+
+    family = of_class(class_name)
+    pooling = params.get("pooling", "avg")
+    with declared_variables():
+        model = getattr(keras.applications, family.name)(
+            include_top=False, weights=None, input_shape=tuple(input_shape),
+            pooling=None if pooling == "none" else pooling)
+    rows = []
+    for layer in model.layers:
+        shape = layer.output.shape if hasattr(layer, "output") else ()
+        count = sum(int(np.prod(w.shape)) for w in layer.weights)
+        rows.append(NetworkLayer(layer.name, type(layer).__name__, str(tuple(shape)), count))
+    return rows

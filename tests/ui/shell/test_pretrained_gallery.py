@@ -36,3 +36,20 @@ def test_the_train_tab_shows_a_weights_download(window):
         p.Progress("run1", "downloading weights_mobilenet_v3_small.h5", 3 * 2**20, 10 * 2**20))
     assert page.dashboard.status.text() == "Downloading weights_mobilenet_v3_small.h5…"
     assert page.state_label.text() == "3.0 of 10.0 MB"
+
+
+def test_a_backbone_node_shows_its_keras_layers(window, qtbot):
+    w = window
+    assert w.new_from_template("pretrained_classifier")
+    graph = w.doc.project.graph
+    node = next(n for n in graph.nodes if n.class_name == "applications.MobileNetV3Small")
+    w.editor.scene.select_nodes([node.id])
+    qtbot.waitUntil(lambda: w.inspector.node_id == node.id)
+    dialog = w.inspector.show_network_layers(node.id)
+    assert dialog is not None
+    assert dialog.job.wait(120)
+    names = [dialog.tree.topLevelItem(i).text(0) for i in range(dialog.tree.topLevelItemCount())]
+    assert len(names) > 100 and "expanded_conv_project" in names
+    assert "layers, as keras.applications builds them" in dialog.status.text()
+    dialog.grab().save(str(SCREENSHOTS / "pretrained-layers.png"))
+    dialog.close()
