@@ -74,6 +74,7 @@ def small_model():
     return graph, node, build_model(graph)
 
 
+@pytest.mark.slow
 def test_a_weights_file_loads_through_the_weights_path(small_model, tmp_path):
     graph, node, model = small_model
     inner = model.get_layer(graph.node(node).name)
@@ -116,6 +117,7 @@ def test_offline_imagenet_names_the_file_the_url_and_the_folder(monkeypatch, tmp
     assert seen and seen[0][1:] == (8192, 40_000)
 
 
+@pytest.mark.slow
 def test_import_codegen_build_keeps_the_keras_applications_call(small_model, tmp_path):
     import keras
 

@@ -22,7 +22,6 @@ CATEGORIES: tuple[str, ...] = (
     "Preprocessing",
     "Image augmentation",
     "Wrappers",
-    "Pretrained network",
 )
 
 EXCLUDED: dict[str, str] = {

@@ -122,9 +122,6 @@ def _catalog() -> _Catalog:
     from kbuilder.graph.catalog import kbuilder_layers
 
     specs += kbuilder_layers.catalog_specs()  # kbuilder's own layers are in the palette
-    from kbuilder.graph.catalog import backbone_layers
-
-    specs += backbone_layers.catalog_specs()  # keras.applications networks
     order = {c: i for i, c in enumerate(_category_order())}
     specs.sort(key=lambda s: (order.get(s.category, len(order)), s.class_name))
     by_name = {}
@@ -137,7 +134,23 @@ def _catalog() -> _Catalog:
 
     for spec in [*ops.catalog_specs(), *app_layers.catalog_specs()]:
         by_name[spec.class_name] = spec
+    # The pretrained networks: in the palette (pretrained_networks()), not keras.layers
+    # classes, so apart from all_layers(), which the layer-by-layer checks walk.
+    for spec in _pretrained():
+        by_name[spec.class_name] = spec
     return _Catalog(tuple(specs), by_name)
+
+
+def pretrained_networks() -> tuple[LayerSpec, ...]:
+    """The entries of the keras.applications networks (category "Pretrained network")."""
+    return _pretrained()
+
+
+@functools.cache
+def _pretrained() -> tuple[LayerSpec, ...]:
+    from kbuilder.graph.catalog import backbone_layers
+
+    return tuple(backbone_layers.catalog_specs())
 
 
 def _category_order() -> tuple[str, ...]:

@@ -127,7 +127,7 @@ class QtPalette(QWidget):
                   "A model may have several outputs (multi-task models).", "output")
         for name in catalog.categories():
             self._category(name, theme.category_color(name))
-        for spec in catalog.all_layers():
+        for spec in (*catalog.all_layers(), *catalog.pretrained_networks()):
             parent = self._categories.get(spec.category)
             if parent is None:
                 parent = self._category(spec.category, theme.category_color(spec.category))
