@@ -17,14 +17,13 @@ hand. A weights file the user has (``.h5`` / ``.weights.h5``) is loaded by Keras
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from kbuilder.graph.backbones import (
     BACKBONES,
@@ -263,6 +262,6 @@ def network_layers(class_name: str, params: dict[str, Any],
     rows = []
     for layer in model.layers:
         shape = layer.output.shape if hasattr(layer, "output") else ()
-        count = sum(int(np.prod(w.shape)) for w in layer.weights)
+        count = sum(math.prod(w.shape) for w in layer.weights)
         rows.append(NetworkLayer(layer.name, type(layer).__name__, str(tuple(shape)), count))
     return rows
