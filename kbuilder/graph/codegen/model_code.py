@@ -259,10 +259,11 @@ def _write_function(
             expression = code_expression(spec.class_name, owner.params, owner.name,
                                          result.inputs[0].shape[1:], literal)
             options = "".join(f", {k}={literal(v)}" for k, v in node.call_options.items())
-            if owner.param("trainable", True) is False:
-                body += wrapped(f"{target}_network = ", expression)
-                body.append(f"{target}_network.trainable = False")
-                body.append(f"{target} = {target}_network({by_port['inputs'][0]}{options})")
+            if owner.param("trainable", True) is False:  # frozen, as the project trains it
+                network = names.new(f"{target}_network")
+                body += wrapped(f"{network} = ", expression)
+                body.append(f"{network}.trainable = False")
+                body.append(f"{target} = {network}({by_port['inputs'][0]}{options})")
             else:
                 body += wrapped(f"{target} = ", expression,
                                 tail=f"({by_port['inputs'][0]}{options})")

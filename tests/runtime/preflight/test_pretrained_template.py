@@ -49,3 +49,13 @@ def test_fitted_to_an_image_folder_it_takes_the_data_shape_and_classes(tmp_path)
     head = next(n for n in graph.nodes if n.name == "predictions")
     assert head.param("units") == 3 and head.param("activation") == "softmax"
     assert project.training.loss == "sparse_categorical_crossentropy"
+
+
+def test_its_code_builds_the_network_with_keras_applications_frozen():
+    from kbuilder.graph.codegen import generate_model_code
+
+    code = generate_model_code(get_template("pretrained_classifier:MobileNetV2").build())
+    assert "keras.applications.MobileNetV2(" in code and 'weights="imagenet"' in code
+    assert "mobilenetv2_1_00_224_network.trainable = False" in code
+    assert "mobilenetv2_1_00_224_network(rescaling, training=False)" in code
+    assert "layers.Conv2D" not in code  # one call, not the network's layers
