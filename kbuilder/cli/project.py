@@ -121,11 +121,14 @@ def add_templates(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_templates(args: argparse.Namespace) -> int:
-    from kbuilder.graph.templates import TEMPLATES
+    from kbuilder.graph.backbones import BACKBONES
+    from kbuilder.graph.templates import PRETRAINED_TEMPLATE, TEMPLATES
 
-    width = max((len(name) for name in TEMPLATES), default=0)
-    for name, template in TEMPLATES.items():
+    listed = {**TEMPLATES, PRETRAINED_TEMPLATE.name: PRETRAINED_TEMPLATE}
+    width = max((len(name) for name in listed), default=0)
+    for name, template in listed.items():
         print(f"{name:<{width}}  {template.title}: {template.description}")
+    print(f"{'':<{width}}  Networks: {', '.join(b.name for b in BACKBONES)}.")
     return EXIT_OK
 
 
@@ -163,12 +166,13 @@ def image_settings(args: argparse.Namespace) -> dict[str, bool]:
 
 
 def _cmd_new(args: argparse.Namespace) -> int:
-    from kbuilder.graph.templates import TEMPLATES
+    from kbuilder.graph.templates import TEMPLATES, find_template
 
-    template = TEMPLATES.get(args.template)
+    template = find_template(args.template)
     if template is None:
         raise CliError(
-            f"Unknown template '{args.template}'. The templates are: {', '.join(TEMPLATES)}."
+            f"Unknown template '{args.template}'. The templates are: {', '.join(TEMPLATES)}, "
+            "pretrained_classifier[:<Network>]."
         )
     path = writable_file(args.output, ".kbproj", force=args.force)
     from kbuilder.graph.errors import ProjectFileError

@@ -325,6 +325,7 @@ class _TrainingProgress:
             disable=not self.console.is_terminal,
         )
         self.task: Any = None
+        self.download: Any = None
         self.epochs = training.total_epochs  # both phases of a fine-tuning run
         self.batch_size = training.batch_size
         self.distributed = training.distribute != "none"
@@ -369,6 +370,11 @@ class _TrainingProgress:
                                f"{message.epoch + 1} ---")
         elif isinstance(message, msg.LogLine):
             self.console.print(message.text)
+        elif isinstance(message, msg.Progress):  # e.g. pretrained weights downloading
+            if self.download is None:
+                self.download = self.progress.add_task(message.stage, total=message.total,
+                                                       rate="")
+            self.progress.update(self.download, completed=message.done, total=message.total)
 
 # ------------------------------------------------------------------ evaluate/predict
 def add_evaluate(sub: argparse._SubParsersAction) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from kbuilder.graph.backbone_build import WeightsUnavailableError, make_backbone
+from kbuilder.graph.backbones import is_backbone_class
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.freezing import in_inference_mode
 from kbuilder.graph.model import Graph
@@ -62,8 +64,11 @@ def build_model(
     import keras
 
     layers: dict[str, Any] = {}
+    # Backbones whose weights the project holds are built without reading or downloading
+    # their own (``preset``); theirs are set below like every layer's.
+    preset = set(weights or ())
     with deep_recursion(sum(1 for _ in graph.walk())):
-        model = _build(graph, None, layers, name or graph.name)
+        model = _build(graph, None, layers, name or graph.name, preset)
     for node_id, arrays in (weights or {}).items():
         layer = layers.get(node_id)
         if layer is None:
@@ -89,6 +94,7 @@ def _build(
     input_tensors: dict[str, Any] | None,
     layers: dict[str, Any],
     name: str,
+    preset: frozenset[str] | set[str] = frozenset(),
 ) -> Any:
     """Build ``graph`` as a model; ``input_tensors`` gives inner input shapes for blocks."""
     import keras
@@ -126,7 +132,7 @@ def _build(
             if node.kind == "block":
                 assert node.subgraph is not None
                 inner_inputs = {port: values[0] for port, values in by_port.items()}
-                sub = _build(node.subgraph, inner_inputs, layers, node.name)
+                sub = _build(node.subgraph, inner_inputs, layers, node.name, preset)
                 ordered = [inner_inputs[n.id] for n in node.subgraph.input_nodes()]
                 if node.param("trainable", True) is False:  # graph/freezing.py
                     sub.trainable = False
@@ -137,6 +143,11 @@ def _build(
                 owner = graph.layer_owner(nid)
                 spec = catalog.get(owner.class_name or "")
                 layer = layers.get(owner.id)
+                if layer is None and is_backbone_class(owner.class_name):
+                    layer = make_backbone(
+                        spec.class_name, owner.params, owner.name,
+                        tuple(by_port["inputs"][0].shape[1:]), owner.id not in preset)
+                    layers[owner.id] = layer
                 if layer is None:
                     layer = make_layer(spec.class_name, owner.params, owner.name)
                     layers[owner.id] = layer
@@ -146,6 +157,8 @@ def _build(
                 tensors[(nid, i)] = t
         except BuildError:
             raise
+        except WeightsUnavailableError as exc:  # already a sentence saying what to do
+            raise BuildError(f"'{node.name}': {exc}", nid, "weights") from exc
         except Exception as exc:
             message, param = explain_exception(exc, [])
             raise BuildError(f"'{node.name}': {message}", nid, param) from exc

@@ -206,8 +206,17 @@ def new_layer_node(
         message = catalog.validate_param(spec, pname, value)
         if message:
             raise ParamError(message, None, pname)
-    base = name or to_snake_case(spec.class_name)
+    base = name or _default_name(spec.class_name)
     return Node("layer", graph.unique_name(base), spec.class_name, values, position=position)
+
+
+def _default_name(class_name: str) -> str:
+    """Keras's name for a new layer; a pretrained network's model name, as Keras gives it."""
+    from kbuilder.graph.backbones import is_backbone_class, of_class
+
+    if is_backbone_class(class_name):  # so that its .keras file imports as this node again
+        return of_class(class_name).keras_name
+    return to_snake_case(class_name)
 
 
 def required_placeholders(spec: Any) -> dict[str, Any]:

@@ -146,7 +146,8 @@ class Node:
     def label(self) -> str:
         """What a view shows as the node's type."""
         if self.kind == "layer":
-            return self.class_name or "Layer"
+            # A pretrained network (applications.MobileNetV3Small) by its family's name.
+            return (self.class_name or "Layer").removeprefix("applications.")
         return {"input": "Input", "output": "Output", "block": "Block"}[self.kind]
 
     def to_dict(self) -> dict[str, Any]:

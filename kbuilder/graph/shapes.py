@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
+from kbuilder.graph.backbones import is_backbone_class
 from kbuilder.graph.events import EventGroup
 from kbuilder.graph.flops import estimate_flops
 from kbuilder.graph.model import Graph, Node, stable_topological_order
@@ -307,6 +308,8 @@ class ShapeInference:
         from kbuilder.graph import catalog
 
         owner = self.graph.layer_owner(node.id)
+        if is_backbone_class(owner.class_name):
+            return _backbone_result(node, owner, flat)
         spec = catalog.get(owner.class_name or "")
         config = owner.params
         layer = self._layers.get(owner.id)
@@ -386,6 +389,32 @@ class ShapeInference:
             sum(flops) if flops else None,
             inputs=flat,
         )
+
+
+def _backbone_result(node: Node, owner: Node, flat: tuple[TensorSpec, ...]) -> NodeResult:
+    """A pretrained network's result from its family's table: building it, even
+    symbolically, takes 1-10 s (measured), too slow for an edit."""
+    from kbuilder.graph.backbones import input_problem, of_class, output_shape, weights_problem
+
+    family = of_class(owner.class_name or "")
+    weights = owner.param("weights", "imagenet")
+    if len(flat) != 1:
+        return NodeResult(error=f"'{node.name}' takes one input, a batch of images.",
+                          inputs=flat)
+    shape = flat[0].shape[1:]
+    problem = weights_problem(weights)
+    if problem:
+        return NodeResult(error=f"'{node.name}': {problem}", error_param="weights", inputs=flat)
+    problem = input_problem(family, shape, weights)
+    if problem:
+        return NodeResult(error=f"'{node.name}': {problem}", inputs=flat)
+    pooling = owner.param("pooling", "avg")
+    out = (TensorSpec(output_shape(family, shape, pooling), "float32"),)
+    params = trainable = 0
+    if not node.shared_with:
+        params = family.notop_params
+        trainable = family.notop_trainable if owner.param("trainable", True) else 0
+    return NodeResult(out, params, trainable, None, inputs=flat)
 
 
 def order_with_sharing(graph: Graph) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from kbuilder.graph.commands import (
     ConnectCommand,
     GroupCommand,
+    SetCallOptionCommand,
     new_input_node,
     new_layer_node,
     new_output_node,
@@ -191,6 +192,42 @@ def transformer_encoder() -> Graph:
     return d.graph
 
 
+PRETRAINED = "pretrained_classifier"
+
+
+def pretrained_classifier(family_name: str = "MobileNetV3Small") -> Graph:
+    """Image classifier from a pretrained network, as keras.io's transfer-learning guide
+    builds it: the family's pixel scaling, the network frozen with ImageNet weights and
+    called with training=False (BatchNormalization stays in inference mode), global
+    average pooling, dropout and a new softmax head (fitting to data sets its units)."""
+    from kbuilder.graph.backbones import PREPROCESSING_NAMES, backbone, preprocessing_layer
+
+    family = backbone(family_name)
+    d = _Draw(f"{family.name.lower()}_classifier")
+    x = d.input(list(family.input_shape), name="image")
+    if family.preprocessing != "included":  # the family's pixel scaling, in the model
+        class_name, params = preprocessing_layer(family.preprocessing)
+        x = d.layer(class_name, x, name=PREPROCESSING_NAMES[family.preprocessing], **params)
+    x = d.layer(family.node_class, x, weights="imagenet", pooling="avg", trainable=False)
+    SetCallOptionCommand(d.graph, x, "training", False).do()
+    x = d.layer("Dropout", x, rate=0.2)
+    x = d.layer("Dense", x, name="predictions", units=10, activation="softmax")
+    d.output(x)
+    return d.graph
+
+
+def pretrained_template(family_name: str) -> Template:
+    """The pretrained-network template for one family (``pretrained_classifier:<Name>``)."""
+    from kbuilder.graph.backbones import backbone
+
+    family = backbone(family_name)
+    return Template(
+        f"{PRETRAINED}:{family.name}", f"Image classifier from {family.name}",
+        f"{family.name} pretrained on ImageNet, frozen, with a new head ({family.summary()}).",
+        lambda: pretrained_classifier(family.name),
+    )
+
+
 TEMPLATES: dict[str, Template] = {
     t.name: t
     for t in (
@@ -223,10 +260,33 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
+# Kept out of TEMPLATES, whose every model builds offline: this one starts from ImageNet
+# weights (downloaded on first use). The start page lists it per network.
+PRETRAINED_TEMPLATE = Template(
+    PRETRAINED, "Image classifier from a pretrained network",
+    "MobileNetV3Small pretrained on ImageNet, frozen, with a new head; "
+    f"{PRETRAINED}:<Network> for another (e.g. {PRETRAINED}:EfficientNetV2B0).",
+    pretrained_classifier,
+)
+
+
+def find_template(name: str) -> Template | None:
+    """A template by name, ``pretrained_classifier[:<Network>]`` included; None if unknown."""
+    if name == PRETRAINED:
+        return PRETRAINED_TEMPLATE
+    if name.startswith(PRETRAINED + ":"):
+        try:
+            return pretrained_template(name.split(":", 1)[1])
+        except KeyError:
+            return None
+    return TEMPLATES.get(name)
+
+
 def get_template(name: str) -> Template:
-    try:
-        return TEMPLATES[name]
-    except KeyError:
+    template = find_template(name)
+    if template is None:
         raise KeyError(
-            f"Unknown template '{name}'. Available: {', '.join(TEMPLATES)}."
-        ) from None
+            f"Unknown template '{name}'. Available: {', '.join(TEMPLATES)}, "
+            f"{PRETRAINED}[:<Network>]."
+        )
+    return template

@@ -164,7 +164,17 @@ def collect_report(timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         "packages": packages,
         "keras_backend": os.environ.get("KERAS_BACKEND"),
         "backends": backends,
+        "pretrained_weights": _pretrained_weights(),
     }
+
+
+def _pretrained_weights() -> dict[str, Any]:
+    """Keras's weights cache: its folder and the files in it (no Keras import)."""
+    from kbuilder.graph.backbones import cached_weights, keras_models_folder
+
+    return {"folder": str(keras_models_folder()),
+            "files": [{"file": w.file, "bytes": w.size, "network": w.family}
+                      for w in cached_weights()]}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -191,6 +201,14 @@ def format_report(report: dict[str, Any]) -> str:
         if info["error"]:
             line += f"  [{info['error']}]"
         lines.append(line.rstrip())
+    weights = report.get("pretrained_weights")
+    if weights is not None:
+        lines += ["", f"Pretrained weights in {weights['folder']}"]
+        for entry in weights["files"]:
+            lines.append(f"  {entry['network'] or '(other)':<18} {entry['file']} "
+                         f"({entry['bytes'] / 2**20:.1f} MB)")
+        if not weights["files"]:
+            lines.append("  none yet (ImageNet weights are downloaded on first use)")
     return "\n".join(lines)
 
 

@@ -209,9 +209,12 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
     print(f"kbuilder worker {os.getpid()}: training run {request.run_id} on {backend} "
           f"({device}) in {request.run_dir}", flush=True)
     try:
+        from kbuilder.graph.backbone_build import report_downloads
         from kbuilder.runtime.training import prepare_run
 
-        run = prepare_run(request, backend, device)
+        # A pretrained network's ImageNet weights may be downloaded while the model is built.
+        with report_downloads(download_reporter(request.run_id, channel)):
+            run = prepare_run(request, backend, device)
         channel.send(run.started_message())
         if run.left_out:
             channel.send(p.LogLine(request.run_id, "info", (
@@ -232,6 +235,20 @@ def run_training(request: p.StartTraining, channel: Channel, backend: str, devic
             request.run_id, reason, traceback.format_exc(),
             progress.history if progress else {},
         ))
+
+
+def download_reporter(run_id: str, channel: Channel):
+    """A ``report_downloads`` callback sending ``Progress`` ("downloading <file>", bytes),
+    at most ~10 a second and always the last one."""
+    last = [0.0]
+
+    def report(file: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.1 or (total is not None and done >= total):
+            last[0] = now
+            channel.send(p.Progress(run_id, f"downloading {file}", done, total))
+
+    return report
 
 
 def run_inference(request: p.StartEvaluation | p.StartPrediction, channel: Channel) -> None:

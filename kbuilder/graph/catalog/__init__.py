@@ -39,7 +39,14 @@ from kbuilder.graph.catalog.checks import validate_param, validate_params
 from kbuilder.graph.catalog.introspect import layer_spec, spatial_rank
 from kbuilder.graph.catalog.keras_names import keras_object_classes
 from kbuilder.graph.catalog.overrides import CATEGORIES, EXCLUDED, PLACEHOLDERS
-from kbuilder.graph.catalog.registry import all_layers, categories, default_params, get, search
+from kbuilder.graph.catalog.registry import (
+    all_layers,
+    categories,
+    default_params,
+    get,
+    pretrained_networks,
+    search,
+)
 from kbuilder.graph.catalog.specs import LayerSpec, ParamKind, ParamSpec, PortSpec
 
 __all__ = [
@@ -60,6 +67,7 @@ __all__ = [
     "keras_config",
     "keras_object_classes",
     "layer_spec",
+    "pretrained_networks",
     "search",
     "spatial_rank",
     "validate_call_option",

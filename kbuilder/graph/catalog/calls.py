@@ -71,6 +71,8 @@ def keras_class(spec: LayerSpec) -> type:
         return app_layers.keras_class(spec.class_name)
     if kbuilder_layers.is_kbuilder_layer(spec.class_name):
         return kbuilder_layers.keras_class(spec.class_name)
+    if spec.category == "Pretrained network":
+        return keras.Model  # built by keras.applications (graph/backbone_build.py)
     return getattr(keras.layers, spec.api_name or spec.class_name)
 
 
@@ -82,8 +84,11 @@ def call_option_names(spec: LayerSpec) -> tuple[str, ...]:
 
 @functools.cache
 def _call_option_names(class_name: str) -> tuple[str, ...]:
+    from kbuilder.graph.backbones import is_backbone_class
     from kbuilder.graph.catalog import app_layers, ops
 
+    if is_backbone_class(class_name):
+        return ("training",)  # a nested model's call: training=False keeps BN in inference
     spec = get(class_name)
     if ops.is_operation(class_name) or class_name in app_layers.APPLICATION_LAYERS:
         return ()  # their calls take tensors only

@@ -134,7 +134,23 @@ def _catalog() -> _Catalog:
 
     for spec in [*ops.catalog_specs(), *app_layers.catalog_specs()]:
         by_name[spec.class_name] = spec
+    # The pretrained networks: in the palette (pretrained_networks()), not keras.layers
+    # classes, so apart from all_layers(), which the layer-by-layer checks walk.
+    for spec in _pretrained():
+        by_name[spec.class_name] = spec
     return _Catalog(tuple(specs), by_name)
+
+
+def pretrained_networks() -> tuple[LayerSpec, ...]:
+    """The entries of the keras.applications networks (category "Pretrained network")."""
+    return _pretrained()
+
+
+@functools.cache
+def _pretrained() -> tuple[LayerSpec, ...]:
+    from kbuilder.graph.catalog import backbone_layers
+
+    return tuple(backbone_layers.catalog_specs())
 
 
 def _category_order() -> tuple[str, ...]:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from kbuilder.graph.backbone_build import code_expression
+from kbuilder.graph.backbones import is_backbone_class
 from kbuilder.graph.catalog import ops
 from kbuilder.graph.catalog.app_layers import APPLICATION_LAYERS, class_source
 from kbuilder.graph.catalog.kbuilder_layers import KBUILDER_LAYERS
@@ -262,6 +264,20 @@ def _write_function(
                         for e in graph.edges_into(nid, port.name)]
             for port in graph.input_ports(nid)
         }
+        if is_backbone_class(spec.class_name):
+            # The keras.applications call itself, not its hundreds of layers.
+            expression = code_expression(spec.class_name, owner.params, owner.name,
+                                         result.inputs[0].shape[1:], literal)
+            options = "".join(f", {k}={literal(v)}" for k, v in node.call_options.items())
+            if owner.param("trainable", True) is False:  # frozen, as the project trains it
+                network = names.new(f"{target}_network")
+                body += wrapped(f"{network} = ", expression)
+                body.append(f"{network}.trainable = False")
+                body.append(f"{target} = {network}({by_port['inputs'][0]}{options})")
+            else:
+                body += wrapped(f"{target} = ", expression,
+                                tail=f"({by_port['inputs'][0]}{options})")
+            continue
         if ops.is_operation(spec.class_name):
             y = by_port.get("y")
             expression = ops.expression(spec.class_name, owner.params, by_port["x"][0],

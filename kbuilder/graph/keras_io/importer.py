@@ -337,7 +337,8 @@ class _Importer:
             )
         # fit/evaluate/predict replace training=True; training=False is kept (a frozen
         # nested model's BatchNormalization stays in inference mode: graph/freezing.py).
-        inference_mode = kwargs.pop("training", None) is False
+        training = kwargs.pop("training", None)
+        inference_mode = training is False
         if not is_automatic_mask(kwargs.pop("mask", None), args[0]):
             return refuse(f"Nested model {quoted(op.name)} " + EXPLICIT_MASK.format(argument="mask"))
         if kwargs:
@@ -351,6 +352,10 @@ class _Importer:
                 f"Nested model {quoted(op.name)} is called with "
                 f"{plural(len(tensors), 'value')} for its {plural(len(inner.inputs), 'input')}."
             )
+        if kind == "block":
+            backbone_call = _backbone_call(node, inner, tensors, training)
+            if backbone_call is not None:
+                return backbone_call
         options = {"training": False} if inference_mode else {}
         if not op.trainable:
             options["trainable"] = False
@@ -447,6 +452,25 @@ class _Importer:
             return None
         return params
 
+
+
+def _backbone_call(node: Any, inner: Any, tensors: list[Any], training: Any) -> Call | None:
+    """A nested model that is exactly a keras.applications network (include_top=False) as
+    one backbone node (``weights="imagenet"``; its own weights are kept as the node's)."""
+    from kbuilder.graph import catalog
+    from kbuilder.graph.backbone_build import recognise
+
+    found = recognise(inner)
+    if found is None:
+        return None
+    params: dict[str, Any] = {"weights": "imagenet", "pooling": found.pooling}
+    if not node.operation.trainable:
+        params["trainable"] = False
+    # Unlike a block's, a backbone's training=False is kept: it is what keeps a frozen
+    # network's BatchNormalization in inference mode while the head trains.
+    options = {"training": training} if isinstance(training, bool) else {}
+    return Call(node, "layer", ports={"inputs": tensors}, options=options,
+                spec=catalog.get(found.family.node_class), params=params)
 
 
 def _weights_of(layer: Any) -> list[np.ndarray]:

@@ -134,7 +134,10 @@ def _export_python(source: Source, staged: Path, report: ExportReport) -> list[P
     atomic_write(staged / TRAINING_SCRIPT, codegen.generate_training_script(project, rows))
     # The weights are saved from the generated model itself, so `load_weights` finds every
     # layer where the generated code puts it.
-    generated = module_from_file(code).build_model()
+    from kbuilder.graph.backbone_build import without_pretrained_downloads
+
+    with without_pretrained_downloads():  # the trained weights replace ImageNet's
+        generated = module_from_file(code).build_model()
     copy_weights(source.model, generated)
     generated.save_weights(staged / WEIGHTS_FILE)
     report.notes.append(f"Load the trained weights with: model = build_model(); "

@@ -150,13 +150,19 @@ def _litert_interpreter(path: Path) -> Any:
 
 def _run_python(path: Path, inputs: list[np.ndarray], source: Source) -> list[np.ndarray]:
     compile((path / TRAINING_SCRIPT).read_text(encoding="utf-8"), TRAINING_SCRIPT, "exec")
-    model = module_from_file(path / MODEL_CODE).build_model()
+    from kbuilder.graph.backbone_build import without_pretrained_downloads
+
+    with without_pretrained_downloads():  # the exported weights replace ImageNet's
+        model = module_from_file(path / MODEL_CODE).build_model()
     model.load_weights(path / WEIGHTS_FILE)
     return keras_outputs(model, inputs)
 
 
 def _run_notebook(path: Path, inputs: list[np.ndarray], source: Source) -> list[np.ndarray]:
-    model = notebook_build_model(path)()
+    from kbuilder.graph.backbone_build import without_pretrained_downloads
+
+    with without_pretrained_downloads():
+        model = notebook_build_model(path)()
     copy_weights(source.model, model)
     return keras_outputs(model, inputs)
 

@@ -5,38 +5,27 @@ A model is recognised as a ``keras.applications`` family (``graph/backbones.py``
 own name (an imported application keeps Keras's model name, e.g. ``mobilenetv2_1.00_96``)
 or by the name of a block inside it (a nested application, a backbone node). Its
 preprocessing — what ``keras.applications.<family>.preprocess_input`` does to 0-255
-pixels — becomes one built-in layer, so raw images go in and every export carries it:
-
-    "tf"       Rescaling(1/127.5, offset=-1)                    -> [-1, 1]
-    "torch"    Normalization(mean=255·ImageNet mean, variance=(255·std)²)
-    "caffe"    a frozen Dense(3) with constant weights: its kernel swaps R and B (RGB ->
-               BGR), its bias subtracts ImageNet's BGR means (Keras has no channel-flip
-               layer; this is exact and has no weights to learn)
-    "included" nothing: the network rescales raw pixels itself
+pixels — becomes one built-in layer (``backbones.preprocessing_layer``), so raw images go
+in and every export carries it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from kbuilder.graph.backbones import (
     BACKBONES,
-    CAFFE_MEAN_BGR,
-    IMAGENET_MEAN_RGB,
-    IMAGENET_STD_RGB,
+    PREPROCESSING_NAMES,
     Backbone,
+    is_backbone_class,
+    of_class,
+    preprocessing_layer,
 )
 from kbuilder.graph.commands import Command, insert_after
 from kbuilder.graph.model import Graph
 
 # Keras model names that do not start with the family's name.
 _ALIASES = {"nasnet": "NASNetMobile"}
-
-# The name of the layer each style adds (also how a check sees it is there).
-PREPROCESSING_NAMES = {"tf": "preprocess_tf", "torch": "preprocess_torch",
-                       "caffe": "preprocess_caffe"}
-
 
 def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -62,32 +51,14 @@ def model_family(graph: Graph) -> Backbone | None:
     if found is not None:
         return found
     for _, node in graph.walk():
+        if is_backbone_class(node.class_name):  # a backbone node says its family
+            return of_class(node.class_name)
         names = [node.name, str(node.param("application", "")), node.class_name or ""]
         if node.kind == "block" or node.param("application") or node.class_name:
             for name in names:
                 if name and (family := family_of_name(name)) is not None:
                     return family
     return None
-
-
-def preprocessing_layer(style: str, pixel_max: float = 255.0) -> tuple[str, dict[str, Any]]:
-    """``(class_name, params)`` of the layer doing ``style``'s preprocessing on pixels of
-    0..``pixel_max``."""
-    k = 255.0 / pixel_max  # to 0-255 pixels, folded into the layer
-    if style == "tf":
-        return "Rescaling", {"scale": k / 127.5, "offset": -1.0}
-    if style == "torch":
-        return "Normalization", {
-            "mean": [round(m * pixel_max, 6) for m in IMAGENET_MEAN_RGB],
-            "variance": [round((s * pixel_max) ** 2, 6) for s in IMAGENET_STD_RGB]}
-    if style == "caffe":
-        flip = [[0.0, 0.0, k], [0.0, k, 0.0], [k, 0.0, 0.0]]  # RGB -> BGR (and scale)
-        return "Dense", {
-            "units": 3, "trainable": False,
-            "kernel_initializer": {"class_name": "Constant", "config": {"value": flip}},
-            "bias_initializer": {"class_name": "Constant",
-                                 "config": {"value": [-m for m in CAFFE_MEAN_BGR]}}}
-    raise ValueError(f"No preprocessing layer for the style {style!r}.")
 
 
 def preprocessing_commands(graph: Graph, after: str, style: str,

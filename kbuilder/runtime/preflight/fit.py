@@ -17,7 +17,7 @@ from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.project import Project
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.graph.shapes import ShapeInference
-from kbuilder.graph.templates import TEMPLATES
+from kbuilder.graph.templates import TEMPLATES, find_template
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data import Dataset, load_data
 from kbuilder.runtime.data.dataset import Streamed, first_target
@@ -226,11 +226,18 @@ def _scales_pixels(graph: Graph, input_id: str) -> bool:
             continue
         seen.add(nid)
         name = graph.layer_owner(nid).class_name
-        if name in SCALING_LAYERS:
+        if name in SCALING_LAYERS or _rescales_itself(name):
             return True
         if name in PIXEL_PRESERVING:
             stack.extend(graph.successors(nid))
     return False
+
+
+def _rescales_itself(class_name: str | None) -> bool:
+    """A pretrained network that takes raw 0-255 pixels (MobileNetV3, EfficientNetV2...)."""
+    from kbuilder.graph.backbones import is_backbone_class, of_class
+
+    return is_backbone_class(class_name) and of_class(class_name or "").preprocessing == "included"
 
 
 def _has_augmentation(graph: Graph, input_id: str) -> bool:
@@ -306,7 +313,7 @@ def new_project_for_data(
         FitError: unknown template, or one that cannot take this data.
         DataError: the data cannot be loaded.
     """
-    template = TEMPLATES.get(template_name)
+    template = find_template(template_name)
     if template is None:
         raise FitError(f"Unknown template '{template_name}'. The templates are: "
                        f"{', '.join(TEMPLATES)}.")

@@ -66,6 +66,7 @@ class QtRunController(QObject):
     epoch_ended = Signal(object)
     phase_started = Signal(object)  # a PhaseStarted: a fine-tuning run's second phase
     log_received = Signal(str, str)
+    progress_received = Signal(object)  # p.Progress: e.g. pretrained weights downloading
     run_finished = Signal(object)
     run_failed = Signal(str, object)
     devices_found = Signal(str, object)
@@ -236,6 +237,8 @@ class QtRunController(QObject):
             self.phase_started.emit(message)
         elif isinstance(message, p.LogLine):
             self.log_received.emit(message.level, message.text)
+        elif isinstance(message, p.Progress):
+            self.progress_received.emit(message)
 
     def _end(self, run: TrainingRun) -> None:
         self._timer.stop()

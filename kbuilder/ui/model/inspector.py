@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -358,6 +359,8 @@ class QtInspector(QScrollArea):
             self._build_input(form)
         elif node.kind == "layer":
             self._build_layer(layout, form, node)
+            if (node.class_name or "").startswith("applications."):
+                self._build_network(layout, node)
         elif node.kind == "block":
             self._build_block(layout, node)
         layout.addStretch(1)
@@ -555,6 +558,26 @@ class QtInspector(QScrollArea):
         button = QPushButton("Open block")
         button.clicked.connect(lambda: self.open_block_requested.emit(node.id))
         layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+
+    def _build_network(self, layout: QVBoxLayout, node: Node) -> None:
+        """A pretrained network: its layers are listed (read-only), not put in the graph."""
+        button = QPushButton("Show its layers")
+        button.setToolTip("The network's layers as keras.applications builds them.")
+        button.clicked.connect(lambda: self.show_network_layers(node.id))
+        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
+
+    def show_network_layers(self, node_id: str) -> QDialog | None:
+        from kbuilder.ui.model.network_layers import QtNetworkLayers
+
+        result = self._result()
+        if self.graph is None or result is None or not result.inputs:
+            return None
+        node = self.graph.node(node_id)
+        dialog = QtNetworkLayers(node.name, node.class_name or "", node.params,
+                                 result.inputs[0].shape[1:], self)
+        dialog.show()
+        self.network_dialog = dialog
+        return dialog
 
     def _add_row(self, form: QFormLayout, row: QtParamRow, doc: str) -> None:
         label = _label(row.name, doc)

@@ -127,12 +127,14 @@ class QtPalette(QWidget):
                   "A model may have several outputs (multi-task models).", "output")
         for name in catalog.categories():
             self._category(name, theme.category_color(name))
-        for spec in catalog.all_layers():
+        for spec in (*catalog.all_layers(), *catalog.pretrained_networks()):
             parent = self._categories.get(spec.category)
             if parent is None:
                 parent = self._category(spec.category, theme.category_color(spec.category))
             words = " ".join((spec.class_name, *spec.aliases, spec.summary))
-            self._add(parent, spec.class_name, {"kind": "layer", "class_name": spec.class_name},
+            # A pretrained network is listed by its family's name (MobileNetV3Small).
+            title = spec.aliases[0] if spec.category == "Pretrained network" else spec.class_name
+            self._add(parent, title, {"kind": "layer", "class_name": spec.class_name},
                       spec.summary, spec.doc, words)
         model.setExpanded(True)
         self._categories.get("Core", model).setExpanded(True)

@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -229,7 +231,11 @@ class QtGallery(QScrollArea):
             self.cards[name] = card
         self._columns = 0
         self._layout_cards(3)
-        body.addWidget(grid_holder, 0, Qt.AlignmentFlag.AlignTop)
+        left = QVBoxLayout()
+        left.addWidget(grid_holder, 0, Qt.AlignmentFlag.AlignTop)
+        left.addWidget(self._pretrained_section())
+        left.addStretch(1)
+        body.addLayout(left)
 
         side = QVBoxLayout()
         recent_title = QLabel("Recent projects")
@@ -250,6 +256,48 @@ class QtGallery(QScrollArea):
         body.addStretch(1)
         self._apply_style()
         theme.manager().changed.connect(self._apply_style)
+
+    def _pretrained_section(self) -> QWidget:
+        """"Start from a pretrained network": each family with its size, parameters,
+        ImageNet top-1 and input; choosing one opens the pretrained-classifier template."""
+        from kbuilder.graph.backbones import BACKBONES
+        from kbuilder.graph.templates import PRETRAINED
+
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 8, 0, 0)
+        title = QLabel("Start from a pretrained network")
+        title.setObjectName("sectionTitle")
+        layout.addWidget(title)
+        hint = QLabel("ImageNet weights, downloaded once and cached (or from a weights file); "
+                      "the network is frozen under a new head. Double-click to start.")
+        hint.setObjectName("muted")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        table = QTreeWidget()
+        table.setObjectName("pretrainedNetworks")
+        table.setRootIsDecorated(False)
+        table.setHeaderLabels(["Network", "Parameters", "Size", "ImageNet top-1", "Input"])
+        for family in BACKBONES:
+            item = QTreeWidgetItem([
+                family.name, f"{family.parameters / 1e6:.1f}M", f"{family.size_mb:.0f} MB",
+                f"{family.top1:.1f}%", f"{family.input_size}×{family.input_size}×3",
+            ])
+            item.setData(0, Qt.ItemDataRole.UserRole, f"{PRETRAINED}:{family.name}")
+            item.setToolTip(0, family.summary())
+            for column in range(1, 4):  # numbers, right-aligned
+                item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
+            table.addTopLevelItem(item)
+        for column in range(5):
+            table.resizeColumnToContents(column)
+        rows = table.sizeHintForRow(0) * (len(BACKBONES) + 1) + 8
+        table.setMinimumHeight(min(rows, 420))
+        table.itemActivated.connect(
+            lambda item, _column: self.template_chosen.emit(
+                item.data(0, Qt.ItemDataRole.UserRole)))
+        self.pretrained = table
+        layout.addWidget(table)
+        return box
 
     def _layout_cards(self, columns: int) -> None:
         if columns == self._columns:

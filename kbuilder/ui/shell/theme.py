@@ -106,6 +106,7 @@ _CATEGORY_COLORS = {
     "Preprocessing": "#0ea5e9",
     "Image augmentation": "#06b6d4",
     "Wrappers": "#64748b",
+    "Pretrained network": "#c026d3",
     "Input": "#10b981",
     "Output": "#6366f1",
     "Block": "#6366f1",

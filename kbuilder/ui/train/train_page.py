@@ -140,6 +140,7 @@ class QtTrainPage(QWidget):
         c.epoch_ended.connect(self.dashboard.on_epoch)
         c.phase_started.connect(self.dashboard.on_phase)
         c.log_received.connect(self.dashboard.log)
+        c.progress_received.connect(self._on_progress)
         c.run_finished.connect(self._on_finished)
         c.run_failed.connect(self._on_failed)
         c.devices_found.connect(self._on_devices)
@@ -790,6 +791,12 @@ class QtTrainPage(QWidget):
         self._update_controls()
         if state in (STARTING, IDLE):
             self.running_changed.emit(state != IDLE)
+
+    def _on_progress(self, message: Any) -> None:
+        """Work before the first batch, e.g. a pretrained network's weights downloading."""
+        done = f"{message.done / 2**20:.1f}"
+        total = f" of {message.total / 2**20:.1f}" if message.total else ""
+        self._say(f"{message.stage[:1].upper()}{message.stage[1:]}…", f"{done}{total} MB")
 
     def _on_worker_silent(self, seconds: float) -> None:
         if seconds:

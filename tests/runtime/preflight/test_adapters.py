@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from kbuilder.graph.backbones import preprocessing_layer
 from kbuilder.graph.commands import History
 from kbuilder.graph.keras_io import import_model
 from kbuilder.graph.model import Graph
@@ -22,7 +23,7 @@ from kbuilder.runtime.preflight import (
     check,
     errors,
 )
-from kbuilder.runtime.preflight.adapters import family_of_name, preprocessing_layer
+from kbuilder.runtime.preflight.adapters import family_of_name
 from kbuilder.runtime.preflight.findings import AddPreprocessing
 from tests.graph.helpers import add_input, add_layer, add_output
 

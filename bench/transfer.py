@@ -1,0 +1,117 @@
+"""A frozen pretrained network trained through kbuilder against the plain Keras script.
+
+MobileNetV3Small (include_top=False, average pooling, frozen, called with
+training=False) with its weights read from a local ``.weights.h5`` file (saved here from a
+random initialisation: no network needed), dropout and a softmax head, on generated 96×96
+RGB images (3 classes). Side by side per backend: the plain script
+(bench/plain_transfer.py) in a fresh process, and a kbuilder run of the
+"pretrained_classifier" template fitted to the same arrays, on a warm CLI worker.
+
+Prints per backend steps/s over epochs 2..N (epoch-end times; the first epoch holds
+compilation) and the ratio kbuilder / plain (goal >= 0.95).
+
+Run: .venv/bin/python bench/transfer.py [--backends jax,tensorflow] [--images 320] [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("KERAS_BACKEND", "numpy")
+
+import numpy as np  # noqa: E402
+
+from kbuilder.graph.commands import SetParamCommand  # noqa: E402
+from kbuilder.graph.settings import DataSettings, TrainingSettings  # noqa: E402
+from kbuilder.runtime import protocol as p  # noqa: E402
+from kbuilder.runtime.client import Worker  # noqa: E402
+from kbuilder.runtime.preflight import new_project_for_data  # noqa: E402
+from kbuilder.runtime.runner import start_run  # noqa: E402
+
+SIZE = 96
+
+
+def make_data(folder: Path, images: int) -> tuple[Path, Path]:
+    """Generated images whose class shows in their colour, and a weights file."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, images)
+    x = rng.uniform(0, 255, (images, SIZE, SIZE, 3)).astype("float32")
+    x[np.arange(images), :, :, y] *= 0.5
+    data = folder / "images.npz"
+    np.savez(data, x=x, y=y)
+    weights = folder / "mobilenet_v3_small_random.weights.h5"
+    keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, pooling="avg", input_shape=(SIZE, SIZE, 3),
+    ).save_weights(weights)
+    return data, weights
+
+
+def plain(backend: str, data: Path, weights: Path, epochs: int) -> float:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "plain_transfer.py"), backend, str(data),
+         str(weights), str(epochs)],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    times = json.loads(out.stdout.strip().splitlines()[-1])
+    ends = times["epoch_ends"]
+    return times["steps_per_epoch"] * (len(ends) - 1) / (ends[-1] - ends[0])
+
+
+def kbuilder_rate(backend: str, data: Path, weights: Path, epochs: int) -> float:
+    settings = DataSettings(source=f"npz:{data}", validation_split=0.0, test_split=0.2,
+                            seed=0)
+    project = new_project_for_data("pretrained_classifier", settings)
+    network = next(n for n in project.graph.nodes
+                   if (n.class_name or "").startswith("applications."))
+    SetParamCommand(project.graph, network.id, "weights", str(weights)).do()
+    training = TrainingSettings(backend=backend, epochs=epochs, batch_size=32)
+    worker = Worker(backend)
+    worker.wait_ready()  # warm, as the app keeps it
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            run = start_run(project, settings, training, worker=worker,
+                            run_dir=Path(tmp) / "run")
+            ends: list[float] = []
+            steps = 0
+            for message in run.events():
+                if isinstance(message, p.RunStarted):
+                    steps = message.steps_per_epoch
+                elif isinstance(message, p.EpochEnd):
+                    ends.append(time.perf_counter())
+            if not isinstance(run.result, p.Finished):
+                raise RuntimeError(run.result.reason)
+    finally:
+        worker.shutdown()
+    return steps * (len(ends) - 1) / (ends[-1] - ends[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backends", default="jax,tensorflow")
+    parser.add_argument("--images", type=int, default=320)
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data, weights = make_data(Path(tmp), args.images)
+        for backend in args.backends.split(","):
+            pr = plain(backend, data, weights, args.epochs)
+            kr = kbuilder_rate(backend, data, weights, args.epochs)
+            print(f"{backend:>10}: steps/s plain {pr:6.2f}  kbuilder {kr:6.2f}  ratio "
+                  f"{kr / pr:.3f} (goal >= 0.95) | MobileNetV3Small frozen, {SIZE}×{SIZE}, "
+                  f"{args.images} images, batch 32, {args.epochs} epochs", flush=True)
+
+
+if __name__ == "__main__":
+    main()
