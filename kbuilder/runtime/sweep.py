@@ -264,19 +264,24 @@ def fail_dead_local_trials(study: Any) -> list[int]:
     import optuna
     from optuna.trial import TrialState
 
+    import warnings
+
     host = socket.gethostname()
-    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "experimental" in Optuna
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
         if attrs.get("host") != host or _pid_alive(attrs.get("pid")):
             continue
         try:
+            # The reason first: a finished trial's attributes can no longer change.
+            study._storage.set_trial_user_attr(
+                trial._trial_id, "error", "its process ended while it ran (it is tried "
+                "again with the same values)")
             if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
                 failed.append(trial.number)
-                study._storage.set_trial_user_attr(
-                    trial._trial_id, "error", "its process ended while it ran (it is tried "
-                    "again with the same values)")
                 retry(study, study._storage.get_trial(trial._trial_id))
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another process got there first
@@ -414,6 +419,8 @@ class Sweep:
         plan, graph = self.plan, self.project.graph
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
+        if trial.user_attrs.get("error"):  # a retry carries its predecessor's attributes
+            trial.set_user_attr("error", None)
         values = {p_.label(graph): suggest(trial, p_, p_.label(graph)) for p_ in plan.spec.params}
         node_values, setting_values = split_values(plan.spec, values, graph)
         try:
