@@ -245,7 +245,8 @@ def _short(value: Any) -> str:
 
 def _save_space(path: Path, spec: Any) -> None:
     from kbuilder.graph.errors import ProjectFileError
-    from kbuilder.graph.project import load_project as read, save_project
+    from kbuilder.graph.project import load_project as read
+    from kbuilder.graph.project import save_project
 
     try:
         project = read(path)

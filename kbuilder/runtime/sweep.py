@@ -261,10 +261,10 @@ def fail_dead_local_trials(study: Any) -> list[int]:
     """Fail (and queue again with the same values) the RUNNING trials whose process on
     this machine is gone — a coordinator killed with ``kill -9`` — without waiting for
     their heartbeats to go stale. Returns their numbers."""
+    import warnings
+
     import optuna
     from optuna.trial import TrialState
-
-    import warnings
 
     host = socket.gethostname()
     with warnings.catch_warnings():
@@ -547,9 +547,9 @@ def record_best(study: Any, project_path: str | os.PathLike[str]) -> tuple[Any, 
                                                                           str]:
     """Add the best trial's run to the project's history (under the project's lock; a
     run already there is not added twice)."""
-    from kbuilder.graph.project import add_runs
-
     from dataclasses import replace
+
+    from kbuilder.graph.project import add_runs
 
     trial, record, why = best_run(study, project_path)
     if record is not None:
