@@ -51,6 +51,8 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
                    help="also save the ranges and sweep settings in the project file")
     p.add_argument("--no-record", action="store_true",
                    help="do not add the best trial's run to the project's history")
+    p.add_argument("--script", type=Path, metavar="sweep.py",
+                   help="write the sweep as a standalone Optuna script instead of running it")
     add_image_options(p)
     p.set_defaults(run=_cmd_sweep)
 
@@ -119,6 +121,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     if args.save_space:
         _save_space(args.project, spec)
+    if args.script is not None:
+        return _write_script(project, data, training, spec, args.script)
     storage_url = args.storage or engine.default_storage(args.project)
     name = args.study or engine.default_study_name(args.project)
     plan = engine.SweepPlan(spec, data, training, Path(args.project).name,
@@ -241,6 +245,31 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _write_script(project: Any, data: Any, training: Any, spec: Any, path: Path) -> int:
+    from kbuilder.cli.common import writable_file
+    from kbuilder.files import atomic_write
+    from kbuilder.graph.codegen import CodegenError
+    from kbuilder.graph.codegen.sweep_script import generate_sweep_script
+
+    writable_file(path, ".py", force=True)
+    subject = _with_settings(project, data, training)
+    try:
+        code = generate_sweep_script(subject, spec)
+    except CodegenError as exc:
+        raise CliError(str(exc), EXIT_PROBLEMS) from exc
+    atomic_write(path, code)
+    print(f"Wrote the sweep of {project.graph.name!r} as an Optuna script to {path} "
+          f"(run: python {path} --trials {spec.trials}).")
+    return EXIT_OK
+
+
+def _with_settings(project: Any, data: Any, training: Any) -> Any:
+    """The project with the settings the sweep runs with (--data, --epochs, ...)."""
+    from kbuilder.graph.project import Project
+
+    return Project(project.graph, data=data, training=training, path=project.path)
 
 
 def _save_space(path: Path, spec: Any) -> None:
