@@ -529,3 +529,36 @@ def describe(spec: SweepSpec, graph: Graph) -> list[str]:
 
 def labels(spec: SweepSpec, graph: Graph) -> Sequence[str]:
     return [p.label(graph) for p in spec.params]
+
+
+class _SetTrainingCommand(Command):
+    """Replace the project's training settings (part of applying a trial's values)."""
+
+    def __init__(self, project: Any, training: TrainingSettings):
+        self.project, self.training = project, training
+        self.text = "set the training settings"
+
+    def do(self) -> None:
+        self.old = self.project.training
+        self.project.training = self.training
+
+    def undo(self) -> None:
+        self.project.training = self.old
+
+
+def apply_trial_command(project: Any, spec: SweepSpec, values: Mapping[str, Any],
+                        number: int | None = None) -> MacroCommand:
+    """One undoable command that gives the model and the training settings a trial's
+    values (``values`` by label, as the study names them).
+
+    Raises:
+        GraphError: a value the node no longer accepts (the model changed since).
+        SettingsError: a training value the settings refuse.
+    """
+    node_values, setting_values = split_values(spec, values, project.graph)
+    text = f"apply the values of trial {number}" if number is not None else "apply the values"
+    children: list[Command] = list(apply_values_command(project.graph, node_values).children)
+    if setting_values:
+        children.append(_SetTrainingCommand(project, apply_training(project.training,
+                                                                    setting_values)))
+    return MacroCommand(text, children)

@@ -559,3 +559,88 @@ def record_best(study: Any, project_path: str | os.PathLike[str]) -> tuple[Any, 
             + (record.message or "")).strip())
         add_runs(project_path, [record])
     return trial, record, why
+
+
+# ------------------------------------------------------------------ what a view shows
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the Sweep view lists it."""
+
+    number: int
+    state: str  # complete, pruned, failed, running, waiting
+    value: float | None
+    params: dict[str, Any]
+    seconds: float | None
+    history: dict[str, list[float | None]]
+    run_dir: str | None
+    error: str | None
+    host: str | None
+
+
+@dataclass(frozen=True)
+class SweepSnapshot:
+    """A study read once: its trials, the best one, the parameters' importances."""
+
+    study: str
+    metric: str
+    direction: str
+    target: int  # the finished trials the sweep aims at
+    trials: tuple[TrialRow, ...]
+    best: int | None  # the best trial's number
+    importances: dict[str, float]  # parameter -> importance (fANOVA), {} until known
+    importance_note: str = ""
+
+    def counts(self) -> dict[str, int]:
+        found = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
+        for row in self.trials:
+            found[row.state] += 1
+        return found
+
+
+_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
+           "WAITING": "waiting"}
+
+
+def read_snapshot(storage_url: str, name: str, importances: bool = True) -> SweepSnapshot:
+    """Read the study ``name`` (for a view: off the GUI thread).
+
+    Raises:
+        SweepError: the storage cannot be opened or has no such kbuilder study.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(storage_url)
+    study = open_study(storage, name, None, None)
+    plan = study_plan(study)
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        seconds = t.user_attrs.get("seconds")
+        if seconds is None and t.datetime_start is not None:
+            end = t.datetime_complete
+            import datetime as dt
+
+            seconds = ((end or dt.datetime.now()) - t.datetime_start).total_seconds()
+        rows.append(TrialRow(t.number, _STATES[t.state.name], t.value, dict(t.params), seconds,
+                             dict(t.user_attrs.get("history") or {}),
+                             t.user_attrs.get("run_dir"), t.user_attrs.get("error"),
+                             t.user_attrs.get("host")))
+    best = best_trial(study)
+    found: dict[str, float] = {}
+    note = ""
+    complete = [r for r in rows if r.state == "complete"]
+    if importances and len(complete) >= 3:
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                found = {k: float(v) for k, v in
+                         optuna.importance.get_param_importances(study).items()}
+        except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+            note = f"importances not available: {exc}"
+    elif importances:
+        note = "importances need 3 complete trials"
+    return SweepSnapshot(name, plan.spec.metric, plan.spec.objective_direction,
+                         plan.spec.trials, tuple(rows), best.number if best else None,
+                         found, note)

@@ -46,6 +46,7 @@ from kbuilder.ui.shell.dialogs import (
 from kbuilder.ui.shell.gallery import QtGallery
 from kbuilder.ui.shell.window_actions import WindowActions
 from kbuilder.ui.shell.window_files import WindowFiles
+from kbuilder.ui.sweep.sweep_page import QtSweepPage
 from kbuilder.ui.train.train_page import QtTrainPage
 
 APP_NAME = "kbuilder"
@@ -143,6 +144,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         self.data_page = QtDataPage(self)
         self.train_page = QtTrainPage(self)
         self.results_page = QtResultsPage(self)
+        self.sweep_page = QtSweepPage(self)
         self.workspace = QTabWidget(self)
         self.workspace.setObjectName("workspace")
         self.workspace.setDocumentMode(True)
@@ -151,6 +153,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
             (self.data_page, "Data", "Choose the data and check it against the model"),
             (self.train_page, "Train", "Train the model and watch it learn"),
             (self.results_page, "Results", "Compare runs, evaluate and export"),
+            (self.sweep_page, "Sweep", "Search the best settings (Optuna trials)"),
         ):
             index = self.workspace.addTab(page, label)
             self.workspace.setTabToolTip(index, tip)
@@ -317,7 +320,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         finally:
             QApplication.restoreOverrideCursor()
         for view in (self.editor, self.inspector, self.summary, self.code_view,
-                     self.data_page, self.train_page, self.results_page):
+                     self.data_page, self.train_page, self.results_page, self.sweep_page):
             view.set_document(self.doc)
         if old is not None:
             old.close()

@@ -1,0 +1,131 @@
+"""The Sweep tab: the trials of a study (made here with Optuna, no training), its plots, a
+trial's curves, applying its values with undo, settings as undoable edits."""
+
+from pathlib import Path
+
+import optuna
+import pytest
+from PySide6.QtCore import Qt
+
+from kbuilder.graph.project import load_project, save_project
+from kbuilder.graph.sweeps import SweepSpec, parse_range
+from kbuilder.runtime import sweep as engine
+
+SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+def make_study(project, spec):
+    """A study as ``kbuilder sweep`` leaves it: the plan, finished trials with curves."""
+    from kbuilder.graph.settings import DataSettings
+
+    plan = engine.SweepPlan(spec, project.data or DataSettings(), project.training,
+                            project.path.name, "")
+    storage = engine.open_storage(engine.default_storage(project.path))
+    study = engine.open_study(storage, engine.default_study_name(project.path), plan,
+                              project.graph)
+    units = optuna.distributions.IntDistribution(8, 128, log=True)
+    rate = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    act = optuna.distributions.CategoricalDistribution(["relu", "tanh"])
+    import math
+
+    for i in range(8):
+        u, lr, a = 8 * (i + 1), 1e-4 * 10 ** (i / 4), ("relu", "tanh")[i % 2]
+        value = 0.3 + abs(math.log10(lr) + 2.5) * 0.2 + (0.05 if a == "tanh" else 0)
+        state = optuna.trial.TrialState.PRUNED if i == 5 else optuna.trial.TrialState.COMPLETE
+        study.add_trial(optuna.trial.create_trial(
+            state=state, value=None if i == 5 else value,
+            params={"dense.units": u, "learning_rate": lr, "dense_1.activation": a},
+            distributions={"dense.units": units, "learning_rate": rate,
+                           "dense_1.activation": act},
+            intermediate_values={0: value + 0.5, 1: value + 0.2},
+            user_attrs={"history": {"loss": [value + 0.6, value + 0.1],
+                                    "val_loss": [value + 0.5, value],
+                                    "accuracy": [0.5, 0.8], "val_accuracy": [0.45, 0.75]},
+                        "seconds": 3.0 + i, "host": "here", "pid": 1}))
+    return study
+
+
+@pytest.fixture
+def swept(mlp_window, tmp_path):
+    window = mlp_window
+    path = tmp_path / "mlp.kbproj"
+    g = window.project.graph
+    window.project.sweep = SweepSpec((parse_range("dense.units=8..128:log", g),
+                                      parse_range("learning_rate=1e-4..1e-2:log", g),
+                                      parse_range("dense_1.activation=relu,tanh", g,
+                                                  choice=True)), trials=10)
+    save_project(window.project, path)
+    make_study(window.project, window.project.sweep)
+    return window
+
+
+def test_the_sweep_tab_shows_the_trials_plots_and_a_trials_curves(swept, qtbot):
+    window = swept
+    page = window.sweep_page
+    window._show_page(page)
+    qtbot.waitUntil(lambda: page.snapshot is not None, timeout=30000)
+    assert page.table.rowCount() == 8
+    assert "7 complete trials, 1 pruned of 10" in page.status.text()
+    assert "best: trial 6, val_loss 0.3000" in page.status.text()
+    assert "dense.units: 8 .. 128 (log)" in page.space_label.text()
+    headers = [page.table.horizontalHeaderItem(c).text() for c in range(page.table.columnCount())]
+    assert headers[:4] == ["Trial", "State", "val_loss", "Seconds"]
+    # Sorting by the metric puts the best trial first, the pruned one (no value) last.
+    page.table.sortItems(2, Qt.SortOrder.AscendingOrder)
+    assert page.table.item(0, 0).text() == "6 ★"
+    assert page.table.item(7, 1).text() == "pruned"
+    assert set(page.snapshot.importances) == {"dense.units", "learning_rate",
+                                              "dense_1.activation"}
+    page.pick(3)
+    assert "trial 3" in page.curves_plot.plotItem.titleLabel.text
+    assert len(page.curves_plot.plotItem.listDataItems()) == 4  # loss, val_loss, acc, val_acc
+    assert len(page.parallel_plot.plotItem.listDataItems()) == 7
+    window.resize(1400, 860)
+    qtbot.wait(200)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(SHOTS / "sweep_tab.png"))
+
+
+def test_applying_a_trials_values_is_one_undoable_edit(swept, qtbot):
+    window = swept
+    page = window.sweep_page
+    window._show_page(page)
+    qtbot.waitUntil(lambda: page.snapshot is not None, timeout=30000)
+    page.pick(1)  # dense.units 16, learning rate 1e-4 * 10**0.25, tanh
+    dense = window.project.graph.find("dense")
+    before = window.project.training.learning_rate
+    assert page.apply_button.isEnabled() and page.apply_picked()
+    assert window.project.graph.node(dense.id).params["units"] == 16
+    assert window.project.graph.find("dense_1").params["activation"] == "tanh"
+    assert window.project.training.learning_rate == pytest.approx(1e-4 * 10 ** 0.25)
+    window.doc.undo()
+    assert window.project.graph.node(dense.id).params["units"] == 128
+    assert window.project.training.learning_rate == before
+    # A sweep setting is an edit too.
+    page.sampler.setCurrentText("random")
+    assert window.project.sweep.sampler == "random"
+    window.doc.undo()
+    assert window.project.sweep.sampler == "tpe"
+
+
+def test_start_runs_kbuilder_sweep_on_the_saved_file(swept, qtbot, monkeypatch):
+    page = swept.sweep_page
+    swept._show_page(page)
+    started = []
+
+    class FakeProcess:
+        def __init__(self, argv, **kwargs):
+            started.append((argv, kwargs))
+
+        def poll(self):
+            return None
+
+    monkeypatch.setattr("kbuilder.ui.sweep.sweep_page.subprocess.Popen", FakeProcess)
+    page.parallel.setValue(2)
+    assert page.start()
+    argv, kwargs = started[0]
+    assert argv[1:4] == ["-m", "kbuilder", "sweep"] and argv[4] == str(swept.project.path)
+    assert argv[-4:] == ["--trials", "10", "--parallel", "2"]
+    assert kwargs["start_new_session"]  # the sweep outlives the window
+    assert page.stop_button.isEnabled() and not page.start_button.isEnabled()
+    assert load_project(swept.project.path).sweep.trials == 10
