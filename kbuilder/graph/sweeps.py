@@ -517,14 +517,7 @@ def merged(spec: SweepSpec, extra: Iterable[SweepParam]) -> SweepSpec:
 
 def describe(spec: SweepSpec, graph: Graph) -> list[str]:
     """One line per swept value, for the CLI and the exported script's header."""
-    lines = []
-    for p in spec.params:
-        if p.kind == "choice":
-            what = " | ".join(repr(c) for c in p.choices)
-        else:
-            what = f"{p.low} .. {p.high}{' (log)' if p.log else ''}"
-        lines.append(f"{p.label(graph)}: {what}")
-    return lines
+    return [f"{p.label(graph)}: {range_text(p)}" for p in spec.params]
 
 
 def labels(spec: SweepSpec, graph: Graph) -> Sequence[str]:
@@ -562,3 +555,20 @@ def apply_trial_command(project: Any, spec: SweepSpec, values: Mapping[str, Any]
         children.append(_SetTrainingCommand(project, apply_training(project.training,
                                                                     setting_values)))
     return MacroCommand(text, children)
+
+
+def range_text(param: SweepParam) -> str:
+    """``8 .. 128 (log)`` or ``'relu' | 'tanh'``."""
+    if param.kind == "choice":
+        return " | ".join(repr(c) for c in param.choices)
+    return f"{param.low} .. {param.high}{' (log)' if param.log else ''}"
+
+
+def swept_by_node(spec: SweepSpec | None, graph: Graph) -> dict[str, str]:
+    """Node id -> its swept parameters with their ranges (``units 8 .. 128``), to mark
+    them on the canvas."""
+    marks: dict[str, list[str]] = {}
+    for p in (spec.params if spec is not None else ()):
+        if p.node_id is not None:
+            marks.setdefault(p.node_id, []).append(f"{p.param} {range_text(p)}")
+    return {node_id: "; ".join(texts) for node_id, texts in marks.items()}

@@ -186,6 +186,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         e.selection_changed.connect(self._on_selection)
         e.graph_changed.connect(self._on_selection)
         e.graph_changed.connect(self._update_actions)
+        e.graph_changed.connect(self._mark_swept)  # a block opened: its nodes are new items
         e.view.zoom_changed.connect(lambda z: self._zoom_label.setText(f"{z * 100:.0f}%"))
         self.palette.add_requested.connect(self._add_from_palette)
         self.inspector.open_block_requested.connect(e.enter_block)
@@ -331,6 +332,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         # to the canvas the user will see, not to the size it had while hidden.
         self.model_page.settle()
         self.editor.restore_view(project.view)
+        self._mark_swept()
         self.gallery.set_can_go_back(True)
         self._update_title()
         self._update_actions()
@@ -444,7 +446,15 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
             self.inspector.show_node(None, None, len(ids))
         self._update_actions()
 
+    def _mark_swept(self) -> None:
+        """Mark the nodes with swept parameters on the canvas (the sweep is an edit)."""
+        from kbuilder.graph.sweeps import swept_by_node
+
+        if self.doc is not None:
+            self.editor.scene.set_swept(swept_by_node(self.doc.project.sweep, self.doc.graph))
+
     def _on_history_changed(self) -> None:
+        self._mark_swept()
         self._update_title()
         self._update_actions()
         self._update_model_label()

@@ -129,3 +129,52 @@ def test_start_runs_kbuilder_sweep_on_the_saved_file(swept, qtbot, monkeypatch):
     assert kwargs["start_new_session"]  # the sweep outlives the window
     assert page.stop_button.isEnabled() and not page.start_button.isEnabled()
     assert load_project(swept.project.path).sweep.trials == 10
+
+
+def test_a_parameter_becomes_a_range_from_the_inspector_and_is_marked(mlp_window, qtbot,
+                                                                      monkeypatch):
+    from kbuilder.graph.sweeps import SweepParam
+    from kbuilder.ui.model import sweep_range
+
+    window = mlp_window
+    dense = window.project.graph.find("dense")
+    window.editor.scene.select_nodes([dense.id])
+    inspector = window.inspector
+    qtbot.waitUntil(lambda: "units" in inspector.rows)
+    asked = []
+
+    def answer(parent, node_id, param, current, existing):
+        asked.append((node_id, param.name, current, existing))
+        return SweepParam("units", node_id, "int", 16, 256, True)
+
+    monkeypatch.setattr(sweep_range, "ask_range", answer)
+    assert inspector.ask_sweep("units")
+    assert asked == [(dense.id, "units", 128, None)]
+    assert window.project.sweep.params == (SweepParam("units", dense.id, "int", 16, 256, True),)
+    assert inspector.rows["units"].label.text() == "units ⟳"
+    assert "Swept: 16 .. 256 (log)" in inspector.rows["units"].label.toolTip()
+    item = window.editor.scene.nodes[dense.id]
+    assert item.swept == "units 16 .. 256 (log)" and "Swept in the sweep" in item.toolTip()
+    window.resize(1280, 800)
+    qtbot.wait(100)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    window.grab().save(str(SHOTS / "sweep_inspector.png"))
+    window.doc.undo()
+    assert window.project.sweep is None
+    assert inspector.rows["units"].label.text() == "units" and item.swept == ""
+
+
+def test_the_range_dialog_says_why_a_range_is_refused(qapp):
+    from kbuilder.graph import catalog
+    from kbuilder.ui.model.sweep_range import QtRangeDialog
+
+    units = next(p for p in catalog.get("Dense").params if p.name == "units")
+    dialog = QtRangeDialog("n1", units, 64, None)
+    assert (dialog.low.value(), dialog.high.value()) == (32, 128)
+    dialog.low.setValue(200)
+    dialog._accept()
+    assert dialog.result_param is None and "low end must be below" in dialog.error.text()
+    activation = next(p for p in catalog.get("Dense").params if p.name == "activation")
+    choice = QtRangeDialog("n1", activation, "relu", None)
+    choice.choices.setText("relu, tanh, gelu")
+    assert choice.made().choices == ("relu", "tanh", "gelu")
