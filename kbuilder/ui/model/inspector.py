@@ -50,7 +50,7 @@ from kbuilder.ui.model.param_editors import (
     parse_shape,
     show_literal,
 )
-from kbuilder.ui.model.sweep_range import sweepable
+from kbuilder.ui.shell.sweep_range import sweepable
 
 ADVANCED_KINDS = frozenset({"initializer", "regularizer", "constraint", "dtype"})
 ADVANCED_NAMES = frozenset({"trainable", "lora_rank", "lora_alpha", "quantization_config"})
@@ -577,7 +577,7 @@ class QtInspector(QScrollArea):
     def ask_sweep(self, name: str) -> bool:
         """Ask the range of parameter ``name`` and put it in the project's sweep."""
         from kbuilder.graph import catalog
-        from kbuilder.ui.model import sweep_range
+        from kbuilder.ui.shell import sweep_range
 
         node = self._node()
         if node is None or self.graph is None:

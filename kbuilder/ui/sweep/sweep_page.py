@@ -158,11 +158,16 @@ class QtSweepPage(QWidget):
         self.apply_button.setToolTip("Give the model and the training settings the picked "
                                      "trial's values (undo with Ctrl+Z)")
         self.apply_button.clicked.connect(self.apply_picked)
+        self.settings_button = QPushButton("Sweep a training setting…", self)
+        self.settings_button.setToolTip("Turn a training setting (learning rate, batch size, "
+                                        "optimizer, epochs, patience) into a range, or stop "
+                                        "sweeping a value")
+        self.settings_button.clicked.connect(self._settings_menu)
         self.dashboard_button = QPushButton("Open in optuna-dashboard", self)
         self.dashboard_button.clicked.connect(self._open_dashboard)
         self.dashboard_button.setVisible(dashboard_installed())
         for button in (self.start_button, self.stop_button, self.apply_button,
-                       self.dashboard_button):
+                       self.settings_button, self.dashboard_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         row.addLayout(buttons)
@@ -254,6 +259,65 @@ class QtSweepPage(QWidget):
         if spec != self.spec:
             project = self.doc.project
             self.doc.edit(lambda: SetSweepCommand(project, spec, "change the sweep settings"))
+
+    def _settings_menu(self) -> None:
+        from PySide6.QtGui import QCursor
+        from PySide6.QtWidgets import QMenu
+
+        from kbuilder.graph.sweeps import TRAINING_TARGETS
+
+        if self.doc is None:
+            return
+        menu = QMenu(self)
+        spec = self.spec or SweepSpec()
+        for name in TRAINING_TARGETS:
+            menu.addAction(f"Sweep {name}…" if spec.find(None, name) is None
+                           else f"Change the range of {name}…",
+                           lambda n=name: self.ask_setting(n))
+        if spec.params:
+            menu.addSeparator()
+            for p in spec.params:
+                label = p.label(self.doc.graph)
+                menu.addAction(f"Stop sweeping {label}",
+                               lambda p=p: self.set_param(p.node_id, p.param, None))
+        menu.popup(QCursor.pos())
+
+    def ask_setting(self, name: str) -> bool:
+        """Ask the range of training setting ``name`` and put it in the sweep."""
+        from kbuilder.graph.catalog.specs import ParamSpec
+        from kbuilder.graph.settings import OPTIMIZERS
+        from kbuilder.graph.sweeps import TRAINING_TARGETS
+        from kbuilder.ui.shell import sweep_range  # the range dialog of the inspector too
+
+        if self.doc is None:
+            return False
+        kind = TRAINING_TARGETS[name][0]
+        choices = OPTIMIZERS if name == "optimizer" else ()
+        training = self.doc.project.training
+        if "." in name:
+            section, key = name.split(".", 1)
+            current = (getattr(training, section) or {}).get(key, 3)
+        else:
+            current = getattr(training, name)
+        made = sweep_range.ask_range(self, None, ParamSpec(name, kind, current, False, False,
+                                                           tuple(choices)),
+                                     current, (self.spec or SweepSpec()).find(None, name))
+        return made is not None and self.set_param(None, name, made)
+
+    def set_param(self, node_id: str | None, name: str, param: Any) -> bool:
+        """Sweep a value with the range ``param`` (``None``: stop sweeping it); one
+        undoable edit."""
+        from kbuilder.graph.sweeps import SetSweepCommand
+
+        if self.doc is None:
+            return False
+        project, spec = self.doc.project, self.spec or SweepSpec()
+        new = spec.with_param(param) if param is not None else spec.without(node_id, name)
+        text = f"sweep {name}" if param is not None else f"stop sweeping {name}"
+        done = self.doc.edit(lambda: SetSweepCommand(project, new, text)) is not None
+        self._load_spec()
+        self._update_controls()
+        return done
 
     # ------------------------------------------------------------------ the study
     def storage(self) -> tuple[str, str] | None:

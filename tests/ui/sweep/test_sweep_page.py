@@ -59,6 +59,7 @@ def swept(mlp_window, tmp_path):
     return window
 
 
+@pytest.mark.slow  # reads a study and computes fANOVA importances (~5-20 s)
 def test_the_sweep_tab_shows_the_trials_plots_and_a_trials_curves(swept, qtbot):
     window = swept
     page = window.sweep_page
@@ -86,6 +87,7 @@ def test_the_sweep_tab_shows_the_trials_plots_and_a_trials_curves(swept, qtbot):
     window.grab().save(str(SHOTS / "sweep_tab.png"))
 
 
+@pytest.mark.slow
 def test_applying_a_trials_values_is_one_undoable_edit(swept, qtbot):
     window = swept
     page = window.sweep_page
@@ -134,7 +136,7 @@ def test_start_runs_kbuilder_sweep_on_the_saved_file(swept, qtbot, monkeypatch):
 def test_a_parameter_becomes_a_range_from_the_inspector_and_is_marked(mlp_window, qtbot,
                                                                       monkeypatch):
     from kbuilder.graph.sweeps import SweepParam
-    from kbuilder.ui.model import sweep_range
+    from kbuilder.ui.shell import sweep_range
 
     window = mlp_window
     dense = window.project.graph.find("dense")
@@ -166,7 +168,7 @@ def test_a_parameter_becomes_a_range_from_the_inspector_and_is_marked(mlp_window
 
 def test_the_range_dialog_says_why_a_range_is_refused(qapp):
     from kbuilder.graph import catalog
-    from kbuilder.ui.model.sweep_range import QtRangeDialog
+    from kbuilder.ui.shell.sweep_range import QtRangeDialog
 
     units = next(p for p in catalog.get("Dense").params if p.name == "units")
     dialog = QtRangeDialog("n1", units, 64, None)
@@ -178,3 +180,27 @@ def test_the_range_dialog_says_why_a_range_is_refused(qapp):
     choice = QtRangeDialog("n1", activation, "relu", None)
     choice.choices.setText("relu, tanh, gelu")
     assert choice.made().choices == ("relu", "tanh", "gelu")
+
+
+def test_a_training_setting_becomes_a_range_from_the_sweep_tab(mlp_window, monkeypatch):
+    from kbuilder.graph.sweeps import SweepParam
+    from kbuilder.ui.shell import sweep_range
+
+    window = mlp_window
+    page = window.sweep_page
+    window._show_page(page)
+
+    def answer(parent, node_id, param, current, existing):
+        assert (node_id, param.name, param.kind) == (None, "optimizer", "choice")
+        assert "sgd" in param.choices
+        return SweepParam("optimizer", None, "choice", choices=("adam", "sgd"))
+
+    monkeypatch.setattr(sweep_range, "ask_range", answer)
+    assert page.ask_setting("optimizer")
+    assert window.project.sweep.find(None, "optimizer").choices == ("adam", "sgd")
+    assert "optimizer: 'adam' | 'sgd'" in page.space_label.text()
+    assert page.set_param(None, "optimizer", None)
+    assert window.project.sweep.params == ()
+    window.doc.undo()
+    window.doc.undo()
+    assert window.project.sweep is None
