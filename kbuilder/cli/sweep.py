@@ -117,7 +117,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if spec.metric.startswith("val_") and not data.validation_split:
         raise CliError(f"The sweep optimizes {spec.metric}, but the data has no validation "
                        "split; set one (e.g. 0.2) in the Data tab, or choose --metric loss.")
-    if not _preflight_ok(project.graph, _load_dataset(data), training):
+    dataset = _load_dataset(data)
+    if not _preflight_ok(project.graph, dataset, training):
+        return EXIT_PROBLEMS
+    problems = engine.preflight_space(spec, project.graph, dataset, training)
+    for problem in problems:
+        print(f"kbuilder: error: {problem.message}", file=sys.stderr)
+    if problems:
         return EXIT_PROBLEMS
     if args.save_space:
         _save_space(args.project, spec)

@@ -237,9 +237,6 @@ class SweepSpec:
                 raise SweepError(f"sweep: {p.label()} is swept twice; keep one range.",
                                  p.node_id, p.param)
             seen.add(key)
-        if self.sampler == "cmaes" and any(p.kind == "choice" for p in self.params):
-            # CMA-ES samples only numbers; Optuna would hand choices to a random sampler.
-            pass
 
     def with_param(self, param: SweepParam) -> SweepSpec:
         """This spec with ``param`` added, or replacing the range of the same value."""

@@ -511,6 +511,37 @@ class _TrialProject:
     weights: dict[str, list[Any]]
 
 
+def preflight_space(spec: SweepSpec, graph: Any, dataset: Any, training: TrainingSettings
+                    ) -> list[Any]:
+    """The pre-flight errors (data against model) at the extremes of each range — e.g. an
+    output layer's units that no longer match the classes — as ``SpaceProblem``s; the
+    shapes alone are ``graph.sweeps.check_space``'s."""
+    from kbuilder.graph.errors import GraphError
+    from kbuilder.graph.settings import SettingsError
+    from kbuilder.graph.sweeps import SpaceProblem
+    from kbuilder.runtime.preflight import check
+
+    problems = []
+    for p in spec.params:
+        label = p.label(graph)
+        for value in p.extremes():
+            try:
+                if p.node_id is None:
+                    trial_graph, trial = graph, apply_training(training, {p.param: value})
+                else:
+                    trial_graph, trial = apply_to_graph(graph, {(p.node_id, p.param): value}), \
+                        training
+            except (GraphError, SettingsError):
+                continue  # check_space says why
+            errors = [f for f in check(trial_graph, dataset, trial) if f.severity == "error"]
+            if errors:
+                problems.append(SpaceProblem(
+                    label, p.node_id, p.param, value,
+                    f"The range of {label} fails the pre-flight check at {value!r}: "
+                    f"{errors[0].message.rstrip('.')}. Narrow the range to values that work."))
+    return problems
+
+
 # ------------------------------------------------------------------ the best run
 def best_trial(study: Any) -> Any | None:
     from optuna.trial import TrialState

@@ -149,6 +149,14 @@ def test_ranges_that_break_the_model_are_flagged_before_any_trial(iris, capsys):
     assert not iris.with_name("iris.sweeps.db").exists()  # no study was started
 
 
+def test_a_range_that_fails_the_preflight_check_is_flagged(iris, capsys):
+    # iris has 3 classes: a softmax head of 2 units cannot learn them.
+    assert run("sweep", iris, "--trials", 2, "--param", "predictions.units=2..3") == 1
+    err = capsys.readouterr().err
+    assert "The range of predictions.units fails the pre-flight check at 2" in err
+    assert "at 3" not in err
+
+
 def _postgres_binaries():
     for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (folder / "initdb").exists():

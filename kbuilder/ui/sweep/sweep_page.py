@@ -546,6 +546,13 @@ class QtSweepPage(QWidget):
             self.status.setText("Save the project first (Ctrl+S): the sweep runs on the saved "
                                 "file, with its ranges.")
             return False
+        from kbuilder.graph.sweeps import check_space
+
+        problems = check_space(self.spec or SweepSpec(), self.doc.graph,
+                               self.doc.project.training)
+        if problems:  # flagged here, before any process starts
+            self.status.setText(problems[0].message)
+            return False
         log = Path(self.doc.project.path).with_suffix(".sweep.log")
         with open(log, "ab") as out:
             # Its own session: the sweep is not ended by the window's end (nor its Ctrl+C).

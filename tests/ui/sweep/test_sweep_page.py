@@ -131,6 +131,15 @@ def test_start_runs_kbuilder_sweep_on_the_saved_file(swept, qtbot, monkeypatch):
     assert kwargs["start_new_session"]  # the sweep outlives the window
     assert page.stop_button.isEnabled() and not page.start_button.isEnabled()
     assert load_project(swept.project.path).sweep.trials == 10
+    # A range that breaks the model is flagged before anything starts.
+    page.process = None
+    from kbuilder.graph.sweeps import SetSweepCommand
+
+    bad = swept.project.sweep.with_param(parse_range("dense.units=0..8", swept.project.graph))
+    swept.doc.edit(lambda: SetSweepCommand(swept.project, bad))
+    save_project(swept.project, swept.project.path)
+    assert not page.start() and len(started) == 1
+    assert "The range of dense.units fails at 0" in page.status.text()
 
 
 def test_a_parameter_becomes_a_range_from_the_inspector_and_is_marked(mlp_window, qtbot,
