@@ -352,15 +352,15 @@ class Sweep:
         self.study.pruner = make_pruner(self.plan.spec, self.plan.training.epochs)
         callbacks = [optuna.study.MaxTrialsCallback(
             target, states=(TrialState.COMPLETE, TrialState.PRUNED)), self._give_up]
-        try:
-            self.study.optimize(self._objective, n_trials=remaining, n_jobs=self.parallel,
-                                callbacks=callbacks, catch=(TrialFailed,),
-                                gc_after_trial=False)
-        except KeyboardInterrupt:
-            self.stop()
-            raise
-        finally:
-            self.close()
+        with _Interrupts(self):
+            try:
+                self.study.optimize(self._objective, n_trials=remaining,
+                                    n_jobs=self.parallel, callbacks=callbacks,
+                                    catch=(TrialFailed,), gc_after_trial=False)
+            finally:
+                self.close()
+        if self.stopping:
+            raise KeyboardInterrupt  # stopped by Ctrl+C (or SIGINT): the caller says so
         return counts(self.study)
 
     def _give_up(self, study: Any, trial: Any) -> None:
@@ -375,11 +375,21 @@ class Sweep:
             study.stop()
 
     def stop(self) -> None:
-        """Stop every running trial after its current batch (Ctrl+C)."""
+        """Stop every running trial after its current batch and start no new one (Ctrl+C);
+        the stopped trials are queued again with their values, so a resume trains them."""
         self.stopping = True
+        # What Study.stop() sets; that method may only be called from a trial's thread.
+        self.study._stop_flag = True
         with self._lock:
             for run in self._runs.values():
                 run.stop()
+
+    def kill(self) -> None:
+        """End every running trial's worker now (a second Ctrl+C)."""
+        self.stop()
+        with self._lock:
+            for run in self._runs.values():
+                run.kill()
 
     def close(self) -> None:
         with self._lock:
@@ -472,13 +482,17 @@ class Sweep:
         trial.set_user_attr("seconds", round(time.monotonic() - begun, 2))
         result = run.result
         if isinstance(result, p.Failed):
+            if self.stopping:  # killed by a second Ctrl+C: trained again on resume
+                self.study.enqueue_trial(values)
             return self._fail(trial, values, begun, result.reason)
         if pruned_at is not None:
             self._tell(TrialOutcome(trial.number, "pruned", None, values,
                                     time.monotonic() - begun, epoch=pruned_at))
             raise optuna.TrialPruned(f"pruned at epoch {pruned_at + 1}")
         if self.stopping:
-            return self._fail(trial, values, begun, "the sweep was stopped during this trial")
+            self.study.enqueue_trial(values)  # trained again, from the start, on resume
+            return self._fail(trial, values, begun, "the sweep was stopped during this trial "
+                              "(it is queued again with the same values)")
         curve = record.history.get(metric) or []
         value = curve[-1] if curve else None
         if not isinstance(value, int | float) or not math.isfinite(value):
@@ -500,6 +514,34 @@ class Sweep:
     def _tell(self, outcome: TrialOutcome) -> None:
         if self.on_trial is not None:
             self.on_trial(outcome)
+
+
+class _Interrupts:
+    """While a sweep runs (in the main thread), Ctrl+C / SIGINT stops its trials after
+    their current batch instead of raising in one thread; a second one kills them."""
+
+    def __init__(self, sweep: Sweep):
+        self.sweep, self.count, self._previous = sweep, 0, None
+
+    def __enter__(self) -> _Interrupts:
+        import signal
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.sweep.stop()
+        else:
+            self.sweep.kill()
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 @dataclass

@@ -119,6 +119,33 @@ def test_kill_9_of_the_coordinator_then_resume_keeps_the_finished_trials(iris):
     assert sum(t.state.name == "COMPLETE" for t in trials.values()) == 3
 
 
+def test_ctrl_c_stops_the_parallel_trials_and_queues_them_again(iris):
+    storage = f"sqlite:///{iris.with_suffix('.db')}"
+    sweep = kbuilder_process("sweep", iris, "--trials", 4, "--parallel", 2, "--storage",
+                             storage, "--study", "c", "--param", LR, "--epochs", 50,
+                             "--pruner", "none", cwd=iris.parent)
+
+    def both_running():
+        try:
+            trials = study_of(storage, "c").get_trials(deepcopy=False)
+        except Exception:
+            return False
+        return sum(t.state.name == "RUNNING" and "run_dir" in t.user_attrs
+                   for t in trials) == 2
+
+    wait_for(both_running, what="two running trials")
+    running = [t.params for t in study_of(storage, "c").get_trials() if t.state.name == "RUNNING"]
+    sweep.send_signal(signal.SIGINT)
+    out, _ = sweep.communicate(timeout=180)
+    assert sweep.returncode == 130, out
+    assert "run the same command again to resume" in out
+    trials = study_of(storage, "c").get_trials()
+    # Queued again: their values wait as the fixed parameters of new trials.
+    waiting = [t.system_attrs["fixed_params"] for t in trials if t.state.name == "WAITING"]
+    assert sorted(map(str, waiting)) == sorted(map(str, running))
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+
+
 def test_the_pruner_stops_a_clearly_worse_trial(iris):
     from kbuilder.graph.sweeps import SweepSpec, parse_range
     from kbuilder.runtime import sweep as engine
