@@ -141,6 +141,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     before = engine.counts(study)
     if before["complete"] + before["pruned"]:
         print(f"Resuming the study {name!r}: {_counts_text(before)}.")
+        saved = engine.study_plan(study)
+        if (saved.data, saved.training) != (data, training):
+            print(f"kbuilder: note: the study {name!r} keeps the data and training settings "
+                  "it started with; give a new --study name to sweep with other ones.",
+                  file=sys.stderr)
     print(f"Sweeping {', '.join(p.label(project.graph) for p in spec.params)} of "
           f"{args.project}: {spec.trials} trials, {args.parallel} at a time, on "
           f"{training.backend}; {spec.metric} is {spec.objective_direction}d "

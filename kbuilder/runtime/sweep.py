@@ -670,6 +670,9 @@ class SweepSnapshot:
         return found
 
 
+# (storage, study) -> (complete trials, importances, note): a view reads a study every few
+# seconds, and fANOVA (a random forest) is only worth redoing when a trial completed.
+_IMPORTANCES: dict[tuple[str, str], tuple[int, dict[str, float], str]] = {}
 _STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
            "WAITING": "waiting"}
 
@@ -702,7 +705,10 @@ def read_snapshot(storage_url: str, name: str, importances: bool = True) -> Swee
     found: dict[str, float] = {}
     note = ""
     complete = [r for r in rows if r.state == "complete"]
-    if importances and len(complete) >= 3:
+    cached = _IMPORTANCES.get((storage_url, name))
+    if importances and cached is not None and cached[0] == len(complete):
+        found, note = cached[1], cached[2]  # fANOVA again only when a trial completed
+    elif importances and len(complete) >= 3:
         try:
             import warnings
 
@@ -714,6 +720,8 @@ def read_snapshot(storage_url: str, name: str, importances: bool = True) -> Swee
             note = f"importances not available: {exc}"
     elif importances:
         note = "importances need 3 complete trials"
+    if importances:
+        _IMPORTANCES[(storage_url, name)] = (len(complete), found, note)
     return SweepSnapshot(name, plan.spec.metric, plan.spec.objective_direction,
                          plan.spec.trials, tuple(rows), best.number if best else None,
                          found, note)
