@@ -59,7 +59,6 @@ def swept(mlp_window, tmp_path):
     return window
 
 
-@pytest.mark.slow  # reads a study and computes fANOVA importances (~5-20 s)
 def test_the_sweep_tab_shows_the_trials_plots_and_a_trials_curves(swept, qtbot):
     window = swept
     page = window.sweep_page
@@ -87,7 +86,6 @@ def test_the_sweep_tab_shows_the_trials_plots_and_a_trials_curves(swept, qtbot):
     window.grab().save(str(SHOTS / "sweep_tab.png"))
 
 
-@pytest.mark.slow
 def test_applying_a_trials_values_is_one_undoable_edit(swept, qtbot):
     window = swept
     page = window.sweep_page
