@@ -14,8 +14,6 @@ import pytest
 from kbuilder import cli
 from kbuilder.graph.project import load_project
 
-pytestmark = pytest.mark.slow
-
 # Small and quick: 2 epochs of iris, only the learning rate varies (no new weight shapes,
 # so JAX's compilation cache serves every trial after the first).
 LR = "learning_rate=3e-3..3e-2:log"
@@ -58,6 +56,7 @@ def iris(tmp_path):
     return project
 
 
+@pytest.mark.slow
 def test_six_trials_two_at_a_time_and_a_joining_worker(iris, capsys):
     storage = f"sqlite:///{iris.with_suffix('.db')}"
     coordinator = kbuilder_process(
@@ -85,6 +84,7 @@ def test_six_trials_two_at_a_time_and_a_joining_worker(iris, capsys):
     assert runs[0].training["learning_rate"] == pytest.approx(best.params["learning_rate"])
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_coordinator_then_resume_keeps_the_finished_trials(iris):
     storage = f"sqlite:///{iris.with_suffix('.db')}"
     argv = ("sweep", iris, "--trials", 3, "--storage", storage, "--study", "k",
@@ -119,6 +119,7 @@ def test_kill_9_of_the_coordinator_then_resume_keeps_the_finished_trials(iris):
     assert sum(t.state.name == "COMPLETE" for t in trials.values()) == 3
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_parallel_trials_and_queues_them_again(iris):
     storage = f"sqlite:///{iris.with_suffix('.db')}"
     sweep = kbuilder_process("sweep", iris, "--trials", 4, "--parallel", 2, "--storage",
@@ -146,6 +147,7 @@ def test_ctrl_c_stops_the_parallel_trials_and_queues_them_again(iris):
     assert not [t for t in trials if t.state.name == "RUNNING"]
 
 
+@pytest.mark.slow
 def test_the_pruner_stops_a_clearly_worse_trial(iris):
     from kbuilder.graph.sweeps import SweepSpec, parse_range
     from kbuilder.runtime import sweep as engine
@@ -230,6 +232,7 @@ def postgres():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_two_worker_sweep_on_postgresql(iris, postgres, capsys):
     assert run("sweep", iris, "--trials", 2, "--parallel", 2, "--storage", postgres,
                "--study", "pg", "--param", LR, "--epochs", 1, "--pruner", "none") == 0
