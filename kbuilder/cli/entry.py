@@ -24,6 +24,7 @@ from kbuilder.cli.project import (
     add_new,
     add_templates,
 )
+from kbuilder.cli.sweep import add_sweep, add_sweep_worker
 from kbuilder.cli.training import add_evaluate, add_predict, add_runs, add_train
 
 
@@ -49,6 +50,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_runs,
     add_evaluate,
     add_predict,
+    add_sweep,
+    add_sweep_worker,
     add_export,
     add_selftest,
 )

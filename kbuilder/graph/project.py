@@ -64,6 +64,7 @@ from kbuilder.graph.model import GRAPH_STYLES, NODE_KINDS, Graph
 from kbuilder.graph.npy import read_header
 from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
+from kbuilder.graph.sweeps import SweepError, SweepSpec
 from kbuilder.graph.text import found as _found
 from kbuilder.graph.text import plural
 from kbuilder.graph.text import quoted as _quote
@@ -104,6 +105,8 @@ class Project:
         runs: run history records (``RunRecord``; written with ``to_dict``).
         weights: node id -> that layer's weights, in Keras order.
         path: where the project was last saved or loaded from.
+        sweep: the hyperparameter sweep (search space and how to search), if any
+            (``kbuilder.graph.sweeps``; the file's optional ``sweep`` section).
 
     ``modified`` is true when the history is not at its clean point or ``dirty`` was set by
     a change that is not in the history (e.g. a training setting). ``disk`` is what the
@@ -121,6 +124,7 @@ class Project:
         runs: list[RunRecord] | None = None,
         weights: dict[str, list[np.ndarray]] | None = None,
         path: Path | None = None,
+        sweep: SweepSpec | None = None,
     ):
         self.graph = graph
         self.history = history if history is not None else History()
@@ -130,6 +134,7 @@ class Project:
         self.runs: list[RunRecord] = runs if runs is not None else []
         self.weights: dict[str, list[np.ndarray]] = weights if weights is not None else {}
         self.path = path
+        self.sweep: SweepSpec | None = sweep
         self.dirty = False
         self.disk: DiskState | None = None
 
@@ -398,6 +403,8 @@ def project_to_json(project: Project) -> dict[str, Any]:
         "training": project.training.to_dict(),
         "runs": [record.to_dict() for record in project.runs],
     }
+    if project.sweep is not None:
+        document["sweep"] = project.sweep.to_dict()
     return _jsonable(document, "")
 
 
@@ -792,6 +799,7 @@ class _ProjectRecord:
     training: TrainingSettings
     runs: list[RunRecord]
     built: Graph  # the validated graph, not yet handed to anyone
+    sweep: SweepSpec | None = None
 
 
 _MISSING: Any = object()
@@ -896,11 +904,17 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
     except ProjectFileError as exc:
         raise ProjectFileError(f"{source}: {exc.message}", param=exc.param) from None
 
+    sweep = None
+    if "sweep" in data:  # files from before sweeps have none
+        try:
+            sweep = SweepSpec.from_dict(r.object(data["sweep"], "sweep"))
+        except SweepError as exc:
+            r.fail("sweep", f"is not valid: {exc.message}", param=exc.param)
     built = _validate_graph(r, graph, positions)
     # Stale view entries (a block deleted after it was collapsed) are harmless: drop them.
     blocks = {node.id for _, node in built.walk() if node.kind == "block"}
     view["collapsed"] = [c for c in view.get("collapsed", []) if c in blocks]
-    return _ProjectRecord(graph, view, data_settings, training, runs, built)
+    return _ProjectRecord(graph, view, data_settings, training, runs, built, sweep)
 
 
 def _check_settings(r: _Reader, cls: Any, values: dict[str, Any], section: str) -> Any:
@@ -1342,4 +1356,5 @@ def _build_project(
         training=record.training,
         runs=record.runs,
         weights={node_id: list(arrays) for node_id, arrays in weights.items()},
+        sweep=record.sweep,
     )

@@ -8,6 +8,8 @@ regularizers, wrapped layers) are written as their constructor calls.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import functools
 import json
@@ -16,7 +18,7 @@ from typing import Any
 
 from kbuilder.graph.catalog.app_layers import APPLICATION_LAYERS
 from kbuilder.graph.catalog.kbuilder_layers import KBUILDER_LAYERS
-from kbuilder.graph.codegen.literals import CodegenError, literal, string
+from kbuilder.graph.codegen.literals import CodegenError, SourceCode, literal, string
 from kbuilder.graph.errors import UnknownLayerError
 from kbuilder.graph.model import to_snake_case
 
@@ -27,9 +29,31 @@ _SCALAR_TUPLES = frozenset({"kernel_size", "strides", "pool_size", "dilation_rat
 _MISSING = object()
 
 
+# Parameters written as code instead of their values, by layer name (a sweep script's
+# ``hp["dense.units"]``); set with ``params_as_code``.
+_AS_CODE: contextvars.ContextVar[dict[str, dict[str, str]] | None] = contextvars.ContextVar(
+    "params_as_code", default=None)
+
+
+@contextlib.contextmanager
+def params_as_code(by_layer: dict[str, dict[str, str]]) -> Any:
+    """While in this block, ``layer_expression`` writes the given parameters of the named
+    layers as the given code (always, in their place in the signature)."""
+    token = _AS_CODE.set(by_layer)
+    try:
+        yield
+    finally:
+        _AS_CODE.reset(token)
+
+
 def layer_expression(spec: Any, params: dict[str, Any], name: str | None) -> str:
     """``layers.Conv2D(32, 3, padding="same", name="conv2d")``."""
     kept = _essential_params(spec.class_name, params)
+    code = (_AS_CODE.get() or {}).get(name) if name is not None else None
+    if code:
+        order = {p.name: i for i, p in enumerate(spec.params)}
+        kept = dict(sorted({**kept, **{k: SourceCode(v) for k, v in code.items()}}.items(),
+                           key=lambda kv: order.get(kv[0], len(order))))
     return _render_layer(spec, kept, name)
 
 

@@ -19,8 +19,15 @@ class CodegenError(GraphError):
 
 
 
+class SourceCode(str):
+    """Code written as it is where a value would be (``hp["dense.units"]`` in a sweep
+    script)."""
+
+
 def literal(value: Any) -> str:
     """Python source for a JSON-like value (tuples stay tuples)."""
+    if isinstance(value, SourceCode):
+        return str(value)
     if value is None or isinstance(value, bool | int):
         return repr(value)
     if isinstance(value, float):

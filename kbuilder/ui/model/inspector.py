@@ -48,6 +48,7 @@ from kbuilder.graph.freezing import (
 from kbuilder.graph.model import UNSET, Graph, Node
 from kbuilder.graph.text import plural
 from kbuilder.ui.document import QtDocument
+from kbuilder.ui.model.canvas.node_item import SWEPT_COLOR
 from kbuilder.ui.model.canvas.scene import count_text, layer_count
 from kbuilder.ui.model.param_editors import (
     QtChoice,
@@ -57,6 +58,7 @@ from kbuilder.ui.model.param_editors import (
     parse_shape,
     show_literal,
 )
+from kbuilder.ui.shell.sweep_range import sweepable
 
 ADVANCED_KINDS = frozenset({"initializer", "regularizer", "constraint", "dtype"})
 ADVANCED_NAMES = frozenset({"trainable", "lora_rank", "lora_alpha", "quantization_config"})
@@ -472,7 +474,7 @@ class QtInspector(QScrollArea):
             row = QtParamRow(p.name, editor,
                              lambda v, p=p: catalog.validate_param(spec, p.name, v),
                              resettable=not p.required)
-            self._add_row(form, row, p.doc)
+            self._add_row(form, row, p.doc, p.kind)
         if advanced:
             toggle = QToolButton()
             toggle.setText("Advanced settings")
@@ -489,7 +491,7 @@ class QtInspector(QScrollArea):
                 row = QtParamRow(p.name, editor_for(p),
                                  lambda v, p=p: catalog.validate_param(spec, p.name, v),
                                  resettable=not p.required)
-                self._add_row(adv_form, row, p.doc)
+                self._add_row(adv_form, row, p.doc, p.kind)
             self._advanced.hide()
             layout.addWidget(self._advanced)
 
@@ -579,9 +581,16 @@ class QtInspector(QScrollArea):
         self.network_dialog = dialog
         return dialog
 
-    def _add_row(self, form: QFormLayout, row: QtParamRow, doc: str) -> None:
+    def _add_row(self, form: QFormLayout, row: QtParamRow, doc: str,
+                 kind: str | None = None) -> None:
         label = _label(row.name, doc)
         row.label = label
+        label.setProperty("doc", doc)
+        if kind is not None and sweepable(kind):
+            # Right-click the name: sweep this parameter (a range in the project's sweep).
+            label.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            label.customContextMenuRequested.connect(
+                lambda pos, n=row.name, lab=label: self._sweep_menu(n, lab.mapToGlobal(pos)))
         if isinstance(row.editor, QtNestedLayerEditor):
             # A wrapped layer's own form needs the whole width: label above, form below.
             form.addRow(label)
@@ -611,6 +620,79 @@ class QtInspector(QScrollArea):
             return
         graph, nid = self.graph, node.id
         self.doc.edit(lambda: SetParamCommand(graph, nid, name, UNSET))
+
+    # ------------------------------------------------------------------ sweeps
+    def _sweep_menu(self, name: str, where: Any) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        node = self._node()
+        if node is None or self.doc is None:
+            return
+        menu = QMenu(self)
+        menu.addAction("Sweep this parameter…", lambda: self.ask_sweep(name))
+        if self._swept(name) is not None:
+            menu.addAction("Stop sweeping it", lambda: self.set_sweep(name, None))
+        menu.popup(where)
+
+    def _swept(self, name: str) -> Any:
+        node = self._node()
+        sweep = self.doc.project.sweep if self.doc is not None else None
+        if node is None or sweep is None:
+            return None
+        return sweep.find(self.graph.layer_owner(node.id).id if self.graph else node.id, name)
+
+    def ask_sweep(self, name: str) -> bool:
+        """Ask the range of parameter ``name`` and put it in the project's sweep."""
+        from kbuilder.graph import catalog
+        from kbuilder.ui.shell import sweep_range
+
+        node = self._node()
+        if node is None or self.graph is None:
+            return False
+        owner = self.graph.layer_owner(node.id)
+        spec = catalog.get(owner.class_name or "")
+        param = next(p for p in spec.params if p.name == name)
+        made = sweep_range.ask_range(self, owner.id, param,
+                                     owner.params.get(name, self._default(name)),
+                                     self._swept(name))
+        return made is not None and self.set_sweep(name, made)
+
+    def set_sweep(self, name: str, param: Any) -> bool:
+        """Sweep parameter ``name`` with the range ``param`` (``None``: stop sweeping it),
+        as one undoable edit of the project's sweep."""
+        from kbuilder.graph.sweeps import SetSweepCommand, SweepSpec
+
+        node = self._node()
+        if node is None or self.doc is None or self.graph is None:
+            return False
+        owner = self.graph.layer_owner(node.id)
+        project = self.doc.project
+        sweep = project.sweep or SweepSpec()
+        if param is None:
+            new, text = sweep.without(owner.id, name), f"stop sweeping {name} of {node.name}"
+        else:
+            new, text = sweep.with_param(param), f"sweep {name} of {node.name}"
+        return self.doc.edit(lambda: SetSweepCommand(project, new, text)) is not None
+
+    def _mark_swept(self) -> None:
+        """Swept parameters' names in violet, their ranges in the tooltip."""
+        from kbuilder.graph.sweeps import range_text
+
+        for name, row in self.rows.items():
+            if row.label is None:
+                continue
+            swept = self._swept(name)
+            doc = row.label.property("doc") or ""
+            if swept is None:
+                row.label.setText(name)
+                row.label.setStyleSheet("")
+                tip = html.escape(doc)
+            else:
+                row.label.setText(f"{name} ⟳")
+                row.label.setStyleSheet(f"color: {SWEPT_COLOR}; font-weight: 600")
+                tip = (f"<b>Swept: {html.escape(range_text(swept))}</b> (right-click to "
+                       f"change)<br>{html.escape(doc)}")
+            row.label.setToolTip(f"<div style='max-width: 380px'>{tip}</div>" if tip else "")
 
     def _call_option(self, name: str, combo: QComboBox) -> None:
         node = self._node()
@@ -659,6 +741,7 @@ class QtInspector(QScrollArea):
             blocked = combo.blockSignals(True)
             combo.setCurrentIndex(max(index, 0))
             combo.blockSignals(blocked)
+        self._mark_swept()
         self._show_result(result)
 
     def _default(self, name: str) -> Any:

@@ -46,6 +46,7 @@ from kbuilder.ui.shell.dialogs import (
 from kbuilder.ui.shell.gallery import QtGallery
 from kbuilder.ui.shell.window_actions import WindowActions
 from kbuilder.ui.shell.window_files import WindowFiles
+from kbuilder.ui.sweep.sweep_page import QtSweepPage
 from kbuilder.ui.train.train_page import QtTrainPage
 
 APP_NAME = "kbuilder"
@@ -143,6 +144,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         self.data_page = QtDataPage(self)
         self.train_page = QtTrainPage(self)
         self.results_page = QtResultsPage(self)
+        self.sweep_page = QtSweepPage(self)
         self.workspace = QTabWidget(self)
         self.workspace.setObjectName("workspace")
         self.workspace.setDocumentMode(True)
@@ -151,6 +153,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
             (self.data_page, "Data", "Choose the data and check it against the model"),
             (self.train_page, "Train", "Train the model and watch it learn"),
             (self.results_page, "Results", "Compare runs, evaluate and export"),
+            (self.sweep_page, "Sweep", "Search the best settings (Optuna trials)"),
         ):
             index = self.workspace.addTab(page, label)
             self.workspace.setTabToolTip(index, tip)
@@ -183,6 +186,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         e.selection_changed.connect(self._on_selection)
         e.graph_changed.connect(self._on_selection)
         e.graph_changed.connect(self._update_actions)
+        e.graph_changed.connect(self._mark_swept)  # a block opened: its nodes are new items
         e.view.zoom_changed.connect(lambda z: self._zoom_label.setText(f"{z * 100:.0f}%"))
         self.palette.add_requested.connect(self._add_from_palette)
         self.inspector.open_block_requested.connect(e.enter_block)
@@ -317,7 +321,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         finally:
             QApplication.restoreOverrideCursor()
         for view in (self.editor, self.inspector, self.summary, self.code_view,
-                     self.data_page, self.train_page, self.results_page):
+                     self.data_page, self.train_page, self.results_page, self.sweep_page):
             view.set_document(self.doc)
         if old is not None:
             old.close()
@@ -328,6 +332,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         # to the canvas the user will see, not to the size it had while hidden.
         self.model_page.settle()
         self.editor.restore_view(project.view)
+        self._mark_swept()
         self.gallery.set_can_go_back(True)
         self._update_title()
         self._update_actions()
@@ -441,7 +446,15 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
             self.inspector.show_node(None, None, len(ids))
         self._update_actions()
 
+    def _mark_swept(self) -> None:
+        """Mark the nodes with swept parameters on the canvas (the sweep is an edit)."""
+        from kbuilder.graph.sweeps import swept_by_node
+
+        if self.doc is not None:
+            self.editor.scene.set_swept(swept_by_node(self.doc.project.sweep, self.doc.graph))
+
     def _on_history_changed(self) -> None:
+        self._mark_swept()
         self._update_title()
         self._update_actions()
         self._update_model_label()

@@ -18,7 +18,8 @@ def _classes(graph):
 @pytest.mark.parametrize("name, scaling", [
     ("pretrained_classifier", []),  # MobileNetV3Small rescales its pixels itself
     ("pretrained_classifier:MobileNetV2", ["Rescaling"]),  # to [-1, 1]
-    ("pretrained_classifier:DenseNet121", ["Rescaling", "Normalization"]),  # ImageNet stats
+    ("pretrained_classifier:DenseNet121", ["Normalization"]),  # ImageNet's mean and std
+    ("pretrained_classifier:ResNet50", ["Dense"]),  # caffe: RGB -> BGR, means subtracted
 ])
 def test_each_family_gets_its_own_pixel_scaling_and_a_frozen_network(name, scaling):
     graph = get_template(name).build()
@@ -57,5 +58,5 @@ def test_its_code_builds_the_network_with_keras_applications_frozen():
     code = generate_model_code(get_template("pretrained_classifier:MobileNetV2").build())
     assert "keras.applications.MobileNetV2(" in code and 'weights="imagenet"' in code
     assert "mobilenetv2_1_00_224_network.trainable = False" in code
-    assert "mobilenetv2_1_00_224_network(rescaling, training=False)" in code
+    assert "mobilenetv2_1_00_224_network(preprocess_tf, training=False)" in code
     assert "layers.Conv2D" not in code  # one call, not the network's layers

@@ -36,6 +36,9 @@ BADGE_FONT = QFont("Sans Serif", 8)
 BADGE_FONT.setBold(True)
 
 
+SWEPT_COLOR = "#8b5cf6"  # the mark of swept parameters (canvas and inspector)
+
+
 @dataclass(frozen=True)
 class PortInfo:
     """What the node shows of one input port."""
@@ -101,6 +104,8 @@ class QtNodeItem(QGraphicsRectItem):
         self.setRect(self._rect.adjusted(-8, -20, 8, 20))
         self.setPen(Qt.PenStyle.NoPen)
         self._text_dirty = True
+        self._swept = ""  # the swept parameters' ranges, as text ("" when none)
+        self._tooltip = ""
         self.badge = QtBadgeItem(self)
         self.badge.setPos(WIDTH / 2 - 3, -HEIGHT / 2 + 3)
         self.badge.hide()
@@ -198,8 +203,24 @@ class QtNodeItem(QGraphicsRectItem):
             self.badge.update()
         else:
             self.badge.hide()
-        self.setToolTip(tooltip)
+        self._tooltip = tooltip
+        self._show_tooltip()
         self._text_changed()
+
+    @property
+    def swept(self) -> str:
+        return self._swept
+
+    def set_swept(self, text: str) -> None:
+        """Mark the node as having swept parameters (``text``: their ranges; "" clears)."""
+        if text != self._swept:
+            self._swept = text
+            self._show_tooltip()
+            self.update()
+
+    def _show_tooltip(self) -> None:
+        self.setToolTip(self._tooltip + (f"\nSwept in the sweep: {self._swept}"
+                                         if self._swept else ""))
 
     def _text_changed(self) -> None:
         # Eliding is done when painted: most nodes of a large graph are off screen.
@@ -266,6 +287,12 @@ class QtNodeItem(QGraphicsRectItem):
         is_io = self.kind in ("input", "output")
         radius = 16.0 if is_io else 6.0
         painter.drawRoundedRect(rect, radius, radius)
+        if self._swept:  # a dashed violet outline: some of its parameters are swept
+            painter.save()
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(QColor(SWEPT_COLOR), 1.6, Qt.PenStyle.DashLine))
+            painter.drawRoundedRect(rect.adjusted(-3.5, -3.5, 3.5, 3.5), radius + 3, radius + 3)
+            painter.restore()
         # The category accent, clipped to the rounded outline.
         painter.save()
         clip = QPainterPath()

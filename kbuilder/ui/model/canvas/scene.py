@@ -296,6 +296,11 @@ class QtGraphScene(QGraphicsScene):
         item.set_frozen(frozen)
         item.set_result(text, details, status, message, self._node_tooltip(node, result))
 
+    def set_swept(self, swept: dict[str, str]) -> None:
+        """Mark the nodes whose parameters a sweep varies (node id -> their ranges)."""
+        for node_id, item in self.nodes.items():
+            item.set_swept(swept.get(node_id, ""))
+
     def _is_unconnected(self, node: Node) -> bool:
         """A required input that is not connected yet: a to-do, not a mistake."""
         assert self.graph is not None

@@ -1,0 +1,1 @@
+"""The Sweep tab: a hyperparameter sweep of the project and what its study holds."""
