@@ -270,11 +270,13 @@ class WindowFiles:
     def check_disk(self) -> None:
         """Merge the runs another program recorded in the project's file; say when it
         changed the model there too (the next save asks before overwriting)."""
+        project = self.project
+        if project is None or project.path is None:
+            return  # nothing on disk (and the project module, with NumPy, stays unloaded)
         from kbuilder.graph.errors import ProjectFileError
         from kbuilder.graph.project import changed_on_disk, disk_changes, file_stamp, merge_runs
 
-        project = self.project
-        if project is None or project.path is None or not changed_on_disk(project):
+        if not changed_on_disk(project):
             return
         stamp = file_stamp(project.path)
         if stamp == self._disk_seen:
