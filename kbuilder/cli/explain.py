@@ -112,7 +112,7 @@ def describe(record: Any) -> list[str]:
                      f"completeness error {record.completeness_error:.3g}.")
     if record.targets:
         lines.append("Explained classes: " + ", ".join(record.target_names[:10])
-                     + (" ..." if len(record.targets) > 10 else "") + f" ({record.metric}).")
+                     + (" ..." if len(record.targets) > 10 else "") + f" (score: {record.score}).")
     if record.method == "permutation":
         lines.append(f"{record.metric} without shuffling: {record.metric_value:.4g}; "
                      f"{record.repeats} shuffles per feature (seed {record.seed}).")

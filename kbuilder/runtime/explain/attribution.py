@@ -10,8 +10,9 @@ which.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,9 +37,13 @@ class Scoring:
 
     probabilities: bool  # log-probability of the class (else the raw output unit)
     sigmoid: bool  # one unit, the second class's probability
+    logits: bool = False  # the output's softmax/sigmoid is taken off: the class's logit
 
     @property
     def name(self) -> str:
+        if self.logits:
+            return "the class's logit (the output before its " + \
+                ("sigmoid)" if self.sigmoid else "softmax)")
         return "log-probability of the class" if self.probabilities else "the output unit"
 
     def score(self, outputs: Any, targets: np.ndarray) -> Any:
@@ -46,6 +51,9 @@ class Scoring:
         import keras
 
         ops = keras.ops
+        if self.logits and self.sigmoid:  # class 1: z, class 0: -z (its logit)
+            t = ops.convert_to_tensor(2.0 * targets.astype("float32") - 1.0)
+            return ops.sum(t * ops.reshape(outputs, (-1,)))
         if self.sigmoid:
             p = ops.reshape(outputs, (-1,))
             t = ops.convert_to_tensor(targets.astype("float32"))
@@ -68,6 +76,27 @@ def scoring_for(outputs: np.ndarray) -> Scoring:
     return Scoring(in_unit and bool(np.allclose(flat.sum(axis=1), 1, atol=1e-3)), False)
 
 
+@contextlib.contextmanager
+def output_logits(model: Any, scoring: Scoring) -> Iterator[Scoring]:
+    """While inside, the model's first output is its logits when it ends in a layer with a
+    softmax or sigmoid activation (taken off for the while): Grad-CAM and integrated
+    gradients explain the class's logit, as Grad-CAM's authors do, not a saturating
+    probability. Yields the scoring to use (unchanged when nothing is taken off)."""
+    import keras
+
+    layer = getattr(getattr(model.outputs[0], "_keras_history", None), "operation", None)
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", "")
+    if not scoring.probabilities or name not in ("softmax", "sigmoid"):
+        yield scoring
+        return
+    layer.activation = keras.activations.linear
+    try:
+        yield replace(scoring, probabilities=False, logits=True)
+    finally:
+        layer.activation = activation
+
+
 def predicted_targets(outputs: np.ndarray) -> np.ndarray:
     """The predicted class (output unit) of each sample."""
     flat = np.asarray(outputs).reshape(len(outputs), -1)
@@ -78,6 +107,8 @@ def predicted_targets(outputs: np.ndarray) -> np.ndarray:
 
 def target_values(outputs: np.ndarray, targets: np.ndarray, scoring: Scoring) -> np.ndarray:
     flat = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    if scoring.sigmoid and scoring.logits:
+        return np.where(targets == 1, flat[:, 0], -flat[:, 0])
     if scoring.sigmoid:
         return np.where(targets == 1, flat[:, 0], 1 - flat[:, 0])
     return flat[np.arange(len(flat)), targets]

@@ -37,7 +37,8 @@ def _model(request: Any) -> tuple[Any, str]:
         from kbuilder.runtime.training import _load_weights
 
         return (build_model(Graph.from_dict(graph), _load_weights(request.weights_path)),
-                "the project's current weights")
+                "the project's current weights" if request.weights_path
+                else "the project's model, freshly initialised (no weights yet)")
     from kbuilder.runtime.inference import load_trained_model
 
     return (load_trained_model(request.model_path, compile=False),
@@ -145,12 +146,20 @@ def _gradients(request: p.StartExplanation, model: Any, out: Path) -> Explanatio
         raise attr.ExplainError(f"The model has {max(width, 2)} classes (output units); "
                                 f"class {int(targets.max())} does not exist.")
     names = samples.class_names or [str(k) for k in range(max(width, 2))]
-    files: dict[str, str] = {}
     common = dict(backend=_backend(), samples=n, data=samples.words,
                   description=DESCRIPTIONS[request.method], targets=targets.tolist(),
                   target_names=[names[t] if t < len(names) else str(t) for t in targets],
                   scores=attr.target_values(outputs, targets, scoring).tolist())
     images = xs[0].ndim == 4 and len(xs) == 1
+    with attr.output_logits(model, scoring) as explained:
+        return _by_gradients(request, model, out, xs, targets, explained, images, samples,
+                             common)
+
+
+def _by_gradients(request: p.StartExplanation, model: Any, out: Path, xs: list[np.ndarray],
+                  targets: np.ndarray, scoring: attr.Scoring, images: bool,
+                  samples: Samples, common: dict[str, Any]) -> Explanation:
+    files: dict[str, str] = {}
     if request.method == "gradcam":
         layer = attr.gradcam_layer(model, request.layer)
         raw, maps = attr.gradcam(model, xs, targets, scoring, layer)
@@ -160,7 +169,7 @@ def _gradients(request: p.StartExplanation, model: Any, out: Path) -> Explanatio
         if images:
             files.update(_overlays(out, "gradcam", xs[0], maps))
         return Explanation(method="gradcam", layer=layer.name, files=files,
-                           baseline=None, steps=None, **common, metric=scoring.name)
+                           baseline=None, steps=None, **common, score=scoring.name)
     if request.method == "saliency":
         values = attr.saliency(model, xs, targets, scoring)
         error = None
@@ -183,7 +192,7 @@ def _gradients(request: p.StartExplanation, model: Any, out: Path) -> Explanatio
         files["table"] = str(out / f"{stem}.csv")
     return Explanation(method=request.method, baseline=baseline, steps=steps,
                        completeness_error=error, features=features, importance=importance,
-                       files=files, **common, metric=scoring.name)
+                       files=files, **common, score=scoring.name)
 
 
 def _overlays(out: Path, stem: str, images: np.ndarray, maps: np.ndarray) -> dict[str, str]:
@@ -295,7 +304,7 @@ def _activation_picture(value: np.ndarray, kind: str) -> np.ndarray | None:
     """One sample's output as a picture: a grid of feature maps, a heat map of a
     sequence (steps down, features across) or a strip of a vector."""
     if kind == "image":
-        return np.nan_to_num(pictures.grid(value), nan=0.0)
+        return pictures.grid(value)
     if kind == "sequence":
         return pictures.scaled(value)
     if kind == "vector":

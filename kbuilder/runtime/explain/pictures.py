@@ -11,12 +11,19 @@ _RAMP = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98],
                   [253, 231, 37]], dtype=np.float64)
 
 
+# NaN (the gaps between feature maps) is drawn light grey.
+GAP_GREY = 200
+
+
 def colour(values: np.ndarray) -> np.ndarray:
-    """Values in 0..1 as uint8 RGB along the ramp."""
+    """Values in 0..1 as uint8 RGB along the ramp (NaN light grey)."""
+    gaps = np.isnan(values)
     v = np.clip(np.nan_to_num(values), 0, 1) * (len(_RAMP) - 1)
     low = np.floor(v).astype(int).clip(0, len(_RAMP) - 2)
     f = (v - low)[..., None]
-    return (_RAMP[low] * (1 - f) + _RAMP[low + 1] * f).round().astype(np.uint8)
+    rgb = (_RAMP[low] * (1 - f) + _RAMP[low + 1] * f).round().astype(np.uint8)
+    rgb[gaps] = GAP_GREY
+    return rgb
 
 
 def scaled(values: np.ndarray) -> np.ndarray:

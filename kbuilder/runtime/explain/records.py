@@ -49,6 +49,7 @@ class Explanation:
     targets: list[int] = field(default_factory=list)
     target_names: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)  # the model's output for each target
+    score: str | None = None  # what is differentiated, e.g. "the class's logit (...)"
     layer: str | None = None
     baseline: str | None = None
     steps: int | None = None

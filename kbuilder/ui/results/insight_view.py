@@ -50,6 +50,7 @@ class QtInsightView(QWidget):
         super().__init__(parent)
         self.record: RunRecord | None = None
         self.model_path: str | None = None
+        self.project: Any = None  # the open project: its graph and current weights
         self.images = False
         self.last_action: str | None = None  # shown again for another run
         self.result: Any = None  # the last Explained/ActivationsReady
@@ -72,6 +73,12 @@ class QtInsightView(QWidget):
         self.sample.setToolTip("The sample of the run's test split (1 is the first, as in "
                                "the Evaluation tab's samples)")
         controls.addWidget(self.sample)
+        self.weights = QComboBox(self)
+        self.weights.addItems(["Run's trained weights", "Project's current weights"])
+        self.weights.setToolTip("Whose weights the node's output is computed with: the "
+                                "selected run's trained model, or the project's graph as it "
+                                "is now in the Model tab with its current weights")
+        controls.addWidget(self.weights)
         layout.addLayout(controls)
         buttons = QHBoxLayout()
         self.output_button = QPushButton("Show Output", self)
@@ -107,9 +114,11 @@ class QtInsightView(QWidget):
 
     # ================================================================ the run
     def set_run(self, record: RunRecord | None, model_path: str | None,
-                layer_names: list[str], images: bool) -> None:
+                layer_names: list[str], images: bool, project: Any = None) -> None:
         """Look into ``record``'s model at ``model_path`` (None: it has none);
-        ``layer_names``: the nodes to offer; ``images``: the model takes images."""
+        ``layer_names``: the nodes to offer; ``images``: the model takes images;
+        ``project``: the open project (for its current weights)."""
+        self.project = project
         same = record is not None and self.record is not None and \
             record.run_id == self.record.run_id and model_path == self.model_path
         self.record, self.model_path, self.images = record, model_path, images
@@ -159,8 +168,13 @@ class QtInsightView(QWidget):
         out = self._folder(action)
         data = dict(record.data or {})
         first = self.sample.value() - 1
-        if action == "output":
+        if action == "output" and self.weights.currentIndex() == 1 and self.project:
             request: p.Message = p.StartActivations(
+                record.run_id, self.layer.currentText(), str(out), None,
+                self.project.graph.to_dict(), self._project_weights(), data=data,
+                samples=1, first=first)
+        elif action == "output":
+            request = p.StartActivations(
                 record.run_id, self.layer.currentText(), str(out), path, data=data,
                 samples=1, first=first)
         elif action == "why":
@@ -176,6 +190,20 @@ class QtInsightView(QWidget):
         self.job.start(request, backend)
         self._enable()
         return True
+
+    def _project_weights(self) -> str | None:
+        """The project's current weights as the ``.npz`` a worker builds a graph with
+        (``node_id/index`` keys, as training's initial weights); None without weights."""
+        weights = getattr(self.project, "weights", None)
+        if not weights:
+            return None
+        import numpy as np
+
+        path = self._folder("weights") / "weights.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **{f"{node_id}/{i}": a for node_id, arrays in weights.items()
+                          for i, a in enumerate(arrays)})
+        return str(path)
 
     def _folder(self, action: str) -> Path:
         if self._scratch is None:
@@ -228,8 +256,8 @@ class QtInsightView(QWidget):
                  "permutation": "Permutation importance", "saliency": "Saliency"}[e.method]
         parts = [f"{words} on {e.backend}, {e.data}"]
         if e.target_names:
-            parts.append(f"class {e.target_names[0]} (score: {e.metric}, "
-                         f"{e.scores[0]:.3f})")
+            parts.append(f"class {e.target_names[0]} (output {e.scores[0]:.3f}; score "
+                         f"explained: {e.score})")
         if e.layer:
             parts.append(f"layer {e.layer}")
         if e.baseline:

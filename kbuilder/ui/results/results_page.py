@@ -543,7 +543,8 @@ class QtResultsPage(QWidget):
         graph = self.doc.project.graph if self.doc is not None else None
         names = [n.name for n in graph.nodes if n.kind != "input"] if graph else []
         self.insight.set_run(record, model_path(record, self._project_path()) if record
-                             else None, names, record is not None and _takes_images(record))
+                             else None, names, record is not None and _takes_images(record),
+                             self.doc.project if self.doc is not None else None)
 
     def _show_evaluation(self, record: RunRecord, label: str) -> None:
         evaluations = record.evaluations or []

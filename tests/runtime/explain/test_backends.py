@@ -21,10 +21,11 @@ from kbuilder.runtime.inference import load_trained_model
 model = load_trained_model(sys.argv[1], compile=False)
 x = np.load(sys.argv[2])
 outputs = a._predict(model, [x])
-scoring, targets = a.scoring_for(outputs), a.predicted_targets(outputs)
-raw, maps = a.gradcam(model, [x], targets, scoring, a.gradcam_layer(model, None))
-ig, error = a.integrated_gradients(model, [x], targets, scoring, 16)
-sal = a.saliency(model, [x], targets, scoring)
+targets = a.predicted_targets(outputs)
+with a.output_logits(model, a.scoring_for(outputs)) as scoring:  # as the worker does
+    raw, maps = a.gradcam(model, [x], targets, scoring, a.gradcam_layer(model, None))
+    ig, error = a.integrated_gradients(model, [x], targets, scoring, 16)
+    sal = a.saliency(model, [x], targets, scoring)
 np.savez(sys.argv[3], raw=raw, maps=maps, ig=ig[0], sal=sal[0], error=error,
          targets=targets, outputs=outputs)
 """
