@@ -1,8 +1,10 @@
 """Tiny models that really learned, for the explanation tests: trained once per session
 in a JAX subprocess (a few seconds) and saved as ``.keras`` with their data.
 
-- ``square``: 12x12 grey images of noise with one bright 3x3 square; the class is the
-  quadrant the square is in (4 classes). A CNN with a last convolution ``last_conv``.
+- ``square``: 12x12 grey images of dark noise; class 0 has no square, class 1 a bright
+  3x3 square in the left half, class 2 one in the right half. A small CNN (a
+  convolution, a strided one, ``last_conv``, global average pooling, softmax); the
+  saved samples all have a square.
 - ``table``: a CSV of five numeric columns ``c0``..``c4`` and a label ``y`` decided by
   ``c2`` alone (``y = c2 > 0``). An MLP on the five columns.
 """
@@ -17,37 +19,39 @@ from pathlib import Path
 SIZE = 12
 SQUARE = 3
 
-SCRIPT = r'''
+SCRIPT = r"""
 import os, sys
 os.environ["KERAS_BACKEND"] = "jax"
 import numpy as np, keras
-out = sys.argv[1]
+out, size, s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
 
-def squares(n, size=%(size)d, s=%(square)d):
-    x = rng.uniform(0, 0.3, (n, size, size, 1)).astype("float32")
-    y = rng.integers(0, 4, n)
-    corners = rng.integers(0, size // 2 - s + 1, (n, 2))
-    rows = corners[:, 0] + (y // 2) * (size // 2)
-    cols = corners[:, 1] + (y %% 2) * (size // 2)
-    for i in range(n):
+def squares(n):
+    # class 0: no square; 1: a square in the left half; 2: in the right half
+    x = rng.uniform(0, 0.2, (n, size, size, 1)).astype("float32")
+    y = rng.integers(0, 3, n)
+    rows = rng.integers(0, size - s + 1, n)
+    cols = rng.integers(0, size // 2 - s + 1, n) + np.maximum(y - 1, 0) * (size // 2)
+    for i in np.flatnonzero(y):
         x[i, rows[i]:rows[i] + s, cols[i]:cols[i] + s, 0] = 1.0
     return x, y, np.stack([rows, cols], axis=1)
 
 x, y, where = squares(1200)
-inp = keras.Input((%(size)d, %(size)d, 1), name="image")
+inp = keras.Input((size, size, 1), name="image")
 h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp)
-h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="last_conv")(h)
-h = keras.layers.Flatten(name="flatten")(h)
-o = keras.layers.Dense(4, activation="softmax", name="classes")(h)
+h = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="down")(h)
+h = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="last_conv")(h)
+h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
+o = keras.layers.Dense(3, activation="softmax", name="classes")(h)
 model = keras.Model(inp, o)
-model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-model.fit(x[:1000], y[:1000], epochs=6, batch_size=32, verbose=0)
+model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+model.fit(x[:1000], y[:1000], epochs=8, batch_size=32, verbose=0)
 acc = model.evaluate(x[1000:], y[1000:], verbose=0)[1]
 model.save(os.path.join(out, "square.keras"))
-np.savez(os.path.join(out, "square.npz"), x=x[1000:1016], where=where[1000:1016],
-         y=y[1000:1016])
+keep = np.flatnonzero(y[1000:] > 0)[:16] + 1000  # images with a square
+np.savez(os.path.join(out, "square.npz"), x=x[keep], where=where[keep], y=y[keep])
 
 t = rng.normal(size=(800, 5)).astype("float32")
 label = (t[:, 2] > 0).astype("int64")
@@ -64,13 +68,14 @@ mlp.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
 mlp.fit(t, label, epochs=8, batch_size=32, verbose=0)
 mlp.save(os.path.join(out, "table.keras"))
 print(acc, mlp.evaluate(t, label, verbose=0)[1])
-''' % {"size": SIZE, "square": SQUARE}
+"""
 
 
 def train(folder: Path) -> tuple[float, float]:
     """Train and save both models into ``folder``; their test and train accuracy."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(folder)], env=env,
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(folder), str(SIZE), str(SQUARE)],
+                          env=env,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     square, table = (float(v) for v in done.stdout.split()[-2:])
@@ -106,3 +111,12 @@ def square_shares(maps, where):
         box = m[max(r - 1, 0):r + SQUARE + 1, max(c - 1, 0):c + SQUARE + 1]
         shares.append(float(box.sum()) / total if total > 0 else 0.0)
     return np.array(shares)
+
+
+def half_shares(maps, where):
+    """Per map, the share of its mass in the half (left or right) its square is in."""
+    import numpy as np
+
+    half = SIZE // 2
+    return np.array([float(m[:, (c // half) * half:(c // half + 1) * half].sum())
+                     / max(float(m.sum()), 1e-12) for m, (_, c) in zip(maps, where, strict=True)])
