@@ -8,6 +8,8 @@ import numpy as np
 
 from kbuilder.runtime.explain.attribution import ExplainError
 
+BATCH = 64  # samples computed together
+
 
 def find_layer(model: Any, name: str) -> Any:
     """The layer called ``name`` (a node's name is its layer's name in a built model)."""
@@ -29,10 +31,15 @@ def layer_outputs(model: Any, layer: Any, xs: list[np.ndarray]) -> np.ndarray:
         raise ExplainError(f"The layer '{layer.name}' is used more than once in the model, "
                            "so it has no single output to show; choose another node.") from None
     sub = keras.Model(model.inputs, output)
-    values = sub.predict(list(xs), verbose=0, batch_size=32)
-    if isinstance(values, list | tuple):
-        values = values[0]
-    return np.asarray(values)
+    # Called directly, not through predict: predict compiles a step for each new sub-model
+    # (most of the wait for one sample on JAX), a direct call runs the layers as they are.
+    parts = []
+    for start in range(0, len(xs[0]), BATCH):
+        values = sub([x[start:start + BATCH] for x in xs], training=False)
+        if isinstance(values, list | tuple):
+            values = values[0]
+        parts.append(np.asarray(keras.ops.convert_to_numpy(values)))
+    return np.concatenate(parts)
 
 
 def kind_of(shape: tuple[int, ...]) -> str:

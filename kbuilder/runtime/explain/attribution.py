@@ -282,11 +282,16 @@ def _in_order(tensors: list[Any], grad_of: list[bool]) -> list[Any]:
     return [next(moving) if g else next(fixed) for g in grad_of]
 
 
-def _predict(model: Any, xs: list[np.ndarray]) -> np.ndarray:
+def _predict(model: Any, xs: list[np.ndarray], batch: int = 1024) -> np.ndarray:
+    """The model's first output on ``xs``, called directly in batches (no compiled
+    predict step to build for a few samples)."""
     import keras
 
-    out = _model_call(model)([keras.ops.convert_to_tensor(x) for x in xs])
-    return np.asarray(keras.ops.convert_to_numpy(out))
+    call = _model_call(model)
+    parts = [np.asarray(keras.ops.convert_to_numpy(
+        call([keras.ops.convert_to_tensor(np.asarray(x[start:start + batch])) for x in xs])))
+        for start in range(0, len(xs[0]), batch)]
+    return np.concatenate(parts)
 
 
 def _log_scores(outputs: np.ndarray, targets: np.ndarray, scoring: Scoring) -> np.ndarray:

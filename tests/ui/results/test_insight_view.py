@@ -75,3 +75,32 @@ def test_a_nodes_output_and_why_this_class(inside, qtbot, tmp_path):
     assert view.job.busy
     qtbot.waitUntil(lambda: not view.job.busy, timeout=180_000)
     assert view.result.run_id == other.run_id and view.result.explanation["method"] == "gradcam"
+
+
+@pytest.mark.slow
+def test_a_table_models_why_and_feature_importance(window, run_folder, qtbot):
+    from tests.ui.trained_runs import trained_table_project
+
+    project, _ = trained_table_project(run_folder)
+    window.set_project(project)
+    window._show_page(window.results_page)
+    page = window.results_page
+    page.ensure_built()
+    page.tabs.setCurrentWidget(page.insight)
+    view = page.insight
+    try:
+        assert view.importance_button.isVisibleTo(view)  # a table: importance offered
+        press(view.why_button, view, qtbot)
+        e = view.result.explanation
+        assert e["method"] == "integrated-gradients", view.caption.text()
+        assert e["baseline"].startswith("zeros") and e["steps"] == 32
+        assert "baseline zeros" in view.caption.text() and "32 steps" in view.caption.text()
+        assert len(e["features"]) == len(e["importance"]) >= 2
+        press(view.importance_button, view, qtbot)
+        e = view.result.explanation
+        assert e["method"] == "permutation" and "validation split" in e["data"]
+        assert len(e["features"]) >= 2 and e["metric"] == "accuracy"
+        assert view.pictures.currentWidget() is view.plot_widget
+        window.grab().save(str(SCREENSHOTS / "inside_feature_importance.png"))
+    finally:
+        page.shutdown_workers()
