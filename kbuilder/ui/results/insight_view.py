@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -107,6 +108,8 @@ class QtInsightView(QWidget):
         self.picture = QLabel(self.pictures)
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.picture.setMinimumSize(240, 240)
+        # The pixmap is scaled to the room there is; it must not claim the caption's.
+        self.picture.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.pictures.addWidget(self.picture)
         self.plot_widget: Any = None  # a pyqtgraph PlotWidget, made on first use
         layout.addWidget(self.pictures, 1)
@@ -275,7 +278,7 @@ class QtInsightView(QWidget):
 
     def _picture(self, path: str) -> None:
         pixmap = QPixmap(path)
-        size = self.pictures.size()
+        size = self.picture.size()
         side = max(min(size.width(), size.height()) - 8, 160)
         self.picture.setPixmap(pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                              Qt.TransformationMode.FastTransformation))
@@ -286,19 +289,26 @@ class QtInsightView(QWidget):
         import numpy as np
         import pyqtgraph as pg
 
+        from kbuilder.ui.shell import theme
+
+        colors = theme.colors()
         if self.plot_widget is None:
             self.plot_widget = pg.PlotWidget(self.pictures)
             self.pictures.addWidget(self.plot_widget)
+        self.plot_widget.setBackground(colors.background)
         plot = self.plot_widget.getPlotItem()
         plot.clear()
-        plot.setTitle(title)
+        plot.setTitle(title, color=colors.text.name(), size="10pt")
+        for side in ("left", "bottom"):
+            plot.getAxis(side).setTextPen(colors.text)
+            plot.getAxis(side).setPen(colors.muted)
         x = np.arange(len(values))
         heights = np.asarray(values, dtype=float)
         plot.addItem(pg.BarGraphItem(x=x, height=heights, width=0.7,
                                      brush=pg.mkBrush(70, 130, 180)))
         if errors is not None:
             plot.addItem(pg.ErrorBarItem(x=x, y=heights, height=2 * np.asarray(errors),
-                                         beam=0.2))
+                                         beam=0.2, pen=pg.mkPen(colors.text)))
         axis = plot.getAxis("bottom")
         step = max(1, len(names) // 20)  # at most ~20 names under the bars
         axis.setTicks([[(i, names[i]) for i in range(0, len(names), step)]])
