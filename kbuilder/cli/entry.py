@@ -14,6 +14,7 @@ from typing import NoReturn
 
 from kbuilder.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, CliError
 from kbuilder.cli.environment import add_doctor, add_gui, add_selftest, cmd_gui
+from kbuilder.cli.explain import add_activations, add_explain
 from kbuilder.cli.export import add_export
 from kbuilder.cli.project import (
     add_build,
@@ -53,6 +54,8 @@ COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_sweep,
     add_sweep_worker,
     add_export,
+    add_explain,
+    add_activations,
     add_selftest,
 )
 

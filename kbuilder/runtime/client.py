@@ -340,7 +340,8 @@ class TrainingRun:
 
     def __init__(
         self, worker: Worker,
-        request: p.StartTraining | p.StartEvaluation | p.StartPrediction | p.StartExport,
+        request: p.StartTraining | p.StartEvaluation | p.StartPrediction | p.StartExport
+        | p.StartExplanation | p.StartActivations,
     ):
         self.worker, self.request = worker, request
         self.history: dict[str, list[float | None]] = {}
@@ -429,7 +430,8 @@ class TrainingRun:
                 self.history.setdefault(key, []).append(value)
         elif isinstance(message, p.Failed) and not message.history:
             message = p.Failed(message.run_id, message.reason, message.traceback, self.history)
-        if isinstance(message, p.Finished | p.Failed | p.Evaluated | p.Predicted | p.Exported):
+        if isinstance(message, p.Finished | p.Failed | p.Evaluated | p.Predicted | p.Exported
+                      | p.Explained | p.ActivationsReady):
             self.result = message
             if self.killed:
                 self.worker.close()  # kept open only to read the worker's last messages

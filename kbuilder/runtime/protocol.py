@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = 5  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
+PROTOCOL_VERSION = 6  # 2: Heartbeat; Finished.diagnosis, .baselines; Predicted.split
 # 3: Progress; StartPrediction.input_columns; 4: RunStarted.devices, .processes;
-# 5: PhaseStarted
+# 5: PhaseStarted; 6: StartExplanation, Explained; StartActivations, ActivationsReady
 HEARTBEAT_SECONDS = 1.0
 
 
@@ -109,6 +109,55 @@ class StartExport(Message):
     output: str
     verify: bool = True
     project_path: str | None = None
+
+
+@dataclass(frozen=True)
+class StartExplanation(Message):
+    """Explain the predictions of the model at ``model_path`` (``runtime.explain``) and
+    write its arrays, pictures and ``explanation.json`` into ``output_dir``.
+
+    ``method``: gradcam | integrated-gradients | saliency | permutation. The samples are
+    ``first`` .. ``first + samples`` (all from ``first`` when ``samples`` <= 0) of the file
+    ``inputs_path``, or of ``data``'s test split (permutation: its validation split).
+    ``layer``: Grad-CAM's layer (None: the last convolution); ``steps``: integrated
+    gradients'; ``target``: the class explained (None: each sample's predicted class);
+    ``repeats``: the shuffles per feature of permutation importance.
+    """
+
+    type: ClassVar[str] = "start_explanation"
+    run_id: str
+    model_path: str
+    method: str
+    output_dir: str
+    inputs_path: str | None = None
+    data: dict[str, Any] | None = None
+    samples: int = 8
+    first: int = 0
+    layer: str | None = None
+    steps: int = 32
+    target: int | None = None
+    repeats: int = 5
+
+
+@dataclass(frozen=True)
+class StartActivations(Message):
+    """The output of the layer (node) ``layer`` on samples ``first`` .. ``first +
+    samples`` of ``inputs_path`` or of ``data``'s test split, written as ``.npy`` (and a
+    picture) into ``output_dir``. The model: the trained one at ``model_path``, or, with
+    ``graph`` (``Graph.to_dict()``), that graph built with the weights in ``weights_path``
+    (an ``.npz`` as ``StartTraining`` takes; None: freshly initialised)."""
+
+    type: ClassVar[str] = "start_activations"
+    run_id: str
+    layer: str
+    output_dir: str
+    model_path: str | None = None
+    graph: dict[str, Any] | None = None
+    weights_path: str | None = None
+    inputs_path: str | None = None
+    data: dict[str, Any] | None = None
+    samples: int = 1
+    first: int = 0
 
 
 @dataclass(frozen=True)
@@ -297,6 +346,25 @@ class Exported(Message):
 
 
 @dataclass(frozen=True)
+class Explained(Message):
+    """``explanation``: ``runtime.explain.Explanation.to_dict()`` (read it with
+    ``Explanation.from_dict``): what was computed, on what, and the files written."""
+
+    type: ClassVar[str] = "explained"
+    run_id: str
+    explanation: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ActivationsReady(Message):
+    """``activations``: ``runtime.explain.ActivationStats.to_dict()``."""
+
+    type: ClassVar[str] = "activations_ready"
+    run_id: str
+    activations: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Failed(Message):
     """The run could not finish; ``history`` holds what was learned before."""
 
@@ -313,6 +381,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         StartTraining, StartEvaluation, StartPrediction, StartExport, StopRequested,
         PauseRequested, ResumeRequested, Shutdown, WorkerReady, Heartbeat, RunStarted, BatchEnd,
         EpochEnd, PhaseStarted, Progress, LogLine, Finished, Evaluated, Predicted, Exported, Failed,
+        StartExplanation, StartActivations, Explained, ActivationsReady,
     )
 }
 

@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             run_inference(request, channel)
         elif isinstance(request, p.StartExport):
             run_export(request, channel)
+        elif isinstance(request, p.StartExplanation | p.StartActivations):
+            run_explain(request, channel)
     return 0
 
 
@@ -263,6 +265,24 @@ def run_inference(request: p.StartEvaluation | p.StartPrediction, channel: Chann
                 channel.send(p.Progress(request.run_id, "predicting", done, total))
 
             channel.send(inference.run_prediction(request, progress))
+    except Exception as exc:
+        from kbuilder.graph.shapes import explain_exception
+
+        reason, _ = explain_exception(exc, [])
+        channel.send(p.Failed(request.run_id, reason, traceback.format_exc()))
+
+
+def run_explain(request: p.StartExplanation | p.StartActivations, channel: Channel) -> None:
+    """An explanation or a layer's output; ends in Explained/ActivationsReady or Failed."""
+    try:
+        from kbuilder.runtime.explain import ExplainError, job
+        from kbuilder.runtime.inference import InferenceError
+
+        try:
+            channel.send(job.run_explanation(request) if isinstance(request, p.StartExplanation)
+                         else job.run_activations(request))
+        except (ExplainError, InferenceError) as exc:  # already a sentence for the user
+            channel.send(p.Failed(request.run_id, str(exc), traceback.format_exc()))
     except Exception as exc:
         from kbuilder.graph.shapes import explain_exception
 

@@ -32,6 +32,12 @@ EXAMPLES = [
     p.Exported("r4", "onnx", "/out/m.onnx", ["/out/m.onnx"],
                [{"format": "onnx", "runtime": "onnxruntime 1.2", "max_abs_diff": 3e-8,
                  "tolerance": 1e-4, "verdict": "pass", "note": ""}], ["a note"]),
+    p.StartExplanation("r5", "/m.keras", "gradcam", "/out", None, {"source": "digits"},
+                       samples=2, layer="conv2d"),
+    p.Explained("r5", {"method": "gradcam", "layer": "conv2d", "targets": [3, 1]}),
+    p.StartActivations("r6", "dense", "/out", None, {"nodes": []}, "/w.npz",
+                       inputs_path="/x.npy"),
+    p.ActivationsReady("r6", {"layer": "dense", "shape": [16], "zero_fraction": 0.25}),
 ]
 
 

@@ -310,8 +310,12 @@ class QtResultsPage(QWidget):
         self.details = QTextBrowser(self.tabs)
         self.details.setOpenLinks(False)
         self.predictions = prediction_view.QtPredictionView(self._dialogs, self.tabs)
+        from kbuilder.ui.results.insight_view import QtInsightView
+
+        self.insight = QtInsightView(self.tabs)
         self.tabs.addTab(self.evaluation, "Evaluation")
         self.tabs.addTab(self.predictions, "Predictions")
+        self.tabs.addTab(self.insight, "Inside")
         self.tabs.addTab(self.details, "Details")
         splitter.addWidget(left)
         splitter.addWidget(right)
@@ -390,6 +394,7 @@ class QtResultsPage(QWidget):
         self.job.shutdown()
         if self._built:
             self.predictions.shutdown()
+            self.insight.shutdown()
         if self.export_dialog is not None:
             self.export_dialog.shutdown_workers()
 
@@ -520,6 +525,7 @@ class QtResultsPage(QWidget):
             "data) or a folder of images; the predictions show in the Predictions tab"
             if trained or record is None else "This run has no trained model on disk.")
         self.delete_button.setEnabled(bool(self.selected_run_ids()))
+        self._show_insight(record)
         baselines = baseline_html(record) if record is not None else ""
         self.baseline.setText(baselines)
         self.baseline.setVisible(bool(baselines))
@@ -530,6 +536,15 @@ class QtResultsPage(QWidget):
         label = run_label(self._index_of(run_id))
         self.details.setHtml(details_html(record, label, self._project_path()))
         self._show_evaluation(record, label)
+
+    def _show_insight(self, record: RunRecord | None) -> None:
+        """The Inside tab looks into the current run's model; its nodes are offered by
+        the project's graph (a node's name is its layer's name)."""
+        graph = self.doc.project.graph if self.doc is not None else None
+        names = [n.name for n in graph.nodes if n.kind != "input"] if graph else []
+        self.insight.set_run(record, model_path(record, self._project_path()) if record
+                             else None, names, record is not None and _takes_images(record),
+                             self.doc.project if self.doc is not None else None)
 
     def _show_evaluation(self, record: RunRecord, label: str) -> None:
         evaluations = record.evaluations or []
