@@ -134,18 +134,20 @@ def _sharing_inside(graph: Graph, members: set[str]) -> bool:
     return True
 
 
-def _relayout(graph: Graph) -> Command:
+def _relayout(graph: Graph, flow: str) -> Command:
     def build() -> Command:
-        moves = {nid: p for nid, p in layered_positions(graph).items()
+        moves = {nid: p for nid, p in layered_positions(graph, flow).items()
                  if graph.node(nid).position != p}
         return MoveNodesCommand(graph, moves) if moves else MacroCommand("arrange")
 
     return DeferredCommand(build)
 
 
-def group_into_blocks(graph: Graph,
-                      candidates: list[BlockCandidate] | None = None) -> MacroCommand:
+def group_into_blocks(graph: Graph, candidates: list[BlockCandidate] | None = None,
+                      flow: str = "down") -> MacroCommand:
     """One edit grouping every repeated unit of ``graph`` into a block (see the module).
+
+    ``flow``: the direction of the layout the shorter graph gets (``layered_positions``).
 
     Raises:
         GraphError: no repeated units were found.
@@ -161,13 +163,13 @@ def group_into_blocks(graph: Graph,
         DeferredCommand(lambda c=c: GroupCommand(graph, c.node_ids, name=c.name))
         for c in candidates
     ]
-    steps.append(_relayout(graph))
+    steps.append(_relayout(graph, flow))
     macro = MacroCommand(f"group into {plural(len(candidates), 'block')}", steps)
     macro.count = len(candidates)  # type: ignore[attr-defined]
     return macro
 
 
-def expand_blocks(graph: Graph) -> MacroCommand:
+def expand_blocks(graph: Graph, flow: str = "down") -> MacroCommand:
     """One edit ungrouping every block of ``graph`` (one level), then re-arranging it.
 
     Raises:
@@ -179,7 +181,7 @@ def expand_blocks(graph: Graph) -> MacroCommand:
     steps: list[Command] = [
         DeferredCommand(lambda b=b: UngroupCommand(graph, b)) for b in ids
     ]
-    steps.append(_relayout(graph))
+    steps.append(_relayout(graph, flow))
     macro = MacroCommand(f"expand {plural(len(ids), 'block')}", steps)
     macro.count = len(ids)  # type: ignore[attr-defined]
     return macro

@@ -9,8 +9,8 @@ from kbuilder.graph.blocks import expand_blocks, find_blocks, group_into_blocks,
 from kbuilder.graph.commands import GroupCommand, History, UngroupCommand
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.keras_io.importer import import_file
-from kbuilder.graph.shapes import ShapeInference
 from kbuilder.graph.model import Graph
+from kbuilder.graph.shapes import ShapeInference
 from tests.graph.helpers import add_input, add_layer, mlp
 
 MODELS = {

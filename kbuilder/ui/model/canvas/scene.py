@@ -46,9 +46,11 @@ class QtGraphScene(QGraphicsScene):
 
     Signals:
         structure_changed(): nodes or edges were added or removed (for the scene rect).
+        nodes_moved(): nodes of the graph moved (a drag, an arrangement, an undo).
     """
 
     structure_changed = Signal()
+    nodes_moved = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -60,6 +62,7 @@ class QtGraphScene(QGraphicsScene):
         self._handlers: list = []
         self._highlighted: list[QtPortItem] = []
         self._selected: set[str] = set()
+        self.flow = "down"  # where data flows: "down" or "right" (the ports follow)
         self.selectionChanged.connect(self._on_selection_changed)
 
     # ------------------------------------------------------------------ graph
@@ -109,6 +112,7 @@ class QtGraphScene(QGraphicsScene):
     # -------------------------------------------------------------- node items
     def _add_node(self, node: Node) -> QtNodeItem:
         item = QtNodeItem(node.id)
+        item.flow = self.flow
         self._refresh_identity(item, node)
         item.setPos(QPointF(*node.position))
         self.addItem(item)
@@ -173,6 +177,17 @@ class QtGraphScene(QGraphicsScene):
                 item.setPos(pos)
                 for edge in item.edges:
                     edge.update_path()
+                self.nodes_moved.emit()
+
+    def set_flow(self, flow: str) -> None:
+        """Put every node's ports where data flowing ``flow`` enters and leaves it."""
+        if flow == self.flow:
+            return
+        self.flow = flow
+        for item in self.nodes.values():
+            item.set_flow(flow)
+        for edge in self.edges.values():
+            edge.update_path()
 
     def update_edges(self, node_ids: Iterable[str]) -> None:
         """Re-route the edges of nodes that moved (the view calls it while dragging)."""

@@ -128,11 +128,12 @@ class QtGraphView(QGraphicsView):
         self.set_zoom(self.zoom * step)
 
     def fit(self, rect: QRectF | None = None, max_zoom: float = 1.25,
-            min_zoom: float = MIN_ZOOM) -> None:
+            min_zoom: float = MIN_ZOOM, start: QRectF | None = None) -> None:
         """Show ``rect`` (default: every node) as large as fits, at most ``max_zoom``.
 
-        With ``min_zoom`` (e.g. when a model opens), a model too tall to be readable
-        whole is shown from its top at ``min_zoom`` instead.
+        With ``min_zoom`` (e.g. when a model opens), a model too big to be readable
+        whole is shown from where its data starts at ``min_zoom`` instead: its top (its
+        left when data flows right), centred across the flow on ``start`` (the inputs).
         """
         rect = rect if rect is not None else self._scene.nodes_rect()
         if rect.isEmpty():
@@ -146,8 +147,13 @@ class QtGraphView(QGraphicsView):
         center = rect.center()
         if self.zoom < min_zoom:
             self.set_zoom(min_zoom)
-            visible = self.viewport().height() / min_zoom
-            center.setY(rect.top() + visible / 2)
+            across = (start if start is not None and not start.isEmpty() else rect).center()
+            if self._scene.flow == "right":
+                visible = self.viewport().width() / min_zoom
+                center = QPointF(rect.left() + visible / 2, across.y())
+            else:
+                visible = self.viewport().height() / min_zoom
+                center = QPointF(across.x(), rect.top() + visible / 2)
         self.centerOn(center)
         self._zoomed()
 
