@@ -118,6 +118,8 @@ class QtCanvasEditor(QWidget):
         self._rect_timer = QTimer(self, singleShot=True, interval=0)
         self._rect_timer.timeout.connect(self._update_scene_rect)
         self.scene.structure_changed.connect(self._rect_timer.start)
+        # An arrangement, or its undo, can move the whole model (left to right and back).
+        self.scene.nodes_moved.connect(self._rect_timer.start)
         theme.manager().changed.connect(self._on_theme)
         self.scene.selectionChanged.connect(self.selection_changed)
         v = self.view
