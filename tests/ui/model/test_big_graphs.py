@@ -186,3 +186,17 @@ def test_far_out_nodes_are_plain_blocks(units_window):
     c = theme.colors()
     assert pixel_at_node(1.0) == c.node  # the card (its text is left of the centre)
     assert pixel_at_node(0.08) == c.node_border  # a plain block
+
+
+def test_the_layout_direction_is_saved_with_the_project(units_window, tmp_path):
+    from kbuilder.graph.project import load_project, save_project
+
+    w = units_window
+    w.flow_right_action.trigger()
+    save_project(w.project, tmp_path / "units.kbproj")
+    reopened = load_project(tmp_path / "units.kbproj")
+    assert reopened.view["flow"] == "right"
+    w.set_project(reopened)
+    assert w.editor.flow == "right"
+    item = w.editor.scene.nodes[reopened.graph.find("block_1_bn").id]
+    assert item.inputs["inputs"].scenePos().x() < item.scenePos().x()  # ports on the sides
