@@ -13,6 +13,8 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSize, QSizeF, Qt, 
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
+from kbuilder.ui.model.canvas.node_item import HEIGHT as NODE_H
+from kbuilder.ui.model.canvas.node_item import WIDTH as NODE_W
 from kbuilder.ui.model.canvas.scene import QtGraphScene
 from kbuilder.ui.model.canvas.view import QtGraphView
 from kbuilder.ui.shell import theme
@@ -101,12 +103,20 @@ class QtMinimap(QWidget):
             for edge in scene.edges.values():
                 a, b = edge.endpoints()
                 painter.drawLine(self.to_map(a), self.to_map(b))
+        # One fill per colour (a C++ loop over the rectangles), not one call per node.
+        scale, left, top = self._scale, bounds.left(), bounds.top()
+        dx, dy = self._offset.x() - NODE_W / 2 * scale, self._offset.y() - NODE_H / 2 * scale
+        w, h = max(2.0, NODE_W * scale), max(2.0, NODE_H * scale)
+        by_colour: dict[int, tuple[QColor, list[QRectF]]] = {}
         for item in scene.nodes.values():
-            rect = item.sceneBoundingRect()
-            top_left = self.to_map(rect.topLeft())
-            w, h = max(2.0, rect.width() * self._scale), max(2.0, rect.height() * self._scale)
-            painter.fillRect(QRectF(top_left.x(), top_left.y(), w, h),
-                             c.error if item.status == "error" else item.accent)
+            colour = c.error if item.status == "error" else item.accent
+            p = item.pos()
+            rects = by_colour.setdefault(colour.rgba(), (colour, []))[1]
+            rects.append(QRectF((p.x() - left) * scale + dx, (p.y() - top) * scale + dy, w, h))
+        painter.setPen(Qt.PenStyle.NoPen)
+        for colour, rects in by_colour.values():
+            painter.setBrush(colour)
+            painter.drawRects(rects)
         painter.end()
         self._picture = picture
         self.update()

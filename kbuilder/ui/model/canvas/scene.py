@@ -63,6 +63,7 @@ class QtGraphScene(QGraphicsScene):
         self._highlighted: list[QtPortItem] = []
         self._selected: set[str] = set()
         self.flow = "down"  # where data flows: "down" or "right" (the ports follow)
+        self._bounds: QRectF | None = None  # nodes_rect(), until nodes change
         self.selectionChanged.connect(self._on_selection_changed)
 
     # ------------------------------------------------------------------ graph
@@ -75,6 +76,7 @@ class QtGraphScene(QGraphicsScene):
         self.edges.clear()
         self._highlighted.clear()
         self._selected = set()
+        self._bounds = None
         self.graph, self.inference = graph, inference
         if graph is None:
             return
@@ -117,6 +119,7 @@ class QtGraphScene(QGraphicsScene):
         item.setPos(QPointF(*node.position))
         self.addItem(item)
         self.nodes[node.id] = item
+        self._bounds = None
         return item
 
     def _refresh_identity(self, item: QtNodeItem, node: Node) -> None:
@@ -154,6 +157,7 @@ class QtGraphScene(QGraphicsScene):
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self.nodes.pop(node_id, None)
+        self._bounds = None
         if item is not None:
             for edge in list(item.edges):
                 self._drop_edge_item(edge)
@@ -175,6 +179,7 @@ class QtGraphScene(QGraphicsScene):
             pos = QPointF(*self.graph.node(node_id).position)
             if item.pos() != pos:
                 item.setPos(pos)
+                self._bounds = None
                 for edge in item.edges:
                     edge.update_path()
                 self.nodes_moved.emit()
@@ -191,6 +196,7 @@ class QtGraphScene(QGraphicsScene):
 
     def update_edges(self, node_ids: Iterable[str]) -> None:
         """Re-route the edges of nodes that moved (the view calls it while dragging)."""
+        self._bounds = None
         done: set = set()
         for nid in node_ids:
             item = self.nodes.get(nid)
@@ -457,10 +463,14 @@ class QtGraphScene(QGraphicsScene):
         return moved
 
     def nodes_rect(self) -> QRectF:
-        rect = QRectF()
-        for item in self.nodes.values():
-            rect = rect.united(item.sceneBoundingRect())
-        return rect
+        """The bounds of every node; kept until nodes are added, removed or moved (fit,
+        the overview and the scene's bounds all ask, and 10,000 nodes take 0.1 s)."""
+        if self._bounds is None:
+            rect = QRectF()
+            for item in self.nodes.values():
+                rect = rect.united(item.sceneBoundingRect())
+            self._bounds = rect
+        return QRectF(self._bounds)
 
     def refresh_theme(self) -> None:
         for item in self.nodes.values():
