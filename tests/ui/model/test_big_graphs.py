@@ -200,3 +200,30 @@ def test_the_layout_direction_is_saved_with_the_project(units_window, tmp_path):
     assert w.editor.flow == "right"
     item = w.editor.scene.nodes[reopened.graph.find("block_1_bn").id]
     assert item.inputs["inputs"].scenePos().x() < item.scenePos().x()  # ports on the sides
+
+
+def test_a_big_graph_far_out_is_one_picture_and_its_items_come_back(units_window,
+                                                                     monkeypatch):
+    from PySide6.QtGui import QImage, QPainter
+
+    from kbuilder.ui.model.canvas import scene as scene_module
+    from kbuilder.ui.shell import theme
+
+    monkeypatch.setattr(scene_module, "FAR_MIN_NODES", 10)  # the units graph counts as big
+    editor = units_window.editor
+    view, scene = editor.view, editor.scene
+    item = scene.nodes[units_window.doc.graph.find("block_6_bn").id]
+    view.set_zoom(0.08)
+    view.centerOn(item)
+    assert scene.far and not item.isVisible()
+    image = QImage(view.viewport().size(), QImage.Format.Format_ARGB32)
+    image.fill(0)
+    painter = QPainter(image)
+    view.render(painter)
+    painter.end()
+    # The picture draws the node's block where the item would be.
+    assert image.pixelColor(view.mapFromScene(item.scenePos() + QPointF(40, 0))) \
+        == theme.colors().node_border
+    units_window.find_action.trigger()
+    QTest.keyClicks(editor.find_bar.field, "block_6_bn")  # find zooms in: items again
+    assert not scene.far and item.isVisible() and item.isSelected()

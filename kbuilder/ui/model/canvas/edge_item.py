@@ -106,6 +106,11 @@ class QtEdgeItem(QGraphicsPathItem):
     def shape(self) -> QPainterPath:
         return self._shape
 
+    @property
+    def curve(self) -> QPainterPath:
+        """The connection's line, without its arrow (the far-out picture draws it)."""
+        return self._path
+
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
         c = theme.colors()

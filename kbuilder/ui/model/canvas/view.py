@@ -26,7 +26,7 @@ from kbuilder.graph.errors import GraphError
 from kbuilder.ui.model.canvas.edge_item import QtEdgeItem
 from kbuilder.ui.model.canvas.node_item import QtNodeItem
 from kbuilder.ui.model.canvas.port_item import QtPortItem
-from kbuilder.ui.model.canvas.scene import QtGraphScene
+from kbuilder.ui.model.canvas.scene import FAR_ZOOM, QtGraphScene
 from kbuilder.ui.shell import theme
 
 # What the palette puts on a drag: {"kind": "layer", "class_name": "Dense"} or
@@ -158,6 +158,7 @@ class QtGraphView(QGraphicsView):
         self._zoomed()
 
     def _zoomed(self) -> None:
+        self._scene.set_far(self.zoom < FAR_ZOOM)
         self._update_grid()
         self.zoom_changed.emit(self.zoom)
 
