@@ -405,13 +405,17 @@ class QtGraphScene(QGraphicsScene):
     # ----------------------------------------------------------------- results
     def apply_results(self, ids: Iterable[str] | None = None) -> None:
         """Show the inference results of ``ids`` (default: every node)."""
-        self._stale_picture()  # a node's status colours its block
         if ids is None:
             ids = list(self.nodes)
+        recoloured = False
         for nid in ids:
             item = self.nodes.get(nid)
             if item is not None:
+                before = item.status
                 self._apply_result(item)
+                recoloured |= item.status != before
+        if recoloured:
+            self._stale_picture()  # an error colours the node's block red
 
     def _apply_result(self, item: QtNodeItem) -> None:
         if self.graph is None or item.node_id not in self.graph:
