@@ -141,21 +141,22 @@ class QtGraphView(QGraphicsView):
             self.centerOn(0, 0)
             return
         rect = rect.adjusted(-40, -40, 40, 40)
-        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-        if self.zoom > max_zoom or self.zoom < MIN_ZOOM:
-            self.set_zoom(min(self.zoom, max_zoom))
+        # The zoom is worked out, not tried (fitInView, then a clamp): each zoom set on a
+        # big graph may switch the far-out picture on and off (QtGraphScene.set_far).
+        port = self.viewport().rect()
+        zoom = min(max_zoom, port.width() / rect.width(), port.height() / rect.height())
         center = rect.center()
-        if self.zoom < min_zoom:
-            self.set_zoom(min_zoom)
+        if zoom < min_zoom:
+            zoom = min_zoom
             across = (start if start is not None and not start.isEmpty() else rect).center()
             if self._scene.flow == "right":
-                visible = self.viewport().width() / min_zoom
+                visible = port.width() / min_zoom
                 center = QPointF(rect.left() + visible / 2, across.y())
             else:
-                visible = self.viewport().height() / min_zoom
+                visible = port.height() / min_zoom
                 center = QPointF(across.x(), rect.top() + visible / 2)
+        self.set_zoom(zoom)
         self.centerOn(center)
-        self._zoomed()
 
     def _zoomed(self) -> None:
         self._scene.set_far(self.zoom < FAR_ZOOM)
