@@ -644,22 +644,40 @@ class GroupCommand(MacroCommand):
         for e in graph.edges:
             if e.src in selected and e.dst not in selected:
                 k = outputs.index((e.src, e.src_port))
-                children.append(_LazyConnect(graph, block.id, k, e.dst, e.dst_port))
+                children.append(_LazyConnect(graph, block.id, k, e.dst, e.dst_port,
+                                             _slot(graph, e)))
         super().__init__(f"group {plural(len(ids), 'node')}", children)
 
 
 class _LazyConnect(Command):
-    """A connection checked when done (its ends may not exist before earlier steps)."""
+    """A connection checked when done (its ends may not exist before earlier steps).
 
-    def __init__(self, graph: Graph, src: str, src_port: int, dst: str, dst_port: str):
+    ``slot``: its place among the connections into its port, for a connection that
+    replaces one (the inputs of Concatenate, Add and the like keep their order); ``None``
+    for the last place.
+    """
+
+    def __init__(self, graph: Graph, src: str, src_port: int, dst: str, dst_port: str,
+                 slot: int | None = None):
         self.graph = graph
         self.edge = Edge(new_id(), src, src_port, dst, dst_port)
+        self.slot = slot
 
     def do(self) -> None:
-        self.graph._insert_edge(self.edge)
+        siblings = self.graph.edges_into(self.edge.dst, self.edge.dst_port)
+        if self.slot is not None and self.slot < len(siblings):
+            index = self.graph.edge_index(siblings[self.slot].id)
+            self.graph._insert_edge(self.edge, index)
+        else:
+            self.graph._insert_edge(self.edge)
 
     def undo(self) -> None:
         self.graph._delete_edge(self.edge.id)
+
+
+def _slot(graph: Graph, edge: Edge) -> int:
+    """The place of ``edge`` among the connections into its port."""
+    return [e.id for e in graph.edges_into(edge.dst, edge.dst_port)].index(edge.id)
 
 
 class UngroupCommand(MacroCommand):
@@ -701,7 +719,7 @@ class UngroupCommand(MacroCommand):
                 if src not in feeds:
                     continue
                 src, port = feeds[src]
-            children.append(_LazyConnect(graph, src, port, e.dst, e.dst_port))
+            children.append(_LazyConnect(graph, src, port, e.dst, e.dst_port, _slot(graph, e)))
         super().__init__(f"ungroup {block.name}", children)
 
 

@@ -8,6 +8,10 @@ them. Connections from one node share their lane until they part. Within a row, 
 are ordered by the mean position of their neighbours (a few sweeps of the barycentre
 heuristic) to keep connections from crossing. Rows are centred on one vertical axis and
 nodes sit on a grid of ``COLUMN_WIDTH`` by ``ROW_HEIGHT``, so no two nodes overlap.
+
+Flowing "right" (left to right) turns the same layers into columns: each row becomes a
+column ``FLOW_RIGHT_STEP`` apart and the places within it ``FLOW_RIGHT_SPACING`` apart,
+which suits a long, narrow model on a wide screen.
 """
 
 from __future__ import annotations
@@ -19,10 +23,21 @@ from kbuilder.graph.model import Graph
 ROW_HEIGHT = 110.0
 COLUMN_WIDTH = 220.0
 SWEEPS = 4
+# Left to right: a node (184 x 62) and room for the connection between two columns.
+FLOW_RIGHT_STEP = 260.0
+FLOW_RIGHT_SPACING = 100.0
+FLOWS = ("down", "right")
 
 
-def layered_positions(graph: Graph) -> dict[str, tuple[float, float]]:
-    """Positions for every node of ``graph`` (not of nested blocks)."""
+def layered_positions(graph: Graph, flow: str = "down") -> dict[str, tuple[float, float]]:
+    """Positions for every node of ``graph`` (not of nested blocks).
+
+    Args:
+        flow: ``"down"`` (inputs at the top) or ``"right"`` (inputs on the left).
+    """
+    if flow not in FLOWS:
+        raise ValueError(f"Received an invalid value for `flow`, expected one of {FLOWS}. "
+                         f"Received: flow={flow!r}")
     order = graph.topological_order()
     rank = _ranks(graph, order)
     rows: dict[int, list[Hashable]] = {}
@@ -37,6 +52,13 @@ def layered_positions(graph: Graph) -> dict[str, tuple[float, float]]:
             _sort_row(rows[r], up, x)
         for r in reversed(levels[:-1]):
             _sort_row(rows[r], down, x)
+    if flow == "right":
+        return {
+            item: (r * FLOW_RIGHT_STEP, x[item] * FLOW_RIGHT_SPACING)
+            for r, row in rows.items()
+            for item in row
+            if isinstance(item, str)
+        }
     return {
         item: (x[item] * COLUMN_WIDTH, r * ROW_HEIGHT)
         for r, row in rows.items()

@@ -60,6 +60,7 @@ from kbuilder.files import (
 from kbuilder.graph import runs as run_files
 from kbuilder.graph.commands import History, validate_input_param, validate_name
 from kbuilder.graph.errors import CycleError, ProjectFileError, UnknownLayerError
+from kbuilder.graph.layout import FLOWS
 from kbuilder.graph.model import GRAPH_STYLES, NODE_KINDS, Graph
 from kbuilder.graph.npy import read_header
 from kbuilder.graph.runs import RunRecord
@@ -97,8 +98,9 @@ class Project:
     Args:
         graph: the model graph (node positions included).
         history: the undo/redo history of ``graph``; a fresh, clean one by default.
-        view: view-only data besides positions: ``zoom``, ``center`` and ``collapsed``
-            (ids of collapsed blocks).
+        view: view-only data besides positions: ``zoom``, ``center``, ``collapsed``
+            (ids of collapsed blocks) and ``flow`` (the canvas's layout: "down" or
+            "right").
         data: the data settings; ``None`` while no data was chosen (``kbuilder evaluate``
             then asks for ``--data``; the Data tab shows the defaults).
         training: the training settings (the defaults by default).
@@ -893,6 +895,8 @@ def _parse_project(data: Any, source: str) -> _ProjectRecord:
     if "collapsed" in view:
         collapsed = r.list(view["collapsed"], "view.collapsed")
         view["collapsed"] = [r.string(c, f"view.collapsed[{i}]") for i, c in enumerate(collapsed)]
+    if "flow" in view and view["flow"] not in FLOWS:  # the canvas's layout direction
+        r.fail("view.flow", f"must be one of {', '.join(FLOWS)}; found {_found(view['flow'])}.")
 
     settings = {key: r.object(data.get(key, {}), key) for key in ("data", "training")}
     data_settings = (_check_settings(r, DataSettings, settings["data"], "data")

@@ -2,9 +2,13 @@
 
 from itertools import combinations
 
+import pytest
+
 from kbuilder.graph.commands import History
 from kbuilder.graph.layout import (
     COLUMN_WIDTH,
+    FLOW_RIGHT_SPACING,
+    FLOW_RIGHT_STEP,
     ROW_HEIGHT,
     apply_layout,
     layered_positions,
@@ -64,6 +68,18 @@ def test_a_shortcut_gets_a_lane_beside_the_nodes_it_passes():
     assert abs(positions[ids["a"]][0]) == COLUMN_WIDTH / 2
     assert abs(positions[ids["b"]][0]) == COLUMN_WIDTH / 2
     assert positions[ids["sum"]][1] == 3 * ROW_HEIGHT
+
+
+def test_flowing_right_turns_the_rows_into_columns():
+    g, ids = residual()
+    down, right = layered_positions(g), layered_positions(g, flow="right")
+    for nid, (x, y) in down.items():
+        assert right[nid] == (y / ROW_HEIGHT * FLOW_RIGHT_STEP,
+                              x / COLUMN_WIDTH * FLOW_RIGHT_SPACING)
+    for edge in g.edges:
+        assert right[edge.src][0] < right[edge.dst][0]  # every connection points right
+    with pytest.raises(ValueError, match="flow='up'"):
+        layered_positions(g, flow="up")
 
 
 def test_every_output_sits_on_the_last_row():

@@ -471,6 +471,7 @@ CONTENT_ERRORS = [
     (_view("zoom", 0), ["view.zoom must be more than 0"]),
     (_view("center", [1]), ["view.center must be a pair of numbers"]),
     (_view("collapsed", [3]), ["view.collapsed[0] must be a string; found 3"]),
+    (_view("flow", "up"), ["view.flow must be one of down, right; found 'up'"]),
     (_position(["a", 1]), ["view.positions.", "[0] must be a finite number; found 'a'"]),
     (_position([1.0, float("nan")]), ["view.positions.", "[1] is nan"]),
     (_position([1.0, float("inf")]), ["is inf"]),

@@ -91,6 +91,21 @@ class WindowActions:
                                        "Show the whole model")
         self.arrange_action = self._action("Auto-&arrange", e.arrange, K("Ctrl+L"), "arrange",
                                            "Arrange the layers top to bottom")
+        self.find_action = self._action("&Find Layer…", self._find, S.Find,
+                                        tip="Find a layer by name or type and jump to it")
+        self.group_blocks_action = self._action(
+            "Group &Repeated Blocks", e.group_repeated_blocks,
+            tip="Collapse the repeated units of an imported model (block_3_…, "
+                "conv4_block2_…) into blocks")
+        self.expand_blocks_action = self._action("E&xpand All Blocks", e.expand_all_blocks,
+                                                 tip="Ungroup every block of this graph")
+        self.flow_down_action = self._action("Arrange Top to &Bottom",
+                                             lambda: e.set_flow("down"))
+        self.flow_right_action = self._action("Arrange Left to &Right",
+                                              lambda: e.set_flow("right"))
+        self.overview_action = QAction("&Overview", self, checkable=True, checked=True)
+        self.overview_action.setStatusTip("The whole model in a corner of the canvas")
+        self.overview_action.toggled.connect(e.show_overview)
         self.theme_actions = QActionGroup(self)
         for mode, label in (("system", "Follow the &System"), ("light", "&Light"),
                             ("dark", "&Dark")):
@@ -137,10 +152,14 @@ class WindowActions:
         edit.addSeparator()
         edit.addActions([self.group_action, self.ungroup_action, self.open_block_action,
                          self.leave_block_action])
+        edit.addActions([self.group_blocks_action, self.expand_blocks_action])
+        edit.addSeparator()
+        edit.addAction(self.find_action)
         view = bar.addMenu("&View")
         view.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
         view.addSeparator()
-        view.addAction(self.arrange_action)
+        view.addActions([self.arrange_action, self.flow_down_action, self.flow_right_action])
+        view.addAction(self.overview_action)
         view.addSeparator()
         panels = view.addMenu("&Panels")
         for dock in (self.palette_dock, self.inspector_dock, self.summary_dock, self.code_dock):
@@ -192,6 +211,11 @@ class WindowActions:
             label.setContentsMargins(8, 0, 8, 0)
             status.addPermanentWidget(label)
 
+    def _find(self) -> None:
+        if self.doc is not None:
+            self._show_page(self.editor)
+            self.editor.show_find()
+
     def _update_actions(self) -> None:
         has_doc = self.doc is not None
         editing = has_doc and self.current_page() is self.editor
@@ -208,8 +232,13 @@ class WindowActions:
             action.setEnabled(has_doc)
         self.export_action.setEnabled(has_doc and not self.model_saver.busy)
         for action in (self.select_all_action, self.paste_action, self.zoom_in_action,
-                       self.zoom_out_action, self.fit_action, self.arrange_action):
+                       self.zoom_out_action, self.fit_action, self.arrange_action,
+                       self.find_action, self.group_blocks_action, self.flow_down_action,
+                       self.flow_right_action):
             action.setEnabled(editing)
+        graph = self.editor.graph if editing else None
+        self.expand_blocks_action.setEnabled(
+            graph is not None and any(n.kind == "block" for n in graph.nodes))
         for action in (self.cut_action, self.copy_action, self.group_action):
             action.setEnabled(selected)
         self.delete_action.setEnabled(bool(editing and (

@@ -20,8 +20,16 @@ from kbuilder.ui.shell import theme
 ARROW = 6.0
 
 
-def curve(p1: QPointF, p2: QPointF) -> QPainterPath:
-    """A vertical S-curve from ``p1`` (an output, below a node) to ``p2`` (an input)."""
+def curve(p1: QPointF, p2: QPointF, flow: str = "down") -> QPainterPath:
+    """An S-curve from ``p1`` (an output, below a node) to ``p2`` (an input): vertical when
+    data flows down, horizontal when it flows right."""
+    if flow == "right":
+        dx = p2.x() - p1.x()
+        bend = max(36.0, abs(dx) * 0.5) if dx > 0 else max(80.0, abs(dx) * 0.4)
+        path = QPainterPath(p1)
+        path.cubicTo(QPointF(p1.x() + bend, p1.y()), QPointF(p2.x() - bend - ARROW, p2.y()),
+                     QPointF(p2.x() - ARROW, p2.y()))
+        return path
     dy = p2.y() - p1.y()
     # Going up (a connection drawn against the flow) needs wide loops to stay readable.
     bend = max(36.0, abs(dy) * 0.5) if dy > 0 else max(80.0, abs(dy) * 0.4)
@@ -77,10 +85,17 @@ class QtEdgeItem(QGraphicsPathItem):
 
     def update_path(self) -> None:
         p1, p2 = self.endpoints()
-        self._path = curve(p1, p2)
-        self._arrow = QPolygonF([QPointF(p2.x() - ARROW * 0.7, p2.y() - ARROW),
-                                 QPointF(p2.x() + ARROW * 0.7, p2.y() - ARROW),
-                                 QPointF(p2.x(), p2.y())])
+        end = self.src if self.src is not None else self.dst
+        flow = end.flow if end is not None else "down"
+        self._path = curve(p1, p2, flow)
+        if flow == "right":
+            self._arrow = QPolygonF([QPointF(p2.x() - ARROW, p2.y() - ARROW * 0.7),
+                                     QPointF(p2.x() - ARROW, p2.y() + ARROW * 0.7),
+                                     QPointF(p2.x(), p2.y())])
+        else:
+            self._arrow = QPolygonF([QPointF(p2.x() - ARROW * 0.7, p2.y() - ARROW),
+                                     QPointF(p2.x() + ARROW * 0.7, p2.y() - ARROW),
+                                     QPointF(p2.x(), p2.y())])
         stroker = QPainterPathStroker()
         stroker.setWidth(10)
         self._shape = stroker.createStroke(self._path)
@@ -90,6 +105,11 @@ class QtEdgeItem(QGraphicsPathItem):
 
     def shape(self) -> QPainterPath:
         return self._shape
+
+    @property
+    def curve(self) -> QPainterPath:
+        """The connection's line, without its arrow (the far-out picture draws it)."""
+        return self._path
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
@@ -104,6 +124,13 @@ class QtEdgeItem(QGraphicsPathItem):
             )
             color = c.edge_hover if highlighted else c.edge
             pen = QPen(color, 2.4 if self._hover or self.isSelected() else 1.6)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())  # type: ignore[attr-defined]
+        if lod < 0.2:
+            pen.setWidthF(0)  # a cosmetic hairline, and no arrow: too small to see
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(self._path)
+            return
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)

@@ -3,6 +3,11 @@
 Every gesture becomes a command pushed on the project's history through the document.
 Blocks (nested models) are shown collapsed, as one node; double-clicking one opens its
 subgraph in the same canvas, with a breadcrumb bar to go back up.
+
+For big graphs: an overview in the corner (``QtMinimap``), a find bar (Ctrl+F) that
+jumps to a layer by name or type, also inside blocks, "group into blocks" for the
+repeated units of an imported model (``graph/blocks.py``), and a layout that flows down
+or right (kept in the project's view section; changing it is one undoable edit).
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.blocks import expand_blocks, group_into_blocks
 from kbuilder.graph.commands import (
     AddNodeCommand,
+    Command,
     ConnectCommand,
     DisconnectCommand,
     GroupCommand,
@@ -46,6 +53,8 @@ from kbuilder.graph.layout import layered_positions
 from kbuilder.graph.model import Graph
 from kbuilder.graph.text import plural
 from kbuilder.ui.document import QtDocument
+from kbuilder.ui.model.canvas.find_bar import QtFindBar
+from kbuilder.ui.model.canvas.minimap import QtMinimap
 from kbuilder.ui.model.canvas.scene import QtGraphScene
 from kbuilder.ui.model.canvas.view import QtGraphView
 from kbuilder.ui.shell import icons, theme
@@ -57,6 +66,24 @@ DEFAULT_INPUT_SHAPE = [32]
 # see node_item.paint). A taller one opens at its top, at READABLE_ZOOM.
 FIT_ZOOM = 0.42
 READABLE_ZOOM = 0.75
+FLOW_NAMES = {"down": "top to bottom", "right": "left to right"}
+
+
+class _FlowCommand(Command):
+    """Change the direction the canvas lays data out in (the project's ``view["flow"]``)."""
+
+    def __init__(self, editor: QtCanvasEditor, view: dict, flow: str):
+        self.editor, self.view, self.flow = editor, view, flow
+        self.before = view.get("flow", "down")
+        self.text = f"arrange {FLOW_NAMES[flow]}"
+
+    def do(self) -> None:
+        self.view["flow"] = self.flow
+        self.editor.scene.set_flow(self.flow)
+
+    def undo(self) -> None:
+        self.view["flow"] = self.before
+        self.editor.scene.set_flow(self.before)
 
 
 class QtCanvasEditor(QWidget):
@@ -79,14 +106,24 @@ class QtCanvasEditor(QWidget):
         self.scene = QtGraphScene(self)
         self.view = QtGraphView(self.scene, self)
         self._crumbs = self._build_breadcrumbs()
+        self.find_bar = QtFindBar(self)
+        self.minimap = QtMinimap(self.view, self.scene)
+        self._matches: list[tuple[tuple[str, ...], str]] = []  # (block path, node id)
+        self._match = 0
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._crumbs)
+        layout.addWidget(self.find_bar)
         layout.addWidget(self.view, 1)
+        self.find_bar.search.connect(self.find)
+        self.find_bar.step.connect(self.find_step)
+        self.find_bar.closed.connect(self.view.setFocus)
         self._rect_timer = QTimer(self, singleShot=True, interval=0)
         self._rect_timer.timeout.connect(self._update_scene_rect)
         self.scene.structure_changed.connect(self._rect_timer.start)
+        # An arrangement, or its undo, can move the whole model (left to right and back).
+        self.scene.nodes_moved.connect(self._rect_timer.start)
         theme.manager().changed.connect(self._on_theme)
         self.scene.selectionChanged.connect(self.selection_changed)
         v = self.view
@@ -125,6 +162,9 @@ class QtCanvasEditor(QWidget):
             self.doc.edit_failed.disconnect(self.status_message)
         self.doc = doc
         self._path = []
+        self._matches = []
+        flow = doc.project.view.get("flow", "down") if doc is not None else "down"
+        self.scene.set_flow(flow if flow in FLOW_NAMES else "down")
         if doc is not None:
             doc.results_changed.connect(self._on_results)
             doc.history_changed.connect(self._on_history)
@@ -153,6 +193,7 @@ class QtCanvasEditor(QWidget):
         self.scene.set_graph(graph, inference)
         self._update_breadcrumbs()
         self._update_scene_rect()
+        self.minimap.rebuild()
         self.fit_on_open()
         self.graph_changed.emit()
         self.selection_changed.emit()
@@ -369,7 +410,7 @@ class QtCanvasEditor(QWidget):
         if graph is None or not len(graph):
             return
         try:
-            positions = layered_positions(graph)
+            positions = layered_positions(graph, self.flow)
         except GraphError as exc:
             self.status_message.emit(str(exc))
             return
@@ -379,8 +420,38 @@ class QtCanvasEditor(QWidget):
         self._update_scene_rect()
         self.view.fit()
 
+    @property
+    def flow(self) -> str:
+        """Where data flows on the canvas: ``"down"`` or ``"right"``."""
+        return self.scene.flow
+
+    def set_flow(self, flow: str) -> None:
+        """Lay the model (and every block inside it) out flowing ``flow``, as one edit."""
+        doc = self.doc
+        if doc is None or flow == self.flow:
+            return
+
+        def make():
+            steps: list[Command] = [_FlowCommand(self, doc.project.view, flow)]
+            graphs = [doc.graph] + [n.subgraph for _, n in doc.graph.walk()
+                                    if n.subgraph is not None]
+            for graph in graphs:
+                moves = {nid: p for nid, p in layered_positions(graph, flow).items()
+                         if graph.node(nid).position != p}
+                if moves:
+                    steps.append(MoveNodesCommand(graph, moves))
+            return MacroCommand(f"arrange {FLOW_NAMES[flow]}", steps)
+
+        if self._edit(make) is not None:
+            self._update_scene_rect()
+            self.fit()
+
     def fit(self) -> None:
-        self.view.fit()
+        """The whole graph when it is readable whole, else where its data starts."""
+        self.fit_on_open()
+
+    def show_overview(self, visible: bool) -> None:
+        self.minimap.setVisible(visible)
 
     def zoom_in(self) -> None:
         self.view.zoom_by(1.25)
@@ -401,6 +472,91 @@ class QtCanvasEditor(QWidget):
         graph = self.graph
         if graph is not None:
             self._edit(lambda: UngroupCommand(graph, block_id))
+
+    def group_repeated_blocks(self) -> int:
+        """Group the repeated units of the shown graph into blocks; how many."""
+        graph = self.graph
+        if graph is None:
+            return 0
+        command = self._edit(lambda: group_into_blocks(graph, flow=self.flow))
+        if command is None:
+            return 0
+        count = command.count  # type: ignore[attr-defined]
+        self._update_scene_rect()
+        self.fit()
+        self.status_message.emit(
+            f"Grouped {plural(count, 'repeated unit')} into blocks: double-click one to "
+            "open it, Expand All Blocks (or Undo) to see every layer again.")
+        return count
+
+    def expand_all_blocks(self) -> int:
+        """Ungroup every block of the shown graph (one level); how many."""
+        graph = self.graph
+        if graph is None:
+            return 0
+        command = self._edit(lambda: expand_blocks(graph, flow=self.flow))
+        if command is None:
+            return 0
+        count = command.count  # type: ignore[attr-defined]
+        self._update_scene_rect()
+        self.fit()
+        self.status_message.emit(f"Expanded {plural(count, 'block')}.")
+        return count
+
+    # ------------------------------------------------------------------ find
+    def show_find(self) -> None:
+        self.find_bar.open_bar()
+
+    def find_matches(self, text: str) -> list[tuple[tuple[str, ...], str]]:
+        """``(block path, node id)`` of each node whose name or type contains ``text``
+        (any case), in data-flow order, the nodes inside a block right after it."""
+        if self.doc is None or not text.strip():
+            return []
+        needle = text.strip().lower()
+        found: list[tuple[tuple[str, ...], str]] = []
+
+        def visit(graph: Graph, path: tuple[str, ...]) -> None:
+            for nid in graph.topological_order():
+                node = graph.node(nid)
+                kinds = (node.name, node.label, node.class_name or "")
+                if any(needle in k.lower() for k in kinds):
+                    found.append((path, nid))
+                if node.subgraph is not None:
+                    visit(node.subgraph, (*path, nid))
+
+        visit(self.doc.graph, ())
+        return found
+
+    def find(self, text: str) -> int:
+        """Find ``text`` and show the first match; the number of matches."""
+        self._matches = self.find_matches(text)
+        self._match = 0
+        if self._matches:
+            self._show_match()
+        self.find_bar.set_count(self._match, len(self._matches))
+        return len(self._matches)
+
+    def find_step(self, forward: bool = True) -> None:
+        """Show the next (or previous) match, wrapping around."""
+        if not self._matches:
+            return
+        self._match = (self._match + (1 if forward else -1)) % len(self._matches)
+        self._show_match()
+        self.find_bar.set_count(self._match, len(self._matches))
+
+    def _show_match(self) -> None:
+        path, node_id = self._matches[self._match]
+        if list(path) != self._path:
+            self._path = list(path)  # the match is inside a block: open it
+            self._show_current()
+        item = self.scene.nodes.get(node_id)
+        if item is None:
+            return
+        self.scene.select_nodes([node_id])
+        if self.view.zoom < READABLE_ZOOM:
+            self.view.set_zoom(READABLE_ZOOM)
+        self.view.centerOn(item)
+        self.view.zoom_changed.emit(self.view.zoom)
 
     def share_layer(self, node_id: str) -> None:
         graph = self.graph
@@ -466,10 +622,20 @@ class QtCanvasEditor(QWidget):
         view["center"] = [round(center.x(), 1), round(center.y(), 1)]
 
     def fit_on_open(self) -> None:
-        """The whole model when it fits readably, else its top at a readable zoom."""
+        """The whole model when it fits readably, else where its data starts (its inputs)
+        at a readable zoom; the overview shows the rest."""
         self.view.fit(min_zoom=FIT_ZOOM)
-        if self.view.zoom <= FIT_ZOOM + 1e-6:  # too tall to fit whole
-            self.view.fit(min_zoom=READABLE_ZOOM)
+        if self.view.zoom <= FIT_ZOOM + 1e-6:  # too big to fit whole
+            self.view.fit(min_zoom=READABLE_ZOOM, start=self._inputs_rect())
+
+    def _inputs_rect(self) -> QRectF:
+        rect = QRectF()
+        graph = self.graph
+        for node in graph.input_nodes() if graph is not None else []:
+            item = self.scene.nodes.get(node.id)
+            if item is not None:
+                rect = rect.united(item.sceneBoundingRect())
+        return rect
 
     def restore_view(self, view: dict) -> None:
         zoom, center = view.get("zoom"), view.get("center")
@@ -518,7 +684,14 @@ class QtCanvasEditor(QWidget):
         if selected or self.scene.selected_edge_ids():
             menu.addAction("Delete", self.delete_selection)
         menu.addSeparator()
+        if not node_id:
+            menu.addAction("Group repeated blocks", self.group_repeated_blocks)
+            if any(n.kind == "block" for n in graph.nodes):
+                menu.addAction("Expand all blocks", self.expand_all_blocks)
+            menu.addSeparator()
         menu.addAction("Auto-arrange", self.arrange)
+        other = "right" if self.flow == "down" else "down"
+        menu.addAction(f"Arrange {FLOW_NAMES[other]}", lambda: self.set_flow(other))
         menu.addAction("Fit to view", self.fit)
         if self._path:
             menu.addAction("Back up to the enclosing model", self.leave_block)

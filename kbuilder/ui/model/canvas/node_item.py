@@ -3,7 +3,12 @@
 The item is a projection: the scene tells it what to show (``set_identity``, ``set_ports``,
 ``set_result``) from the graph and the shape inference; it never reads or writes the model.
 It caches its rendering in device coordinates, so panning a large graph only blits
-pixmaps, and it drops the text when zoomed far out.
+pixmaps. Its level of detail follows the zoom: text from ``TEXT_LOD``, ports from
+``PORTS_LOD``, and below ``BLOCK_LOD`` a plain block (no outline, no clipping) that costs
+a couple of fills.
+
+Ports sit on the top and bottom edges when data flows down, on the left and right edges
+when it flows right (``set_flow``; the scene sets every node's flow).
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ TYPE_FONT = QFont("Sans Serif", 8)
 SHAPE_FONT = QFont("DejaVu Sans Mono", 8)
 BADGE_FONT = QFont("Sans Serif", 8)
 BADGE_FONT.setBold(True)
+TEXT_LOD = 0.4
+PORTS_LOD = 0.35
+BLOCK_LOD = 0.2
 
 
 SWEPT_COLOR = "#8b5cf6"  # the mark of swept parameters (canvas and inspector)
@@ -106,6 +114,7 @@ class QtNodeItem(QGraphicsRectItem):
         self._text_dirty = True
         self._swept = ""  # the swept parameters' ranges, as text ("" when none)
         self._tooltip = ""
+        self.flow = "down"
         self.badge = QtBadgeItem(self)
         self.badge.setPos(WIDTH / 2 - 3, -HEIGHT / 2 + 3)
         self.badge.hide()
@@ -128,6 +137,11 @@ class QtNodeItem(QGraphicsRectItem):
         if self._text_dirty:
             self._elide()
         return self._elided[0]
+
+    @property
+    def accent(self) -> QColor:
+        """The colour of the node's category (the overview draws nodes in it)."""
+        return self._accent
 
     @property
     def shape_text(self) -> str:
@@ -158,11 +172,10 @@ class QtNodeItem(QGraphicsRectItem):
                 if port.scene() is not None:
                     port.scene().removeItem(port)
             self.inputs = {}
-            for i, info in enumerate(infos):
+            for info in infos:
                 port = QtPortItem(self, False, info.name,
                                   short_label(info.name) if labelled else "",
                                   info.variadic, info.required)
-                port.setPos(self._port_x(i, len(infos)), -HEIGHT / 2)
                 self.inputs[info.name] = port
         if n_outputs != len(self.outputs):
             for port in self.outputs[n_outputs:]:
@@ -174,12 +187,26 @@ class QtNodeItem(QGraphicsRectItem):
                 self.outputs.append(QtPortItem(self, True, i))
             for i, port in enumerate(self.outputs):
                 port.label = str(i) if n_outputs > 1 else ""
-                port.setPos(self._port_x(i, n_outputs), HEIGHT / 2)
+        self._place_ports()
         self.update()
 
-    @staticmethod
-    def _port_x(i: int, n: int) -> float:
-        return -WIDTH / 2 + WIDTH * (i + 1) / (n + 1)
+    def set_flow(self, flow: str) -> None:
+        """``"down"``: inputs on top, outputs below; ``"right"``: inputs left, outputs right."""
+        if flow != self.flow:
+            self.flow = flow
+            self._place_ports()
+            self.update()
+
+    def _place_ports(self) -> None:
+        for ports, output in ((list(self.inputs.values()), False), (self.outputs, True)):
+            n = len(ports)
+            for i, port in enumerate(ports):
+                if self.flow == "right":
+                    port.setPos(WIDTH / 2 if output else -WIDTH / 2,
+                                -HEIGHT / 2 + HEIGHT * (i + 1) / (n + 1))
+                else:
+                    port.setPos(-WIDTH / 2 + WIDTH * (i + 1) / (n + 1),
+                                HEIGHT / 2 if output else -HEIGHT / 2)
 
     @property
     def frozen(self) -> str:
@@ -256,6 +283,8 @@ class QtNodeItem(QGraphicsRectItem):
             port = self.inputs.get(str(key))
         if port is not None:
             return port.scenePos()
+        if self.flow == "right":
+            return self.scenePos() + QPointF(WIDTH / 2 if is_output else -WIDTH / 2, 0)
         return self.scenePos() + QPointF(0, HEIGHT / 2 if is_output else -HEIGHT / 2)
 
     def refresh_theme(self) -> None:
@@ -274,6 +303,14 @@ class QtNodeItem(QGraphicsRectItem):
         lod = option.levelOfDetailFromTransform(painter.worldTransform())  # type: ignore[attr-defined]
         rect = self._rect
         selected = self.isSelected()
+        if lod < BLOCK_LOD:
+            # Far out a node is a few pixels: a block in its category's colour, red when
+            # it has a problem, the selection colour when selected.
+            painter.fillRect(rect, c.selection if selected else
+                             (c.error if self._status == "error" else c.node_border))
+            painter.fillRect(QRectF(rect.left(), rect.top(), rect.width() * 0.3,
+                                    rect.height()), self._accent)
+            return
         if self._status == "error":
             border, width = c.error, 1.6
         elif selected:
@@ -318,11 +355,11 @@ class QtNodeItem(QGraphicsRectItem):
             painter.setPen(QPen(self._accent, 1.0, Qt.PenStyle.DashLine))
             painter.drawRoundedRect(rect.adjusted(3.5, 3.5, -3.5, -3.5), 4, 4)
         painter.restore()
-        if lod < 0.35:
+        if lod < PORTS_LOD:
             return
         for port in (*self.inputs.values(), *self.outputs):
             paint_port(painter, port)
-        if lod < 0.4:
+        if lod < TEXT_LOD:
             return
         if self._text_dirty:
             self._elide()

@@ -5,14 +5,23 @@
 Shape-inference results reach only the items whose ids ``ShapeInference.update()``
 reported, so one edit never rebuilds the scene. Items never change the graph; the view
 turns gestures into commands.
+
+Far out (``set_far``, below ``FAR_ZOOM`` on a graph of ``FAR_MIN_NODES`` nodes or more)
+the items are hidden and the whole graph is one pixmap (a block per node, a hairline per
+connection), drawn once per zoom level and blitted in ``drawForeground``: thousands of
+nodes in view cost one blit per frame instead of a pixmap and a paint call per item. Nodes
+cannot be picked there; zooming in (or Find) brings the items back.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsScene
 
 from kbuilder.graph.freezing import in_inference_mode, is_frozen
@@ -20,8 +29,20 @@ from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.shapes import NodeResult, ShapeInference
 from kbuilder.graph.text import plural
 from kbuilder.ui.model.canvas.edge_item import QtEdgeItem
-from kbuilder.ui.model.canvas.node_item import PortInfo, QtNodeItem
+from kbuilder.ui.model.canvas.node_item import HEIGHT, WIDTH, PortInfo, QtNodeItem
 from kbuilder.ui.model.canvas.port_item import Highlight, QtPortItem
+from kbuilder.ui.shell import theme
+
+FAR_ZOOM = 0.12
+FAR_MIN_NODES = 2000
+
+
+@dataclass
+class _FarGeometry:
+    bounds: QRectF
+    lines: QPainterPath
+    blocks: list[QRectF]
+    accents: list[tuple[QColor, list[QRectF]]]
 
 
 def shape_text(result: NodeResult) -> str:
@@ -47,9 +68,11 @@ class QtGraphScene(QGraphicsScene):
 
     Signals:
         structure_changed(): nodes or edges were added or removed (for the scene rect).
+        nodes_moved(): nodes of the graph moved (a drag, an arrangement, an undo).
     """
 
     structure_changed = Signal()
+    nodes_moved = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -61,6 +84,16 @@ class QtGraphScene(QGraphicsScene):
         self._handlers: list = []
         self._highlighted: list[QtPortItem] = []
         self._selected: set[str] = set()
+        self.flow = "down"  # where data flows: "down" or "right" (the ports follow)
+        self._bounds: QRectF | None = None  # nodes_rect(), until nodes change
+        self._far = False
+        # The far-out picture, until nodes change or the zoom does.
+        self._geometry: _FarGeometry | None = None
+        self._picture: QPixmap | None = None
+        self._picture_scale = 0.0
+        self._rescale_due = False
+        self._rescale = QTimer(self, singleShot=True, interval=150)
+        self._rescale.timeout.connect(self._rescale_now)
         self.selectionChanged.connect(self._on_selection_changed)
 
     # ------------------------------------------------------------------ graph
@@ -73,6 +106,8 @@ class QtGraphScene(QGraphicsScene):
         self.edges.clear()
         self._highlighted.clear()
         self._selected = set()
+        self._bounds = None
+        self._far, self._picture, self._geometry = False, None, None
         self.graph, self.inference = graph, inference
         if graph is None:
             return
@@ -110,10 +145,15 @@ class QtGraphScene(QGraphicsScene):
     # -------------------------------------------------------------- node items
     def _add_node(self, node: Node) -> QtNodeItem:
         item = QtNodeItem(node.id)
+        item.flow = self.flow
         self._refresh_identity(item, node)
         item.setPos(QPointF(*node.position))
         self.addItem(item)
         self.nodes[node.id] = item
+        self._bounds = None
+        if self._far:
+            item.hide()
+            self._stale_picture()
         return item
 
     def _refresh_identity(self, item: QtNodeItem, node: Node) -> None:
@@ -151,6 +191,8 @@ class QtGraphScene(QGraphicsScene):
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self.nodes.pop(node_id, None)
+        self._bounds = None
+        self._stale_picture()
         if item is not None:
             for edge in list(item.edges):
                 self._drop_edge_item(edge)
@@ -172,11 +214,122 @@ class QtGraphScene(QGraphicsScene):
             pos = QPointF(*self.graph.node(node_id).position)
             if item.pos() != pos:
                 item.setPos(pos)
+                self._bounds = None
+                self._stale_picture()
                 for edge in item.edges:
                     edge.update_path()
+                self.nodes_moved.emit()
+
+    # ----------------------------------------------------------------- far out
+    @property
+    def far(self) -> bool:
+        """Whether the graph is drawn as one picture (see the module)."""
+        return self._far
+
+    def set_far(self, far: bool) -> None:
+        """Draw the graph as one picture (``True``, for a big graph) or as its items."""
+        far = far and len(self.nodes) >= FAR_MIN_NODES
+        if far == self._far:
+            return
+        self._far, self._picture, self._geometry = far, None, None
+        for item in (*self.nodes.values(), *self.edges.values()):
+            item.setVisible(not far)
+        self.update()
+
+    def _stale_picture(self) -> None:
+        if self._far:
+            self._picture = None
+            self._geometry = None
+            self.update()
+
+    def _rescale_now(self) -> None:
+        self._rescale_due = True
+        self.update()
+
+    def _far_geometry(self) -> _FarGeometry:
+        """What the picture draws, in scene coordinates: every connection as one path,
+        a block per node and its category strip, grouped by colour."""
+        if self._geometry is None:
+            c = theme.colors()
+            lines = QPainterPath()
+            for edge in self.edges.values():
+                lines.addPath(edge.curve)
+            blocks, accents = [], {}
+            for item in self.nodes.values():
+                p = item.pos()
+                x, y = p.x() - WIDTH / 2, p.y() - HEIGHT / 2
+                blocks.append(QRectF(x, y, WIDTH, HEIGHT))
+                colour = c.error if item.status == "error" else item.accent
+                accents.setdefault(colour.rgba(), (QColor(colour), []))[1].append(
+                    QRectF(x, y, WIDTH * 0.3, HEIGHT))
+            self._geometry = _FarGeometry(self.nodes_rect(), lines, blocks,
+                                          list(accents.values()))
+        return self._geometry
+
+    def _far_pixmap(self, scale: float) -> QPixmap:
+        """The picture at ``scale`` device pixels per scene unit (drawn once per zoom)."""
+        if self._picture is None or abs(self._picture_scale - scale) > 1e-9:
+            geometry = self._far_geometry()
+            c = theme.colors()
+            size = geometry.bounds.size() * scale
+            pixmap = QPixmap(max(1, math.ceil(size.width())), max(1, math.ceil(size.height())))
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.scale(scale, scale)
+            painter.translate(-geometry.bounds.topLeft())
+            painter.setPen(QPen(c.edge, 0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(geometry.lines)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(c.node_border)
+            painter.drawRects(geometry.blocks)
+            for colour, rects in geometry.accents:
+                painter.setBrush(colour)
+                painter.drawRects(rects)
+            painter.end()
+            self._picture, self._picture_scale = pixmap, scale
+        return self._picture
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if not self._far:
+            return
+        transform = painter.worldTransform()
+        scale = transform.m11()
+        bounds = self._far_geometry().bounds
+        if self._picture is not None and abs(self._picture_scale - scale) > 1e-9 \
+                and not self._rescale_due:
+            # Zooming: stretch the last picture, and draw it anew once the zoom rests.
+            painter.drawPixmap(bounds, self._picture, QRectF(self._picture.rect()))
+            self._rescale.start()
+        else:
+            self._rescale_due = False
+            pixmap = self._far_pixmap(scale)
+            corner = transform.map(bounds.topLeft())
+            painter.save()
+            painter.resetTransform()  # a blit in device pixels, not a scaled drawing
+            painter.drawPixmap(QPointF(round(corner.x()), round(corner.y())), pixmap)
+            painter.restore()
+        selected = [self.nodes[n] for n in self._selected if n in self.nodes]
+        if selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(theme.colors().selection)
+            for item in selected:
+                painter.drawRect(item.sceneBoundingRect())
+
+    def set_flow(self, flow: str) -> None:
+        """Put every node's ports where data flowing ``flow`` enters and leaves it."""
+        if flow == self.flow:
+            return
+        self.flow = flow
+        for item in self.nodes.values():
+            item.set_flow(flow)
+        for edge in self.edges.values():
+            edge.update_path()
+        self._stale_picture()
 
     def update_edges(self, node_ids: Iterable[str]) -> None:
         """Re-route the edges of nodes that moved (the view calls it while dragging)."""
+        self._bounds = None
         done: set = set()
         for nid in node_ids:
             item = self.nodes.get(nid)
@@ -196,6 +349,8 @@ class QtGraphScene(QGraphicsScene):
                 for edge in item.edges:
                     edge.update()
         self._selected = selected
+        if self._far:
+            self.update()  # the picture marks the selected nodes
 
     # -------------------------------------------------------------- edge items
     def _add_edge(self, edge_id: str) -> None:
@@ -212,6 +367,9 @@ class QtGraphScene(QGraphicsScene):
         item.update_path()
         self.addItem(item)
         self.edges[edge_id] = item
+        if self._far:
+            item.hide()
+            self._stale_picture()
         self._update_port_marks(src)
         self._update_port_marks(dst)
 
@@ -228,6 +386,7 @@ class QtGraphScene(QGraphicsScene):
         self.structure_changed.emit()
 
     def _on_edge_removed(self, edge_id: str) -> None:
+        self._stale_picture()
         item = self.edges.get(edge_id)
         if item is not None:
             self._drop_edge_item(item)
@@ -249,10 +408,15 @@ class QtGraphScene(QGraphicsScene):
         """Show the inference results of ``ids`` (default: every node)."""
         if ids is None:
             ids = list(self.nodes)
+        recoloured = False
         for nid in ids:
             item = self.nodes.get(nid)
             if item is not None:
+                before = item.status
                 self._apply_result(item)
+                recoloured |= item.status != before
+        if recoloured:
+            self._stale_picture()  # an error colours the node's block red
 
     def _apply_result(self, item: QtNodeItem) -> None:
         if self.graph is None or item.node_id not in self.graph:
@@ -462,12 +626,17 @@ class QtGraphScene(QGraphicsScene):
         return moved
 
     def nodes_rect(self) -> QRectF:
-        rect = QRectF()
-        for item in self.nodes.values():
-            rect = rect.united(item.sceneBoundingRect())
-        return rect
+        """The bounds of every node; kept until nodes are added, removed or moved (fit,
+        the overview and the scene's bounds all ask, and 10,000 nodes take 0.1 s)."""
+        if self._bounds is None:
+            rect = QRectF()
+            for item in self.nodes.values():
+                rect = rect.united(item.sceneBoundingRect())
+            self._bounds = rect
+        return QRectF(self._bounds)
 
     def refresh_theme(self) -> None:
+        self._stale_picture()
         for item in self.nodes.values():
             item.refresh_theme()
             self._apply_result(item)

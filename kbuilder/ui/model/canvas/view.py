@@ -26,7 +26,7 @@ from kbuilder.graph.errors import GraphError
 from kbuilder.ui.model.canvas.edge_item import QtEdgeItem
 from kbuilder.ui.model.canvas.node_item import QtNodeItem
 from kbuilder.ui.model.canvas.port_item import QtPortItem
-from kbuilder.ui.model.canvas.scene import QtGraphScene
+from kbuilder.ui.model.canvas.scene import FAR_ZOOM, QtGraphScene
 from kbuilder.ui.shell import theme
 
 # What the palette puts on a drag: {"kind": "layer", "class_name": "Dense"} or
@@ -128,11 +128,12 @@ class QtGraphView(QGraphicsView):
         self.set_zoom(self.zoom * step)
 
     def fit(self, rect: QRectF | None = None, max_zoom: float = 1.25,
-            min_zoom: float = MIN_ZOOM) -> None:
+            min_zoom: float = MIN_ZOOM, start: QRectF | None = None) -> None:
         """Show ``rect`` (default: every node) as large as fits, at most ``max_zoom``.
 
-        With ``min_zoom`` (e.g. when a model opens), a model too tall to be readable
-        whole is shown from its top at ``min_zoom`` instead.
+        With ``min_zoom`` (e.g. when a model opens), a model too big to be readable
+        whole is shown from where its data starts at ``min_zoom`` instead: its top (its
+        left when data flows right), centred across the flow on ``start`` (the inputs).
         """
         rect = rect if rect is not None else self._scene.nodes_rect()
         if rect.isEmpty():
@@ -140,18 +141,25 @@ class QtGraphView(QGraphicsView):
             self.centerOn(0, 0)
             return
         rect = rect.adjusted(-40, -40, 40, 40)
-        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-        if self.zoom > max_zoom or self.zoom < MIN_ZOOM:
-            self.set_zoom(min(self.zoom, max_zoom))
+        # The zoom is worked out, not tried (fitInView, then a clamp): each zoom set on a
+        # big graph may switch the far-out picture on and off (QtGraphScene.set_far).
+        port = self.viewport().rect()
+        zoom = min(max_zoom, port.width() / rect.width(), port.height() / rect.height())
         center = rect.center()
-        if self.zoom < min_zoom:
-            self.set_zoom(min_zoom)
-            visible = self.viewport().height() / min_zoom
-            center.setY(rect.top() + visible / 2)
+        if zoom < min_zoom:
+            zoom = min_zoom
+            across = (start if start is not None and not start.isEmpty() else rect).center()
+            if self._scene.flow == "right":
+                visible = port.width() / min_zoom
+                center = QPointF(rect.left() + visible / 2, across.y())
+            else:
+                visible = port.height() / min_zoom
+                center = QPointF(across.x(), rect.top() + visible / 2)
+        self.set_zoom(zoom)
         self.centerOn(center)
-        self._zoomed()
 
     def _zoomed(self) -> None:
+        self._scene.set_far(self.zoom < FAR_ZOOM)
         self._update_grid()
         self.zoom_changed.emit(self.zoom)
 
