@@ -11,7 +11,7 @@ QT_SYSTEM_LIBS := libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 
 	libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 \
 	libxcb-xkb1 libegl1 libgl1 libfontconfig1 libdbus-1-3
 
-.PHONY: run test env system-libs lint bench package clean
+.PHONY: run test test-fast env system-libs lint bench package clean
 
 env: $(STAMP)
 
@@ -34,8 +34,18 @@ run: $(STAMP) system-libs
 	$(BIN)/kbuilder gui
 
 # The linters first: they take seconds, the suite minutes (CI runs this through .ci/run).
+# The suite runs in JOBS processes (pytest-xdist), each test file in one of them (its
+# module fixtures are shared): one per core, at most 4 (each loads three backends, and
+# worker tests start processes of their own). `make test JOBS=0` runs it in this process.
+JOBS ?= $(shell $(PYTHON) -c 'import os; print(min(4, os.cpu_count() or 1))')
 test: lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+
+# The quick path while working: the tests not marked slow, in parallel the same way.
+test-fast: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-n $(JOBS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 # ruff, and the import contracts of pyproject.toml ([tool.importlinter]) on this checkout.
 lint: $(STAMP)
