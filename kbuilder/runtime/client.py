@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection, Listener
 from pathlib import Path
 from typing import Any
 
+from kbuilder.processes import process_alive
 from kbuilder.runtime import protocol as p
 from kbuilder.runtime.devices import cache_dir, worker_environment
 
@@ -280,18 +281,8 @@ def _app_running(log: Path) -> bool:
     parts = log.stem.split("-")  # kbuilder-<backend>-<pid>-<random>
     if len(parts) < 4 or not parts[2].isdigit():
         return False
-    pid = int(parts[2])
-    if pid == os.getpid():
-        return True
-    if sys.platform == "win32":
-        return False  # os.kill would end it; and Windows refuses to delete an open log
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, another user's (or Windows: no such signal probe)
-        return True
-    return True
+    # Windows: unknown, taken as gone (and Windows refuses to delete a log still open).
+    return process_alive(int(parts[2]), unknown=sys.platform != "win32")
 
 
 class WorkerPool:

@@ -46,6 +46,7 @@ from kbuilder.graph.sweeps import (
     apply_training,
     split_values,
 )
+from kbuilder.processes import process_alive
 
 PLAN_ATTR = "kbuilder_plan"  # the study's user attribute holding the SweepPlan
 DEFAULT_HEARTBEAT = 10  # seconds between a running trial's heartbeats (database storage)
@@ -273,7 +274,7 @@ def fail_dead_local_trials(study: Any) -> list[int]:
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        if attrs.get("host") != host or _pid_alive(attrs.get("pid")):
+        if attrs.get("host") != host or process_alive(attrs.get("pid")):
             continue
         try:
             # The reason first: a finished trial's attributes can no longer change.
@@ -286,20 +287,6 @@ def fail_dead_local_trials(study: Any) -> list[int]:
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # another process got there first
     return failed
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Sweep:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from kbuilder.processes import process_alive
+
 if TYPE_CHECKING:  # the project module needs numpy: not on the start-up path
     from kbuilder.graph.project import Project
 
@@ -36,17 +38,11 @@ def _start_time(pid: int) -> str:
 
 
 def _alive(pid: int, started: str) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Whether the session that wrote an autosave still runs (the same process: its pid
+    and start time); unknown (Windows) counts as gone, so its work is offered back."""
+    if not process_alive(pid, unknown=False):
         return False
-    except PermissionError:
-        return True  # someone else's live process
-    except OSError:
-        return False
-    return not started or _start_time(pid) == started
+    return pid == os.getpid() or not started or _start_time(pid) == started
 
 
 @dataclass(frozen=True)
