@@ -235,10 +235,12 @@ def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
         "backend": args.backend, "device": args.device, "epochs": args.epochs,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
         "distribute": getattr(args, "distribute", None),
-        "fine_tune_from": args.fine_tune_from, "fine_tune_epochs": args.fine_tune_epochs,
-        "fine_tune_learning_rate": args.fine_tune_lr,
+        # Commands without these options (kbuilder sweep) keep the project's settings.
+        "fine_tune_from": getattr(args, "fine_tune_from", None),
+        "fine_tune_epochs": getattr(args, "fine_tune_epochs", None),
+        "fine_tune_learning_rate": getattr(args, "fine_tune_lr", None),
     }
-    if args.fine_tune_from is not None and args.fine_tune_epochs is None \
+    if overrides["fine_tune_from"] is not None and overrides["fine_tune_epochs"] is None \
             and not project.training.fine_tunes:
         overrides["fine_tune_epochs"] = project.training.epochs  # as many as the first phase
     devices = getattr(args, "devices", None)
