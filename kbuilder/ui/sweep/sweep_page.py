@@ -54,6 +54,12 @@ STATE_COLORS = {"complete": "#22c55e", "pruned": "#eab308", "failed": "#ef4444",
                 "running": "#3b82f6", "waiting": "#94a3b8"}
 
 
+def start_process(argv: list[str], **options) -> subprocess.Popen:
+    """Start the sweep's own process (a function of its own, which tests replace without
+    replacing every ``subprocess.Popen`` of the window, its workers' included)."""
+    return subprocess.Popen(argv, **options)
+
+
 class _NumberItem(QTableWidgetItem):
     """A cell that sorts by its number (empty cells last)."""
 
@@ -556,7 +562,7 @@ class QtSweepPage(QWidget):
         log = Path(self.doc.project.path).with_suffix(".sweep.log")
         with open(log, "ab") as out:
             # Its own session: the sweep is not ended by the window's end (nor its Ctrl+C).
-            self.process = subprocess.Popen(self.command_line(), stdout=out,
+            self.process = start_process(self.command_line(), stdout=out,
                                             stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
         self.status.setText(f"Sweep started (log: {log.name}); trials appear as they finish.")

@@ -120,7 +120,7 @@ def test_start_runs_kbuilder_sweep_on_the_saved_file(swept, qtbot, monkeypatch):
         def poll(self):
             return None
 
-    monkeypatch.setattr("kbuilder.ui.sweep.sweep_page.subprocess.Popen", FakeProcess)
+    monkeypatch.setattr("kbuilder.ui.sweep.sweep_page.start_process", FakeProcess)
     page.parallel.setValue(2)
     assert page.start()
     argv, kwargs = started[0]
