@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from kbuilder import cli
-from kbuilder.graph.freezing import set_trainable
-from kbuilder.graph.project import Project, load_project, save_project
-from kbuilder.graph.settings import DataSettings
-from tests.graph.finetune_models import tiny_backbone_graph
+from kbuilder.graph.project import load_project, save_project
+from tests.graph.finetune_models import frozen_backbone_project
 
 pytestmark = pytest.mark.slow  # a real worker, or keras imported to check the data
 
 
 def _project(tmp_path):
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "tiny.npz", x=rng.random((32, 16, 16, 3)).astype("float32"),
-             y=np.arange(32) % 3)
-    graph, history = tiny_backbone_graph()
-    history.push(set_trainable(graph, [graph.find("backbone").id], False))
-    project = Project.new(graph)
-    project.data = DataSettings(f"npz:{tmp_path / 'tiny.npz'}")
+    project = frozen_backbone_project(tmp_path)
     path = tmp_path / "tiny.kbproj"
     save_project(project, path)
     return path

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from kbuilder.graph.commands import GroupCommand, History
 from kbuilder.graph.layout import apply_layout
 from kbuilder.graph.model import Graph
+from kbuilder.graph.project import Project
+from kbuilder.graph.settings import DataSettings
 from tests.graph.helpers import add_input, add_layer, add_output
 
 
@@ -27,3 +33,18 @@ def tiny_backbone_graph(size: int = 16, classes: int = 3) -> tuple[Graph, Histor
     history.push(GroupCommand(graph, inner, name="backbone"))
     apply_layout(graph)
     return graph, history
+
+
+def frozen_backbone_project(folder: Path, samples: int = 32, file: str = "tiny.npz") -> Project:
+    """A project of ``tiny_backbone_graph`` with its block frozen, on ``samples`` random
+    16×16 images of 3 classes saved as ``folder/file``."""
+    from kbuilder.graph.freezing import set_trainable
+
+    rng = np.random.default_rng(0)
+    np.savez(folder / file, x=rng.random((samples, 16, 16, 3)).astype("float32"),
+             y=np.arange(samples) % 3)
+    graph, history = tiny_backbone_graph()
+    history.push(set_trainable(graph, [graph.find("backbone").id], False))
+    project = Project.new(graph)
+    project.data = DataSettings(f"npz:{folder / file}")
+    return project

@@ -539,16 +539,9 @@ def npz_project(folder: Path) -> Project:
 
 def fine_tune_project(folder: Path) -> Project:
     """A frozen nested block with BatchNorm, trained in two phases on 16×16 images."""
-    from kbuilder.graph.freezing import set_trainable
-    from tests.graph.finetune_models import tiny_backbone_graph
+    from tests.graph.finetune_models import frozen_backbone_project
 
-    rng = np.random.default_rng(0)
-    np.savez(folder / "tiny_images.npz", x=rng.random((24, 16, 16, 3)).astype("float32"),
-             y=np.arange(24) % 3)
-    graph, history = tiny_backbone_graph()
-    history.push(set_trainable(graph, [graph.find("backbone").id], False))
-    project = Project.new(graph)
-    project.data = DataSettings(f"npz:{folder / 'tiny_images.npz'}")
+    project = frozen_backbone_project(folder, samples=24, file="tiny_images.npz")
     project.training = TrainingSettings(epochs=1, batch_size=8, fine_tune_from="conv_top",
                                         fine_tune_epochs=1)
     return project

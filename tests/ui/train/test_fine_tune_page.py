@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
-from kbuilder.graph.freezing import set_trainable
-from kbuilder.graph.project import Project
-from kbuilder.graph.settings import DataSettings
 from kbuilder.ui.testing import type_into
-from tests.graph.finetune_models import tiny_backbone_graph
+from tests.graph.finetune_models import frozen_backbone_project
 from tests.ui.train.test_train_page import RUN_TIMEOUT_MS, click, train_page
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_two_phase_run_from_the_train_tab(window, qtbot, tmp_path):
-    rng = np.random.default_rng(0)
-    np.savez(tmp_path / "tiny.npz", x=rng.random((32, 16, 16, 3)).astype("float32"),
-             y=np.arange(32) % 3)
-    graph, history = tiny_backbone_graph()
-    history.push(set_trainable(graph, [graph.find("backbone").id], False))
-    project = Project.new(graph)
-    project.data = DataSettings(f"npz:{tmp_path / 'tiny.npz'}")
+    project = frozen_backbone_project(tmp_path)
     window.set_project(project)
     page = train_page(window, "jax", epochs=1, batch_size=16)
     group = page.fine_tune
