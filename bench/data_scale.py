@@ -123,16 +123,22 @@ def kbuilder_epochs(worker: Worker, folder: Path, size: int, epochs: int,
     return rate, steps
 
 
-def plain_epochs(backend: str, folder: Path, size: int, epochs: int) -> float:
+def plain_script_rate(script: str, *args: object) -> float:
+    """Steps/s of a plain Keras script in ``bench/`` run in a fresh process: it prints a JSON
+    line with ``steps_per_epoch`` and ``epoch_ends``; epochs 2..N are timed (the first
+    holds compilation)."""
     out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "plain_image_fit.py"), backend, str(folder),
-         str(size), str(epochs)],
+        [sys.executable, str(ROOT / "bench" / script), *map(str, args)],
         capture_output=True, text=True, check=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     times = json.loads(out.stdout.strip().splitlines()[-1])
     ends = times["epoch_ends"]
     return times["steps_per_epoch"] * (len(ends) - 1) / (ends[-1] - ends[0])
+
+
+def plain_epochs(backend: str, folder: Path, size: int, epochs: int) -> float:
+    return plain_script_rate("plain_image_fit.py", backend, folder, size, epochs)
 
 
 def bench_images(backend: str = "jax", repeats: int = 3, size: int = 32,

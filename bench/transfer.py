@@ -21,9 +21,7 @@ difference. 2026-12-04, quiet 2-core machine, 960 images: JAX 3.84 vs plain 3.64
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 import numpy as np  # noqa: E402
 
+from bench.data_scale import plain_script_rate  # noqa: E402
 from kbuilder.graph.commands import SetParamCommand  # noqa: E402
 from kbuilder.graph.settings import DataSettings, TrainingSettings  # noqa: E402
 from kbuilder.runtime import protocol as p  # noqa: E402
@@ -63,15 +62,7 @@ def make_data(folder: Path, images: int) -> tuple[Path, Path]:
 
 
 def plain(backend: str, data: Path, weights: Path, epochs: int) -> float:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "plain_transfer.py"), backend, str(data),
-         str(weights), str(epochs)],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    times = json.loads(out.stdout.strip().splitlines()[-1])
-    ends = times["epoch_ends"]
-    return times["steps_per_epoch"] * (len(ends) - 1) / (ends[-1] - ends[0])
+    return plain_script_rate("plain_transfer.py", backend, data, weights, epochs)
 
 
 def kbuilder_rate(backend: str, data: Path, weights: Path, epochs: int) -> float:
