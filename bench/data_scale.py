@@ -123,18 +123,25 @@ def kbuilder_epochs(worker: Worker, folder: Path, size: int, epochs: int,
     return rate, steps
 
 
-def plain_script_rate(script: str, *args: object) -> float:
-    """Steps/s of a plain Keras script in ``bench/`` run in a fresh process: it prints a JSON
-    line with ``steps_per_epoch`` and ``epoch_ends``; epochs 2..N are timed (the first
-    holds compilation)."""
+def plain_script_times(script: str, *args: object) -> dict:
+    """What a plain Keras script in ``bench/`` prints as its last line, run in a fresh
+    process: JSON with ``steps_per_epoch`` and ``epoch_ends`` (and what else it measures)."""
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *map(str, args)],
         capture_output=True, text=True, check=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
-    times = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def epochs_rate(times: dict) -> float:
+    """Steps/s over epochs 2..N of ``plain_script_times`` (the first holds compilation)."""
     ends = times["epoch_ends"]
     return times["steps_per_epoch"] * (len(ends) - 1) / (ends[-1] - ends[0])
+
+
+def plain_script_rate(script: str, *args: object) -> float:
+    return epochs_rate(plain_script_times(script, *args))
 
 
 def plain_epochs(backend: str, folder: Path, size: int, epochs: int) -> float:

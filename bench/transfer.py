@@ -7,7 +7,7 @@ RGB images (3 classes). Side by side per backend: the plain script
 (bench/plain_transfer.py) in a fresh process, and a kbuilder run of the
 "pretrained_classifier" template fitted to the same arrays, on a warm CLI worker.
 
-Prints per backend steps/s over epochs 2..N (epoch-end times; the first epoch holds
+Prints per backend the peak RSS of each process (imports included) and steps/s over epochs 2..N (epoch-end times; the first epoch holds
 compilation) and the ratio kbuilder / plain (goal >= 0.95).
 
 Run: .venv/bin/python bench/transfer.py [--backends jax,tensorflow] [--images 960] [--epochs 4]
@@ -33,7 +33,7 @@ os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 import numpy as np  # noqa: E402
 
-from bench.data_scale import plain_script_rate  # noqa: E402
+from bench.data_scale import epochs_rate, peak_rss, plain_script_times  # noqa: E402
 from kbuilder.graph.commands import SetParamCommand  # noqa: E402
 from kbuilder.graph.settings import DataSettings, TrainingSettings  # noqa: E402
 from kbuilder.runtime import protocol as p  # noqa: E402
@@ -61,11 +61,14 @@ def make_data(folder: Path, images: int) -> tuple[Path, Path]:
     return data, weights
 
 
-def plain(backend: str, data: Path, weights: Path, epochs: int) -> float:
-    return plain_script_rate("plain_transfer.py", backend, data, weights, epochs)
+def plain(backend: str, data: Path, weights: Path, epochs: int) -> tuple[float, int]:
+    """Steps/s and peak RSS (bytes) of the plain script."""
+    times = plain_script_times("plain_transfer.py", backend, data, weights, epochs)
+    return epochs_rate(times), times["rss"]
 
 
-def kbuilder_rate(backend: str, data: Path, weights: Path, epochs: int) -> float:
+def kbuilder_rate(backend: str, data: Path, weights: Path, epochs: int) -> tuple[float, int]:
+    """Steps/s and the training worker's peak RSS (bytes, imports included)."""
     settings = DataSettings(source=f"npz:{data}", validation_split=0.0, test_split=0.2,
                             seed=0)
     project = new_project_for_data("pretrained_classifier", settings)
@@ -88,9 +91,10 @@ def kbuilder_rate(backend: str, data: Path, weights: Path, epochs: int) -> float
                     ends.append(time.perf_counter())
             if not isinstance(run.result, p.Finished):
                 raise RuntimeError(run.result.reason)
+            rss = peak_rss(worker.process.pid)
     finally:
         worker.shutdown()
-    return steps * (len(ends) - 1) / (ends[-1] - ends[0])
+    return steps * (len(ends) - 1) / (ends[-1] - ends[0]), rss
 
 
 def main() -> None:
@@ -102,11 +106,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data, weights = make_data(Path(tmp), args.images)
         for backend in args.backends.split(","):
-            pr = plain(backend, data, weights, args.epochs)
-            kr = kbuilder_rate(backend, data, weights, args.epochs)
+            pr, p_rss = plain(backend, data, weights, args.epochs)
+            kr, k_rss = kbuilder_rate(backend, data, weights, args.epochs)
             print(f"{backend:>10}: steps/s plain {pr:6.2f}  kbuilder {kr:6.2f}  ratio "
-                  f"{kr / pr:.3f} (goal >= 0.95) | MobileNetV3Small frozen, {SIZE}×{SIZE}, "
-                  f"{args.images} images, batch 32, {args.epochs} epochs", flush=True)
+                  f"{kr / pr:.3f} (goal >= 0.95) | peak RSS plain {p_rss / 2**20:.0f} MB, "
+                  f"kbuilder worker {k_rss / 2**20:.0f} MB | MobileNetV3Small frozen, "
+                  f"{SIZE}×{SIZE}, {args.images} images, batch 32, {args.epochs} epochs",
+                  flush=True)
 
 
 if __name__ == "__main__":
