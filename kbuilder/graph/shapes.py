@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
+from kbuilder.graph import layer_memo
 from kbuilder.graph.backbones import is_backbone_class
 from kbuilder.graph.events import EventGroup
 from kbuilder.graph.flops import estimate_flops
@@ -86,6 +87,8 @@ class ShapeInference:
         self._results: dict[str, NodeResult] = {}
         self._dirty: set[str] = set(graph.node_ids)
         self._layers: dict[str, Any] = {}  # owner node id -> built Keras layer
+        self._weight_shapes: dict[str, tuple[tuple[int, ...], ...]] = {}  # by owner id
+        self._sharers_of: dict[str, list[str]] = {}  # owner id -> sharing ids, per update
         self._blocks: dict[str, ShapeInference] = {}
         self._order: list[str] | None = None
         self._edge_dst = {e.id: e.dst for e in graph.edges}
@@ -131,10 +134,10 @@ class ShapeInference:
         ``None`` for a node that owns no layer, or whose layer could not be built.
         """
         node = self.graph.node(node_id)
-        layer = self._layers.get(node_id)
-        if node.kind != "layer" or node.shared_with or layer is None:
+        shapes = self._weight_shapes.get(node_id)
+        if node.kind != "layer" or node.shared_with or shapes is None:
             return None
-        return [tuple(int(d) for d in w.shape) for w in layer.weights]
+        return list(shapes)
 
     def total_params(self) -> int:
         return sum(r.params for r in self._results.values())
@@ -149,12 +152,20 @@ class ShapeInference:
     def _on_node_added(self, node_id: str) -> None:
         self._order = None
         self._dirty.add(node_id)
+        self._dirty_owner_of(node_id)
+
+    def _dirty_owner_of(self, node_id: str) -> None:
+        # A remembered layer has no Keras layer built; once it is called again it must be
+        # built for real, so that each call is checked against the weights it made.
+        owner = self.graph.node(node_id).shared_with
+        if owner and owner in self.graph:
+            self._dirty.add(owner)
 
     def _on_node_removed(self, node_id: str) -> None:
         self._order = None
         self._dirty.discard(node_id)
         self._results.pop(node_id, None)
-        self._layers.pop(node_id, None)
+        self._forget_layer(node_id)
         child = self._blocks.pop(node_id, None)
         if child is not None:
             child.close()
@@ -174,8 +185,9 @@ class ShapeInference:
     def _on_node_changed(self, node_id: str, what: str) -> None:
         if what == "shared_with":
             self._order = None
+            self._dirty_owner_of(node_id)
         self._dirty.add(node_id)
-        self._layers.pop(node_id, None)
+        self._forget_layer(node_id)
         for sharer in self.graph.sharers(node_id):
             self._dirty.add(sharer.id)
 
@@ -194,6 +206,10 @@ class ShapeInference:
         if not self._dirty:
             return set()
         changed: set[str] = set()
+        self._sharers_of = {}
+        for n in self.graph.nodes:
+            if n.shared_with:
+                self._sharers_of.setdefault(n.shared_with, []).append(n.id)
         for nid in self._topological_order():
             if nid not in self._dirty:
                 continue
@@ -201,7 +217,7 @@ class ShapeInference:
             old = self._results.get(nid)
             node = self.graph.node(nid)
             if node.kind == "layer" and not node.shared_with:
-                self._layers.pop(nid, None)  # rebuilt for the new inputs/params
+                self._forget_layer(nid)  # rebuilt for the new inputs/params
             new = self._compute(node)
             self.recomputed.append(nid)
             self._results[nid] = new
@@ -209,11 +225,15 @@ class ShapeInference:
                 changed.add(nid)
             if old is None or new.outputs != old.outputs or new.ok != old.ok:
                 self._dirty.update(self.graph.successors(nid))
-                self._dirty.update(s.id for s in self.graph.sharers(nid))
+                self._dirty.update(self._sharers_of.get(nid, ()))
         self._dirty.clear()
         if changed:
             self.events.updated.emit(changed)
         return changed
+
+    def _forget_layer(self, node_id: str) -> None:
+        self._layers.pop(node_id, None)
+        self._weight_shapes.pop(node_id, None)
 
     def _topological_order(self) -> list[str]:
         if self._order is None:
@@ -312,6 +332,19 @@ class ShapeInference:
             return _backbone_result(node, owner, flat)
         spec = catalog.get(owner.class_name or "")
         config = owner.params
+        # A layer called more than once is built for real: each call checks its inputs
+        # against the weights the first call made.
+        shared = bool(node.shared_with) or owner.id in self._sharers_of
+        key = None if shared else layer_memo.call_key(
+            catalog.keras_class(spec), config, node.call_options, by_port)
+        known = layer_memo.recall(key)
+        if known is not None:
+            self._layers.pop(owner.id, None)
+            self._weight_shapes[owner.id] = known.weight_shapes
+            flops = estimate_flops(spec.class_name, config, [s.shape for s in flat],
+                                   [s.shape for s in known.outputs])
+            return NodeResult(known.outputs, known.params, known.trainable_params, flops,
+                              inputs=flat)
         layer = self._layers.get(owner.id)
         if layer is None:
             try:
@@ -340,10 +373,14 @@ class ShapeInference:
             message, param = explained or explain_exception(exc, [p.name for p in spec.params])
             return NodeResult(error=f"'{node.name}': {message}", error_param=param, inputs=flat)
         self._layers[owner.id] = layer
+        weight_shapes = tuple(tuple(int(d) for d in w.shape) for w in layer.weights)
+        self._weight_shapes[owner.id] = weight_shapes
         params = trainable = 0
         if not node.shared_with:  # a shared use adds no weights of its own
-            params = sum(prod(w.shape) for w in layer.weights)
-            trainable = sum(prod(w.shape) for w in layer.trainable_weights)
+            params = int(sum(prod(w.shape) for w in layer.weights))
+            trainable = int(sum(prod(w.shape) for w in layer.trainable_weights))
+            layer_memo.remember(key, layer_memo.LayerCall(specs, params, trainable,
+                                                          weight_shapes))
         flops = estimate_flops(
             spec.class_name, config, [s.shape for s in flat], [s.shape for s in specs]
         )

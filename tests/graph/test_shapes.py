@@ -129,6 +129,39 @@ def test_shared_layer_counts_weights_once_and_checks_shapes():
     assert inf.result(shared.id).error  # a (None, 5) input cannot reuse 6x3 weights
 
 
+def test_repeated_layers_are_built_once_and_keep_their_results(monkeypatch):
+    from kbuilder.graph import shapes
+
+    built = []
+    make = shapes.make_layer
+    monkeypatch.setattr(shapes, "make_layer", lambda *a: built.append(a[0]) or make(*a))
+    h, g = History(), Graph()
+    x = add_input(h, g, [16])
+    chain = [x]
+    for _ in range(20):
+        chain.append(add_layer(h, g, "Dense", chain[-1], units=16, name=None))
+    inf = assert_agrees_with_keras(g, require_all=False)
+    assert built.count("Dense") <= 1  # the other 19 agree on class, params and input
+    assert inf.weight_shapes(chain[5]) == [(16, 16), (16,)]
+    assert {inf.result(n).params for n in chain[1:]} == {16 * 16 + 16}
+
+
+def test_a_remembered_layer_called_again_checks_its_new_input():
+    h, g = History(), Graph()
+    a = add_input(h, g, [6], name="a")
+    add_layer(h, g, "Dense", a, units=3)  # the same layer, remembered
+    d = add_layer(h, g, "Dense", a, units=3)
+    inf = ShapeInference(g)
+    inf.update()
+    shared = new_shared_node(g, d)
+    h.push(AddNodeCommand(g, shared))
+    c = add_input(h, g, [5], name="c")
+    h.push(ConnectCommand(g, c, 0, shared.id, "inputs"))
+    inf.update()
+    assert inf.result(shared.id).error  # a (None, 5) input cannot reuse 6x3 weights
+    assert inf.result(d).ok and inf.result(d).params == 21
+
+
 def test_block_shapes_and_inner_errors():
     g, h, ids = mlp()
     cmd = h.push(GroupCommand(g, [ids["dense"], ids["dense_1"]], name="head"))
