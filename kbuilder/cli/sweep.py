@@ -155,7 +155,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return code
     if not args.no_record:
         try:
-            trial, record, why = engine.record_best(study, args.project)
+            from kbuilder.runtime.sweep_results import record_best
+
+            trial, record, why = record_best(study, args.project)
         except OSError as exc:
             print(f"kbuilder: warning: the best run was not recorded: {exc}", file=sys.stderr)
             return EXIT_OK
@@ -229,7 +231,9 @@ def _run(project: Any, study: Any, args: argparse.Namespace, trials: int | None)
               "same command again to resume.", file=sys.stderr)
         raise
     print(f"The study {study.study_name!r} has {_counts_text(done)}.")
-    best = engine.best_trial(study)
+    from kbuilder.runtime.sweep_results import best_trial
+
+    best = best_trial(study)
     if best is not None:
         values = ", ".join(f"{k}={_short(v)}" for k, v in best.params.items())
         print(f"Best: trial {best.number}, {engine.study_plan(study).spec.metric} "

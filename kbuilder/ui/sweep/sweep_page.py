@@ -4,7 +4,7 @@ importances, parallel coordinates and the curves of the trial picked.
 
 A sweep runs as its own process (``kbuilder sweep`` on the saved project), so it goes on
 when the window closes or crashes; the tab reads the study from its storage every few
-seconds in a background job (``runtime.sweep.read_snapshot``), and reopening the project
+seconds in a background job (``runtime.sweep_results.read_snapshot``), and reopening the project
 shows the trials finished meanwhile. "Apply these values" gives the model and the training
 settings the picked trial's values as one undoable command.
 """
@@ -47,7 +47,7 @@ from kbuilder.ui.jobs.background_job import QtBackgroundJob
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
-    from kbuilder.runtime.sweep import SweepSnapshot, TrialRow
+    from kbuilder.runtime.sweep_results import SweepSnapshot, TrialRow
 
 REFRESH_MS = 3000
 STATE_COLORS = {"complete": "#22c55e", "pruned": "#eab308", "failed": "#ef4444",
@@ -290,24 +290,12 @@ class QtSweepPage(QWidget):
 
     def ask_setting(self, name: str) -> bool:
         """Ask the range of training setting ``name`` and put it in the sweep."""
-        from kbuilder.graph.catalog.specs import ParamSpec
-        from kbuilder.graph.settings import OPTIMIZERS
-        from kbuilder.graph.sweeps import TRAINING_TARGETS
         from kbuilder.ui.shell import sweep_range  # the range dialog of the inspector too
 
         if self.doc is None:
             return False
-        kind = TRAINING_TARGETS[name][0]
-        choices = OPTIMIZERS if name == "optimizer" else ()
-        training = self.doc.project.training
-        if "." in name:
-            section, key = name.split(".", 1)
-            current = (getattr(training, section) or {}).get(key, 3)
-        else:
-            current = getattr(training, name)
-        made = sweep_range.ask_range(self, None, ParamSpec(name, kind, current, False, False,
-                                                           tuple(choices)),
-                                     current, (self.spec or SweepSpec()).find(None, name))
+        made = sweep_range.ask_setting_range(self, name, self.doc.project.training,
+                                             (self.spec or SweepSpec()).find(None, name))
         return made is not None and self.set_param(None, name, made)
 
     def set_param(self, node_id: str | None, name: str, param: Any) -> bool:
@@ -350,7 +338,7 @@ class QtSweepPage(QWidget):
 
         def work(progress) -> Any:
             from kbuilder.graph.sweeps import SweepError
-            from kbuilder.runtime.sweep import read_snapshot
+            from kbuilder.runtime.sweep_results import read_snapshot
 
             try:
                 return read_snapshot(url, name)
