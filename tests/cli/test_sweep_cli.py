@@ -101,11 +101,12 @@ def test_kill_9_of_the_coordinator_then_resume_keeps_the_finished_trials(iris):
         return "COMPLETE" in found and running
 
     wait_for(one_done_one_running, what="a finished trial and a running one")
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    # Read after the kill: a trial seen running a moment before may have finished first.
     before = {t.number: (t.params, t.value) for t in study_of(storage, "k").get_trials()
               if t.state.name == "COMPLETE"}
     running = next(t for t in study_of(storage, "k").get_trials() if t.state.name == "RUNNING")
-    first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=30)
     assert run(*argv) == 0
     study = study_of(storage, "k")
     trials = {t.number: t for t in study.get_trials()}
