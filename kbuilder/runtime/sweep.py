@@ -67,7 +67,11 @@ class SweepPlan:
     graph_digest: str  # the graph the sweep started from (a joiner warns when it differs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_dict(), "data": self.data.to_dict(),
+        from dataclasses import replace
+
+        # Where the study lives is known to whoever reads it (and may hold a password).
+        spec = replace(self.spec, storage=None, study=None)
+        return {"spec": spec.to_dict(), "data": self.data.to_dict(),
                 "training": self.training.to_dict(), "project_name": self.project_name,
                 "graph_digest": self.graph_digest}
 
@@ -93,6 +97,29 @@ def default_storage(project_path: str | os.PathLike[str]) -> str:
 
 def default_study_name(project_path: str | os.PathLike[str]) -> str:
     return Path(project_path).stem
+
+
+def project_study(project_path: str | os.PathLike[str], spec: SweepSpec | None
+                  ) -> tuple[str, str]:
+    """Where the project's sweep lives: the storage URL and study name its sweep section
+    names, else the defaults (the SQLite file beside the project, the file's stem)."""
+    return ((spec.storage if spec is not None and spec.storage else None)
+            or default_storage(project_path),
+            (spec.study if spec is not None and spec.study else None)
+            or default_study_name(project_path))
+
+
+def storage_missing(url: str) -> str | None:
+    """Why a view need not open ``url`` yet: its SQLite or journal file does not exist
+    (no sweep has run there). ``None`` for a file that exists and for a database server,
+    which only opening it can tell."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+    elif url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:")).expanduser()
+    else:
+        return None
+    return None if path.exists() else f"{path.name} does not exist yet"
 
 
 def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT) -> Any:

@@ -88,6 +88,7 @@ class QtSweepPage(QWidget):
         self.doc: QtDocument | None = None
         self.snapshot: SweepSnapshot | None = None
         self.process: subprocess.Popen | None = None
+        self._shown_where: tuple[str, str] | None = None  # the study the table shows
         self._built = False
         self.job = QtBackgroundJob("read the sweep", self)
         self.job.finished.connect(self._on_snapshot)
@@ -148,6 +149,7 @@ class QtSweepPage(QWidget):
         self.metric.editingFinished.connect(self._write_spec)
         controls.addStretch(1)
         form.addRow("Settings:", controls)
+        form.addRow("Storage:", self._build_storage())
         self.status = QLabel(self)
         self.status.setObjectName("sweep_status")
         self.status.setWordWrap(True)
@@ -178,6 +180,45 @@ class QtSweepPage(QWidget):
         buttons.addStretch(1)
         row.addLayout(buttons)
         return row
+
+    def _build_storage(self) -> QHBoxLayout:
+        """Where the study lives: the SQLite file beside the project by default, a
+        database server's URL or an Optuna journal file (remembered in the project)."""
+        row = QHBoxLayout()
+        self.storage_edit = QLineEdit(self)
+        self.storage_edit.setObjectName("sweep_storage")
+        self.storage_edit.setPlaceholderText("default: an SQLite file beside the project")
+        self.storage_edit.setToolTip(
+            "Where the sweep's trials are kept, for trials on several machines: "
+            "postgresql+psycopg2://USER@HOST/DB, mysql+pymysql://USER@HOST/DB, or "
+            "journal:PATH (Optuna's journal file on a shared file system). Saved in the "
+            "project: keep passwords out of it (PostgreSQL reads ~/.pgpass).")
+        self.study_edit = QLineEdit(self)
+        self.study_edit.setObjectName("sweep_study")
+        self.study_edit.setMaximumWidth(160)
+        self.study_edit.setToolTip("The study's name in that storage (default: the "
+                                   "project's name)")
+        self.journal_button = QPushButton("Journal file…", self)
+        self.journal_button.setToolTip("Keep the sweep in an Optuna journal file (or follow "
+                                       "one that another machine writes)")
+        self.journal_button.clicked.connect(self._choose_journal)
+        for edit in (self.storage_edit, self.study_edit):
+            edit.editingFinished.connect(self._write_spec)
+        row.addWidget(self.storage_edit, 1)
+        row.addWidget(QLabel("Study", self))
+        row.addWidget(self.study_edit)
+        row.addWidget(self.journal_button)
+        return row
+
+    def _choose_journal(self) -> None:
+        dialogs = getattr(self.window(), "dialogs", None)
+        if dialogs is None or self.doc is None:
+            return
+        path = dialogs.ask_open_path("Optuna journal file",
+                                     "Journal files (*.log *.journal *.jsonl);;All files (*)")
+        if path:
+            self.storage_edit.setText(f"journal:{path}")
+            self._write_spec()
 
     def ensure_built(self) -> None:
         """The plots (pyqtgraph loads with the tab's first showing)."""
@@ -210,7 +251,15 @@ class QtSweepPage(QWidget):
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc: QtDocument | None) -> None:
+        if self.doc is not None:
+            try:
+                self.doc.history_changed.disconnect(self._on_history)
+            except (RuntimeError, TypeError):  # already gone with its document
+                pass
         self.doc = doc
+        if doc is not None:
+            doc.history_changed.connect(self._on_history)
+        self._shown_where = self.storage()
         self.snapshot = None
         self.table.setRowCount(0)
         self._load_spec()
@@ -229,26 +278,47 @@ class QtSweepPage(QWidget):
         super().hideEvent(event)
         self.timer.stop()
 
+    def _on_history(self) -> None:
+        """An edit, undo or redo: show the sweep as it is now; another storage or study
+        (its choice undone, say) is read afresh."""
+        self._load_spec()
+        self._update_controls()
+        where = self.storage()
+        if where != self._shown_where:
+            self._shown_where = where
+            self.snapshot = None
+            self.table.setRowCount(0)
+            self.status.setText("")
+            if self.isVisible():
+                self.refresh()
+
     @property
     def spec(self) -> SweepSpec | None:
         return self.doc.project.sweep if self.doc is not None else None
 
     def _load_spec(self) -> None:
         spec = self.spec or SweepSpec()
-        for widget in (self.trials, self.sampler, self.pruner, self.metric):
+        widgets = (self.trials, self.sampler, self.pruner, self.metric, self.storage_edit,
+                   self.study_edit)
+        for widget in widgets:
             widget.blockSignals(True)
         self.trials.setValue(spec.trials)
         self.sampler.setCurrentText(spec.sampler)
         self.pruner.setCurrentText(spec.pruner)
         self.metric.setText(spec.metric)
-        for widget in (self.trials, self.sampler, self.pruner, self.metric):
+        self.storage_edit.setText(spec.storage or "")
+        self.study_edit.setText(spec.study or "")
+        path = self.doc.project.path if self.doc is not None else None
+        self.study_edit.setPlaceholderText(path.stem if path is not None else "the project's")
+        for widget in widgets:
             widget.blockSignals(False)
         if self.doc is None:
             self.space_label.setText("No project.")
         elif not spec.params:
             self.space_label.setText(
                 "Nothing is swept yet: in the Model tab, right-click a parameter in the "
-                "inspector and choose “Sweep this parameter…”, or run "
+                "inspector and choose “Sweep this parameter…”; in the Train tab, click ⟳ "
+                "beside a training setting; or run "
                 "kbuilder sweep P.kbproj --param NODE.PARAM=LOW..HIGH --save-space.")
         else:
             self.space_label.setText("; ".join(describe(spec, self.doc.graph)))
@@ -261,8 +331,10 @@ class QtSweepPage(QWidget):
 
         spec = replace(self.spec or SweepSpec(), trials=self.trials.value(),
                        sampler=self.sampler.currentText(), pruner=self.pruner.currentText(),
-                       metric=self.metric.text().strip() or "val_loss")
-        if spec != self.spec:
+                       metric=self.metric.text().strip() or "val_loss",
+                       storage=self.storage_edit.text().strip() or None,
+                       study=self.study_edit.text().strip() or None)
+        if spec != self.spec:  # another storage or study is read afresh (_on_history)
             project = self.doc.project
             self.doc.edit(lambda: SetSweepCommand(project, spec, "change the sweep settings"))
 
@@ -317,12 +389,14 @@ class QtSweepPage(QWidget):
     def storage(self) -> tuple[str, str] | None:
         """The storage URL and study name of the project's sweep (the defaults of
         ``kbuilder sweep``), or ``None`` for a project not saved yet."""
+        return self._where(self.spec)
+
+    def _where(self, spec: SweepSpec | None) -> tuple[str, str] | None:
         if self.doc is None or self.doc.project.path is None:
             return None
-        from kbuilder.runtime.sweep import default_storage, default_study_name
+        from kbuilder.runtime.sweep import project_study
 
-        path = self.doc.project.path
-        return default_storage(path), default_study_name(path)
+        return project_study(self.doc.project.path, spec)
 
     def refresh(self) -> None:
         where = self.storage()
@@ -330,9 +404,11 @@ class QtSweepPage(QWidget):
             self._update_controls()
             return
         url, name = where
-        db = Path(url.removeprefix("sqlite:///"))
-        if not db.exists():
-            self.status.setText("No sweep has run for this project yet.")
+        from kbuilder.runtime.sweep import storage_missing
+
+        missing = storage_missing(url)
+        if missing:
+            self.status.setText(f"No sweep has run in this storage yet ({missing}).")
             self._update_controls()
             return
 
@@ -341,13 +417,17 @@ class QtSweepPage(QWidget):
             from kbuilder.runtime.sweep_results import read_snapshot
 
             try:
-                return read_snapshot(url, name)
+                return (url, name), read_snapshot(url, name)
             except SweepError as exc:
-                return str(exc)
+                return (url, name), str(exc)
 
         self.job.start(work)
 
-    def _on_snapshot(self, result: Any) -> None:
+    def _on_snapshot(self, answer: tuple[tuple[str, str], Any]) -> None:
+        where, result = answer
+        if where != self.storage():  # read before the user chose another study
+            self.refresh()
+            return
         if isinstance(result, str):
             self.status.setText(result)
             return
@@ -591,7 +671,8 @@ class QtSweepPage(QWidget):
             return
         command = shutil.which("optuna-dashboard")
         argv = [command] if command else [sys.executable, "-m", "optuna_dashboard"]
-        subprocess.Popen([*argv, where[0]], start_new_session=True,
+        url = where[0]  # optuna-dashboard takes a journal file by its path
+        subprocess.Popen([*argv, url.removeprefix("journal:")], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
