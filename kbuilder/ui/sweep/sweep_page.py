@@ -43,6 +43,7 @@ from kbuilder.graph.sweeps import PRUNERS, SAMPLERS, SweepSpec, describe
 from kbuilder.graph.text import plural
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.jobs.background_job import QtBackgroundJob
+from kbuilder.ui.sweep import sweep_plots
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
@@ -305,9 +306,11 @@ class QtSweepPage(QWidget):
         self.trials.setValue(spec.trials)
         self.sampler.setCurrentText(spec.sampler)
         self.pruner.setCurrentText(spec.pruner)
-        self.metric.setText(spec.metric)
-        self.storage_edit.setText(spec.storage or "")
-        self.study_edit.setText(spec.study or "")
+        # A field being typed in keeps its text (another edit may arrive meanwhile).
+        for edit, text in ((self.metric, spec.metric), (self.storage_edit, spec.storage),
+                           (self.study_edit, spec.study)):
+            if not edit.hasFocus():
+                edit.setText(text or "")
         path = self.doc.project.path if self.doc is not None else None
         self.study_edit.setPlaceholderText(path.stem if path is not None else "the project's")
         for widget in widgets:
@@ -518,79 +521,18 @@ class QtSweepPage(QWidget):
                 bests.append(best)
             self.history_plot.plot(xs, bests, pen=pg.mkPen("#f97316", width=2),
                                    stepMode=None, name="best so far")
-        self._draw_importances(snap)
-        self._draw_parallel(snap, done)
+        sweep_plots.draw_importances(self.importance_plot, snap)
+        sweep_plots.draw_parallel(self.parallel_plot, snap, done, self._is_log)
         self._draw_curves(self.picked())
 
-    def _draw_importances(self, snap: SweepSnapshot) -> None:
-        import pyqtgraph as pg
-
-        plot = self.importance_plot
-        plot.clear()
-        items = sorted(snap.importances.items(), key=lambda kv: kv[1])
-        plot.setTitle("Parameter importances" + (f" ({snap.importance_note})"
-                                                 if snap.importance_note else ""))
-        if not items:
-            return
-        bars = pg.BarGraphItem(x0=0, y=list(range(len(items))), height=0.6,
-                               width=[v for _, v in items], brush="#8b5cf6")
-        plot.addItem(bars)
-        plot.getAxis("left").setTicks([[(i, name) for i, (name, _) in enumerate(items)]])
-
-    def _draw_parallel(self, snap: SweepSnapshot, done: list[TrialRow]) -> None:
-        import pyqtgraph as pg
-
-        plot = self.parallel_plot
-        plot.clear()
-        names = sorted({k for r in done for k in r.params})
-        if not done or not names:
-            return
-        axes = [*names, snap.metric]
-        scaled = {name: _scaler([r.params.get(name) for r in done], self._is_log(name))
-                  for name in names}
-        values = [r.value for r in done]
-        metric_scale = _scaler(values, False)
-        low, high = min(values), max(values)
-        colormap = pg.colormap.get("viridis")
-        for r in done:
-            ys = [scaled[n](r.params.get(n)) for n in names] + [metric_scale(r.value)]
-            share = 0.5 if high == low else (r.value - low) / (high - low)
-            if snap.direction == "maximize":
-                share = 1 - share
-            color = colormap.map(1 - share, mode="qcolor")  # the best trials brightest
-            plot.plot(list(range(len(axes))), ys, pen=pg.mkPen(color, width=2))
-        plot.getAxis("bottom").setTicks([[(i, name) for i, name in enumerate(axes)]])
-        plot.setXRange(-0.4, len(axes) - 0.6, padding=0)  # room for the end axes' names
-        for i in range(len(axes)):
-            plot.addItem(pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen("#94a3b8", width=1)))
+    def _draw_curves(self, row: TrialRow | None) -> None:
+        sweep_plots.draw_curves(self.curves_plot, row)
 
     def _is_log(self, label: str) -> bool:
         spec = self.spec
         if spec is None or self.doc is None:
             return False
         return any(p.log and p.label(self.doc.graph) == label for p in spec.params)
-
-    def _draw_curves(self, row: TrialRow | None) -> None:
-        import pyqtgraph as pg
-
-        plot = self.curves_plot
-        plot.clear()
-        if plot.plotItem.legend is not None:
-            plot.plotItem.legend.clear()
-        if row is None:
-            plot.setTitle("Curves of the picked trial (pick one in the table)")
-            return
-        plot.setTitle(f"Curves of trial {row.number} ({row.state})")
-        colors = ("#3b82f6", "#f97316", "#22c55e", "#ec4899")
-        names = [k for k in row.history if not k.startswith("val_") and k != "learning_rate"]
-        for i, name in enumerate(names):
-            color = colors[i % len(colors)]
-            for key, style in ((name, Qt.PenStyle.SolidLine),
-                               (f"val_{name}", Qt.PenStyle.DashLine)):
-                ys = [math.nan if v is None else v for v in row.history.get(key, [])]
-                if ys:
-                    plot.plot(list(range(1, len(ys) + 1)), ys, name=key,
-                              pen=pg.mkPen(color, width=2, style=style))
 
     # ------------------------------------------------------------------ actions
     def _update_controls(self) -> None:
@@ -685,17 +627,3 @@ def _param_item(value: Any) -> QTableWidgetItem:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return QTableWidgetItem("" if value is None else str(value))
     return _NumberItem(f"{value:.4g}" if isinstance(value, float) else str(value), value)
-
-
-def _scaler(values: list[Any], log: bool):
-    """Maps a parameter's values to 0..1 (numbers by their range, on a log scale when
-    the range is; choices by their order)."""
-    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if len(numbers) == len(values) and numbers:
-        def key(v: float) -> float:
-            return math.log(v) if log and v > 0 else float(v)
-
-        low, high = key(min(numbers)), key(max(numbers))
-        return lambda v: 0.5 if high == low else (key(v) - low) / (high - low)
-    choices = sorted({repr(v) for v in values})
-    return lambda v: 0.5 if len(choices) == 1 else choices.index(repr(v)) / (len(choices) - 1)
