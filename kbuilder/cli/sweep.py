@@ -27,8 +27,10 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     _add_parallel(p)
     p.add_argument("--storage", metavar="URL",
                    help="sqlite:///F.db, postgresql+psycopg2://USER:PASSWORD@HOST/DB, "
-                   "journal:PATH (default: an SQLite file beside the project)")
-    p.add_argument("--study", metavar="NAME", help="default: the project's name")
+                   "journal:PATH (default: the storage the project's sweep names, chosen in "
+                   "the Sweep tab, else an SQLite file beside the project)")
+    p.add_argument("--study", metavar="NAME",
+                   help="default: the project's sweep's study, else the project's name")
     p.add_argument("--param", action="append", default=[], metavar="NODE.PARAM=LOW..HIGH[:log]",
                    help="a range to sweep (added to the project's); training settings too: "
                    "learning_rate=1e-4..1e-2:log, batch_size=16..128")
@@ -129,8 +131,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         _save_space(args.project, spec)
     if args.script is not None:
         return _write_script(project, data, training, spec, args.script)
-    storage_url = args.storage or engine.default_storage(args.project)
-    name = args.study or engine.default_study_name(args.project)
+    saved_url, saved_name = engine.project_study(args.project, spec)  # the sweep section's
+    storage_url = args.storage or saved_url
+    name = args.study or saved_name
     plan = engine.SweepPlan(spec, data, training, Path(args.project).name,
                             engine.graph_digest(project.graph))
     try:
@@ -155,7 +158,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return code
     if not args.no_record:
         try:
-            trial, record, why = engine.record_best(study, args.project)
+            from kbuilder.runtime.sweep_results import record_best
+
+            trial, record, why = record_best(study, args.project)
         except OSError as exc:
             print(f"kbuilder: warning: the best run was not recorded: {exc}", file=sys.stderr)
             return EXIT_OK
@@ -229,7 +234,9 @@ def _run(project: Any, study: Any, args: argparse.Namespace, trials: int | None)
               "same command again to resume.", file=sys.stderr)
         raise
     print(f"The study {study.study_name!r} has {_counts_text(done)}.")
-    best = engine.best_trial(study)
+    from kbuilder.runtime.sweep_results import best_trial
+
+    best = best_trial(study)
     if best is not None:
         values = ", ".join(f"{k}={_short(v)}" for k, v in best.params.items())
         print(f"Best: trial {best.number}, {engine.study_plan(study).spec.metric} "

@@ -198,6 +198,10 @@ class SweepSpec:
         metric: the validation metric the objective is (``val_loss``, ``val_accuracy``).
         direction: ``minimize``/``maximize``; ``None`` chooses from the metric's name.
         trials: how many finished trials the study aims at (all workers together).
+        storage: where the study lives when not in the SQLite file beside the project:
+            an SQLAlchemy URL (``postgresql+psycopg2://...``, ``mysql+pymysql://...``) or
+            ``journal:PATH`` (Optuna's journal file); ``None``: the default.
+        study: the study's name; ``None``: the project file's stem.
     """
 
     params: tuple[SweepParam, ...] = ()
@@ -207,6 +211,8 @@ class SweepSpec:
     direction: str | None = None
     trials: int = 20
     extra: dict[str, Any] = field(default_factory=dict)  # room for settings added later
+    storage: str | None = None
+    study: str | None = None
 
     @property
     def objective_direction(self) -> str:
@@ -229,6 +235,10 @@ class SweepSpec:
         if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 1:
             raise SweepError(f"sweep: trials must be a whole number >= 1; found "
                              f"{found(self.trials)}.", param="trials")
+        for name, value in (("storage", self.storage), ("study", self.study)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise SweepError(f"sweep: {name} must be text (or absent for the default); "
+                                 f"found {found(value)}.", param=name)
         seen: set[tuple[str | None, str]] = set()
         for p in self.params:
             p.validate()
@@ -257,13 +267,17 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"params": [p.to_dict() for p in self.params], "sampler": self.sampler,
                 "pruner": self.pruner, "metric": self.metric, "direction": self.direction,
-                "trials": self.trials, "extra": dict(self.extra)}
+                "trials": self.trials, "extra": dict(self.extra),
+                # Written only when chosen: a default sweep's section reads as before.
+                **{k: v for k, v in (("storage", self.storage), ("study", self.study))
+                   if v is not None}}
 
     @classmethod
     def from_dict(cls, data: Any) -> SweepSpec:
         if not isinstance(data, dict):
             raise SweepError(f"sweep: must be a set of named values; found {found(data)}.")
-        known = {"params", "sampler", "pruner", "metric", "direction", "trials", "extra"}
+        known = {"params", "sampler", "pruner", "metric", "direction", "trials", "extra",
+                 "storage", "study"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SweepError(f"sweep: unknown setting {unknown[0]!r}; known settings are "
@@ -281,7 +295,8 @@ class SweepSpec:
                    pruner=data.get("pruner", defaults.pruner),
                    metric=data.get("metric", defaults.metric),
                    direction=data.get("direction"),
-                   trials=data.get("trials", defaults.trials), extra=dict(extra))
+                   trials=data.get("trials", defaults.trials), extra=dict(extra),
+                   storage=data.get("storage"), study=data.get("study"))
         spec.validate()
         return spec
 

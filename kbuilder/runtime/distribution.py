@@ -217,10 +217,18 @@ def shard(x: Any, y: Any, placement: Placement | None) -> tuple[Any, Any, int]:
 
     if placement is None or x is None:
         return x, y, 0
-    if table_inputs(x) is not None:
-        raise DistributionError(
-            "A table streamed in blocks cannot be trained data-parallel yet; read it whole "
-            "(turn streaming off in the Data tab, or :stream=no) or train on one device.")
+    found = table_inputs(x)
+    if found is not None:
+        if placement.processes > 1:
+            raise DistributionError(
+                "A table streamed in blocks trains data-parallel on one host only: each "
+                "host would have to read its own share of the blocks, which kbuilder does "
+                "not do yet. Read the table whole (turn streaming off in the Data tab, or "
+                ":stream=no) to train on several hosts, or train on the devices of one.")
+        # One host: every row stays; the feed cuts each batch to a multiple of the
+        # devices (table_feed.TableBatches, ``multiple``), the last one losing fewer
+        # than their number of rows per epoch.
+        return x, y, len(found[0]) % placement.local_devices
     import numpy as np
 
     rows = num_rows(x)

@@ -19,7 +19,7 @@ a database send heartbeats, and one silent for the grace period is failed and tr
 with the same values (Optuna's ``RetryHeartbeatStaleTrialCallback``); a trial whose process
 on this machine is gone is failed and retried at once, on any storage.
 
-When the sweep ends, ``record_best`` adds the best trial's run to the project's history
+When the sweep ends, ``sweep_results.record_best`` adds the best trial's run to the project's history
 (``project.add_runs``, under the project's lock).
 """
 
@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from kbuilder.graph import runs as run_files
-from kbuilder.graph.runs import RunRecord
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 from kbuilder.graph.sweeps import (
     SweepError,
@@ -68,7 +67,11 @@ class SweepPlan:
     graph_digest: str  # the graph the sweep started from (a joiner warns when it differs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_dict(), "data": self.data.to_dict(),
+        from dataclasses import replace
+
+        # Where the study lives is known to whoever reads it (and may hold a password).
+        spec = replace(self.spec, storage=None, study=None)
+        return {"spec": spec.to_dict(), "data": self.data.to_dict(),
                 "training": self.training.to_dict(), "project_name": self.project_name,
                 "graph_digest": self.graph_digest}
 
@@ -94,6 +97,29 @@ def default_storage(project_path: str | os.PathLike[str]) -> str:
 
 def default_study_name(project_path: str | os.PathLike[str]) -> str:
     return Path(project_path).stem
+
+
+def project_study(project_path: str | os.PathLike[str], spec: SweepSpec | None
+                  ) -> tuple[str, str]:
+    """Where the project's sweep lives: the storage URL and study name its sweep section
+    names, else the defaults (the SQLite file beside the project, the file's stem)."""
+    return ((spec.storage if spec is not None and spec.storage else None)
+            or default_storage(project_path),
+            (spec.study if spec is not None and spec.study else None)
+            or default_study_name(project_path))
+
+
+def storage_missing(url: str) -> str | None:
+    """Why a view need not open ``url`` yet: its SQLite or journal file does not exist
+    (no sweep has run there). ``None`` for a file that exists and for a database server,
+    which only opening it can tell."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+    elif url.startswith("journal:"):
+        path = Path(url.removeprefix("journal:")).expanduser()
+    else:
+        return None
+    return None if path.exists() else f"{path.name} does not exist yet"
 
 
 def open_storage(url: str, heartbeat: int = DEFAULT_HEARTBEAT) -> Any:
@@ -338,7 +364,8 @@ class Sweep:
         self.study.sampler = make_sampler(self.plan.spec, self.project.graph)
         self.study.pruner = make_pruner(self.plan.spec, self.plan.training.epochs)
         callbacks = [optuna.study.MaxTrialsCallback(
-            target, states=(TrialState.COMPLETE, TrialState.PRUNED)), self._give_up]
+            target, states=(TrialState.COMPLETE, TrialState.PRUNED)), self._give_up,
+            self._stop_when_asked]
         with _Interrupts(self):
             try:
                 self.study.optimize(self._objective, n_trials=remaining,
@@ -361,12 +388,19 @@ class Sweep:
                 deepcopy=False, states=(TrialState.COMPLETE,)):
             study.stop()
 
+    def _stop_when_asked(self, study: Any, trial: Any) -> None:
+        """After each trial: end the optimization loop once ``stop`` was asked for.
+        ``Study.stop`` only works from a trial's thread (an objective or a callback), not
+        from the signal handler that sets ``stopping``."""
+        if self.stopping:
+            study.stop()
+
     def stop(self) -> None:
         """Stop every running trial after its current batch and start no new one (Ctrl+C);
-        the stopped trials are queued again with their values, so a resume trains them."""
+        the stopped trials are queued again with their values, so a resume trains them.
+        The loop ends from the trials' threads: each stopped trial's callback (and an
+        objective that starts meanwhile) calls ``Study.stop``."""
         self.stopping = True
-        # What Study.stop() sets; that method may only be called from a trial's thread.
-        self.study._stop_flag = True
         with self._lock:
             for run in self._runs.values():
                 run.stop()
@@ -386,6 +420,7 @@ class Sweep:
 
     def _objective(self, trial: Any) -> float:
         if self.stopping:
+            trial.study.stop()  # no trial after this one
             raise TrialFailed("the sweep was stopped before this trial started")
         slot = self._slots.get()
         try:
@@ -569,146 +604,3 @@ def preflight_space(spec: SweepSpec, graph: Any, dataset: Any, training: Trainin
                     f"The range of {label} fails the pre-flight check at {value!r}: "
                     f"{errors[0].message.rstrip('.')}. Narrow the range to values that work."))
     return problems
-
-
-# ------------------------------------------------------------------ the best run
-def best_trial(study: Any) -> Any | None:
-    from optuna.trial import TrialState
-
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None]
-    if not done:
-        return None
-    maximize = study.direction.name == "MAXIMIZE"
-    return (max if maximize else min)(done, key=lambda t: t.value)
-
-
-def best_run(study: Any, project_path: str | os.PathLike[str]) -> tuple[Any, RunRecord | None,
-                                                                       str]:
-    """The best trial, the run record of its trained model (read from its run folder),
-    and, when there is no record, why."""
-    trial = best_trial(study)
-    if trial is None:
-        return None, None, "no trial has completed"
-    stored = trial.user_attrs.get("run_dir")
-    if not stored:
-        return trial, None, f"trial {trial.number} left no run folder"
-    folder = run_files.resolve(stored, project_path)
-    host = trial.user_attrs.get("host")
-    record = run_files.adopt(folder) if folder.is_dir() else None
-    if record is None:
-        where = f" on {host}" if host and host != socket.gethostname() else ""
-        return trial, None, (f"the run of trial {trial.number} is in {folder}{where}, which "
-                             "this machine cannot read")
-    return trial, record, ""
-
-
-def record_best(study: Any, project_path: str | os.PathLike[str]) -> tuple[Any, RunRecord | None,
-                                                                          str]:
-    """Add the best trial's run to the project's history (under the project's lock; a
-    run already there is not added twice)."""
-    from dataclasses import replace
-
-    from kbuilder.graph.project import add_runs
-
-    trial, record, why = best_run(study, project_path)
-    if record is not None:
-        values = ", ".join(f"{k}={v!r}" for k, v in trial.params.items())
-        record = replace(record, adopted=None, message=(
-            f"The best trial ({trial.number}) of the sweep {study.study_name!r}: {values}. "
-            + (record.message or "")).strip())
-        add_runs(project_path, [record])
-    return trial, record, why
-
-
-# ------------------------------------------------------------------ what a view shows
-@dataclass(frozen=True)
-class TrialRow:
-    """One trial as the Sweep view lists it."""
-
-    number: int
-    state: str  # complete, pruned, failed, running, waiting
-    value: float | None
-    params: dict[str, Any]
-    seconds: float | None
-    history: dict[str, list[float | None]]
-    run_dir: str | None
-    error: str | None
-    host: str | None
-
-
-@dataclass(frozen=True)
-class SweepSnapshot:
-    """A study read once: its trials, the best one, the parameters' importances."""
-
-    study: str
-    metric: str
-    direction: str
-    target: int  # the finished trials the sweep aims at
-    trials: tuple[TrialRow, ...]
-    best: int | None  # the best trial's number
-    importances: dict[str, float]  # parameter -> importance (fANOVA), {} until known
-    importance_note: str = ""
-
-    def counts(self) -> dict[str, int]:
-        found = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
-        for row in self.trials:
-            found[row.state] += 1
-        return found
-
-
-# (storage, study) -> (complete trials, importances, note): a view reads a study every few
-# seconds, and fANOVA (a random forest) is only worth redoing when a trial completed.
-_IMPORTANCES: dict[tuple[str, str], tuple[int, dict[str, float], str]] = {}
-_STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
-           "WAITING": "waiting"}
-
-
-def read_snapshot(storage_url: str, name: str, importances: bool = True) -> SweepSnapshot:
-    """Read the study ``name`` (for a view: off the GUI thread).
-
-    Raises:
-        SweepError: the storage cannot be opened or has no such kbuilder study.
-    """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(storage_url)
-    study = open_study(storage, name, None, None)
-    plan = study_plan(study)
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        seconds = t.user_attrs.get("seconds")
-        if seconds is None and t.datetime_start is not None:
-            end = t.datetime_complete
-            import datetime as dt
-
-            seconds = ((end or dt.datetime.now()) - t.datetime_start).total_seconds()
-        rows.append(TrialRow(t.number, _STATES[t.state.name], t.value, dict(t.params), seconds,
-                             dict(t.user_attrs.get("history") or {}),
-                             t.user_attrs.get("run_dir"), t.user_attrs.get("error"),
-                             t.user_attrs.get("host")))
-    best = best_trial(study)
-    found: dict[str, float] = {}
-    note = ""
-    complete = [r for r in rows if r.state == "complete"]
-    cached = _IMPORTANCES.get((storage_url, name))
-    if importances and cached is not None and cached[0] == len(complete):
-        found, note = cached[1], cached[2]  # fANOVA again only when a trial completed
-    elif importances and len(complete) >= 3:
-        try:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                found = {k: float(v) for k, v in
-                         optuna.importance.get_param_importances(study).items()}
-        except (RuntimeError, ValueError, ZeroDivisionError) as exc:
-            note = f"importances not available: {exc}"
-    elif importances:
-        note = "importances need 3 complete trials"
-    if importances:
-        _IMPORTANCES[(storage_url, name)] = (len(complete), found, note)
-    return SweepSnapshot(name, plan.spec.metric, plan.spec.objective_direction,
-                         plan.spec.trials, tuple(rows), best.number if best else None,
-                         found, note)

@@ -193,10 +193,13 @@ class Run:
         from kbuilder.runtime.data.feed import keras_feed, keras_validation
 
         callbacks = reporter.callback_list(self.model, self.callbacks(), end)
+        # Data-parallel: a streamed table's batches divide over this host's devices.
+        multiple = self.placement.local_devices if self.placement is not None else 1
         self.model.fit(
             **keras_feed(self.x_train, self.y_train, self.batch_size, shuffle=True,
-                         seed=self.settings.seed + first),
-            validation_data=keras_validation(self.x_val, self.y_val, self.batch_size),
+                         seed=self.settings.seed + first, multiple=multiple),
+            validation_data=keras_validation(self.x_val, self.y_val, self.batch_size,
+                                             multiple),
             initial_epoch=first,
             epochs=end,
             verbose=0,

@@ -104,3 +104,21 @@ def test_a_batch_that_does_not_split_and_incomplete_hosts_are_refused(project, c
     assert run("train", project, "--coordinator", "127.0.0.1:1", "--num-processes", "2",
                "--process-id", "0", "--no-save") == 2
     assert "add --distribute data-parallel" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_streamed_table_trains_data_parallel_on_two_devices(tmp_path, capsys):
+    from tests.runtime.test_table_stream import learnable_csv
+
+    path = learnable_csv(tmp_path / "t.csv", rows=301)
+    project = tmp_path / "stream.kbproj"
+    assert run("new", "--template", "mlp_classifier", "--data", f"csv:{path}:stream=yes",
+               "-o", project) == 0
+    capsys.readouterr()
+    assert run("train", project, "--backend", "jax", "--epochs", "3", "--batch-size", "16",
+               "--learning-rate", "0.01", "--no-save", "--distribute", "data-parallel",
+               "--devices", "2", "--history", tmp_path / "h.json") == 0
+    assert "Batch 16 in all: 8 per device on 2 devices." in capsys.readouterr().err
+    done = json.loads((tmp_path / "h.json").read_text())
+    assert done["data"]["stream_table"] is True  # read in blocks, not whole
+    assert done["history"]["loss"][-1] < done["history"]["loss"][0]

@@ -13,6 +13,7 @@ import pytest
 
 from kbuilder import cli
 from kbuilder.graph.project import load_project
+from tests.postgres_server import postgres_server
 
 # Small and quick: 2 epochs of iris, only the learning rate varies (no new weight shapes,
 # so JAX's compilation cache serves every trial after the first).
@@ -101,11 +102,12 @@ def test_kill_9_of_the_coordinator_then_resume_keeps_the_finished_trials(iris):
         return "COMPLETE" in found and running
 
     wait_for(one_done_one_running, what="a finished trial and a running one")
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
+    # Read after the kill: a trial seen running a moment before may have finished first.
     before = {t.number: (t.params, t.value) for t in study_of(storage, "k").get_trials()
               if t.state.name == "COMPLETE"}
     running = next(t for t in study_of(storage, "k").get_trials() if t.state.name == "RUNNING")
-    first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=30)
     assert run(*argv) == 0
     study = study_of(storage, "k")
     trials = {t.number: t for t in study.get_trials()}
@@ -186,50 +188,10 @@ def test_a_range_that_fails_the_preflight_check_is_flagged(iris, capsys):
     assert "at 3" not in err
 
 
-def _postgres_binaries():
-    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (folder / "initdb").exists():
-            return folder
-    return None
-
-
 @pytest.fixture
 def postgres():
     """A PostgreSQL server of our own in a temp folder; its URL."""
-    import shutil
-    import socket
-    import tempfile
-
-    binaries = _postgres_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed here "
-                    "(Debian: apt-get install postgresql)")
-    # Not under pytest's tmp_path: as root, the server runs as another user, who must be
-    # able to reach its folder.
-    folder = Path(tempfile.mkdtemp(prefix="kbuilder-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root: run the server as nobody
-        if shutil.which("runuser") is None:
-            shutil.rmtree(folder)
-            pytest.skip("running as root without runuser: cannot start PostgreSQL as "
-                        "another user")
-        os.chown(folder, 65534, 65534)
-        prefix = ["runuser", "-u", "nobody", "--"]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = folder / "data"
-    try:
-        subprocess.run([*prefix, str(binaries / "initdb"), "-D", str(data), "-U", "kb",
-                        "--auth=trust"], check=True, capture_output=True)
-        subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l",
-                        str(folder / "log"), "-o", f"-p {port} -k {folder} -c "
-                        "listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-        yield f"postgresql+psycopg2://kb@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+    yield from postgres_server()
 
 
 @pytest.mark.slow

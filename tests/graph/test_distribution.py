@@ -75,3 +75,34 @@ def test_a_data_parallel_script_carries_its_distribution():
     project.training = dataclasses.replace(project.training, device="gpu:1", devices=2)
     gpu = generate_training_script(project)
     assert 'os.environ.setdefault("CUDA_VISIBLE_DEVICES", "1,2")' in gpu
+
+
+def _data_parallel_notebook_project():
+    from kbuilder.graph.settings import DataSettings
+
+    project = Project.new(TEMPLATES["mlp_classifier"].build())
+    project.data = DataSettings(source="digits")
+    project.training = dataclasses.replace(project.training, distribute="data-parallel",
+                                           devices=2, epochs=1, batch_size=64)
+    return project
+
+
+def test_a_data_parallel_notebook_carries_its_distribution():
+    from kbuilder.graph.codegen import generate_notebook
+
+    plain = generate_notebook(Project.new(TEMPLATES["mlp_classifier"].build()))
+    assert not any("distribut" in c.source for c in plain.cells)
+    notebook = generate_notebook(_data_parallel_notebook_project())
+    cells = [c.source for c in notebook.cells]
+    code = "\n\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    compile(code, "notebook.py", "exec")
+    assert 'os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")' \
+        in cells[1] and cells[1].index("XLA_FLAGS") < cells[1].index("import keras")
+    assert cells[2].startswith("## Data-parallel")
+    # Hosts joined and the distribution set before the seed, the data and the model...
+    assert code.index("placement = distribute()") < code.index("set_random_seed") \
+        < code.index("host_share(x_train") < code.index("build_model()")
+    # ...and the test split judged without it, after training.
+    assert code.index("model.fit(") < code.index("set_distribution(None)") \
+        < code.index("model.evaluate(")
+

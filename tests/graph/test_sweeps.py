@@ -148,3 +148,26 @@ def test_grid_values_of_each_kind():
         [1e-4, 10**-3.5, 1e-3, 10**-2.5, 1e-2])
     assert SweepParam("optimizer", None, "choice", choices=("adam", "sgd")).grid() == [
         "adam", "sgd"]
+
+
+def test_the_sweeps_storage_and_study_round_trip_and_are_checked(tmp_path):
+    from kbuilder.graph.sweeps import SweepError, SweepSpec
+    from kbuilder.runtime.sweep import SweepPlan, project_study, storage_missing
+
+    project = Project.new(mlp()[0])
+    project.sweep = SweepSpec(storage="journal:/shared/s.journal", study="lr")
+    save_project(project, tmp_path / "p.kbproj")
+    again = load_project(tmp_path / "p.kbproj").sweep
+    assert (again.storage, again.study) == ("journal:/shared/s.journal", "lr")
+    assert project_study(tmp_path / "p.kbproj", again) == ("journal:/shared/s.journal", "lr")
+    url, name = project_study(tmp_path / "p.kbproj", SweepSpec())
+    assert url == f"sqlite:///{tmp_path / 'p.sweeps.db'}" and name == "p"
+    assert storage_missing(url) == "p.sweeps.db does not exist yet"
+    assert storage_missing("postgresql+psycopg2://kb@db/s") is None  # only opening tells
+    with pytest.raises(SweepError, match="storage must be text"):
+        SweepSpec.from_dict({"storage": 3})
+    # The study's copy of the plan leaves out where it lives (a URL may hold a password).
+    from kbuilder.graph.settings import DataSettings
+
+    plan = SweepPlan(again, DataSettings(), TrainingSettings(), "p.kbproj", "")
+    assert "storage" not in plan.to_dict()["spec"]

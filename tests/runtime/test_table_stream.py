@@ -410,6 +410,26 @@ def test_a_model_trains_through_the_stream(tmp_path):
     assert not list(tmp_path.glob(".blocks.csv.*"))  # written atomically, nothing left
 
 
+def test_data_parallel_batches_of_a_streamed_table_divide_over_the_devices(tmp_path):
+    """Every batch a multiple of the devices (keras.distribution splits it evenly): the
+    epoch's last batch leaves out fewer rows than there are devices; several hosts are
+    refused in a sentence."""
+    from kbuilder.runtime.data.table_feed import TableBatches
+    from kbuilder.runtime.distribution import DistributionError, Placement, shard
+
+    path = learnable_csv(tmp_path / "t.csv", rows=203)
+    plan = scan_table(DataSettings(source=f"csv:{path}"), block_bytes=SMALL_BLOCKS)
+    split = TableSplit(plan, 0)
+    assert len(split) % 4  # the last batch must be cut
+    batches = TableBatches(split, plan.y["train"], 32, shuffle=True, seed=1, multiple=4)
+    sizes = [len(batches[i][0]) for i in range(len(batches))]
+    assert all(n % 4 == 0 for n in sizes) and sum(sizes) == len(split) - len(split) % 4
+    x, y, left_out = shard(split, plan.y["train"], Placement(4, 1, 0))
+    assert x is split and left_out == len(split) % 4  # one host: every row stays
+    with pytest.raises(DistributionError, match="data-parallel on one host only"):
+        shard(split, plan.y["train"], Placement(2, 2, 0))
+
+
 # ========================================================================= memory
 _MEASURE = """
 import json, sys

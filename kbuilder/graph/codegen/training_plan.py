@@ -538,13 +538,27 @@ class TrainingPlan:
     def notebook_cells(self) -> list[tuple[str, str]]:
         """``(cell type, source)`` pairs of the notebook."""
         data_code = "\n\n\n".join(self.data_definitions()) + "\n\n\n" + "\n".join(
-            [*self.mismatch_lines(), self.load_statement()]
+            [*self.mismatch_lines(), self.load_statement(share=self.distributed)]
         )
+        seed = "\n\nkeras.utils.set_random_seed(SEED)"
+        # Data-parallel: the hosts joined and the distribution set before the seed, the
+        # data and the model, as in the script's main().
+        distribution = [
+            ("markdown", "## Data-parallel\n\n`distribute()` puts a copy of the model on "
+             "every device and splits each batch between them (`keras.distribution`); "
+             "`BATCH_SIZE` is the global batch."),
+            ("code", "\n\n\n".join(self.distribution_definitions()) + "\n\n\n"
+             + "\n".join(distribution_code.main_lines()) + seed),
+        ] if self.distributed else []
+        fit = self.fit_lines("EPOCHS", "OUTPUT")
+        if self.distributed:
+            fit += distribution_code.after_fit_lines()
         return [
             ("markdown", self.notebook_intro()),
             ("code", self.setup_code(script=False) + "\n\n" + self.settings_code()
              + '\nOUTPUT = "model.keras"  # where the trained model is saved'
-             + "\n\nkeras.utils.set_random_seed(SEED)"),
+             + ("" if self.distributed else seed)),
+            *distribution,
             ("markdown", "## Data\n\n" + _markdown_text(_sentence(self.data_description))),
             ("code", data_code),
             ("markdown", "## Model\n\n`build_model()` builds the model layer by layer with "
@@ -552,8 +566,7 @@ class TrainingPlan:
             ("code", "\n\n\n".join(self.model.definitions) + "\n\n\n"
              + "\n".join([*self.prepare_model_lines(), "model.summary()"])),
             ("markdown", "## Training"),
-            ("code", self.callbacks_definition() + "\n\n\n"
-             + "\n".join(self.fit_lines("EPOCHS", "OUTPUT"))),
+            ("code", self.callbacks_definition() + "\n\n\n" + "\n".join(fit)),
             ("markdown", "## Evaluation and saving"),
             ("code", "\n".join(self.evaluate_lines("OUTPUT"))),
             *(self.predict_cells() if self.data_section.predicts else []),

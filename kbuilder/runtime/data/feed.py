@@ -29,12 +29,14 @@ QUEUE_BATCHES = 8
 
 
 def keras_feed(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle: bool = False,
-               seed: int = 0) -> dict[str, Any]:
+               seed: int = 0, multiple: int = 1) -> dict[str, Any]:
     """Keyword arguments for ``model.fit``/``evaluate``/``predict`` (``x``, and ``y`` and
     ``batch_size`` for arrays): a streamed ``x`` becomes a ``StreamBatches`` (a streamed
     table its own batches, read block by block, with ``shuffle=False`` for ``fit`` when
-    ``shuffle``: they are shuffled already)."""
-    table = _streamed_table(x, y, batch_size, shuffle, seed)
+    ``shuffle``: they are shuffled already). ``multiple``: a streamed table's batches
+    hold a multiple of this many rows (a data-parallel run's devices; arrays are cut to
+    one by ``distribution.shard`` already)."""
+    table = _streamed_table(x, y, batch_size, shuffle, seed, multiple)
     if table is not None:
         # The batches shuffle themselves, block by block; Keras's own shuffle of the
         # batches' order (fit's default) would make every batch a read of other blocks.
@@ -47,7 +49,8 @@ def keras_feed(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle: bool =
     return {"x": StreamBatches(x, y, batch_size, shuffle=shuffle, seed=seed)}
 
 
-def _streamed_table(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int) -> Any:
+def _streamed_table(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
+                    multiple: int = 1) -> Any:
     """A streamed table's batches (``table_feed``), or ``None`` for other data."""
     from kbuilder.runtime.data.table_splits import table_inputs
 
@@ -57,7 +60,8 @@ def _streamed_table(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int) -
     from kbuilder.runtime.data.table_feed import TableBatches
 
     split, keys = found
-    return TableBatches(split, y, batch_size, shuffle=shuffle, seed=seed, keys=keys)
+    return TableBatches(split, y, batch_size, shuffle=shuffle, seed=seed, keys=keys,
+                        multiple=multiple)
 
 
 def streams(x: Any) -> list[Streamed]:
@@ -141,11 +145,13 @@ class StreamBatches(keras.utils.PyDataset):
             self._reported = skipped
 
 
-def keras_validation(x: Any, y: np.ndarray | None, batch_size: int) -> Any:
-    """``validation_data`` for ``model.fit``: ``(x, y)``, a ``StreamBatches`` or ``None``."""
+def keras_validation(x: Any, y: np.ndarray | None, batch_size: int, multiple: int = 1
+                     ) -> Any:
+    """``validation_data`` for ``model.fit``: ``(x, y)``, a ``StreamBatches`` or ``None``
+    (``multiple`` as for ``keras_feed``)."""
     if x is None or y is None:
         return None
-    table = _streamed_table(x, y, batch_size, False, 0)
+    table = _streamed_table(x, y, batch_size, False, 0, multiple)
     if table is not None:
         return table
     if streams(x):

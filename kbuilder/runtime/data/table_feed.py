@@ -35,18 +35,24 @@ class TableBatches(keras.utils.PyDataset):
         keys: the "model" encoding's inputs: batch key (a model Input's name, or its
             position) -> the split's input, or the name of the one input a model with a
             single Input takes; ``None``: the features as one array.
+        multiple: every batch's rows a multiple of this (a data-parallel run's devices,
+            which ``keras.distribution`` gives equal parts of each batch): the epoch's
+            last, smaller batch leaves out its last ``len(split) % multiple`` rows
+            (other rows each epoch, when shuffling).
     """
 
     def __init__(self, split: Any, y: Any, batch_size: int, *, shuffle: bool = False,
-                 seed: int = 0, keys: dict[Any, str] | str | None = None):
+                 seed: int = 0, keys: dict[Any, str] | str | None = None, multiple: int = 1):
         super().__init__(workers=1, use_multiprocessing=False)
         self.split, self.y, self.batch_size, self.keys = split, y, batch_size, keys
+        self.multiple = max(1, multiple)
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
         self._batches: Any = None
         self._next = 0
 
     def __len__(self) -> int:
-        return max(1, math.ceil(len(self.split) / self.batch_size))
+        rows = len(self.split) - len(self.split) % self.multiple
+        return max(1, math.ceil(rows / self.batch_size))
 
     def _epoch(self) -> Any:
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -69,8 +75,9 @@ class TableBatches(keras.utils.PyDataset):
             for i in range(0, full, size):
                 yield map_x(lambda a, i=i: a[i:i + size], x), rows[i:i + size]
             left, rows_left = [map_x(lambda a, full=full: a[full:], x)], rows[full:]
-        if len(rows_left):
-            yield left[0], rows_left
+        kept = len(rows_left) - len(rows_left) % self.multiple
+        if kept:
+            yield map_x(lambda a: a[:kept], left[0]), rows_left[:kept]
 
     def __getitem__(self, index: int) -> Any:
         if self._batches is None or index != self._next:

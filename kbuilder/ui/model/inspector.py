@@ -48,7 +48,6 @@ from kbuilder.graph.freezing import (
 from kbuilder.graph.model import UNSET, Graph, Node
 from kbuilder.graph.text import plural
 from kbuilder.ui.document import QtDocument
-from kbuilder.ui.model.canvas.node_item import SWEPT_COLOR
 from kbuilder.ui.model.canvas.scene import count_text, layer_count
 from kbuilder.ui.model.param_editors import (
     QtChoice,
@@ -58,7 +57,7 @@ from kbuilder.ui.model.param_editors import (
     parse_shape,
     show_literal,
 )
-from kbuilder.ui.shell.sweep_range import sweepable
+from kbuilder.ui.shell.sweep_range import SWEPT_COLOR, sweepable
 
 ADVANCED_KINDS = frozenset({"initializer", "regularizer", "constraint", "dtype"})
 ADVANCED_NAMES = frozenset({"trainable", "lora_rank", "lora_alpha", "quantization_config"})

@@ -1,4 +1,5 @@
-"""The range of a swept parameter, asked from the inspector ("Sweep this parameter…").
+"""The range of a swept value, asked from the inspector ("Sweep this parameter…"), the
+Train tab (the sweep button beside a training setting) and the Sweep tab.
 
 Numbers get a low and a high end (and a log scale); choices and activations a list of
 values. The record made is checked (``SweepParam.validate``) before the dialog closes, so
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from kbuilder.graph.sweeps import SweepError, SweepParam
 
+SWEPT_COLOR = "#8b5cf6"  # the mark of swept values (canvas, inspector, Train tab)
 # Parameter kinds that can be swept, and the kind of range each takes.
 SWEEPABLE = {"int": "int", "float": "float", "choice": "choice", "activation": "choice",
              "str": "choice", "bool": "choice"}
@@ -110,3 +112,28 @@ def ask_range(parent: QWidget, node_id: str, param: Any, current: Any,
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.result_param
+
+
+def setting_value(training: Any, name: str) -> Any:
+    """The current value of training setting ``name`` (``early_stopping.patience`` reads
+    the callback's patience; 3 when the callback is off)."""
+    if "." in name:
+        section, key = name.split(".", 1)
+        return (getattr(training, section) or {}).get(key, 3)
+    return getattr(training, name)
+
+
+def ask_setting_range(parent: QWidget, name: str, training: Any,
+                      existing: SweepParam | None) -> SweepParam | None:
+    """The range the user gives to training setting ``name`` (one of
+    ``graph.sweeps.TRAINING_TARGETS``), or ``None`` when cancelled; the Train and Sweep
+    tabs both ask through it."""
+    from kbuilder.graph.catalog.specs import ParamSpec
+    from kbuilder.graph.settings import OPTIMIZERS
+    from kbuilder.graph.sweeps import TRAINING_TARGETS
+
+    kind = TRAINING_TARGETS[name][0]
+    choices = OPTIMIZERS if name == "optimizer" else ()
+    current = setting_value(training, name)
+    return ask_range(parent, None, ParamSpec(name, kind, current, False, False,
+                                             tuple(choices)), current, existing)

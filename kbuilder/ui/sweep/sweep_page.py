@@ -4,7 +4,7 @@ importances, parallel coordinates and the curves of the trial picked.
 
 A sweep runs as its own process (``kbuilder sweep`` on the saved project), so it goes on
 when the window closes or crashes; the tab reads the study from its storage every few
-seconds in a background job (``runtime.sweep.read_snapshot``), and reopening the project
+seconds in a background job (``runtime.sweep_results.read_snapshot``), and reopening the project
 shows the trials finished meanwhile. "Apply these values" gives the model and the training
 settings the picked trial's values as one undoable command.
 """
@@ -43,11 +43,12 @@ from kbuilder.graph.sweeps import PRUNERS, SAMPLERS, SweepSpec, describe
 from kbuilder.graph.text import plural
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.jobs.background_job import QtBackgroundJob
+from kbuilder.ui.sweep import sweep_plots
 
 if TYPE_CHECKING:
     import pyqtgraph as pg
 
-    from kbuilder.runtime.sweep import SweepSnapshot, TrialRow
+    from kbuilder.runtime.sweep_results import SweepSnapshot, TrialRow
 
 REFRESH_MS = 3000
 STATE_COLORS = {"complete": "#22c55e", "pruned": "#eab308", "failed": "#ef4444",
@@ -88,6 +89,7 @@ class QtSweepPage(QWidget):
         self.doc: QtDocument | None = None
         self.snapshot: SweepSnapshot | None = None
         self.process: subprocess.Popen | None = None
+        self._shown_where: tuple[str, str] | None = None  # the study the table shows
         self._built = False
         self.job = QtBackgroundJob("read the sweep", self)
         self.job.finished.connect(self._on_snapshot)
@@ -148,6 +150,7 @@ class QtSweepPage(QWidget):
         self.metric.editingFinished.connect(self._write_spec)
         controls.addStretch(1)
         form.addRow("Settings:", controls)
+        form.addRow("Storage:", self._build_storage())
         self.status = QLabel(self)
         self.status.setObjectName("sweep_status")
         self.status.setWordWrap(True)
@@ -178,6 +181,45 @@ class QtSweepPage(QWidget):
         buttons.addStretch(1)
         row.addLayout(buttons)
         return row
+
+    def _build_storage(self) -> QHBoxLayout:
+        """Where the study lives: the SQLite file beside the project by default, a
+        database server's URL or an Optuna journal file (remembered in the project)."""
+        row = QHBoxLayout()
+        self.storage_edit = QLineEdit(self)
+        self.storage_edit.setObjectName("sweep_storage")
+        self.storage_edit.setPlaceholderText("default: an SQLite file beside the project")
+        self.storage_edit.setToolTip(
+            "Where the sweep's trials are kept, for trials on several machines: "
+            "postgresql+psycopg2://USER@HOST/DB, mysql+pymysql://USER@HOST/DB, or "
+            "journal:PATH (Optuna's journal file on a shared file system). Saved in the "
+            "project: keep passwords out of it (PostgreSQL reads ~/.pgpass).")
+        self.study_edit = QLineEdit(self)
+        self.study_edit.setObjectName("sweep_study")
+        self.study_edit.setMaximumWidth(160)
+        self.study_edit.setToolTip("The study's name in that storage (default: the "
+                                   "project's name)")
+        self.journal_button = QPushButton("Journal file…", self)
+        self.journal_button.setToolTip("Keep the sweep in an Optuna journal file (or follow "
+                                       "one that another machine writes)")
+        self.journal_button.clicked.connect(self._choose_journal)
+        for edit in (self.storage_edit, self.study_edit):
+            edit.editingFinished.connect(self._write_spec)
+        row.addWidget(self.storage_edit, 1)
+        row.addWidget(QLabel("Study", self))
+        row.addWidget(self.study_edit)
+        row.addWidget(self.journal_button)
+        return row
+
+    def _choose_journal(self) -> None:
+        dialogs = getattr(self.window(), "dialogs", None)
+        if dialogs is None or self.doc is None:
+            return
+        path = dialogs.ask_open_path("Optuna journal file",
+                                     "Journal files (*.log *.journal *.jsonl);;All files (*)")
+        if path:
+            self.storage_edit.setText(f"journal:{path}")
+            self._write_spec()
 
     def ensure_built(self) -> None:
         """The plots (pyqtgraph loads with the tab's first showing)."""
@@ -210,7 +252,15 @@ class QtSweepPage(QWidget):
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc: QtDocument | None) -> None:
+        if self.doc is not None:
+            try:
+                self.doc.history_changed.disconnect(self._on_history)
+            except (RuntimeError, TypeError):  # already gone with its document
+                pass
         self.doc = doc
+        if doc is not None:
+            doc.history_changed.connect(self._on_history)
+        self._shown_where = self.storage()
         self.snapshot = None
         self.table.setRowCount(0)
         self._load_spec()
@@ -229,26 +279,49 @@ class QtSweepPage(QWidget):
         super().hideEvent(event)
         self.timer.stop()
 
+    def _on_history(self) -> None:
+        """An edit, undo or redo: show the sweep as it is now; another storage or study
+        (its choice undone, say) is read afresh."""
+        self._load_spec()
+        self._update_controls()
+        where = self.storage()
+        if where != self._shown_where:
+            self._shown_where = where
+            self.snapshot = None
+            self.table.setRowCount(0)
+            self.status.setText("")
+            if self.isVisible():
+                self.refresh()
+
     @property
     def spec(self) -> SweepSpec | None:
         return self.doc.project.sweep if self.doc is not None else None
 
     def _load_spec(self) -> None:
         spec = self.spec or SweepSpec()
-        for widget in (self.trials, self.sampler, self.pruner, self.metric):
+        widgets = (self.trials, self.sampler, self.pruner, self.metric, self.storage_edit,
+                   self.study_edit)
+        for widget in widgets:
             widget.blockSignals(True)
         self.trials.setValue(spec.trials)
         self.sampler.setCurrentText(spec.sampler)
         self.pruner.setCurrentText(spec.pruner)
-        self.metric.setText(spec.metric)
-        for widget in (self.trials, self.sampler, self.pruner, self.metric):
+        # A field being typed in keeps its text (another edit may arrive meanwhile).
+        for edit, text in ((self.metric, spec.metric), (self.storage_edit, spec.storage),
+                           (self.study_edit, spec.study)):
+            if not edit.hasFocus():
+                edit.setText(text or "")
+        path = self.doc.project.path if self.doc is not None else None
+        self.study_edit.setPlaceholderText(path.stem if path is not None else "the project's")
+        for widget in widgets:
             widget.blockSignals(False)
         if self.doc is None:
             self.space_label.setText("No project.")
         elif not spec.params:
             self.space_label.setText(
                 "Nothing is swept yet: in the Model tab, right-click a parameter in the "
-                "inspector and choose “Sweep this parameter…”, or run "
+                "inspector and choose “Sweep this parameter…”; in the Train tab, click ⟳ "
+                "beside a training setting; or run "
                 "kbuilder sweep P.kbproj --param NODE.PARAM=LOW..HIGH --save-space.")
         else:
             self.space_label.setText("; ".join(describe(spec, self.doc.graph)))
@@ -261,8 +334,10 @@ class QtSweepPage(QWidget):
 
         spec = replace(self.spec or SweepSpec(), trials=self.trials.value(),
                        sampler=self.sampler.currentText(), pruner=self.pruner.currentText(),
-                       metric=self.metric.text().strip() or "val_loss")
-        if spec != self.spec:
+                       metric=self.metric.text().strip() or "val_loss",
+                       storage=self.storage_edit.text().strip() or None,
+                       study=self.study_edit.text().strip() or None)
+        if spec != self.spec:  # another storage or study is read afresh (_on_history)
             project = self.doc.project
             self.doc.edit(lambda: SetSweepCommand(project, spec, "change the sweep settings"))
 
@@ -290,24 +365,12 @@ class QtSweepPage(QWidget):
 
     def ask_setting(self, name: str) -> bool:
         """Ask the range of training setting ``name`` and put it in the sweep."""
-        from kbuilder.graph.catalog.specs import ParamSpec
-        from kbuilder.graph.settings import OPTIMIZERS
-        from kbuilder.graph.sweeps import TRAINING_TARGETS
         from kbuilder.ui.shell import sweep_range  # the range dialog of the inspector too
 
         if self.doc is None:
             return False
-        kind = TRAINING_TARGETS[name][0]
-        choices = OPTIMIZERS if name == "optimizer" else ()
-        training = self.doc.project.training
-        if "." in name:
-            section, key = name.split(".", 1)
-            current = (getattr(training, section) or {}).get(key, 3)
-        else:
-            current = getattr(training, name)
-        made = sweep_range.ask_range(self, None, ParamSpec(name, kind, current, False, False,
-                                                           tuple(choices)),
-                                     current, (self.spec or SweepSpec()).find(None, name))
+        made = sweep_range.ask_setting_range(self, name, self.doc.project.training,
+                                             (self.spec or SweepSpec()).find(None, name))
         return made is not None and self.set_param(None, name, made)
 
     def set_param(self, node_id: str | None, name: str, param: Any) -> bool:
@@ -329,12 +392,14 @@ class QtSweepPage(QWidget):
     def storage(self) -> tuple[str, str] | None:
         """The storage URL and study name of the project's sweep (the defaults of
         ``kbuilder sweep``), or ``None`` for a project not saved yet."""
+        return self._where(self.spec)
+
+    def _where(self, spec: SweepSpec | None) -> tuple[str, str] | None:
         if self.doc is None or self.doc.project.path is None:
             return None
-        from kbuilder.runtime.sweep import default_storage, default_study_name
+        from kbuilder.runtime.sweep import project_study
 
-        path = self.doc.project.path
-        return default_storage(path), default_study_name(path)
+        return project_study(self.doc.project.path, spec)
 
     def refresh(self) -> None:
         where = self.storage()
@@ -342,24 +407,30 @@ class QtSweepPage(QWidget):
             self._update_controls()
             return
         url, name = where
-        db = Path(url.removeprefix("sqlite:///"))
-        if not db.exists():
-            self.status.setText("No sweep has run for this project yet.")
+        from kbuilder.runtime.sweep import storage_missing
+
+        missing = storage_missing(url)
+        if missing:
+            self.status.setText(f"No sweep has run in this storage yet ({missing}).")
             self._update_controls()
             return
 
         def work(progress) -> Any:
             from kbuilder.graph.sweeps import SweepError
-            from kbuilder.runtime.sweep import read_snapshot
+            from kbuilder.runtime.sweep_results import read_snapshot
 
             try:
-                return read_snapshot(url, name)
+                return (url, name), read_snapshot(url, name)
             except SweepError as exc:
-                return str(exc)
+                return (url, name), str(exc)
 
         self.job.start(work)
 
-    def _on_snapshot(self, result: Any) -> None:
+    def _on_snapshot(self, answer: tuple[tuple[str, str], Any]) -> None:
+        where, result = answer
+        if where != self.storage():  # read before the user chose another study
+            self.refresh()
+            return
         if isinstance(result, str):
             self.status.setText(result)
             return
@@ -450,79 +521,18 @@ class QtSweepPage(QWidget):
                 bests.append(best)
             self.history_plot.plot(xs, bests, pen=pg.mkPen("#f97316", width=2),
                                    stepMode=None, name="best so far")
-        self._draw_importances(snap)
-        self._draw_parallel(snap, done)
+        sweep_plots.draw_importances(self.importance_plot, snap)
+        sweep_plots.draw_parallel(self.parallel_plot, snap, done, self._is_log)
         self._draw_curves(self.picked())
 
-    def _draw_importances(self, snap: SweepSnapshot) -> None:
-        import pyqtgraph as pg
-
-        plot = self.importance_plot
-        plot.clear()
-        items = sorted(snap.importances.items(), key=lambda kv: kv[1])
-        plot.setTitle("Parameter importances" + (f" ({snap.importance_note})"
-                                                 if snap.importance_note else ""))
-        if not items:
-            return
-        bars = pg.BarGraphItem(x0=0, y=list(range(len(items))), height=0.6,
-                               width=[v for _, v in items], brush="#8b5cf6")
-        plot.addItem(bars)
-        plot.getAxis("left").setTicks([[(i, name) for i, (name, _) in enumerate(items)]])
-
-    def _draw_parallel(self, snap: SweepSnapshot, done: list[TrialRow]) -> None:
-        import pyqtgraph as pg
-
-        plot = self.parallel_plot
-        plot.clear()
-        names = sorted({k for r in done for k in r.params})
-        if not done or not names:
-            return
-        axes = [*names, snap.metric]
-        scaled = {name: _scaler([r.params.get(name) for r in done], self._is_log(name))
-                  for name in names}
-        values = [r.value for r in done]
-        metric_scale = _scaler(values, False)
-        low, high = min(values), max(values)
-        colormap = pg.colormap.get("viridis")
-        for r in done:
-            ys = [scaled[n](r.params.get(n)) for n in names] + [metric_scale(r.value)]
-            share = 0.5 if high == low else (r.value - low) / (high - low)
-            if snap.direction == "maximize":
-                share = 1 - share
-            color = colormap.map(1 - share, mode="qcolor")  # the best trials brightest
-            plot.plot(list(range(len(axes))), ys, pen=pg.mkPen(color, width=2))
-        plot.getAxis("bottom").setTicks([[(i, name) for i, name in enumerate(axes)]])
-        plot.setXRange(-0.4, len(axes) - 0.6, padding=0)  # room for the end axes' names
-        for i in range(len(axes)):
-            plot.addItem(pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen("#94a3b8", width=1)))
+    def _draw_curves(self, row: TrialRow | None) -> None:
+        sweep_plots.draw_curves(self.curves_plot, row)
 
     def _is_log(self, label: str) -> bool:
         spec = self.spec
         if spec is None or self.doc is None:
             return False
         return any(p.log and p.label(self.doc.graph) == label for p in spec.params)
-
-    def _draw_curves(self, row: TrialRow | None) -> None:
-        import pyqtgraph as pg
-
-        plot = self.curves_plot
-        plot.clear()
-        if plot.plotItem.legend is not None:
-            plot.plotItem.legend.clear()
-        if row is None:
-            plot.setTitle("Curves of the picked trial (pick one in the table)")
-            return
-        plot.setTitle(f"Curves of trial {row.number} ({row.state})")
-        colors = ("#3b82f6", "#f97316", "#22c55e", "#ec4899")
-        names = [k for k in row.history if not k.startswith("val_") and k != "learning_rate"]
-        for i, name in enumerate(names):
-            color = colors[i % len(colors)]
-            for key, style in ((name, Qt.PenStyle.SolidLine),
-                               (f"val_{name}", Qt.PenStyle.DashLine)):
-                ys = [math.nan if v is None else v for v in row.history.get(key, [])]
-                if ys:
-                    plot.plot(list(range(1, len(ys) + 1)), ys, name=key,
-                              pen=pg.mkPen(color, width=2, style=style))
 
     # ------------------------------------------------------------------ actions
     def _update_controls(self) -> None:
@@ -603,7 +613,8 @@ class QtSweepPage(QWidget):
             return
         command = shutil.which("optuna-dashboard")
         argv = [command] if command else [sys.executable, "-m", "optuna_dashboard"]
-        subprocess.Popen([*argv, where[0]], start_new_session=True,
+        url = where[0]  # optuna-dashboard takes a journal file by its path
+        subprocess.Popen([*argv, url.removeprefix("journal:")], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -616,17 +627,3 @@ def _param_item(value: Any) -> QTableWidgetItem:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return QTableWidgetItem("" if value is None else str(value))
     return _NumberItem(f"{value:.4g}" if isinstance(value, float) else str(value), value)
-
-
-def _scaler(values: list[Any], log: bool):
-    """Maps a parameter's values to 0..1 (numbers by their range, on a log scale when
-    the range is; choices by their order)."""
-    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if len(numbers) == len(values) and numbers:
-        def key(v: float) -> float:
-            return math.log(v) if log and v > 0 else float(v)
-
-        low, high = key(min(numbers)), key(max(numbers))
-        return lambda v: 0.5 if high == low else (key(v) - low) / (high - low)
-    choices = sorted({repr(v) for v in values})
-    return lambda v: 0.5 if len(choices) == 1 else choices.index(repr(v)) / (len(choices) - 1)

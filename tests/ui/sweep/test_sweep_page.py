@@ -10,18 +10,21 @@ from PySide6.QtCore import Qt
 from kbuilder.graph.project import load_project, save_project
 from kbuilder.graph.sweeps import SweepSpec, parse_range
 from kbuilder.runtime import sweep as engine
+from kbuilder.ui.testing import type_into
+from tests.postgres_server import postgres_server
 
 SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
-def make_study(project, spec):
-    """A study as ``kbuilder sweep`` leaves it: the plan, finished trials with curves."""
+def make_study(project, spec, url=None, name=None):
+    """A study as ``kbuilder sweep`` leaves it: the plan, finished trials with curves (in
+    the project's default storage, or ``url``)."""
     from kbuilder.graph.settings import DataSettings
 
     plan = engine.SweepPlan(spec, project.data or DataSettings(), project.training,
                             project.path.name, "")
-    storage = engine.open_storage(engine.default_storage(project.path))
-    study = engine.open_study(storage, engine.default_study_name(project.path), plan,
+    storage = engine.open_storage(url or engine.default_storage(project.path))
+    study = engine.open_study(storage, name or engine.default_study_name(project.path), plan,
                               project.graph)
     units = optuna.distributions.IntDistribution(8, 128, log=True)
     rate = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
@@ -211,3 +214,67 @@ def test_a_training_setting_becomes_a_range_from_the_sweep_tab(mlp_window, monke
     window.doc.undo()
     window.doc.undo()
     assert window.project.sweep is None
+
+
+def spec_of(window):
+    g = window.project.graph
+    return SweepSpec((parse_range("dense.units=8..128:log", g),
+                      parse_range("learning_rate=1e-4..1e-2:log", g),
+                      parse_range("dense_1.activation=relu,tanh", g, choice=True)), trials=10)
+
+
+@pytest.mark.slow
+def test_the_sweep_tab_follows_a_study_in_a_journal_file(mlp_window, qtbot, tmp_path):
+    window = mlp_window
+    window.project.sweep = spec_of(window)
+    save_project(window.project, tmp_path / "mlp.kbproj")
+    journal = tmp_path / "shared" / "sweep.journal"
+    journal.parent.mkdir()
+    page = window.sweep_page
+    window._show_page(page)
+    assert "No sweep has run in this storage yet" in page.status.text()
+    # The user picks the journal file (another machine writes it) and names the study.
+    window.dialogs.open_path = str(journal)
+    page.journal_button.click()
+    type_into(page.study_edit, "shared-study")
+    assert window.project.sweep.storage == f"journal:{journal}"
+    assert window.project.sweep.study == "shared-study"
+    assert page.storage() == (f"journal:{journal}", "shared-study")
+    assert "does not exist yet" in page.status.text()
+    study = make_study(window.project, window.project.sweep, f"journal:{journal}",
+                       "shared-study")
+    qtbot.waitUntil(lambda: page.snapshot is not None, timeout=30000)
+    assert page.table.rowCount() == 8
+    assert "shared-study: 7 complete trials, 1 pruned of 10" in page.status.text()
+    # Followed live: a trial finished elsewhere appears at the next reading.
+    trial = study.ask()
+    study.tell(trial, 0.25)
+    qtbot.waitUntil(lambda: page.table.rowCount() == 9, timeout=30000)
+    # Remembered in the project's sweep section (an undoable edit like the others).
+    save_project(window.project, window.project.path)
+    again = load_project(window.project.path).sweep
+    assert (again.storage, again.study) == (f"journal:{journal}", "shared-study")
+    assert "storage" not in SweepSpec().to_dict()  # a default sweep's section as before
+    window.doc.undo()
+    window.doc.undo()
+    assert window.project.sweep.storage is None and page.storage_edit.text() == ""
+
+
+@pytest.fixture
+def postgres():
+    yield from postgres_server()
+
+
+@pytest.mark.slow
+def test_the_sweep_tab_shows_a_study_on_postgresql(mlp_window, qtbot, tmp_path, postgres):
+    window = mlp_window
+    window.project.sweep = spec_of(window)
+    save_project(window.project, tmp_path / "mlp.kbproj")
+    make_study(window.project, window.project.sweep, postgres, "pg-view")
+    page = window.sweep_page
+    window._show_page(page)
+    type_into(page.storage_edit, postgres)
+    type_into(page.study_edit, "pg-view")
+    qtbot.waitUntil(lambda: page.snapshot is not None, timeout=30000)
+    assert page.table.rowCount() == 8
+    assert "pg-view: 7 complete trials, 1 pruned of 10" in page.status.text()

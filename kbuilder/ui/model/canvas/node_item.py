@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from kbuilder.ui.model.canvas.port_item import QtPortItem, paint_port, short_label
 from kbuilder.ui.shell import theme
+from kbuilder.ui.shell.sweep_range import SWEPT_COLOR
 
 WIDTH = 184.0
 HEIGHT = 62.0
@@ -44,7 +45,6 @@ PORTS_LOD = 0.35
 BLOCK_LOD = 0.2
 
 
-SWEPT_COLOR = "#8b5cf6"  # the mark of swept parameters (canvas and inspector)
 
 
 @dataclass(frozen=True)
