@@ -140,7 +140,7 @@ def add_new(sub: argparse._SubParsersAction) -> None:
                    help="fit the template to this data (input shapes, output units and "
                    "activation, loss): digits|iris|...|csv:PATH[:target=COLUMN][:header=none|N]"
                    "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:sheet=NAME]"
-                   "[:stream=yes]|tsv:PATH|parquet:PATH|excel:PATH|npz:PATH|"
+                   "[:stream=yes|no|auto]|tsv:PATH|parquet:PATH|excel:PATH|npz:PATH|"
                    "images:DIR")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")

@@ -38,7 +38,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu or gpu:N (see `kbuilder doctor`)")
     p.add_argument("--data", metavar="SPEC",
                    help="digits|iris|...|mnist|csv:PATH[:target=COLUMN][:header=none|N]"
-                        "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:stream=yes]"
+                        "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:stream=yes|no|auto]"
                         "|tsv:PATH|"
                         "parquet:PATH|excel:PATH[:sheet=NAME]|npz:PATH|images:DIR")
     p.add_argument("--epochs", type=int)
