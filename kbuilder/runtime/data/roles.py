@@ -20,10 +20,7 @@ Encodings (features of the ``Dataset``, float32):
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,21 +340,11 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
     image_columns: list[tuple[str, Any]] = []
     in_model = settings.table_encoding == "model"
     model_inputs: list[tuple[str, dict[str, Any]]] = []  # in model mode: (kind, spec)
-
-    def prepare(name: str) -> tuple[_Column, list[Any]]:
-        """A column's analysis and (flat encoding, used) its blocks: no side effects, so
-        that columns are prepared in threads while they are collected in order below."""
+    for name in features:
         chosen = explicit_features or name in settings.categorical \
             or name in settings.role_overrides()
         info = analyse_column(table, name, settings, False, None if all_rows else kept, chosen)
-        if in_model or not info.role.used or info.role.role == "image_path":
-            return info, []
-        encoded = list(encode_column(table, info, kept, all_rows))
-        info.numbers = info.text = info.encoded = None  # encoded: not held while waiting
-        return info, encoded
-
-    for info, encoded in in_column_order(prepare, features):
-        role, name = info.role, info.role.name
+        role = info.role
         if role.role == "image_path":  # not a feature: a stream for an image Input
             image_columns.append((name, info.text))
             continue
@@ -368,7 +355,7 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
             model_inputs.append(_model_column(table, info, kept, all_rows, names, blocks,
                                               missing))
             continue
-        for block, block_names, entry in encoded:
+        for block, block_names, entry in encode_column(table, info, kept, all_rows):
             if entry is not None:
                 if entry.get("filled_with") == "median":
                     entry["index"] = len(names)  # filled after the split, see finish
@@ -416,32 +403,6 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
         feature_names=names, impute_columns=impute, missing=missing, notes=notes,
         row_ids=np.asarray(table.lines[kept]), row_label=table.row_label, x_owned=True,
     )
-
-
-# Columns prepared at once: pyarrow's compute functions and NumPy's casts, sorts and
-# copies release the GIL, so the encoding (about a quarter of the ingest's wall time at
-# 10^6 rows, single-threaded, where the parse before it is multithreaded) overlaps on
-# several cores. The CPU time stays the same (bench/data_scale.py, 10^6 rows: 0.5-0.65 s
-# either way); each thread holds one column's float64 values meanwhile, and its malloc
-# arena keeps some freed memory: the peak RSS is about 65 MB higher (618 MB against 553).
-ENCODE_THREADS = min(4, os.cpu_count() or 1)
-
-
-def in_column_order(prepare: Any, columns: list[str]) -> Any:
-    """``map(prepare, columns)``, in threads where there are cores and several columns.
-    The results come in the columns' order, and so does the first error: the same as one
-    column after the other."""
-    if ENCODE_THREADS < 2 or len(columns) < 2:
-        yield from map(prepare, columns)
-        return
-    with ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="kbuilder-columns") as pool:
-        futures = deque(pool.submit(prepare, c) for c in columns)
-        try:
-            while futures:  # each result let go once collected (a column's arrays)
-                yield futures.popleft().result()
-        finally:
-            for future in futures:  # an error: the columns not yet begun are not needed
-                future.cancel()
 
 
 def _model_column(table: Table, info: _Column, kept: np.ndarray, all_rows: bool,
