@@ -140,7 +140,7 @@ def add_new(sub: argparse._SubParsersAction) -> None:
                    help="fit the template to this data (input shapes, output units and "
                    "activation, loss): digits|iris|...|csv:PATH[:target=COLUMN][:header=none|N]"
                    "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:sheet=NAME]"
-                   "[:stream=yes]|tsv:PATH|parquet:PATH|excel:PATH|npz:PATH|"
+                   "[:stream=yes|no|auto]|tsv:PATH|parquet:PATH|excel:PATH|npz:PATH|"
                    "images:DIR")
     p.add_argument("-o", "--output", required=True, type=Path, metavar="P.kbproj")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -192,6 +192,12 @@ def _cmd_new(args: argparse.Namespace) -> int:
     fitted = f", fitted to {args.data}" if args.data else ""
     nodes = plural(len(project.graph), "node")
     print(f"Created {path} from template '{template.name}' ({nodes}{fitted}).")
+    if project.data is not None and args.data:
+        from kbuilder.graph.stream_choice import data_line
+
+        line = data_line(project.data)  # streamed or read whole, and why
+        if line:
+            print(line)
     return EXIT_OK
 
 
@@ -202,7 +208,9 @@ def _project_for_data(template: str, spec: str, options: dict[str, Any] | None =
     from kbuilder.runtime.preflight import FitError, new_project_for_data
 
     try:
-        data = DataSettings.from_dict({**spec_fields(spec), **(options or {})})
+        # New settings: a table streams when it would not fit (stream=auto).
+        data = DataSettings.from_dict({"stream_table": "auto", **spec_fields(spec),
+                                       **(options or {})})
         # Sensible starting settings for a first run: a brisk learning rate that is halved
         # when the validation loss stalls, enough epochs, and stop when it stops improving,
         # keeping the best weights. (On digits, the CNN template reaches 97.5-98.3 % test

@@ -38,7 +38,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu or gpu:N (see `kbuilder doctor`)")
     p.add_argument("--data", metavar="SPEC",
                    help="digits|iris|...|mnist|csv:PATH[:target=COLUMN][:header=none|N]"
-                        "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:stream=yes]"
+                        "[:delimiter=;|tab|,][:decimal=,][:encoding=NAME][:stream=yes|no|auto]"
                         "|tsv:PATH|"
                         "parquet:PATH|excel:PATH[:sheet=NAME]|npz:PATH|images:DIR")
     p.add_argument("--epochs", type=int)
@@ -125,6 +125,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not report["ok"]:
         print_errors("The model cannot be trained", report["errors"], args.project)
         return EXIT_PROBLEMS
+    from kbuilder.graph.stream_choice import data_line
+
+    line = data_line(data)  # streamed or read whole, and why, before the reading starts
+    if line:
+        print(line, flush=True)
     dataset = _load_dataset(data)
     if not _preflight_ok(project.graph, dataset, training):
         return EXIT_PROBLEMS
@@ -227,7 +232,8 @@ def _writable_output(path: Path, option: str) -> Path:
 def _run_settings(project: Any, args: argparse.Namespace) -> tuple[Any, Any]:
     from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings, spec_fields
 
-    data = project.data.to_dict() if project.data is not None else {}
+    # No data in the project: new settings, where a table streams when it would not fit.
+    data = project.data.to_dict() if project.data is not None else {"stream_table": "auto"}
     if args.data:
         data.update(spec_fields(args.data))
     data.update(image_settings(args))
@@ -476,7 +482,7 @@ def _trained_model_and_data(path: Path, spec: str | None) -> tuple[Path, Any]:
     elif path.suffix.lower() not in (".keras", ".h5"):
         raise CliError(f"Expected a .keras model or a .kbproj project; received '{path}'.")
     if spec:
-        data = {**(data or {}), **spec_fields(spec)}
+        data = {**(data or {"stream_table": "auto"}), **spec_fields(spec)}
     try:
         return path, DataSettings.from_dict(data) if data else None
     except SettingsError as exc:

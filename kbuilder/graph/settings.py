@@ -93,7 +93,10 @@ class DataSettings:
     table_encoding: str = "flat"
     # Tables: read in blocks (a file larger than memory), statistics from one pass, rows
     # split by a hash of their line (runtime/data/table_stream.py). False: read whole.
-    stream_table: bool = False
+    # "auto" (new settings): streamed when reading whole would take more than a share of
+    # the computer's memory (graph/stream_choice.py). A project file without the field is
+    # from before "auto" existed and keeps its choice, read whole (``from_dict``).
+    stream_table: bool | str = "auto"
 
     @property
     def kind(self) -> str:
@@ -109,6 +112,8 @@ class DataSettings:
         chosen = {name: getattr(self, _SETTING_OF.get(name, name)) for name in TABLE_OPTIONS}
         if chosen["stream"] is False:
             chosen["stream"] = None  # off: as the spec says
+        elif chosen["stream"] == "auto" and spec.stream is not None:
+            chosen["stream"] = None  # the spec's own yes or no
         return dataclasses.replace(spec, **{k: v for k, v in chosen.items() if v is not None})
 
     def role_overrides(self) -> dict[str, str]:
@@ -144,6 +149,8 @@ class DataSettings:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataSettings:
         values = _from_dict(cls, data, "data")
+        # Written only when not False since it exists: a file without it chose "read whole".
+        values.setdefault("stream_table", False)
         for name in ("features", "categorical", "image_size"):
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
@@ -200,7 +207,10 @@ class DataSettings:
                     and all(isinstance(v, str) for v in triple)):
                 raise SettingsError("data: merges must be (column, value, becomes) triples.",
                                     param="merges")
-        for name in ("skip_bad_images", "cache_images", "stream_table"):
+        if not (isinstance(self.stream_table, bool) or self.stream_table == "auto"):
+            raise SettingsError("data: stream_table must be true, false or \"auto\"; found "
+                                f"{self.stream_table!r}.", param="stream_table")
+        for name in ("skip_bad_images", "cache_images"):
             if not isinstance(getattr(self, name), bool):
                 raise SettingsError(f"data: {name} must be true or false; found "
                                     f"{getattr(self, name)!r}.", param=name)
@@ -267,12 +277,12 @@ class TableSpec:
     decimal: str | None = None
     encoding: str | None = None
     sheet: str | None = None
-    stream: bool | None = None  # read in blocks (``:stream=yes``)
+    stream: bool | str | None = None  # read in blocks (``:stream=yes``), or "auto"
 
 
 def parse_table_spec(source: str) -> TableSpec:
     """``csv:PATH[:target=COL][:header=none|N][:delimiter=;|tab|,][:decimal=,]
-    [:encoding=NAME][:sheet=NAME][:stream=yes|no]``, ``tsv:PATH``, ``parquet:PATH``, ``excel:PATH``.
+    [:encoding=NAME][:sheet=NAME][:stream=yes|no|auto]``, ``tsv:PATH``, ``parquet:PATH``, ``excel:PATH``.
 
     The format is the prefix, or for ``csv:`` the file's extension (``.tsv``, ``.parquet``,
     ``.xlsx``...). The one parser of these options: the CLI, the loader, the preview and
@@ -299,10 +309,10 @@ def parse_table_spec(source: str) -> TableSpec:
         options["delimiter"] = DELIMITERS.get(options["delimiter"], options["delimiter"])
     if "stream" in options:
         word = options["stream"].lower()
-        if word not in _YES_NO:
-            raise SettingsError(f"data: stream must be yes or no; found {options['stream']!r}.",
-                                param="stream")
-        options["stream"] = _YES_NO[word]
+        if word not in _YES_NO and word != "auto":
+            raise SettingsError(f"data: stream must be yes, no or auto; found "
+                                f"{options['stream']!r}.", param="stream")
+        options["stream"] = _YES_NO.get(word, word)
     fmt = prefix
     if prefix == "csv":
         fmt = _EXTENSIONS.get(Path(path).suffix.lower(), "csv")

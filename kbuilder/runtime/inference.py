@@ -151,13 +151,14 @@ def _predict_in_blocks(request: p.StartPrediction, model: Any,
     from kbuilder.graph.settings import DataSettings, parse_table_spec
     from kbuilder.runtime.data import DataError, fit_to_model
     from kbuilder.runtime.data.row_encoder import encode_rows, trained_encoder
+    from kbuilder.runtime.data.table_stream import wanted
 
     path = Path(request.inputs_path)
     encoder = trained_encoder(request.model_path)
     if encoder is None or not path.is_file() or path.suffix.lower() in (
             ".npy", ".npz", ".xlsx", ".xlsm", ".xls"):
         return None
-    streamed = bool(request.data) and DataSettings.from_dict(request.data).stream_table
+    streamed = bool(request.data) and wanted(DataSettings.from_dict(request.data))
     if not streamed and path.stat().st_size <= PREDICT_IN_BLOCKS_BYTES:
         return None
     from kbuilder.files import atomic_path

@@ -439,3 +439,8 @@ def test_new_reads_the_table_options_of_the_data_spec(tmp_path, capsys):
         data = json.loads(archive.read("project.json"))["data"]
     assert data["source"] == f"csv:{path}"
     assert (data["header"], data["delimiter"]) == ("none", ";")
+    # New settings: stream=auto, and the data line says which way the table is read.
+    assert data["stream_table"] == "auto"
+    printed = capsys.readouterr().out
+    assert "Data: plain.csv is read whole into memory: the file is" in printed
+    assert "less than a quarter of this computer's" in printed

@@ -144,7 +144,8 @@ def test_an_old_project_opens_and_saves_the_same_sections(tmp_path: Path) -> Non
     project = load_project(path)
     assert project.data == DataSettings("csv:data/iris.csv", target="species",
                                         roles=(("a", "ignore"),),
-                                        input_arrays=(("image", "pixels"),))
+                                        input_arrays=(("image", "pixels"),),
+                                        stream_table=False)  # saved before "auto"
     assert project.training == TrainingSettings(backend="torch", epochs=3,
                                                 early_stopping={"patience": 2})
     assert [run.to_dict() for run in project.runs] == document["runs"]

@@ -16,6 +16,7 @@ import pytest
 
 from kbuilder.graph.settings import DataSettings, SettingsError, parse_table_spec
 from kbuilder.runtime.data import DataError, load_data, tables
+from kbuilder.runtime.data.dataset import Streamed
 from kbuilder.runtime.data.split import median
 from kbuilder.runtime.data.table_splits import TableSplit
 from kbuilder.runtime.data.table_stats import Moments, Reservoir
@@ -249,14 +250,62 @@ def test_fitting_and_checks_read_a_sample_never_a_whole_split(tmp_path, monkeypa
 def test_stream_table_is_a_saved_setting_and_a_spec_option():
     assert parse_table_spec("csv:a.csv:stream=yes:target=y").stream is True
     assert parse_table_spec("csv:a.csv").stream is None
-    with pytest.raises(SettingsError, match="stream must be yes or no"):
+    assert parse_table_spec("csv:a.csv:stream=auto").stream == "auto"
+    with pytest.raises(SettingsError, match="stream must be yes, no or auto"):
         parse_table_spec("csv:a.csv:stream=maybe")
     on = DataSettings(source="csv:a.csv", stream_table=True)
     assert on.table().stream is True
     assert DataSettings.from_dict(on.to_dict()) == on
-    assert "stream_table" not in DataSettings(source="csv:a.csv").to_dict()  # as before
-    with pytest.raises(SettingsError, match="stream_table must be true or false"):
+    off = DataSettings(source="csv:a.csv", stream_table=False)
+    assert "stream_table" not in off.to_dict()  # as before "auto" existed
+    assert DataSettings.from_dict(off.to_dict()) == off
+    new = DataSettings(source="csv:a.csv")  # new settings: decided by the file's size
+    assert new.stream_table == "auto" and new.table().stream == "auto"
+    assert new.to_dict()["stream_table"] == "auto"
+    assert DataSettings.from_dict(new.to_dict()) == new
+    # A project saved before "auto" has no stream_table: it keeps reading the table whole.
+    assert DataSettings.from_dict({"source": "csv:a.csv"}).stream_table is False
+    # The spec's own yes or no wins over "auto".
+    assert DataSettings(source="csv:a.csv:stream=yes").table().stream is True
+    assert DataSettings(source="csv:a.csv:stream=no").table().stream is False
+    with pytest.raises(SettingsError, match='stream_table must be true, false or "auto"'):
         DataSettings(source="csv:a.csv", stream_table="yes").validate()
+
+
+def test_stream_auto_streams_a_table_too_large_for_a_share_of_memory(tmp_path, monkeypatch):
+    """``stream=auto`` reads a table whole unless that would take more than a quarter of
+    the computer's memory (a tiny memory injected here); the loader, the generated script
+    and the CLI's data line follow the same choice."""
+    from kbuilder.graph import stream_choice as choice_module
+    from kbuilder.graph.stream_choice import data_line, stream_choice
+
+    path = learnable_csv(tmp_path / "t.csv", rows=200)
+    size = path.stat().st_size
+    settings = DataSettings(source=f"csv:{path}", target="label")
+    small = stream_choice(settings.table(), memory=size)  # 3x the file > a quarter of it
+    assert small.stream and small.automatic
+    assert "streams from disk: the file is" in small.reason
+    assert "more than a quarter of this computer's" in small.reason
+    large = stream_choice(settings.table(), memory=100 * size)
+    assert not large.stream and "is read whole into memory" in large.reason
+    assert not stream_choice(DataSettings(source=f"csv:{path}", stream_table=False)
+                             .table(), memory=size).stream  # an explicit no stays no
+    assert stream_choice(DataSettings(source=f"csv:{path}", stream_table=True)
+                         .table(), memory=100 * size).stream  # and a yes stays yes
+
+    whole = load_data(settings)
+    monkeypatch.setattr(choice_module, "computer_memory", lambda: size)
+    assert data_line(settings).startswith("Data: t.csv streams from disk: the file is")
+    streamed = load_data(settings)
+    assert streamed.row_label == whole.row_label
+    assert isinstance(streamed.x_train, Streamed) and isinstance(whole.x_train, np.ndarray)
+    from kbuilder.graph.codegen.data_section import data_section
+
+    code = "\n".join(data_section(settings, "csv").definitions)
+    assert "def split_of(" in code  # the script splits as the stream does
+    monkeypatch.setattr(choice_module, "computer_memory", lambda: 100 * size)
+    code = "\n".join(data_section(settings, "csv").definitions)
+    assert "def split_of(" not in code
 
 
 # ======================================================================= training

@@ -49,6 +49,7 @@ from kbuilder.graph.codegen.data_common import (
 )
 from kbuilder.graph.codegen.data_tables import CSV_RULES
 from kbuilder.graph.codegen.literals import import_order, literal, string
+from kbuilder.graph.stream_choice import stream_choice
 
 # Every generated function by name, from each room's registry.
 _SOURCES = {**data_common.SOURCES, **data_tables.SOURCES, **data_arrays.SOURCES,
@@ -204,7 +205,7 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
             stdlib |= {"import os", "import tempfile"}
         loader = _SOURCES[source][0]
         # A streamed table's rows are split by their lines (Excel is never streamed).
-        hashed = settings.table().stream is True and fmt != "excel"
+        hashed = stream_choice(settings.table()).stream and fmt != "excel"
         if hashed and fmt != "parquet":
             stdlib.add("import csv")
         splitter = [f"row_lines_{'parquet' if fmt == 'parquet' else 'csv'}",

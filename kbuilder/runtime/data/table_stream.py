@@ -311,9 +311,12 @@ def split_of(lines: np.ndarray, settings: DataSettings) -> np.ndarray:
 
 # ============================================================================= scan
 def wanted(settings: DataSettings) -> bool:
-    """Whether the table source of ``settings`` is to be streamed."""
+    """Whether the table source of ``settings`` is to be streamed (``stream=auto``: by
+    the file's size against the computer's memory, ``graph/stream_choice.py``)."""
+    from kbuilder.graph.stream_choice import stream_choice
+
     try:
-        return settings.table().stream is True
+        return stream_choice(settings.table()).stream
     except SettingsError:
         return False
 

@@ -319,8 +319,8 @@ class QtDataSourceForm(QWidget):
         self.dataset_info.setText(DATASET_INFO.get(name or "", ""))
         val, test = self.validation_spin.value(), self.test_spin.value()
         train = max(0.0, 1 - val - test)
-        streamed = self.kind_combo.currentData() == "csv" and \
-            self.table.stream_check.isChecked()
+        choice = self.table.stream_choice() if self.kind_combo.currentData() == "csv" else None
+        streamed = choice is not None and choice.stream
         how = ("Each row's split follows from its line and the seed (streamed: not "
                "stratified)." if streamed else "Splits keep each class's share (stratified).")
         self.split_note.setText(f"Training gets {train:.0%} of the data, validation "

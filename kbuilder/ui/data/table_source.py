@@ -9,6 +9,7 @@ the split and, for image paths, how images are read.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kbuilder.graph.settings import ROLE_CHOICES, DataSettings, SettingsError
+from kbuilder.graph.settings import ROLE_CHOICES, DataSettings, SettingsError, parse_table_spec
+from kbuilder.graph.stream_choice import StreamChoice, stream_choice
 from kbuilder.ui.data.array_mapping import QtArrayMapping
 from kbuilder.ui.data.path_row import dialogs_of, path_row, start_folder
 from kbuilder.ui.shell import theme
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     from kbuilder.runtime.data.preview import CsvPreview
 
 # From this size on, the CSV page suggests streaming the table (it may not fit in memory).
-LARGE_TABLE_BYTES = 2**30
+STREAM_CHOICES = (("Automatic (by the file's size)", "auto"), ("Stream from disk", True),
+                  ("Read whole", False))
 CSV_FILTER = ("Tables (*.csv *.tsv *.tab *.txt *.parquet *.pq *.xlsx *.xlsm);;"
               "All files (*)")
 # The reading options a user can pick: (label, value); None: detected.
@@ -117,15 +119,15 @@ class QtTableSource(QWidget):
         self.sheet_edit.setPlaceholderText("first sheet")
         self.sheet_edit.setToolTip("Excel: the sheet to read")
         self.sheet_edit.editingFinished.connect(self._on_control_changed)
-        self.stream_check = QCheckBox("Stream from disk (for tables larger than memory)", page)
-        self.stream_check.setToolTip(
-            "Read the table in blocks instead of whole, so memory does not grow with its "
-            "size. It costs a second pass over the file (the first computes the statistics, "
-            "categories and classes), the column roles are judged on the first block, and "
-            "each row's split follows from a hash of its line and the seed instead of a "
-            "stratified shuffle.")
-        self.stream_check.toggled.connect(self._on_control_changed)
-        self.stream_note = QLabel(page)  # a large file: streaming suggested
+        self.stream_combo = self._choice_combo(
+            page, STREAM_CHOICES,
+            "Stream from disk: read the table in blocks instead of whole, so memory does not "
+            "grow with its size. It costs a second pass over the file (the first computes "
+            "the statistics, categories and classes), the column roles are judged on the "
+            "first block, and each row's split follows from a hash of its line and the seed "
+            "instead of a stratified shuffle. Automatic streams a file that read whole "
+            "would take more than a quarter of this computer's memory.")
+        self.stream_note = QLabel(page)  # which way the table is read, and why
         self.stream_note.setObjectName("muted")
         self.stream_note.setWordWrap(True)
         self.stream_note.hide()
@@ -136,7 +138,7 @@ class QtTableSource(QWidget):
         reading.addRow("Decimal", self.decimal_combo)
         reading.addRow("Encoding", self.encoding_combo)
         reading.addRow("Sheet", self.sheet_edit)
-        reading.addRow(self.stream_check)
+        reading.addRow("Stream", self.stream_combo)
         reading.addRow(self.stream_note)
         self.reading_box = QGroupBox("Reading", page)
         self.reading_box.setLayout(reading)
@@ -186,6 +188,8 @@ class QtTableSource(QWidget):
 
 
     def _on_control_changed(self, *_args: Any) -> None:
+        if self.sender() is self.stream_combo:
+            self._show_stream_note(self.csv_path.text())
         if not self._updating:
             self.edited.emit()
 
@@ -201,7 +205,7 @@ class QtTableSource(QWidget):
             self._select(self.decimal_combo, table.decimal if table else None)
             self._select(self.encoding_combo, table.encoding if table else None)
             self.sheet_edit.setText((table.sheet or "") if table else "")
-            self.stream_check.setChecked(bool(table and table.stream))
+            self._select(self.stream_combo, settings.stream_table if table else "auto")
             self._show_stream_note(table.path if table else "")
             self._merges = tuple(settings.merges)
             self.column_mapping.set_mapping(settings.input_arrays if table else (), ())
@@ -229,7 +233,7 @@ class QtTableSource(QWidget):
             encoding=self.encoding_combo.currentData(),
             sheet=self.sheet_edit.text().strip() or None,
             roles=self._role_choices(path), merges=self._merges,
-            stream_table=self.stream_check.isChecked())
+            stream_table=self.stream_combo.currentData())
         if self.column_mapping.isVisibleTo(self):  # a column of image paths
             fields.update(images, input_arrays=self.column_mapping.mapping()[0])
         return fields
@@ -247,19 +251,25 @@ class QtTableSource(QWidget):
             self._updating = False
             self.chosen.emit()
 
-    def _show_stream_note(self, path: str) -> None:
-        """Suggest streaming for a file this large, unless it is already streamed (a size
-        check only: no memory probe, which would need a platform-specific call)."""
+    def stream_choice(self, path: str | None = None) -> StreamChoice | None:
+        """How the chosen table is read (streamed or whole, and why); ``None`` without one."""
+        path = self.csv_path.text() if path is None else path
+        if not path:
+            return None
         try:
-            size = Path(path).stat().st_size if path else 0
-        except OSError:
-            size = 0
-        large = size >= LARGE_TABLE_BYTES
-        if large:
-            self.stream_note.setText(
-                f"This file is {size / 2**30:.1f} GB: if it does not fit in memory, tick "
-                "“Stream from disk”.")
-        self.stream_note.setVisible(large)
+            spec = parse_table_spec(f"csv:{path}")
+        except SettingsError:
+            return None
+        spec = dataclasses.replace(spec, stream=self.stream_combo.currentData())
+        return stream_choice(spec)
+
+    def _show_stream_note(self, path: str) -> None:
+        """Say which way the table is read: streamed or whole, and why (``stream=auto``:
+        by its size against the computer's memory)."""
+        choice = self.stream_choice(path)
+        if choice is not None:
+            self.stream_note.setText(choice.sentence(Path(path).name))
+        self.stream_note.setVisible(choice is not None)
 
     # ========================================================== columns
     def show_columns(self, csv: CsvPreview | None, settings: DataSettings | None) -> None:

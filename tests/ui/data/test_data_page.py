@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 
 from kbuilder.graph.commands import SetParamCommand
 from kbuilder.graph.settings import DataSettings, TrainingSettings
 
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 CSV_GOOD = """age,colour,size,label
 23,red,1.5,yes
 35,blue,,no
@@ -593,37 +596,47 @@ def test_a_model_of_two_inputs_gets_its_arrays_chosen_fitted_and_trained(qtbot, 
 
 def test_streaming_a_table_is_a_reading_option_saved_with_the_project(
         qtbot, mlp_window, make_window, tmp_path, monkeypatch):
-    """"Stream from disk" sets the data settings' ``stream_table`` (ticked and unticked),
-    and a reopened project shows it ticked; a large file gets streaming suggested."""
-    from kbuilder.ui.data import table_source
+    """"Stream" is automatic for a new table (decided by the file's size against the
+    computer's memory, said in a note), or the user's "Stream from disk" / "Read whole";
+    the choice is saved with the project and a reopened project shows it."""
+    from kbuilder.graph import stream_choice
 
     path = tmp_path / "people.csv"
     path.write_text(CSV_GOOD)
-    monkeypatch.setattr(table_source, "LARGE_TABLE_BYTES", path.stat().st_size)
     page = open_data_tab(mlp_window)
     mlp_window.dialogs.open_path = str(path)
     choose_kind(page, "csv")
     qtbot.mouseClick(page.source.table.csv_choose, Qt.MouseButton.LeftButton)
     assert page.wait(60)
     assert page.error is None, page.error
-    check = page.source.table.stream_check
-    assert not check.isChecked() and mlp_window.project.data.stream_table is False
-    assert "second pass" in check.toolTip() and "first block" in check.toolTip()
-    assert page.source.table.stream_note.isVisibleTo(page.source)
-    assert "Stream from disk" in page.source.table.stream_note.text()
+    combo, note = page.source.table.stream_combo, page.source.table.stream_note
+    assert combo.currentData() == "auto" and mlp_window.project.data.stream_table == "auto"
+    assert "second pass" in combo.toolTip() and "first block" in combo.toolTip()
+    assert note.isVisibleTo(page.source)
+    assert note.text().startswith("people.csv is read whole into memory: the file is")
+    assert "stratified" in page.source.split_note.text()
 
-    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    # A computer with hardly any memory: the same file streams, and the note says why.
+    monkeypatch.setattr(stream_choice, "computer_memory", lambda: path.stat().st_size)
+    combo.setCurrentIndex(combo.findData(False))
+    combo.setCurrentIndex(combo.findData("auto"))
+    assert note.text().startswith("people.csv streams from disk: the file is")
+    assert "more than a quarter of this computer's" in note.text()
+    page.source.grab().save(str(SCREENSHOTS / "data_stream_auto.png"))
+
+    combo.setCurrentIndex(combo.findData(True))
     page.apply_controls()
     assert page.wait(60)
     assert page.error is None, page.error
     assert mlp_window.project.data.stream_table is True
     assert mlp_window.project.data.table().stream is True
     assert "not stratified" in page.source.split_note.text()  # split by each row's line
-    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    combo.setCurrentIndex(combo.findData(False))
     page.apply_controls()
     assert page.wait(60)
     assert mlp_window.project.data.stream_table is False
-    qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    assert note.text() == "people.csv is read whole into memory, as chosen."
+    combo.setCurrentIndex(combo.findData(True))
     page.apply_controls()
     assert page.wait(60)
     saved = mlp_window.project.data
@@ -635,5 +648,5 @@ def test_streaming_a_table_is_a_reading_option_saved_with_the_project(
     assert other.open_project(project)
     page = open_data_tab(other)
     assert other.project.data == saved
-    assert page.source.table.stream_check.isChecked()
+    assert page.source.table.stream_combo.currentData() is True
     assert not other.doc.modified  # loading what was saved changes nothing
