@@ -229,7 +229,15 @@ def _write_function(
             owner_var = names.new(_identifier(node.name, "layer") + "_layer")
             layer_objects[nid] = owner_var
             spec = catalog.get(node.class_name or "")
-            body += wrapped(f"{owner_var} = ", layer_expression(spec, node.params, node.name))
+            if is_backbone_class(spec.class_name):  # one network, its weights shared
+                body += wrapped(f"{owner_var} = ", code_expression(
+                    spec.class_name, node.params, node.name, result.inputs[0].shape[1:],
+                    literal))
+                if node.param("trainable", True) is False:
+                    body.append(f"{owner_var}.trainable = False")
+            else:
+                body += wrapped(f"{owner_var} = ",
+                                layer_expression(spec, node.params, node.name))
         if nid not in needed:
             continue  # feeds no output: Keras leaves it out of the model as well
         targets = _output_variables(node, len(result.outputs), names)
@@ -269,7 +277,10 @@ def _write_function(
             expression = code_expression(spec.class_name, owner.params, owner.name,
                                          result.inputs[0].shape[1:], literal)
             options = "".join(f", {k}={literal(v)}" for k, v in node.call_options.items())
-            if owner.param("trainable", True) is False:  # frozen, as the project trains it
+            shared = layer_objects.get(owner.id)
+            if shared is not None:
+                body.append(f"{target} = {shared}({by_port['inputs'][0]}{options})")
+            elif owner.param("trainable", True) is False:  # frozen, as the project trains it
                 network = names.new(f"{target}_network")
                 body += wrapped(f"{network} = ", expression)
                 body.append(f"{network}.trainable = False")
