@@ -176,3 +176,33 @@ def test_doctor_lists_the_cached_backbones(monkeypatch, tmp_path):
     text = format_report(report)
     assert f"Pretrained weights in {models}" in text
     assert "ResNet50V2" in text and "efficientnetv2-b0_notop.h5" in text
+
+
+@pytest.mark.slow
+def test_a_renamed_nested_network_is_still_recognised(tmp_path):
+    # A user's model: MobileNetV2 built under a name of their own, then nested.
+    import keras
+
+    from kbuilder.graph.keras_io import import_file
+    from kbuilder.runtime.preflight.adapters import model_family
+
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False,
+                                          weights=None, pooling="avg", name="xray_encoder")
+    base.trainable = False
+    inputs = keras.Input((32, 32, 3), name="scan")
+    outputs = keras.layers.Dense(2, name="head")(base(inputs, training=False))
+    original = keras.Model(inputs, outputs, name="xray_model")
+    path = tmp_path / "xray.keras"
+    original.save(path)
+
+    project = import_file(path)
+    nodes = [n for _, n in project.graph.walk() if n.class_name == "applications.MobileNetV2"]
+    assert len(nodes) == 1 and nodes[0].name == "xray_encoder"
+    assert nodes[0].params == {"weights": "imagenet", "pooling": "avg", "trainable": False}
+    assert nodes[0].call_options == {"training": False}
+    assert model_family(project.graph).name == "MobileNetV2"
+    rebuilt = build_model(project.graph, project.weights)
+    assert rebuilt.get_layer("xray_encoder").trainable is False
+    images = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(rebuilt.predict(images, verbose=0)),
+                               np.asarray(original.predict(images, verbose=0)), atol=1e-5)
