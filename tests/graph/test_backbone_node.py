@@ -206,3 +206,35 @@ def test_a_renamed_nested_network_is_still_recognised(tmp_path):
     images = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(rebuilt.predict(images, verbose=0)),
                                np.asarray(original.predict(images, verbose=0)), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_generated_code_offline_says_which_file_to_put_where(tmp_path):
+    # The exported model.py run as a script on a machine where downloads fail (here: all
+    # traffic sent to a closed port), with an empty Keras cache.
+    import os
+    import subprocess
+    import sys
+
+    from kbuilder.graph.codegen import generate_model_code
+
+    graph, _ = backbone_graph(weights="imagenet")
+    code = generate_model_code(graph)
+    assert 'with ImageNetWeights("MobileNetV3Small"):' in code
+    assert "keras.applications.MobileNetV3Small(" in code
+    (tmp_path / "model.py").write_text(code, encoding="utf-8")
+    closed = "http://127.0.0.1:9"
+    env = {**os.environ, "KERAS_BACKEND": "torch", "KERAS_HOME": str(tmp_path / "keras"),
+           "HTTPS_PROXY": closed, "https_proxy": closed, "HTTP_PROXY": closed,
+           "http_proxy": closed, "NO_PROXY": "", "no_proxy": ""}
+    done = subprocess.run([sys.executable, "model.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    last = next(line for line in done.stderr.splitlines() if line.startswith("RuntimeError"))
+    assert last.startswith("RuntimeError: The ImageNet weights of MobileNetV3Small "
+                           "(weights_mobilenet_v3_small"), last
+    assert "could not be downloaded from https://" in last
+    assert str(tmp_path / "keras" / "models") in last and "weights=" in last
+    # Weights that need no download: the helper stays out of the code.
+    graph, _ = backbone_graph(weights=None)
+    assert "ImageNetWeights" not in generate_model_code(graph)

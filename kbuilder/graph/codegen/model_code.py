@@ -15,8 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kbuilder.graph.backbone_build import code_expression
-from kbuilder.graph.backbones import is_backbone_class
+from kbuilder.graph.backbone_build import (
+    IMAGENET_HELPER,
+    IMAGENET_HELPER_SOURCE,
+    code_expression,
+    downloads_imagenet,
+)
+from kbuilder.graph.backbones import backbone, is_backbone_class
 from kbuilder.graph.catalog import ops
 from kbuilder.graph.catalog.app_layers import APPLICATION_LAYERS, class_source
 from kbuilder.graph.catalog.kbuilder_layers import KBUILDER_LAYERS
@@ -72,7 +77,8 @@ def generate_model_code(graph: Graph) -> str:
 # shadow them. Module-level names of the training script are kept free as well.
 _RESERVED = frozenset({
     "keras", "layers", "np", "numpy", "os", "argparse", "importlib", "main", "model",
-    "make_callbacks", "checkpoint_path", "logs_folder", "build_model", *DATA_NAMES,
+    "make_callbacks", "checkpoint_path", "logs_folder", "build_model", IMAGENET_HELPER,
+    *DATA_NAMES,
     *APPLICATION_LAYERS, *KBUILDER_LAYERS,
 })
 _TAKEN_BY_PYTHON = frozenset(
@@ -122,6 +128,9 @@ def _model_functions_of(graph: Graph) -> ModelFunctions:
         own = sorted({n.class_name for _, n in graph.walk() if n.class_name} & set(
             KBUILDER_LAYERS))
         definitions += [kbuilder_class_source(name) for name in own]
+        if any(is_backbone_class(n.class_name) and downloads_imagenet(n.params)
+               for _, n in graph.walk()):
+            definitions.append(IMAGENET_HELPER_SOURCE)
         _write_function(graph, inference, "build_model", graph.name, function_names,
                         definitions, top_level=True)
         inputs = graph.input_nodes()
@@ -230,7 +239,7 @@ def _write_function(
             layer_objects[nid] = owner_var
             spec = catalog.get(node.class_name or "")
             if is_backbone_class(spec.class_name):  # one network, its weights shared
-                body += wrapped(f"{owner_var} = ", code_expression(
+                body += _network_lines(node, owner_var, code_expression(
                     spec.class_name, node.params, node.name, result.inputs[0].shape[1:],
                     literal))
                 if node.param("trainable", True) is False:
@@ -282,12 +291,12 @@ def _write_function(
                 body.append(f"{target} = {shared}({by_port['inputs'][0]}{options})")
             elif owner.param("trainable", True) is False:  # frozen, as the project trains it
                 network = names.new(f"{target}_network")
-                body += wrapped(f"{network} = ", expression)
+                body += _network_lines(owner, network, expression)
                 body.append(f"{network}.trainable = False")
                 body.append(f"{target} = {network}({by_port['inputs'][0]}{options})")
             else:
-                body += wrapped(f"{target} = ", expression,
-                                tail=f"({by_port['inputs'][0]}{options})")
+                body += _network_lines(owner, target, expression,
+                                       tail=f"({by_port['inputs'][0]}{options})")
             continue
         if ops.is_operation(spec.class_name):
             y = by_port.get("y")
@@ -313,6 +322,17 @@ def _write_function(
     definitions.append(
         f"def {function_name}():\n" + textwrap.indent("\n".join([doc, *body]), INDENT)
     )
+
+
+def _network_lines(node: Node, target: str, expression: str, tail: str = "") -> list[str]:
+    """``target = keras.applications.<Name>(...)``; inside ``with ImageNetWeights(...):``
+    when Keras downloads its ImageNet weights (offline: a message saying what to do)."""
+    if not downloads_imagenet(node.params):
+        return wrapped(f"{target} = ", expression, tail=tail)
+    family = backbone((node.class_name or "").split(".", 1)[1])
+    lines = wrapped(f"{target} = ", expression, tail=tail, depth=2)
+    return [f"with {IMAGENET_HELPER}({literal(family.name)}):",
+            *(INDENT + line for line in lines)]
 
 
 def _needed_nodes(graph: Graph) -> set[str]:
