@@ -64,6 +64,7 @@ def weights_server(tmp_path, monkeypatch):
     top, _ = mobilenet_v3.WEIGHTS_HASHES["small_224_1.0_float"]
     monkeypatch.setitem(mobilenet_v3.WEIGHTS_HASHES, "small_224_1.0_float",
                         (top, hashlib.md5(path.read_bytes()).hexdigest()))
+    (tmp_path / "keras").mkdir()  # as importing Keras makes it (else it caches in /tmp)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras"))
     try:
