@@ -23,14 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kbuilder.graph.commands import (
-    required_placeholders,
-)
+from kbuilder.graph.commands import required_placeholders
 from kbuilder.graph.model import UNSET
-from kbuilder.ui.model.param_editors import (
-    QtParamEditor,
-    editor_for,
-)
+from kbuilder.ui.model.param_editors import QtParamEditor, editor_for
 
 ADVANCED_KINDS = frozenset({"initializer", "regularizer", "constraint", "dtype"})
 ADVANCED_NAMES = frozenset({"trainable", "lora_rank", "lora_alpha", "quantization_config"})
