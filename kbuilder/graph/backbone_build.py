@@ -234,6 +234,45 @@ def code_expression(class_name: str, params: dict[str, Any], name: str,
     return f"keras.applications.{family.name}({', '.join(args)})"
 
 
+# Generated code builds a network whose ImageNet weights Keras downloads inside
+# ``with ImageNetWeights(...):``, so that offline it fails with what to do, not with
+# Keras's "URL fetch failure". Local imports: the class is pasted into every generated
+# module (model, training script, notebook) without touching their import lines.
+IMAGENET_HELPER = "ImageNetWeights"
+IMAGENET_HELPER_SOURCE = '''class ImageNetWeights:
+    """Inside `with ImageNetWeights(network):`, a keras.applications network whose
+    ImageNet weights cannot be downloaded (no internet) fails naming the file, its URL
+    and where to put it by hand, instead of with Keras's "URL fetch failure"."""
+
+    def __init__(self, network):
+        self.network = network
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        import os
+        import re
+
+        found = re.search(r"URL fetch failure on (\\S+): ", str(error or ""))
+        if found is None:
+            return False  # no error, or another one: raised as it is
+        url, reason = found.group(1), str(error).split(" -- ", 1)[-1]
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+        raise RuntimeError(
+            f"The ImageNet weights of {self.network} ({url.rsplit('/', 1)[-1]}) could "
+            f"not be downloaded from {url} ({reason}). Without internet, download the file "
+            f"on another machine and put it in {os.path.join(home, 'models')} (Keras's "
+            "cache; KERAS_HOME sets where it is), or give its path as weights= to the "
+            "keras.applications call."
+        ) from error'''
+
+
+def downloads_imagenet(params: dict[str, Any]) -> bool:
+    """Whether a backbone node's network is built with ``weights="imagenet"``."""
+    return params.get("weights", "imagenet") == "imagenet"
+
+
 @dataclass(frozen=True)
 class NetworkLayer:
     """One layer inside a pretrained network, as its "Open" view lists it."""

@@ -217,10 +217,12 @@ PREPROCESSING_NAMES = {"tf": "preprocess_tf", "torch": "preprocess_torch",
                        "caffe": "preprocess_caffe"}
 
 
-def preprocessing_layer(style: str, pixel_max: float = 255.0) -> tuple[str, dict[str, Any]]:
+def preprocessing_layer(style: str, pixel_max: float = 255.0,
+                        pixel_min: float = 0.0) -> tuple[str, dict[str, Any]]:
     """``(class_name, params)`` of the one built-in layer that does ``style``'s
     preprocessing (``keras.applications.<family>.preprocess_input``) on pixels of
-    0..``pixel_max``, so raw images go in and every export carries it:
+    ``pixel_min``..``pixel_max`` (taken as 0..255), so raw images go in and every export
+    carries it:
 
         "tf"     Rescaling(1/127.5, offset=-1)                  -> [-1, 1]
         "torch"  Normalization(mean=255·ImageNet mean, variance=(255·std)²)
@@ -230,20 +232,21 @@ def preprocessing_layer(style: str, pixel_max: float = 255.0) -> tuple[str, dict
 
     "included" (the network rescales raw pixels itself) needs no layer.
     """
-    k = 255.0 / pixel_max  # to 0-255 pixels, folded into the layer
+    span = pixel_max - pixel_min
+    k = 255.0 / span  # to 0-255 pixels, folded into the layer
     if style == "tf":
-        return "Rescaling", {"scale": k / 127.5, "offset": -1.0}
+        return "Rescaling", {"scale": k / 127.5, "offset": -1.0 - pixel_min * k / 127.5}
     if style == "torch":
         return "Normalization", {
-            "mean": [round(m * pixel_max, 6) for m in IMAGENET_MEAN_RGB],
-            "variance": [round((s * pixel_max) ** 2, 6) for s in IMAGENET_STD_RGB]}
+            "mean": [round(pixel_min + m * span, 6) for m in IMAGENET_MEAN_RGB],
+            "variance": [round((s * span) ** 2, 6) for s in IMAGENET_STD_RGB]}
     if style == "caffe":
         flip = [[0.0, 0.0, k], [0.0, k, 0.0], [k, 0.0, 0.0]]  # RGB -> BGR (and scale)
         return "Dense", {
             "units": 3, "trainable": False,
             "kernel_initializer": {"class_name": "Constant", "config": {"value": flip}},
-            "bias_initializer": {"class_name": "Constant",
-                                 "config": {"value": [-m for m in CAFFE_MEAN_BGR]}}}
+            "bias_initializer": {"class_name": "Constant", "config": {
+                "value": [-m - k * pixel_min for m in CAFFE_MEAN_BGR]}}}
     raise ValueError(f"No preprocessing layer for the style {style!r}.")
 
 

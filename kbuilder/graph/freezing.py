@@ -53,6 +53,18 @@ def is_frozen(graph: Graph, node_id: str) -> bool:
     return False
 
 
+def frozen_state(graph: Graph, node_id: str) -> str:
+    """``"frozen"`` (its weights do not learn), ``"partly"`` (a block with some of its
+    layers frozen) or ``""``: how the canvas draws the node and the summary lists it."""
+    node = graph.node(node_id)
+    if is_frozen(graph, node_id):
+        return "frozen"
+    if node.subgraph is not None and any(
+            is_frozen(owner, inner.id) for owner, inner in node.subgraph.walk()):
+        return "partly"
+    return ""
+
+
 def in_inference_mode(node: Node) -> bool:
     """Whether a block is called with ``training=False``."""
     return node.kind == "block" and node.param("training", True) is False

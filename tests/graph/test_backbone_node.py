@@ -176,3 +176,65 @@ def test_doctor_lists_the_cached_backbones(monkeypatch, tmp_path):
     text = format_report(report)
     assert f"Pretrained weights in {models}" in text
     assert "ResNet50V2" in text and "efficientnetv2-b0_notop.h5" in text
+
+
+@pytest.mark.slow
+def test_a_renamed_nested_network_is_still_recognised(tmp_path):
+    # A user's model: MobileNetV2 built under a name of their own, then nested.
+    import keras
+
+    from kbuilder.graph.keras_io import import_file
+    from kbuilder.runtime.preflight.adapters import model_family
+
+    base = keras.applications.MobileNetV2(input_shape=(32, 32, 3), include_top=False,
+                                          weights=None, pooling="avg", name="xray_encoder")
+    base.trainable = False
+    inputs = keras.Input((32, 32, 3), name="scan")
+    outputs = keras.layers.Dense(2, name="head")(base(inputs, training=False))
+    original = keras.Model(inputs, outputs, name="xray_model")
+    path = tmp_path / "xray.keras"
+    original.save(path)
+
+    project = import_file(path)
+    nodes = [n for _, n in project.graph.walk() if n.class_name == "applications.MobileNetV2"]
+    assert len(nodes) == 1 and nodes[0].name == "xray_encoder"
+    assert nodes[0].params == {"weights": "imagenet", "pooling": "avg", "trainable": False}
+    assert nodes[0].call_options == {"training": False}
+    assert model_family(project.graph).name == "MobileNetV2"
+    rebuilt = build_model(project.graph, project.weights)
+    assert rebuilt.get_layer("xray_encoder").trainable is False
+    images = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(rebuilt.predict(images, verbose=0)),
+                               np.asarray(original.predict(images, verbose=0)), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_generated_code_offline_says_which_file_to_put_where(tmp_path):
+    # The exported model.py run as a script on a machine where downloads fail (here: all
+    # traffic sent to a closed port), with an empty Keras cache.
+    import os
+    import subprocess
+    import sys
+
+    from kbuilder.graph.codegen import generate_model_code
+
+    graph, _ = backbone_graph(weights="imagenet")
+    code = generate_model_code(graph)
+    assert 'with ImageNetWeights("MobileNetV3Small"):' in code
+    assert "keras.applications.MobileNetV3Small(" in code
+    (tmp_path / "model.py").write_text(code, encoding="utf-8")
+    closed = "http://127.0.0.1:9"
+    env = {**os.environ, "KERAS_BACKEND": "torch", "KERAS_HOME": str(tmp_path / "keras"),
+           "HTTPS_PROXY": closed, "https_proxy": closed, "HTTP_PROXY": closed,
+           "http_proxy": closed, "NO_PROXY": "", "no_proxy": ""}
+    done = subprocess.run([sys.executable, "model.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    last = next(line for line in done.stderr.splitlines() if line.startswith("RuntimeError"))
+    assert last.startswith("RuntimeError: The ImageNet weights of MobileNetV3Small "
+                           "(weights_mobilenet_v3_small"), last
+    assert "could not be downloaded from https://" in last
+    assert str(tmp_path / "keras" / "models") in last and "weights=" in last
+    # Weights that need no download: the helper stays out of the code.
+    graph, _ = backbone_graph(weights=None)
+    assert "ImageNetWeights" not in generate_model_code(graph)

@@ -15,8 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kbuilder.graph.backbone_build import code_expression
-from kbuilder.graph.backbones import is_backbone_class
+from kbuilder.graph.backbone_build import (
+    IMAGENET_HELPER,
+    IMAGENET_HELPER_SOURCE,
+    code_expression,
+    downloads_imagenet,
+)
+from kbuilder.graph.backbones import backbone, is_backbone_class
 from kbuilder.graph.catalog import ops
 from kbuilder.graph.catalog.app_layers import APPLICATION_LAYERS, class_source
 from kbuilder.graph.catalog.kbuilder_layers import KBUILDER_LAYERS
@@ -72,7 +77,8 @@ def generate_model_code(graph: Graph) -> str:
 # shadow them. Module-level names of the training script are kept free as well.
 _RESERVED = frozenset({
     "keras", "layers", "np", "numpy", "os", "argparse", "importlib", "main", "model",
-    "make_callbacks", "checkpoint_path", "logs_folder", "build_model", *DATA_NAMES,
+    "make_callbacks", "checkpoint_path", "logs_folder", "build_model", IMAGENET_HELPER,
+    *DATA_NAMES,
     *APPLICATION_LAYERS, *KBUILDER_LAYERS,
 })
 _TAKEN_BY_PYTHON = frozenset(
@@ -122,6 +128,9 @@ def _model_functions_of(graph: Graph) -> ModelFunctions:
         own = sorted({n.class_name for _, n in graph.walk() if n.class_name} & set(
             KBUILDER_LAYERS))
         definitions += [kbuilder_class_source(name) for name in own]
+        if any(is_backbone_class(n.class_name) and downloads_imagenet(n.params)
+               for _, n in graph.walk()):
+            definitions.append(IMAGENET_HELPER_SOURCE)
         _write_function(graph, inference, "build_model", graph.name, function_names,
                         definitions, top_level=True)
         inputs = graph.input_nodes()
@@ -229,7 +238,15 @@ def _write_function(
             owner_var = names.new(_identifier(node.name, "layer") + "_layer")
             layer_objects[nid] = owner_var
             spec = catalog.get(node.class_name or "")
-            body += wrapped(f"{owner_var} = ", layer_expression(spec, node.params, node.name))
+            if is_backbone_class(spec.class_name):  # one network, its weights shared
+                body += _network_lines(node, owner_var, code_expression(
+                    spec.class_name, node.params, node.name, result.inputs[0].shape[1:],
+                    literal))
+                if node.param("trainable", True) is False:
+                    body.append(f"{owner_var}.trainable = False")
+            else:
+                body += wrapped(f"{owner_var} = ",
+                                layer_expression(spec, node.params, node.name))
         if nid not in needed:
             continue  # feeds no output: Keras leaves it out of the model as well
         targets = _output_variables(node, len(result.outputs), names)
@@ -269,14 +286,17 @@ def _write_function(
             expression = code_expression(spec.class_name, owner.params, owner.name,
                                          result.inputs[0].shape[1:], literal)
             options = "".join(f", {k}={literal(v)}" for k, v in node.call_options.items())
-            if owner.param("trainable", True) is False:  # frozen, as the project trains it
+            shared = layer_objects.get(owner.id)
+            if shared is not None:
+                body.append(f"{target} = {shared}({by_port['inputs'][0]}{options})")
+            elif owner.param("trainable", True) is False:  # frozen, as the project trains it
                 network = names.new(f"{target}_network")
-                body += wrapped(f"{network} = ", expression)
+                body += _network_lines(owner, network, expression)
                 body.append(f"{network}.trainable = False")
                 body.append(f"{target} = {network}({by_port['inputs'][0]}{options})")
             else:
-                body += wrapped(f"{target} = ", expression,
-                                tail=f"({by_port['inputs'][0]}{options})")
+                body += _network_lines(owner, target, expression,
+                                       tail=f"({by_port['inputs'][0]}{options})")
             continue
         if ops.is_operation(spec.class_name):
             y = by_port.get("y")
@@ -302,6 +322,17 @@ def _write_function(
     definitions.append(
         f"def {function_name}():\n" + textwrap.indent("\n".join([doc, *body]), INDENT)
     )
+
+
+def _network_lines(node: Node, target: str, expression: str, tail: str = "") -> list[str]:
+    """``target = keras.applications.<Name>(...)``; inside ``with ImageNetWeights(...):``
+    when Keras downloads its ImageNet weights (offline: a message saying what to do)."""
+    if not downloads_imagenet(node.params):
+        return wrapped(f"{target} = ", expression, tail=tail)
+    family = backbone((node.class_name or "").split(".", 1)[1])
+    lines = wrapped(f"{target} = ", expression, tail=tail, depth=2)
+    return [f"with {IMAGENET_HELPER}({literal(family.name)}):",
+            *(INDENT + line for line in lines)]
 
 
 def _needed_nodes(graph: Graph) -> set[str]:

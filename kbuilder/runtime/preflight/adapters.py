@@ -12,6 +12,9 @@ in and every export carries it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+import numpy as np
 
 from kbuilder.graph.backbones import (
     BACKBONES,
@@ -61,13 +64,48 @@ def model_family(graph: Graph) -> Backbone | None:
     return None
 
 
-def preprocessing_commands(graph: Graph, after: str, style: str,
-                           pixel_max: float = 255.0) -> list[Command]:
+@dataclass(frozen=True)
+class PixelRange:
+    """The range the data's pixels are taken to run over, and why (in words)."""
+
+    low: float
+    high: float
+    assumed: str
+
+
+def pixel_range(array: np.ndarray | None) -> PixelRange:
+    """What range a family's preprocessing should take the data's pixels from: 0..255 for
+    8-bit images (``uint8``, as image folders are read), 0..1 for values within [0, 1],
+    0..255 for values within [0, 255], else the range seen in the data (e.g. 16-bit
+    microscope frames, standardised arrays), saying so."""
+    if array is None or not array.size or array.dtype.kind not in "fiu":
+        return PixelRange(0.0, 255.0, "0..255: there are no values to look at")
+    if array.dtype == np.uint8:
+        return PixelRange(0.0, 255.0, "0..255: the data are uint8, 8-bit images")
+    sample = array[: min(len(array), 1000)].astype(np.float64)
+    finite = sample[np.isfinite(sample)]
+    if not finite.size:
+        return PixelRange(0.0, 255.0, "0..255: the data have no finite values")
+    low, high = float(finite.min()), float(finite.max())
+    kind = f"the data's {array.dtype} values"
+    if low >= 0 and high <= 1:
+        return PixelRange(0.0, 1.0, f"0..1: {kind} lie in [0, 1]")
+    if low >= 0 and high <= 255:
+        return PixelRange(0.0, 255.0, f"0..255: {kind} lie in [0, 255]")
+    if high <= low:
+        return PixelRange(0.0, 255.0, f"0..255: {kind} are all {low:g}")
+    return PixelRange(low, high, (
+        f"{low:g}..{high:g}: the range of {kind}, neither 0..1 nor 0..255; check that "
+        "it covers the pixels the model will be given"))
+
+
+def preprocessing_commands(graph: Graph, after: str, style: str, pixel_max: float = 255.0,
+                           pixel_min: float = 0.0) -> list[Command]:
     """The command adding ``style``'s preprocessing right after ``after`` (none for
-    "included")."""
+    "included"), for pixels of ``pixel_min``..``pixel_max``."""
     if style == "included":
         return []
-    class_name, params = preprocessing_layer(style, pixel_max)
+    class_name, params = preprocessing_layer(style, pixel_max, pixel_min)
     return [insert_after(graph, after, class_name, params, name=PREPROCESSING_NAMES[style])]
 
 

@@ -151,11 +151,14 @@ class AddPreprocessing(Fix):
     after: str
     style: str
     family: str
-    pixel_max: float = 255.0  # the data's pixels run 0..pixel_max
+    pixel_max: float = 255.0  # the data's pixels run pixel_min..pixel_max
+    pixel_min: float = 0.0
+    assumed: str = ""  # why that range, in words (adapters.pixel_range)
     action: ClassVar[FixAction] = "add_preprocessing"
 
     def label(self, node_name: NodeName) -> str:
-        return f"Add {self.family}'s preprocessing after '{node_name(self.after)}'"
+        return (f"Add {self.family}'s preprocessing after '{node_name(self.after)}' "
+                f"(pixels {self.pixel_min:g}..{self.pixel_max:g})")
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,8 @@ def apply_fix(
                 owner = next(g for g, n in graph.walk() if n.id == step.block)
                 commands.append(SetBlockOptionCommand(owner, step.block, "training", False))
             case AddPreprocessing():
-                commands += preprocessing_commands(graph, step.after, step.style, step.pixel_max)
+                commands += preprocessing_commands(graph, step.after, step.style,
+                                                   step.pixel_max, step.pixel_min)
             case SetLoss():
                 training = dataclasses.replace(training, loss=step.loss)
                 if step.metrics is not None:

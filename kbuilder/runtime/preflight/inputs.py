@@ -15,7 +15,7 @@ from kbuilder.graph.shapes import ShapeInference, TensorSpec
 from kbuilder.runtime.data import Dataset, fit_to_input
 from kbuilder.runtime.data.adapt import PASS_THROUGH_LAYERS
 from kbuilder.runtime.data.dataset import DataError, Streamed, match_inputs, values_sample
-from kbuilder.runtime.preflight.adapters import has_preprocessing, model_family
+from kbuilder.runtime.preflight.adapters import has_preprocessing, model_family, pixel_range
 from kbuilder.runtime.preflight.findings import (
     AddGreyToRgb,
     AddNormalization,
@@ -234,7 +234,8 @@ def _adapter_steps(adapter: ApplyAll, expected: list[int | None]) -> list[str]:
         if isinstance(step, AddResizing):
             steps.append(f"a Resizing layer to {expected[0]}×{expected[1]}")
         elif isinstance(step, AddPreprocessing):
-            steps.append(f"{step.family}'s own preprocessing")
+            steps.append(f"{step.family}'s own preprocessing (pixels taken as "
+                         f"{step.assumed})")
         else:
             steps.append("a layer repeating the grey channel three times (grey to RGB)")
     return steps[::-1]
@@ -249,11 +250,9 @@ def _preprocessing_fix(graph: Graph, node: Node, family: Backbone,
     """The family's preprocessing after ``node``, unless it has none or it is there."""
     if family.preprocessing == "included" or has_preprocessing(graph):
         return None
-    peak = 255.0
-    if array is not None and array.size and array.dtype.kind in "fiu":
-        sample = np.abs(array[: min(len(array), 1000)].astype(np.float64))
-        peak = 1.0 if float(np.nanmax(sample)) <= 1.0 else 255.0
-    return AddPreprocessing(node.id, family.preprocessing, family.name, peak)
+    pixels = pixel_range(array)
+    return AddPreprocessing(node.id, family.preprocessing, family.name, pixels.high,
+                            pixels.low, pixels.assumed)
 
 
 def _fails_with_input_shape(graph: Graph, input_id: str, shape: list[int]) -> str | None:
@@ -350,7 +349,8 @@ def _check_scaling(graph: Graph, node: Node, array: np.ndarray, ds: Dataset,
             f"The model is a pretrained {family.name}, which expects its pixels "
             f"preprocessed the {family.preprocessing!r} way, but raw values reach "
             f"'{node.name}'. Add {family.name}'s own preprocessing right after it, so the "
-            "model carries it to every export.", node.id, fix=fix)]
+            f"model carries it to every export; it takes the pixels as {fix.assumed}.",
+            node.id, fix=fix)]
     sample = np.abs(array[: min(len(array), 10_000)].astype(np.float64))
     sample = np.where(np.isfinite(sample), sample, 0)
     peak = float(sample.max())

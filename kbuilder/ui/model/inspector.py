@@ -9,20 +9,16 @@ the graph: an undo updates the fields in place, without rebuilding the form.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QFormLayout,
     QFrame,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QScrollArea,
     QToolButton,
     QVBoxLayout,
@@ -34,241 +30,35 @@ from kbuilder.graph.commands import (
     RenameNodeCommand,
     SetCallOptionCommand,
     SetParamCommand,
-    required_placeholders,
     validate_input_param,
     validate_name,
 )
 from kbuilder.graph.errors import GraphError
-from kbuilder.graph.freezing import (
-    SetBlockOptionCommand,
-    in_inference_mode,
-    is_frozen,
-    set_trainable,
-)
+from kbuilder.graph.freezing import in_inference_mode, is_frozen
 from kbuilder.graph.model import UNSET, Graph, Node
 from kbuilder.graph.text import plural
 from kbuilder.ui.document import QtDocument
-from kbuilder.ui.model.canvas.scene import count_text, layer_count
+from kbuilder.ui.model.canvas.scene import count_text
+from kbuilder.ui.model.inspector_freezing import FreezingSection
+from kbuilder.ui.model.inspector_sweeps import SweepControls
 from kbuilder.ui.model.param_editors import (
     QtChoice,
     QtLineEditor,
-    QtParamEditor,
     editor_for,
     parse_shape,
     show_literal,
 )
-from kbuilder.ui.shell.sweep_range import SWEPT_COLOR, sweepable
-
-ADVANCED_KINDS = frozenset({"initializer", "regularizer", "constraint", "dtype"})
-ADVANCED_NAMES = frozenset({"trainable", "lora_rank", "lora_alpha", "quantization_config"})
-CALL_OPTION_CHOICES = (("default", UNSET), ("true", True), ("false", False))
-
-Validator = Callable[[Any], "str | None"]
-
-
-def is_advanced(spec: Any) -> bool:
-    return spec.kind in ADVANCED_KINDS or spec.name in ADVANCED_NAMES
+from kbuilder.ui.model.param_rows import (
+    CALL_OPTION_CHOICES,
+    QtNestedLayerEditor,
+    QtParamRow,
+    field_label,
+    is_advanced,
+)
+from kbuilder.ui.shell.sweep_range import sweepable
 
 
-class QtParamRow(QWidget):
-    """One field: the editor and, below it, the error message.
-
-    Signals:
-        committed(name, value): a valid value different from the current one.
-        reset_requested(name): go back to the layer's default.
-    """
-
-    committed = Signal(str, object)
-    reset_requested = Signal(str)
-
-    def __init__(self, name: str, editor: QtParamEditor, validate: Validator,
-                 resettable: bool = False, parent: QWidget | None = None,
-                 reserve_reset: bool = True):
-        super().__init__(parent)
-        self.name = name
-        self.editor = editor
-        self._validate = validate
-        self._current: Any = UNSET
-        self._local_error = False
-        self.error = QLabel(self)
-        self.error.setObjectName("errorLabel")
-        self.error.setWordWrap(True)
-        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.hide()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        line = QHBoxLayout()
-        line.setContentsMargins(0, 0, 0, 0)
-        line.setSpacing(2)
-        line.addWidget(editor, 1)
-        layout.addLayout(line)
-        layout.addWidget(self.error)
-        editor.setParent(self)
-        editor.edited.connect(self._on_edited)
-        editor.committed.connect(self._on_committed)
-        self.label: QLabel | None = None
-        # Every row keeps the reset button's room (hidden when there is nothing to reset),
-        # so the fields of all rows line up.
-        self.resettable = resettable
-        self.reset_button = QToolButton(self)
-        self.reset_button.setText("↺")
-        self.reset_button.setToolTip("Reset to the default")
-        self.reset_button.setAutoRaise(True)
-        self.reset_button.clicked.connect(lambda: self.reset_requested.emit(self.name))
-        policy = self.reset_button.sizePolicy()
-        policy.setRetainSizeWhenHidden(reserve_reset)
-        self.reset_button.setSizePolicy(policy)
-        self.reset_button.hide()
-        line.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignTop)
-
-    def _check(self) -> tuple[Any, str | None]:
-        try:
-            value = self.editor.value()
-        except ValueError as exc:
-            return UNSET, str(exc)
-        return value, self._validate(value)
-
-    def _on_edited(self) -> None:
-        _, message = self._check()
-        self._local_error = bool(message)
-        self.show_error(message)
-
-    def _on_committed(self) -> None:
-        value, message = self._check()
-        self._local_error = bool(message)
-        self.show_error(message)
-        if message is None and value != self._current:
-            self.committed.emit(self.name, value)
-
-    def show_error(self, message: str | None) -> None:
-        self.error.setText(message or "")
-        self.error.setVisible(bool(message))
-
-    def sync(self, value: Any, explicit: bool = True, external_error: str | None = None) -> None:
-        """Show the graph's value (after an edit, undo or redo)."""
-        changed = value != self._current
-        self._current = value
-        if changed or not self._local_error:
-            self.editor.set_value(value)
-            self._local_error = False
-            self.show_error(external_error)
-        elif external_error and not self._local_error:
-            self.show_error(external_error)
-        self.reset_button.setVisible(explicit and self.resettable)
-
-
-class QtNestedLayerEditor(QtParamEditor):
-    """The layer a wrapper wraps (Bidirectional, TimeDistributed): its class and settings."""
-
-    def __init__(self, spec: Any, parent: QWidget | None = None):
-        super().__init__(parent)
-        from kbuilder.graph import catalog
-
-        self.spec = spec
-        self._value: dict | None = None
-        self._rows: dict[str, QtParamRow] = {}
-        self._inner: Any = None
-        box = QFrame(self)
-        box.setFrameShape(QFrame.Shape.StyledPanel)
-        outer = self._layout()
-        outer.addWidget(box)
-        self._form = QFormLayout(box)
-        self._form.setContentsMargins(8, 6, 8, 6)
-        self._form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.combo = QComboBox(box)
-        if spec.nullable:
-            self.combo.addItem("None", None)
-        names = spec.choices or tuple(s.class_name for s in catalog.all_layers()
-                                      if _wraps_one_tensor(s))
-        for name in names:
-            self.combo.addItem(str(name), name)
-        self.combo.currentIndexChanged.connect(self._class_changed)
-        self._narrow(self.combo)
-        self._form.addRow("Layer", self.combo)
-
-    def _class_changed(self, _index: int) -> None:
-        from kbuilder.graph import catalog
-
-        name = self.combo.currentData()
-        if name is None:
-            self._value = None
-        else:
-            self._value = {"class_name": name,
-                           "config": required_placeholders(catalog.get(name))}
-        self._build_rows()
-        self.edited.emit()
-        self.committed.emit()
-
-    def _build_rows(self) -> None:
-        from kbuilder.graph import catalog
-
-        for row in self._rows.values():
-            self._form.removeRow(row)
-        self._rows.clear()
-        if self._value is None:
-            self._inner = None
-            return
-        self._inner = catalog.get(self._value["class_name"])
-        config = self._value.get("config", {})
-        for p in self._inner.params:
-            if is_advanced(p) or p.kind == "layer":
-                continue
-            row = QtParamRow(p.name, editor_for(p),
-                             lambda v, p=p: catalog.validate_param(self._inner, p.name, v),
-                             reserve_reset=False)
-            row.setToolTip(p.doc)
-            row.committed.connect(self._inner_committed)
-            self._form.addRow(_label(p.name, p.doc), row)
-            row.sync(config.get(p.name, p.default))
-            self._rows[p.name] = row
-
-    def _inner_committed(self, name: str, value: Any) -> None:
-        assert self._value is not None
-        config = dict(self._value.get("config", {}))
-        config[name] = value
-        self._value = {**self._value, "config": config}
-        self.edited.emit()
-        self.committed.emit()
-
-    def value(self) -> Any:
-        return self._value
-
-    def set_value(self, value: Any) -> None:
-        old_class = (self._value or {}).get("class_name")
-        self._value = value if isinstance(value, dict) else None
-        new_class = (self._value or {}).get("class_name")
-        index = self.combo.findData(new_class)
-        if index < 0 and new_class is not None:
-            self.combo.addItem(str(new_class), new_class)
-            index = self.combo.count() - 1
-        blocked = self.combo.blockSignals(True)
-        self.combo.setCurrentIndex(max(index, 0))
-        self.combo.blockSignals(blocked)
-        if new_class != old_class or len(self._rows) == 0:
-            self._build_rows()
-        elif self._inner is not None and self._value is not None:
-            config = self._value.get("config", {})
-            for name, row in self._rows.items():
-                row.sync(config.get(name, self._inner.param(name).default))
-
-    def focus_widget(self) -> QWidget:
-        return self.combo
-
-
-def _wraps_one_tensor(spec: Any) -> bool:
-    main = [p for p in spec.inputs if p.required]
-    return len(main) == 1 and not main[0].variadic
-
-
-def _label(name: str, doc: str = "") -> QLabel:
-    label = QLabel(name)
-    if doc:
-        label.setToolTip(f"<div style='max-width: 380px'>{html.escape(doc)}</div>")
-    return label
-
-
-class QtInspector(QScrollArea):
+class QtInspector(FreezingSection, SweepControls, QScrollArea):
     """The form of the selected node.
 
     Signals:
@@ -295,6 +85,7 @@ class QtInspector(QScrollArea):
         self._problem_box: QFrame | None = None
         self._result_label: QLabel | None = None
         self._advanced: QWidget | None = None
+        self.network_dialog: QDialog | None = None  # the last "Show its layers"
         self.show_node(None, None)
 
     # -------------------------------------------------------------- document
@@ -424,7 +215,7 @@ class QtInspector(QScrollArea):
         box.addWidget(self.name_error)
         self.name_edit.textEdited.connect(self._name_edited)
         self.name_edit.editingFinished.connect(self._name_committed)
-        form.addRow(_label("name", "The Keras layer name; unique in the model."), holder)
+        form.addRow(field_label("name", "The Keras layer name; unique in the model."), holder)
 
     def _name_problem(self, name: str) -> str | None:
         message = validate_name(name)
@@ -513,76 +304,12 @@ class QtInspector(QScrollArea):
                 for text, value in CALL_OPTION_CHOICES:
                     combo.addItem(text, value)
                 combo.activated.connect(lambda _i, n=name, c=combo: self._call_option(n, c))
-                call_form.addRow(_label(name, "An argument of this call of the layer."), combo)
+                call_form.addRow(field_label(name, "An argument of this call of the layer."), combo)
                 self.call_rows[name] = combo
-
-    def _build_freezing(self, form: QFormLayout, node: Node) -> None:
-        """Trainable on/off (graph/freezing.py) and, for a block, its inference mode."""
-        self.trainable_box = QCheckBox("its weights learn")
-        self.trainable_box.setToolTip("Off: frozen (layer.trainable = False); the weights "
-                                      "stay as they are, e.g. a pretrained network's.")
-        self.trainable_box.toggled.connect(self._trainable_toggled)
-        form.addRow(_label("trainable", "Whether training changes these weights."),
-                    self.trainable_box)
-        if node.kind == "block":
-            self.inference_box = QCheckBox("called with training=False")
-            self.inference_box.setToolTip(
-                "Its BatchNormalization layers use their moving statistics, also while the "
-                "rest of the model trains (the keras.io transfer-learning guide's rule).")
-            self.inference_box.toggled.connect(self._inference_toggled)
-            form.addRow(_label("inference mode", "How the block is called."),
-                        self.inference_box)
-
-    def _trainable_toggled(self, on: bool) -> None:
-        node = self._node()
-        if node is None or self.doc is None or on != is_frozen(self.graph, node.id):
-            return
-        command = set_trainable(self.graph, [node.id], on)
-        if command is not None:
-            self.doc.edit(lambda: command)
-
-    def _inference_toggled(self, on: bool) -> None:
-        node = self._node()
-        if node is None or self.doc is None or on == in_inference_mode(node):
-            return
-        graph, nid = self.graph, node.id
-        self.doc.edit(lambda: SetBlockOptionCommand(graph, nid, "training",
-                                                    False if on else UNSET))
-
-    def _build_block(self, layout: QVBoxLayout, node: Node) -> None:
-        assert node.subgraph is not None
-        n = layer_count(node.subgraph)
-        info = QLabel(f"{n} layer{'s' if n != 1 else ''} inside. Open the block to edit them; "
-                      "Ungroup (right-click) puts them back in the model.")
-        info.setWordWrap(True)
-        layout.addWidget(info)
-        button = QPushButton("Open block")
-        button.clicked.connect(lambda: self.open_block_requested.emit(node.id))
-        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
-
-    def _build_network(self, layout: QVBoxLayout, node: Node) -> None:
-        """A pretrained network: its layers are listed (read-only), not put in the graph."""
-        button = QPushButton("Show its layers")
-        button.setToolTip("The network's layers as keras.applications builds them.")
-        button.clicked.connect(lambda: self.show_network_layers(node.id))
-        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignLeft)
-
-    def show_network_layers(self, node_id: str) -> QDialog | None:
-        from kbuilder.ui.model.network_layers import QtNetworkLayers
-
-        result = self._result()
-        if self.graph is None or result is None or not result.inputs:
-            return None
-        node = self.graph.node(node_id)
-        dialog = QtNetworkLayers(node.name, node.class_name or "", node.params,
-                                 result.inputs[0].shape[1:], self)
-        dialog.show()
-        self.network_dialog = dialog
-        return dialog
 
     def _add_row(self, form: QFormLayout, row: QtParamRow, doc: str,
                  kind: str | None = None) -> None:
-        label = _label(row.name, doc)
+        label = field_label(row.name, doc)
         row.label = label
         label.setProperty("doc", doc)
         if kind is not None and sweepable(kind):
@@ -619,79 +346,6 @@ class QtInspector(QScrollArea):
             return
         graph, nid = self.graph, node.id
         self.doc.edit(lambda: SetParamCommand(graph, nid, name, UNSET))
-
-    # ------------------------------------------------------------------ sweeps
-    def _sweep_menu(self, name: str, where: Any) -> None:
-        from PySide6.QtWidgets import QMenu
-
-        node = self._node()
-        if node is None or self.doc is None:
-            return
-        menu = QMenu(self)
-        menu.addAction("Sweep this parameter…", lambda: self.ask_sweep(name))
-        if self._swept(name) is not None:
-            menu.addAction("Stop sweeping it", lambda: self.set_sweep(name, None))
-        menu.popup(where)
-
-    def _swept(self, name: str) -> Any:
-        node = self._node()
-        sweep = self.doc.project.sweep if self.doc is not None else None
-        if node is None or sweep is None:
-            return None
-        return sweep.find(self.graph.layer_owner(node.id).id if self.graph else node.id, name)
-
-    def ask_sweep(self, name: str) -> bool:
-        """Ask the range of parameter ``name`` and put it in the project's sweep."""
-        from kbuilder.graph import catalog
-        from kbuilder.ui.shell import sweep_range
-
-        node = self._node()
-        if node is None or self.graph is None:
-            return False
-        owner = self.graph.layer_owner(node.id)
-        spec = catalog.get(owner.class_name or "")
-        param = next(p for p in spec.params if p.name == name)
-        made = sweep_range.ask_range(self, owner.id, param,
-                                     owner.params.get(name, self._default(name)),
-                                     self._swept(name))
-        return made is not None and self.set_sweep(name, made)
-
-    def set_sweep(self, name: str, param: Any) -> bool:
-        """Sweep parameter ``name`` with the range ``param`` (``None``: stop sweeping it),
-        as one undoable edit of the project's sweep."""
-        from kbuilder.graph.sweeps import SetSweepCommand, SweepSpec
-
-        node = self._node()
-        if node is None or self.doc is None or self.graph is None:
-            return False
-        owner = self.graph.layer_owner(node.id)
-        project = self.doc.project
-        sweep = project.sweep or SweepSpec()
-        if param is None:
-            new, text = sweep.without(owner.id, name), f"stop sweeping {name} of {node.name}"
-        else:
-            new, text = sweep.with_param(param), f"sweep {name} of {node.name}"
-        return self.doc.edit(lambda: SetSweepCommand(project, new, text)) is not None
-
-    def _mark_swept(self) -> None:
-        """Swept parameters' names in violet, their ranges in the tooltip."""
-        from kbuilder.graph.sweeps import range_text
-
-        for name, row in self.rows.items():
-            if row.label is None:
-                continue
-            swept = self._swept(name)
-            doc = row.label.property("doc") or ""
-            if swept is None:
-                row.label.setText(name)
-                row.label.setStyleSheet("")
-                tip = html.escape(doc)
-            else:
-                row.label.setText(f"{name} ⟳")
-                row.label.setStyleSheet(f"color: {SWEPT_COLOR}; font-weight: 600")
-                tip = (f"<b>Swept: {html.escape(range_text(swept))}</b> (right-click to "
-                       f"change)<br>{html.escape(doc)}")
-            row.label.setToolTip(f"<div style='max-width: 380px'>{tip}</div>" if tip else "")
 
     def _call_option(self, name: str, combo: QComboBox) -> None:
         node = self._node()

@@ -1,4 +1,5 @@
-"""The model summary: every node's output shape, parameters and FLOPs, and the totals.
+"""The model summary: every node's output shape, parameters, FLOPs and whether its weights
+train (Keras's ``summary(show_trainable=True)`` column), and the totals.
 
 A table model over the graph in data-flow order, refreshed (coalesced) after edits and
 only while the panel is visible. Clicking a row selects the node on the canvas.
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from kbuilder.graph.errors import CycleError
+from kbuilder.graph.freezing import frozen_state
 from kbuilder.graph.model import Graph
 from kbuilder.graph.shapes import NodeResult, ShapeInference
 from kbuilder.graph.text import plural
@@ -34,7 +36,16 @@ from kbuilder.ui.document import QtDocument
 from kbuilder.ui.model.canvas.scene import count_text, layer_count, shape_text
 from kbuilder.ui.shell import theme
 
-COLUMNS = ("Layer", "Type", "Output shape", "Params", "FLOPs")
+COLUMNS = ("Layer", "Type", "Output shape", "Params", "FLOPs", "Trainable")
+TRAINABLE_COLUMN = 5
+# Keras's show_trainable marks: Y / N, "-" for a layer without weights; a block with
+# some of its layers frozen is "partly".
+TRAINABLE_TEXT = {"": "Y", "frozen": "N", "partly": "partly"}
+TRAINABLE_TIPS = {
+    "Y": "Its weights learn in training.",
+    "N": "Frozen (trainable = False): training leaves its weights as they are.",
+    "partly": "Some of the block's layers are frozen; the others learn.",
+}
 NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 MONO = QFont("DejaVu Sans Mono", 9)
 
@@ -77,12 +88,22 @@ class QtSummaryModel(QAbstractTableModel):
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section == TRAINABLE_COLUMN:
+            return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.TextAlignmentRole and section >= 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def _result(self, nid: str) -> NodeResult:
         return self.inference.result(nid) if self.inference is not None else NodeResult()
+
+    def trainable_text(self, nid: str) -> str:
+        """Y, N, partly, or "-" for a node without weights (as Keras's summary marks it)."""
+        assert self.graph is not None
+        node = self.graph.node(nid)
+        if node.kind not in ("layer", "block") or not self._result(nid).params:
+            return "-"
+        return TRAINABLE_TEXT[frozen_state(self.graph, nid)]
 
     def data(self, index: QModelIndex | QPersistentModelIndex,
              role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -109,8 +130,15 @@ class QtSummaryModel(QAbstractTableModel):
                 return f"{result.params:,}" if node.kind in ("layer", "block") else ""
             if col == 4:
                 return count_text(result.flops) if result.flops else ""
+            if col == TRAINABLE_COLUMN:
+                return self.trainable_text(nid)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == TRAINABLE_COLUMN:
+                return TRAINABLE_TIPS.get(self.trainable_text(nid))
             return result.error or result.blocked or None
+        if role == Qt.ItemDataRole.ForegroundRole and col == TRAINABLE_COLUMN:
+            if self.trainable_text(nid) != "Y":
+                return theme.colors().muted
         if role == Qt.ItemDataRole.ForegroundRole and col == 2:
             if result.error:
                 return theme.colors().error
@@ -118,6 +146,8 @@ class QtSummaryModel(QAbstractTableModel):
                 return theme.colors().muted
         if role == Qt.ItemDataRole.FontRole and col == 2:
             return MONO
+        if role == Qt.ItemDataRole.TextAlignmentRole and col == TRAINABLE_COLUMN:
+            return int(Qt.AlignmentFlag.AlignCenter)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == NODE_ID_ROLE:
@@ -156,7 +186,7 @@ class QtSummaryPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
-        for col, width in enumerate((200, 180, 200, 110, 90)):
+        for col, width in enumerate((200, 180, 200, 110, 90, 80)):
             self.table.setColumnWidth(col, width)
         self.table.clicked.connect(self._clicked)
         self.totals = QLabel(self)

@@ -190,6 +190,7 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         e.view.zoom_changed.connect(lambda z: self._zoom_label.setText(f"{z * 100:.0f}%"))
         self.palette.add_requested.connect(self._add_from_palette)
         self.inspector.open_block_requested.connect(e.enter_block)
+        e.network_activated.connect(self._show_network_layers)
         self.summary.node_selected.connect(self._select_from_summary)
         g = self.gallery
         g.template_chosen.connect(self.new_from_template)
@@ -445,6 +446,11 @@ class MainWindow(WindowActions, WindowFiles, QMainWindow):
         else:
             self.inspector.show_node(None, None, len(ids))
         self._update_actions()
+
+    def _show_network_layers(self, node_id: str) -> None:
+        """A double-clicked pretrained network: selected, and its layers shown."""
+        self.editor.scene.select_nodes([node_id])  # the inspector shows it too
+        self.inspector.show_network_layers(node_id)
 
     def _mark_swept(self) -> None:
         """Mark the nodes with swept parameters on the canvas (the sweep is an edit)."""

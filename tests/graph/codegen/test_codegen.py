@@ -241,6 +241,39 @@ def test_shared_layer_is_defined_once_and_called_at_each_use(tmp_path):
     assert "inputs=[left, right]" in code
 
 
+@pytest.mark.slow
+def test_a_shared_backbone_is_built_once_and_called_twice(tmp_path):
+    # A siamese pair: one pretrained network (frozen) applied to two images.
+    h, g = History(), Graph("siamese_net")
+    a = add_input(h, g, [32, 32, 3], name="left")
+    b = add_input(h, g, [32, 32, 3], name="right")
+    net = add_layer(h, g, "applications.MobileNetV3Small", a, weights=None, pooling="avg",
+                    trainable=False)
+    twin = new_shared_node(g, net)
+    h.push(AddNodeCommand(g, twin))
+    h.push(ConnectCommand(g, b, 0, twin.id, "inputs"))
+    dist = add_layer(h, g, "Subtract", net, twin.id)
+    add_output(h, g, add_layer(h, g, "Dense", dist, units=1, activation="sigmoid"))
+    code = generate_model_code(g)
+    assert ruff_problems(code, tmp_path) == ""
+    assert code.count("keras.applications.MobileNetV3Small(") == 1
+    assert "mobilenetv3small_layer.trainable = False" in code
+    assert code.count("= mobilenetv3small_layer(") == 2
+    # (Not assert_round_trip: the network's inner Input is named by Keras's session counter.)
+    expected, got = build_model(g), run_code(code)["build_model"]()
+    assert [type(layer).__name__ for layer in got.layers] == [
+        type(layer).__name__ for layer in expected.layers]
+    assert sum(isinstance(layer, keras.Model) for layer in got.layers) == 1
+    assert got.count_params() == expected.count_params()
+    assert len(got.trainable_weights) == len(expected.trainable_weights) == 2
+    for mine, theirs in zip(expected.layers, got.layers, strict=True):
+        theirs.set_weights(mine.get_weights())
+    feed = sample_inputs(expected)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(got(feed, training=False)),
+                               keras.ops.convert_to_numpy(expected(feed, training=False)),
+                               atol=1e-5)
+
+
 def test_nested_blocks_become_functions(tmp_path):
     h, g = History(), Graph("nested")
     x = add_input(h, g, [12])

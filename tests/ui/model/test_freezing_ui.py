@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMenu
 
 from kbuilder.graph.project import Project
@@ -59,3 +60,40 @@ def test_freezing_a_block_from_the_inspector_and_the_canvas(window, qtbot):
     window.inspector.trainable_box.click()
     assert graph.node(head).param("trainable") is False
     assert window.editor.scene.nodes[head].frozen == "frozen"
+
+
+def test_the_summary_says_per_row_whether_the_weights_train(window, qtbot):
+    # As Keras's summary(show_trainable=True): Y / N per layer, "-" without weights.
+    from pathlib import Path
+
+    graph, _ = tiny_backbone_graph()
+    window.set_project(Project.new(graph))
+    graph = window.doc.graph
+    summary = window.summary
+
+    def column() -> dict[str, str]:
+        summary.refresh()
+        model = summary.model
+        header = model.headerData(5, Qt.Orientation.Horizontal)
+        assert header == "Trainable"
+        return {model.data(model.index(r, 0)): model.data(model.index(r, 5))
+                for r in range(model.rowCount())}
+
+    assert column() == {"image": "-", "backbone": "Y", "pool": "-", "head": "Y",
+                        "output": "-"}
+    click_node(window.editor, graph.find("head").id)
+    window.inspector.trainable_box.click()
+    window.editor.unfreeze_from(graph.find("backbone").id, "conv_top")
+    rows = column()
+    assert (rows["backbone"], rows["head"]) == ("partly", "N")
+    model = summary.model
+    tip = model.data(model.index(model.row_of(graph.find("head").id), 5),
+                     Qt.ItemDataRole.ToolTipRole)
+    assert "Frozen" in tip
+    window.summary_dock.raise_()
+    window.resize(1300, 800)
+    qtbot.waitUntil(summary.isVisible)
+    summary.refresh()
+    shots = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+    shots.mkdir(exist_ok=True)
+    summary.grab().save(str(shots / "summary-trainable.png"))

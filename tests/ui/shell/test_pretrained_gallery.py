@@ -43,10 +43,16 @@ def test_a_backbone_node_shows_its_keras_layers(window, qtbot):
     assert w.new_from_template("pretrained_classifier")
     graph = w.doc.project.graph
     node = next(n for n in graph.nodes if n.class_name == "applications.MobileNetV3Small")
-    w.editor.scene.select_nodes([node.id])
-    qtbot.waitUntil(lambda: w.inspector.node_id == node.id)
-    dialog = w.inspector.show_network_layers(node.id)
-    assert dialog is not None
+    # Double-clicking the network on the canvas does what "Show its layers" does.
+    from PySide6.QtCore import Qt
+
+    view, item = w.editor.view, w.editor.scene.nodes[node.id]
+    view.centerOn(item)
+    spot = view.mapFromScene(item.sceneBoundingRect().center())
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, pos=spot)
+    qtbot.waitUntil(lambda: w.inspector.network_dialog is not None)
+    dialog = w.inspector.network_dialog
+    assert w.inspector.node_id == node.id and dialog.windowTitle() == f"Layers of {node.name}"
     assert dialog.job.wait(120)
     names = [dialog.tree.topLevelItem(i).text(0) for i in range(dialog.tree.topLevelItemCount())]
     assert len(names) > 100 and "expanded_conv_project" in names

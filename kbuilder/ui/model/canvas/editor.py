@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kbuilder.graph.backbones import is_backbone_class
 from kbuilder.graph.blocks import expand_blocks, group_into_blocks
 from kbuilder.graph.commands import (
     AddNodeCommand,
@@ -92,11 +93,14 @@ class QtCanvasEditor(QWidget):
     Signals:
         selection_changed(): the selected nodes changed (read ``selected_node_ids``).
         graph_changed(): another graph is shown (entered or left a block).
+        network_activated(node_id): a pretrained network was double-clicked (show its
+            layers, as the inspector's "Show its layers" does).
         status_message(text): hints and refusals for the status bar.
     """
 
     selection_changed = Signal()
     graph_changed = Signal()
+    network_activated = Signal(str)
     status_message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
@@ -261,8 +265,12 @@ class QtCanvasEditor(QWidget):
 
     def _on_node_activated(self, node_id: str) -> None:
         graph = self.graph
-        if graph is not None and node_id in graph and graph.node(node_id).kind == "block":
+        if graph is None or node_id not in graph:
+            return
+        if graph.node(node_id).kind == "block":
             self.enter_block(node_id)
+        elif is_backbone_class(graph.layer_owner(node_id).class_name):
+            self.network_activated.emit(node_id)
 
     # ----------------------------------------------------------------- edits
     def _edit(self, make) -> object | None:

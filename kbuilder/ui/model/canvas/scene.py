@@ -24,7 +24,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsScene
 
-from kbuilder.graph.freezing import in_inference_mode, is_frozen
+from kbuilder.graph.freezing import frozen_state, in_inference_mode, is_frozen
 from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.shapes import NodeResult, ShapeInference
 from kbuilder.graph.text import plural
@@ -449,12 +449,7 @@ class QtGraphScene(QGraphicsScene):
             details = plural(result.params, 'param', grouped=True)
         else:
             details = ""
-        frozen = ""
-        if is_frozen(self.graph, node.id):
-            frozen = "frozen"
-        elif node.subgraph is not None and any(
-                is_frozen(owner, inner.id) for owner, inner in node.subgraph.walk()):
-            frozen = "partly"
+        frozen = frozen_state(self.graph, node.id)
         if frozen:  # at the end: the details are elided from the left
             details = f"{details} ❄" if details else "❄ frozen"
         item.set_frozen(frozen)
