@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -91,4 +94,21 @@ def test_raw_rows_and_their_images_predict_as_the_evaluation_does(fitted, tmp_pa
     raw = _probabilities(tmp_path / "raw.csv")
     np.testing.assert_allclose([p for _, p in raw], [p for _, p in tested], rtol=1e-5,
                                atol=1e-6)
+    # The generated training script predicts the same on those raw rows with the run's
+    # model (its row encoder and image columns written out from the run).
+    script = tmp_path / "train.py"
+    assert run("codegen", project, "--training-script", "-o", script) == 0
+    text = script.read_text()
+    assert "IMAGE_COLUMNS = {'scan': 'image'}" in text or 'IMAGE_COLUMNS = {"scan": "image"}' in text
+    script.write_text(text.replace('os.environ["KERAS_BACKEND"] = "jax"',
+                                   f'os.environ["KERAS_BACKEND"] = "{backend}"'))
+    out = tmp_path / "script.csv"
+    result = subprocess.run(
+        [sys.executable, str(script), "--predict", str(new / "rows.csv"), "-o", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out, newline="") as handle:
+        scripted = [float(row["output_0"]) for row in csv.DictReader(handle)]
+    np.testing.assert_allclose(scripted, [p for _, p in tested], rtol=1e-5, atol=1e-6)
     capsys.readouterr()
