@@ -145,7 +145,8 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
                  input_names: list[str] | None = None,
                  rows: rows_code.RowEncoding | None = None,
                  output_names: list[str] | None = None,
-                 image_inputs: dict[str, str | None] | None = None) -> DataSection:
+                 image_inputs: dict[str, str | None] | None = None,
+                 table_input: str | None = None) -> DataSection:
     """The data section for ``settings`` (a ``DataSettings``) of source ``kind``.
 
     Args:
@@ -161,10 +162,12 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         output_names: the model's Output names when it has several; a NumPy file whose
             settings give each of them a target array then gives ``y`` by Output name
             (``fit_targets`` makes it a list in this order).
-        image_inputs: a table in "model" encoding for a model with image Inputs: each
+        image_inputs: a table for a model with image Inputs: each
             image Input and the column of image paths chosen for it (``None``: the only
             one not chosen for another); ``load_data`` then reads those columns as image
             files (``data_image_columns``) and ``InputBatches`` their images.
+        table_input: with ``image_inputs`` in "flat" encoding, the Input of the encoded
+            columns.
     """
 
     stdlib = {"import math"}
@@ -221,6 +224,9 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         if source == "load_csv_model":  # predictions on raw rows of the file
             needs += [f"read_rows_{'csv' if fmt in ('csv', 'tsv') else 'file'}",
                       "encode_rows", "predict_csv", "save_csv", "load_trained"]
+        if image_inputs and source == "load_csv":
+            lines.append(f"TABLE_INPUT = {string(table_input or 'features')}  # the Input of "
+                         "the encoded columns")
         if image_inputs:
             stdlib.add("from pathlib import Path")
             third |= {"from PIL import Image", "import keras"}

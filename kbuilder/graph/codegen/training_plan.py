@@ -148,8 +148,8 @@ class TrainingPlan:
     def arrays_by_input(self) -> bool:
         """Whether the data gives one array per model input (by name): a NumPy file for a
         model of several inputs, or with arrays chosen for the inputs."""
-        if self.kind == "csv" and self.data.table_encoding == "model":
-            return True  # a table's raw numbers and category codes, by Input name
+        if self.kind == "csv" and (self.data.table_encoding == "model" or self.image_inputs):
+            return True  # a table's raw inputs (or features) and images, by Input name
         return self.kind == "npz" and (len(self.model.graph.input_nodes()) > 1
                                        or bool(self.data.input_arrays)
                                        or bool(self.data.output_arrays))
@@ -217,33 +217,49 @@ class TrainingPlan:
 
         inputs_count = len(self.model.graph.input_nodes())
         in_model = self.data.table_encoding == "model"  # several inputs, all from columns
-        if self.kind == "csv" and not in_model and (inputs_count > 1 or any(
-                role == "image_path" for _, role in self.data.roles)):
+        if self.kind == "csv" and not in_model and not self.image_inputs and (
+                inputs_count > 1 or any(role == "image_path" for _, role in self.data.roles)):
             # Not yet: the flat features beside the image-path column's streaming reader.
             raise CodegenError(
                 "kbuilder cannot write a training script yet for a table that feeds "
-                f"{'several inputs' if inputs_count > 1 else 'an image Input'} with its "
-                "columns encoded outside the model (a column of image paths). Fit the model "
-                "to the data again (the Data tab's 'Fit the model to this data', or `kbuilder "
-                "new --data`): the table's preprocessing then goes into the model, which "
-                "generated scripts read; or train it in kbuilder and export the model.")
+                f"{'several inputs' if inputs_count > 1 else 'an image Input'} other than "
+                "one Input of its columns beside image Inputs (each taking a column of image "
+                "paths). Give the model that shape (e.g. the multi_input template), or train "
+                "it in kbuilder and export the trained model.")
         inputs = ([n.name for n in self.model.graph.input_nodes()] if self.arrays_by_input
                   else None)
         outputs = ([n.name for n in self.model.graph.output_nodes()] if self.arrays_by_input
                    else None)
         return data_section(self.data, self.kind, self.training.loss if self.one_hot else None,
                             input_names=inputs, rows=self.rows, output_names=outputs,
-                            image_inputs=self.image_inputs or None)
+                            image_inputs=self.image_inputs or None,
+                            table_input=self.table_input)
 
     @property
     def image_inputs(self) -> dict[str, str | None]:
-        """A table in "model" encoding for a model with image Inputs: each image Input and
-        the column of image paths chosen for it (None: paired by shape, as kbuilder does)."""
-        if self.kind != "csv" or self.data.table_encoding != "model":
+        """A table for a model with image Inputs (its other Inputs the table's: in "flat"
+        encoding one Input of features): each image Input and the column of image paths
+        chosen for it (None: paired by shape, as kbuilder does)."""
+        if self.kind != "csv":
+            return {}
+        inputs = self.model.graph.input_nodes()
+        images = [n for n in inputs if len(n.param("shape") or []) == 3]
+        if not images or (self.data.table_encoding != "model" and (
+                len(inputs) - len(images) != 1 or self.table_input is None)):
             return {}
         chosen = dict(self.data.input_arrays)
-        return {n.name: chosen.get(n.name) for n in self.model.graph.input_nodes()
-                if len(n.param("shape") or []) == 3}
+        return {n.name: chosen.get(n.name) for n in images}
+
+    @property
+    def table_input(self) -> str | None:
+        """In "flat" encoding beside image Inputs: the Input of the table's encoded columns
+        (the one chosen for "features", else the only flat Input)."""
+        chosen = {array: node for node, array in self.data.input_arrays}
+        flat = [n.name for n in self.model.graph.input_nodes()
+                if len(n.param("shape") or []) == 1]
+        if "features" in chosen:
+            return chosen["features"]
+        return flat[0] if len(flat) == 1 else None
 
     @property
     def targets_by_output(self) -> bool:

@@ -715,21 +715,31 @@ def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, encoding,
 # ======================================================================================
 # A table with a column of image paths (tabular + image), preprocessing in the model
 # ======================================================================================
-def test_a_table_with_image_paths_is_prepared_as_kbuilder_does(tmp_path):
+@pytest.mark.parametrize("encoding", ["model", "flat"])
+def test_a_table_with_image_paths_is_prepared_as_kbuilder_does(encoding, tmp_path):
     """The multi_input template fitted to a table with a category, a number with a gap
-    and a column of image paths: the script's and the notebook's inputs (images read by
-    ``InputBatches`` from the same files) are the runtime's, bit for bit."""
-    from kbuilder.runtime.preflight import new_project_for_data
+    and a column of image paths, its preprocessing in the model or the columns encoded
+    outside it: the script's and the notebook's inputs (images read by ``InputBatches``
+    from the same files) are the runtime's, bit for bit."""
+    from kbuilder.runtime.preflight import fit_template_to_data, new_project_for_data
     from tests.runtime.image_rows import write_image_rows
 
     path = write_image_rows(tmp_path / "study", n=20, size=6)
     settings = DataSettings(source=f"csv:{path}:target=label", image_size=(5, 4), seed=2,
-                            table_encoding="model")
+                            table_encoding=encoding)
     dataset = runtime_data.load_data(settings)
-    project = new_project_for_data("multi_input", settings, dataset=dataset)
+    if encoding == "model":
+        project = new_project_for_data("multi_input", settings, dataset=dataset)
+    else:  # an older project: one-hot encoding and median filling outside the model
+        graph = TEMPLATES["multi_input"].build()
+        fit = fit_template_to_data(graph, dataset)
+        fit.apply()
+        project = Project.new(graph)
+        project.data, project.training = settings, TrainingSettings(loss=fit.loss)
     inputs = project.graph.input_nodes()
     names, shapes = [n.name for n in inputs], [tuple(n.param("shape")) for n in inputs]
-    assert sorted(names) == ["image", "numeric", "site"]
+    assert sorted(names) == (["image", "numeric", "site"] if encoding == "model"
+                             else ["image", "tabular"])
     want = {}
     for split in ("train", "val", "test"):
         x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
@@ -740,8 +750,8 @@ def test_a_table_with_image_paths_is_prepared_as_kbuilder_does(tmp_path):
             want[f"x_{split}/{name}"] = np.asarray(array)
     assert want["x_train/image"].dtype == np.uint8
     assert want["x_train/image"].shape[1:] == (5, 4, 3)
-    assert any(np.isnan(want[f"x_{s}/numeric"]).any()  # filled by the model, not the data
-               for s in ("train", "val", "test"))
+    if encoding == "model":  # filled by the model, not the data
+        assert any(np.isnan(want[f"x_{s}/numeric"]).any() for s in ("train", "val", "test"))
     script = generate_training_script(project)
     assert ruff_problems(script, tmp_path) == ""
 
@@ -762,6 +772,8 @@ def test_a_table_with_image_paths_is_prepared_as_kbuilder_does(tmp_path):
         exec(compile(script, "train.py", "exec"), namespace)
     assert_same_arrays(read(namespace, namespace["load_data"](namespace["DATA_PATH"])), want)
     assert namespace["IMAGE_COLUMNS"] == {"scan": "image"}
+    if encoding == "flat":  # Normalization adapted on the filled features, as kbuilder does
+        assert 'model.get_layer("normalization").adapt(x_train["tabular"])' in script
     notebook = generate_notebook(project)
     code = [c.source for c in notebook.cells if c.cell_type == "code"]
     space: dict = {"__name__": "notebook"}
