@@ -91,7 +91,7 @@ def test_the_training_script_generator_refuses_such_a_table_encoded_outside_the_
     with pytest.raises(CodegenError, match="cannot write a training script yet for a table"
                        ) as info:
         generate_training_script(project)
-    assert "Fit the model to the data again" in str(info.value)
+    assert "e.g. the multi_input template" in str(info.value)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

@@ -143,10 +143,10 @@ _INSERTIONS = (
      "    x.update(images)\n"
      "    return tuple(({k: v[part] for k, v in x.items()}, y[part])\n"),
     ("def load_data(path):",  # encoded here: the features feed TABLE_INPUT
-     "    return (x_train, y[train]), (x_val, y[validation]), (x_test, y[test])\n",
+     "    return (x_train, y[train]), (x_val, y[validation]), (x_test, y[test])",
      "    return tuple(({TABLE_INPUT: features, **{k: v[part] for k, v in images.items()}},\n"
      "                  y[part]) for features, part in zip((x_train, x_val, x_test),\n"
-     "                                                    (train, validation, test), strict=True))\n"),
+     "                                                    (train, validation, test), strict=True))"),
     ("def predict_csv(model, path):",
      "    outputs = model.predict(fit_to_inputs(encode_rows(read_rows(path))),\n"
      "                            batch_size=BATCH_SIZE, verbose=0)\n",
