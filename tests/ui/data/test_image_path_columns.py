@@ -42,7 +42,10 @@ def test_a_table_with_image_paths_fits_and_trains_the_multi_input_template(qtbot
              for n in graph.input_nodes()}
     assert after == {"numeric": "FillMissing", "site": "CategoryEncoding",
                      "image": "Rescaling"}
-    # Choosing the Inputs by hand is stored with the project.
+    # Choosing the Inputs by hand is stored with the project (the mapping shows the
+    # fitted model's Inputs now).
+    image_combo = source.table.column_mapping.combos[("input", "image")]
+    assert image_combo.findData("scan") >= 0
     with qtbot.waitSignal(page.data_changed, timeout=60_000):
         image_combo.setCurrentIndex(image_combo.findData("scan"))
         assert page.wait(120)
