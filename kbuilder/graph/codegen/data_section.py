@@ -21,7 +21,10 @@ runtime (see the docstring of ``kbuilder.runtime.data``):
 * NumPy files and image folders as they are (images resized with Pillow, bilinear, values
   kept 0..255 as uint8). Image folders are streamed: ``load_data`` splits the file lists
   without reading an image and ``ImageBatches`` (a ``keras.utils.PyDataset``) reads each
-  batch while the model trains, as kbuilder's ``runtime.data.feed`` does.
+  batch while the model trains, as kbuilder's ``runtime.data.feed`` does;
+* a table's columns of image paths for a model with image Inputs: the files looked up
+  relative to the table's folder, their images read per batch by ``InputBatches``
+  (``data_image_columns``), every input by its Input's name.
 
 The functions live in ``data_common``, ``data_tables``, ``data_arrays`` and ``rows``; this
 module picks those a source needs and orders them, callees first.
