@@ -54,14 +54,6 @@ def test_fitting_builds_the_table_stage_beside_the_image_input(fitted):
                      "image": "Rescaling"}
 
 
-def test_a_model_of_table_columns_only_still_refuses_the_images(fitted, tmp_path, capsys):
-    path, _ = fitted
-    assert run("new", "-o", tmp_path / "m.kbproj", "--template", "mlp_classifier", "--data",
-               f"csv:{path}:target=label") != 0
-    assert "Column 'scan' names image files" in capsys.readouterr().err
-    assert not (tmp_path / "m.kbproj").exists()
-
-
 def _probabilities(path):
     with open(path, newline="") as handle:
         return [(row.get("line"), float(row["p_well"])) for row in csv.DictReader(handle)]
