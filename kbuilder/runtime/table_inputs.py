@@ -4,7 +4,9 @@
 training split when training starts, so the fill values, means and variances are weights
 of the model) and, per categorical column, ``Input(int32, [1]) -> CategoryEncoding
 (one_hot)``; a ``Concatenate`` joins them into what the template's Input fed. The user
-sees these nodes and can edit them like any other.
+sees these nodes and can edit them like any other. A model that also has image Inputs
+(the multi_input template) keeps them: the table's columns of image paths feed them
+(``fit_template_to_data`` sets their shape and puts ``Rescaling`` after them).
 """
 
 from __future__ import annotations
@@ -31,31 +33,60 @@ from kbuilder.graph.model import Graph
 def is_flat_table_model(graph: Graph) -> bool:
     """Whether ``graph`` has one Input of flat float features (e.g. mlp_classifier)."""
     inputs = graph.input_nodes()
-    if len(inputs) != 1:
-        return False
-    node = inputs[0]
+    return len(inputs) == 1 and _is_flat(inputs[0])
+
+
+def is_table_and_images_model(graph: Graph) -> bool:
+    """Whether ``graph`` has one Input of flat float features and the others take images
+    (e.g. multi_input): a table whose columns of image paths feed the image Inputs."""
+    inputs = graph.input_nodes()
+    flat = [n for n in inputs if _is_flat(n)]
+    return len(inputs) > 1 and len(flat) == 1 and all(
+        is_image_input(n) for n in inputs if n is not flat[0])
+
+
+def is_image_input(node: Any) -> bool:
+    """An Input of samples ``(height, width, channels)``."""
+    return len(node.param("shape") or []) == 3
+
+
+def _is_flat(node: Any) -> bool:
     return len(node.param("shape") or []) == 1 and \
         not node.param("dtype", "float32").startswith(("int", "uint"))
 
 
 def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[Command]:
-    """The edits that give ``graph``'s only Input the input stage of ``encoder`` (a
-    ``RowEncoder``); built but not done.
+    """The edits that give ``graph``'s Input of features (its only Input, or the one
+    beside image Inputs) the input stage of ``encoder`` (a ``RowEncoder``); built but not
+    done.
 
     Raises:
-        FitError: the graph has not one flat Input, or a column's input name is taken.
+        FitError: the graph has not one flat Input, or a column's input name is taken,
+            or the table's image columns have no image Input to feed (or the reverse).
     """
     from kbuilder.runtime.preflight import FitError
 
-    if sorted(n.name for n in graph.input_nodes()) == sorted(encoder.input_names):
+    has_images = any(is_image_input(n) for n in graph.input_nodes())
+    if encoder.images and not has_images:
+        raise FitError(
+            f"Column '{encoder.images[0]['column']}' names image files, which feed an image "
+            f"Input of the model, but '{graph.name}' takes the table's columns only. Choose "
+            "a model with an image Input too (the multi_input template), or leave the "
+            "column out (its role 'leave out' in the Data tab) to train without the images.")
+    if not encoder.images and has_images:
+        raise FitError(f"'{graph.name}' has an image Input, but the table has no column of "
+                       "image paths to feed it. Give the table a column naming each row's "
+                       "image file, or choose a model of table columns (mlp_classifier).")
+    tables = [n for n in graph.input_nodes() if not encoder.images or not is_image_input(n)]
+    if sorted(n.name for n in tables) == sorted(encoder.input_names):
         return []  # fitted already: its input stage is there, maybe edited by the user
-    if not is_flat_table_model(graph):
+    if len(tables) != 1 or not _is_flat(tables[0]):
         raise FitError(f"'{graph.name}' does not have one Input of features; a table's "
                        "preprocessing inside the model needs one (e.g. mlp_classifier).")
     if not encoder.columns:
         raise FitError("The table has no numeric column; use table_encoding 'flat' for a "
                        "table of categories only.")
-    node = graph.input_nodes()[0]
+    node = tables[0]
     commands: list[Command] = []
     if node.name != encoder.numeric_input:
         commands.append(RenameNodeCommand(graph, node.id, encoder.numeric_input))
@@ -121,4 +152,5 @@ def planned_stage_notes(numbers: list[str], categorical: list[str]) -> list[str]
     return notes
 
 
-__all__ = ["is_flat_table_model", "planned_stage_notes", "table_input_commands"]
+__all__ = ["is_flat_table_model", "is_image_input", "is_table_and_images_model",
+           "planned_stage_notes", "table_input_commands"]

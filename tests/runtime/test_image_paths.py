@@ -71,15 +71,27 @@ def test_an_image_path_outside_the_tables_folder_is_refused(tmp_path):
     assert "give an absolute path, or move the images into that folder" in message
 
 
-def test_the_training_script_generator_refuses_such_a_table_with_a_sentence(tmp_path):
+def test_the_training_script_generator_refuses_such_a_table_encoded_outside_the_model(
+        tmp_path):
+    """Generated scripts read columns of image paths with the table's preprocessing in the
+    model (``tests/graph/codegen/test_codegen_data.py``); a project whose table is
+    encoded outside the model ("flat") is refused with what to do."""
+    import dataclasses
+
     from kbuilder.graph.codegen import CodegenError, generate_training_script
 
     path = write_image_rows(tmp_path, n=12)
-    project = tmp_path / "p.kbproj"
+    project_path = tmp_path / "p.kbproj"
     assert run("new", "--template", "multi_input", "--data",
-               f"csv:{path}:target=label", "-o", project) == 0
-    with pytest.raises(CodegenError, match="cannot write a training script yet for a table"):
-        generate_training_script(load_project(project))
+               f"csv:{path}:target=label", "-o", project_path) == 0
+    project = load_project(project_path)
+    assert project.data.table_encoding == "model"
+    assert "InputBatches" in generate_training_script(project)
+    project.data = dataclasses.replace(project.data, table_encoding="flat")
+    with pytest.raises(CodegenError, match="cannot write a training script yet for a table"
+                       ) as info:
+        generate_training_script(project)
+    assert "e.g. the multi_input template" in str(info.value)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
@@ -89,12 +101,13 @@ def test_the_multi_input_template_trains_and_predicts_from_such_a_csv_on_the_cli
     project = tmp_path / "p.kbproj"
     assert run("new", "--template", "multi_input", "--data", f"csv:{path}:target=label",
                "-o", project) == 0
-    graph = load_project(project).graph
-    assert graph.find("tabular").param("shape") == [5]
+    graph = load_project(project).graph  # the table's preprocessing in the model
+    assert graph.find("numeric").param("shape") == [2]
     assert graph.find("image").param("shape") == [64, 64, 3]
     after = {n.name: graph.node(graph.successors(n.id)[0]).class_name
              for n in graph.input_nodes()}
-    assert after == {"tabular": "Normalization", "image": "Rescaling"}
+    assert after == {"numeric": "FillMissing", "site": "CategoryEncoding",
+                     "image": "Rescaling"}
     assert run("train", project, "--backend", backend, "--epochs", "2", "--batch-size", "8",
                "--history", tmp_path / "h.json") == 0
     history = json.loads((tmp_path / "h.json").read_text())
@@ -172,12 +185,14 @@ def test_a_model_of_table_columns_only_refuses_image_paths_instead_of_dropping_t
     path = write_image_rows(tmp_path, n=12)
     assert run("new", "-o", tmp_path / "p.kbproj", "--template", "mlp_classifier", "--data",
                f"csv:{path}:target=label") != 0
-    assert "Column 'scan' of rows.csv names image files" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert "Column 'scan' names image files" in message and "multi_input" in message
     assert not (tmp_path / "p.kbproj").exists()
+    # Read in "model" encoding, the images are there for an image Input.
     settings = DataSettings(source=f"csv:{path}:target=label", table_encoding="model")
-    with pytest.raises(DataError, match="Column 'scan' of rows.csv names image files") as info:
-        load_data(settings)
-    assert "multi_input" in str(info.value) and info.value.column == "scan"
+    ds = load_data(settings)
+    assert isinstance(ds.x_train["scan"], ImageFiles)
+    assert [c["column"] for c in ds.row_encoder.images] == ["scan"]
     # Left out by choice, the rest trains as a table.
     ds = load_data(DataSettings(source=f"csv:{path}:target=label", table_encoding="model",
                                 roles=(("scan", "ignore"),)))

@@ -18,8 +18,9 @@ constructors with only the arguments that matter), ``model_code`` (the model mod
 ``training_plan`` (what a script or notebook does, decided once), ``training_script`` and
 ``notebook``; the data section, which prepares data exactly as a kbuilder run does:
 ``sources`` (generated functions kept as source text), ``data_common``, ``data_tables``,
-``data_arrays`` (one registry each), ``rows`` (raw rows: ``encode_rows``, ``RowEncoding``)
-and ``data_section`` (which picks and orders them). This module keeps the public API in
+``data_arrays`` (one registry each), ``rows`` (raw rows: ``encode_rows``, ``RowEncoding``),
+``data_image_columns`` (a table's columns of image paths: ``InputBatches``) and
+``data_section`` (which picks and orders them). This module keeps the public API in
 one place.
 
 Example:

@@ -21,7 +21,10 @@ runtime (see the docstring of ``kbuilder.runtime.data``):
 * NumPy files and image folders as they are (images resized with Pillow, bilinear, values
   kept 0..255 as uint8). Image folders are streamed: ``load_data`` splits the file lists
   without reading an image and ``ImageBatches`` (a ``keras.utils.PyDataset``) reads each
-  batch while the model trains, as kbuilder's ``runtime.data.feed`` does.
+  batch while the model trains, as kbuilder's ``runtime.data.feed`` does;
+* a table's columns of image paths for a model with image Inputs: the files looked up
+  relative to the table's folder, their images read per batch by ``InputBatches``
+  (``data_image_columns``), every input by its Input's name.
 
 The functions live in ``data_common``, ``data_tables``, ``data_arrays`` and ``rows``; this
 module picks those a source needs and orders them, callees first.
@@ -38,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kbuilder.graph.codegen import data_arrays, data_common, data_tables
+from kbuilder.graph.codegen import data_arrays, data_common, data_image_columns, data_tables
 from kbuilder.graph.codegen import rows as rows_code
 from kbuilder.graph.codegen.data_arrays import keras_loader, sklearn_loader
 from kbuilder.graph.codegen.data_common import (
@@ -49,11 +52,12 @@ from kbuilder.graph.codegen.data_common import (
 )
 from kbuilder.graph.codegen.data_tables import CSV_RULES
 from kbuilder.graph.codegen.literals import import_order, literal, string
+from kbuilder.graph.settings import IMAGE_EXTENSIONS
 from kbuilder.graph.stream_choice import stream_choice
 
 # Every generated function by name, from each room's registry.
 _SOURCES = {**data_common.SOURCES, **data_tables.SOURCES, **data_arrays.SOURCES,
-            **rows_code.SOURCES}
+            **rows_code.SOURCES, **data_image_columns.SOURCES}
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,8 @@ class DataSection:
     settings: tuple[str, ...]
     definitions: tuple[str, ...]
     path_argument: bool
-    streams: bool = False  # x_* are image files, read by ImageBatches
+    streams: bool = False  # x_* are image files, read by ImageBatches (or InputBatches)
+    batches: str = "ImageBatches"  # the PyDataset that reads them
     predicts: bool = False  # raw rows: encode_rows, predict_csv, load_trained, save_csv
 
 
@@ -88,7 +93,7 @@ DEFINED_NAMES = frozenset(
      "DELIMITER", "DECIMAL", "ENCODING", "SKIP_ROWS", "COLUMNS", "SHEET", "ROLES", "MERGES",
      "TEXT_COLUMNS", "ID_NAME", "ISO_DATE", "TRUE_WORDS", "FALSE_WORDS", "NUMBER"}
     | {name for name in _SOURCES if not name.startswith("load_")}
-    | rows_code.DEFINED_NAMES
+    | rows_code.DEFINED_NAMES | data_image_columns.DEFINED_NAMES
 )
 
 
@@ -143,7 +148,9 @@ def table_settings(settings: Any) -> list[str]:
 def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
                  input_names: list[str] | None = None,
                  rows: rows_code.RowEncoding | None = None,
-                 output_names: list[str] | None = None) -> DataSection:
+                 output_names: list[str] | None = None,
+                 image_inputs: dict[str, str | None] | None = None,
+                 table_input: str | None = None) -> DataSection:
     """The data section for ``settings`` (a ``DataSettings``) of source ``kind``.
 
     Args:
@@ -159,6 +166,12 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         output_names: the model's Output names when it has several; a NumPy file whose
             settings give each of them a target array then gives ``y`` by Output name
             (``fit_targets`` makes it a list in this order).
+        image_inputs: a table for a model with image Inputs: each
+            image Input and the column of image paths chosen for it (``None``: the only
+            one not chosen for another); ``load_data`` then reads those columns as image
+            files (``data_image_columns``) and ``InputBatches`` their images.
+        table_input: with ``image_inputs`` in "flat" encoding, the Input of the encoded
+            columns.
     """
 
     stdlib = {"import math"}
@@ -215,6 +228,16 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         if source == "load_csv_model":  # predictions on raw rows of the file
             needs += [f"read_rows_{'csv' if fmt in ('csv', 'tsv') else 'file'}",
                       "encode_rows", "predict_csv", "save_csv", "load_trained"]
+        if image_inputs and source == "load_csv":
+            lines.append(f"TABLE_INPUT = {string(table_input or 'features')}  # the Input of "
+                         "the encoded columns")
+        if image_inputs:
+            stdlib.add("from pathlib import Path")
+            third |= {"from PIL import Image", "import keras"}
+            rules.append(f"IMAGE_EXTENSIONS = {literal(tuple(IMAGE_EXTENSIONS))}  "
+                         "# the files a column of image paths names")
+            lines += _image_settings(settings, image_inputs, rows)
+            needs += list(data_image_columns.NEEDS)
     elif kind == "npz":
         stdlib.add("from pathlib import Path")
         lines.append(f"DATA_PATH = {string(location)}")
@@ -255,6 +278,8 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
     if one_hot_loss:
         needs.append("one_hot")
     definitions = [*rules, *_with_dependencies(needs), loader]
+    if kind == "csv" and image_inputs:
+        definitions = [data_image_columns.with_image_columns(d) for d in definitions]
     if one_hot_loss:
         definitions = [d.replace("@LOSS@", one_hot_loss) for d in definitions]
     return DataSection(
@@ -263,9 +288,30 @@ def data_section(settings: Any, kind: str, one_hot_loss: str | None = None,
         settings=tuple(lines),
         definitions=tuple(definitions),
         path_argument=kind in ("csv", "npz", "images"),
-        streams=kind == "images",
+        streams=kind == "images" or bool(kind == "csv" and image_inputs),
+        batches="InputBatches" if kind == "csv" and image_inputs else "ImageBatches",
         predicts=kind == "csv" and settings.table_encoding == "model",
     )
+
+
+def _image_settings(settings: Any, image_inputs: dict[str, str | None],
+                    rows: rows_code.RowEncoding | None) -> list[str]:
+    """The settings lines of a table's columns of image paths."""
+    columns: dict[str, str] = {}
+    if rows is not None:  # the trained run's columns, each to its Input
+        chosen = {column: node for node, column in image_inputs.items() if column}
+        free = [node for node, column in image_inputs.items() if not column]
+        columns = {c: chosen.get(c) or free[0] for c in rows.image_columns
+                   if c in chosen or len(free) == 1}
+    return [
+        f"IMAGE_SIZE = {literal(tuple(settings.image_size))}  # (height, width) images are "
+        "resized to",
+        f"COLOR_MODE = {string(settings.color_mode)}  # rgb or grayscale",
+        f"IMAGE_INPUTS = {literal(image_inputs)}  # image Input -> its column of image "
+        "paths (None: the only one)",
+        f"IMAGE_COLUMNS = {literal(columns)}  # column of image paths -> its Input "
+        "(load_data fills it in)",
+    ]
 
 
 def targets_by_output(settings: Any, output_names: list[str] | None) -> bool:

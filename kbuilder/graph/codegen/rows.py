@@ -42,6 +42,7 @@ class RowEncoding:
         class_names: the classes the model predicts, in order (empty: values).
         model_path: the trained model the script's ``--predict`` uses by default (a
             ``.keras`` file, or a ``.weights.h5`` file of the generated ``build_model``).
+        image_columns: the columns of image paths whose images feed image Inputs.
     """
 
     numeric_columns: list[dict[str, Any]] = field(default_factory=list)
@@ -49,6 +50,7 @@ class RowEncoding:
     category_inputs: dict[str, str] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)
     model_path: str | None = None
+    image_columns: list[str] = field(default_factory=list)
 
     @classmethod
     def from_row_encoder(cls, data: dict[str, Any], model_path: str | None = None
@@ -61,6 +63,7 @@ class RowEncoding:
             category_inputs={c["column"]: c["input"] for c in categories},
             class_names=list(data.get("class_names") or []),
             model_path=model_path,
+            image_columns=[c["column"] for c in data.get("images") or []],
         )
 
     @property

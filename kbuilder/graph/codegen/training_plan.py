@@ -64,9 +64,11 @@ class TrainingPlan:
         data = project.data or DataSettings()
         training = project.training
         model = model_functions(project.graph)
+        tables = {n.name for n in project.graph.input_nodes()
+                  if not (rows is not None and rows.image_columns
+                          and len(n.param("shape") or []) == 3)}  # images: by column
         if rows is not None and (data.kind != "csv" or data.table_encoding != "model"
-                                 or rows.input_names
-                                 != {n.name for n in project.graph.input_nodes()}):
+                                 or rows.input_names != tables):
             rows = None  # trained for other data or another model: learned from the data
         plan = cls(project.graph.name, data, training, model, rows=rows)
         plan.adapted = plan._layers_to_adapt()
@@ -127,6 +129,8 @@ class TrainingPlan:
         data_of: dict[str, str] = {}  # node id -> the expression of the data it gives
         for i, node in enumerate(inputs):
             data_of[node.id] = f"x_train[{i}]" if len(inputs) > 1 else "x_train"
+            if self.image_inputs:  # x_train by Input name, its images still files
+                data_of[node.id] = f"x_train[{string(node.name)}]"
         adapted = []
         for node in map(graph.node, graph.topological_order()):  # FillMissing first
             sources = [e.src for e in graph.edges_into(node.id)]
@@ -144,8 +148,8 @@ class TrainingPlan:
     def arrays_by_input(self) -> bool:
         """Whether the data gives one array per model input (by name): a NumPy file for a
         model of several inputs, or with arrays chosen for the inputs."""
-        if self.kind == "csv" and self.data.table_encoding == "model":
-            return True  # a table's raw numbers and category codes, by Input name
+        if self.kind == "csv" and (self.data.table_encoding == "model" or self.image_inputs):
+            return True  # a table's raw inputs (or features) and images, by Input name
         return self.kind == "npz" and (len(self.model.graph.input_nodes()) > 1
                                        or bool(self.data.input_arrays)
                                        or bool(self.data.output_arrays))
@@ -213,21 +217,49 @@ class TrainingPlan:
 
         inputs_count = len(self.model.graph.input_nodes())
         in_model = self.data.table_encoding == "model"  # several inputs, all from columns
-        if self.kind == "csv" and ((inputs_count > 1 and not in_model) or any(
-                role == "image_path" for _, role in self.data.roles)):
-            # Not yet: the script would need the image-path column's streaming reader.
+        if self.kind == "csv" and not in_model and not self.image_inputs and (
+                inputs_count > 1 or any(role == "image_path" for _, role in self.data.roles)):
+            # Not yet: the flat features beside the image-path column's streaming reader.
             raise CodegenError(
                 "kbuilder cannot write a training script yet for a table that feeds "
-                f"{'several inputs' if inputs_count > 1 else 'an image Input'} (a column of "
-                "image paths), because generated scripts do not yet read the images such a "
-                "column names; train it in kbuilder or with `kbuilder train`, and export "
-                "the trained model instead.")
+                f"{'several inputs' if inputs_count > 1 else 'an image Input'} other than "
+                "one Input of its columns beside image Inputs (each taking a column of image "
+                "paths). Give the model that shape (e.g. the multi_input template), or train "
+                "it in kbuilder and export the trained model.")
         inputs = ([n.name for n in self.model.graph.input_nodes()] if self.arrays_by_input
                   else None)
         outputs = ([n.name for n in self.model.graph.output_nodes()] if self.arrays_by_input
                    else None)
         return data_section(self.data, self.kind, self.training.loss if self.one_hot else None,
-                            input_names=inputs, rows=self.rows, output_names=outputs)
+                            input_names=inputs, rows=self.rows, output_names=outputs,
+                            image_inputs=self.image_inputs or None,
+                            table_input=self.table_input)
+
+    @property
+    def image_inputs(self) -> dict[str, str | None]:
+        """A table for a model with image Inputs (its other Inputs the table's: in "flat"
+        encoding one Input of features): each image Input and the column of image paths
+        chosen for it (None: paired by shape, as kbuilder does)."""
+        if self.kind != "csv":
+            return {}
+        inputs = self.model.graph.input_nodes()
+        images = [n for n in inputs if len(n.param("shape") or []) == 3]
+        if not images or (self.data.table_encoding != "model" and (
+                len(inputs) - len(images) != 1 or self.table_input is None)):
+            return {}
+        chosen = dict(self.data.input_arrays)
+        return {n.name: chosen.get(n.name) for n in images}
+
+    @property
+    def table_input(self) -> str | None:
+        """In "flat" encoding beside image Inputs: the Input of the table's encoded columns
+        (the one chosen for "features", else the only flat Input)."""
+        chosen = {array: node for node, array in self.data.input_arrays}
+        flat = [n.name for n in self.model.graph.input_nodes()
+                if len(n.param("shape") or []) == 1]
+        if "features" in chosen:
+            return chosen["features"]
+        return flat[0] if len(flat) == 1 else None
 
     @property
     def targets_by_output(self) -> bool:
@@ -273,10 +305,11 @@ class TrainingPlan:
         if share:
             lines += distribution_code.share_lines()
         if self.data_section.streams:  # image files: read batch by batch while training
+            batches = self.data_section.batches
             lines += [
-                "train_batches = ImageBatches(x_train, y_train, shuffle=True)",
-                "val_batches = ImageBatches(x_val, y_val) if len(x_val) else None",
-                "test_batches = ImageBatches(x_test, y_test)",
+                f"train_batches = {batches}(x_train, y_train, shuffle=True)",
+                f"val_batches = {batches}(x_val, y_val) if len(y_val) else None",
+                f"test_batches = {batches}(x_test, y_test)",
             ]
         lines.append('print("Samples for training, validation and test:", '
                      f"({self.count('train')}, {self.count('val')}, {self.count('test')}))")
@@ -315,8 +348,8 @@ class TrainingPlan:
             lines.append("# Layers without given statistics learn them from the training data.")
             # Streamed images: the first 2048 training images, as kbuilder adapts them.
             streamed = "fit_to_input(read_images(x_train[:2048]))"
-            lines += [f"model.get_layer({string(n)}).adapt("
-                      f"{streamed if self.data_section.streams else data})"
+            folder = self.data_section.streams and self.data_section.batches == "ImageBatches"
+            lines += [f"model.get_layer({string(n)}).adapt({streamed if folder else data})"
                       for n, data in self.adapted]
         return lines
 
@@ -505,7 +538,9 @@ class TrainingPlan:
         """``main``'s ``--predict``: the trained model's predictions on raw rows."""
         return [
             "if args.predict:",
-            "    if not (NUMERIC_COLUMNS or VOCABULARIES):  # no trained run's encoder: the data's",
+            "    if not (NUMERIC_COLUMNS or VOCABULARIES)"
+            f"{' or not IMAGE_COLUMNS' if self.image_inputs else ''}:"
+            "  # no trained run's encoder: the data's",
             "        load_data(args.data)",
             "    predictions = predict_csv(load_trained(args.model), args.predict)",
             '    output = args.output or os.path.splitext(args.predict)[0] + ".predictions.csv"',

@@ -337,7 +337,9 @@ def match_inputs(x: Any, names: Sequence[str], ranks: Sequence[int | None]) -> A
     loose = [k for k in x if k not in names]
     # Only a table's inputs (its features not yet given an Input): arrays a user named
     # in a NumPy file are matched by their names, and a wrong name is said so.
-    if not free or len(free) != len(loose) or TABLE_FEATURES not in loose:
+    # Or a table in "model" encoding: only its image columns are loose (images by rank).
+    if not free or len(free) != len(loose) or (TABLE_FEATURES not in loose and not all(
+            isinstance(x[k], Streamed) for k in loose)):
         return x
     renamed: dict[str, str] = {}
     for key in loose:

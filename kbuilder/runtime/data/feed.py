@@ -132,6 +132,11 @@ class StreamBatches(keras.utils.PyDataset):
         # Predictions: one per sample (an unreadable image reads black). Several inputs
         # go as a 1-tuple: Keras takes a bare pair of inputs for ``(x, y)``.
         batch = read_batch(self.source, rows, self.y)
+        if self.y is not None and isinstance(batch[0], list):
+            # TensorFlow's adapter takes a tuple of inputs, not a list.
+            batch = (tuple(batch[0]), batch[1])
+        elif self.y is None and isinstance(batch, list):
+            batch = tuple(batch)
         return (batch,) if self.y is None and not isinstance(self.source, Streamed) \
             else batch
 

@@ -363,21 +363,12 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
                 missing.append(entry)
             blocks.append(block)
             names += block_names
-    if in_model and image_columns:
-        # Preprocessing inside the model covers the table's numbers and categories; the
-        # images would be dropped without a word, so say what to do instead.
-        name = image_columns[0][0]
-        raise DataError(
-            f"Column '{name}' of {table.name} names image files, which feed an image Input "
-            "of the model, but this model takes the table's columns only. Choose a model "
-            "with an image Input too (the multi_input template), or leave the column out "
-            "(its role 'leave out' in the Data tab) to train without the images.",
-            path=table.path, column=name)
     if in_model and model_inputs:
         from kbuilder.runtime.data.row_encoder import model_raw
 
+        # Image-path columns feed image Inputs beside the table's (row_encoder.images).
         return model_raw(table, settings, model_inputs, blocks, names, missing, kept, y,
-                         task, class_names, notes)
+                         task, class_names, notes, image_columns)
     if not blocks and not image_columns:
         raise DataError(
             f"{table.name} has no usable feature columns besides the target '{target}'.",

@@ -9,7 +9,12 @@ With ``DataSettings.table_encoding == "model"`` a table becomes a dict of model 
     * one int32 ``(n, 1)`` array of category codes per categorical column, named after
       the column (``input_name``): 0 is a value not seen in training, 1..K the sorted
       vocabulary of the training split (missing values are the category ``(missing)``);
-      the model one-hot encodes it (``CategoryEncoding``).
+      the model one-hot encodes it (``CategoryEncoding``);
+    * per column of image paths (role ``image_path``), its images, streamed as uint8
+      (``images.ImageFiles``, paths relative to the table's folder) for an image Input of
+      the model (e.g. the multi_input template), keyed by the column's name (or the Input
+      ``DataSettings.input_arrays`` gives it) and paired with its Input by shape
+      (``dataset.match_inputs``); the model's ``Rescaling`` scales the pixels.
 
 The text -> code step is the only preprocessing outside the model: JAX and PyTorch
 cannot carry strings in a graph. ``RowEncoder`` is that step as a small JSON record,
@@ -52,6 +57,8 @@ class RowEncoder:
         feature_names: the names of the numeric block's columns.
         numeric_input: the name of the Input taking the numeric block.
         class_names: the classes the model predicts (their order), for prediction files.
+        images: per column of image paths ``{"column", "input", "size": [height, width],
+            "channels", "color_mode"}``: the images it names feed the model's image Input.
     """
 
     columns: list[dict[str, Any]] = field(default_factory=list)
@@ -61,6 +68,7 @@ class RowEncoder:
     feature_names: list[str] = field(default_factory=list)
     numeric_input: str = NUMERIC_INPUT
     class_names: list[str] | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def input_names(self) -> list[str]:
@@ -69,7 +77,8 @@ class RowEncoder:
 
     @property
     def source_columns(self) -> list[str]:
-        return [c["column"] for c in self.columns] + [c["column"] for c in self.categories]
+        return [c["column"] for c in self.columns] + [c["column"] for c in self.categories] \
+            + [c["column"] for c in self.images]
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": "kbuilder.row_encoder/1", **asdict(self)}
@@ -194,7 +203,25 @@ def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
         text = category_text(table.columns[spec["column"]],
                              encoder.merges.get(spec["column"], {}))
         out[spec["input"]] = category_codes(text, spec["vocabulary"])
+    for spec in encoder.images:
+        out[spec["input"]] = row_images(table, spec)
     return out
+
+
+def row_images(table: Any, spec: dict[str, Any]) -> Any:
+    """The images a column of ``table`` names (``spec``: one of ``RowEncoder.images``),
+    relative to the table's folder, read as in training (``image_paths.image_column``).
+
+    Raises:
+        DataError: a cell is empty or an image missing; the message names the line.
+    """
+    from kbuilder.graph.settings import DataSettings
+    from kbuilder.runtime.data.columns import text_values
+    from kbuilder.runtime.data.image_paths import image_column
+
+    settings = DataSettings(image_size=tuple(spec["size"]), color_mode=spec["color_mode"])
+    text = text_values(table.columns[spec["column"]])
+    return image_column(table, spec["column"], text, np.arange(table.num_rows), settings)
 
 
 def encode_file(encoder: RowEncoder, path: Path) -> dict[str, np.ndarray]:
@@ -221,7 +248,7 @@ def read_rows(encoder: RowEncoder, path: Path) -> Any:
 def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]]],
               blocks: list[np.ndarray], names: list[str], missing: list[dict[str, Any]],
               kept: np.ndarray, y: np.ndarray, task: str, class_names: list[str] | None,
-              notes: list[str]) -> Any:
+              notes: list[str], image_columns: list[tuple[str, Any]] = ()) -> Any:
     """``Raw`` model inputs (see the module docstring) from ``roles.encode_table``.
 
     Category codes are ranks in all the rows' sorted categories here; ``fit_vocabularies``
@@ -253,6 +280,28 @@ def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]
         x[name] = codes.astype(np.int32).reshape(-1, 1)
         encoder.categories.append({"column": spec["column"], "input": name,
                                    "vocabulary": every})
+    if image_columns:
+        import dataclasses
+
+        from kbuilder.runtime.data.image_paths import with_image_columns
+
+        images, _, image_notes = with_image_columns(
+            table, np.empty((len(kept), 0), np.float32), list(image_columns), kept,
+            dataclasses.replace(settings, input_arrays=()))
+        streams = images if isinstance(images, dict) else {image_columns[0][0]: images}
+        chosen = {column: node for node, column in settings.input_arrays}
+        for column, stream in streams.items():
+            key = chosen.get(column, column)
+            if key in x:
+                raise DataError(f"Column '{column}' of {table.name} names image files, but "
+                                f"'{key}' is the Input of another column; rename one.",
+                                path=table.path, column=column)
+            x[key] = stream
+            encoder.images.append({"column": column, "input": key,
+                                   "size": list(stream.image_size),
+                                   "channels": stream.channels,
+                                   "color_mode": settings.color_mode})
+        notes += image_notes
     notes.append(RAW_INPUTS_NOTE)
     return Raw(x, y, task, table.name, class_names=class_names,
                num_classes=len(class_names) if class_names else None,

@@ -125,6 +125,13 @@ def _row_encoder_files(source: Source, stage: Path, destination: Path,
         "'vocabulary' (a missing value is '(missing)'), 0 for a value not in it. Filling, "
         "scaling and one-hot encoding happen inside the model. In Python: "
         "kbuilder.runtime.data.row_encoder.encode_file(RowEncoder.load(path), 'rows.csv').")
+    for spec in encoder.images:
+        height, width = spec["size"]
+        report.notes.append(
+            f"Column '{spec['column']}' names image files (relative to the table's folder) "
+            f"for the model's image input: uint8 (n, {height}, {width}, {spec['channels']}), "
+            f"each image resized to {height}x{width} ({spec['color_mode']}, bilinear); the "
+            "model's Rescaling scales the pixels.")
     return [staged]
 
 

@@ -84,6 +84,7 @@ def fit_template_to_data(graph: Graph, dataset: Dataset, *, augment: bool = Fals
         from kbuilder.runtime.table_inputs import table_input_commands
 
         commands += table_input_commands(graph, dataset.row_encoder, notes)
+        commands += _fit_image_columns(graph, dataset, augment, notes)
         head_commands, loss, metrics = _fit_head(graph, dataset, notes)
         return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
     for node, array in _input_arrays(graph, dataset):
@@ -98,6 +99,31 @@ def fit_template_to_data(graph: Graph, dataset: Dataset, *, augment: bool = Fals
                                      array)
     head_commands, loss, metrics = _fit_head(graph, dataset, notes)
     return DataFit(tuple(commands + head_commands), loss, metrics, tuple(notes))
+
+
+def _fit_image_columns(graph: Graph, ds: Dataset, augment: bool,
+                       notes: list[str]) -> list[Command]:
+    """A table in "model" encoding with columns of image paths: each image Input (by its
+    name, else the only one) takes its column's image size, and Rescaling after it."""
+    from kbuilder.runtime.table_inputs import is_image_input
+
+    commands: list[Command] = []
+    images = [n for n in graph.input_nodes() if is_image_input(n)]
+    for spec in ds.row_encoder.images:
+        node = next((n for n in images if n.name == spec["input"]),
+                    images[0] if len(images) == 1 else None)
+        if node is None:
+            raise FitError(f"Column '{spec['column']}' names image files, but '{graph.name}' "
+                           f"has {plural(len(images), 'image Input')} and none is named "
+                           f"'{spec['input']}'; choose the Input of the column in the Data "
+                           "tab (or name the Input after the column).")
+        array = ds.x_train[spec["input"]]
+        shape = [*spec["size"], spec["channels"]]
+        if node.param("shape") != shape:
+            commands.append(SetParamCommand(graph, node.id, "shape", shape))
+            notes.append(f"Input '{node.name}' shape set to {shape}.")
+        commands += _fit_image_input(graph, node, ds, augment, notes, array)
+    return commands
 
 
 def _input_arrays(graph: Graph, ds: Dataset) -> list[tuple[Node, np.ndarray]]:
@@ -337,9 +363,10 @@ def new_project_for_data(
 def model_encoding_for(graph: Graph, settings: DataSettings) -> DataSettings:
     """``settings`` with ``table_encoding="model"`` when they describe a table and
     ``graph`` takes flat features: fitting puts the table's preprocessing in the model."""
-    from kbuilder.runtime.table_inputs import is_flat_table_model
+    from kbuilder.runtime.table_inputs import is_flat_table_model, is_table_and_images_model
 
-    if settings.kind == "csv" and is_flat_table_model(graph):  # every table format
+    if settings.kind == "csv" and (is_flat_table_model(graph)  # every table format
+                                   or is_table_and_images_model(graph)):
         return dataclasses.replace(settings, table_encoding="model")
     return settings
 

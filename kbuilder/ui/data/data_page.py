@@ -306,6 +306,11 @@ class QtDataPage(QWidget):
         if settings is None:
             self.status.setText("Choose a file or folder to load.")
             return
+        kept = self.project_settings()
+        if settings.kind == "csv" and kept.kind == "csv" and kept.table_encoding == "model":
+            # The controls do not show the encoding: a model fitted with the table's
+            # preprocessing inside keeps taking its raw inputs when a control changes.
+            settings = dataclasses.replace(settings, table_encoding="model")
         if not force and settings == self._loaded_settings:
             # Back to the data in use (e.g. a split undone): nothing to load or to show.
             self.loader.cancel()

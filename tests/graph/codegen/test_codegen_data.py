@@ -710,3 +710,81 @@ def test_a_streamed_table_is_split_by_the_same_rows_in_the_script(fmt, encoding,
         for (x, y), name in zip(splits, ("train", "val", "test"), strict=True):
             np.testing.assert_array_equal(cells[f"y_{name}"], y, err_msg=name)
             np.testing.assert_array_equal(cells[f"x_{name}"], namespace["fit_to_input"](x))
+
+
+# ======================================================================================
+# A table with a column of image paths (tabular + image), preprocessing in the model
+# ======================================================================================
+@pytest.mark.parametrize("encoding", ["model", "flat"])
+def test_a_table_with_image_paths_is_prepared_as_kbuilder_does(encoding, tmp_path):
+    """The multi_input template fitted to a table with a category, a number with a gap
+    and a column of image paths, its preprocessing in the model or the columns encoded
+    outside it: the script's and the notebook's inputs (images read by ``InputBatches``
+    from the same files) are the runtime's, bit for bit."""
+    from kbuilder.runtime.preflight import fit_template_to_data, new_project_for_data
+    from tests.runtime.image_rows import write_image_rows
+
+    path = write_image_rows(tmp_path / "study", n=20, size=6)
+    settings = DataSettings(source=f"csv:{path}:target=label", image_size=(5, 4), seed=2,
+                            table_encoding=encoding)
+    dataset = runtime_data.load_data(settings)
+    if encoding == "model":
+        project = new_project_for_data("multi_input", settings, dataset=dataset)
+    else:  # an older project: one-hot encoding and median filling outside the model
+        graph = TEMPLATES["multi_input"].build()
+        fit = fit_template_to_data(graph, dataset)
+        fit.apply()
+        project = Project.new(graph)
+        project.data, project.training = settings, TrainingSettings(loss=fit.loss)
+    inputs = project.graph.input_nodes()
+    names, shapes = [n.name for n in inputs], [tuple(n.param("shape")) for n in inputs]
+    assert sorted(names) == (["image", "numeric", "site"] if encoding == "model"
+                             else ["image", "tabular"])
+    want = {}
+    for split in ("train", "val", "test"):
+        x, y = getattr(dataset, f"x_{split}"), getattr(dataset, f"y_{split}")
+        want[f"y_{split}"] = y
+        want[f"files_{split}"] = [str(f) for f in x["scan"].files]
+        fitted = runtime_data.fit_to_inputs(x, names, shapes)
+        for name, array in zip(names, fitted, strict=True):
+            want[f"x_{split}/{name}"] = np.asarray(array)
+    assert want["x_train/image"].dtype == np.uint8
+    assert want["x_train/image"].shape[1:] == (5, 4, 3)
+    if encoding == "model":  # filled by the model, not the data
+        assert any(np.isnan(want[f"x_{s}/numeric"]).any() for s in ("train", "val", "test"))
+    script = generate_training_script(project)
+    assert ruff_problems(script, tmp_path) == ""
+
+    def read(space, splits):
+        got = {}
+        for split, (x, y) in zip(("train", "val", "test"), splits, strict=True):
+            got[f"y_{split}"] = y
+            got[f"files_{split}"] = list(x["image"])
+            batches = space["InputBatches"](x, y)
+            read = [batches[i] for i in range(len(batches))]
+            for j, name in enumerate(names):
+                got[f"x_{split}/{name}"] = np.concatenate([b[0][j] for b in read])
+            np.testing.assert_array_equal(np.concatenate([b[1] for b in read]), y)
+        return got
+
+    namespace: dict = {"__name__": "generated_training"}
+    with environment_kept():
+        exec(compile(script, "train.py", "exec"), namespace)
+    assert_same_arrays(read(namespace, namespace["load_data"](namespace["DATA_PATH"])), want)
+    assert namespace["IMAGE_COLUMNS"] == {"scan": "image"}
+    if encoding == "flat":  # Normalization adapted on the filled features, as kbuilder does
+        assert 'model.get_layer("normalization").adapt(x_train["tabular"])' in script
+    notebook = generate_notebook(project)
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    space: dict = {"__name__": "notebook"}
+    with environment_kept():
+        exec(compile(code[0].replace("keras.utils.set_random_seed(SEED)", ""), "setup-cell",
+                     "exec"), space)
+    exec(compile(code[1], "data-cell", "exec"), space)
+    assert_same_arrays(read(space, [(space[f"x_{s}"], space[f"y_{s}"])
+                                    for s in ("train", "val", "test")]), want)
+    # A missing image stops the script with its row, as kbuilder names its line.
+    (path.parent / "images" / "s7.png").unlink()
+    with pytest.raises(SystemExit, match=r"Row 8, column 'scan': the image 'images/s7.png' "
+                                         "does not exist"):
+        namespace["load_data"](namespace["DATA_PATH"])

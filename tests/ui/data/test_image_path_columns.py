@@ -35,12 +35,17 @@ def test_a_table_with_image_paths_fits_and_trains_the_multi_input_template(qtbot
     assert page.fit_model()
     assert page.wait(60)
     assert not [f for f in page.findings if f.severity == "error"], page.findings
-    graph = window.doc.graph
-    assert graph.find("tabular").param("shape") == [5]
+    graph = window.doc.graph  # the table's preprocessing in the model, beside the images
+    assert window.project.data.table_encoding == "model"
+    assert graph.find("numeric").param("shape") == [2]
     after = {n.name: graph.node(graph.successors(n.id)[0]).class_name
              for n in graph.input_nodes()}
-    assert after == {"tabular": "Normalization", "image": "Rescaling"}
-    # Choosing the Inputs by hand is stored with the project.
+    assert after == {"numeric": "FillMissing", "site": "CategoryEncoding",
+                     "image": "Rescaling"}
+    # Choosing the Inputs by hand is stored with the project (the mapping shows the
+    # fitted model's Inputs now).
+    image_combo = source.table.column_mapping.combos[("input", "image")]
+    assert image_combo.findData("scan") >= 0
     with qtbot.waitSignal(page.data_changed, timeout=60_000):
         image_combo.setCurrentIndex(image_combo.findData("scan"))
         assert page.wait(120)
