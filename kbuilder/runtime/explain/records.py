@@ -13,9 +13,13 @@ from typing import Any
 # The methods `kbuilder explain --method` takes, and the words that say what each is.
 METHODS = ("gradcam", "integrated-gradients", "saliency", "permutation")
 DESCRIPTIONS = {
-    "gradcam": ("Grad-CAM: the chosen convolution's feature maps weighted by the mean "
-                "gradient of the class score over each map, summed, negative parts set to "
-                "zero, and resized to the input (Selvaraju et al. 2017)."),
+    "gradcam": ("Grad-CAM: the chosen convolution's feature maps weighted by the "
+                "gradient of the class score at each position, summed over the channels, "
+                "negative parts set to zero, and resized to the input (Selvaraju et al. "
+                "2017, in the element-wise form of HiResCAM, Draelos & Carin 2020: the same "
+                "map when the layer is followed by global pooling, and faithful when its "
+                "positions reach the classifier separately, where the mean-gradient "
+                "weights cancel)."),
     "integrated-gradients": (
         "Integrated gradients: the input minus the baseline, times the mean gradient of "
         "the class score along the straight path from the baseline to the input "
