@@ -293,11 +293,23 @@ def run_activations(request: p.StartActivations) -> p.ActivationsReady:
         path = out / f"{stem}.png"
         pictures.save_png(path, picture, pictures.upscale_for(*picture.shape[:2], 512))
         files["picture"] = str(path)
+    attention_shape: list[int] = []
+    if act.is_attention(layer):
+        scores = act.attention_scores(model, layer, samples.xs)
+        np.save(out / f"{stem}_attention.npy", scores)
+        files["attention"] = str(out / f"{stem}_attention.npy")
+        # One map per head (query positions down, key positions across), side by side.
+        heads = pictures.grid(np.moveaxis(scores[0], 0, -1), columns=scores.shape[1])
+        path = out / f"{stem}_attention.png"
+        pictures.save_png(path, heads, pictures.upscale_for(*heads.shape[:2], 512))
+        files["attention_picture"] = str(path)
+        attention_shape = [int(d) for d in scores.shape[1:]]
     stats = act.statistics(values)
     record = ActivationStats(layer=layer.name, layer_class=type(layer).__name__,
                              backend=_backend(), samples=len(values),
                              shape=[int(d) for d in values.shape[1:]], kind=kind,
-                             data=samples.words, weights=weights, files=files, **stats)
+                             data=samples.words, weights=weights, files=files,
+                             attention_shape=attention_shape, **stats)
     from kbuilder.files import atomic_write
 
     atomic_write(out / f"{stem}.json", json.dumps(record.to_dict(), indent=2))

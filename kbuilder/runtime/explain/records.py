@@ -83,7 +83,9 @@ class ActivationStats:
     ``kind``: "image" (height, width, channels: a grid of feature maps), "sequence"
     (steps, features: a heatmap), "vector" (features: bars) or "scalar".
     ``zero_fraction`` is the share of exact zeros (dead ReLUs); ``dead_units`` the units
-    (channels) that are zero on every sample.
+    (channels) that are zero on every sample. ``attention_shape``: an attention layer's
+    attention weights per sample (heads, query positions, key positions), in
+    ``files["attention"]``; empty for other layers.
     """
 
     layer: str
@@ -102,6 +104,7 @@ class ActivationStats:
     data: str = ""
     weights: str = ""  # whose weights: "the trained model run.keras", "the project's"
     files: dict[str, str] = field(default_factory=dict)
+    attention_shape: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
