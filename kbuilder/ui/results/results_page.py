@@ -215,7 +215,11 @@ class QtResultsPage(QWidget):
         self.job.cancel()
         self._evaluating = None
         self._pending_run = None
+        if self.doc is not None:
+            self.doc.history_changed.disconnect(self._on_graph_edited)
         self.doc = doc
+        if doc is not None:
+            doc.history_changed.connect(self._on_graph_edited)
         if self.export_dialog is not None:
             self.export_dialog.set_document(doc)
         if self._built:
@@ -415,11 +419,19 @@ class QtResultsPage(QWidget):
         self.details.setHtml(details_html(record, label, self._project_path()))
         self._show_evaluation(record, label)
 
-    def _show_insight(self, record: RunRecord | None) -> None:
-        """The Inside tab looks into the current run's model; its nodes are offered by
-        the project's graph (a node's name is its layer's name)."""
+    def _node_names(self) -> list[str]:
+        """The nodes the Inside tab offers: the project's graph's (a node's name is its
+        layer's name)."""
         graph = self.doc.project.graph if self.doc is not None else None
-        names = [n.name for n in graph.nodes if n.kind != "input"] if graph else []
+        return [n.name for n in graph.nodes if n.kind != "input"] if graph else []
+
+    def _on_graph_edited(self) -> None:
+        if self._built:
+            self.insight.graph_edited(self._node_names())
+
+    def _show_insight(self, record: RunRecord | None) -> None:
+        """The Inside tab looks into the current run's model (or the project's)."""
+        names = self._node_names()
         self.insight.set_run(record, model_path(record, self._project_path()) if record
                              else None, names, record is not None and takes_images(record),
                              self.doc.project if self.doc is not None else None)
