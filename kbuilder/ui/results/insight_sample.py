@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -91,9 +92,8 @@ class QtSampleChooser(QWidget):
                                "written, categories as words); the model encodes them")
         self.editor.verticalHeader().setVisible(False)
         self.editor.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.editor.setFixedHeight(self.editor.horizontalHeader().sizeHint().height()
-                                   + self.editor.verticalHeader().defaultSectionSize()
-                                   + 2 * self.editor.frameWidth())
+        self.editor.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.editor.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.editor)
         self._on_source()
 
@@ -108,12 +108,20 @@ class QtSampleChooser(QWidget):
             self.columns = self._header(table) if table else []
             self.editor.setColumnCount(len(self.columns))
             self.editor.setHorizontalHeaderLabels(self.columns)
+            self._fit_editor()
             if self.columns:
                 self.fill_from_row(1)
         item = self.source.model().item(2)
         item.setEnabled(bool(self.columns))
         if not self.columns and self.source.currentIndex() == 2:
             self.source.setCurrentIndex(0)
+
+    def _fit_editor(self) -> None:
+        """Exactly the header and the one row high (known once the columns are)."""
+        self.editor.resizeRowsToContents()
+        self.editor.setFixedHeight(self.editor.horizontalHeader().sizeHint().height()
+                                   + self.editor.rowHeight(0) + 2 * self.editor.frameWidth()
+                                   + 2)
 
     def _training_table(self) -> Path | None:
         source = str(self.data.get("source") or "")

@@ -135,8 +135,9 @@ class QtInsightView(QWidget):
         ``layer_names``: the nodes to offer; ``images``: the model takes images;
         ``project``: the open project (for its current weights)."""
         self.project = project
-        same = record is not None and self.record is not None and \
-            record.run_id == self.record.run_id and model_path == self.model_path
+        same = (record is None and self.record is None) or (
+            record is not None and self.record is not None and
+            record.run_id == self.record.run_id and model_path == self.model_path)
         self.record, self.model_path, self.images = record, model_path, images
         data = record.data if record is not None else \
             (project.data.to_dict() if project is not None and project.data else None)
@@ -152,7 +153,8 @@ class QtInsightView(QWidget):
         if model_path is None and not self._project_ready():
             self.caption.setText("This run has no trained model to look into."
                                  if record is not None else
-                                 "Select a run with a trained model.")
+                                 "Select a run with a trained model, or choose the "
+                                 "project's current weights.")
             return
         if not same and self.last_action is not None and not self.job.busy:
             self._run(self.last_action)  # refreshed for the newly selected run
