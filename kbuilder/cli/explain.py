@@ -139,6 +139,9 @@ def _cmd_activations(args: argparse.Namespace) -> int:
     print(f"mean {s.mean:.4g}, std {s.std:.4g}, min {s.minimum:.4g}, max {s.maximum:.4g}, "
           f"{s.zero_fraction:.1%} zeros; {s.dead_units} of {s.units} units zero on every "
           "sample.")
+    if s.attention_shape:
+        print(f"attention weights {s.attention_shape} per sample (heads, queries, keys), "
+              "each query's weights summing to 1.")
     print("Wrote " + ", ".join(str(Path(f).name) for f in s.files.values())
           + f" to {args.output}.")
     return EXIT_OK

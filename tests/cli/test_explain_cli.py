@@ -65,3 +65,35 @@ def test_permutation_wants_labelled_data(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "needs the true labels" in err
+
+
+@pytest.mark.slow
+def test_activations_of_an_attention_layer_write_its_weights_per_head(tmp_path, capsys):
+    import keras
+
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((5, 4), name="tokens")
+    h = keras.layers.Dense(8, name="embed")(inp)
+    attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4, name="attn")
+    out = keras.layers.GlobalAveragePooling1D(name="pool")(attention(h, h))
+    keras.Model(inp, keras.layers.Dense(2, name="head")(out)).save(tmp_path / "m.keras")
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    folder = tmp_path / "act"
+    assert cli.main(["activations", str(tmp_path / "m.keras"), "--layer", "attn", "--input",
+                     str(tmp_path / "x.npy"), "--samples", "3", "-o", str(folder)]) == 0
+    said = capsys.readouterr().out
+    assert "attention weights [2, 5, 5] per sample (heads, queries, keys)" in said, said
+    scores = np.load(folder / "attn_attention.npy")
+    # Keras's own: the same layer called with return_attention_scores=True.
+    model = keras.saving.load_model(tmp_path / "m.keras")
+    layer = model.get_layer("attn")
+    embedded = keras.Model(model.inputs, model.get_layer("embed").output).predict(x, verbose=0)
+    _, expected = layer(embedded, embedded, return_attention_scores=True)
+    expected = keras.ops.convert_to_numpy(expected)
+    assert scores.shape == (3, 2, 5, 5)
+    assert np.abs(scores - expected).max() < 1e-5
+    assert np.allclose(scores.sum(axis=-1), 1, atol=1e-5)
+    assert (folder / "attn_attention.png").is_file()
+    described = json.loads((folder / "attn.json").read_text())
+    assert described["attention_shape"] == [2, 5, 5]

@@ -1,4 +1,5 @@
-"""A node's output: the layer's output tensor as a Keras sub-model's output."""
+"""A node's output: the layer's output tensor as a Keras sub-model's output; for an
+attention layer also its attention weights per head."""
 
 from __future__ import annotations
 
@@ -39,6 +40,40 @@ def layer_outputs(model: Any, layer: Any, xs: list[np.ndarray]) -> np.ndarray:
         if isinstance(values, list | tuple):
             values = values[0]
         parts.append(np.asarray(keras.ops.convert_to_numpy(values)))
+    return np.concatenate(parts)
+
+
+# Layers whose call takes ``return_attention_scores`` (Keras's attention layers).
+ATTENTION_LAYERS = ("MultiHeadAttention", "GroupedQueryAttention")
+
+
+def is_attention(layer: Any) -> bool:
+    return type(layer).__name__ in ATTENTION_LAYERS
+
+
+def attention_scores(model: Any, layer: Any, xs: list[np.ndarray]) -> np.ndarray:
+    """An attention layer's attention weights on ``xs``: ``(samples, heads, query
+    positions, key positions)``, each row summing to 1. The layer is called again on its
+    own inputs in the model (their values from a sub-model, the mask and other arguments
+    as in the model) with ``return_attention_scores=True``: Keras's own scores."""
+    import keras
+
+    nodes = getattr(layer, "_inbound_nodes", [])
+    if len(nodes) != 1:
+        raise ExplainError(f"The layer '{layer.name}' is used more than once in the model, "
+                           "so it has no single attention to show; choose another node.")
+    arguments = nodes[0].arguments
+    tensors = list(arguments.keras_tensors)
+    sub = keras.Model(model.inputs, tensors)
+    parts = []
+    for start in range(0, len(xs[0]), BATCH):
+        values = sub([x[start:start + BATCH] for x in xs], training=False)
+        values = list(values) if isinstance(values, list | tuple) else [values]
+        args, kwargs = arguments.fill_in({id(t): v for t, v in zip(tensors, values,
+                                                                   strict=True)})
+        kwargs = {**kwargs, "return_attention_scores": True, "training": False}
+        _, scores = layer(*args, **kwargs)
+        parts.append(np.asarray(keras.ops.convert_to_numpy(scores)))
     return np.concatenate(parts)
 
 

@@ -189,7 +189,16 @@ def gradcam(model: Any, xs: list[np.ndarray], targets: np.ndarray, scoring: Scor
             layer: Any) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM maps: ``(raw, resized)`` — at the layer's resolution, and resized to the
     first input's height and width and scaled to 0..1 per sample (0 everywhere when the
-    map is all zeros)."""
+    map is all zeros).
+
+    Each position's channels are weighted by the class score's gradient at that position
+    (the element-wise form, HiResCAM: Draelos & Carin 2020), not by the gradient's mean
+    over the map as in Selvaraju et al.'s Grad-CAM. The two are the same map whenever the
+    layer is followed by global pooling (the gradient is then equal at every position).
+    They differ when the positions reach the head separately (Flatten, then Dense): there
+    a class's weights are positive where its evidence lies and negative elsewhere, their
+    mean cancels, and the mean-weighted map of a model that tells classes by *where*
+    something is came out all zeros in our tests (tests/runtime/explain/learned.py)."""
     import keras
 
     feature_model = keras.Model(model.inputs, layer.output)
@@ -205,8 +214,7 @@ def gradcam(model: Any, xs: list[np.ndarray], targets: np.ndarray, scoring: Scor
             return scoring.score(head([*inputs, a], training=False), t)
 
         _, (grads,) = value_and_grads(score, [maps.astype("float32")], part)
-        weights = grads.mean(axis=(1, 2))  # one weight per channel and sample
-        raws.append(np.maximum((maps * weights[:, None, None, :]).sum(axis=-1), 0))
+        raws.append(np.maximum((maps * grads).sum(axis=-1), 0))
     raw = np.concatenate(raws).astype(np.float32)
     height, width = (int(d) for d in np.asarray(xs[0]).shape[1:3])
     return raw, np.stack([_normalised(resize(m, height, width)) for m in raw])

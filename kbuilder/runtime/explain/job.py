@@ -23,8 +23,9 @@ class Samples:
 
     def __init__(self, xs: list[np.ndarray], y: np.ndarray | None, words: str,
                  class_names: list[str] | None, feature_names: list[str] | None,
-                 task: str | None):
+                 task: str | None, row_encoder: Any = None):
         self.xs, self.y, self.words = xs, y, words
+        self.row_encoder = row_encoder  # a table in "model" encoding: its RowEncoder
         self.class_names, self.feature_names, self.task = class_names, feature_names, task
 
 
@@ -53,7 +54,7 @@ def read_samples(request: Any, model: Any, split: str = "test") -> Samples:
 
     first = max(request.first, 0)
     y = None
-    class_names = feature_names = task = None
+    class_names = feature_names = task = row_encoder = None
     if request.inputs_path:
         from kbuilder.runtime import inference
 
@@ -82,6 +83,7 @@ def read_samples(request: Any, model: Any, split: str = "test") -> Samples:
         words = f"the {name} split of {dataset.source}"
         class_names, feature_names, task = (dataset.class_names, dataset.feature_names,
                                             dataset.task)
+        row_encoder = dataset.row_encoder
         from kbuilder.runtime.data.dataset import first_target
 
         y = first_target(y) if y is not None else None
@@ -95,7 +97,8 @@ def read_samples(request: Any, model: Any, split: str = "test") -> Samples:
     if y is not None:
         y = np.asarray(y)[first:end]
     shown = f"samples {first + 1}-{end}" if end - first > 1 else f"sample {first + 1}"
-    return Samples(xs, y, f"{shown} of {words}", class_names, feature_names, task)
+    return Samples(xs, y, f"{shown} of {words}", class_names, feature_names, task,
+                   row_encoder)
 
 
 def _rows(x: Any) -> int:
@@ -209,8 +212,8 @@ def _feature_attributions(values: list[np.ndarray], model: Any,
                           samples: Samples) -> tuple[list[str], np.ndarray]:
     """Per sample and feature (a table's column, or a whole input) the attribution."""
     names = [t.name for t in model.inputs]
-    feats = features_of(values, names, samples.feature_names)
-    per_sample = np.stack([values[k][:, c] if c is not None
+    feats = features_of(values, names, samples.feature_names, samples.row_encoder)
+    per_sample = np.stack([values[k][:, list(c)].sum(axis=1) if c is not None
                            else values[k].reshape(len(values[k]), -1).sum(axis=1)
                            for k, c, _ in feats], axis=1)
     return [name for _, _, name in feats], per_sample
@@ -240,7 +243,8 @@ def _permutation(request: p.StartExplanation, model: Any, out: Path) -> Explanat
         raise attr.ExplainError("Permutation importance is for tables (one value per "
                                 "column); for images use --method gradcam or "
                                 "integrated-gradients.")
-    feats = features_of(samples.xs, [t.name for t in model.inputs], samples.feature_names)
+    feats = features_of(samples.xs, [t.name for t in model.inputs], samples.feature_names,
+                        samples.row_encoder)
     classification = samples.task == "classification"
     result = permutation_importance(lambda xs: attr._predict(model, xs), samples.xs,
                                     samples.y, classification, feats, request.repeats)
@@ -289,11 +293,23 @@ def run_activations(request: p.StartActivations) -> p.ActivationsReady:
         path = out / f"{stem}.png"
         pictures.save_png(path, picture, pictures.upscale_for(*picture.shape[:2], 512))
         files["picture"] = str(path)
+    attention_shape: list[int] = []
+    if act.is_attention(layer):
+        scores = act.attention_scores(model, layer, samples.xs)
+        np.save(out / f"{stem}_attention.npy", scores)
+        files["attention"] = str(out / f"{stem}_attention.npy")
+        # One map per head (query positions down, key positions across), side by side.
+        heads = pictures.grid(np.moveaxis(scores[0], 0, -1), columns=scores.shape[1])
+        path = out / f"{stem}_attention.png"
+        pictures.save_png(path, heads, pictures.upscale_for(*heads.shape[:2], 512))
+        files["attention_picture"] = str(path)
+        attention_shape = [int(d) for d in scores.shape[1:]]
     stats = act.statistics(values)
     record = ActivationStats(layer=layer.name, layer_class=type(layer).__name__,
                              backend=_backend(), samples=len(values),
                              shape=[int(d) for d in values.shape[1:]], kind=kind,
-                             data=samples.words, weights=weights, files=files, **stats)
+                             data=samples.words, weights=weights, files=files,
+                             attention_shape=attention_shape, **stats)
     from kbuilder.files import atomic_write
 
     atomic_write(out / f"{stem}.json", json.dumps(record.to_dict(), indent=2))

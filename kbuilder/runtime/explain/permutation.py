@@ -1,15 +1,18 @@
 """Permutation feature importance: backend-free (the model is only asked to predict).
 
 A feature is one column of a table input (2-D), or one whole model input when the model
-takes several (a table in "model" encoding has an input per category column). Its
-importance is the drop of the metric when its values are shuffled across the samples,
-averaged over ``repeats`` shuffles with a fixed seed.
+takes several — except a table in "model" encoding (an input per category column and one
+``numeric`` block of the other columns): there each original column is one feature, its
+part of the numeric block (one number, or a date's parts together) or its category
+input. Its importance is the drop of the metric when its values are shuffled across the
+samples, averaged over ``repeats`` shuffles with a fixed seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,19 +32,39 @@ class Importance:
     std: list[float]
 
 
+# A feature: (input index, its columns in that input or None for the whole input, name).
+Feature = tuple[int, tuple[int, ...] | None, str]
+
+
 def features_of(xs: Sequence[np.ndarray], input_names: Sequence[str],
-                feature_names: Sequence[str] | None) -> list[tuple[int, int | None, str]]:
-    """The features to shuffle: (input index, column or None for the whole input, name)."""
+                feature_names: Sequence[str] | None, row_encoder: Any = None) -> list[Feature]:
+    """The features to shuffle (see the module); ``row_encoder``: the table's
+    ``RowEncoder`` when it is in "model" encoding."""
     if len(xs) == 1 and np.asarray(xs[0]).ndim == 2:
         columns = np.asarray(xs[0]).shape[1]
         names = list(feature_names) if feature_names and len(feature_names) == columns \
             else [f"column {j}" for j in range(columns)]
-        return [(0, j, names[j]) for j in range(columns)]
-    return [(k, None, str(name)) for k, name in enumerate(input_names)]
+        return [(0, (j,), names[j]) for j in range(columns)]
+    if row_encoder is None:
+        return [(k, None, str(name)) for k, name in enumerate(input_names)]
+    from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
+
+    category_columns = {c["input"]: c["column"] for c in row_encoder.categories}
+    found: list[Feature] = []
+    for k, name in enumerate(input_names):
+        if name != NUMERIC_INPUT:
+            found.append((k, None, str(category_columns.get(name, name))))
+            continue
+        at = 0
+        for spec in row_encoder.columns:  # the numeric block's columns, in order
+            width = len(spec["parts"]) if spec.get("kind") == "date" else 1
+            found.append((k, tuple(range(at, at + width)), str(spec["column"])))
+            at += width
+    return found
 
 
 def permutation_importance(predict: Predict, xs: list[np.ndarray], y: np.ndarray,
-                           classification: bool, features: list[tuple[int, int | None, str]],
+                           classification: bool, features: list[Feature],
                            repeats: int = REPEATS, seed: int = SEED) -> Importance:
     """How much worse the model gets when each feature is shuffled (see the module)."""
     y = np.asarray(y)
@@ -67,8 +90,9 @@ def permutation_importance(predict: Predict, xs: list[np.ndarray], y: np.ndarray
             moved = np.array(xs[k], copy=True)
             if column is None:
                 moved = moved[order]
-            else:
-                moved[:, column] = moved[order, column]
+            else:  # a date's parts move together, as the raw column would
+                columns = list(column)
+                moved[:, columns] = np.asarray(xs[k])[order][:, columns]
             shuffled[k] = moved
             value = metric(predict(shuffled))
             drops.append(base - value if classification else value - base)

@@ -13,9 +13,13 @@ from typing import Any
 # The methods `kbuilder explain --method` takes, and the words that say what each is.
 METHODS = ("gradcam", "integrated-gradients", "saliency", "permutation")
 DESCRIPTIONS = {
-    "gradcam": ("Grad-CAM: the chosen convolution's feature maps weighted by the mean "
-                "gradient of the class score over each map, summed, negative parts set to "
-                "zero, and resized to the input (Selvaraju et al. 2017)."),
+    "gradcam": ("Grad-CAM: the chosen convolution's feature maps weighted by the "
+                "gradient of the class score at each position, summed over the channels, "
+                "negative parts set to zero, and resized to the input (Selvaraju et al. "
+                "2017, in the element-wise form of HiResCAM, Draelos & Carin 2020: the same "
+                "map when the layer is followed by global pooling, and faithful when its "
+                "positions reach the classifier separately, where the mean-gradient "
+                "weights cancel)."),
     "integrated-gradients": (
         "Integrated gradients: the input minus the baseline, times the mean gradient of "
         "the class score along the straight path from the baseline to the input "
@@ -79,7 +83,9 @@ class ActivationStats:
     ``kind``: "image" (height, width, channels: a grid of feature maps), "sequence"
     (steps, features: a heatmap), "vector" (features: bars) or "scalar".
     ``zero_fraction`` is the share of exact zeros (dead ReLUs); ``dead_units`` the units
-    (channels) that are zero on every sample.
+    (channels) that are zero on every sample. ``attention_shape``: an attention layer's
+    attention weights per sample (heads, query positions, key positions), in
+    ``files["attention"]``; empty for other layers.
     """
 
     layer: str
@@ -98,6 +104,7 @@ class ActivationStats:
     data: str = ""
     weights: str = ""  # whose weights: "the trained model run.keras", "the project's"
     files: dict[str, str] = field(default_factory=dict)
+    attention_shape: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,8 +1,10 @@
 """The Results tab's "Inside" view: a run's model seen from within (issue 17).
 
-- **Node output**: pick a node and a sample of the run's test split; the node's output
-  with the run's trained weights — a grid of feature maps for image tensors, a heat map
-  for sequences, bars for vectors — with its mean, std and share of zeros (dead ReLUs).
+- **Node output**: pick a node and a sample (of the run's test split, from a file, or an
+  edited row of a small table: ``insight_sample``); the node's output with the run's
+  trained weights or the project's current ones — a grid of feature maps for image
+  tensors, a heat map for sequences, bars for vectors, the attention weights per head
+  for attention layers — with its mean, std and share of zeros (dead ReLUs).
 - **Why this class**: the sample's prediction explained — a Grad-CAM overlay for an
   image model, integrated-gradients bars per feature for a table.
 - **Feature importance**: permutation importance on the validation split, as bars.
@@ -11,7 +13,9 @@ Everything is computed in a worker on the run's backend (``runtime.explain``, th
 ``QtWorkerJob``); the worker writes arrays and pictures into a scratch folder that this
 view reads (numpy and Qt only: no keras here). Each result's caption says what it is
 (method, layer, baseline, steps, backend). A shown result is computed again when another
-run is selected (the view follows the Results tab's selection).
+run is selected (the view follows the Results tab's selection, so also when a run
+finishes), and a node's output with the project's weights when the graph is edited
+(``graph_edited``, after a pause in the edits).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -29,7 +33,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -38,10 +41,15 @@ from PySide6.QtWidgets import (
 from kbuilder.graph.runs import RunRecord
 from kbuilder.runtime import protocol as p
 from kbuilder.ui.jobs.worker_job import QtWorkerJob
+from kbuilder.ui.results.insight_sample import QtSampleChooser
 
 # What each action asks the worker for (its caption while it runs).
 ACTIONS = {"output": "the node's output", "why": "why the model predicts this class",
            "importance": "the features' importance"}
+# After an edit of the graph, the node's output (project's weights) is computed again once
+# the edits pause this long: one worker call for a burst of edits, not one per edit.
+EDIT_PAUSE_MS = 400
+PROJECT_WEIGHTS = 1  # the weights box's "Project's current weights"
 
 
 class QtInsightView(QWidget):
@@ -56,6 +64,11 @@ class QtInsightView(QWidget):
         self.last_action: str | None = None  # shown again for another run
         self.result: Any = None  # the last Explained/ActivationsReady
         self._scratch: Path | None = None
+        self._stale = False  # the graph changed while a result was being computed
+        self.edit_timer = QTimer(self)
+        self.edit_timer.setSingleShot(True)
+        self.edit_timer.setInterval(EDIT_PAUSE_MS)
+        self.edit_timer.timeout.connect(self._after_edits)
         self.job = QtWorkerJob(self)
         self.job.succeeded.connect(self._on_result)
         self.job.failed.connect(self._on_failed)
@@ -68,19 +81,17 @@ class QtInsightView(QWidget):
         self.layer.setToolTip("The node whose output to show (its layer in the trained "
                               "model)")
         controls.addWidget(self.layer, 1)
-        controls.addWidget(QLabel("Sample", self))
-        self.sample = QSpinBox(self)
-        self.sample.setRange(1, 1_000_000)
-        self.sample.setToolTip("The sample of the run's test split (1 is the first, as in "
-                               "the Evaluation tab's samples)")
-        controls.addWidget(self.sample)
         self.weights = QComboBox(self)
         self.weights.addItems(["Run's trained weights", "Project's current weights"])
         self.weights.setToolTip("Whose weights the node's output is computed with: the "
                                 "selected run's trained model, or the project's graph as it "
                                 "is now in the Model tab with its current weights")
+        self.weights.currentIndexChanged.connect(lambda: self._enable())
         controls.addWidget(self.weights)
         layout.addLayout(controls)
+        self.chooser = QtSampleChooser(self)
+        self.sample = self.chooser.sample
+        layout.addWidget(self.chooser)
         buttons = QHBoxLayout()
         self.output_button = QPushButton("Show Output", self)
         self.output_button.setToolTip("The node's output on the sample, with the run's "
@@ -103,6 +114,8 @@ class QtInsightView(QWidget):
         self.caption.setWordWrap(True)
         self.caption.setObjectName("muted")
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # All its lines, always: the picture below gives way (it is scaled to its room).
+        self.caption.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         layout.addWidget(self.caption)
         self.pictures = QStackedWidget(self)
         self.picture = QLabel(self.pictures)
@@ -122,9 +135,13 @@ class QtInsightView(QWidget):
         ``layer_names``: the nodes to offer; ``images``: the model takes images;
         ``project``: the open project (for its current weights)."""
         self.project = project
-        same = record is not None and self.record is not None and \
-            record.run_id == self.record.run_id and model_path == self.model_path
+        same = (record is None and self.record is None) or (
+            record is not None and self.record is not None and
+            record.run_id == self.record.run_id and model_path == self.model_path)
         self.record, self.model_path, self.images = record, model_path, images
+        data = record.data if record is not None else \
+            (project.data.to_dict() if project is not None and project.data else None)
+        self.chooser.set_data(data)
         current = self.layer.currentText()
         self.layer.clear()
         self.layer.addItems(layer_names)
@@ -133,18 +150,44 @@ class QtInsightView(QWidget):
         self.why_button.setText("Why This Class")
         self.importance_button.setVisible(not images)
         self._enable()
-        if model_path is None:
+        if model_path is None and not self._project_ready():
             self.caption.setText("This run has no trained model to look into."
                                  if record is not None else
-                                 "Select a run with a trained model.")
+                                 "Select a run with a trained model, or choose the "
+                                 "project's current weights.")
             return
         if not same and self.last_action is not None and not self.job.busy:
             self._run(self.last_action)  # refreshed for the newly selected run
 
+    def _project_ready(self) -> bool:
+        """The project's model can be looked into: its graph, with data to take samples
+        from (no run needed)."""
+        return self.project is not None and self.project.data is not None and \
+            self.weights.currentIndex() == PROJECT_WEIGHTS
+
     def _enable(self) -> None:
         ready = self.model_path is not None and not self.job.busy
-        for button in (self.output_button, self.why_button, self.importance_button):
+        for button in (self.why_button, self.importance_button):
             button.setEnabled(ready)
+        self.output_button.setEnabled(not self.job.busy and (
+            self.model_path is not None or self._project_ready()))
+
+    def graph_edited(self, layer_names: list[str]) -> None:
+        """The project's graph changed: offer its nodes, and once the edits pause show
+        the selected node's output again when it is computed with the project's weights."""
+        current = self.layer.currentText()
+        self.layer.clear()
+        self.layer.addItems(layer_names)
+        if current in layer_names:
+            self.layer.setCurrentText(current)
+        if self.last_action == "output" and self.weights.currentIndex() == PROJECT_WEIGHTS:
+            self.edit_timer.start()
+
+    def _after_edits(self) -> None:
+        if self.job.busy:
+            self._stale = True  # computed again when this result is in
+        else:
+            self._run("output")
 
     # ================================================================ actions
     def show_output(self, layer: str | None = None, sample: int | None = None) -> bool:
@@ -164,31 +207,37 @@ class QtInsightView(QWidget):
 
     def _run(self, action: str) -> bool:
         record, path = self.record, self.model_path
-        if record is None or path is None or self.job.busy:
+        project = action == "output" and self._project_ready()
+        if self.job.busy or not (project or (record is not None and path is not None)):
             return False
         if action == "output" and not self.layer.currentText():
             return False
         out = self._folder(action)
-        data = dict(record.data or {})
-        first = self.sample.value() - 1
-        if action == "output" and self.weights.currentIndex() == 1 and self.project:
+        try:
+            chosen = self.chooser.chosen(self._folder("sample"))
+        except ValueError as exc:
+            self.caption.setText(str(exc))
+            return False
+        run_id = record.run_id if record is not None else "project"
+        if project:
             request: p.Message = p.StartActivations(
-                record.run_id, self.layer.currentText(), str(out), None,
-                self.project.graph.to_dict(), self._project_weights(), data=data,
-                samples=1, first=first)
+                run_id, self.layer.currentText(), str(out), None,
+                self.project.graph.to_dict(), self._project_weights(), chosen.inputs_path,
+                chosen.data, samples=1, first=chosen.first)
         elif action == "output":
             request = p.StartActivations(
-                record.run_id, self.layer.currentText(), str(out), path, data=data,
-                samples=1, first=first)
+                run_id, self.layer.currentText(), str(out), path, None, None,
+                chosen.inputs_path, chosen.data, samples=1, first=chosen.first)
         elif action == "why":
             request = p.StartExplanation(
-                record.run_id, path, "gradcam" if self.images else "integrated-gradients",
-                str(out), data=data, samples=1, first=first)
+                run_id, path, "gradcam" if self.images else "integrated-gradients",
+                str(out), chosen.inputs_path, chosen.data, samples=1, first=chosen.first)
         else:
-            request = p.StartExplanation(record.run_id, path, "permutation", str(out),
-                                         data=data, samples=0)
+            request = p.StartExplanation(run_id, path, "permutation", str(out),
+                                         data=dict(record.data or {}), samples=0)
         self.last_action = action
-        backend = str(record.backend or "jax")
+        backend = str(record.backend if record is not None and record.backend else
+                      getattr(self.project.training, "backend", None) or "jax")
         self.caption.setText(f"Computing {ACTIONS[action]} in a {backend} worker…")
         self.job.start(request, backend)
         self._enable()
@@ -217,6 +266,7 @@ class QtInsightView(QWidget):
 
     # ================================================================ results
     def _on_failed(self, reason: str) -> None:
+        self._stale = False
         self.caption.setText(f"Could not compute {ACTIONS.get(self.last_action or '', 'it')}:"
                              f" {reason}")
         self._enable()
@@ -224,6 +274,9 @@ class QtInsightView(QWidget):
     def _on_result(self, result: Any) -> None:
         self.result = result
         self._enable()
+        if self._stale:  # the graph was edited meanwhile: this output is already old
+            self._stale = False
+            self.edit_timer.start()
         if isinstance(result, p.ActivationsReady):
             self._show_activations(result.activations)
         elif isinstance(result, p.Explained):
@@ -239,7 +292,14 @@ class QtInsightView(QWidget):
             f"{s.weights}, {s.backend}. mean {s.mean:.4g}, std {s.std:.4g}, "
             f"min {s.minimum:.4g}, max {s.maximum:.4g}; {s.zero_fraction:.0%} zeros, "
             f"{s.dead_units} of {s.units} units zero (dead ReLUs on this sample).")
-        if s.kind == "vector":
+        if s.attention_shape:
+            heads, queries, keys = s.attention_shape
+            self.caption.setText(
+                self.caption.text() + f" Shown: its attention weights, one map per head "
+                f"({heads} heads side by side; {queries} query positions down, {keys} key "
+                "positions across; each head's map scaled to its own range).")
+            self._picture(s.files["attention_picture"])
+        elif s.kind == "vector":
             import numpy as np
 
             values = np.load(s.files["values"])[0]
@@ -294,6 +354,9 @@ class QtInsightView(QWidget):
         colors = theme.colors()
         if self.plot_widget is None:
             self.plot_widget = pg.PlotWidget(self.pictures)
+            self.plot_widget.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                           QSizePolicy.Policy.Ignored)
+            self.plot_widget.setMinimumSize(240, 160)
             self.pictures.addWidget(self.plot_widget)
         self.plot_widget.setBackground(colors.background)
         plot = self.plot_widget.getPlotItem()

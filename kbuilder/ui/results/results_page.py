@@ -4,14 +4,14 @@ The runs are the JSON records of ``kbuilder.runtime.runner.run_record`` in
 ``project.runs``. The list shows each run's settings and outcome; selecting several
 overlays their curves (one colour per run, training solid, validation dashed). The run
 under the cursor shows its evaluation (``evaluation_view``) and its reproducibility
-details; its trained model can be opened in the editor, evaluated again on another split,
-run on a file of new rows or images (``prediction_view``) or exported (``export_dialog``).
+details (HTML from ``run_details``); its trained model can be opened in the editor,
+evaluated again on another split, run on a file of new rows or images
+(``prediction_view``) or exported (``export_dialog``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +35,11 @@ from PySide6.QtWidgets import (
 
 from kbuilder.graph import runs as run_files
 from kbuilder.graph.runs import RunRecord
-from kbuilder.graph.settings import data_fields
 from kbuilder.runtime import protocol as p
 from kbuilder.ui.document import QtDocument
 from kbuilder.ui.jobs.worker_job import QtWorkerJob
 from kbuilder.ui.results import prediction_view
+from kbuilder.ui.results.run_details import baseline_html, details_html, takes_images
 from kbuilder.ui.results.run_format import (
     SPLIT_NAMES,
     duration_text,
@@ -68,128 +68,6 @@ NOT_CURVES = {"learning_rate", "lr"}
 def curve_names(history: dict[str, Any]) -> list[str]:
     """The training curves of a history (``val_`` ones are drawn with them)."""
     return [k for k in history if not k.startswith("val_") and k not in NOT_CURVES]
-
-
-def details_html(record: RunRecord, label: str, project_path: Any = None) -> str:
-    """The run's reproducibility details as one HTML table, in sections; file paths are
-    resolved against the project file ``project_path``."""
-    muted = theme.colors().muted.name()
-    rows: list[str] = []
-
-    def section(title: str, items: list[tuple[str, Any]]) -> None:
-        rows.append(f"<tr><td colspan=2 style='padding:10px 0 2px 0'><b>{html.escape(title)}"
-                    "</b></td></tr>")
-        rows.extend(f"<tr><td style='padding:1px 16px 1px 0; color:{muted}'>"
-                    f"{html.escape(str(k))}</td><td>{html.escape(_plain(v))}</td></tr>"
-                    for k, v in items)
-
-    training = dict(record.training or {})
-    data = dict(record.data or {})
-    section("Run", [("run id", record.run_id), ("status", record.status),
-                    ("message", record.message), ("backend", record.backend),
-                    ("device", record.device), ("seed", record.seed),
-                    ("duration", duration_text(record.seconds))])
-    # Only the settings that apply to the run's kind of data (no image size for a CSV).
-    applies = data_fields(str(data.get("source") or ""))
-    section("Data", [("source", data.pop("source", None)),
-                     ("fingerprint (SHA-256)", record.data_fingerprint),
-                     *sorted((k, v) for k, v in data.items()
-                             if v not in (None, [], (), {}) and k in applies)])
-    section("Training settings",
-            [(k, v) for k, v in training.items() if v not in (None, {}, [])])
-    from kbuilder.runtime.baseline import Baselines  # numpy: not before the window shows
-
-    base = Baselines.from_dict(record.baselines)
-    if base is not None:
-        section(f"Baselines ({base.metric}, {base.split} split)", [
-            ("this model", _figure(base.model)), (base.trivial_label, _figure(base.trivial)),
-            (base.linear_label, _figure(base.linear) if base.linear is not None
-             else base.linear_note),
-            *([("linear model fitted on", f"{base.linear_rows} training rows in "
-                f"{base.linear_seconds:.2f} s")] if base.linear is not None else [])])
-    section("Library versions", sorted((record.versions or {}).items()))
-    artifacts = record.artifacts or {}
-    if artifacts or record.run_dir:
-        files = [(key, run_files.artifact_path(record, key, project_path))
-                 for key in sorted(artifacts)]
-        missing = run_files.missing_files_message(record, project_path)
-        section("Files", [("run folder", run_files.run_folder(record, project_path)), *files,
-                          *([("missing", missing)] if missing else [])])
-    title = f"Run {label} — {when_text(record.created)}"
-    text = (f"<h3>{html.escape(title)}</h3><table cellspacing=0>{''.join(rows)}</table>")
-    if record.traceback:
-        text += ("<p><b>Error</b></p>"
-                 f"<pre>{html.escape(str(record.traceback)[-2000:])}</pre>")
-    return text
-
-
-def baseline_html(record: RunRecord) -> str:
-    """The run's test figure beside the trivial and linear baselines
-    (``runtime.baseline``), with the diagnosis when the model does not beat them; ``""``
-    for a run without baselines (no test split, an older run)."""
-    from kbuilder.runtime.baseline import Baselines  # numpy: not before the window shows
-
-    base = Baselines.from_dict(record.baselines)
-    if base is None:
-        return ""
-    colors = theme.colors()
-    cells = [("this model", base.model), (base.trivial_label, base.trivial)]
-    if base.linear is not None:
-        cells.append((base.linear_label, base.linear))
-    row = "".join(
-        f"<td style='padding:2px 18px 2px 0'><span style='color:{colors.muted.name()}'>"
-        f"{html.escape(name, quote=False)}</span><br><b>{_figure(value)}</b></td>"
-        for name, value in cells)
-    title = (f"Compared with simple baselines — {html.escape(base.metric)} on the "
-             f"{html.escape(base.split)} split ({base.samples} samples)")
-    text = f"<b>{title}</b><table cellspacing=0><tr>{row}</tr></table>"
-    if base.linear_note:
-        text += (f"<p style='color:{colors.muted.name()}'>No {html.escape(base.linear_label)}"
-                 f": {html.escape(base.linear_note, quote=False)}</p>")
-    if base.beaten:
-        text += "<p>The model beats these baselines.</p>"
-    else:
-        if base.verdict == "not_better_than_linear":
-            verdict = f"The model does not beat the {base.linear_label}."
-        else:
-            guess = "guessing" if base.task == "classification" else "predicting"
-            verdict = (f"The model does no better than always {guess} "
-                       f"{base.trivial_label.removeprefix('always ')}.")
-        diagnosis = str(record.diagnosis or "")
-        text += (f"<p style='color:{colors.warning.name()}'><b>{html.escape(verdict, quote=False)}"
-                 f"</b> {html.escape(diagnosis, quote=False)}</p>")
-    return text
-
-
-def _takes_images(record: RunRecord) -> bool:
-    """Whether the run was trained on images (a folder of them, or a built-in set of
-    images): it then predicts on images too."""
-    from kbuilder.graph.settings import BUILTIN_IMAGE_DATASETS, DataSettings, SettingsError
-
-    try:
-        settings = DataSettings.from_dict(dict(record.data or {}))
-    except SettingsError:
-        return False
-    return settings.kind == "images" or (settings.kind == "builtin"
-                                         and settings.location in BUILTIN_IMAGE_DATASETS)
-
-
-def _figure(value: Any) -> str:
-    if not isinstance(value, int | float):
-        return "—"
-    return f"{value:.2f}" if abs(value) < 100 else f"{value:,.1f}"
-
-
-def _plain(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list | tuple):
-        return ", ".join(_plain(v) for v in value) or "—"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "—"
-    return str(value)
 
 
 # =================================================================== the page
@@ -337,7 +215,11 @@ class QtResultsPage(QWidget):
         self.job.cancel()
         self._evaluating = None
         self._pending_run = None
+        if self.doc is not None:
+            self.doc.history_changed.disconnect(self._on_graph_edited)
         self.doc = doc
+        if doc is not None:
+            doc.history_changed.connect(self._on_graph_edited)
         if self.export_dialog is not None:
             self.export_dialog.set_document(doc)
         if self._built:
@@ -537,13 +419,21 @@ class QtResultsPage(QWidget):
         self.details.setHtml(details_html(record, label, self._project_path()))
         self._show_evaluation(record, label)
 
-    def _show_insight(self, record: RunRecord | None) -> None:
-        """The Inside tab looks into the current run's model; its nodes are offered by
-        the project's graph (a node's name is its layer's name)."""
+    def _node_names(self) -> list[str]:
+        """The nodes the Inside tab offers: the project's graph's (a node's name is its
+        layer's name)."""
         graph = self.doc.project.graph if self.doc is not None else None
-        names = [n.name for n in graph.nodes if n.kind != "input"] if graph else []
+        return [n.name for n in graph.nodes if n.kind != "input"] if graph else []
+
+    def _on_graph_edited(self) -> None:
+        if self._built:
+            self.insight.graph_edited(self._node_names())
+
+    def _show_insight(self, record: RunRecord | None) -> None:
+        """The Inside tab looks into the current run's model (or the project's)."""
+        names = self._node_names()
         self.insight.set_run(record, model_path(record, self._project_path()) if record
-                             else None, names, record is not None and _takes_images(record),
+                             else None, names, record is not None and takes_images(record),
                              self.doc.project if self.doc is not None else None)
 
     def _show_evaluation(self, record: RunRecord, label: str) -> None:
@@ -699,7 +589,7 @@ class QtResultsPage(QWidget):
             self.tabs.setCurrentWidget(self.predictions)
             return False
         if not inputs:
-            inputs = self._ask_inputs(_takes_images(record))
+            inputs = self._ask_inputs(takes_images(record))
         if not inputs:
             return False
         self.tabs.setCurrentWidget(self.predictions)

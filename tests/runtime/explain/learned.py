@@ -1,10 +1,11 @@
 """Tiny models that really learned, for the explanation tests: trained once per session
 in a JAX subprocess (a few seconds) and saved as ``.keras`` with their data.
 
-- ``square``: 12x12 grey images of dark noise; class 0 has no square, class 1 a bright
-  3x3 square in the left half, class 2 one in the right half. A small CNN (a
-  convolution, a strided one, ``last_conv``, global average pooling, softmax); the
-  saved samples all have a square.
+- ``square``: 16x16 grey images of noise, each with exactly one bright 3x3 square; the
+  class is the quadrant the square is in (0 top left, 1 top right, 2 bottom left, 3
+  bottom right), so its position is the only cue (no "the other side is dark"). A small
+  CNN (a convolution, a strided one, ``last_conv`` at half the resolution, Flatten,
+  softmax: global pooling would throw the position away).
 - ``table``: a CSV of five numeric columns ``c0``..``c4`` and a label ``y`` decided by
   ``c2`` alone (``y = c2 > 0``). An MLP on the five columns.
 """
@@ -16,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SIZE = 12
+SIZE = 16
 SQUARE = 3
 
 SCRIPT = r"""
@@ -28,29 +29,30 @@ keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
 
 def squares(n):
-    # class 0: no square; 1: a square in the left half; 2: in the right half
-    x = rng.uniform(0, 0.2, (n, size, size, 1)).astype("float32")
-    y = rng.integers(0, 3, n)
-    rows = rng.integers(0, size - s + 1, n)
-    cols = rng.integers(0, size // 2 - s + 1, n) + np.maximum(y - 1, 0) * (size // 2)
-    for i in np.flatnonzero(y):
+    # the class is the quadrant of the one bright square
+    x = rng.uniform(0, 0.3, (n, size, size, 1)).astype("float32")
+    y = rng.integers(0, 4, n)
+    half = size // 2
+    rows = rng.integers(0, half - s + 1, n) + (y // 2) * half
+    cols = rng.integers(0, half - s + 1, n) + (y % 2) * half
+    for i in range(n):
         x[i, rows[i]:rows[i] + s, cols[i]:cols[i] + s, 0] = 1.0
     return x, y, np.stack([rows, cols], axis=1)
 
-x, y, where = squares(1200)
+x, y, where = squares(1500)
 inp = keras.Input((size, size, 1), name="image")
 h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp)
 h = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="down")(h)
 h = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="last_conv")(h)
-h = keras.layers.GlobalAveragePooling2D(name="pool")(h)
-o = keras.layers.Dense(3, activation="softmax", name="classes")(h)
+h = keras.layers.Flatten(name="flat")(h)
+o = keras.layers.Dense(4, activation="softmax", name="classes")(h)
 model = keras.Model(inp, o)
 model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
               metrics=["accuracy"])
-model.fit(x[:1000], y[:1000], epochs=8, batch_size=32, verbose=0)
-acc = model.evaluate(x[1000:], y[1000:], verbose=0)[1]
+model.fit(x[:1200], y[:1200], epochs=8, batch_size=32, verbose=0)
+acc = model.evaluate(x[1200:], y[1200:], verbose=0)[1]
 model.save(os.path.join(out, "square.keras"))
-keep = np.flatnonzero(y[1000:] > 0)[:16] + 1000  # images with a square
+keep = np.arange(1200, 1232)  # a batch of test images
 np.savez(os.path.join(out, "square.npz"), x=x[keep], where=where[keep], y=y[keep])
 
 t = rng.normal(size=(800, 5)).astype("float32")
@@ -113,10 +115,11 @@ def square_shares(maps, where):
     return np.array(shares)
 
 
-def half_shares(maps, where):
-    """Per map, the share of its mass in the half (left or right) its square is in."""
+def quadrant_shares(maps, where):
+    """Per map, the share of its mass in the quadrant its square is in (the class)."""
     import numpy as np
 
     half = SIZE // 2
-    return np.array([float(m[:, (c // half) * half:(c // half + 1) * half].sum())
-                     / max(float(m.sum()), 1e-12) for m, (_, c) in zip(maps, where, strict=True)])
+    return np.array([float(m[(r // half) * half:(r // half + 1) * half,
+                             (c // half) * half:(c // half + 1) * half].sum())
+                     / max(float(m.sum()), 1e-12) for m, (r, c) in zip(maps, where, strict=True)])

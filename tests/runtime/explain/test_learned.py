@@ -1,5 +1,6 @@
 """Explanations of models that really learned (issue 17), computed by a JAX worker as the
-app and the CLI ask for them: Grad-CAM points at the bright square that decides the class;
+app and the CLI ask for them: Grad-CAM points at the bright square whose position decides
+the class;
 permutation importance ranks first the one column that decides the label; a node's output
 is Keras's own sub-model output; every result says what it is."""
 
@@ -49,12 +50,13 @@ def test_gradcam_puts_its_mass_on_the_square(models, worker, tmp_path):
     assert e["method"] == "gradcam" and e["layer"] == "last_conv" and e["backend"] == "jax"
     assert e["targets"] == arrays["y"].tolist()  # it predicts them all right
     maps = np.load(e["files"]["maps"])
-    # The square (grown by a pixel: 25 of 144 pixels, 17 %) holds more than twice its
-    # share of the mass, and the half it is in (which decides the class) most of it.
+    # Most of the mass on the square (grown by a pixel each side, 25 of 256 pixels: 10 %)
+    # over the batch, in a map made at the layer's half resolution and upsampled; and
+    # nearly all of it in the square's quadrant, the class.
     shares = learned.square_shares(maps, arrays["where"])
-    assert np.median(shares) > 0.3, shares
-    halves = learned.half_shares(maps, arrays["where"])
-    assert np.median(halves) > 0.5, halves
+    assert shares.mean() > 0.5 and np.median(shares) > 0.5, shares
+    assert (shares > 0.25).all(), shares  # not a few maps carrying the others
+    assert learned.quadrant_shares(maps, arrays["where"]).mean() > 0.8
     assert (tmp_path / "out" / "gradcam_0.png").is_file()
     described = json.loads((tmp_path / "out" / "explanation.json").read_text())
     assert described["layer"] == "last_conv" and "Grad-CAM" in described["description"]

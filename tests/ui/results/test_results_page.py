@@ -94,7 +94,7 @@ def test_details_show_what_reproduces_the_run(results):
 def test_run_details_list_only_the_data_settings_that_apply(qapp, source, shown, hidden):
     """Issue 12 item 26: a tabular or digits run listed image settings."""
     from kbuilder.graph.settings import DataSettings
-    from kbuilder.ui.results.results_page import details_html
+    from kbuilder.ui.results.run_details import details_html
 
     data = {**DataSettings().to_dict(), "source": source, "target": "outcome",
             "image_size": [32, 32]}
