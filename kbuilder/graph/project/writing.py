@@ -16,9 +16,7 @@ from typing import IO, Any
 import numpy as np
 
 from kbuilder import __version__
-from kbuilder.files import (
-    atomic_write,
-)
+from kbuilder.files import atomic_write
 from kbuilder.graph.errors import ProjectFileError
 from kbuilder.graph.project.container import PROJECT_MEMBER, WEIGHTS_MEMBER
 from kbuilder.graph.project.document import Project
