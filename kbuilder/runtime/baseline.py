@@ -26,8 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.runtime.diagnosis import CHANCE_MARGIN
-
 # The linear baseline's size rule: at most this many training rows (a seeded subsample),
 # and rows x features at most ``MAX_CELLS`` (a 28x28 image: ~1,300 rows); inputs with more
 # than ``MAX_FEATURES`` values per sample (images above ~64x64 pixels, long sequences) get
@@ -51,6 +49,10 @@ REGRESSION_GAP_SHARE = 0.9
 REGRESSION_SLACK = 1.02
 BETTER, BELOW_LINEAR, BELOW_TRIVIAL = "better", "not_better_than_linear", \
     "not_better_than_trivial"
+
+# "No better than guessing": an accuracy less than this share of the way from always
+# guessing the most common class to perfect (0.19 for ten balanced classes, 0.55 for two).
+CHANCE_MARGIN = 0.1
 
 
 @dataclass(frozen=True)

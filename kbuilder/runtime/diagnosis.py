@@ -6,18 +6,15 @@ started, and either way the accuracy stays at what always guessing the most comm
 gives. A run can also learn something and still do worse than a logistic regression on
 the same features (``runtime.baseline``). ``diagnose`` turns such a run into one sentence
 with the likely cause and a fix; the worker puts it in ``Finished.diagnosis`` (and at the
-end of the message), so the CLI and the window say the same. Pure Python: no keras, no
-numpy needed.
+end of the message), so the CLI and the window say the same. No keras.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from kbuilder.runtime.baseline import Baselines
+from kbuilder.runtime.baseline import CHANCE_MARGIN, Baselines
 
 # Learning rates that usually work, per optimizer (Keras's defaults); others use Adam's.
 TYPICAL_LEARNING_RATES = {"sgd": 0.01, "adadelta": 1.0, "ftrl": 0.001}
@@ -27,9 +24,6 @@ TOO_LOW = 1e-3  # times the typical rate
 DIVERGED = 1.5  # the loss ended this many times above its start and its best
 NO_IMPROVEMENT = 0.99  # the loss ended above this share of its start
 MIN_EPOCHS_FOR_NO_IMPROVEMENT = 3
-# "No better than guessing": an accuracy less than this share of the way from always
-# guessing the most common class to perfect (0.19 for ten balanced classes, 0.55 for two).
-CHANCE_MARGIN = 0.1
 # The loss still falling by this share in the last epoch: more epochs would have helped.
 STILL_FALLING = 0.98
 

@@ -201,7 +201,7 @@ def _table_with_images(request: p.StartPrediction) -> Any:
     ``None`` (another kind of file, or training data without image paths)."""
     from kbuilder.graph.settings import DataSettings
     from kbuilder.runtime.data import load_data
-    from kbuilder.runtime.data.image_paths import table_rows_with_images
+    from kbuilder.runtime.data.prediction_rows import table_rows_with_images
 
     settings = DataSettings.from_dict(request.data) if request.data else None
     if settings is None or settings.kind != "csv" or settings.table_encoding == "model" or \

@@ -171,7 +171,7 @@ def test_a_failed_first_save_leaves_the_runs_where_they_were(tmp_path, monkeypat
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("kbuilder.graph.project._write_container", disk_full)
+    monkeypatch.setattr("kbuilder.graph.project.writing._write_container", disk_full)
     with pytest.raises(OSError):
         save_project(project, tmp_path / "p.kbproj")
     assert project.runs[0] is record

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from kbuilder.graph.settings import DataSettings, SettingsError, parse_table_spec
-from kbuilder.runtime.data import DataError, load_data, tables
+from kbuilder.runtime.data import DataError, load_data, roles
 from kbuilder.runtime.data.dataset import Streamed
 from kbuilder.runtime.data.split import median
 from kbuilder.runtime.data.table_splits import TableSplit
@@ -128,7 +128,7 @@ def test_one_pass_statistics_match_numpy_on_a_messy_csv(tmp_path):
 def test_streamed_blocks_encode_rows_as_the_in_memory_loader(tmp_path, make, spec):
     path = make(tmp_path / "table.csv")
     settings = DataSettings(source=spec.format(path))
-    raw = tables.load_csv(str(path), settings, None)
+    raw = roles.load_csv(str(path), settings, None)
     plan = scan_table(settings, block_bytes=SMALL_BLOCKS)
     assert len(plan.reader.blocks) >= 3
     x, y, lines, _ = all_blocks(plan)
@@ -150,7 +150,7 @@ def test_parquet_streams_by_row_group_as_read_whole(tmp_path):
     settings = DataSettings(source=f"parquet:{tmp_path / 't.parquet'}")
     plan = scan_table(settings)
     assert len(plan.reader.blocks) == 8
-    raw = tables.load_csv(str(tmp_path / "t.parquet"), settings, None)
+    raw = roles.load_csv(str(tmp_path / "t.parquet"), settings, None)
     x, y, lines, _ = all_blocks(plan)
     assert np.array_equal(x, raw.x, equal_nan=True) and np.array_equal(y, raw.y)
     assert np.array_equal(lines, raw.row_ids)
@@ -159,7 +159,7 @@ def test_parquet_streams_by_row_group_as_read_whole(tmp_path):
 def test_model_encoding_streams_raw_numbers_and_training_vocabulary_codes(tmp_path):
     path = messy_csv(tmp_path / "messy.csv")
     settings = DataSettings(source=f"csv:{path}", table_encoding="model")
-    raw = tables.load_csv(str(path), settings, None)
+    raw = roles.load_csv(str(path), settings, None)
     plan = scan_table(settings, block_bytes=SMALL_BLOCKS)
     x, _, _, split = all_blocks(plan)
     assert np.array_equal(x["numeric"], raw.x["numeric"], equal_nan=True)

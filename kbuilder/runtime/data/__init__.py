@@ -55,7 +55,7 @@ import numpy as np
 
 from kbuilder.graph.settings import KERAS_DATASETS, SKLEARN_DATASETS, DataSettings
 from kbuilder.graph.table_layout import MISSING_MARKERS
-from kbuilder.runtime.data import arrays, builtin, images, table_splits, table_stream, tables
+from kbuilder.runtime.data import arrays, builtin, images, roles, table_splits, table_stream
 from kbuilder.runtime.data.adapt import ADAPTABLE_LAYERS, AdaptResult, adapt_layers
 from kbuilder.runtime.data.arrays import arrays_to_raw, read_array_file
 from kbuilder.runtime.data.builtin import SEQUENCE_LENGTH, VOCABULARY_SIZE
@@ -112,7 +112,7 @@ def load_data(
     elif kind == "csv" and table_stream.wanted(settings):
         return table_splits.stream_dataset(settings, task)
     elif kind == "csv":
-        raw = tables.load_csv(location, settings, task)
+        raw = roles.load_csv(location, settings, task)
     elif kind == "npz":
         raw = arrays.load_numpy(location, task, settings)
     elif kind == "images":

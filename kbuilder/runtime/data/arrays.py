@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.graph.npy import read_header
 from kbuilder.graph.settings import DataSettings
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data.dataset import FLOAT32_MAX, DataError, is_zero_one, map_x
@@ -254,8 +255,6 @@ def _check_npy_header(stream: Any, size: int, name: str, path: str,
         size: its size in bytes (for a member: uncompressed, as the archive says).
         name: the file's name; ``key``: the array's name in an ``.npz``.
     """
-    from kbuilder.graph.npy import read_header
-
     where = f"array '{key}' of {name}" if key else name
     try:
         shape, dtype = read_header(stream)

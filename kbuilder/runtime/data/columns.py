@@ -28,6 +28,8 @@ MISSING_CATEGORY = "(missing)"
 # or free text; one-hot encoding it would only add noise.
 MAX_AUTO_CATEGORIES = 50
 
+DATE_PARTS = ("year", "month", "day_of_week", "day_of_year", "hour")
+
 
 def text_values(column: Any) -> Any:
     """A text column stripped, with its missing markers as nulls (a pyarrow array)."""
@@ -315,3 +317,31 @@ def looks_like_identifier(categories: int, cells: int) -> bool:
     The data panel's column table uses the same rule to show which columns are used.
     """
     return categories > MAX_AUTO_CATEGORIES and categories > cells / 2
+
+
+def date_parts(column: Any) -> tuple[list[str], np.ndarray, int]:
+    """A date/time column as (part names, float64 parts (n, k), unreadable count).
+
+    ``pandas.to_datetime`` with ISO 8601 (times with an offset are converted to UTC).
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+        series = pd.Series(column.to_pandas())
+        stamps = pd.to_datetime(series, errors="coerce", utc=True)
+        bad = 0
+    else:
+        series = text_values(column).to_pandas()  # arrow-backed text, not one str a cell
+        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
+        bad = int((stamps.isna() & series.notna()).sum())
+    parts = {
+        "year": stamps.dt.year, "month": stamps.dt.month,
+        "day_of_week": stamps.dt.day_of_week, "day_of_year": stamps.dt.day_of_year,
+    }
+    if bool(((stamps.dt.hour.fillna(0) != 0) | (stamps.dt.minute.fillna(0) != 0)).any()):
+        parts["hour"] = stamps.dt.hour + stamps.dt.minute / 60
+    names = list(parts)
+    block = np.stack([p.to_numpy(dtype=np.float64, na_value=np.nan) for p in parts.values()],
+                     axis=1)
+    return names, block, bad

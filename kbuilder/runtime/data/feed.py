@@ -22,7 +22,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from kbuilder.runtime.data.dataset import Streamed, map_x, num_rows
+from kbuilder.runtime.data.dataset import Streamed, map_x, num_rows, take_rows
+from kbuilder.runtime.data.table_feed import TableBatches
+from kbuilder.runtime.data.table_splits import table_inputs
 
 # Batches read ahead of the model: memory is this many batches, whatever the data size.
 QUEUE_BATCHES = 8
@@ -52,12 +54,9 @@ def keras_feed(x: Any, y: np.ndarray | None, batch_size: int, *, shuffle: bool =
 def _streamed_table(x: Any, y: Any, batch_size: int, shuffle: bool, seed: int,
                     multiple: int = 1) -> Any:
     """A streamed table's batches (``table_feed``), or ``None`` for other data."""
-    from kbuilder.runtime.data.table_splits import table_inputs
-
     found = table_inputs(x)
     if found is None:
         return None
-    from kbuilder.runtime.data.table_feed import TableBatches
 
     split, keys = found
     return TableBatches(split, y, batch_size, shuffle=shuffle, seed=seed, keys=keys,
@@ -180,7 +179,6 @@ def readable_part(x: Any, keep: Any) -> Any:
     """The samples of ``x`` that ``readable`` kept."""
     if isinstance(keep, slice):
         return x
-    from kbuilder.runtime.data.dataset import take_rows
 
     return take_rows(x, np.flatnonzero(keep))
 

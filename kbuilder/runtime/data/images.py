@@ -41,6 +41,7 @@ from kbuilder.graph.settings import IMAGE_EXTENSIONS, DataSettings
 from kbuilder.graph.text import plural
 from kbuilder.runtime.data.dataset import DataError, Progress, Streamed
 from kbuilder.runtime.data.split import Raw
+from kbuilder.runtime.devices import cache_dir
 
 # Pillow's format plugin per extension: opening with the right one skips probing them all.
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".gif": "GIF",
@@ -315,8 +316,6 @@ def _bad_image_error(file: str, reason: str) -> DataError:
 def cache_file_for(root: Path, images: ImageFiles) -> Path:
     """The cache file of resized ``images`` listed under ``root`` (a folder, or a table
     and its column): a new file when a listed image, the size or the colour mode change."""
-    from kbuilder.runtime.devices import cache_dir
-
     key = hashlib.sha256(str(root.resolve()).encode() + images.fingerprint_bytes())
     return cache_dir() / "images" / f"{key.hexdigest()[:32]}.u8"
 

@@ -26,23 +26,26 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.settings import DataSettings
+from kbuilder.graph.settings import DataSettings, SettingsError
 from kbuilder.runtime.data.arrow_numpy import from_numpy, to_numpy
 from kbuilder.runtime.data.columns import (
     MISSING_CATEGORY,
     Encoded,
     Numbers,
+    apply_merges,
     as_numbers,
     category_ranks,
     check_float32,
+    date_parts,
     looks_like_identifier,
     target_values,
     text_values,
 )
 from kbuilder.runtime.data.dataset import DataError
 from kbuilder.runtime.data.image_paths import looks_like_image_paths, with_image_columns
+from kbuilder.runtime.data.row_encoder import model_raw
 from kbuilder.runtime.data.split import Raw
-from kbuilder.runtime.data.tables import Table, require_columns
+from kbuilder.runtime.data.tables import Table, read_table, require_columns
 
 ROLES = ("numeric", "categorical", "boolean", "datetime", "identifier", "text", "empty",
          "image_path", "target", "ignore")
@@ -55,7 +58,6 @@ _FALSE = {"false", "no", "n", "f"}
 _ID_NAME = re.compile(r"(?i)^(id|.*[_ .-]id|.*identifier|uuid|guid|row_?id|index)$")
 _ISO_DATE = re.compile(
     r"\d{4}-\d{1,2}-\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?")
-DATE_PARTS = ("year", "month", "day_of_week", "day_of_year", "hour")
 # A one-hot block larger than this is refused with a sentence rather than allocated.
 ONE_HOT_LIMIT = 2 << 30
 
@@ -188,8 +190,6 @@ def analyse_column(table: Table, name: str, settings: DataSettings, is_target: b
         else text_values(column)
     encoded = numbers.encoded if numbers is not None else None
     if merges:
-        from kbuilder.runtime.data.columns import apply_merges
-
         text, encoded = apply_merges(text, merges), None
     missing = text.null_count
     counts = encoded.counts() if encoded is not None else _value_counts(text)
@@ -364,8 +364,6 @@ def encode_table(table: Table, settings: DataSettings, spec_target: str | None,
             blocks.append(block)
             names += block_names
     if in_model and model_inputs:
-        from kbuilder.runtime.data.row_encoder import model_raw
-
         # Image-path columns feed image Inputs beside the table's (row_encoder.images).
         return model_raw(table, settings, model_inputs, blocks, names, missing, kept, y,
                          task, class_names, notes, image_columns)
@@ -551,34 +549,6 @@ def _boolean(table: Table, name: str, text: Any, lines: np.ndarray | None):
     return out.astype(np.float32)[:, None], [name], _median_entry(name, n_missing)
 
 
-def date_parts(column: Any) -> tuple[list[str], np.ndarray, int]:
-    """A date/time column as (part names, float64 parts (n, k), unreadable count).
-
-    ``pandas.to_datetime`` with ISO 8601 (times with an offset are converted to UTC).
-    """
-    import pandas as pd
-    import pyarrow as pa
-
-    if pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
-        series = pd.Series(column.to_pandas())
-        stamps = pd.to_datetime(series, errors="coerce", utc=True)
-        bad = 0
-    else:
-        series = text_values(column).to_pandas()  # arrow-backed text, not one str a cell
-        stamps = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
-        bad = int((stamps.isna() & series.notna()).sum())
-    parts = {
-        "year": stamps.dt.year, "month": stamps.dt.month,
-        "day_of_week": stamps.dt.day_of_week, "day_of_year": stamps.dt.day_of_year,
-    }
-    if bool(((stamps.dt.hour.fillna(0) != 0) | (stamps.dt.minute.fillna(0) != 0)).any()):
-        parts["hour"] = stamps.dt.hour + stamps.dt.minute / 60
-    names = list(parts)
-    block = np.stack([p.to_numpy(dtype=np.float64, na_value=np.nan) for p in parts.values()],
-                     axis=1)
-    return names, block, bad
-
-
 def date_features(table: Table, name: str, column: Any, lines: np.ndarray | None):
     parts, block, bad = date_parts(column)
     if bad:
@@ -598,4 +568,14 @@ def date_features(table: Table, name: str, column: Any, lines: np.ndarray | None
             _median_entry(f"{name}.{part}", n_missing)
 
 
-__all__ = ["ColumnRole", "ROLES", "USED_ROLES", "column_roles", "date_parts", "encode_table"]
+def load_csv(location: str, settings: DataSettings, task: str | None) -> Raw:
+    """A table source as ``Raw`` features and target (see ``kbuilder.runtime.data``)."""
+    try:
+        spec = settings.table()
+    except SettingsError as exc:
+        raise DataError(str(exc)) from None
+    table = read_table(spec, text_columns=settings.categorical_columns())
+    return encode_table(table, settings, spec.target, task)
+
+
+__all__ = ["ColumnRole", "ROLES", "USED_ROLES", "column_roles", "encode_table", "load_csv"]

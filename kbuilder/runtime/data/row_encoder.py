@@ -33,8 +33,19 @@ from typing import Any
 import numpy as np
 
 from kbuilder.files import atomic_write
+from kbuilder.graph.settings import parse_table_spec
 from kbuilder.runtime.data.arrow_numpy import from_numpy, string_scalar, strings, to_numpy
+from kbuilder.runtime.data.columns import (
+    MISSING_CATEGORY,
+    apply_merges,
+    as_numbers,
+    category_ranks,
+    date_parts,
+    text_values,
+)
 from kbuilder.runtime.data.dataset import DataError
+from kbuilder.runtime.data.split import Raw
+from kbuilder.runtime.data.tables import read_table, require_columns
 
 NUMERIC_INPUT = "numeric"
 FILE_NAME = "row_encoder.json"
@@ -50,7 +61,7 @@ class RowEncoder:
     Attributes:
         columns: the numeric block's columns in order, each ``{"column", "kind"}`` with
             kind ``"number"``, ``"boolean"`` (plus ``"true"``/``"false"``: the lowered
-            words) or ``"date"`` (plus ``"parts"``, from ``roles.DATE_PARTS``).
+            words) or ``"date"`` (plus ``"parts"``, from ``columns.DATE_PARTS``).
         categories: per categorical column ``{"column", "input", "vocabulary"}``.
         merges: column -> {value: the value it becomes}, applied before anything else.
         decimal: the decimal mark of the training file ("." or ",").
@@ -96,6 +107,22 @@ class RowEncoder:
     def load(cls, path: Path) -> RowEncoder:
         return cls.from_dict(json.loads(path.read_text()))
 
+    def fit_vocabularies(self, parts: list[Any]) -> list[Any]:
+        """Codes of the training split's vocabulary (``parts[0]`` is the training split):
+        ``model_raw``'s ranks in every row's categories become 1 + the position among the
+        categories the training rows have, 0 for the others."""
+        out = [dict(p) if p is not None else None for p in parts]
+        for spec in self.categories:
+            name, every = spec["input"], spec["vocabulary"]
+            seen = np.unique(out[0][name])
+            remap = np.zeros(len(every), dtype=np.int32)
+            remap[seen] = np.arange(1, len(seen) + 1, dtype=np.int32)
+            spec["vocabulary"] = [every[i] for i in seen]
+            for x in out:
+                if x is not None:
+                    x[name] = remap[x[name]]
+        return out
+
 
 def input_name(column: str, taken: set[str]) -> str:
     """A node name for a column's Input: lower-case letters, digits and underscores."""
@@ -112,8 +139,6 @@ def input_name(column: str, taken: set[str]) -> str:
 def category_text(column: Any, merges: dict[str, str]) -> Any:
     """A categorical column's values as text, merged, missing as ``(missing)``."""
     import pyarrow.compute as pc
-
-    from kbuilder.runtime.data.columns import MISSING_CATEGORY, apply_merges, text_values
 
     text = text_values(column)
     if merges:
@@ -145,8 +170,6 @@ def boolean_values(text: Any, true: list[str], false: list[str]) -> np.ndarray:
 
 def date_block(column: Any, parts: list[str]) -> np.ndarray:
     """float32 ``(n, len(parts))``: the date parts the training data had."""
-    from kbuilder.runtime.data.roles import date_parts
-
     names, block, _bad = date_parts(column)
     out = np.empty((len(block), len(parts)), dtype=np.float32)
     for j, part in enumerate(parts):
@@ -164,9 +187,6 @@ def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
         DataError: a column the model needs is not in the table, or a number is not one.
     """
     import pyarrow as pa
-
-    from kbuilder.runtime.data.columns import as_numbers, text_values
-    from kbuilder.runtime.data.tables import require_columns
 
     require_columns(table, encoder.source_columns)
     n = table.num_rows
@@ -237,9 +257,6 @@ def read_rows(encoder: RowEncoder, path: Path) -> Any:
     Raises:
         DataError: the file cannot be read as a table; the message names file and line.
     """
-    from kbuilder.graph.settings import parse_table_spec
-    from kbuilder.runtime.data.tables import read_table
-
     spec = parse_table_spec(f"csv:{path}")  # the format follows the file's extension
     categorical = tuple(sorted(c["column"] for c in encoder.categories))
     return read_table(spec, text_columns=categorical)
@@ -251,12 +268,9 @@ def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]
               notes: list[str], image_columns: list[tuple[str, Any]] = ()) -> Any:
     """``Raw`` model inputs (see the module docstring) from ``roles.encode_table``.
 
-    Category codes are ranks in all the rows' sorted categories here; ``fit_vocabularies``
+    Category codes are ranks in all the rows' sorted categories here; ``RowEncoder.fit_vocabularies``
     (after the split) makes them codes of the training split's vocabulary.
     """
-    from kbuilder.runtime.data.columns import category_ranks
-    from kbuilder.runtime.data.split import Raw
-
     encoder = RowEncoder(decimal=table.decimal or ".", feature_names=list(names),
                          merges={c: m for c, m in settings.merge_map().items()},
                          class_names=list(class_names) if class_names else None)
@@ -310,23 +324,6 @@ def model_raw(table: Any, settings: Any, columns: list[tuple[str, dict[str, Any]
                row_encoder=encoder)
 
 
-def fit_vocabularies(encoder: RowEncoder, parts: list[Any]) -> list[Any]:
-    """Codes of the training split's vocabulary (``parts[0]`` is the training split):
-    ``model_raw``'s ranks in every row's categories become 1 + the position among the
-    categories the training rows have, 0 for the others."""
-    out = [dict(p) if p is not None else None for p in parts]
-    for spec in encoder.categories:
-        name, every = spec["input"], spec["vocabulary"]
-        seen = np.unique(out[0][name])
-        remap = np.zeros(len(every), dtype=np.int32)
-        remap[seen] = np.arange(1, len(seen) + 1, dtype=np.int32)
-        spec["vocabulary"] = [every[i] for i in seen]
-        for x in out:
-            if x is not None:
-                x[name] = remap[x[name]]
-    return out
-
-
 def trained_encoder(model_path: str | Path) -> RowEncoder | None:
     """The ``row_encoder.json`` saved next to a trained model, if any."""
     path = Path(model_path).parent / FILE_NAME
@@ -334,4 +331,4 @@ def trained_encoder(model_path: str | Path) -> RowEncoder | None:
 
 
 __all__ = ["FILE_NAME", "NUMERIC_INPUT", "RowEncoder", "encode_file", "encode_rows",
-           "fit_vocabularies", "input_name", "model_raw", "trained_encoder"]
+           "input_name", "model_raw", "trained_encoder"]

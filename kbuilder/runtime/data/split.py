@@ -87,9 +87,7 @@ def finish(raw: Raw, settings: DataSettings) -> Dataset:
     x_val, y_val = part(val_idx, raw.validation)
     x_test, y_test = part(test_idx, raw.test)
     if raw.row_encoder is not None:
-        from kbuilder.runtime.data.row_encoder import fit_vocabularies
-
-        x_train, x_val, x_test = fit_vocabularies(raw.row_encoder, [x_train, x_val, x_test])
+        x_train, x_val, x_test = raw.row_encoder.fit_vocabularies([x_train, x_val, x_test])
     if raw.impute_columns and not filled and raw.table_key is not None:
         key = raw.table_key
         parts = (x_train, x_val, x_test)

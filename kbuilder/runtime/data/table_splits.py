@@ -20,6 +20,7 @@ import numpy as np
 
 from kbuilder.graph.settings import DataSettings
 from kbuilder.runtime.data.dataset import DataError, Dataset, Streamed, map_x
+from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
 from kbuilder.runtime.data.table_blocks import BLOCK_BYTES
 from kbuilder.runtime.data.table_stream import SPLITS, StreamPlan, scan_table
 
@@ -94,8 +95,6 @@ class TableSplit(Streamed):
 
     def statistics(self, key: str | None = None) -> InputStatistics | None:
         """The training rows' statistics of the input ``key`` (flat: the features)."""
-        from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
-
         if key is not None and key != NUMERIC_INPUT:
             return None  # category codes: nothing to adapt
         plan = self.plan
@@ -182,7 +181,6 @@ def _split_inputs(split: TableSplit) -> Any:
     encoder = split.plan.encoder
     if encoder is None:
         return split
-    from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
 
     x = {}
     if encoder.columns:

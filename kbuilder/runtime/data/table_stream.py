@@ -30,17 +30,22 @@ from typing import Any
 import numpy as np
 
 from kbuilder.graph.settings import DataSettings, SettingsError
+from kbuilder.runtime.data import roles as role_rules
 from kbuilder.runtime.data.arrow_numpy import from_numpy
 from kbuilder.runtime.data.columns import (
+    DATE_PARTS,
     MISSING_CATEGORY,
     apply_merges,
     as_numbers,
     check_float32,
+    date_parts,
     looks_like_identifier,
     text_values,
 )
 from kbuilder.runtime.data.dataset import DataError
 from kbuilder.runtime.data.labels import CLASS_LABEL_LIMIT, encode_labels
+from kbuilder.runtime.data.roles import boolean_words, date_features
+from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT, RAW_INPUTS_NOTE, RowEncoder, input_name
 from kbuilder.runtime.data.table_blocks import BLOCK_BYTES, BlockReader, open_blocks
 from kbuilder.runtime.data.table_stats import (
     RESERVOIR_SIZE,
@@ -170,8 +175,6 @@ class StreamPlan:
         return np.ascontiguousarray(x), y, lines, split
 
     def _model_inputs(self, table: Table, kept: np.ndarray) -> dict[str, np.ndarray]:
-        from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
-
         numeric = [f for f in self.features if f.kind != "category"]
         x: dict[str, np.ndarray] = {}
         if numeric:
@@ -220,8 +223,6 @@ class StreamPlan:
             return _zero_one(_text(column, self.merges.get(f.column)),
                              f.true_words).astype(np.float32)[:, None]
         if f.kind == "date":
-            from kbuilder.runtime.data.roles import date_parts
-
             parts, values, _ = date_parts(column)
             wanted = [n.name.rsplit(".", 1)[1] for n in f.numbers]
             block = np.full((len(kept), len(wanted)), np.nan, dtype=np.float64)
@@ -331,8 +332,6 @@ def scan_table(settings: DataSettings, task: str | None = None,
         DataError: the file cannot be read, a value cannot be used (named by line and
             column), or the table does not make a dataset.
     """
-    from kbuilder.runtime.data import roles as role_rules
-
     try:
         spec = settings.table()
     except SettingsError as exc:
@@ -384,12 +383,8 @@ def _feature(name: str, role: str, info: Any, rng: np.random.Generator) -> Featu
     if role == "categorical":
         return Feature(name, "category", vocabulary=Vocabulary())
     if role == "datetime":
-        from kbuilder.runtime.data.roles import DATE_PARTS
-
         return Feature(name, "date", [_numeric(f"{name}.{p}", rng) for p in DATE_PARTS])
     if role == "boolean" and info.numbers is None:
-        from kbuilder.runtime.data.roles import boolean_words
-
         true, false = boolean_words(info.text)  # as the first block reads its words
         return Feature(name, "boolean_text", [_numeric(name, rng)],
                        true_words=frozenset(true), false_words=frozenset(false))
@@ -463,8 +458,6 @@ class _Pass:
                         path=table.path, column=f.column)
                 parts = _zero_one(text, f.true_words)[:, None]
             else:
-                from kbuilder.runtime.data.roles import date_features
-
                 parts = np.concatenate([b for b, _, _ in date_features(
                     table, f.column, column, None if len(kept) == table.num_rows else kept)],
                     axis=1).astype(np.float64)
@@ -548,8 +541,6 @@ class _Pass:
         notes += label_notes
         encoder = None
         if self.settings.table_encoding == "model":
-            from kbuilder.runtime.data.row_encoder import RAW_INPUTS_NOTE
-
             encoder = _row_encoder(features, self.merges, self.reader.decimal, class_names)
             notes.append(RAW_INPUTS_NOTE)
             for entry in missing:
@@ -565,9 +556,7 @@ class _Pass:
 def _row_encoder(features: list[Feature], merges: dict[str, dict[str, str]], decimal: str,
                  class_names: list[str] | None) -> Any:
     """The ``RowEncoder`` of the "model" encoding, as ``row_encoder.model_raw`` and
-    ``fit_vocabularies`` make it (vocabularies: the training rows' categories)."""
-    from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT, RowEncoder, input_name
-
+    ``RowEncoder.fit_vocabularies`` make it (vocabularies: the training rows' categories)."""
     numeric = [f for f in features if f.kind != "category"]
     encoder = RowEncoder(decimal=decimal or ".", merges=dict(merges),
                          feature_names=[n for f in numeric for n in f.names],

@@ -10,8 +10,8 @@ row for messages, and the role of each column (``roles.py``).
 
 The CSV parse itself (options, whole-file and head reads, line numbers, parse errors) is in
 ``csv_read``; what a column's values are (text, numbers, categories, the target's) is in
-``columns``. This module keeps the ``Table``, ``read_table`` (Parquet and Excel here) and
-``load_csv``.
+``columns``. This module keeps the ``Table`` and ``read_table`` (Parquet and Excel here);
+``roles.load_csv`` reads a table source as ``Raw`` features and target.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from kbuilder.graph.settings import DataSettings, SettingsError, TableSpec
+from kbuilder.graph.settings import TableSpec
 from kbuilder.graph.table_layout import (
     MISSING_MARKERS,
     TableLayoutError,
@@ -43,7 +43,6 @@ from kbuilder.runtime.data.csv_read import (
     row_lines,
 )
 from kbuilder.runtime.data.dataset import DataError
-from kbuilder.runtime.data.split import Raw
 
 
 # ============================================================================ a table
@@ -303,18 +302,6 @@ def _excel_text(value: Any) -> str:
 
 
 # ================================================================= the CSV source
-def load_csv(location: str, settings: DataSettings, task: str | None) -> Raw:
-    """A table source as ``Raw`` features and target (see ``kbuilder.runtime.data``)."""
-    from kbuilder.runtime.data.roles import encode_table
-
-    try:
-        spec = settings.table()
-    except SettingsError as exc:
-        raise DataError(str(exc)) from None
-    table = read_table(spec, text_columns=settings.categorical_columns())
-    return encode_table(table, settings, spec.target, task)
-
-
 def require_columns(table: Table, columns: list[str]) -> None:
     for column in columns:
         if column not in table.columns:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from kbuilder.graph.backbones import is_backbone_class, of_class
 from kbuilder.graph.commands import Command, MacroCommand, SetParamCommand, insert_after
 from kbuilder.graph.model import Graph, Node
 from kbuilder.graph.project import Project
@@ -29,6 +30,12 @@ from kbuilder.runtime.preflight.rules import (
     PIXEL_PRESERVING,
     SCALING_LAYERS,
     UNSCALED_LIMIT,
+)
+from kbuilder.runtime.preflight.table_inputs import (
+    is_flat_table_model,
+    is_image_input,
+    is_table_and_images_model,
+    table_input_commands,
 )
 
 
@@ -81,8 +88,6 @@ def fit_template_to_data(graph: Graph, dataset: Dataset, *, augment: bool = Fals
     commands: list[Command] = []
     notes: list[str] = []
     if dataset.row_encoder is not None:  # a table with its preprocessing in the model
-        from kbuilder.runtime.table_inputs import table_input_commands
-
         commands += table_input_commands(graph, dataset.row_encoder, notes)
         commands += _fit_image_columns(graph, dataset, augment, notes)
         head_commands, loss, metrics = _fit_head(graph, dataset, notes)
@@ -105,7 +110,6 @@ def _fit_image_columns(graph: Graph, ds: Dataset, augment: bool,
                        notes: list[str]) -> list[Command]:
     """A table in "model" encoding with columns of image paths: each image Input (by its
     name, else the only one) takes its column's image size, and Rescaling after it."""
-    from kbuilder.runtime.table_inputs import is_image_input
 
     commands: list[Command] = []
     images = [n for n in graph.input_nodes() if is_image_input(n)]
@@ -261,8 +265,6 @@ def _scales_pixels(graph: Graph, input_id: str) -> bool:
 
 def _rescales_itself(class_name: str | None) -> bool:
     """A pretrained network that takes raw 0-255 pixels (MobileNetV3, EfficientNetV2...)."""
-    from kbuilder.graph.backbones import is_backbone_class, of_class
-
     return is_backbone_class(class_name) and of_class(class_name or "").preprocessing == "included"
 
 
@@ -363,8 +365,6 @@ def new_project_for_data(
 def model_encoding_for(graph: Graph, settings: DataSettings) -> DataSettings:
     """``settings`` with ``table_encoding="model"`` when they describe a table and
     ``graph`` takes flat features: fitting puts the table's preprocessing in the model."""
-    from kbuilder.runtime.table_inputs import is_flat_table_model, is_table_and_images_model
-
     if settings.kind == "csv" and (is_flat_table_model(graph)  # every table format
                                    or is_table_and_images_model(graph)):
         return dataclasses.replace(settings, table_encoding="model")

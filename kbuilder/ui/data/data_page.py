@@ -610,7 +610,7 @@ class QtDataPage(QWidget):
         if self.doc is None or csv is None:
             return []
         from kbuilder.runtime.preflight import model_encoding_for
-        from kbuilder.runtime.table_inputs import planned_stage_notes
+        from kbuilder.runtime.preflight.table_inputs import planned_stage_notes
 
         settings = self.project_settings()
         if model_encoding_for(self.doc.graph, settings) == settings:

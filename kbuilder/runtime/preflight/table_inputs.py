@@ -28,6 +28,9 @@ from kbuilder.graph.commands import (
 )
 from kbuilder.graph.layout import layered_positions
 from kbuilder.graph.model import Graph
+from kbuilder.graph.text import plural
+from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
+from kbuilder.runtime.preflight.findings import FitError
 
 
 def is_flat_table_model(graph: Graph) -> bool:
@@ -64,8 +67,6 @@ def table_input_commands(graph: Graph, encoder: Any, notes: list[str]) -> list[C
         FitError: the graph has not one flat Input, or a column's input name is taken,
             or the table's image columns have no image Input to feed (or the reverse).
     """
-    from kbuilder.runtime.preflight import FitError
-
     has_images = any(is_image_input(n) for n in graph.input_nodes())
     if encoder.images and not has_images:
         raise FitError(
@@ -135,9 +136,6 @@ def planned_stage_notes(numbers: list[str], categorical: list[str]) -> list[str]
     """What ``table_input_commands`` will build for a table whose columns of numbers
     (numeric, boolean, date) and categorical columns are these, said before the table is
     read in "model" encoding (the Data tab's fit button shows it)."""
-    from kbuilder.graph.text import plural
-    from kbuilder.runtime.data.row_encoder import NUMERIC_INPUT
-
     def named(columns: list[str]) -> str:
         shown = ", ".join(repr(c) for c in columns[:4])
         return shown + (f" and {len(columns) - 4} more" if len(columns) > 4 else "")

@@ -130,11 +130,11 @@ def test_shared_layer_counts_weights_once_and_checks_shapes():
 
 
 def test_repeated_layers_are_built_once_and_keep_their_results(monkeypatch):
-    from kbuilder.graph import shapes
+    from kbuilder.graph.shapes import inference
 
     built = []
-    make = shapes.make_layer
-    monkeypatch.setattr(shapes, "make_layer", lambda *a: built.append(a[0]) or make(*a))
+    make = inference.make_layer
+    monkeypatch.setattr(inference, "make_layer", lambda *a: built.append(a[0]) or make(*a))
     h, g = History(), Graph()
     x = add_input(h, g, [16])
     chain = [x]

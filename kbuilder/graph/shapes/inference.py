@@ -1,21 +1,8 @@
-"""Shape inference: every node's output shapes, dtypes, parameter count and FLOPs.
-
-Keras itself does the work: each layer is instantiated from its parameters and called on
-symbolic ``keras.KerasTensor`` inputs inside a ``keras.StatelessScope``, so weights are
-declared but never allocated, and the shapes agree with what ``keras.Model`` will build.
-
-Updates are incremental. Graph events mark nodes dirty; ``update()`` recomputes dirty nodes
-in topological order and passes the change on to a node's successors only when its outputs
-actually changed (an "early cut-off": changing ``activation`` touches one node, changing
-``units`` touches that node and the next).
-"""
+"""``ShapeInference``: every node's outputs, incrementally, by calling Keras layers on
+symbolic tensors; and the layer order and construction that model building shares."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from math import prod
 from typing import Any
 
@@ -24,47 +11,9 @@ from kbuilder.graph.backbones import is_backbone_class
 from kbuilder.graph.events import EventGroup
 from kbuilder.graph.flops import estimate_flops
 from kbuilder.graph.model import Graph, Node, stable_topological_order
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Shape (batch dimension first, ``None`` for unknown sizes) and dtype of a tensor."""
-
-    shape: tuple[int | None, ...]
-    dtype: str
-
-    def __str__(self) -> str:
-        dims = ", ".join("None" if d is None else str(d) for d in self.shape)
-        return f"({dims}{',' if len(self.shape) == 1 else ''})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"shape": list(self.shape), "dtype": self.dtype}
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    """What inference found for one node.
-
-    ``error`` is a problem *of this node* (bad parameters, incompatible inputs, missing
-    connection). ``blocked`` says the node could not be computed because an input node
-    has a problem; it is not counted as an error of its own.
-    """
-
-    outputs: tuple[TensorSpec, ...] = ()
-    params: int = 0
-    trainable_params: int = 0
-    flops: int | None = None
-    error: str | None = None
-    error_param: str | None = None
-    blocked: str | None = None
-    # Compared too: an output node shows what flows into it, so new inputs are a change
-    # ``update()`` reports (successors are still dirtied only when outputs change).
-    inputs: tuple[TensorSpec, ...] = field(default=())
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.blocked is None
-
+from kbuilder.graph.shapes.messages import explain_exception, explain_shape_error
+from kbuilder.graph.shapes.sizes import SizeError, check_output_sizes, explain_size, symbolic_call
+from kbuilder.graph.shapes.specs import NodeResult, TensorSpec
 
 _EMPTY = NodeResult()
 
@@ -428,6 +377,12 @@ class ShapeInference:
         )
 
 
+def _missing_input_message(node: Node, port: str) -> str:
+    if port == "inputs":
+        return f"'{node.name}' has no input. Connect the output of a layer or Input to it."
+    return f"'{node.name}' needs an input on '{port}'. Connect a layer's output to it."
+
+
 def _backbone_result(node: Node, owner: Node, flat: tuple[TensorSpec, ...]) -> NodeResult:
     """A pretrained network's result from its family's table: building it, even
     symbolically, takes 1-10 s (measured), too slow for an edit."""
@@ -484,264 +439,3 @@ def make_layer(class_name: str, params: dict[str, Any], name: str) -> Any:
     defaults = {p.name: p.default for p in spec.params if not p.required}
     config = catalog.keras_config(spec, {**defaults, **params})
     return catalog.keras_class(spec).from_config({**config, "name": name})
-
-
-# Sizes no real model reaches; anything above them is a typing slip (filters=1000000),
-# refused before Keras allocates anything.
-MAX_LAYER_PARAMS = 2**31  # 8 GiB of float32 weights in one layer
-MAX_TENSOR_ELEMENTS = 2**28  # 1 GiB of float32 per sample in one tensor
-
-
-class SizeError(ValueError):
-    """A layer whose weights or output would be absurdly large; nothing was allocated.
-
-    Args:
-        what: ``"weights"`` or ``"output"``.
-        shape: the shape concerned (the output's without the batch dimension).
-        count: how many numbers it would hold (a layer's weights in total).
-    """
-
-    def __init__(self, what: str, shape: tuple[int | None, ...], count: int):
-        super().__init__(f"{what} {shape} too large ({count:,} numbers)")
-        self.what = what
-        self.shape = shape
-        self.count = count
-
-
-class _DeclaredVariables(list):
-    """Keras's list of uninitialized variables, counting them and refusing absurd sizes.
-
-    Keras appends every variable created in a stateless scope to this list, with its
-    shape known and nothing allocated; that is the last moment a size can be refused.
-    """
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-        self.count = 0
-
-    def append(self, variable: Any) -> None:
-        self.count += prod(variable.shape)
-        if self.count > self.limit:
-            raise SizeError("weights", tuple(variable.shape), self.count)
-        super().append(variable)
-
-
-@contextmanager
-def declared_variables(limit: int = MAX_LAYER_PARAMS) -> Iterator[_DeclaredVariables]:
-    """Create Keras variables inside the block with their shapes only, never their values.
-
-    Yields the list of variables declared (``.count``: how many numbers they hold).
-
-    Raises:
-        SizeError: the variables declared would hold more than ``limit`` numbers.
-    """
-    import keras
-    from keras.src.backend.common import global_state
-
-    key = "uninitialized_variables"
-    previous = global_state.get_global_attribute(key)
-    declared = _DeclaredVariables(limit)
-    global_state.set_global_attribute(key, declared)
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            yield declared
-    finally:
-        # The variables stay uninitialized: nothing here reads their values, and another
-        # scope's exit must not initialize them either.
-        global_state.set_global_attribute(key, previous)
-
-
-def symbolic_call(layer: Any, args: list, kwargs: dict) -> Any:
-    """Call ``layer`` on KerasTensors without allocating its weights.
-
-    The weights are declared (their shapes count the parameters) but never initialized:
-    Keras would otherwise fill them with random values when the scope ends.
-
-    Raises:
-        SizeError: the layer's weights would be absurdly large.
-    """
-    try:
-        with declared_variables():
-            return layer(*args, **kwargs)
-    except ValueError as exc:
-        # A few layers create variables from concrete values (e.g. a given vocabulary),
-        # which a stateless scope refuses; those are small, so build them for real.
-        if isinstance(exc, SizeError) or "stateless scope" not in str(exc):
-            raise
-        return layer(*args, **kwargs)
-
-
-def check_output_sizes(specs: tuple[TensorSpec, ...]) -> None:
-    """Refuse an output whose one sample would hold an absurd number of values.
-
-    Raises:
-        SizeError: names the first such output.
-    """
-    for spec in specs:
-        count = prod(d or 1 for d in spec.shape[1:])
-        if count > MAX_TENSOR_ELEMENTS:
-            raise SizeError("output", spec.shape[1:], count)
-
-
-def explain_size(exc: SizeError, params: dict[str, Any]) -> tuple[str, str | None]:
-    """The sentence for a ``SizeError``, and the parameter most likely to blame.
-
-    The parameter is the largest whole-number setting that appears in the shape
-    (``filters=1000000`` in a kernel of shape ``(3, 3, 3, 1000000)``).
-    """
-    dims = {d for d in exc.shape if d}
-    culprits = sorted(
-        (value, name) for name, value in params.items()
-        if isinstance(value, int) and not isinstance(value, bool) and value in dims
-    )
-    param = culprits[-1][1] if culprits else None
-    hint = f" Lower `{param}`." if param else " Use smaller settings."
-    gib = exc.count * 4 / 2**30
-    if exc.what == "weights":
-        limit = f"{MAX_LAYER_PARAMS:,}"
-        return (
-            f"its weights would hold at least {exc.count:,} numbers ({gib:,.0f} GiB; a weight of "
-            f"shape {exc.shape}), far more than any real layer (at most {limit}).{hint}",
-            param,
-        )
-    shape = TensorSpec((None, *exc.shape), "float32")
-    return (
-        f"its output {shape} would hold {exc.count:,} numbers per sample ({gib:,.1f} GiB), "
-        f"far more than any real model (at most {MAX_TENSOR_ELEMENTS:,}).{hint}",
-        param,
-    )
-
-
-# What tensors of each rank (batch dimension included) hold, for messages.
-_RANK_WORDS = {
-    1: "single numbers",
-    2: "vectors (features)",
-    3: "sequences (steps, features)",
-    4: "images (height, width, channels)",
-    5: "volumes (depth, height, width, channels)",
-}
-_ELEMENTWISE = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"})
-
-
-def _rank_words(rank: int) -> str:
-    return _RANK_WORDS.get(rank, f"tensors of {rank - 1} dimensions")
-
-
-def _wrong_rank(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
-    groups = match.groupdict()
-    if groups.get("kernel") is not None:  # a convolution's kernel has input rank entries
-        need, have, index = len(groups["kernel"].split(",")), len(groups["input"].split(",")), 0
-    else:
-        need, have, index = int(groups["need"]), int(groups["have"]), int(groups["index"] or 0)
-    shape = inputs[index] if index < len(inputs) else None
-    received = f"{_rank_words(have)} {shape}" if shape else _rank_words(have)
-    gives = _rank_words(need).split(" (")[0]
-    if have < need:
-        fix = f"Insert a Reshape before it, or connect it to a layer or Input that gives {gives}."
-    else:
-        fix = (f"Insert a Reshape, Flatten or global pooling layer before it, or connect it "
-               f"to a layer or Input that gives {gives}.")
-    return f"{class_name} needs {_rank_words(need)}; it receives {received}. {fix}", None
-
-
-def _too_small(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
-    param = "pool_size" if "pool_size" in match.string else "kernel_size"
-    shape = inputs[0] if inputs else ""
-    return (
-        f"the input {shape} is too small for this layer's {param} and strides: its output "
-        f"would have no positions left. Use padding='same', a smaller {param} or strides, "
-        "or a larger input (a Resizing layer at the start of the model).",
-        param,
-    )
-
-
-def _unequal_shapes(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
-    shapes = " and ".join(str(s) for s in inputs)
-    if class_name == "Concatenate":
-        return (
-            f"Concatenate joins its inputs along one axis, so their other sizes must match; "
-            f"it receives {shapes}. Reshape or Flatten the inputs so they agree, or change "
-            "`axis`.",
-            "axis",
-        )
-    return (
-        f"{class_name} combines its inputs value by value, so their shapes must match; it "
-        f"receives {shapes}. Make the layers feeding it produce the same shape (e.g. Dense "
-        "layers with the same units).",
-        None,
-    )
-
-
-def _reshape_size(match: re.Match, class_name: str, inputs: tuple[TensorSpec, ...]):
-    shape = inputs[0] if inputs else None
-    values = prod(d for d in shape.shape[1:] if d) if shape else None
-    count = f" ({values:,} values per sample)" if values else ""
-    return (
-        f"Reshape cannot turn {shape}{count} into {match['target']}: the sizes of "
-        "target_shape must multiply to the same number of values. Change target_shape "
-        "(-1 lets Keras compute one size).",
-        "target_shape",
-    )
-
-
-# Keras's raw shape errors, as a sentence with a fix: (pattern, explain(match, class name,
-# input specs) -> (message, parameter)). The first matching pattern wins.
-_SHAPE_ERRORS: list[tuple[re.Pattern, Any]] = [
-    (re.compile(r"Input (?P<index>\d+)?.*?incompatible with the layer: expected "
-                r"(?P<min>min_)?ndim=(?P<need>\d+), found ndim=(?P<have>\d+)", re.S),
-     _wrong_rank),
-    (re.compile(r"Kernel shape must have the same length as input, but received kernel of "
-                r"shape \((?P<kernel>[^)]*)\) and input of shape \((?P<input>[^)]*)\)"),
-     _wrong_rank),
-    (re.compile(r"Computed output size would be zero or negative"), _too_small),
-    (re.compile(r"Inputs have incompatible shapes|requires inputs with matching shapes"),
-     _unequal_shapes),
-    (re.compile(r"total size of the tensor must be unchanged.*?target_shape=(?P<target>\([^)]*\))",
-                re.S), _reshape_size),
-]
-
-
-def explain_shape_error(
-    exc: BaseException, class_name: str, inputs: tuple[TensorSpec, ...]
-) -> tuple[str, str | None] | None:
-    """A common Keras shape error as a sentence saying what to change, else ``None``."""
-    text = str(exc)
-    for pattern, explain in _SHAPE_ERRORS:
-        match = pattern.search(text)
-        if match is not None:
-            return explain(match, class_name, inputs)
-    return None
-
-
-def _missing_input_message(node: Node, port: str) -> str:
-    if port == "inputs":
-        return f"'{node.name}' has no input. Connect the output of a layer or Input to it."
-    return f"'{node.name}' needs an input on '{port}'. Connect a layer's output to it."
-
-
-_NOISE = (
-    re.compile(r"Exception encountered when calling .*", re.S),
-    re.compile(r"Arguments received by .*", re.S),
-)
-
-
-def explain_exception(exc: BaseException, param_names: list[str]) -> tuple[str, str | None]:
-    """A one-paragraph message from a Keras error, and the parameter it names, if any."""
-    text = str(exc).strip() or type(exc).__name__
-    for pattern in _NOISE:
-        stripped = pattern.sub("", text).strip()
-        if stripped:
-            text = stripped
-    text = re.sub(r"\s+", " ", text)
-    if len(text) > 400:
-        text = text[:397] + "..."
-    param = None
-    for candidate in re.findall(r"`(\w+)`|'(\w+)'|(\w+)=", str(exc)):
-        for name in candidate:
-            if name in param_names:
-                param = name
-                break
-        if param:
-            break
-    return text, param

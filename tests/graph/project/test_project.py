@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kbuilder.graph import project as project_module
 from kbuilder.graph.commands import (
     AddNodeCommand,
     ConnectCommand,
@@ -43,7 +42,9 @@ from kbuilder.graph.model import Graph
 from kbuilder.graph.project import (
     FORMAT_VERSION,
     MAX_BLOCK_DEPTH,
+    MIGRATIONS,
     Project,
+    container,
     load_project,
     project_from_json,
     project_to_json,
@@ -266,7 +267,7 @@ def test_failed_save_keeps_old_file_and_leaves_no_temp(
     project = copy_project(rich)
     project.dirty = True
     module, name = target.split(".")
-    monkeypatch.setattr(getattr(project_module, module), name, replacement)
+    monkeypatch.setattr({"np": np, "os": os}[module], name, replacement)
     with pytest.raises(OSError):
         save_project(project, path)
     monkeypatch.undo()
@@ -280,7 +281,7 @@ def test_failed_save_keeps_old_file_and_leaves_no_temp(
 def test_failed_first_save_leaves_nothing(
     rich: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(project_module.np, "savez", failing_savez)
+    monkeypatch.setattr(np, "savez", failing_savez)
     with pytest.raises(OSError):
         save_project(copy_project(rich), tmp_path / "model.kbproj")
     assert listed(tmp_path) == []
@@ -587,7 +588,7 @@ def test_old_format_is_migrated_in_order(
         data["view"] = {"zoom": 2.0}
         return data
 
-    monkeypatch.setitem(project_module.MIGRATIONS, 0, from_0)
+    monkeypatch.setitem(MIGRATIONS, 0, from_0)
     old = {k: v for k, v in copy.deepcopy(rich_json).items() if k not in ("graph", "view")}
     old.update(format_version=0, model=copy.deepcopy(rich_json["graph"]))
     project = project_from_json(old, "old.kbproj")
@@ -600,7 +601,7 @@ def test_old_format_is_migrated_in_order(
     mutate_and_expect(without_model, "could not be upgraded from project format 0")
     mutate_and_expect(dict(old, format_version=-1), "project format -1, which this kbuilder "
                                                     "cannot read (it reads formats 0 to 1)")
-    monkeypatch.delitem(project_module.MIGRATIONS, 0)
+    monkeypatch.delitem(MIGRATIONS, 0)
     mutate_and_expect(old, "project format 0, which this kbuilder cannot read (it reads "
                            "format 1)")
 
@@ -681,13 +682,13 @@ def test_archive_structure_errors(
         archive.writestr("project.json", good)
     expect_file_error(path, "holds project.json twice")
 
-    monkeypatch.setattr(project_module, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(container, "MAX_MEMBERS", 3)
     path = write_kbproj(tmp_path / "c.kbproj",
                         {"project.json": good, **{f"x{i}": b"" for i in range(3)}})
     expect_file_error(path, "has 4 members")
 
     path = write_kbproj(tmp_path / "d.kbproj", {"project.json": good})
-    monkeypatch.setattr(project_module, "MAX_JSON_BYTES", 1000)
+    monkeypatch.setattr(container, "MAX_JSON_BYTES", 1000)
     opened = []
     monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: opened.append(a))
     expect_file_error(path, "project.json is", "KB, more than the 1000 bytes")
