@@ -56,7 +56,7 @@ class QtEdgeItem(QGraphicsPathItem):
         self.edge_id = edge_id
         self.src, self.src_port, self.dst, self.dst_port = src, src_port, dst, dst_port
         self._path = QPainterPath()
-        self._shape = QPainterPath()
+        self._shape: QPainterPath | None = QPainterPath()
         self._arrow = QPolygonF()
         # The path item's own (C++) boundingRect covers curve and arrow: see update_path.
         self.setPen(QPen(Qt.GlobalColor.transparent, 3.0))
@@ -96,14 +96,16 @@ class QtEdgeItem(QGraphicsPathItem):
             self._arrow = QPolygonF([QPointF(p2.x() - ARROW * 0.7, p2.y() - ARROW),
                                      QPointF(p2.x() + ARROW * 0.7, p2.y() - ARROW),
                                      QPointF(p2.x(), p2.y())])
-        stroker = QPainterPathStroker()
-        stroker.setWidth(10)
-        self._shape = stroker.createStroke(self._path)
+        self._shape = None  # stroked when first asked (a hover, a click): most never are
         bounds = QPainterPath(self._path)
         bounds.addPolygon(self._arrow)
         self.setPath(bounds)  # for the bounding rect only; paint() draws the parts
 
     def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self._path)
         return self._shape
 
     @property

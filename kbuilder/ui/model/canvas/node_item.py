@@ -13,11 +13,22 @@ when it flows right (``set_flow``; the scene sets every node's flow).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QPixmap,
+    QPixmapCache,
+)
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsRectItem,
@@ -42,6 +53,13 @@ BADGE_FONT.setBold(True)
 TEXT_LOD = 0.4
 PORTS_LOD = 0.35
 BLOCK_LOD = 0.2
+# Between these zooms a node is its face (drawn once at 100 % and kept in QPixmapCache)
+# scaled down: a zoom change (fit to view, zooming out) then costs a blit per node instead
+# of some forty Python drawing calls; at 100 % and above it is drawn, crisp.
+FACE_LODS = (TEXT_LOD, 0.999)
+# The faces and Qt's own item caches share QPixmapCache; its default 10 MB holds the
+# faces of about 120 nodes, less than a readable view of a big graph shows.
+PIXMAP_CACHE_KB = 128 * 1024
 
 
 SWEPT_COLOR = "#8b5cf6"  # the mark of swept parameters (canvas and inspector)
@@ -311,6 +329,45 @@ class QtNodeItem(QGraphicsRectItem):
             painter.fillRect(QRectF(rect.left(), rect.top(), rect.width() * 0.3,
                                     rect.height()), self._accent)
             return
+        if FACE_LODS[0] <= lod <= FACE_LODS[1]:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            painter.drawPixmap(self.rect(), self._face(c, selected), QRectF(0, 0, *self._face_size))
+            return
+        self._paint_detail(painter, lod, c, selected)
+
+    def _face_key(self, c, selected: bool) -> str:
+        # Everything the face shows (a change of any of it draws a new face).
+        ports = "".join(f"{p.highlight.value}{int(p.connected)}{p.label}|"
+                        for p in (*self.inputs.values(), *self.outputs))
+        return "\x1f".join(("kbnode", str(id(c)), self._name, self._type, self._shape_text,
+                            self._params_text, self._status, self._frozen, self._swept,
+                            self.kind, self.flow, str(self._accent.rgba()), str(int(selected)),
+                            str(int(self.badge.isVisible())), ports))
+
+    @property
+    def _face_size(self) -> tuple[int, int]:
+        r = self.rect()
+        return math.ceil(r.width()), math.ceil(r.height())
+
+    def _face(self, c, selected: bool) -> QPixmap:
+        key = self._face_key(c, selected)
+        face = QPixmapCache.find(key)
+        if face is None:
+            face = QPixmap(*self._face_size)
+            face.fill(Qt.GlobalColor.transparent)
+            p = QPainter(face)
+            p.setRenderHints(QPainter.RenderHint.Antialiasing
+                             | QPainter.RenderHint.TextAntialiasing)
+            p.translate(-self.rect().topLeft())
+            self._paint_detail(p, 1.0, c, selected)
+            p.end()
+            if QPixmapCache.cacheLimit() < PIXMAP_CACHE_KB:
+                QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
+            QPixmapCache.insert(key, face)
+        return face
+
+    def _paint_detail(self, painter: QPainter, lod: float, c, selected: bool) -> None:
+        rect = self._rect
         if self._status == "error":
             border, width = c.error, 1.6
         elif selected:
