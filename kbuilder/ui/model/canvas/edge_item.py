@@ -68,8 +68,8 @@ class QtEdgeItem(QGraphicsPathItem):
         if edge_id is not None:
             self.setAcceptHoverEvents(True)
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-            # A pixmap per edge: panning blits instead of calling paint() in Python.
-            self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            # No item cache: painting a curve is two calls, while the cache's pixmap (as big
+            # as the curve's bounds, wide for a fan-out) was redrawn on every zoom change.
 
     def set_tooltip(self, text: str) -> None:
         if text != self._tooltip:

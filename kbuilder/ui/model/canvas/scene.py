@@ -34,7 +34,9 @@ from kbuilder.ui.model.canvas.port_item import Highlight, QtPortItem
 from kbuilder.ui.shell import theme
 
 FAR_ZOOM = 0.12
-FAR_MIN_NODES = 2000
+# From this size far out is one picture (below it items are cheap enough; they have no
+# item cache, see node_item.FACE_LODS).
+FAR_MIN_NODES = 500
 
 
 @dataclass
@@ -239,13 +241,15 @@ class QtGraphScene(QGraphicsScene):
         far = far and len(self.nodes) >= FAR_MIN_NODES
         if far == self._far:
             return
-        self._far, self._picture, self._geometry = far, None, None
+        # The picture is kept (it is dropped when nodes change): going far out again at
+        # the same zoom blits it at once.
+        self._far = far
         self.update()
 
     def _stale_picture(self) -> None:
+        self._picture = None
+        self._geometry = None
         if self._far:
-            self._picture = None
-            self._geometry = None
             self.update()
 
     def _rescale_now(self) -> None:
@@ -336,6 +340,7 @@ class QtGraphScene(QGraphicsScene):
     def update_edges(self, node_ids: Iterable[str]) -> None:
         """Re-route the edges of nodes that moved (the view calls it while dragging)."""
         self._bounds = None
+        self._stale_picture()
         done: set = set()
         for nid in node_ids:
             item = self.nodes.get(nid)
@@ -463,7 +468,8 @@ class QtGraphScene(QGraphicsScene):
         if frozen:  # at the end: the details are elided from the left
             details = f"{details} ❄" if details else "❄ frozen"
         item.set_frozen(frozen)
-        item.set_result(text, details, status, message, self._node_tooltip(node, result))
+        item.set_result(text, details, status, message,
+                        lambda: self._node_tooltip(node, result))
 
     def set_swept(self, swept: dict[str, str]) -> None:
         """Mark the nodes whose parameters a sweep varies (node id -> their ranges)."""
@@ -503,6 +509,16 @@ class QtGraphScene(QGraphicsScene):
         return "<br>".join(rows)
 
     # ------------------------------------------------------------- descriptions
+    def helpEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # Node tooltips are written when asked (QtNodeItem.write_tooltip); Qt reads them.
+        for item in self.items(event.scenePos()):
+            while item is not None and not isinstance(item, QtNodeItem):
+                item = item.parentItem()
+            if item is not None:
+                item.write_tooltip()
+                break
+        super().helpEvent(event)
+
     def describe_edge(self, item: QtEdgeItem) -> str:
         """The tensor flowing along an edge, for its tooltip."""
         if self.graph is None or item.src is None or item.dst is None:
@@ -661,10 +677,17 @@ def _reachable(start: str, neighbours) -> set[str]:
     return seen
 
 
+_CATEGORIES: dict[str, str] = {}  # class -> category, once known (read per node on open)
+
+
 def _category(class_name: str) -> str:
     from kbuilder.graph import catalog
 
+    if class_name in _CATEGORIES:
+        return _CATEGORIES[class_name]
     try:
-        return catalog.get(class_name).category
+        category = catalog.get(class_name).category
     except Exception:  # an unknown class is shown, with its error, not hidden
         return "Other"
+    _CATEGORIES[class_name] = category
+    return category
