@@ -246,8 +246,9 @@ def group_into_blocks(graph: Graph, candidates: list[BlockCandidate] | None = No
     if not candidates:
         raise GraphError(
             f"'{graph.name}' has no repeated blocks to group: none of its layer names share "
-            "a numbered block prefix such as 'block_3_…' or 'conv4_block2_…'. Select "
-            "layers and use Group into Block instead."
+            "a numbered block prefix such as 'block_3_…' or 'conv4_block2_…', and no run "
+            "of layers repeats with the same wiring. Select layers and use Group into "
+            "Block instead."
         )
     steps: list[Command] = [
         DeferredCommand(lambda c=c: GroupCommand(graph, c.node_ids, name=c.name))
