@@ -10,7 +10,7 @@ timed:
     fit to view        Fit to View (Ctrl+0) from far out, and its frame: it lands on a
                        readable zoom at the inputs, the overview shows the rest
     pan far out        5 %, thousands of nodes in view: one picture of the graph (below
-                       12 % a graph of 500 nodes or more is drawn as one pixmap)
+                       12 % a graph of 2,000 nodes or more is drawn as one pixmap)
 Also, once: the layout, shape inference, the first show (building the scene, the
 overview and the first frame: what opening an imported model costs after the import
 itself), and one parameter edit end to end (command, shape inference, updating the two

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from kbuilder.ui.shell import theme
 
 ARROW = 6.0
+MAX_CACHED_AREA = 400.0 * 400.0  # scene units² (a connection to the next layer: ~20x120)
 
 
 def curve(p1: QPointF, p2: QPointF, flow: str = "down") -> QPainterPath:
@@ -68,8 +69,8 @@ class QtEdgeItem(QGraphicsPathItem):
         if edge_id is not None:
             self.setAcceptHoverEvents(True)
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-            # No item cache: painting a curve is two calls, while the cache's pixmap (as big
-            # as the curve's bounds, wide for a fan-out) was redrawn on every zoom change.
+            # A pixmap per edge (panning blits it), but see update_path.
+            self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_tooltip(self, text: str) -> None:
         if text != self._tooltip:
@@ -100,6 +101,15 @@ class QtEdgeItem(QGraphicsPathItem):
         bounds = QPainterPath(self._path)
         bounds.addPolygon(self._arrow)
         self.setPath(bounds)  # for the bounding rect only; paint() draws the parts
+        if self.edge_id is not None:
+            # A long connection (a fan-out across the model) is drawn, not cached: its
+            # pixmap, as big as its bounds, was redrawn on every zoom change (fit to view).
+            r = bounds.boundingRect()
+            mode = (QGraphicsItem.CacheMode.DeviceCoordinateCache
+                    if r.width() * r.height() <= MAX_CACHED_AREA
+                    else QGraphicsItem.CacheMode.NoCache)
+            if self.cacheMode() != mode:
+                self.setCacheMode(mode)
 
     def shape(self) -> QPainterPath:
         if self._shape is None:

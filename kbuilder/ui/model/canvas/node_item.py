@@ -2,8 +2,8 @@
 
 The item is a projection: the scene tells it what to show (``set_identity``, ``set_ports``,
 ``set_result``) from the graph and the shape inference; it never reads or writes the model.
-From 20 % to 100 % it is a pixmap of its face kept per zoom (``FACE_LODS``), so panning
-and zooming a large graph mostly blit pixmaps. Its level of detail follows the zoom: text
+It caches its rendering in device coordinates, so panning a large graph only blits
+pixmaps. Its level of detail follows the zoom: text
 from ``TEXT_LOD``, ports from ``PORTS_LOD``, and below ``BLOCK_LOD`` a plain block (no
 outline, no clipping) that costs a couple of fills.
 
@@ -13,22 +13,11 @@ when it flows right (``set_flow``; the scene sets every node's flow).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import (
-    QBrush,
-    QColor,
-    QFont,
-    QFontMetricsF,
-    QPainter,
-    QPainterPath,
-    QPen,
-    QPixmap,
-    QPixmapCache,
-)
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsRectItem,
@@ -53,13 +42,6 @@ BADGE_FONT.setBold(True)
 TEXT_LOD = 0.4
 PORTS_LOD = 0.35
 BLOCK_LOD = 0.2
-# Between these zooms a node is its face: drawn once at 100 % with the detail of its zoom
-# band (text from TEXT_LOD, ports from PORTS_LOD), scaled down once per zoom, both kept in
-# QPixmapCache (nodes that look alike share them), and blitted. A zoom change (fit to
-# view, zooming out and in) costs a blit per node instead of some forty drawing calls and
-# a pixmap for Qt's item cache (the nodes have none: that cache is redrawn on every zoom
-# change, and fit to view from 15 % took 0.1 s); above 100 % a node is drawn, crisp.
-FACE_LODS = (BLOCK_LOD, 1.0)
 # The faces and Qt's own item caches share QPixmapCache; its default 10 MB holds the
 # faces of about 120 nodes, less than a readable view of a big graph shows.
 PIXMAP_CACHE_KB = 128 * 1024
@@ -146,7 +128,8 @@ class QtNodeItem(QGraphicsRectItem):
             QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
             | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
         )
-        self.setZValue(1)  # no item cache: see FACE_LODS
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(1)
 
     @property
     def name(self) -> str:
@@ -365,60 +348,7 @@ class QtNodeItem(QGraphicsRectItem):
             painter.fillRect(QRectF(rect.left(), rect.top(), rect.width() * 0.3,
                                     rect.height()), self._accent)
             return
-        if FACE_LODS[0] <= lod <= FACE_LODS[1] + 1e-9:
-            # Blitted in device pixels: a scaled drawPixmap costs more than drawing.
-            transform = painter.worldTransform()
-            corner = transform.map(self.rect().topLeft())
-            painter.save()
-            painter.resetTransform()
-            painter.drawPixmap(QPointF(round(corner.x()), round(corner.y())),
-                               self._face(c, selected, lod))
-            painter.restore()
-            return
         self._paint_detail(painter, lod, c, selected)
-
-    def _face_key(self, c, selected: bool, band: float) -> str:
-        # Everything the face shows (a change of any of it draws a new face).
-        ports = "".join(f"{p.highlight.value}{int(p.connected)}{p.label}|"
-                        for p in (*self.inputs.values(), *self.outputs))
-        return "\x1f".join(("kbnode", str(band), str(id(c)), self._name, self._type, self._shape_text,
-                            self._params_text, self._status, self._frozen, self._swept,
-                            self.kind, self.flow, str(self._accent.rgba()), str(int(selected)),
-                            str(int(self._has_badge)), ports))
-
-    @property
-    def _face_size(self) -> tuple[int, int]:
-        r = self.rect()
-        return math.ceil(r.width()), math.ceil(r.height())
-
-    def _face(self, c, selected: bool, lod: float) -> QPixmap:
-        """The node's face at ``lod`` device pixels per unit: drawn once at 100 %, scaled
-        smoothly once per zoom (both kept in QPixmapCache)."""
-        band = 1.0 if lod >= TEXT_LOD else (PORTS_LOD if lod >= PORTS_LOD else BLOCK_LOD)
-        key = self._face_key(c, selected, band)
-        w, h = self._face_size
-        size = (max(1, round(w * lod)), max(1, round(h * lod)))
-        scaled_key = f"{key}@{size[0]}x{size[1]}"
-        scaled = QPixmapCache.find(scaled_key)
-        if scaled is not None:
-            return scaled
-        face = QPixmapCache.find(key)
-        if face is None:
-            face = QPixmap(*self._face_size)
-            face.fill(Qt.GlobalColor.transparent)
-            p = QPainter(face)
-            p.setRenderHints(QPainter.RenderHint.Antialiasing
-                             | QPainter.RenderHint.TextAntialiasing)
-            p.translate(-self.rect().topLeft())
-            self._paint_detail(p, band, c, selected)
-            p.end()
-            if QPixmapCache.cacheLimit() < PIXMAP_CACHE_KB:
-                QPixmapCache.setCacheLimit(PIXMAP_CACHE_KB)
-            QPixmapCache.insert(key, face)
-        scaled = face.scaled(*size, Qt.AspectRatioMode.IgnoreAspectRatio,
-                             Qt.TransformationMode.SmoothTransformation)
-        QPixmapCache.insert(scaled_key, scaled)
-        return scaled
 
     def _paint_detail(self, painter: QPainter, lod: float, c, selected: bool) -> None:
         rect = self._rect

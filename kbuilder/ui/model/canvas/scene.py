@@ -34,9 +34,7 @@ from kbuilder.ui.model.canvas.port_item import Highlight, QtPortItem
 from kbuilder.ui.shell import theme
 
 FAR_ZOOM = 0.12
-# From this size far out is one picture (below it items are cheap enough; they have no
-# item cache, see node_item.FACE_LODS).
-FAR_MIN_NODES = 500
+FAR_MIN_NODES = 2000
 
 
 @dataclass
