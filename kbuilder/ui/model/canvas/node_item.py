@@ -42,9 +42,6 @@ BADGE_FONT.setBold(True)
 TEXT_LOD = 0.4
 PORTS_LOD = 0.35
 BLOCK_LOD = 0.2
-# The faces and Qt's own item caches share QPixmapCache; its default 10 MB holds the
-# faces of about 120 nodes, less than a readable view of a big graph shows.
-PIXMAP_CACHE_KB = 128 * 1024
 
 
 SWEPT_COLOR = "#8b5cf6"  # the mark of swept parameters (canvas and inspector)
