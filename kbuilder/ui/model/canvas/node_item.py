@@ -3,9 +3,9 @@
 The item is a projection: the scene tells it what to show (``set_identity``, ``set_ports``,
 ``set_result``) from the graph and the shape inference; it never reads or writes the model.
 It caches its rendering in device coordinates, so panning a large graph only blits
-pixmaps. Its level of detail follows the zoom: text
-from ``TEXT_LOD``, ports from ``PORTS_LOD``, and below ``BLOCK_LOD`` a plain block (no
-outline, no clipping) that costs a couple of fills.
+pixmaps. Its level of detail follows the zoom: text from ``TEXT_LOD``, ports from
+``PORTS_LOD``, and below ``BLOCK_LOD`` a plain block (no outline, no clipping) that costs
+a couple of fills.
 
 Ports sit on the top and bottom edges when data flows down, on the left and right edges
 when it flows right (``set_flow``; the scene sets every node's flow).
