@@ -9,6 +9,14 @@ and weakly connected, and a unit must repeat (its prefix with the numbers taken 
 ``block_#``, names at least two candidates). Most such blocks have one entry and one exit;
 ``GroupCommand`` wires any other number of them as before.
 
+Models written by hand have no such names: a function called in a loop makes ``dense_3``,
+``batch_normalization_3``, ``re_lu_3``, then ``dense_4``… For the layers no name groups,
+the topology finds the units (``find_repeats``): in the graph's topological order (which
+keeps a loop's units in sequence), a run of the same layer classes, wired the same way
+inside (the same connections between the same positions, the same ports) and from
+outside, repeated at least twice back to back. A run of one class alone (ten Dense layers
+in a row) is a stack, not a repeated unit.
+
 ``group_into_blocks`` is one undoable edit (a ``MacroCommand`` of ``GroupCommand``s, each
 built when done, since each changes the connections the next one sees), followed by a
 fresh layered layout of the shorter graph; ``expand_blocks`` ungroups every block again.
@@ -38,6 +46,8 @@ from kbuilder.graph.text import plural
 # letter): "block_3", "conv4_block2", "block2a".
 _UNIT = re.compile(r"^(.*?block_?\d+[a-z]?)(?=_|$)", re.IGNORECASE)
 MIN_NODES = 2
+# The longest unit the topology looks for (a residual unit of a ResNet has 10 layers).
+MAX_PERIOD = 24
 
 
 @dataclass(frozen=True)
@@ -81,13 +91,93 @@ def find_blocks(graph: Graph) -> list[BlockCandidate]:
     for prefix, ids in groups.items():
         if len(ids) < MIN_NODES or stems[_stem(prefix)] < 2:
             continue
-        members = set(ids)
-        if not _connected(graph, members) or not _convex(graph, members, index):
-            continue
-        if not _sharing_inside(graph, members):
+        if not _groupable(graph, set(ids), index):
             continue
         found.append(BlockCandidate(prefix, tuple(ids)))
+    named = {nid for c in found for nid in c.node_ids}
+    return found + find_repeats(graph, exclude=named, order=order)
+
+
+def _groupable(graph: Graph, members: set[str], index: dict[str, int]) -> bool:
+    return (_connected(graph, members) and _convex(graph, members, index)
+            and _sharing_inside(graph, members))
+
+
+def find_repeats(graph: Graph, exclude: set[str] = frozenset(),  # type: ignore[assignment]
+                 order: list[str] | None = None) -> list[BlockCandidate]:
+    """Repeated units found by topology alone (see the module), outside ``exclude``.
+
+    Each unit is named after its layer classes and its place in the run:
+    ``dense_batchnormalization_relu_1``, ``…_2``.
+    """
+    order = graph.topological_order() if order is None else order
+    index = {nid: i for i, nid in enumerate(order)}
+    # The class of each layer in order; None breaks a run (inputs, outputs, named units).
+    classes: list[str | None] = []
+    for nid in order:
+        node = graph.node(nid)
+        if nid in exclude or node.kind not in ("layer", "block"):
+            classes.append(None)
+        else:
+            classes.append(node.class_name if node.kind == "layer" else f"block:{node.name}")
+    found: list[BlockCandidate] = []
+    taken = graph.names()
+    i = 0
+    while i < len(order):
+        best: list[list[str]] = []
+        for period in range(MIN_NODES, MAX_PERIOD + 1):
+            units = _run(graph, order, classes, index, i, period)
+            if len(units) * period > len(best) * len(best[0] if best else ()):
+                best = units
+        if not best:
+            i += 1
+            continue
+        stem = "_".join(dict.fromkeys(re.sub(r"\W", "", (classes[index[n]] or "")).lower()
+                                      for n in best[0]))[:40]
+        for k, unit in enumerate(best, 1):
+            name = f"{stem}_{k}"
+            while name in taken:
+                name += "_"
+            taken.add(name)
+            found.append(BlockCandidate(name, tuple(unit)))
+        i += len(best) * len(best[0])
     return found
+
+
+def _run(graph: Graph, order: list[str], classes: list[str | None], index: dict[str, int],
+         start: int, period: int) -> list[list[str]]:
+    """The units of ``period`` layers repeated back to back from ``start`` (two or more,
+    or none)."""
+    motif = classes[start:start + period]
+    if len(motif) < period or None in motif or len(set(motif)) < 2:
+        return []
+    wiring = None
+    units: list[list[str]] = []
+    at = start
+    while classes[at:at + period] == motif:
+        unit = order[at:at + period]
+        unit_wiring = _wiring(graph, unit)
+        if wiring is None:
+            wiring = unit_wiring
+        if unit_wiring != wiring or not _groupable(graph, set(unit), index):
+            break
+        units.append(unit)
+        at += period
+    return units if len(units) >= 2 else []
+
+
+def _wiring(graph: Graph, unit: list[str]) -> tuple:
+    """How a unit's layers are connected, by position: each input port's sources (a
+    position inside, or "out" for a node outside) in connection order, and how many of
+    each layer's outputs leave the unit."""
+    where = {nid: i for i, nid in enumerate(unit)}
+    inside = []
+    for nid in unit:
+        sources = tuple((e.dst_port, where.get(e.src, "out"), e.src_port)
+                        for e in graph.edges_into(nid))
+        leaving = sum(1 for e in graph.edges_from(nid) if e.dst not in where)
+        inside.append((sources, leaving > 0))
+    return tuple(inside)
 
 
 def _connected(graph: Graph, members: set[str]) -> bool:
@@ -156,8 +246,9 @@ def group_into_blocks(graph: Graph, candidates: list[BlockCandidate] | None = No
     if not candidates:
         raise GraphError(
             f"'{graph.name}' has no repeated blocks to group: none of its layer names share "
-            "a numbered block prefix such as 'block_3_…' or 'conv4_block2_…'. Select "
-            "layers and use Group into Block instead."
+            "a numbered block prefix such as 'block_3_…' or 'conv4_block2_…', and no run "
+            "of layers repeats with the same wiring. Select layers and use Group into "
+            "Block instead."
         )
     steps: list[Command] = [
         DeferredCommand(lambda c=c: GroupCommand(graph, c.node_ids, name=c.name))

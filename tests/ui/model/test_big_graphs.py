@@ -4,7 +4,7 @@ the layout's direction and a readable fit."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 
 from kbuilder.graph.commands import ConnectCommand, new_input_node, new_layer_node, new_output_node
@@ -215,7 +215,7 @@ def test_a_big_graph_far_out_is_one_picture_and_its_items_come_back(units_window
     item = scene.nodes[units_window.doc.graph.find("block_6_bn").id]
     view.set_zoom(0.08)
     view.centerOn(item)
-    assert scene.far and not item.isVisible()
+    assert scene.far
     image = QImage(view.viewport().size(), QImage.Format.Format_ARGB32)
     image.fill(0)
     painter = QPainter(image)
@@ -227,3 +227,35 @@ def test_a_big_graph_far_out_is_one_picture_and_its_items_come_back(units_window
     units_window.find_action.trigger()
     QTest.keyClicks(editor.find_bar.field, "block_6_bn")  # find zooms in: items again
     assert not scene.far and item.isVisible() and item.isSelected()
+
+
+def test_far_out_a_click_selects_the_node_under_the_picture_and_a_double_click_zooms_to_it(
+        units_window, monkeypatch):
+    from PySide6.QtCore import QEvent
+
+    from kbuilder.ui.model.canvas import scene as scene_module
+    from kbuilder.ui.model.canvas.view import NODE_ZOOM
+    from kbuilder.ui.testing import send_mouse
+
+    monkeypatch.setattr(scene_module, "FAR_MIN_NODES", 10)
+    editor = units_window.editor
+    view, scene, graph = editor.view, editor.scene, units_window.doc.graph
+    target, other = graph.find("block_6_bn").id, graph.find("block_2_bn").id
+    view.set_zoom(0.08)
+    view.centerOn(scene.nodes[target])
+    assert scene.far
+    at = view.mapFromScene(scene.nodes[target].scenePos() + QPointF(40, 0))
+    before = graph.node(target).position
+    drag(view.viewport(), at, at + QPoint(30, 30))  # far out a press picks, never drags
+    assert scene.selected_node_ids() == [target]
+    assert graph.node(target).position == before
+    click(view.viewport(), view.mapFromScene(scene.nodes[other].scenePos()),
+          Qt.KeyboardModifier.ControlModifier)
+    assert set(scene.selected_node_ids()) == {target, other}  # Ctrl adds
+    click(view.viewport(), at)
+    assert scene.selected_node_ids() == [target]
+    send_mouse(view.viewport(), QEvent.Type.MouseButtonDblClick, at)
+    assert not scene.far and view.zoom == pytest.approx(NODE_ZOOM)
+    offset = view_center(editor) - scene.nodes[target].scenePos()
+    assert abs(offset.x()) < 3 and abs(offset.y()) < 3  # centred on it, to a pixel
+    assert scene.selected_node_ids() == [target]

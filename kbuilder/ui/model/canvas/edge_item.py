@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from kbuilder.ui.shell import theme
 
 ARROW = 6.0
+MAX_CACHED_AREA = 400.0 * 400.0  # scene units² (a connection to the next layer: ~20x120)
 
 
 def curve(p1: QPointF, p2: QPointF, flow: str = "down") -> QPainterPath:
@@ -56,7 +57,7 @@ class QtEdgeItem(QGraphicsPathItem):
         self.edge_id = edge_id
         self.src, self.src_port, self.dst, self.dst_port = src, src_port, dst, dst_port
         self._path = QPainterPath()
-        self._shape = QPainterPath()
+        self._shape: QPainterPath | None = QPainterPath()
         self._arrow = QPolygonF()
         # The path item's own (C++) boundingRect covers curve and arrow: see update_path.
         self.setPen(QPen(Qt.GlobalColor.transparent, 3.0))
@@ -68,7 +69,7 @@ class QtEdgeItem(QGraphicsPathItem):
         if edge_id is not None:
             self.setAcceptHoverEvents(True)
             self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-            # A pixmap per edge: panning blits instead of calling paint() in Python.
+            # A pixmap per edge (panning blits it), but see update_path.
             self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_tooltip(self, text: str) -> None:
@@ -96,14 +97,25 @@ class QtEdgeItem(QGraphicsPathItem):
             self._arrow = QPolygonF([QPointF(p2.x() - ARROW * 0.7, p2.y() - ARROW),
                                      QPointF(p2.x() + ARROW * 0.7, p2.y() - ARROW),
                                      QPointF(p2.x(), p2.y())])
-        stroker = QPainterPathStroker()
-        stroker.setWidth(10)
-        self._shape = stroker.createStroke(self._path)
+        self._shape = None  # stroked when first asked (a hover, a click): most never are
         bounds = QPainterPath(self._path)
         bounds.addPolygon(self._arrow)
         self.setPath(bounds)  # for the bounding rect only; paint() draws the parts
+        if self.edge_id is not None:
+            # A long connection (a fan-out across the model) is drawn, not cached: its
+            # pixmap, as big as its bounds, was redrawn on every zoom change (fit to view).
+            r = bounds.boundingRect()
+            mode = (QGraphicsItem.CacheMode.DeviceCoordinateCache
+                    if r.width() * r.height() <= MAX_CACHED_AREA
+                    else QGraphicsItem.CacheMode.NoCache)
+            if self.cacheMode() != mode:
+                self.setCacheMode(mode)
 
     def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self._path)
         return self._shape
 
     @property

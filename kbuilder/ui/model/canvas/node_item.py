@@ -13,7 +13,7 @@ when it flows right (``set_flow``; the scene sets every node's flow).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -115,9 +115,10 @@ class QtNodeItem(QGraphicsRectItem):
         self._swept = ""  # the swept parameters' ranges, as text ("" when none)
         self._tooltip = ""
         self.flow = "down"
-        self.badge = QtBadgeItem(self)
-        self.badge.setPos(WIDTH / 2 - 3, -HEIGHT / 2 + 3)
-        self.badge.hide()
+        self._badge: QtBadgeItem | None = None  # made when a problem is first shown
+        # The tooltip, written when first asked (``toolTip``): opening a model of 10,000
+        # nodes need not write 10,000 of them.
+        self._tooltip_source: Callable[[], str] | None = None
         # No ItemSendsGeometryChanges: a Python itemChange on every change of every item
         # costs more than the scene's explicit edge updates (see QtGraphScene).
         self.setFlags(
@@ -219,8 +220,23 @@ class QtNodeItem(QGraphicsRectItem):
             self._frozen = frozen
             self.update()
 
+    @property
+    def badge(self) -> QtBadgeItem:
+        """The round "!" shown on a node with a problem (hidden otherwise)."""
+        if self._badge is None:
+            self._badge = QtBadgeItem(self)
+            self._badge.setPos(WIDTH / 2 - 3, -HEIGHT / 2 + 3)
+            self._badge.hide()
+        return self._badge
+
+    @property
+    def _has_badge(self) -> bool:
+        return self._badge is not None and self._badge.isVisible()
+
     def set_result(self, shape_text: str, params_text: str, status: str, message: str,
-                   tooltip: str) -> None:
+                   tooltip: str | Callable[[], str]) -> None:
+        """What the node shows of its inference result; ``tooltip`` may be a function
+        that writes it, called when the tooltip is first asked for."""
         self._shape_text, self._params_text, self._status = shape_text, params_text, status
         if status in ("error", "warning"):
             c = theme.colors()
@@ -228,9 +244,12 @@ class QtNodeItem(QGraphicsRectItem):
             self.badge.setToolTip(message)
             self.badge.show()
             self.badge.update()
+        elif self._badge is not None:
+            self._badge.hide()
+        if callable(tooltip):
+            self._tooltip, self._tooltip_source = "", tooltip
         else:
-            self.badge.hide()
-        self._tooltip = tooltip
+            self._tooltip, self._tooltip_source = tooltip, None
         self._show_tooltip()
         self._text_changed()
 
@@ -245,7 +264,21 @@ class QtNodeItem(QGraphicsRectItem):
             self._show_tooltip()
             self.update()
 
+    def toolTip(self) -> str:  # noqa: N802 (Qt's name)
+        """The tooltip (written now if it was left to be written when asked)."""
+        self.write_tooltip()
+        return super().toolTip()
+
+    def write_tooltip(self) -> None:
+        """Write a tooltip left to be written when asked (the scene calls it before Qt
+        shows one: Qt reads it in C++)."""
+        if self._tooltip_source is not None:
+            self._tooltip, self._tooltip_source = self._tooltip_source(), None
+            self._show_tooltip()
+
     def _show_tooltip(self) -> None:
+        if self._tooltip_source is not None:
+            return
         self.setToolTip(self._tooltip + (f"\nSwept in the sweep: {self._swept}"
                                          if self._swept else ""))
 
@@ -262,7 +295,7 @@ class QtNodeItem(QGraphicsRectItem):
         # Elided in the middle: generated names share long prefixes and differ at the
         # end ("expanded_conv_depthwise_BN"); the tooltip has the full name.
         name = QFontMetricsF(TITLE_FONT).elidedText(
-            self._name, Qt.TextElideMode.ElideMiddle, inner - (12 if self.badge.isVisible() else 0)
+            self._name, Qt.TextElideMode.ElideMiddle, inner - (12 if self._has_badge else 0)
         )
         params = type_metrics.elidedText(self._params_text, Qt.TextElideMode.ElideLeft,
                                          inner * 0.6)
@@ -288,7 +321,8 @@ class QtNodeItem(QGraphicsRectItem):
         return self.scenePos() + QPointF(0, HEIGHT / 2 if is_output else -HEIGHT / 2)
 
     def refresh_theme(self) -> None:
-        self.badge.update()
+        if self._badge is not None:
+            self._badge.update()
         self.update()
 
     # ---------------------------------------------------------------- painting
@@ -311,6 +345,10 @@ class QtNodeItem(QGraphicsRectItem):
             painter.fillRect(QRectF(rect.left(), rect.top(), rect.width() * 0.3,
                                     rect.height()), self._accent)
             return
+        self._paint_detail(painter, lod, c, selected)
+
+    def _paint_detail(self, painter: QPainter, lod: float, c, selected: bool) -> None:
+        rect = self._rect
         if self._status == "error":
             border, width = c.error, 1.6
         elif selected:

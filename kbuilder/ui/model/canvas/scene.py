@@ -7,10 +7,10 @@ reported, so one edit never rebuilds the scene. Items never change the graph; th
 turns gestures into commands.
 
 Far out (``set_far``, below ``FAR_ZOOM`` on a graph of ``FAR_MIN_NODES`` nodes or more)
-the items are hidden and the whole graph is one pixmap (a block per node, a hairline per
-connection), drawn once per zoom level and blitted in ``drawForeground``: thousands of
-nodes in view cost one blit per frame instead of a pixmap and a paint call per item. Nodes
-cannot be picked there; zooming in (or Find) brings the items back.
+the view paints the whole graph as one pixmap (a block per node, a hairline per
+connection), drawn once per zoom level and blitted (``draw_far``) instead of the items:
+thousands of nodes in view cost one blit per frame instead of a pixmap and a paint call
+per item. The items stay in the scene, so a click far out picks the node under it.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class QtGraphScene(QGraphicsScene):
         self._handlers: list = []
         self._highlighted: list[QtPortItem] = []
         self._selected: set[str] = set()
+        self._building = False  # set_graph is adding every item
         self.flow = "down"  # where data flows: "down" or "right" (the ports follow)
         self._bounds: QRectF | None = None  # nodes_rect(), until nodes change
         self._far = False
@@ -122,10 +123,16 @@ class QtGraphScene(QGraphicsScene):
         ]
         for signal, handler in self._handlers:
             signal.connect(handler)
-        for node in graph.nodes:
-            self._add_node(node)
-        for edge in graph.edges:
-            self._add_edge(edge.id)
+        self._building = True  # ports are marked connected once, after every edge
+        try:
+            for node in graph.nodes:
+                self._add_node(node)
+            for edge in graph.edges:
+                self._add_edge(edge.id)
+        finally:
+            self._building = False
+        for item in self.nodes.values():
+            self._update_port_marks(item)
         self.apply_results()
         self.structure_changed.emit()
 
@@ -151,9 +158,7 @@ class QtGraphScene(QGraphicsScene):
         self.addItem(item)
         self.nodes[node.id] = item
         self._bounds = None
-        if self._far:
-            item.hide()
-            self._stale_picture()
+        self._stale_picture()
         return item
 
     def _refresh_identity(self, item: QtNodeItem, node: Node) -> None:
@@ -170,10 +175,8 @@ class QtGraphScene(QGraphicsScene):
         item.set_identity(node.name, type_text, category, node.kind)
         ports = [PortInfo(p.name, p.variadic, p.required) for p in graph.input_ports(node.id)]
         item.set_ports(ports, self._output_count(node.id))
-        for port in item.inputs.values():
-            port.set_connected(bool(graph.edges_into(node.id, str(port.key))))
-        for port in item.outputs:
-            port.set_connected(any(e.src_port == port.key for e in graph.edges_from(node.id)))
+        if not self._building:
+            self._update_port_marks(item)
 
     def _output_count(self, node_id: str) -> int:
         assert self.graph is not None
@@ -227,19 +230,24 @@ class QtGraphScene(QGraphicsScene):
         return self._far
 
     def set_far(self, far: bool) -> None:
-        """Draw the graph as one picture (``True``, for a big graph) or as its items."""
+        """Draw the graph as one picture (``True``, for a big graph) or as its items.
+
+        The items stay in the scene, shown: the view paints the picture instead of them
+        (QtGraphView.paintEvent), so switching costs nothing per item (hiding 20,000 items
+        took a tenth of a second, on every fit from far out) and a click far out still
+        finds the node under it."""
         far = far and len(self.nodes) >= FAR_MIN_NODES
         if far == self._far:
             return
-        self._far, self._picture, self._geometry = far, None, None
-        for item in (*self.nodes.values(), *self.edges.values()):
-            item.setVisible(not far)
+        # The picture is kept (it is dropped when nodes change): going far out again at
+        # the same zoom blits it at once.
+        self._far = far
         self.update()
 
     def _stale_picture(self) -> None:
+        self._picture = None
+        self._geometry = None
         if self._far:
-            self._picture = None
-            self._geometry = None
             self.update()
 
     def _rescale_now(self) -> None:
@@ -290,9 +298,9 @@ class QtGraphScene(QGraphicsScene):
             self._picture, self._picture_scale = pixmap, scale
         return self._picture
 
-    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
-        if not self._far:
-            return
+    def draw_far(self, painter: QPainter) -> None:
+        """Paint the far-out picture (``painter`` maps scene to device coordinates) and
+        mark the selected nodes on it."""
         transform = painter.worldTransform()
         scale = transform.m11()
         bounds = self._far_geometry().bounds
@@ -330,6 +338,7 @@ class QtGraphScene(QGraphicsScene):
     def update_edges(self, node_ids: Iterable[str]) -> None:
         """Re-route the edges of nodes that moved (the view calls it while dragging)."""
         self._bounds = None
+        self._stale_picture()
         done: set = set()
         for nid in node_ids:
             item = self.nodes.get(nid)
@@ -367,11 +376,10 @@ class QtGraphScene(QGraphicsScene):
         item.update_path()
         self.addItem(item)
         self.edges[edge_id] = item
-        if self._far:
-            item.hide()
-            self._stale_picture()
-        self._update_port_marks(src)
-        self._update_port_marks(dst)
+        self._stale_picture()
+        if not self._building:
+            self._update_port_marks(src)
+            self._update_port_marks(dst)
 
     def _drop_edge_item(self, item: QtEdgeItem) -> None:
         self.edges.pop(item.edge_id or "", None)
@@ -453,7 +461,8 @@ class QtGraphScene(QGraphicsScene):
         if frozen:  # at the end: the details are elided from the left
             details = f"{details} ❄" if details else "❄ frozen"
         item.set_frozen(frozen)
-        item.set_result(text, details, status, message, self._node_tooltip(node, result))
+        item.set_result(text, details, status, message,
+                        lambda: self._node_tooltip(node, result))
 
     def set_swept(self, swept: dict[str, str]) -> None:
         """Mark the nodes whose parameters a sweep varies (node id -> their ranges)."""
@@ -493,6 +502,16 @@ class QtGraphScene(QGraphicsScene):
         return "<br>".join(rows)
 
     # ------------------------------------------------------------- descriptions
+    def helpEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # Node tooltips are written when asked (QtNodeItem.write_tooltip); Qt reads them.
+        for item in self.items(event.scenePos()):
+            while item is not None and not isinstance(item, QtNodeItem):
+                item = item.parentItem()
+            if item is not None:
+                item.write_tooltip()
+                break
+        super().helpEvent(event)
+
     def describe_edge(self, item: QtEdgeItem) -> str:
         """The tensor flowing along an edge, for its tooltip."""
         if self.graph is None or item.src is None or item.dst is None:
@@ -651,10 +670,17 @@ def _reachable(start: str, neighbours) -> set[str]:
     return seen
 
 
+_CATEGORIES: dict[str, str] = {}  # class -> category, once known (read per node on open)
+
+
 def _category(class_name: str) -> str:
     from kbuilder.graph import catalog
 
+    if class_name in _CATEGORIES:
+        return _CATEGORIES[class_name]
     try:
-        return catalog.get(class_name).category
+        category = catalog.get(class_name).category
     except Exception:  # an unknown class is shown, with its error, not hidden
         return "Other"
+    _CATEGORIES[class_name] = category
+    return category

@@ -16,6 +16,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QMouseEvent,
     QPainter,
+    QPen,
     QPixmap,
     QTransform,
     QWheelEvent,
@@ -34,6 +35,7 @@ from kbuilder.ui.shell import theme
 NODE_MIME = "application/x-kbuilder-node"
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 3.0
+NODE_ZOOM = 0.75  # where a double-click far out zooms to (node text is readable)
 GRID = 22
 
 
@@ -174,6 +176,27 @@ class QtGraphView(QGraphicsView):
         self._zoomed()
         event.accept()
 
+    # --------------------------------------------------------------- painting
+    def paintEvent(self, event) -> None:
+        if not self._scene.far:
+            super().paintEvent(event)
+            return
+        # Far out the scene's picture stands for the items (QtGraphScene.set_far): Qt is
+        # not asked to find and paint the thousands of items in view.
+        painter = QPainter(self.viewport())
+        painter.fillRect(event.rect(), theme.colors().background)
+        painter.setTransform(self.viewportTransform())
+        self._scene.draw_far(painter)
+        band = self.rubberBandRect()
+        if not band.isEmpty():
+            painter.resetTransform()
+            fill = QColor(theme.colors().selection)
+            fill.setAlpha(40)
+            painter.setPen(QPen(theme.colors().selection, 1))
+            painter.setBrush(fill)
+            painter.drawRect(band)
+        painter.end()
+
     # ------------------------------------------------------------- background
     def refresh_theme(self) -> None:
         self._grid_visible = None
@@ -244,7 +267,18 @@ class QtGraphView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
-        if button == Qt.MouseButton.LeftButton:
+        if button == Qt.MouseButton.LeftButton and self._scene.far:
+            # Far out a click picks the node under it (ports and drags are too small to
+            # aim at: nodes are moved, and connected, closer in).
+            node = self._node_at(pos)
+            if node is not None:
+                ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+                if not ctrl:
+                    self._scene.clearSelection()
+                node.setSelected(not (ctrl and node.isSelected()))  # Ctrl toggles
+                event.accept()
+                return
+        elif button == Qt.MouseButton.LeftButton:
             port = self._port_at(pos)
             if port is not None:
                 self._start_connection(port, self.mapToScene(pos))
@@ -301,6 +335,14 @@ class QtGraphView(QGraphicsView):
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         node = self._node_at(event.position().toPoint())
+        if node is not None and self._scene.far:
+            # Far out a double-click zooms in to the node (its items come back).
+            self._scene.clearSelection()
+            node.setSelected(True)
+            self.set_zoom(NODE_ZOOM)
+            self.centerOn(node)
+            event.accept()
+            return
         if node is not None:
             self.node_activated.emit(node.node_id)
             event.accept()
