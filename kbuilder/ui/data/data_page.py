@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from kbuilder.graph.errors import GraphError
 from kbuilder.graph.settings import DataSettings, SettingsError, TrainingSettings
-from kbuilder.ui.data.data_preview import QtClassCounts, QtSampleGrid, QtTableHead, summary_html
+from kbuilder.ui.data.data_preview import QtClassCounts, QtPreviewGrid, QtTableHead, summary_html
 from kbuilder.ui.data.data_source import QtDataSourceForm
 from kbuilder.ui.data.preflight_view import QtChecksPanel
 from kbuilder.ui.document import QtDocument
@@ -157,7 +157,7 @@ class QtDataPage(QWidget):
 
         self.samples_title = QLabel("Samples", self)
         self.samples_title.setObjectName("sectionTitle")
-        self.grid = QtSampleGrid(self)
+        self.grid = QtPreviewGrid(self)
         self.table = QtTableHead(self)
         self.no_preview = QLabel("Nothing to show yet.", self)
         self.no_preview.setObjectName("muted")

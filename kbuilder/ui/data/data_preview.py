@@ -135,7 +135,7 @@ class QtTableHead(QTableView):
 
 
 # ========================================================================= image grid
-class QtSampleGrid(QListView):
+class QtPreviewGrid(QListView):
     """Samples as pictures with their labels, in a wrapping grid.
 
     Each item keeps the sample's shape in ``Qt.UserRole`` (tests, tooltips).
@@ -336,5 +336,5 @@ def _plain(value: Any) -> str:
     return str(value or "")
 
 
-__all__ = ["QtClassCounts", "QtSampleGrid", "QtTableHead", "QtTableModel", "image_pixmap",
+__all__ = ["QtClassCounts", "QtPreviewGrid", "QtTableHead", "QtTableModel", "image_pixmap",
            "summary_html"]

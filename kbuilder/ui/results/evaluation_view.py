@@ -218,7 +218,7 @@ class QtSampleTile(QFrame):
         self.sample = sample
         self.correct = sample.get("true") == sample.get("predicted")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setFixedWidth(QtSampleGrid.TILE_WIDTH)  # long class names wrap instead
+        self.setFixedWidth(QtPredictionGrid.TILE_WIDTH)  # long class names wrap instead
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(3)
@@ -248,7 +248,7 @@ def _escape(value: Any) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class QtSampleGrid(QWidget):
+class QtPredictionGrid(QWidget):
     """Sample predictions as tiles, wrapped into rows of ``columns``."""
 
     TILE_WIDTH = 150  # each tile's width; the view sets the columns from its own width
@@ -393,7 +393,7 @@ class QtEvaluationView(QWidget):
         row.addLayout(right, 2)
         cls_layout.addLayout(row)
         cls_layout.addWidget(_section("Sample predictions", body))
-        self.samples = QtSampleGrid(body)
+        self.samples = QtPredictionGrid(body)
         cls_layout.addWidget(self.samples)
         self.body.addWidget(self.classification)
 
@@ -486,7 +486,7 @@ class QtEvaluationView(QWidget):
 
     def _fit_sample_columns(self) -> None:
         room = self.width() - 40  # the body's margins and a vertical scroll bar
-        self.samples.set_columns(max(1, room // (QtSampleGrid.TILE_WIDTH + 6)))
+        self.samples.set_columns(max(1, room // (QtPredictionGrid.TILE_WIDTH + 6)))
 
     # ---------------------------------------------------------------- private
     def _show_classification(self) -> None:
