@@ -31,32 +31,6 @@ def run_in_worker(request: Any, backend: str) -> Any:
     return result
 
 
-class _Interrupts:
-    """Counts Ctrl+C (SIGINT) while a job runs, instead of raising in the middle of
-    reading a worker message."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._previous: Any = None
-
-    def __enter__(self) -> _Interrupts:
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._count)
-        return self
-
-    def _count(self, signum: int, frame: Any) -> None:
-        self.count += 1
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 def wait_for_job(job: Any, on_event: Callable[[Any], Any] | None = None,
                   say: Callable[[str], Any] | None = None,
                   on_stop: Callable[[], Any] | None = None) -> tuple[Any, bool]:
@@ -72,13 +46,14 @@ def wait_for_job(job: Any, on_event: Callable[[Any], Any] | None = None,
         The result message, and whether Ctrl+C was pressed.
     """
     from kbuilder.runtime import protocol as msg
+    from kbuilder.runtime.interrupts import CountInterrupts
 
     def tell(text: str) -> None:
         (say or (lambda t: print(t, file=sys.stderr)))(f"kbuilder: {text}")
 
     training = isinstance(job.request, msg.StartTraining)
     seen, silent_told = 0, False
-    with _Interrupts() as interrupts:
+    with CountInterrupts() as interrupts:
         while job.result is None:
             try:
                 message = job.next_event(0.1)

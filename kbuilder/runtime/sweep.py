@@ -46,6 +46,7 @@ from kbuilder.graph.sweeps import (
     split_values,
 )
 from kbuilder.processes import process_alive
+from kbuilder.runtime.interrupts import CountInterrupts
 
 PLAN_ATTR = "kbuilder_plan"  # the study's user attribute holding the SweepPlan
 DEFAULT_HEARTBEAT = 10  # seconds between a running trial's heartbeats (database storage)
@@ -287,7 +288,11 @@ def counts(study: Any) -> dict[str, int]:
 def fail_dead_local_trials(study: Any) -> list[int]:
     """Fail (and queue again with the same values) the RUNNING trials whose process on
     this machine is gone — a coordinator killed with ``kill -9`` — without waiting for
-    their heartbeats to go stale. Returns their numbers."""
+    their heartbeats to go stale. Returns their numbers.
+
+    Only Optuna's public API: the trial is told FAIL and queued again by Optuna's own
+    retry callback; the Sweep view says why from the retry's ``retry_history``.
+    """
     import warnings
 
     import optuna
@@ -303,15 +308,11 @@ def fail_dead_local_trials(study: Any) -> list[int]:
         if attrs.get("host") != host or process_alive(attrs.get("pid")):
             continue
         try:
-            # The reason first: a finished trial's attributes can no longer change.
-            study._storage.set_trial_user_attr(
-                trial._trial_id, "error", "its process ended while it ran (it is tried "
-                "again with the same values)")
-            if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                failed.append(trial.number)
-                retry(study, study._storage.get_trial(trial._trial_id))
-        except optuna.exceptions.UpdateFinishedTrialError:
-            pass  # another process got there first
+            ended = study.tell(trial.number, state=TrialState.FAIL)
+        except (RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # it finished meanwhile, or another process failed it first
+        failed.append(trial.number)
+        retry(study, ended)
     return failed
 
 
@@ -366,7 +367,7 @@ class Sweep:
         callbacks = [optuna.study.MaxTrialsCallback(
             target, states=(TrialState.COMPLETE, TrialState.PRUNED)), self._give_up,
             self._stop_when_asked]
-        with _Interrupts(self):
+        with CountInterrupts(self._interrupted):
             try:
                 self.study.optimize(self._objective, n_trials=remaining,
                                     n_jobs=self.parallel, callbacks=callbacks,
@@ -376,6 +377,13 @@ class Sweep:
         if self.stopping:
             raise KeyboardInterrupt  # stopped by Ctrl+C (or SIGINT): the caller says so
         return counts(self.study)
+
+    def _interrupted(self, presses: int) -> None:
+        """Ctrl+C once stops the trials after their current batch; twice kills them."""
+        if presses == 1:
+            self.stop()
+        else:
+            self.kill()
 
     def _give_up(self, study: Any, trial: Any) -> None:
         """Stop when trial after trial fails and none ever completed (a model or data
@@ -536,34 +544,6 @@ class Sweep:
     def _tell(self, outcome: TrialOutcome) -> None:
         if self.on_trial is not None:
             self.on_trial(outcome)
-
-
-class _Interrupts:
-    """While a sweep runs (in the main thread), Ctrl+C / SIGINT stops its trials after
-    their current batch instead of raising in one thread; a second one kills them."""
-
-    def __init__(self, sweep: Sweep):
-        self.sweep, self.count, self._previous = sweep, 0, None
-
-    def __enter__(self) -> _Interrupts:
-        import signal
-
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.count += 1
-        if self.count == 1:
-            self.sweep.stop()
-        else:
-            self.sweep.kill()
-
-    def __exit__(self, *exc: object) -> None:
-        import signal
-
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 @dataclass

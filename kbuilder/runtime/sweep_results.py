@@ -122,18 +122,26 @@ def read_snapshot(storage_url: str, name: str, importances: bool = True) -> Swee
     storage = open_storage(storage_url)
     study = open_study(storage, name, None, None)
     plan = study_plan(study)
+    trials = study.get_trials(deepcopy=False)
+    # Optuna's retry callback queues a copy of a trial whose process died (stale heartbeat,
+    # or kill -9 seen by ``fail_dead_local_trials``) with the failed numbers in its history.
+    retried_as = {t.system_attrs["retry_history"][-1]: t.number for t in trials
+                  if t.system_attrs.get("retry_history")}
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         seconds = t.user_attrs.get("seconds")
         if seconds is None and t.datetime_start is not None:
             end = t.datetime_complete
             import datetime as dt
 
             seconds = ((end or dt.datetime.now()) - t.datetime_start).total_seconds()
+        error = t.user_attrs.get("error")
+        if error is None and t.number in retried_as:
+            error = (f"its process ended or stopped answering while it ran; it was tried "
+                     f"again as trial {retried_as[t.number]} with the same values")
         rows.append(TrialRow(t.number, _STATES[t.state.name], t.value, dict(t.params), seconds,
                              dict(t.user_attrs.get("history") or {}),
-                             t.user_attrs.get("run_dir"), t.user_attrs.get("error"),
-                             t.user_attrs.get("host")))
+                             t.user_attrs.get("run_dir"), error, t.user_attrs.get("host")))
     best = best_trial(study)
     found: dict[str, float] = {}
     note = ""
