@@ -296,6 +296,20 @@ def test_blank_lines_are_skipped_and_the_lines_stay_right(tmp_path):
     assert not {7, 11, 14} & set(ds.test_rows.tolist())
 
 
+def test_a_row_with_only_its_text_filled_in_is_not_blank(tmp_path):
+    import pyarrow as pa
+
+    from kbuilder.runtime.data.csv_read import drop_blank_rows
+
+    table = pa.table({"a": [1.0, None, None, 4.0], "b": [None, None, 2.0, 3.0],
+                      "kind": ["x", "y", "", "  "]})
+    kept, dropped = drop_blank_rows(table)
+    assert dropped.tolist() == [] and kept.num_rows == 4  # row 1 holds "y"
+    table = table.set_column(2, "kind", pa.array(["x", " ", "", "z"]))
+    kept, dropped = drop_blank_rows(table)
+    assert dropped.tolist() == [1] and kept.column("a").to_pylist() == [1.0, None, 4.0]
+
+
 def test_the_data_tab_gets_the_columns_before_the_whole_file_is_read(tmp_path, monkeypatch):
     from kbuilder.runtime.data import preview
 
