@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kbuilder.runtime.data.arrow_numpy import from_numpy, string_scalar, strings, to_numpy
+from kbuilder.runtime.data.columns import Numbers
 
 
 def test_to_numpy_matches_pyarrow_for_slices_chunks_and_gaps():
@@ -47,6 +48,39 @@ def test_to_numpy_of_many_chunks_is_pyarrow_bit_for_bit():
         assert "missing values" in str(exc)
     else:
         raise AssertionError("an integer column with a gap was converted")
+
+
+def test_float32_straight_from_chunks_equals_astype_and_numbers_stay_lazy():
+    """A parsed float column becomes float32 in one pass, bit for bit what the float64
+    copy and astype give (NaN in gaps, inf beyond float32's range); ``Numbers`` answers
+    its count and first values without converting the column."""
+    rng = np.random.default_rng(1)
+    chunks = []
+    for size in (5, 0, 40, 9):
+        values = [None if rng.random() < 0.25 else float(v) for v in rng.normal(size=size)]
+        chunks.append(pa.array(values, pa.float64()))
+    chunks.append(pa.array([float("nan"), 1e39, None, -2.5], pa.float64()))
+    column = pa.chunked_array(chunks, pa.float64())
+    wide = to_numpy(column)
+    with np.errstate(over="ignore"):
+        expected = wide.astype(np.float32)
+    got = to_numpy(column, np.float32)
+    assert got.dtype == np.float32
+    assert got.view(np.int32).tolist() == expected.view(np.int32).tolist()
+    single = to_numpy(pa.chunked_array([pa.array([1.1, 2.2])]), np.float32)
+    assert single.tolist() == np.asarray([1.1, 2.2]).astype(np.float32).tolist()
+
+    numbers = Numbers(column)
+    assert numbers.present() == int(np.count_nonzero(~np.isnan(wide)))
+    present = wide[~np.isnan(wide)]
+    assert numbers.head(7).tolist() == present[:7].tolist()
+    assert numbers.head(1000).tolist() == present.tolist()
+    assert not isinstance(numbers.source, np.ndarray)  # not converted so far
+    assert numbers.float32().view(np.int32).tolist() == expected.view(np.int32).tolist()
+    assert numbers.values.view(np.int64).tolist() == wide.view(np.int64).tolist()
+    eager = Numbers(wide)
+    assert eager.present() == numbers.present()
+    assert eager.head(7).tolist() == present[:7].tolist()
 
 
 def test_from_numpy_strings_and_scalars_round_trip():

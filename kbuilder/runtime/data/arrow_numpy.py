@@ -21,11 +21,13 @@ _NUMPY_TYPES = {  # Arrow type name -> NumPy dtype, for the types the loader rea
 }
 
 
-def to_numpy(array: Any) -> np.ndarray:
+def to_numpy(array: Any, dtype: Any = None) -> np.ndarray:
     """A numeric or boolean Arrow array (or chunked array) as a NumPy array.
 
     Missing values become NaN in a float array; other types must have none. The result may
     be a read-only view of the Arrow memory (as ``Array.to_numpy`` gives without nulls).
+    With ``dtype`` (a float type, for numbers), the values are converted as they are
+    copied: one new array, the same values as ``to_numpy(array).astype(dtype)``.
 
     Raises:
         TypeError: the type is not a number or a boolean, or an integer array has nulls.
@@ -35,7 +37,7 @@ def to_numpy(array: Any) -> np.ndarray:
     kind = array.type
     if isinstance(array, pa.ChunkedArray):
         if array.num_chunks != 1 and not pa.types.is_boolean(kind):
-            return _from_chunks(array.chunks, kind, len(array), array.null_count)
+            return _from_chunks(array.chunks, kind, len(array), array.null_count, dtype)
         array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     if pa.types.is_boolean(kind):
         if array.null_count:
@@ -45,19 +47,21 @@ def to_numpy(array: Any) -> np.ndarray:
         bits = np.frombuffer(array.buffers()[1], dtype=np.uint8)
         flags = np.unpackbits(bits, count=array.offset + len(array), bitorder="little")
         return flags[array.offset:].view(bool)
-    dtype = _NUMPY_TYPES.get(str(kind))
-    if dtype is None:
+    own = _NUMPY_TYPES.get(str(kind))
+    if own is None:
         raise TypeError(f"no NumPy form for Arrow type {kind}")
-    if array.null_count:
-        return _from_chunks([array], kind, len(array), array.null_count)
+    if array.null_count or (dtype is not None and np.dtype(dtype) != np.dtype(own)):
+        return _from_chunks([array], kind, len(array), array.null_count, dtype)
     if not len(array):
-        return np.zeros(0, dtype=dtype)
-    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
-                         offset=array.offset * np.dtype(dtype).itemsize)
+        return np.zeros(0, dtype=own)
+    return np.frombuffer(array.buffers()[1], dtype=own, count=len(array),
+                         offset=array.offset * np.dtype(own).itemsize)
 
 
-def _from_chunks(chunks: list[Any], kind: Any, length: int, nulls: int) -> np.ndarray:
-    """Numeric chunks copied into one new NumPy array, NaN where a value is missing.
+def _from_chunks(chunks: list[Any], kind: Any, length: int, nulls: int,
+                 into: Any = None) -> np.ndarray:
+    """Numeric chunks copied into one new NumPy array (of dtype ``into``, else the chunks'
+    own), NaN where a value is missing.
 
     One pass into NumPy's memory, where ``combine_chunks`` and ``fill_null`` would make two
     copies in pyarrow's pool: a parsed CSV column comes in about one chunk per megabyte,
@@ -67,9 +71,10 @@ def _from_chunks(chunks: list[Any], kind: Any, length: int, nulls: int) -> np.nd
     dtype = _NUMPY_TYPES.get(str(kind))
     if dtype is None:
         raise TypeError(f"no NumPy form for Arrow type {kind}")
-    if nulls and not np.issubdtype(dtype, np.floating):
+    out_dtype = np.dtype(into) if into is not None else np.dtype(dtype)
+    if nulls and not np.issubdtype(out_dtype, np.floating):
         raise TypeError("an integer array with missing values has no NumPy form")
-    out = np.empty(length, dtype=dtype)
+    out = np.empty(length, dtype=out_dtype)
     at = 0
     for chunk in chunks:
         n = len(chunk)
@@ -81,8 +86,9 @@ def _from_chunks(chunks: list[Any], kind: Any, length: int, nulls: int) -> np.nd
         if data is None:  # no values at all: every one missing
             dest[...] = np.nan
             continue
-        dest[...] = np.frombuffer(data, dtype=dtype, count=n,
-                                  offset=chunk.offset * np.dtype(dtype).itemsize)
+        with np.errstate(over="ignore"):  # too large for float32: inf, as astype makes it
+            dest[...] = np.frombuffer(data, dtype=dtype, count=n,
+                                      offset=chunk.offset * np.dtype(dtype).itemsize)
         if chunk.null_count:  # the values under a gap are undefined: NaN, as fill_null
             bits = np.frombuffer(validity, dtype=np.uint8)
             present = np.unpackbits(bits, count=chunk.offset + n, bitorder="little")

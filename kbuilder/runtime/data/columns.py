@@ -140,14 +140,61 @@ class Numbers:
     """A column as numbers: ``values`` (float64, NaN where missing) and the rows whose
     cell is not a number (``bad``) with the first of them as written; ``text``: the
     column as ``text_values`` gave it (for a column read as text), and ``encoded`` the
-    same as codes where the column repeats a few values."""
+    same as codes where the column repeats a few values.
 
-    values: np.ndarray
+    ``source`` is the values, or the Arrow column of floats the CSV parse made, kept as it
+    is until the float64 values are asked for: a table of measurements is analysed from
+    its gaps and first values and becomes float32 features in one pass, without a float64
+    copy of each column (bench/data_scale.py)."""
+
+    source: Any
     bad: int = 0
     first_bad: int | None = None
     first_text: str | None = None
     text: Any = None
     encoded: Encoded | None = None
+
+    @property
+    def values(self) -> np.ndarray:
+        if not isinstance(self.source, np.ndarray):
+            self.source = to_numpy(self.source)
+        return self.source
+
+    def present(self) -> int:
+        """How many cells hold a number (not missing, not NaN)."""
+        if isinstance(self.source, np.ndarray):
+            return len(self.source) - int(np.count_nonzero(np.isnan(self.source)))
+        import pyarrow.compute as pc
+
+        nan = pc.sum(pc.is_nan(self.source)).as_py() or 0
+        return len(self.source) - self.source.null_count - int(nan)
+
+    def head(self, count: int) -> np.ndarray:
+        """The first ``count`` numbers that are present (fewer if there are not so many),
+        found without converting the whole column."""
+        if isinstance(self.source, np.ndarray):
+            values, size = self.source, count
+            while True:
+                head = values[:size][~np.isnan(values[:size])]
+                if len(head) >= count or size >= len(values):
+                    return head[:count]
+                size *= 4
+        found, total = [], 0
+        for chunk in self.source.chunks:
+            values = to_numpy(chunk.drop_null())
+            values = values[~np.isnan(values)]
+            found.append(values[:count - total])
+            total += len(found[-1])
+            if total >= count:
+                break
+        return np.concatenate(found) if found else np.zeros(0)
+
+    def float32(self) -> np.ndarray:
+        """The values as float32 (NaN where missing; inf beyond float32's range)."""
+        if isinstance(self.source, np.ndarray):
+            with np.errstate(over="ignore"):
+                return self.source.astype(np.float32)
+        return to_numpy(self.source, np.float32)
 
 
 def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
@@ -156,6 +203,8 @@ def as_numbers(column: Any, decimal: str = ".") -> Numbers | None:
     import pyarrow.compute as pc
 
     kind = column.type
+    if pa.types.is_float64(kind) and isinstance(column, pa.ChunkedArray):
+        return Numbers(column)  # converted when needed (Numbers.values, .float32)
     if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
         return Numbers(to_numpy(pc.cast(column, pa.float64())))
     if pa.types.is_decimal(kind):

@@ -213,8 +213,7 @@ def encode_rows(encoder: RowEncoder, table: Any) -> dict[str, np.ndarray]:
                         "model was trained on numbers in this column; correct the cell or "
                         "leave it empty for a missing value.",
                         path=table.path, column=name, line=int(table.lines[i]))
-                with np.errstate(over="ignore"):
-                    block = numbers.values.astype(np.float32)
+                block = numbers.float32()
             block = block.reshape(n, -1)
             numeric[:, at:at + block.shape[1]] = block
             at += block.shape[1]
